@@ -1,0 +1,1 @@
+"""Bundled resources (sample images, icons); shipped as the package ``segstudio.resources``."""

@@ -1,0 +1,55 @@
+"""The ``segstudio`` command: argparse subcommands (the GUI is the default)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from segstudio import __version__
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "segstudio.commands.gui",
+    "segstudio.commands.bench",
+    "segstudio.commands.eval",
+)
+"""Modules under ``segstudio.commands`` that each register one subcommand."""
+
+
+class CommandError(Exception):
+    """A command failed on bad input; the message is the one-line reason printed to stderr."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segstudio",
+        description="A desktop studio for segmentation labels. Without a command, opens the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"segstudio {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status (non-zero with a one-line reason on bad input)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv = ["gui", *argv]
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CommandError as error:
+        print(f"segstudio {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as error:
+        print(f"segstudio {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+def gui_main() -> int:
+    """Entry point of the ``segstudio-gui`` launcher (desktop file)."""
+    return main(["gui", *sys.argv[1:]])

@@ -1,0 +1,82 @@
+"""Axis-aligned pixel boxes: every edit reports the box it changed, and repaint, undo,
+autosave and incremental metrics all work on that box only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """Half-open pixel box ``[top, bottom) x [left, right)`` in array (row, column) order."""
+
+    top: int
+    left: int
+    bottom: int
+    right: int
+
+    @staticmethod
+    def empty() -> Box:
+        return Box(0, 0, 0, 0)
+
+    @staticmethod
+    def full(shape: tuple[int, ...]) -> Box:
+        """The box covering a whole array of ``shape`` (height, width, ...)."""
+        return Box(0, 0, int(shape[0]), int(shape[1]))
+
+    @staticmethod
+    def from_xywh(x: int, y: int, w: int, h: int) -> Box:
+        return Box(int(y), int(x), int(y + h), int(x + w))
+
+    @property
+    def height(self) -> int:
+        return max(0, self.bottom - self.top)
+
+    @property
+    def width(self) -> int:
+        return max(0, self.right - self.left)
+
+    @property
+    def area(self) -> int:
+        return self.height * self.width
+
+    @property
+    def is_empty(self) -> bool:
+        return self.height == 0 or self.width == 0
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """Index a 2-D array with ``array[box.slices]``."""
+        return slice(self.top, self.bottom), slice(self.left, self.right)
+
+    def xywh(self) -> tuple[int, int, int, int]:
+        """COCO-style ``[x, y, width, height]``."""
+        return self.left, self.top, self.width, self.height
+
+    def union(self, other: Box) -> Box:
+        if self.is_empty:
+            return other
+        if other.is_empty:
+            return self
+        return Box(
+            min(self.top, other.top),
+            min(self.left, other.left),
+            max(self.bottom, other.bottom),
+            max(self.right, other.right),
+        )
+
+    def intersect(self, other: Box) -> Box:
+        box = Box(
+            max(self.top, other.top),
+            max(self.left, other.left),
+            min(self.bottom, other.bottom),
+            min(self.right, other.right),
+        )
+        return Box.empty() if box.is_empty else box
+
+    def clip(self, shape: tuple[int, ...]) -> Box:
+        """This box cut to an array of ``shape``; empty when nothing is left."""
+        return self.intersect(Box.full(shape))
+
+    def pad(self, margin: int) -> Box:
+        return Box(self.top - margin, self.left - margin, self.bottom + margin, self.right + margin)

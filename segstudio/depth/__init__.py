@@ -1,0 +1,1 @@
+"""Kinect-style depth: synthetic bodies, depth comparison features, joint proposals. numpy only."""

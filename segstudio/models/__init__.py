@@ -1,0 +1,1 @@
+"""Segmentation models and the plain-Python runner. torch lives here and only here; never Qt."""
