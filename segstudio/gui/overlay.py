@@ -1,0 +1,47 @@
+"""A label layer as an Indexed8 overlay: category values -> 8-bit display indices -> colours.
+
+Category ids are uint16 and may be sparse (COCO ids reach 200); the display index is the
+class's position in the palette, 255 is VOID and drawn clear. A palette change rebuilds two
+small tables; a pixel edit re-indexes only the changed box.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtGui import qRgba
+
+from segstudio.core.box import Box
+from segstudio.core.labels import VOID
+from segstudio.core.palette import Palette
+
+CLEAR_INDEX = 255
+"""Display index for VOID and for ids the palette does not know: fully transparent."""
+
+
+def display_lut(palette: Palette) -> np.ndarray:
+    """uint8 table of length VOID + 1 mapping category value -> display index."""
+    if len(palette) > CLEAR_INDEX:
+        raise ValueError(f"palette {palette.name!r} has {len(palette)} classes; overlays show at most 255")
+    lut = np.full(VOID + 1, CLEAR_INDEX, np.uint8)
+    for position, class_def in enumerate(palette):
+        lut[class_def.id] = position
+    return lut
+
+
+def color_table(palette: Palette, opacity: float) -> list[int]:
+    """256 ARGB entries: palette colours at ``opacity`` (0..1), index 255 clear."""
+    alpha = int(round(max(0.0, min(1.0, opacity)) * 255))
+    table = [qRgba(0, 0, 0, 0)] * 256
+    for position, class_def in enumerate(palette):
+        r, g, b = class_def.color
+        table[position] = qRgba(r, g, b, alpha)
+    return table
+
+
+def reindex(category: np.ndarray, lut: np.ndarray, out: np.ndarray, box: Box | None = None) -> None:
+    """Write display indices of ``category`` into ``out`` (whole map, or only ``box``)."""
+    if box is None:
+        np.take(lut, category, out=out)
+    else:
+        region = box.slices
+        out[region] = lut[category[region]]

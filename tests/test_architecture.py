@@ -1,0 +1,47 @@
+"""The import rules of DESIGN.md, kept by the suite so they cannot rot."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_linter_contracts_hold() -> None:
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    result = subprocess.run(
+        [str(lint_imports), "--no-cache"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "broken" not in result.stdout.lower().replace("0 broken", "")
+
+
+def test_core_and_io_import_neither_qt_nor_torch() -> None:
+    """A fresh interpreter imports every core and io module; no Qt or torch may come along."""
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import segstudio.core, segstudio.io, segstudio.depth\n"
+        "for pkg in (segstudio.core, segstudio.io, segstudio.depth):\n"
+        "    for info in pkgutil.iter_modules(pkg.__path__, pkg.__name__ + '.'):\n"
+        "        importlib.import_module(info.name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'PySide6', 'torch', 'pyqtgraph'})\n"
+        "print(','.join(bad))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_gui_does_not_import_torch() -> None:
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import segstudio.gui, segstudio.app\n"
+        "for info in pkgutil.iter_modules(segstudio.gui.__path__, 'segstudio.gui.'):\n"
+        "    importlib.import_module(info.name)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
