@@ -17,6 +17,28 @@ from pathlib import Path
 from typing import Any
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Read once at import: os.umask can only be read by setting it, which would race with other threads.
+_UMASK = _read_umask()
+
+
+def _new_file_mode(target: Path) -> int:
+    """Permissions the file would get from a plain ``open(target, "wb")``.
+
+    ``mkstemp`` creates files readable by the owner only; without this, every atomically saved
+    file (labels, exported datasets) would silently become private to the user who wrote it.
+    """
+    try:
+        return os.stat(target).st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_UMASK
+
+
 def _fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -37,6 +59,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.chmod(tmp_name, _new_file_mode(target))
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -68,16 +91,34 @@ def atomic_directory(path: str | os.PathLike[str], overwrite: bool = False) -> I
         raise FileExistsError(f"{target}: already exists (choose another output folder)")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes it private; the result should not be
     try:
         yield staging
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    if target.exists():
-        trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-        os.replace(target, trash / target.name)
-        os.replace(staging, target)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(staging, target)
+    try:
+        if target.exists():
+            _swap_in(staging, target)
+        else:
+            os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     _fsync_dir(target.parent)
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Replace an existing ``target`` by ``staging``, putting the old one back if the swap fails.
+
+    Two renames, not one: a crash between them leaves the old content in a ``.old`` sibling.
+    """
+    trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.replace(target, trash / target.name)
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        os.replace(trash / target.name, target)
+        trash.rmdir()
+        raise
+    shutil.rmtree(trash, ignore_errors=True)
