@@ -50,7 +50,7 @@ class MainWindow(QMainWindow):
         open_action.triggered.connect(self._choose_image)
         file_menu.addAction(open_action)
         file_menu.addSeparator()
-        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_action = QAction("&Quit", self, shortcut=QKeySequence("Ctrl+Q"))
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
 
@@ -87,9 +87,16 @@ class MainWindow(QMainWindow):
             rgb, labels = self._load_image(path)
             self.show_labels(path.name, rgb, labels)
         except (OSError, ValueError) as error:
-            QMessageBox.critical(self, "Cannot open file", str(error))
+            self.show_error("Cannot open file", str(error))
             return False
         return True
+
+    def show_error(self, title: str, message: str) -> QMessageBox:
+        """A window-modal error box that does not block the event loop (work and tests go on)."""
+        box = QMessageBox(QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
 
     def _choose_image(self) -> None:
         name, _ = QFileDialog.getOpenFileName(
