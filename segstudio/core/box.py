@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True, slots=True)
 class Box:
@@ -27,6 +29,15 @@ class Box:
     @staticmethod
     def from_xywh(x: int, y: int, w: int, h: int) -> Box:
         return Box(int(y), int(x), int(y + h), int(x + w))
+
+    @staticmethod
+    def of_mask(mask: np.ndarray) -> Box:
+        """The smallest box holding every set pixel of a 2-D boolean mask (empty when none is set)."""
+        rows = np.flatnonzero(mask.any(axis=1))
+        if rows.size == 0:
+            return Box.empty()
+        cols = np.flatnonzero(mask.any(axis=0))
+        return Box(int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
 
     @property
     def height(self) -> int:
@@ -77,6 +88,10 @@ class Box:
     def clip(self, shape: tuple[int, ...]) -> Box:
         """This box cut to an array of ``shape``; empty when nothing is left."""
         return self.intersect(Box.full(shape))
+
+    def shift(self, rows: int, cols: int) -> Box:
+        """This box moved down by ``rows`` and right by ``cols``."""
+        return Box(self.top + rows, self.left + cols, self.bottom + rows, self.right + cols)
 
     def pad(self, margin: int) -> Box:
         return Box(self.top - margin, self.left - margin, self.bottom + margin, self.right + margin)
