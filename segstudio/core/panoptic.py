@@ -1,0 +1,189 @@
+"""Panoptic segment ids: RGB encoding and conversion to and from label maps.
+
+A COCO panoptic PNG stores one segment id per pixel as ``id = R + 256*G + 256**2*B`` (0 = void);
+``segments_info`` gives each id its category, ``iscrowd``, area and box. Ids stay uint32 all the
+way (24 bits needed): never through uint8/uint16.
+
+Round trip (what is exact and what is not):
+
+* Thing segments keep their segment id as the instance id (``panoptic_to_labels``), and
+  ``labels_to_panoptic`` hands an instance id back as the segment id, so thing ids survive
+  read -> edit -> write with no side table. Ids from a PNG are unique per image and below 2**24,
+  which is exactly LabelMap's convention for instance ids (unique across categories). An
+  instance that is 0 or beyond 24 bits (or repeats another category's) gets a fresh id.
+* Stuff has no instance (0): on export its id is the RGB id of the category colour when colours
+  are given and that id is free (COCO's own convention: ``IdGenerator`` gives stuff its colour),
+  so COCO ground truth round-trips id for id; otherwise the smallest free id.
+* Several segments of one stuff category in a file merge into one (iscrowd if any was crowd):
+  the label map has a single (category, 0) region per stuff class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from segstudio.core.labels import VOID, LabelMap, Provenance
+
+MAX_SEGMENT_ID = 256**3 - 1
+"""Largest id an RGB PNG can carry."""
+
+Color = tuple[int, int, int]
+
+
+def rgb_to_ids(rgb: np.ndarray) -> np.ndarray:
+    """Segment ids (uint32) of an (H, W, 3) RGB array (in RGB order, not OpenCV's BGR)."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) RGB array, got shape {rgb.shape}")
+    if rgb.dtype != np.uint8:
+        raise ValueError(f"expected 8-bit RGB, got dtype {rgb.dtype}")
+    wide = rgb.astype(np.uint32)
+    return wide[..., 0] | (wide[..., 1] << np.uint32(8)) | (wide[..., 2] << np.uint32(16))
+
+
+def ids_to_rgb(ids: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a segment-id map; refuses ids that do not fit 24 bits."""
+    ids = np.asarray(ids)
+    if ids.dtype.kind not in "ui":
+        raise ValueError(f"segment ids must be integers, got dtype {ids.dtype}")
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) > MAX_SEGMENT_ID):
+        raise ValueError(f"segment ids must lie in 0..{MAX_SEGMENT_ID}")
+    wide = ids.astype(np.uint32)
+    return np.stack([(wide >> np.uint32(shift)) & np.uint32(0xFF) for shift in (0, 8, 16)], axis=-1).astype(
+        np.uint8
+    )
+
+
+def color_to_id(color: Iterable[int]) -> int:
+    """The segment id whose RGB encoding is ``color``."""
+    r, g, b = (int(c) for c in color)
+    return r + 256 * g + 256 * 256 * b
+
+
+def _stuff_canonical(labels: LabelMap, thing_ids: Collection[int]) -> LabelMap:
+    """The same map with every stuff pixel's instance set to 0, so each stuff class is one segment."""
+    things = np.asarray(sorted(int(t) for t in thing_ids), np.int64)
+    is_thing = np.isin(labels.category, things)
+    instance = np.where(is_thing | (labels.category == VOID), labels.instance, 0).astype(
+        labels.instance.dtype
+    )
+    crowd = {(c, i if c in thing_ids else 0) for c, i in labels.crowd}
+    return LabelMap(labels.category, instance, labels.provenance, crowd)
+
+
+def _assign_ids(
+    keys: list[tuple[int, int]], thing_ids: Collection[int], colors: Mapping[int, Color] | None
+) -> list[int]:
+    """Segment ids for (category, instance) keys: things keep instance ids, stuff its colour id."""
+    ids: list[int | None] = [None] * len(keys)
+    taken: set[int] = set()
+    for n, (category, instance) in enumerate(keys):
+        if category in thing_ids and 0 < instance <= MAX_SEGMENT_ID and instance not in taken:
+            ids[n] = instance
+            taken.add(instance)
+    for n, (category, _) in enumerate(keys):
+        if ids[n] is None and category not in thing_ids and colors and category in colors:
+            wanted = color_to_id(colors[category])
+            if wanted > 0 and wanted not in taken:
+                ids[n] = wanted
+                taken.add(wanted)
+    fresh = 1
+    for n in range(len(keys)):
+        if ids[n] is None:
+            while fresh in taken:
+                fresh += 1
+            ids[n] = fresh
+            taken.add(fresh)
+    if taken and max(taken) > MAX_SEGMENT_ID:
+        raise ValueError(f"too many segments for 24-bit ids ({len(keys)})")
+    return [int(i) for i in ids if i is not None]
+
+
+def labels_to_panoptic(
+    labels: LabelMap, thing_ids: Collection[int], colors: Mapping[int, Color] | None = None
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """A uint32 segment-id map (0 = void) and COCO ``segments_info`` for one label map.
+
+    Each thing (category, instance) is its own segment; all pixels of a stuff category form one.
+    ``colors`` (category -> RGB) lets stuff take its colour's id, as COCO ground truth does.
+    Entries are plain ints, sorted by (category, instance); no segment has zero area.
+    """
+    thing_ids = {int(t) for t in thing_ids}
+    canonical = _stuff_canonical(labels, thing_ids)
+    segments = canonical.segments()
+    keys = [(s.category, s.instance) for s in segments]
+    ids = _assign_ids(keys, thing_ids, colors)
+
+    packed = (canonical.category.astype(np.uint64) << np.uint64(32)) | canonical.instance.astype(np.uint64)
+    key_values = np.array([(c << 32) | i for c, i in keys], np.uint64)
+    id_map = np.zeros(labels.shape, np.uint32)
+    if keys:
+        labelled = canonical.category != VOID
+        position = np.searchsorted(key_values, packed[labelled])
+        id_map[labelled] = np.asarray(ids, np.uint32)[position]
+
+    segments_info = [
+        {
+            "id": segment_id,
+            "category_id": s.category,
+            "iscrowd": int(s.iscrowd),
+            "bbox": [int(v) for v in s.bbox],
+            "area": s.area,
+        }
+        for segment_id, s in zip(ids, segments, strict=True)
+    ]
+    return id_map, segments_info
+
+
+def panoptic_to_labels(
+    id_map: np.ndarray, segments_info: Iterable[Mapping[str, Any]], thing_ids: Collection[int]
+) -> LabelMap:
+    """The label map of a segment-id map: things get their segment id as instance, stuff 0.
+
+    Every non-zero id in the map must have an entry and every entry must have pixels; raises
+    ValueError naming the offending ids otherwise. Pixels are HUMAN-written (it is a dataset).
+    """
+    id_map = np.asarray(id_map)
+    if id_map.ndim != 2 or id_map.dtype.kind not in "ui":
+        raise ValueError(f"segment-id map must be a 2-D integer array, got {id_map.dtype} {id_map.shape}")
+    thing_ids = {int(t) for t in thing_ids}
+    info: dict[int, tuple[int, bool]] = {}
+    for entry in segments_info:
+        segment_id, category = int(entry["id"]), int(entry["category_id"])
+        if segment_id in info:
+            raise ValueError(f"segment id {segment_id} is listed twice in segments_info")
+        if not 0 < segment_id <= MAX_SEGMENT_ID:
+            raise ValueError(f"segment id {segment_id} must lie in 1..{MAX_SEGMENT_ID} (0 is void)")
+        if not 0 <= category < VOID:
+            raise ValueError(f"segment {segment_id}: category_id {category} out of range 0..{VOID - 1}")
+        info[segment_id] = (category, bool(entry.get("iscrowd", 0)))
+
+    present, inverse = np.unique(id_map, return_inverse=True)
+    present_ids = [int(v) for v in present if v != 0]
+    unknown = sorted(set(present_ids) - info.keys())
+    if unknown:
+        raise ValueError(f"segment ids {_few(unknown)} are in the PNG but not in segments_info")
+    absent = sorted(info.keys() - set(present_ids))
+    if absent:
+        raise ValueError(f"segment ids {_few(absent)} are in segments_info but have no pixels")
+
+    category_lut = np.full(len(present), VOID, np.uint16)
+    instance_lut = np.zeros(len(present), np.uint32)
+    crowd: set[tuple[int, int]] = set()
+    for n, value in enumerate(present.tolist()):
+        if value == 0:
+            continue
+        category, iscrowd = info[value]
+        instance = value if category in thing_ids else 0
+        category_lut[n], instance_lut[n] = category, instance
+        if iscrowd:
+            crowd.add((category, instance))
+    inverse = inverse.reshape(id_map.shape)
+    return LabelMap.from_arrays(category_lut[inverse], instance_lut[inverse], Provenance.HUMAN, crowd)
+
+
+def _few(values: list[int], limit: int = 5) -> str:
+    shown = ", ".join(str(v) for v in values[:limit])
+    return shown + (f" (and {len(values) - limit} more)" if len(values) > limit else "")

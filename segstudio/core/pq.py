@@ -1,0 +1,219 @@
+"""Panoptic quality (PQ = SQ x RQ), computed exactly as the COCO panoptic API does.
+
+Follows cocodataset/panopticapi ``evaluation.py`` (``pq_compute_single_core`` and
+``PQStat.pq_average``) step for step, so numbers match the official tool:
+
+* pixel overlaps come from one ``np.unique`` over ``gt_id * 256**3 + pred_id``;
+* a pair matches when categories agree, the ground truth is not crowd and IoU > 0.5, where the
+  union leaves out the prediction's pixels on ground-truth void (id 0);
+* ground-truth areas come from ``segments_info`` (as the API reads them), predicted areas from
+  the pixels;
+* an unmatched prediction is not a false positive when more than half of it lies on void plus
+  the crowd region of its category (the last crowd segment of that category in
+  ``segments_info``, as the API's dict keeps it);
+* a category enters the averages only when it has any TP, FP or FN.
+
+Checked bit for bit against the API on 100 degraded predictions of the COCO sample. Sums are
+kept per image and then added (``PQStat +=``), as the API's process pool does when it has a core
+per image; with fewer cores it groups the float sums differently, which can move the last digit.
+
+Differences, on malformed input only: no category counted at all gives 0.0 with ``n = 0`` (the
+API divides by zero); a ground-truth segment without ``area`` uses its pixel count (the API
+fails); duplicate ids and id 0 in ``segments_info`` are refused (the API keeps the last entry).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+OFFSET = 256 * 256 * 256
+VOID_ID = 0
+
+
+@dataclass
+class PQStatCat:
+    """Sums for one category: matched IoU total and TP/FP/FN counts."""
+
+    iou: float = 0.0
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    def __iadd__(self, other: PQStatCat) -> PQStatCat:
+        self.iou += other.iou
+        self.tp += other.tp
+        self.fp += other.fp
+        self.fn += other.fn
+        return self
+
+
+class PQStat:
+    """Per-category sums over any number of images; add images' stats with ``+=``."""
+
+    def __init__(self) -> None:
+        self.per_category: defaultdict[int, PQStatCat] = defaultdict(PQStatCat)
+
+    def __getitem__(self, category: int) -> PQStatCat:
+        return self.per_category[category]
+
+    def __iadd__(self, other: PQStat) -> PQStat:
+        for category, stat in other.per_category.items():
+            self.per_category[category] += stat
+        return self
+
+    def average(self, categories: Mapping[int, bool], isthing: bool | None) -> tuple[dict, dict]:
+        """(``{pq, sq, rq, n}``, per-category ``{pq, sq, rq, tp, fp, fn}``) over ``categories``.
+
+        ``categories`` maps category id -> isthing, in the ground truth's order; ``isthing``
+        None means all categories, True things only, False stuff only.
+        """
+        pq = sq = rq = 0.0
+        n = 0
+        per_class: dict[int, dict[str, Any]] = {}
+        for category, category_isthing in categories.items():
+            if isthing is not None and isthing != bool(category_isthing):
+                continue
+            stat = self.per_category.get(category, PQStatCat())
+            counts = {"tp": stat.tp, "fp": stat.fp, "fn": stat.fn}
+            if stat.tp + stat.fp + stat.fn == 0:
+                per_class[category] = {"pq": 0.0, "sq": 0.0, "rq": 0.0, **counts}
+                continue
+            n += 1
+            denominator = stat.tp + 0.5 * stat.fp + 0.5 * stat.fn
+            pq_class = stat.iou / denominator
+            sq_class = stat.iou / stat.tp if stat.tp != 0 else 0.0
+            rq_class = stat.tp / denominator
+            per_class[category] = {"pq": pq_class, "sq": sq_class, "rq": rq_class, **counts}
+            pq += pq_class
+            sq += sq_class
+            rq += rq_class
+        if n == 0:
+            return {"pq": 0.0, "sq": 0.0, "rq": 0.0, "n": 0}, per_class
+        return {"pq": pq / n, "sq": sq / n, "rq": rq / n, "n": n}, per_class
+
+
+def pq_results(stat: PQStat, categories: Mapping[int, bool]) -> dict[str, Any]:
+    """``{"All", "Things", "Stuff"}`` summaries plus ``"per_class"`` keyed by category id string."""
+    results: dict[str, Any] = {}
+    for name, isthing in (("All", None), ("Things", True), ("Stuff", False)):
+        results[name], per_class = stat.average(categories, isthing)
+        if isthing is None:
+            results["per_class"] = {str(category): values for category, values in per_class.items()}
+    return results
+
+
+def _segment_table(segments_info: Iterable[Mapping[str, Any]], side: str) -> dict[int, Mapping[str, Any]]:
+    table: dict[int, Mapping[str, Any]] = {}
+    for entry in segments_info:
+        segment_id = int(entry["id"])
+        if segment_id == VOID_ID:
+            raise ValueError(f"{side} segments_info lists id 0, which is void")
+        if segment_id in table:
+            raise ValueError(f"{side} segments_info lists segment id {segment_id} twice")
+        table[segment_id] = entry
+    return table
+
+
+def pq_image(
+    gt_ids: np.ndarray,
+    gt_segments: Iterable[Mapping[str, Any]],
+    pred_ids: np.ndarray,
+    pred_segments: Iterable[Mapping[str, Any]],
+    categories: Collection[int],
+) -> PQStat:
+    """PQ sums of one image from its ground-truth and predicted segment-id maps and segments_info.
+
+    Raises ValueError, as the API does, when a predicted id is in the PNG but not the JSON (or the
+    reverse) or has a category outside ``categories``.
+    """
+    gt_ids = np.asarray(gt_ids)
+    pred_ids = np.asarray(pred_ids)
+    if gt_ids.shape != pred_ids.shape:
+        raise ValueError(
+            f"ground truth is {gt_ids.shape[1]}x{gt_ids.shape[0]} pixels but the prediction is "
+            f"{pred_ids.shape[1]}x{pred_ids.shape[0]}"
+        )
+    for side, ids in (("ground-truth", gt_ids), ("predicted", pred_ids)):
+        if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= OFFSET):
+            raise ValueError(f"{side} segment ids must lie in 0..{OFFSET - 1} (24-bit RGB ids)")
+    gt_segms = _segment_table(gt_segments, "ground-truth")
+    pred_segms = _segment_table(pred_segments, "predicted")
+
+    # Predicted areas from the pixels, with the API's sanity checks.
+    pred_area: dict[int, int] = {}
+    labels, counts = np.unique(pred_ids, return_counts=True)
+    for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
+        if label not in pred_segms:
+            if label == VOID_ID:
+                continue
+            raise ValueError(f"predicted segment id {label} is in the PNG but not in segments_info")
+        pred_area[label] = count
+        if int(pred_segms[label]["category_id"]) not in categories:
+            category = pred_segms[label]["category_id"]
+            raise ValueError(f"predicted segment id {label} has unknown category_id {category}")
+    missing = sorted(pred_segms.keys() - pred_area.keys())
+    if missing:
+        raise ValueError(f"predicted segment ids {missing} are in segments_info but not in the PNG")
+
+    # Overlap of every (gt id, pred id) pair present in the image.
+    combined = gt_ids.astype(np.uint64) * np.uint64(OFFSET) + pred_ids.astype(np.uint64)
+    pairs, intersections = np.unique(combined, return_counts=True)
+    gt_of_pair = (pairs // np.uint64(OFFSET)).tolist()
+    pred_of_pair = (pairs % np.uint64(OFFSET)).tolist()
+    overlap: dict[tuple[int, int], int] = dict(
+        zip(zip(gt_of_pair, pred_of_pair, strict=True), intersections.tolist(), strict=True)
+    )
+
+    # The API reads ground-truth areas from the JSON; count pixels only where ``area`` is missing.
+    gt_pixels: defaultdict[int, int] = defaultdict(int)
+    for (gt_label, _), count in overlap.items():
+        gt_pixels[gt_label] += count
+    gt_area = {label: int(info.get("area", gt_pixels[label])) for label, info in gt_segms.items()}
+
+    stat = PQStat()
+    gt_matched: set[int] = set()
+    pred_matched: set[int] = set()
+    for (gt_label, pred_label), intersection in overlap.items():
+        if gt_label not in gt_segms or pred_label not in pred_segms:
+            continue
+        gt_info, pred_info = gt_segms[gt_label], pred_segms[pred_label]
+        if int(gt_info.get("iscrowd", 0)) == 1:
+            continue
+        if int(gt_info["category_id"]) != int(pred_info["category_id"]):
+            continue
+        union = (
+            pred_area[pred_label] + gt_area[gt_label] - intersection - overlap.get((VOID_ID, pred_label), 0)
+        )
+        iou = intersection / union
+        if iou > 0.5:
+            category_stat = stat[int(gt_info["category_id"])]
+            category_stat.tp += 1
+            category_stat.iou += iou
+            gt_matched.add(gt_label)
+            pred_matched.add(pred_label)
+
+    crowd_by_category: dict[int, int] = {}
+    for gt_label, gt_info in gt_segms.items():
+        if gt_label in gt_matched:
+            continue
+        if int(gt_info.get("iscrowd", 0)) == 1:
+            crowd_by_category[int(gt_info["category_id"])] = gt_label
+            continue
+        stat[int(gt_info["category_id"])].fn += 1
+
+    for pred_label, pred_info in pred_segms.items():
+        if pred_label in pred_matched:
+            continue
+        category = int(pred_info["category_id"])
+        ignored = overlap.get((VOID_ID, pred_label), 0)
+        if category in crowd_by_category:
+            ignored += overlap.get((crowd_by_category[category], pred_label), 0)
+        if ignored / pred_area[pred_label] > 0.5:
+            continue
+        stat[category].fp += 1
+    return stat
