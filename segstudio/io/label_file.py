@@ -1,0 +1,148 @@
+"""The project's lossless label file: a zip of ``.npy`` arrays (``np.load`` opens it for debugging).
+
+Why this format: ``category`` (uint16) and ``instance`` (uint32) must round-trip exactly, which
+8/16-bit PNGs cannot promise for instance ids; deflate shrinks label maps a hundredfold; every zip
+member carries a CRC-32 that is checked on read, so a torn or bit-flipped file is detected instead
+of loading as wrong labels; and arrays load with ``allow_pickle=False``, so a file can never run code.
+
+Members: ``format`` (version), ``category``, ``instance``, ``provenance``, ``crowd`` ((N, 2) int64
+pairs), ``revision`` (a fresh token per write) and ``base`` (for autosaves: the revision of the
+saved labels they were made on top of; empty otherwise). Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import uuid
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from segstudio.core.labels import CATEGORY_DTYPE, INSTANCE_DTYPE, VOID, LabelMap, Provenance
+from segstudio.io.atomic import atomic_write_bytes
+
+LABEL_FILE_SUFFIX = ".npz"
+LABEL_FORMAT_VERSION = 1
+
+_ARRAY_DTYPES = {"category": CATEGORY_DTYPE, "instance": INSTANCE_DTYPE, "provenance": np.uint8}
+# What a torn, bit-flipped or foreign file makes zipfile/numpy raise (OSError: seeks past a truncation).
+_DECODE_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    KeyError,
+    ValueError,
+    EOFError,
+    NotImplementedError,
+    OSError,
+)
+
+
+class LabelFileError(ValueError):
+    """A label file is corrupt, truncated or from a newer segstudio; the message names the file."""
+
+
+@dataclass(frozen=True)
+class StoredLabels:
+    """A label map as read from disk with its write token and (for autosaves) its base token."""
+
+    labels: LabelMap
+    revision: str
+    base: str
+
+
+def write_label_file(path: str | Path, labels: LabelMap, base: str = "", compresslevel: int = 6) -> str:
+    """Write ``labels`` atomically and return the new file's revision token."""
+    try:  # arrays may have been swapped since construction: never write what could not be read
+        LabelMap(labels.category, labels.instance, labels.provenance)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
+    if any(not (0 <= c < VOID and 0 <= i <= np.iinfo(INSTANCE_DTYPE).max) for c, i in labels.crowd):
+        raise ValueError(f"{path}: crowd pairs must be (category 0..{VOID - 1}, uint32 instance)")
+    revision = uuid.uuid4().hex
+    members = {
+        "format": np.array(LABEL_FORMAT_VERSION, np.uint16),
+        "category": labels.category,
+        "instance": labels.instance,
+        "provenance": labels.provenance,
+        "crowd": np.array(sorted(labels.crowd), np.int64).reshape(-1, 2),
+        "revision": np.array(revision),
+        "base": np.array(base),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as archive:
+        for name, array in members.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
+    atomic_write_bytes(path, buffer.getvalue())
+    return revision
+
+
+def _member(archive: zipfile.ZipFile, name: str) -> np.ndarray:
+    """One array; ``ZipFile.read`` checks the member's CRC-32."""
+    return np.lib.format.read_array(io.BytesIO(archive.read(f"{name}.npy")), allow_pickle=False)
+
+
+def _token(archive: zipfile.ZipFile, name: str) -> str:
+    value = _member(archive, name)
+    if value.shape != () or value.dtype.kind != "U":
+        raise ValueError(f"member {name!r} is not a text token")
+    return str(value)
+
+
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[zipfile.ZipFile]:
+    """Open the archive, refuse newer formats and turn any decoding failure into LabelFileError.
+
+    FileNotFoundError passes through: a missing file is "no labels yet", not corruption.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            version = _member(archive, "format")
+            if version.shape != () or version.dtype.kind != "u":
+                raise ValueError("member 'format' is not a version number")
+            if int(version) > LABEL_FORMAT_VERSION:
+                raise LabelFileError(
+                    f"{path}: label format {int(version)} was written by a newer segstudio "
+                    f"(this one reads up to {LABEL_FORMAT_VERSION}); upgrade segstudio"
+                )
+            yield archive
+    except (FileNotFoundError, LabelFileError):
+        raise
+    except PermissionError as error:
+        raise LabelFileError(f"{path}: permission denied") from error
+    except _DECODE_ERRORS as error:
+        raise LabelFileError(f"{path}: corrupt or truncated label file ({error})") from error
+
+
+def _labels(archive: zipfile.ZipFile) -> LabelMap:
+    arrays = {}
+    for name, dtype in _ARRAY_DTYPES.items():
+        array = _member(archive, name)
+        expected = np.dtype(dtype)
+        if array.dtype.kind != expected.kind or array.dtype.itemsize != expected.itemsize:
+            raise ValueError(f"{name} map has dtype {array.dtype}, expected {expected}")
+        arrays[name] = array.astype(expected, copy=False)  # byte order only: values are exact
+    if arrays["provenance"].size and int(arrays["provenance"].max()) > max(Provenance):
+        raise ValueError(f"provenance value {int(arrays['provenance'].max())} is not a Provenance")
+    crowd = _member(archive, "crowd")
+    if crowd.dtype.kind not in "iu" or crowd.ndim != 2 or crowd.shape[1] != 2:
+        raise ValueError(f"crowd must be (N, 2) integers, got {crowd.dtype} {crowd.shape}")
+    pairs = {(int(c), int(i)) for c, i in crowd.tolist()}
+    return LabelMap(arrays["category"], arrays["instance"], arrays["provenance"], pairs)
+
+
+def read_label_file(path: str | Path) -> StoredLabels:
+    """Read and check a label file; FileNotFoundError when absent, LabelFileError when unusable."""
+    with _reading(Path(path)) as archive:
+        return StoredLabels(_labels(archive), _token(archive, "revision"), _token(archive, "base"))
+
+
+def read_label_tokens(path: str | Path) -> tuple[str, str]:
+    """(revision, base) of a label file without decoding its maps: cheap enough for every autosave."""
+    with _reading(Path(path)) as archive:
+        return _token(archive, "revision"), _token(archive, "base")
