@@ -8,11 +8,13 @@ import sys
 from collections.abc import Sequence
 
 from segstudio import __version__
+from segstudio.io.project import ProjectError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "segstudio.commands.gui",
     "segstudio.commands.bench",
     "segstudio.commands.eval",
+    "segstudio.commands.dataset",
 )
 """Modules under ``segstudio.commands`` that each register one subcommand."""
 
@@ -45,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as error:
         print(f"segstudio {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, ProjectError) as error:
         print(f"segstudio {args.command}: error: {error}", file=sys.stderr)
         return 1
 

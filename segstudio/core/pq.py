@@ -98,12 +98,20 @@ class PQStat:
 
 
 def pq_results(stat: PQStat, categories: Mapping[int, bool]) -> dict[str, Any]:
-    """``{"All", "Things", "Stuff"}`` summaries plus ``"per_class"`` keyed by category id string."""
+    """``{"All", "Things", "Stuff"}`` summaries plus ``"per_class"`` keyed by category id string.
+
+    ``per_class`` lists the categories that occur (any TP, FP or FN), the ones counted in ``n``;
+    panopticapi also lists absent ones with zeros, which reads as a failure on a small dataset.
+    """
     results: dict[str, Any] = {}
     for name, isthing in (("All", None), ("Things", True), ("Stuff", False)):
         results[name], per_class = stat.average(categories, isthing)
         if isthing is None:
-            results["per_class"] = {str(category): values for category, values in per_class.items()}
+            results["per_class"] = {
+                str(category): values
+                for category, values in per_class.items()
+                if values["tp"] + values["fp"] + values["fn"] > 0
+            }
     return results
 
 

@@ -266,58 +266,71 @@ def write_coco_panoptic(
     category colour as segment id, things their instance id. Returns the JSON's path.
     """
     out_dir = Path(out_dir)
+    with atomic_directory(out_dir, overwrite=overwrite) as staging:
+        write_coco_panoptic_into(staging, images, palette, info=info, licenses=licenses)
+    return out_dir / ANNOTATIONS_DIR / JSON_NAME
+
+
+def write_coco_panoptic_into(
+    folder: Path,
+    images: Iterable[tuple[Mapping[str, Any], LabelMap]],
+    palette: Palette,
+    *,
+    info: Mapping[str, Any] | None = None,
+    licenses: Sequence[Any] = (),
+) -> Path:
+    """Write the dataset into an existing (staging) ``folder``; see :func:`write_coco_panoptic`."""
     colors = {c.id: c.color for c in palette}
     thing_ids = palette.thing_ids
-    with atomic_directory(out_dir, overwrite=overwrite) as staging:
-        png_folder = staging / ANNOTATIONS_DIR / PNG_DIR
-        png_folder.mkdir(parents=True)
-        image_entries: list[dict[str, Any]] = []
-        annotations: list[dict[str, Any]] = []
-        seen_ids: set[Any] = set()
-        seen_pngs: set[str] = set()
-        for image, labels in images:
-            entry = _plain(dict(image))
-            where = f"image {entry.get('id')!r} ({entry.get('file_name')!r})"
-            if "id" not in entry or "file_name" not in entry:
-                raise ValueError(f"{where}: an image entry needs 'id' and 'file_name'")
-            if entry["id"] in seen_ids:
-                raise ValueError(f"{where}: image id used twice")
-            name = png_name(str(entry["file_name"]))
-            if name in seen_pngs:
-                raise ValueError(f"{where}: two images would share the PNG {name!r}")
-            seen_ids.add(entry["id"])
-            seen_pngs.add(name)
-            height, width = labels.shape
-            if (entry.setdefault("height", height), entry.setdefault("width", width)) != (height, width):
-                raise ValueError(
-                    f"{where}: entry says {entry['width']}x{entry['height']}, labels are {width}x{height}"
-                )
-            id_map, segments_info = labels_to_panoptic(labels, thing_ids, colors)
-            unknown = sorted({s["category_id"] for s in segments_info} - colors.keys())
-            if unknown:
-                raise ValueError(f"{where}: categories {unknown} are not in palette {palette.name!r}")
-            write_png(png_folder / name, ids_to_rgb(id_map))
-            image_entries.append(entry)
-            annotations.append({"image_id": entry["id"], "file_name": name, "segments_info": segments_info})
-        categories = [
-            {
-                "id": c.id,
-                "name": c.name,
-                "supercategory": c.supercategory,
-                "isthing": int(c.isthing),
-                "color": [int(v) for v in c.color],
-            }
-            for c in palette
-        ]
-        document = {
-            "info": _plain(dict(info)) if info is not None else {"description": "exported by segstudio"},
-            "licenses": _plain(list(licenses)),
-            "images": image_entries,
-            "annotations": annotations,
-            "categories": categories,
+    png_folder = folder / ANNOTATIONS_DIR / PNG_DIR
+    png_folder.mkdir(parents=True)
+    image_entries: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    seen_ids: set[Any] = set()
+    seen_pngs: set[str] = set()
+    for image, labels in images:
+        entry = _plain(dict(image))
+        where = f"image {entry.get('id')!r} ({entry.get('file_name')!r})"
+        if "id" not in entry or "file_name" not in entry:
+            raise ValueError(f"{where}: an image entry needs 'id' and 'file_name'")
+        if entry["id"] in seen_ids:
+            raise ValueError(f"{where}: image id used twice")
+        name = png_name(str(entry["file_name"]))
+        if name in seen_pngs:
+            raise ValueError(f"{where}: two images would share the PNG {name!r}")
+        seen_ids.add(entry["id"])
+        seen_pngs.add(name)
+        height, width = labels.shape
+        if (entry.setdefault("height", height), entry.setdefault("width", width)) != (height, width):
+            raise ValueError(
+                f"{where}: entry says {entry['width']}x{entry['height']}, labels are {width}x{height}"
+            )
+        id_map, segments_info = labels_to_panoptic(labels, thing_ids, colors)
+        unknown = sorted({s["category_id"] for s in segments_info} - colors.keys())
+        if unknown:
+            raise ValueError(f"{where}: categories {unknown} are not in palette {palette.name!r}")
+        write_png(png_folder / name, ids_to_rgb(id_map))
+        image_entries.append(entry)
+        annotations.append({"image_id": entry["id"], "file_name": name, "segments_info": segments_info})
+    categories = [
+        {
+            "id": c.id,
+            "name": c.name,
+            "supercategory": c.supercategory,
+            "isthing": int(c.isthing),
+            "color": [int(v) for v in c.color],
         }
-        atomic_write_json(staging / ANNOTATIONS_DIR / JSON_NAME, document, indent=None)
-    return out_dir / ANNOTATIONS_DIR / JSON_NAME
+        for c in palette
+    ]
+    document = {
+        "info": _plain(dict(info)) if info is not None else {"description": "exported by segstudio"},
+        "licenses": _plain(list(licenses)),
+        "images": image_entries,
+        "annotations": annotations,
+        "categories": categories,
+    }
+    atomic_write_json(folder / ANNOTATIONS_DIR / JSON_NAME, document, indent=None)
+    return folder / ANNOTATIONS_DIR / JSON_NAME
 
 
 # -- evaluate ------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,9 @@ class ImageEntry:
     height: int
     state: ImageState
     depth: str | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+    """The image's entry in the dataset it was imported from (e.g. a COCO ``images`` item), kept
+    so that an export gives back the same image ids, file names and extra fields."""
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -87,6 +90,8 @@ class ImageEntry:
         }
         if self.depth is not None:
             data["depth"] = self.depth
+        if self.source:
+            data["source"] = self.source
         return data
 
 
@@ -135,7 +140,10 @@ def _entry_from_json(raw: object, index: int, manifest: Path) -> ImageEntry:
     depth = raw.get("depth")
     if depth is not None and (not isinstance(depth, str) or not depth):
         raise ProjectError(f"{where}: 'depth' must be a path or absent")
-    return ImageEntry(raw["id"], raw["file"], raw["width"], raw["height"], state, depth)
+    source = raw.get("source", {})
+    if not isinstance(source, dict):
+        raise ProjectError(f"{where}: 'source' must be an object or absent")
+    return ImageEntry(raw["id"], raw["file"], raw["width"], raw["height"], state, depth, source)
 
 
 class _Index:
@@ -268,7 +276,11 @@ class Project:
         return path if path.is_absolute() else self.root / path
 
     def add_image(
-        self, path: str | Path, image_id: str | None = None, depth: str | Path | None = None
+        self,
+        path: str | Path,
+        image_id: str | None = None,
+        depth: str | Path | None = None,
+        dataset_entry: dict[str, Any] | None = None,
     ) -> ImageEntry:
         """List an image (and optionally its 16-bit depth map); call ``save()`` to persist the manifest.
 
@@ -306,7 +318,9 @@ class Project:
                     f"is {size.width}x{size.height}"
                 )
             depth_stored = self._stored_path(Path(depth))
-        entry = ImageEntry(image_id, stored, size.width, size.height, ImageState.UNLABELLED, depth_stored)
+        entry = ImageEntry(
+            image_id, stored, size.width, size.height, ImageState.UNLABELLED, depth_stored, dict(dataset_entry or {})
+        )
         self.images.append(entry)
         index.add(entry)
         return entry

@@ -1,0 +1,103 @@
+"""Moving datasets between the project folder and other tools' formats.
+
+Importers give ``(image entry, LabelMap)`` records; here they become a new project whose images
+keep their dataset entry (``ImageEntry.source``), so an export gives back the same image ids and
+file names. Both directions build their output under a temporary name and rename it into place
+only when complete, so an interrupted import or export never looks finished.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from segstudio.core.labels import LabelMap
+from segstudio.core.palette import Palette
+from segstudio.io.atomic import atomic_directory
+from segstudio.io.project import ImageEntry, ImageState, Project, ProjectError
+
+IMAGES_DIR = "images"
+
+
+class ImageMode(StrEnum):
+    """What an export does with the photos: copy them, symlink them, or leave them out."""
+
+    COPY = "copy"
+    LINK = "link"
+    NONE = "none"
+
+
+def import_records(
+    project_root: str | Path,
+    palette: Palette,
+    records: Iterable[tuple[dict[str, Any], LabelMap]],
+    images_dir: str | Path,
+    name: str | None = None,
+) -> Project:
+    """Create a project at ``project_root`` from dataset records; photos stay where they are.
+
+    Each record's ``file_name`` is looked up in ``images_dir``; a missing photo fails the whole
+    import, naming it, and leaves no project behind.
+    """
+    root = Path(project_root)
+    images_dir = Path(images_dir).resolve()
+    if not images_dir.is_dir():
+        raise ProjectError(f"{images_dir}: images folder not found")
+    with atomic_directory(root) as staging:
+        project = Project.create(staging, palette, name=name or root.name)
+        for image, labels in records:
+            photo = images_dir / str(image["file_name"])
+            if not photo.is_file():
+                raise ProjectError(f"{photo}: image of {image.get('id')!r} not found")
+            entry = project.add_image(photo, dataset_entry=image)
+            if (entry.height, entry.width) != labels.shape:
+                raise ProjectError(
+                    f"{photo}: image is {entry.width}x{entry.height} but its labels are "
+                    f"{labels.shape[1]}x{labels.shape[0]}"
+                )
+            project.save_labels(entry.id, labels, ImageState.EDITED)
+        project.save()
+    return Project.open(root)
+
+
+def dataset_entry(entry: ImageEntry, fallback_id: int) -> dict[str, Any]:
+    """The image's dataset entry: the imported one (size and name brought up to date) or a new one."""
+    image = dict(entry.source)
+    image.setdefault("id", fallback_id)
+    image.setdefault("file_name", Path(entry.file).name)
+    image["width"], image["height"] = entry.width, entry.height
+    return image
+
+
+def labelled_entries(project: Project) -> list[ImageEntry]:
+    """The images an export carries: every one that has labels."""
+    return [e for e in project.images if e.state is not ImageState.UNLABELLED]
+
+
+def export_records(project: Project) -> Iterator[tuple[dict[str, Any], LabelMap]]:
+    """Every labelled image as (dataset entry, labels); images without an id get ones after the largest."""
+    used = [e.source["id"] for e in project.images if isinstance(e.source.get("id"), int)]
+    next_id = max(used, default=0) + 1
+    for entry in labelled_entries(project):
+        image = dataset_entry(entry, next_id)
+        if "id" not in entry.source:
+            next_id += 1
+        yield image, project.load_labels(entry.id)
+
+
+def place_images(project: Project, folder: Path, mode: ImageMode) -> None:
+    """Copy or symlink the photos of labelled images into ``folder`` under their dataset names."""
+    if mode is ImageMode.NONE:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for entry in labelled_entries(project):
+        source = project.image_path(entry.id)
+        target = folder / Path(str(entry.source.get("file_name", Path(entry.file).name))).name
+        if mode is ImageMode.COPY:
+            shutil.copy2(source, target)
+        else:
+            os.symlink(source.resolve(), target)
