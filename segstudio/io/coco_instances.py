@@ -1,0 +1,361 @@
+"""COCO instance annotations (the detection format): one mask per object, as polygons or RLE.
+
+Format (cocodataset/cocoapi): ``images`` (``id``, ``file_name``, ``width``, ``height``),
+``annotations`` (``id``, ``image_id``, ``category_id``, ``segmentation``, ``area``, ``bbox``,
+``iscrowd``) and ``categories`` (``id``, ``name``, ``supercategory``). A segmentation is a list
+of polygons ``[x1, y1, x2, y2, ...]``, an uncompressed RLE (``counts`` a list, column-major) or a
+compressed RLE (``counts`` a string); pycocotools decodes all three.
+
+Reading paints each image's annotations into one label map, so overlaps must be settled: larger
+masks are painted first and smaller ones on top (ties by annotation id), which keeps a person
+visible in front of the crowd region around it. Things get instance ids 1, 2, ... in annotation
+id order; annotations of stuff categories (panoptic files converted to detection format carry
+them) get instance 0, so two of one stuff class in one image merge. Crowd flags are kept.
+
+Writing gives each (category, instance) segment one annotation: compressed RLE by default, exact;
+``polygons=True`` writes outlines along pixel edges for non-crowd segments, which decode to the
+same pixels except that holes are filled (COCO polygons cannot carry holes; crowd keeps RLE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from segstudio.core.labels import CATEGORY_DTYPE, INSTANCE_DTYPE, VOID, LabelMap, Provenance
+from segstudio.core.palette import Palette, PaletteError, builtin_palette
+from segstudio.io.atomic import atomic_directory, atomic_write_json
+from segstudio.io.dataset_errors import (
+    DatasetError,
+    LabelDataset,
+    Record,
+    checked_records,
+    fallback_color,
+    plain,
+    read_json,
+    segment_crop,
+)
+
+ANNOTATIONS_DIR = "annotations"
+JSON_NAME = "instances.json"
+
+
+# -- masks <-> COCO segmentations ------------------------------------------------------------------
+
+
+def rle_string_counts(counts: str | bytes) -> list[int]:
+    """The run lengths of a compressed RLE string (the cocoapi's ``rleFrString``, in Python).
+
+    Used to check a string before pycocotools decodes it: pycocotools fills a mask whose runs
+    fall short of width x height with whatever memory held.
+    """
+    data = counts.encode("ascii") if isinstance(counts, str) else counts
+    runs: list[int] = []
+    position = 0
+    while position < len(data):
+        value, shift, more = 0, 0, True
+        while more:
+            if position >= len(data):
+                raise ValueError("compressed RLE string ends inside a number")
+            c = data[position] - 48
+            if not 0 <= c < 64:
+                raise ValueError(f"byte {data[position]!r} is not a compressed RLE character")
+            value |= (c & 0x1F) << shift
+            more = bool(c & 0x20)
+            position += 1
+            shift += 5
+            if not more and c & 0x10:
+                value |= -1 << shift
+        if len(runs) > 2:
+            value += runs[-2]
+        runs.append(value)
+    return runs
+
+
+def _check_runs(runs: Sequence[Any], height: int, width: int) -> None:
+    if not all(isinstance(r, int) and not isinstance(r, bool) and r >= 0 for r in runs):
+        raise ValueError("RLE counts must be non-negative integers")
+    if sum(runs) != height * width:
+        raise ValueError(f"RLE counts add up to {sum(runs)} pixels, the image has {height}x{width}")
+
+
+def _polygons(segmentation: list[Any], where: str, warnings: list[str]) -> list[list[float]]:
+    """Valid polygons of a segmentation; polygons under 3 points are dropped (they have no area)."""
+    kept = []
+    for n, polygon in enumerate(segmentation):
+        if not isinstance(polygon, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in polygon
+        ):
+            raise ValueError(f"polygon #{n} must be a list of numbers")
+        if len(polygon) % 2:
+            raise ValueError(f"polygon #{n} has an odd number of coordinates ({len(polygon)})")
+        if len(polygon) < 6:
+            warnings.append(f"{where}: polygon #{n} has fewer than 3 points; dropped")
+            continue
+        kept.append([float(v) for v in polygon])
+    return kept
+
+
+def decode_segmentation(
+    segmentation: Any, height: int, width: int, where: str, warnings: list[str]
+) -> np.ndarray | None:
+    """The boolean mask of a COCO segmentation (polygons, RLE or compressed RLE); None when empty.
+
+    Raises ValueError saying what is wrong with it.
+    """
+    if isinstance(segmentation, list):
+        polygons = _polygons(segmentation, where, warnings)
+        if not polygons:
+            return None
+        rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
+    elif isinstance(segmentation, Mapping) and "counts" in segmentation and "size" in segmentation:
+        if list(segmentation["size"]) != [height, width]:
+            raise ValueError(f"RLE size {segmentation['size']} differs from the image's [{height}, {width}]")
+        counts = segmentation["counts"]
+        if isinstance(counts, list):
+            _check_runs(counts, height, width)
+            rle = mask_utils.frPyObjects(dict(segmentation), height, width)
+        elif isinstance(counts, str):
+            _check_runs(rle_string_counts(counts), height, width)
+            rle = {"size": [height, width], "counts": counts.encode("ascii")}
+        else:
+            raise ValueError(f"RLE counts must be a list or a string, got {type(counts).__name__}")
+    else:
+        raise ValueError("segmentation must be a list of polygons or an RLE object with 'size' and 'counts'")
+    return mask_utils.decode(rle).astype(bool)
+
+
+def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
+    """Compressed RLE of a full-image boolean mask, ``counts`` as a str (JSON-ready)."""
+    rle = mask_utils.encode(np.asfortranarray(mask, dtype=np.uint8))  # cocoapi runs are column-major
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def mask_to_polygons(mask: np.ndarray, left: int = 0, top: int = 0) -> list[list[int]]:
+    """Outer outlines of a boolean mask along pixel edges, offset by (``left``, ``top``).
+
+    Traced at twice the resolution so that each boundary sub-pixel u maps onto the pixel edge
+    ceil(u / 2): pycocotools then rasterises the polygons to exactly the mask with holes filled.
+    """
+    doubled = np.repeat(np.repeat(mask.astype(np.uint8), 2, axis=0), 2, axis=1)
+    contours, _ = cv2.findContours(doubled, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    polygons = []
+    for contour in contours:
+        corners = (contour.reshape(-1, 2) + 1) // 2
+        corners = corners[np.any(corners != np.roll(corners, 1, axis=0), axis=1)]
+        before = corners - np.roll(corners, 1, axis=0)
+        after = np.roll(corners, -1, axis=0) - corners
+        corners = corners[before[:, 0] * after[:, 1] != before[:, 1] * after[:, 0]]  # keep turns only
+        if len(corners) >= 3:
+            polygons.append((corners + (left, top)).ravel().tolist())
+    return polygons
+
+
+# -- read ----------------------------------------------------------------------------------------
+
+
+def _list_field(data: Any, key: str, path: Path) -> list[Any]:
+    if not isinstance(data, Mapping):
+        raise DatasetError(f"{path}: expected a JSON object at the top level")
+    value = data.get(key)
+    if not isinstance(value, list):
+        raise DatasetError(f"{path}: missing list field {key!r}")
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def categories_palette(categories: list[Any], name: str, path: Path) -> Palette:
+    """The palette of a COCO category list; colours and thing flags filled in when missing.
+
+    A category with the id and name of a COCO panoptic class takes that class's colour and
+    isthing; others get a fixed colour map and count as things (an instances file lists objects).
+    """
+    reference = builtin_palette("coco-panoptic")
+    entries = []
+    for n, entry in enumerate(categories):
+        if not isinstance(entry, Mapping) or not _is_int(entry.get("id")):
+            raise DatasetError(f"{path}: category #{n} needs an integer 'id'")
+        known = next((c for c in reference if (c.id, c.name) == (entry["id"], entry.get("name"))), None)
+        color = known.color if known else fallback_color(entry["id"])
+        isthing = known.isthing if known else True
+        entries.append({"color": list(color), "isthing": int(isthing), **entry})
+    try:
+        return Palette.from_categories(entries, name)
+    except PaletteError as error:
+        raise DatasetError(f"{path}: {error}") from error
+
+
+def _image_size(image: Any, n: int, path: Path) -> tuple[int, int]:
+    if not isinstance(image, Mapping) or "id" not in image:
+        raise DatasetError(f"{path}: image #{n} needs an 'id'")
+    height, width = image.get("height"), image.get("width")
+    if not (_is_int(height) and _is_int(width) and height > 0 and width > 0):
+        raise DatasetError(f"{path}: image {image['id']!r} needs positive integer 'height' and 'width'")
+    return height, width
+
+
+def _paint(
+    annotations: list[Mapping[str, Any]],
+    size: tuple[int, int],
+    thing_ids: set[int],
+    where: str,
+    warnings: list[str],
+) -> LabelMap:
+    """One image's label map from its annotations: larger first, smaller on top."""
+    category = np.full(size, VOID, CATEGORY_DTYPE)
+    instance = np.zeros(size, INSTANCE_DTYPE)
+    crowd: set[tuple[int, int]] = set()
+    painted = []
+    next_instance = 1
+    for annotation in sorted(annotations, key=lambda a: a["id"]):
+        at = f"{where}: annotation {annotation['id']}"
+        if not annotation.get("segmentation"):
+            warnings.append(f"{at}: no segmentation; skipped")
+            continue
+        try:
+            mask = decode_segmentation(annotation["segmentation"], *size, at, warnings)
+        except ValueError as error:
+            raise DatasetError(f"{at}: {error}") from error
+        if mask is None or not mask.any():
+            warnings.append(f"{at}: empty mask; skipped")
+            continue
+        category_id = annotation["category_id"]
+        instance_id = 0
+        if category_id in thing_ids:
+            instance_id, next_instance = next_instance, next_instance + 1
+        painted.append((-int(mask.sum()), annotation["id"], mask, category_id, instance_id))
+        if annotation.get("iscrowd"):
+            crowd.add((category_id, instance_id))
+    for _, _, mask, category_id, instance_id in sorted(painted, key=lambda p: p[:2]):
+        category[mask] = category_id
+        instance[mask] = instance_id
+    labels = LabelMap.from_arrays(category, instance, Provenance.HUMAN, crowd)
+    labels.prune_crowd()
+    present = {(s.category, s.instance) for s in labels.segments()}
+    for _, annotation_id, _, category_id, instance_id in painted:
+        if (category_id, instance_id) not in present:
+            warnings.append(f"{where}: annotation {annotation_id} is hidden by smaller ones on top")
+    return labels
+
+
+def read_coco_instances(json_path: str | Path) -> LabelDataset:
+    """Read a COCO instances file into one label map per ``images`` entry (entries kept as read).
+
+    Errors name the file and the image or annotation; skipped annotations (no mask) and masks
+    hidden entirely by others are reported in ``warnings``.
+    """
+    path = Path(json_path)
+    data = read_json(path)
+    palette = categories_palette(_list_field(data, "categories", path), path.stem, path)
+    sizes: dict[Any, tuple[int, int]] = {}
+    images = _list_field(data, "images", path)
+    for n, image in enumerate(images):
+        size = _image_size(image, n, path)
+        if image["id"] in sizes:
+            raise DatasetError(f"{path}: image id {image['id']!r} is listed twice")
+        sizes[image["id"]] = size
+    by_image: dict[Any, list[Mapping[str, Any]]] = {image_id: [] for image_id in sizes}
+    seen: set[int] = set()
+    for n, annotation in enumerate(_list_field(data, "annotations", path)):
+        if not isinstance(annotation, Mapping) or not _is_int(annotation.get("id")):
+            raise DatasetError(f"{path}: annotation #{n} needs an integer 'id'")
+        where = f"{path}: annotation {annotation['id']}"
+        if annotation["id"] in seen:
+            raise DatasetError(f"{where}: id used twice")
+        seen.add(annotation["id"])
+        if annotation.get("image_id") not in by_image:
+            raise DatasetError(f"{where}: image_id {annotation.get('image_id')!r} is not in 'images'")
+        if annotation.get("category_id") not in palette:
+            raise DatasetError(
+                f"{where}: category_id {annotation.get('category_id')!r} is not in 'categories'"
+            )
+        by_image[annotation["image_id"]].append(annotation)
+
+    warnings: list[str] = []
+    records: list[Record] = []
+    for image in images:
+        where = f"{path}: image {image['id']!r}"
+        labels = _paint(by_image[image["id"]], sizes[image["id"]], palette.thing_ids, where, warnings)
+        records.append((dict(image), labels))
+    return LabelDataset(records, palette, warnings)
+
+
+# -- write ---------------------------------------------------------------------------------------
+
+
+def _annotations(labels: LabelMap, image_id: Any, first_id: int, polygons: bool) -> list[dict[str, Any]]:
+    """One annotation per segment, in (instance, category) order so a re-read keeps instance ids."""
+    annotations = []
+    for n, segment in enumerate(sorted(labels.segments(), key=lambda s: (s.instance, s.category))):
+        box = segment.box
+        crop = segment_crop(labels, segment)
+        if polygons and not segment.iscrowd:
+            segmentation: Any = mask_to_polygons(crop, box.left, box.top)
+        else:
+            mask = np.zeros(labels.shape, bool)
+            mask[box.slices] = crop
+            segmentation = mask_to_rle(mask)
+        annotations.append(
+            {
+                "id": first_id + n,
+                "image_id": image_id,
+                "category_id": segment.category,
+                "segmentation": segmentation,
+                "area": segment.area,
+                "bbox": [int(v) for v in segment.bbox],
+                "iscrowd": int(segment.iscrowd),
+            }
+        )
+    return annotations
+
+
+def write_coco_instances(
+    out_dir: str | Path,
+    records: Iterable[tuple[Mapping[str, Any], LabelMap]],
+    palette: Palette,
+    *,
+    polygons: bool = False,
+    info: Mapping[str, Any] | None = None,
+    licenses: Sequence[Any] = (),
+    overwrite: bool = False,
+) -> Path:
+    """Export records as ``out_dir/annotations/instances.json``; the folder appears complete or not at all.
+
+    ``area`` is the pixel count, ``bbox`` the tight integer ``[x, y, w, h]``, annotation ids run
+    from 1. Image entries are kept as given (``width``/``height`` added when missing). Returns
+    the JSON's path.
+    """
+    out_dir = Path(out_dir)
+    with atomic_directory(out_dir, overwrite=overwrite) as staging:
+        images: list[dict[str, Any]] = []
+        annotations: list[dict[str, Any]] = []
+        for entry, labels in checked_records(records, palette):
+            images.append(entry)
+            annotations += _annotations(labels, entry["id"], len(annotations) + 1, polygons)
+        categories = [
+            {
+                "id": c.id,
+                "name": c.name,
+                "supercategory": c.supercategory,
+                "isthing": int(c.isthing),
+                "color": list(c.color),
+            }
+            for c in palette
+        ]
+        document = {
+            "info": plain(dict(info)) if info is not None else {"description": "exported by segstudio"},
+            "licenses": plain(list(licenses)),
+            "images": images,
+            "annotations": annotations,
+            "categories": categories,
+        }
+        atomic_write_json(staging / ANNOTATIONS_DIR / JSON_NAME, document, indent=None)
+    return out_dir / ANNOTATIONS_DIR / JSON_NAME
