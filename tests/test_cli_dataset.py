@@ -83,3 +83,97 @@ def test_export_of_a_missing_project_names_it(tmp_path, capsys) -> None:
     assert main(["export", "coco-panoptic", str(tmp_path / "nope"), str(tmp_path / "out")]) != 0
     assert "nope" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def _labels_of(project: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    opened = Project.open(project)
+    by_name = {}
+    for entry in opened.images:
+        labels = opened.load_labels(entry.id)
+        by_name[Path(entry.file).name] = (labels.category, labels.instance)
+    return by_name
+
+
+def test_coco_instances_import_export_import_is_lossless(coco_panoptic_sample, tmp_path) -> None:
+    first, out, second = tmp_path / "first", tmp_path / "out", tmp_path / "second"
+    detection = coco_panoptic_sample / "panoptic_coco_detection_format.json"
+    assert (
+        main(
+            [
+                "import",
+                "coco-instances",
+                "--json",
+                str(detection),
+                "--images",
+                str(coco_panoptic_sample),
+                str(first),
+            ]
+        )
+        == 0
+    )
+    assert main(["export", "coco-instances", str(first), str(out)]) == 0
+    exported = out / "annotations" / "instances.json"
+    assert (
+        main(
+            [
+                "import",
+                "coco-instances",
+                "--json",
+                str(exported),
+                "--images",
+                str(coco_panoptic_sample),
+                str(second),
+            ]
+        )
+        == 0
+    )
+    before, after = _labels_of(first), _labels_of(second)
+    assert before.keys() == after.keys() and len(before) == 2
+    for name in before:
+        assert np.array_equal(before[name][0], after[name][0])
+        assert np.array_equal(before[name][1], after[name][1])
+    people = (before["000000439180.jpg"][0] == 1).sum()
+    assert people > 1000  # the sample really has labelled people in it
+
+
+def test_semantic_png_export_import_is_lossless(coco_panoptic_sample, tmp_path, capsys) -> None:
+    project, masks, back = tmp_path / "project", tmp_path / "masks", tmp_path / "back"
+    assert _import(coco_panoptic_sample, project) == 0
+    palette_file = tmp_path / "palette.json"
+    from segstudio.io.palette_file import save_palette
+
+    save_palette(Project.open(project).palette, palette_file)
+    assert main(["export", "semantic-png", str(project), str(masks)]) == 0
+    assert sorted(p.name for p in masks.iterdir()) == ["000000142238.png", "000000439180.png"]
+    assert main(
+        ["import", "semantic-png", "--masks", str(masks), "--images", str(coco_panoptic_sample),
+         "--palette", str(palette_file), str(back)]
+    ) == 0  # fmt: skip
+    before, after = _labels_of(project), _labels_of(back)
+    for name in before:
+        assert np.array_equal(before[name][0], after[name][0])
+    capsys.readouterr()
+    assert main(["export", "cityscapes", str(project), str(tmp_path / "cs")]) != 0
+    assert "Cityscapes" in capsys.readouterr().err and not (tmp_path / "cs").exists()
+
+
+def test_labelme_import_then_cityscapes_export(tmp_path) -> None:
+    import cv2
+
+    folder = tmp_path / "labelme"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "street.png"), np.full((40, 60, 3), 90, np.uint8))
+    shapes = [
+        {"label": "road", "points": [[0, 20], [59, 20], [59, 39], [0, 39]], "shape_type": "polygon"},
+        {"label": "car", "points": [[10, 10], [30, 30]], "shape_type": "rectangle", "group_id": None},
+    ]
+    document = {"version": "5.4.1", "flags": {}, "shapes": shapes, "imagePath": "street.png",
+                "imageData": None, "imageHeight": 40, "imageWidth": 60}  # fmt: skip
+    (folder / "street.json").write_text(json.dumps(document))
+    project, out = tmp_path / "project", tmp_path / "cityscapes"
+    assert main(["import", "labelme", str(folder), "--palette", "cityscapes", str(project)]) == 0
+    assert main(["export", "cityscapes", str(project), str(out)]) == 0
+    label_ids = cv2.imread(str(out / "street_gtFine_labelIds.png"), cv2.IMREAD_UNCHANGED)
+    instance_ids = cv2.imread(str(out / "street_gtFine_instanceIds.png"), cv2.IMREAD_UNCHANGED)
+    assert label_ids[35, 5] == 7 and label_ids[15, 15] == 26 and label_ids[2, 2] == 0  # road, car, unlabelled
+    assert instance_ids[15, 15] == 26000 and instance_ids[35, 5] == 7

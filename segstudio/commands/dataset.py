@@ -1,54 +1,119 @@
-"""``segstudio import FORMAT ...`` and ``segstudio export FORMAT PROJECT OUT``: datasets in and out.
+"""``segstudio import FORMAT ... PROJECT`` and ``segstudio export FORMAT PROJECT OUT``.
 
-Thin: each format is a reader giving (palette, records) or a writer filling a staging folder;
-``segstudio.io.exchange`` turns them into a project or an output folder atomically.
+Thin: each format is a reader giving (palette, records, warnings) or a writer of records;
+``segstudio.io.exchange`` turns them into a project, or a project into records, atomically.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from segstudio.core.palette import Palette
 from segstudio.io.atomic import atomic_directory
+from segstudio.io.cityscapes import write_cityscapes
+from segstudio.io.coco_instances import read_coco_instances, write_coco_instances
 from segstudio.io.coco_panoptic import read_coco_panoptic, write_coco_panoptic_into
 from segstudio.io.exchange import IMAGES_DIR, ImageMode, export_records, import_records, place_images
+from segstudio.io.labelme import read_labelme
+from segstudio.io.palette_file import resolve_palette
 from segstudio.io.project import Project
+from segstudio.io.semantic_png import read_semantic_dataset, write_semantic_dataset
+
+Records = list[tuple[dict, object]]
+Reader = Callable[[argparse.Namespace], tuple[Palette, Records, list[str], Path]]
+"""Reads the dataset an import names: (palette, records, warnings, folder the photos are in)."""
+
+
+def _read_coco_panoptic(args: argparse.Namespace) -> tuple[Palette, Records, list[str], Path]:
+    dataset = read_coco_panoptic(args.json, args.masks)
+    return dataset.palette, [(r.image, r.labels) for r in dataset.records], [], args.images
+
+
+def _read_coco_instances(args: argparse.Namespace) -> tuple[Palette, Records, list[str], Path]:
+    dataset = read_coco_instances(args.json)
+    return dataset.palette, list(dataset.records), list(dataset.warnings), args.images
+
+
+def _read_semantic_png(args: argparse.Namespace) -> tuple[Palette, Records, list[str], Path]:
+    palette = resolve_palette(args.palette)
+    dataset = read_semantic_dataset(args.masks, args.images, palette, void=args.void)
+    return dataset.palette, list(dataset.records), list(dataset.warnings), args.images
+
+
+def _read_labelme(args: argparse.Namespace) -> tuple[Palette, Records, list[str], Path]:
+    palette = resolve_palette(args.palette) if args.palette else None
+    images = args.images or args.folder
+    dataset = read_labelme(args.folder, palette, images)
+    return dataset.palette, list(dataset.records), list(dataset.warnings), images
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     importer = subparsers.add_parser("import", help="create a project from a dataset in another format")
-    import_formats = importer.add_subparsers(dest="format", required=True, metavar="FORMAT")
-    coco = import_formats.add_parser("coco-panoptic", help="COCO panoptic JSON + PNG folder")
-    coco.add_argument("--json", required=True, type=Path, help="the panoptic annotation JSON")
-    coco.add_argument("--masks", type=Path, help="the PNG folder (default: the JSON path without .json)")
-    coco.add_argument("--images", required=True, type=Path, help="folder of the photos")
-    coco.add_argument("project", type=Path, help="new project folder (must not exist)")
-    coco.set_defaults(func=import_coco_panoptic)
+    formats = importer.add_subparsers(dest="format", required=True, metavar="FORMAT")
+
+    parser = formats.add_parser("coco-panoptic", help="COCO panoptic JSON + PNG folder")
+    parser.add_argument("--json", required=True, type=Path, help="the panoptic annotation JSON")
+    parser.add_argument("--masks", type=Path, help="the PNG folder (default: the JSON path without .json)")
+    parser.add_argument("--images", required=True, type=Path, help="folder of the photos")
+    _import_target(parser, _read_coco_panoptic)
+
+    parser = formats.add_parser("coco-instances", help="COCO instances JSON (polygons and RLE)")
+    parser.add_argument("--json", required=True, type=Path, help="the instances annotation JSON")
+    parser.add_argument("--images", required=True, type=Path, help="folder of the photos")
+    _import_target(parser, _read_coco_instances)
+
+    parser = formats.add_parser("semantic-png", help="one PNG of class values per image")
+    parser.add_argument("--masks", required=True, type=Path, help="folder of label PNGs (<stem>.png)")
+    parser.add_argument("--images", required=True, type=Path, help="folder of the photos (<stem>.*)")
+    parser.add_argument("--palette", required=True, help="built-in palette name or palette JSON file")
+    parser.add_argument("--void", type=int, default=255, help="value of unlabelled pixels (default 255)")
+    _import_target(parser, _read_semantic_png)
+
+    parser = formats.add_parser("labelme", help="a folder of labelme JSON files")
+    parser.add_argument("folder", type=Path, help="folder of labelme JSON files")
+    parser.add_argument("--images", type=Path, help="where imagePath leads (default: the JSON folder)")
+    parser.add_argument("--palette", help="match labels to this palette (default: one from the names)")
+    _import_target(parser, _read_labelme)
 
     exporter = subparsers.add_parser("export", help="write a project's labels as a dataset")
-    export_formats = exporter.add_subparsers(dest="format", required=True, metavar="FORMAT")
-    coco_out = export_formats.add_parser(
-        "coco-panoptic", help="OUT/annotations/panoptic.json and OUT/annotations/panoptic/*.png"
-    )
-    _export_arguments(coco_out)
-    coco_out.set_defaults(func=export_coco_panoptic)
-
-
-def _export_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("project", type=Path, help="the project folder")
-    parser.add_argument("out", type=Path, help="output folder (must not exist)")
+    formats = exporter.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    parser = formats.add_parser("coco-panoptic", help="OUT/annotations/panoptic.json + panoptic/*.png")
     parser.add_argument(
         "--images",
         choices=[m.value for m in ImageMode],
         default=ImageMode.NONE.value,
         help=f"put the photos in OUT/{IMAGES_DIR}/ as copies or symlinks (default: none)",
     )
+    _export_target(parser, export_coco_panoptic)
+    parser = formats.add_parser("coco-instances", help="OUT/annotations/instances.json (RLE masks)")
+    parser.add_argument("--polygons", action="store_true", help="polygons instead of RLE (crowd keeps RLE)")
+    _export_target(parser, export_coco_instances)
+    parser = formats.add_parser("semantic-png", help="indexed PNG per image, the palette as colours")
+    parser.add_argument("--grey", action="store_true", help="plain 8-bit grey PNGs instead of indexed")
+    _export_target(parser, export_semantic_png)
+    parser = formats.add_parser("cityscapes", help="gtFine labelIds / instanceIds / color PNGs")
+    _export_target(parser, export_cityscapes)
 
 
-def import_coco_panoptic(args: argparse.Namespace) -> int:
-    dataset = read_coco_panoptic(args.json, args.masks)
-    records = ((record.image, record.labels) for record in dataset.records)
-    project = import_records(args.project, dataset.palette, records, args.images)
+def _import_target(parser: argparse.ArgumentParser, reader: Reader) -> None:
+    parser.add_argument("project", type=Path, help="new project folder (must not exist)")
+    parser.set_defaults(func=lambda args: run_import(args, reader))
+
+
+def _export_target(parser: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int]) -> None:
+    parser.add_argument("project", type=Path, help="the project folder")
+    parser.add_argument("out", type=Path, help="output folder (must not exist)")
+    parser.set_defaults(func=func)
+
+
+def run_import(args: argparse.Namespace, reader: Reader) -> int:
+    palette, records, warnings, images = reader(args)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    project = import_records(args.project, palette, records, images)
     print(f"imported {len(project.images)} images into {project.root}")
     return 0
 
@@ -58,5 +123,26 @@ def export_coco_panoptic(args: argparse.Namespace) -> int:
     with atomic_directory(args.out) as staging:
         write_coco_panoptic_into(staging, export_records(project), project.palette)
         place_images(project, staging / IMAGES_DIR, ImageMode(args.images))
+    print(f"exported {args.out}")
+    return 0
+
+
+def export_coco_instances(args: argparse.Namespace) -> int:
+    project = Project.open(args.project)
+    write_coco_instances(args.out, export_records(project), project.palette, polygons=args.polygons)
+    print(f"exported {args.out}")
+    return 0
+
+
+def export_semantic_png(args: argparse.Namespace) -> int:
+    project = Project.open(args.project)
+    write_semantic_dataset(args.out, export_records(project), project.palette, indexed=not args.grey)
+    print(f"exported {args.out}")
+    return 0
+
+
+def export_cityscapes(args: argparse.Namespace) -> int:
+    project = Project.open(args.project)
+    write_cityscapes(args.out, export_records(project), project.palette)
     print(f"exported {args.out}")
     return 0
