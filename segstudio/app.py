@@ -9,33 +9,33 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QStandardPaths, QTimer
 from PySide6.QtWidgets import QApplication
 
-from segstudio.core.labels import LabelMap
-from segstudio.gui.main_window import MainWindow
-from segstudio.io.images import read_rgb
-from segstudio.io.samples import load_sample, sample_palette, samples
+from segstudio.gui.main_window import DEFAULT_SIZE, MainWindow
+from segstudio.gui.projects import sample_project
+from segstudio.io.project import ProjectError
 
 APPLICATION_NAME = "segstudio"
 
 
-def load_image_file(path: Path) -> tuple[np.ndarray, LabelMap]:
-    """A single image with no labels yet."""
-    rgb = read_rgb(path)
-    return rgb, LabelMap.empty(*rgb.shape[:2])
+def data_dir() -> Path:
+    """The per-user data folder (QStandardPaths.AppDataLocation), home of the sample project."""
+    location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(location) if location else Path.home() / f".{APPLICATION_NAME}"
 
 
-def create_window(path: Path | None = None) -> MainWindow:
-    """The main window showing ``path``, or the first built-in sample when no path is given."""
-    window = MainWindow(sample_palette(), load_image_file)
+def create_window(path: Path | None = None, *, offer_recovery: bool = True) -> MainWindow:
+    """The main window on ``path`` (project folder, image folder or image), else the sample project."""
+    folder = data_dir()
+    window = MainWindow(folder, offer_recovery=offer_recovery)
     if path is not None:
         window.open_path(path)
     else:
-        sample = samples()[0]
-        rgb, labels = load_sample(sample)
-        window.show_labels(sample.name, rgb, labels)
+        try:
+            window.open_project(sample_project(folder))
+        except (ProjectError, OSError) as error:
+            window.show_error("Cannot open the sample project", str(error))
     return window
 
 
@@ -51,11 +51,14 @@ def qt_application() -> QApplication:
 def run(path: Path | None = None, screenshot: Path | None = None, quit_after_ms: int | None = None) -> int:
     """Show the window and run the event loop; with ``screenshot``, render once, save and exit."""
     app = qt_application()
-    window = create_window(path)
+    window = create_window(path, offer_recovery=screenshot is None)
     window.show()
     if screenshot is not None:
+        window.resize(*DEFAULT_SIZE)  # a grab may exceed the (offscreen) screen
+        window.size_docks()
         app.processEvents()
         window.canvas.fit()
+        window.iou_panel.refresh()
         app.processEvents()
         if not window.grab().save(str(screenshot)):
             raise OSError(f"{screenshot}: cannot write the screenshot")

@@ -8,7 +8,12 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("gui", help="open the app (default)")
-    parser.add_argument("path", nargs="?", type=Path, help="an image to open (default: a built-in sample)")
+    parser.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        help="a project folder, a folder of images or an image (default: the built-in sample project)",
+    )
     parser.add_argument("--screenshot", type=Path, metavar="FILE", help="render the window to FILE and exit")
     parser.add_argument("--quit-after", type=int, metavar="MS", help="close the window after MS milliseconds")
     parser.set_defaults(func=run)

@@ -1,83 +1,121 @@
-"""The image view: the photo with label layers on top, pan and zoom to the cursor.
+"""The image view: the photo with overlay layers, pan and zoom, and mouse routing to the tools.
 
-Layers are QGraphicsItems that paint numpy-backed QImages; after an edit only the changed
-box is re-indexed and repainted (``LabelLayer.refresh(box)``), never the whole image.
+Left-button events go to the active tool (in image coordinates, the scene's); the middle button
+or Space + left drag pans; the wheel zooms around the cursor. After an edit only the changed box
+of each overlay is recomputed and repainted (``IndexedLayer.refresh(box)``).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from typing import Protocol
+
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QMouseEvent, QPainter, QPixmap, QWheelEvent
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QKeyEvent,
+    QMouseEvent,
+    QPainterPath,
+    QPen,
+    QPixmap,
+    QResizeEvent,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import (
+    QGraphicsEllipseItem,
     QGraphicsItem,
+    QGraphicsPathItem,
     QGraphicsPixmapItem,
     QGraphicsScene,
     QGraphicsView,
-    QStyleOptionGraphicsItem,
+    QLineEdit,
     QWidget,
 )
 
 from segstudio.core.box import Box
+from segstudio.core.edits import Point
 from segstudio.core.palette import Palette
-from segstudio.gui.overlay import color_table, display_lut, reindex
-from segstudio.gui.qimage import ArrayImage, indexed_image, rgb_image
+from segstudio.gui.document import Document
+from segstudio.gui.layers import (
+    FOLLOWS_GROUND_TRUTH,
+    GROUND_TRUTH,
+    IMAGE,
+    PREDICTION,
+    IndexedLayer,
+    LabelLayer,
+    LayerState,
+    default_states,
+    document_layers,
+)
+from segstudio.gui.qimage import ArrayImage, rgb_image
 
 ZOOM_STEP = 1.25
+PREVIEW_Z = 100.0
 
 
-class LabelLayer(QGraphicsItem):
-    """A category map drawn as an Indexed8 overlay with the palette's colours and an opacity."""
+class ToolSink(Protocol):
+    """What the canvas tells the active tool; points are image (scene) coordinates."""
 
-    def __init__(self, category: np.ndarray, palette: Palette, opacity: float = 0.5) -> None:
-        super().__init__()
-        self._category = category
-        self._palette = palette
-        self._opacity = opacity
-        self._lut = display_lut(palette)
-        self._index = np.empty(category.shape, np.uint8)
-        reindex(category, self._lut, self._index)
-        self._image: ArrayImage = indexed_image(self._index, color_table(palette, opacity))
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+    def press(self, point: Point) -> None: ...
+    def move(self, point: Point, dragging: bool) -> None: ...
+    def release(self, point: Point) -> None: ...
+    def double_click(self, point: Point) -> None: ...
+    def key(self, key: int) -> bool: ...
+    def leave(self) -> None: ...
+
+
+class Preview:
+    """Cosmetic outlines drawn over the image for the tools: brush circle, polygon, box."""
+
+    def __init__(self, scene: QGraphicsScene) -> None:
+        pen = QPen(QColor(255, 255, 255), 0)
+        pen.setCosmetic(True)
+        self._circle = QGraphicsEllipseItem()
+        self._path = QGraphicsPathItem()
+        for item in (self._circle, self._path):
+            item.setPen(pen)
+            item.setBrush(QBrush(Qt.BrushStyle.NoBrush))
+            item.setZValue(PREVIEW_Z)
+            item.setVisible(False)
+            scene.addItem(item)
+
+    def show_brush(self, center: Point, radius: float) -> None:
+        """Circle around the pixel under ``center`` covering the brush's reach."""
+        x, y = math.floor(center[0]) + 0.5, math.floor(center[1]) + 0.5
+        r = max(radius, 0.5) + 0.5
+        self._circle.setRect(QRectF(x - r, y - r, 2 * r, 2 * r))
+        self._circle.setVisible(True)
+
+    def hide_brush(self) -> None:
+        self._circle.setVisible(False)
 
     @property
-    def layer_opacity(self) -> float:
-        return self._opacity
+    def brush_visible(self) -> bool:
+        return self._circle.isVisible()
 
-    def set_layer_opacity(self, opacity: float) -> None:
-        """Change opacity by swapping the 256-entry colour table; pixels stay as they are."""
-        self._opacity = opacity
-        self._image.image.setColorTable(color_table(self._palette, opacity))
-        self.update()
+    def show_outline(self, points: Sequence[Point], closed: bool = False) -> None:
+        """A polyline through pixel centres (a polygon in progress, a GrabCut box)."""
+        path = QPainterPath()
+        for i, (x, y) in enumerate(points):
+            p = QPointF(math.floor(x) + 0.5, math.floor(y) + 0.5)
+            if i == 0:
+                path.moveTo(p)
+            else:
+                path.lineTo(p)
+        if closed:
+            path.closeSubpath()
+        self._path.setPath(path)
+        self._path.setVisible(bool(points))
 
-    def set_palette(self, palette: Palette) -> None:
-        self._palette = palette
-        self._lut = display_lut(palette)
-        reindex(self._category, self._lut, self._index)
-        self._image.image.setColorTable(color_table(palette, self._opacity))
-        self.update()
-
-    def refresh(self, box: Box) -> None:
-        """Re-index and repaint only ``box`` after the category map changed there."""
-        box = box.clip(self._category.shape)
-        if box.is_empty:
-            return
-        reindex(self._category, self._lut, self._index, box)
-        self.update(QRectF(box.left, box.top, box.width, box.height))
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
-        height, width = self._category.shape
-        return QRectF(0, 0, width, height)
-
-    def paint(
-        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
-    ) -> None:
-        exposed = option.exposedRect.intersected(self.boundingRect()).toAlignedRect()
-        painter.drawImage(exposed, self._image.image, exposed)
+    def clear_outline(self) -> None:
+        self._path.setVisible(False)
 
 
 class Canvas(QGraphicsView):
-    """Shows one image and its label layers; wheel zooms around the cursor, drag pans."""
+    """Shows one document's image and overlays; routes the mouse to ``tool``."""
 
     cursor_moved = Signal(int, int)
     """Image pixel (x, y) under the mouse, or (-1, -1) outside the image."""
@@ -85,56 +123,225 @@ class Canvas(QGraphicsView):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setScene(QGraphicsScene(self))
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)  # zoom() anchors itself
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
-        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setDragMode(QGraphicsView.DragMode.NoDrag)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMouseTracking(True)
         self.setBackgroundBrush(Qt.GlobalColor.darkGray)
-        self._photo: QGraphicsPixmapItem | None = None
+        self.preview = Preview(self.scene())
+        self.tool: ToolSink | None = None
+        self.layers: dict[str, QGraphicsItem] = {}
+        self.states: dict[str, LayerState] = default_states()
         self._photo_source: ArrayImage | None = None
-        self.layers: dict[str, LabelLayer] = {}
+        self._document: Document | None = None
+        self._pan_from: QPoint | None = None
+        self._space_down = False
+        self._tool_down = False
+        self._fitted = True
+        """Keep the whole image in view across resizes until the user zooms or pans."""
+
+    # -- content ----------------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        """Show nothing (no image open)."""
+        if self._document is not None:
+            self._document.changed.disconnect(self.refresh)
+            self._document = None
+        for item in self.layers.values():
+            self.scene().removeItem(item)
+        self.layers.clear()
+        self._photo_source = None
 
     def set_image(self, rgb: np.ndarray) -> None:
-        """Show a new photo; removes the label layers of the previous one."""
-        self.scene().clear()
-        self.layers.clear()
+        """Show a new photo; removes the layers of the previous one."""
+        self.clear()
         self._photo_source = rgb_image(rgb)
-        self._photo = self.scene().addPixmap(QPixmap.fromImage(self._photo_source.image))
-        self._photo.setTransformationMode(Qt.TransformationMode.FastTransformation)
-        self.scene().setSceneRect(self._photo.boundingRect())
+        photo = QGraphicsPixmapItem(QPixmap.fromImage(self._photo_source.image))
+        photo.setTransformationMode(Qt.TransformationMode.FastTransformation)
+        self._add(IMAGE, photo)
+        self.scene().setSceneRect(photo.boundingRect())
 
-    def add_layer(self, name: str, layer: LabelLayer) -> LabelLayer:
-        if name in self.layers:
-            self.scene().removeItem(self.layers[name])
-        layer.setZValue(1 + len(self.layers))
-        self.scene().addItem(layer)
-        self.layers[name] = layer
-        return layer
+    def show_document(self, document: Document, palette: Palette) -> None:
+        """Show a document's image and overlays, and repaint their changed boxes after each edit."""
+        self.set_image(document.rgb)
+        self._document = document
+        for name, layer in document_layers(document, palette).items():
+            self._add(name, layer)
+        document.changed.connect(self.refresh)
+
+    def _add(self, name: str, item: QGraphicsItem) -> None:
+        item.setZValue(len(self.layers))
+        self.scene().addItem(item)
+        self.layers[name] = item
+        self._apply_state(name)
+
+    def refresh(self, box: Box) -> None:
+        """Recompute the ground-truth-dependent overlays over ``box`` only."""
+        for name in FOLLOWS_GROUND_TRUTH:
+            layer = self.layers.get(name)
+            if isinstance(layer, IndexedLayer):
+                layer.refresh(box)
+
+    def set_palette(self, palette: Palette) -> None:
+        for name in (GROUND_TRUTH, PREDICTION):
+            layer = self.layers.get(name)
+            if isinstance(layer, LabelLayer):
+                layer.set_palette(palette)
+
+    def set_layer_visible(self, name: str, visible: bool) -> None:
+        self.states[name].visible = visible
+        self._apply_state(name)
+
+    def set_layer_opacity(self, name: str, opacity: float) -> None:
+        self.states[name].opacity = opacity
+        self._apply_state(name)
+
+    def _apply_state(self, name: str) -> None:
+        item, state = self.layers.get(name), self.states[name]
+        if item is None:
+            return
+        item.setVisible(state.visible)
+        if isinstance(item, IndexedLayer):
+            if item.layer_opacity != state.opacity:
+                item.set_layer_opacity(state.opacity)
+        else:
+            item.setOpacity(state.opacity)
+
+    # -- view -------------------------------------------------------------------------------------
 
     def fit(self) -> None:
-        """Zoom so the whole image is visible."""
-        if self._photo is not None:
-            self.fitInView(self._photo, Qt.AspectRatioMode.KeepAspectRatio)
+        """Zoom so the whole image is visible (and keep it so when the window is resized)."""
+        self._fitted = True
+        photo = self.layers.get(IMAGE)
+        if photo is not None:
+            self.fitInView(photo, Qt.AspectRatioMode.KeepAspectRatio)
 
     def actual_size(self) -> None:
         """Zoom to one image pixel per screen pixel."""
+        self._fitted = False
         self.resetTransform()
 
-    def zoom(self, factor: float) -> None:
+    def zoom(self, factor: float, at: QPoint | None = None) -> None:
+        """Scale by ``factor`` keeping the image point under viewport point ``at`` (default: centre) still."""
+        self._fitted = False
+        if at is None:
+            at = self.viewport().rect().center()
+        anchor = self.mapToScene(at)
         self.scale(factor, factor)
+        drift = self.mapFromScene(anchor) - at
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + drift.x())
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + drift.y())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        if self._fitted:
+            self.fit()
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt API)
         steps = event.angleDelta().y() / 120.0
         if steps:
-            self.zoom(ZOOM_STEP**steps)
+            self.zoom(ZOOM_STEP**steps, event.position().toPoint())
+        event.accept()
+
+    # -- mouse and keys ---------------------------------------------------------------------------
+
+    def _image_point(self, event: QMouseEvent) -> Point:
+        point = self.mapToScene(event.position().toPoint())
+        return point.x(), point.y()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt API)
+        button = event.button()
+        if button == Qt.MouseButton.MiddleButton or (
+            button == Qt.MouseButton.LeftButton and self._space_down
+        ):
+            self._pan_from = event.position().toPoint()
+            self._fitted = False
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+        elif button == Qt.MouseButton.LeftButton and self.tool is not None and IMAGE in self.layers:
+            self._tool_down = True
+            self.tool.press(self._image_point(event))
+        else:
+            super().mousePressEvent(event)
+            return
         event.accept()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt API)
-        super().mouseMoveEvent(event)
-        point: QPointF = self.mapToScene(event.position().toPoint())
-        x, y = int(np.floor(point.x())), int(np.floor(point.y()))
+        if self._pan_from is not None:
+            position = event.position().toPoint()
+            delta, self._pan_from = position - self._pan_from, position
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - delta.x())
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - delta.y())
+            event.accept()
+            return
+        point = self._image_point(event)
+        x, y = math.floor(point[0]), math.floor(point[1])
         rect = self.sceneRect()
-        if 0 <= x < rect.width() and 0 <= y < rect.height():
-            self.cursor_moved.emit(x, y)
+        inside = 0 <= x < rect.width() and 0 <= y < rect.height()
+        self.cursor_moved.emit(x if inside else -1, y if inside else -1)
+        if self.tool is not None and IMAGE in self.layers:
+            self.tool.move(point, self._tool_down)
+        event.accept()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt API)
+        if self._pan_from is not None:
+            self._pan_from = None
+            self._update_hand()
+        elif event.button() == Qt.MouseButton.LeftButton and self._tool_down:
+            self._tool_down = False
+            if self.tool is not None:
+                self.tool.release(self._image_point(event))
         else:
-            self.cursor_moved.emit(-1, -1)
+            super().mouseReleaseEvent(event)
+            return
+        event.accept()
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt API)
+        if event.button() == Qt.MouseButton.LeftButton and self.tool is not None and IMAGE in self.layers:
+            self.tool.double_click(self._image_point(event))
+            event.accept()
+        else:
+            super().mouseDoubleClickEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt API)
+        if event.key() == Qt.Key.Key_Space:
+            if not event.isAutoRepeat():
+                self._space_down = True
+                self._update_hand()
+            event.accept()
+        elif self.tool is not None and self.tool.key(event.key()):
+            event.accept()
+        else:
+            super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt API)
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_down = False
+            self._update_hand()
+            event.accept()
+        else:
+            super().keyReleaseEvent(event)
+
+    def _update_hand(self) -> None:
+        if self._pan_from is not None:
+            return
+        if self._space_down:
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+        else:
+            self.viewport().unsetCursor()
+
+    def enterEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
+        """Take the keyboard on hover (Space to pan, Enter/Esc for polygons) unless text is being typed."""
+        if not isinstance(self.window().focusWidget(), QLineEdit):
+            self.setFocus(Qt.FocusReason.MouseFocusReason)
+        super().enterEvent(event)
+
+    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
+        if self.tool is not None:
+            self.tool.leave()
+        super().leaveEvent(event)
+
+    def focusOutEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
+        self._space_down = False
+        self._update_hand()
+        super().focusOutEvent(event)

@@ -1,95 +1,303 @@
-"""The main window: menus, toolbar and status bar around the canvas. Delegates; no domain logic."""
+"""The main window: canvas, docks, menus and status bar around a :class:`Session`. Delegates.
+
+It asks the user's questions (save? recover?), shows errors without blocking, and wires the
+panels to the session, the tool box and the canvas; the work itself happens in those.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QSlider, QWidget
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
 from segstudio.core.labels import VOID, LabelMap
 from segstudio.core.palette import Palette
-from segstudio.gui.canvas import Canvas, LabelLayer
+from segstudio.gui import actions, dialogs, projects
+from segstudio.gui.canvas import Canvas
+from segstudio.gui.document import Document
+from segstudio.gui.image_list import ImageList
+from segstudio.gui.iou_panel import IouPanel
+from segstudio.gui.layers_panel import LayersPanel
+from segstudio.gui.palette_panel import PalettePanel
+from segstudio.gui.session import AUTOSAVE_MS, Session
+from segstudio.gui.tools import ToolBox
+from segstudio.io.project import ImageState, Project, ProjectError
 
-GROUND_TRUTH = "ground truth"
-
-ImageLoader = Callable[[Path], tuple[np.ndarray, LabelMap]]
-"""Reads a file into (RGB pixels, labels); raises OSError/ValueError with a message naming the file."""
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp)"
+NO_PALETTE = Palette("none", [])
+DEFAULT_SIZE = (1360, 860)
+"""Window size where the screen allows (it never opens larger than the screen)."""
 
 
 class MainWindow(QMainWindow):
-    """One image with its ground-truth overlay; opacity, fit and 1:1, and a cursor read-out."""
+    """Label one image at a time of a project: tools, classes, layers, IoU, images."""
 
-    def __init__(self, palette: Palette, load_image: ImageLoader, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        offer_recovery: bool = True,
+        autosave_ms: int = AUTOSAVE_MS,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
-        self.palette = palette
-        self._load_image = load_image
-        self.labels: LabelMap | None = None
-        self.image_name = ""
+        self.data_dir = data_dir
+        self.offer_recovery = offer_recovery
         self.canvas = Canvas(self)
         self.setCentralWidget(self.canvas)
+        self.session = Session(autosave_ms, self)
+        self.toolbox = ToolBox(self.canvas.preview, NO_PALETTE, self)
+        self.canvas.tool = self.toolbox
+        self.palette_panel = PalettePanel()
+        self.layers_panel = LayersPanel(self.canvas)
+        self.iou_panel = IouPanel()
+        self.image_list = ImageList()
         self.cursor_label = QLabel("")
+        self.tool_label = QLabel("")
+        self.statusBar().addPermanentWidget(self.tool_label)
         self.statusBar().addPermanentWidget(self.cursor_label)
+        self.commands = actions.build(self)
+        available = self.screen().availableGeometry().size()
+        self.resize(min(DEFAULT_SIZE[0], available.width()), min(DEFAULT_SIZE[1], available.height()))
+        self._add_docks()
+        self._connect()
+        self._show_tool()
+        self._update_title()
+
+    def _add_docks(self) -> None:
+        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        self._docks: list[QDockWidget] = []
+        for title, widget, area in (
+            ("Images", self.image_list, left),
+            ("Layers", self.layers_panel, left),
+            ("Classes", self.palette_panel, right),
+            ("IoU", self.iou_panel, right),
+        ):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"{title.lower()}-dock")
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            self.commands.view_menu.addAction(dock.toggleViewAction())
+            self._docks.append(dock)
+        self.size_docks()
+
+    def size_docks(self) -> None:
+        """Share the window between the docks and the canvas in proportion to its size."""
+        images, _, classes, iou = self._docks
+        width, height = self.width(), self.height()
+        self.resizeDocks([images, classes], [width // 5, width // 4], Qt.Orientation.Horizontal)
+        self.resizeDocks([classes, iou], [height // 2, height // 2], Qt.Orientation.Vertical)
+
+    def _connect(self) -> None:
+        session, toolbox = self.session, self.toolbox
+        session.project_opened.connect(self._project_opened)
+        session.document_opened.connect(self._document_opened)
+        session.saved.connect(self._saved)
+        session.problem.connect(lambda message: self.show_error("Problem with a file", message))
+        session.status.connect(lambda message: self.statusBar().showMessage(message, 3000))
+        toolbox.settings_changed.connect(self._show_tool)
+        toolbox.tool_changed.connect(self._tool_changed)
+        toolbox.message.connect(lambda message: self.statusBar().showMessage(message, 5000))
+        self.palette_panel.class_chosen.connect(toolbox.set_label)
+        self.palette_panel.palette_edited.connect(self._palette_edited)
+        self.image_list.image_chosen.connect(self.open_image)
         self.canvas.cursor_moved.connect(self._show_cursor)
-        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
-        self.opacity_slider.setRange(0, 100)
-        self.opacity_slider.setValue(50)
-        self.opacity_slider.setMaximumWidth(160)
-        self.opacity_slider.setToolTip("Label opacity")
-        self.opacity_slider.valueChanged.connect(self._set_opacity)
-        self._build_actions()
-        self.resize(1100, 760)
-        self._update_title()
 
-    def _build_actions(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        open_action = QAction("&Open image…", self, shortcut=QKeySequence.StandardKey.Open)
-        open_action.triggered.connect(self._choose_image)
-        file_menu.addAction(open_action)
-        file_menu.addSeparator()
-        quit_action = QAction("&Quit", self, shortcut=QKeySequence("Ctrl+Q"))
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
+    # -- what is open -------------------------------------------------------------------------------
 
-        view_menu = self.menuBar().addMenu("&View")
-        fit_action = QAction("&Fit to window", self, shortcut=QKeySequence("F"))
-        fit_action.triggered.connect(self.canvas.fit)
-        actual_action = QAction("&Actual size (1:1)", self, shortcut=QKeySequence("1"))
-        actual_action.triggered.connect(self.canvas.actual_size)
-        view_menu.addActions([fit_action, actual_action])
+    @property
+    def project(self) -> Project | None:
+        return self.session.project
 
-        toolbar = self.addToolBar("View")
-        toolbar.setObjectName("view-toolbar")
-        toolbar.addActions([open_action, fit_action, actual_action])
-        toolbar.addSeparator()
-        toolbar.addWidget(QLabel(" Opacity "))
-        toolbar.addWidget(self.opacity_slider)
+    @property
+    def document(self) -> Document | None:
+        return self.session.document
 
-    def show_labels(self, name: str, rgb: np.ndarray, labels: LabelMap) -> None:
-        """Display an image and its ground truth."""
-        if labels.shape != rgb.shape[:2]:
-            raise ValueError(f"{name}: labels are {labels.shape}, image is {rgb.shape[:2]}")
-        self.image_name = name
-        self.labels = labels
-        self.canvas.set_image(rgb)
-        self.canvas.add_layer(
-            GROUND_TRUTH, LabelLayer(labels.category, self.palette, self.opacity_slider.value() / 100)
-        )
-        self.canvas.fit()
-        self._update_title()
+    @property
+    def labels(self) -> LabelMap | None:
+        return None if self.document is None else self.document.labels
+
+    @property
+    def image_name(self) -> str:
+        return "" if self.document is None else self.document.image_id
+
+    @property
+    def palette(self) -> Palette:
+        return NO_PALETTE if self.project is None else self.project.palette
+
+    # -- opening ------------------------------------------------------------------------------------
 
     def open_path(self, path: Path) -> bool:
-        """Load ``path``; a bad file shows a message box naming it and the window carries on."""
+        """Open a project folder, an image folder or an image; errors name the file, the window goes on."""
+        if not self.maybe_save():
+            return False
         try:
-            rgb, labels = self._load_image(path)
-            self.show_labels(path.name, rgb, labels)
-        except (OSError, ValueError) as error:
-            self.show_error("Cannot open file", str(error))
+            opened = projects.open_path(Path(path), self.data_dir, self.palette if self.project else None)
+        except (ProjectError, OSError) as error:
+            self.show_error("Cannot open", str(error))
+            return False
+        shown = self.open_project(opened.project, opened.image_id)
+        if opened.problems:
+            self.show_error("Some images were not added", "\n".join(opened.problems))
+        return shown
+
+    def open_project(self, project: Project, image_id: str | None = None) -> bool:
+        """Show ``project`` at ``image_id`` (default: its first image); offers to recover journals."""
+        if not self.maybe_save():
+            return False
+        self.toolbox.set_document(None)
+        self.canvas.clear()
+        self.iou_panel.set_document(None)
+        self.session.set_project(project)
+        if self.offer_recovery:
+            QTimer.singleShot(0, self, self._offer_recovery)
+        first = image_id or (project.images[0].id if project.images else None)
+        return first is not None and self.open_image(first)
+
+    def open_image(self, image_id: str) -> bool:
+        """Switch to another image of the project (asking about unsaved edits first)."""
+        current = self.document
+        if current is not None and current.image_id == image_id:
+            return True
+        if not self.maybe_save():
+            self.image_list.set_current(self.image_name or None)
+            return False
+        try:
+            self.session.open_image(image_id)
+        except (ProjectError, OSError, ValueError) as error:
+            self.show_error("Cannot open image", str(error))
+            self.image_list.set_current(self.image_name or None)
             return False
         return True
+
+    def _project_opened(self, project: Project) -> None:
+        self.image_list.set_project(project)
+        self.palette_panel.set_palette(project.palette)
+        self.toolbox.set_palette(project.palette)
+        self._update_class_actions()
+        self._update_title()
+
+    def _document_opened(self, document: Document) -> None:
+        self.toolbox.set_document(document)
+        self.canvas.show_document(document, self.palette)
+        self.layers_panel.set_available(self.canvas.layers)
+        self.iou_panel.set_document(document)
+        self.image_list.set_current(document.image_id)
+        document.dirty_changed.connect(self._dirty_changed)
+        self._dirty_changed(document.dirty)
+        self.canvas.fit()
+
+    def _offer_recovery(self) -> None:
+        image_ids = self.session.recoverable()
+        if not image_ids:
+            return
+        answer = dialogs.ask_recover(self, image_ids)
+        if answer is True:
+            self.session.recover(image_ids)
+        elif answer is False:
+            self.session.discard_recoverable(image_ids)
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a project or a folder of images")
+        if folder:
+            self.open_path(Path(folder))
+
+    def choose_image(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Open image", "", IMAGE_FILTER)
+        if name:
+            self.open_path(Path(name))
+
+    # -- saving -------------------------------------------------------------------------------------
+
+    def save(self, state: ImageState | None = None) -> bool:
+        self.toolbox.finish()
+        try:
+            self.session.save(state)
+        except (ProjectError, OSError) as error:
+            self.show_error("Cannot save", str(error))
+            return False
+        self.statusBar().showMessage(f"Saved {self.image_name}", 3000)
+        return True
+
+    def mark_reviewed(self) -> bool:
+        return self.save(ImageState.REVIEWED)
+
+    def maybe_save(self) -> bool:
+        """True when the current image may be left: nothing unsaved, saved, or discarded on request."""
+        self.toolbox.finish()
+        document = self.document
+        if document is None or not document.dirty:
+            return True
+        answer = dialogs.ask_unsaved(self, document.image_id)
+        if answer is dialogs.Unsaved.SAVE:
+            return self.save()
+        if answer is dialogs.Unsaved.DISCARD:
+            self.session.discard()
+            return True
+        return False
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        if self.maybe_save():
+            self.session.autosave_timer.stop()
+            event.accept()
+        else:
+            event.ignore()
+
+    def _saved(self, image_id: str) -> None:
+        if self.project is not None:
+            self.image_list.set_state(image_id, self.project.entry(image_id).state)
+
+    def _dirty_changed(self, dirty: bool) -> None:
+        document, project = self.document, self.project
+        if document is not None and project is not None:
+            self.image_list.set_state(document.image_id, project.entry(document.image_id).state, dirty)
+        self._update_title()
+
+    # -- editing ------------------------------------------------------------------------------------
+
+    def undo(self) -> None:
+        self.toolbox.finish()
+        if self.document is not None:
+            self.document.undo()
+
+    def redo(self) -> None:
+        self.toolbox.finish()
+        if self.document is not None:
+            self.document.redo()
+
+    def accept_prediction(self, current_class_only: bool) -> None:
+        document = self.document
+        if document is None or document.prediction is None:
+            self.statusBar().showMessage("This image has no prediction to accept", 3000)
+            return
+        self.toolbox.finish()
+        category = self.toolbox.settings.category if current_class_only else None
+        replace = self.commands.replace_human is not None and self.commands.replace_human.isChecked()
+        document.accept_prediction(category, replace=replace)
+
+    def pick_class(self, position: int) -> None:
+        """Keys 1-9, 0: the class at that position of the palette."""
+        classes = self.palette.classes
+        if position < len(classes):
+            self.toolbox.set_label(classes[position].id)
+
+    def _palette_edited(self, palette: Palette) -> None:
+        self.session.set_palette(palette)
+        self.toolbox.set_palette(palette)
+        self.canvas.set_palette(palette)
+        self.iou_panel.refresh()
+        self._update_class_actions()
+
+    def _update_class_actions(self) -> None:
+        classes = self.palette.classes
+        for position, action in enumerate(self.commands.classes):
+            action.setVisible(position < len(classes))
+            if position < len(classes):
+                action.setText(f"{classes[position].name}")
+
+    # -- status -------------------------------------------------------------------------------------
 
     def show_error(self, title: str, message: str) -> QMessageBox:
         """A window-modal error box that does not block the event loop (work and tests go on)."""
@@ -98,37 +306,37 @@ class MainWindow(QMainWindow):
         box.open()
         return box
 
-    def _choose_image(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(
-            self, "Open image", "", "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp)"
-        )
-        if name:
-            self.open_path(Path(name))
+    def _tool_changed(self, name: str) -> None:
+        self.commands.tools[name].setChecked(True)
+        self._show_tool()
 
-    def _set_opacity(self, value: int) -> None:
-        layer = self.canvas.layers.get(GROUND_TRUTH)
-        if layer is not None:
-            layer.set_layer_opacity(value / 100)
+    def _show_tool(self) -> None:
+        s, palette = self.toolbox.settings, self.palette
+        self.palette_panel.select(s.category)
+        name = palette[s.category].name if s.category in palette else "–"
+        if s.category in palette and palette[s.category].isthing:
+            name += f" #{s.instance}" if s.instance else " (new instance)"
+        lock = "  unlabelled only" if s.only_unlabelled else ""
+        self.tool_label.setText(f"{self.toolbox.active.name}  r {s.radius:g}  {name}{lock}")
 
     def _show_cursor(self, x: int, y: int) -> None:
-        if x < 0 or self.labels is None:
+        labels = self.labels
+        if x < 0 or labels is None:
             self.cursor_label.setText("")
             return
-        category = int(self.labels.category[y, x])
-        instance = int(self.labels.instance[y, x])
+        category, instance = int(labels.category[y, x]), int(labels.instance[y, x])
         if category == VOID:
             name = "void"
         elif category in self.palette:
             name = self.palette[category].name
         else:
             name = f"unknown class {category}"
-        text = f"x {x}  y {y}  {name}"
-        if instance:
-            text += f"  instance {instance}"
-        self.cursor_label.setText(text)
+        self.cursor_label.setText(f"x {x}  y {y}  {name}" + (f"  instance {instance}" if instance else ""))
 
     def _update_title(self) -> None:
-        title = "segstudio"
-        if self.image_name:
-            title = f"{self.image_name} — {title}"
-        self.setWindowTitle(title)
+        parts = ["segstudio"]
+        if self.project is not None:
+            parts.insert(0, self.project.name)
+        if self.document is not None:
+            parts.insert(0, self.document.image_id + ("*" if self.document.dirty else ""))
+        self.setWindowTitle(" — ".join(parts))

@@ -45,3 +45,40 @@ def reindex(category: np.ndarray, lut: np.ndarray, out: np.ndarray, box: Box | N
     else:
         region = box.slices
         out[region] = lut[category[region]]
+
+
+def mask_color_table(color: tuple[int, int, int], opacity: float) -> list[int]:
+    """256 ARGB entries for a 0/1 mask: index 1 is ``color`` at ``opacity``, everything else clear."""
+    alpha = int(round(max(0.0, min(1.0, opacity)) * 255))
+    table = [qRgba(0, 0, 0, 0)] * 256
+    table[1] = qRgba(*color, alpha)
+    return table
+
+
+def disagreement_mask(gt: np.ndarray, pred: np.ndarray, box: Box) -> np.ndarray:
+    """Pixels of ``box`` where labelled ground truth and the prediction differ.
+
+    Unlabelled (VOID) ground truth is work not done yet rather than a disagreement, so it is left out.
+    """
+    truth, predicted = gt[box.slices], pred[box.slices]
+    return (truth != predicted) & (truth != VOID)
+
+
+def outline_mask(instance: np.ndarray, box: Box) -> np.ndarray:
+    """Pixels of ``box`` on an instance's border: instance > 0 and a 4-neighbour holds another id.
+
+    Neighbours just outside ``box`` are read too, so a box-by-box update gives the same pixels
+    as a whole-image pass.
+    """
+    outer = box.pad(1).clip(instance.shape)
+    ids = instance[outer.slices]
+    edge = np.zeros(ids.shape, bool)
+    vertical = ids[1:] != ids[:-1]
+    edge[1:] |= vertical
+    edge[:-1] |= vertical
+    horizontal = ids[:, 1:] != ids[:, :-1]
+    edge[:, 1:] |= horizontal
+    edge[:, :-1] |= horizontal
+    edge &= ids != 0
+    inner = box.shift(-outer.top, -outer.left)
+    return edge[inner.slices]

@@ -1,4 +1,4 @@
-"""The first window, driven for real with pytest-qt (offscreen)."""
+"""The main window on the built-in sample project, driven for real with pytest-qt (offscreen)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from segstudio.app import create_window, run
 from segstudio.core.labels import VOID
-from segstudio.gui.main_window import GROUND_TRUTH
+from segstudio.gui.layers import GROUND_TRUTH
 from segstudio.io.samples import load_sample, sample_palette, samples
 
 
@@ -34,10 +34,10 @@ def test_window_shows_the_bundled_sample_with_its_labels(qtbot) -> None:
     assert qAlpha(pixel) == round(0.5 * 255)
 
 
-def test_opacity_slider_changes_the_overlay_alpha(qtbot) -> None:
+def test_layers_panel_opacity_slider_changes_the_overlay_alpha(qtbot) -> None:
     window = create_window()
     qtbot.addWidget(window)
-    window.opacity_slider.setValue(80)
+    window.layers_panel.opacity[GROUND_TRUTH].setValue(80)
     image = window.canvas.layers[GROUND_TRUTH]._image.image
     cat = sample_palette().by_name("cat").id
     y, x = np.argwhere(window.labels.category == cat)[0]
@@ -77,8 +77,9 @@ def test_corrupt_image_shows_an_error_naming_the_file_and_the_window_goes_on(qtb
     good = tmp_path / "good.png"
     good.write_bytes(Path(samples()[0].labels).read_bytes())  # any valid PNG will do
     assert window.open_path(good) is True
-    assert window.image_name == "good.png"
+    assert window.image_name == "good"  # ids are file names less their suffix
     assert (window.labels.category == VOID).all()
+    assert window.project.root == (tmp_path / ".segstudio").resolve()
 
 
 def test_screenshot_renders_the_window_to_a_png(qtbot, tmp_path) -> None:

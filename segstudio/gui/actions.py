@@ -1,0 +1,147 @@
+"""Menus, toolbar and keyboard shortcuts of the main window, in one table-like place.
+
+Every command is a QAction with its shortcut, so menus show the keys. The actions call the
+window, its tool box and its canvas; none of them holds logic of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QMenu
+
+from segstudio.gui.palette_panel import CLASS_KEYS
+from segstudio.gui.tools import BoxCut, Brush, Eraser, Fill, Picker, Polygon
+
+if TYPE_CHECKING:
+    from segstudio.gui.main_window import MainWindow
+
+TOOL_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
+    (Brush.name, "&Brush", "B", "Paint; [ and ] change the size"),
+    (Eraser.name, "&Eraser", "E", "Erase to unlabelled; [ and ] change the size"),
+    (
+        Polygon.name,
+        "&Polygon",
+        "P",
+        "Click corners; double-click or Enter fills, Backspace undoes a corner, Esc cancels",
+    ),
+    (Fill.name, "Flood &fill", "G", "Fill the region of equal labels under the click"),
+    (BoxCut.name, "Box to mask", "R", "Drag a box around an object; GrabCut labels it"),
+    (Picker.name, "P&ick", "I", "Take the class and instance under the click"),
+)
+
+
+@dataclass
+class Actions:
+    """The actions the window updates after creation (checked state, texts)."""
+
+    tools: dict[str, QAction] = field(default_factory=dict)
+    classes: list[QAction] = field(default_factory=list)
+    only_unlabelled: QAction | None = None
+    replace_human: QAction | None = None
+    view_menu: QMenu | None = None
+
+
+def _action(
+    window: MainWindow,
+    text: str,
+    slot: Callable[..., object] | None,
+    shortcut: str | QKeySequence | list[QKeySequence] | None = None,
+    checkable: bool = False,
+) -> QAction:
+    action = QAction(text, window)
+    if isinstance(shortcut, list):
+        action.setShortcuts(shortcut)
+    elif shortcut is not None:
+        action.setShortcut(QKeySequence(shortcut))
+    action.setCheckable(checkable)
+    if slot is not None:
+        (action.toggled if checkable else action.triggered).connect(slot)
+    return action
+
+
+def build(window: MainWindow) -> Actions:
+    """Create the menus and the toolbar of ``window``; returns the actions it needs later."""
+    actions = Actions()
+    tools, canvas = window.toolbox, window.canvas
+    menus = window.menuBar()
+
+    file_menu = menus.addMenu("&File")
+    open_project = _action(
+        window, "&Open project or image folder…", window.choose_folder, QKeySequence.StandardKey.Open
+    )
+    open_image = _action(window, "Open &image…", window.choose_image, "Ctrl+Shift+O")
+    save = _action(window, "&Save labels", lambda: window.save(), QKeySequence.StandardKey.Save)
+    reviewed = _action(window, "Save as &reviewed", window.mark_reviewed, "Ctrl+R")
+    quit_action = _action(window, "&Quit", window.close, "Ctrl+Q")
+    file_menu.addActions([open_project, open_image])
+    file_menu.addSeparator()
+    file_menu.addActions([save, reviewed])
+    file_menu.addSeparator()
+    file_menu.addAction(quit_action)
+
+    edit_menu = menus.addMenu("&Edit")
+    undo = _action(window, "&Undo", window.undo, "Ctrl+Z")
+    redo = _action(window, "&Redo", window.redo, [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+    accept_all = _action(window, "Accept the &prediction", lambda: window.accept_prediction(False), "Shift+A")
+    accept_class = _action(
+        window, "Accept the prediction of the &current class", lambda: window.accept_prediction(True), "A"
+    )
+    actions.replace_human = _action(window, "Accepting &replaces human labels", None, checkable=True)
+    edit_menu.addActions([undo, redo])
+    edit_menu.addSeparator()
+    edit_menu.addActions([accept_all, accept_class, actions.replace_human])
+
+    tool_menu = menus.addMenu("&Tools")
+    group = QActionGroup(window)
+    for name, text, key, tip in TOOL_ACTIONS:
+        action = _action(window, text, lambda on, n=name: on and tools.set_tool(n), key, checkable=True)
+        action.setToolTip(f"{text.replace('&', '')} ({key}): {tip}")
+        action.setStatusTip(tip)
+        group.addAction(action)
+        actions.tools[name] = action
+    actions.tools[tools.active.name].setChecked(True)
+    tool_menu.addActions(list(actions.tools.values()))
+    tool_menu.addSeparator()
+    actions.only_unlabelled = _action(
+        window, "Only paint &unlabelled pixels", tools.set_only_unlabelled, "L", checkable=True
+    )
+    tool_menu.addActions(
+        [
+            _action(window, "Bigger brush", tools.grow_brush, "]"),
+            _action(window, "Smaller brush", tools.shrink_brush, "["),
+            _action(window, "&New instance", tools.new_instance, "N"),
+            actions.only_unlabelled,
+        ]
+    )
+
+    label_menu = menus.addMenu("&Classes")
+    for position, key in enumerate(CLASS_KEYS):
+        action = _action(window, f"Class {key}", lambda _=False, p=position: window.pick_class(p), key)
+        actions.classes.append(action)
+    label_menu.addActions(actions.classes)
+
+    view_menu = menus.addMenu("&View")
+    fit = _action(window, "&Fit to window", canvas.fit, "F")
+    view_menu.addActions(
+        [
+            fit,
+            _action(window, "&Actual size (1:1)", canvas.actual_size, "Ctrl+1"),
+            _action(window, "Zoom &in", lambda: canvas.zoom(1.25), QKeySequence.StandardKey.ZoomIn),
+            _action(window, "Zoom &out", lambda: canvas.zoom(0.8), QKeySequence.StandardKey.ZoomOut),
+        ]
+    )
+    view_menu.addSeparator()
+    actions.view_menu = view_menu
+
+    toolbar = window.addToolBar("Main")
+    toolbar.setObjectName("main-toolbar")
+    toolbar.addActions([open_project, save, undo, redo])
+    toolbar.addSeparator()
+    toolbar.addActions(list(actions.tools.values()))
+    toolbar.addSeparator()
+    toolbar.addActions([actions.only_unlabelled, fit])
+    return actions

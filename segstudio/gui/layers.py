@@ -1,0 +1,176 @@
+"""Overlay layers: 8-bit index maps drawn through 256-colour tables, repainted box by box.
+
+Each layer keeps an (H, W) uint8 index array wrapped without a copy as an Indexed8 QImage.
+After an edit only the changed box is recomputed (``refresh(box)``); opacity and palette
+colours are colour-table swaps, never pixel work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+from segstudio.core.box import Box
+from segstudio.core.palette import Palette
+from segstudio.gui.document import Document
+from segstudio.gui.overlay import (
+    color_table,
+    disagreement_mask,
+    display_lut,
+    mask_color_table,
+    outline_mask,
+    reindex,
+)
+from segstudio.gui.qimage import ArrayImage, indexed_image
+
+IMAGE = "image"
+GROUND_TRUTH = "ground truth"
+PREDICTION = "prediction"
+DISAGREEMENT = "disagreement"
+OUTLINES = "instance outlines"
+
+LAYER_NAMES: tuple[str, ...] = (IMAGE, GROUND_TRUTH, PREDICTION, DISAGREEMENT, OUTLINES)
+"""Bottom to top."""
+
+FOLLOWS_GROUND_TRUTH: tuple[str, ...] = (GROUND_TRUTH, DISAGREEMENT, OUTLINES)
+"""Layers recomputed (box by box) when the ground truth changes."""
+
+
+@dataclass
+class LayerState:
+    """What the layers panel controls for one layer."""
+
+    visible: bool
+    opacity: float
+
+
+def default_states() -> dict[str, LayerState]:
+    return {
+        IMAGE: LayerState(True, 1.0),
+        GROUND_TRUTH: LayerState(True, 0.5),
+        PREDICTION: LayerState(False, 0.5),
+        DISAGREEMENT: LayerState(True, 0.7),
+        OUTLINES: LayerState(True, 0.9),
+    }
+
+
+class IndexedLayer(QGraphicsItem):
+    """Base of the overlays: an index map, a colour table and box-wise repaint."""
+
+    margin = 0
+    """How far outside an edited box this layer's pixels depend on the edit."""
+
+    def __init__(self, shape: tuple[int, int], opacity: float) -> None:
+        super().__init__()
+        self._opacity = opacity
+        self._index = np.zeros(shape, np.uint8)
+        self._fill(Box.full(shape))
+        self._image: ArrayImage = indexed_image(self._index, self._color_table())
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+
+    def _fill(self, box: Box) -> None:
+        """Recompute the display indices of ``box``."""
+        raise NotImplementedError
+
+    def _color_table(self) -> list[int]:
+        raise NotImplementedError
+
+    @property
+    def layer_opacity(self) -> float:
+        return self._opacity
+
+    def set_layer_opacity(self, opacity: float) -> None:
+        """Change opacity by swapping the 256-entry colour table; pixels stay as they are."""
+        self._opacity = opacity
+        self._image.image.setColorTable(self._color_table())
+        self.update()
+
+    def refresh(self, box: Box) -> None:
+        """Recompute and repaint only ``box`` (grown by ``margin``) after the labels changed there."""
+        box = box.pad(self.margin).clip(self._index.shape)
+        if box.is_empty:
+            return
+        self._fill(box)
+        self.update(QRectF(box.left, box.top, box.width, box.height))
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
+        height, width = self._index.shape
+        return QRectF(0, 0, width, height)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        exposed = option.exposedRect.intersected(self.boundingRect()).toAlignedRect()
+        painter.drawImage(exposed, self._image.image, exposed)
+
+
+class LabelLayer(IndexedLayer):
+    """A category map drawn with the palette's colours."""
+
+    def __init__(self, category: np.ndarray, palette: Palette, opacity: float = 0.5) -> None:
+        self._category = category
+        self._palette = palette
+        self._lut = display_lut(palette)
+        super().__init__(category.shape, opacity)
+
+    def _fill(self, box: Box) -> None:
+        reindex(self._category, self._lut, self._index, box)
+
+    def _color_table(self) -> list[int]:
+        return color_table(self._palette, self._opacity)
+
+    def set_palette(self, palette: Palette) -> None:
+        """New colours are a table swap; pixels are re-indexed only when the class ids changed."""
+        ids_changed = palette.ids != self._palette.ids
+        self._palette = palette
+        if ids_changed:
+            self._lut = display_lut(palette)
+            self._fill(Box.full(self._index.shape))
+        self._image.image.setColorTable(self._color_table())
+        self.update()
+
+
+class MaskLayer(IndexedLayer):
+    """A boolean mask computed box by box (disagreement, instance outlines) in one colour."""
+
+    def __init__(
+        self,
+        shape: tuple[int, int],
+        compute: Callable[[Box], np.ndarray],
+        color: tuple[int, int, int],
+        opacity: float,
+        margin: int = 0,
+    ) -> None:
+        self._compute = compute
+        self._color = color
+        self.margin = margin
+        super().__init__(shape, opacity)
+
+    def _fill(self, box: Box) -> None:
+        self._index[box.slices] = self._compute(box)
+
+    def _color_table(self) -> list[int]:
+        return mask_color_table(self._color, self._opacity)
+
+
+def document_layers(document: Document, palette: Palette) -> dict[str, IndexedLayer]:
+    """The overlays of one document, bottom to top (no prediction: no prediction or disagreement)."""
+    labels, prediction = document.labels, document.prediction
+    layers: dict[str, IndexedLayer] = {GROUND_TRUTH: LabelLayer(labels.category, palette)}
+    if prediction is not None:
+        layers[PREDICTION] = LabelLayer(prediction.category, palette)
+        layers[DISAGREEMENT] = MaskLayer(
+            labels.shape,
+            lambda box: disagreement_mask(labels.category, prediction.category, box),
+            (255, 0, 64),
+            0.7,
+        )
+    layers[OUTLINES] = MaskLayer(
+        labels.shape, lambda box: outline_mask(labels.instance, box), (255, 255, 255), 0.9, margin=1
+    )
+    return layers

@@ -1,0 +1,132 @@
+"""What "open this path" means: a project folder, a folder of images, one image, or the samples.
+
+- a folder with ``project.json`` (or that file itself) opens as it is;
+- a folder of images becomes a project in its hidden ``.segstudio`` subfolder, so the user's
+  folder gains a single entry and reopening the folder finds the same project; images added to
+  the folder since are listed on each open. When the folder is read-only, the project lives in
+  the per-user data folder instead, under a name derived from the folder's path;
+- one image opens its folder's project (created as above) with that image added and shown.
+
+Only files the project cannot list (unreadable headers) are reported back, so the caller can
+name them without refusing the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from segstudio.core.palette import Palette
+from segstudio.io.project import MANIFEST_NAME, ImageState, Project, ProjectError
+from segstudio.io.samples import load_sample, sample_palette, samples
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+PROJECT_SUBFOLDER = ".segstudio"
+SAMPLE_PROJECT = "sample-project"
+
+
+@dataclass
+class Opened:
+    """A project ready to show, the image to start on, and files that could not be added."""
+
+    project: Project
+    image_id: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def open_path(path: Path, data_dir: Path, palette: Palette | None = None) -> Opened:
+    """Open ``path`` as described in the module notes; raises ProjectError naming the file."""
+    path = Path(path)
+    if path.is_file() and path.name == MANIFEST_NAME:
+        return Opened(Project.open(path.parent))
+    if path.is_dir():
+        if (path / MANIFEST_NAME).is_file():
+            return Opened(Project.open(path))
+        project = folder_project(path, data_dir, palette)
+        return Opened(project, problems=_add_new_images(project, path))
+    if path.is_file():
+        project = folder_project(path.parent, data_dir, palette)
+        known = _listed_files(project).get(path.resolve())
+        if known is None:
+            known = project.add_image(path).id
+            project.save()
+        return Opened(project, known)
+    raise ProjectError(f"{path}: no such file or folder")
+
+
+def folder_project(folder: Path, data_dir: Path, palette: Palette | None = None) -> Project:
+    """The project of an image folder, created on first use (see the module notes for where)."""
+    for root in (folder / PROJECT_SUBFOLDER, _fallback_root(folder, data_dir)):
+        if (root / MANIFEST_NAME).is_file():
+            return Project.open(root)
+        try:
+            return Project.create(root, palette or sample_palette(), name=folder.resolve().name)
+        except OSError:  # read-only folder: try the per-user one
+            continue
+    raise ProjectError(f"{folder}: cannot create a project here nor in {data_dir}")
+
+
+def _fallback_root(folder: Path, data_dir: Path) -> Path:
+    resolved = folder.resolve()
+    digest = hashlib.sha1(str(resolved).encode("utf-8")).hexdigest()[:10]
+    return data_dir / "projects" / f"{resolved.name or 'root'}-{digest}"
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Images directly inside ``folder`` (not in subfolders), sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def _listed_files(project: Project) -> dict[Path, str]:
+    """Resolved image path -> id of every image the project lists."""
+    return {project.image_path(e.id).resolve(): e.id for e in project.images}
+
+
+def _add_new_images(project: Project, folder: Path) -> list[str]:
+    """List the folder's images the project does not know yet; returns why others were refused."""
+    known = _listed_files(project)
+    problems, added = [], False
+    for image in image_files(folder):
+        if image.resolve() in known:
+            continue
+        try:
+            project.add_image(image)
+            added = True
+        except ProjectError as error:
+            problems.append(str(error))
+    if added:
+        project.save()
+    return problems
+
+
+def sample_project(data_dir: Path) -> Project:
+    """The built-in samples as a project in the per-user data folder, made once and then reused.
+
+    Built in a temporary sibling and renamed into place, so a crash never leaves half a project.
+    """
+    root = data_dir / SAMPLE_PROJECT
+    if (root / MANIFEST_NAME).is_file():
+        return Project.open(root)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if root.exists():  # left without a manifest: keep it aside rather than delete anything
+        root.rename(root.with_name(f"{SAMPLE_PROJECT}.broken-{uuid.uuid4().hex[:8]}"))
+    staging = Path(tempfile.mkdtemp(prefix=".sample-", dir=data_dir))
+    try:
+        project = Project.create(staging, sample_palette(), name="samples")
+        (staging / "images").mkdir()
+        for sample in samples():
+            copy = staging / "images" / sample.image.name
+            shutil.copyfile(sample.image, copy)
+            entry = project.add_image(copy, image_id=sample.name)
+            project.save()
+            if sample.labels is not None:
+                project.save_labels(entry.id, load_sample(sample)[1], ImageState.EDITED)
+        staging.replace(root)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Project.open(root)

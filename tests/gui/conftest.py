@@ -1,0 +1,80 @@
+"""GUI test fixtures: an isolated per-user data folder, windows on small projects, and a watchdog
+that turns a forgotten modal dialog into a failure instead of a hung test run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from gui_helpers import make_project
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from segstudio.app import create_window
+from segstudio.gui.main_window import MainWindow
+
+MODAL_PATIENCE_S = 5.0
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """QStandardPaths.AppDataLocation (the sample project's home) inside the test's tmp folder."""
+    folder = tmp_path / "xdg-data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder))
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def modal_watchdog(qapp) -> Iterator[None]:
+    """Reject any modal dialog left up for seconds (nobody will answer it) and fail the test."""
+    stray: list[str] = []
+    since: dict[int, float] = {}
+
+    def check() -> None:
+        modal = QApplication.activeModalWidget()
+        if modal is None:
+            since.clear()
+            return
+        first = since.setdefault(id(modal), time.monotonic())
+        if time.monotonic() - first > MODAL_PATIENCE_S:
+            stray.append(f"{type(modal).__name__}: {getattr(modal, 'text', modal.windowTitle)()}")
+            modal.reject()
+
+    timer = QTimer()
+    timer.timeout.connect(check)
+    timer.start(250)
+    yield
+    timer.stop()
+    assert not stray, f"modal dialogs nobody answered: {stray}"
+
+
+@pytest.fixture
+def project_root(tmp_path: Path) -> Path:
+    return make_project(tmp_path / "project")
+
+
+WindowFactory = Callable[..., MainWindow]
+
+
+@pytest.fixture
+def make_window(qtbot) -> Iterator[WindowFactory]:
+    """Shown, exposed windows, closed at the end with their unsaved edits dropped (no prompt)."""
+    made: list[MainWindow] = []
+
+    def make(path: Path | None = None, offer_recovery: bool = False) -> MainWindow:
+        window = create_window(path, offer_recovery=offer_recovery)
+        made.append(window)
+        window.show()
+        qtbot.waitExposed(window)
+        window.canvas.fit()
+        return window
+
+    yield make
+    for window in made:
+        if window.document is not None:
+            window.toolbox.finish()
+            window.document.mark_saved()
+        window.close()
+        window.deleteLater()

@@ -1,0 +1,190 @@
+"""Metrics and overlays follow each edit's box and always equal a whole-image recompute."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from gui_helpers import (
+    BACKGROUND,
+    CAT,
+    DOG,
+    PALETTE,
+    PERSON,
+    drag,
+    ground_truth,
+    prediction,
+    scene_image,
+    write_png,
+    zoomed,
+)
+
+from segstudio.core.box import Box
+from segstudio.core.edits import brush_stroke, flood_fill
+from segstudio.core.labels import LabelMap, Provenance
+from segstudio.core.metrics import ConfusionMatrix
+from segstudio.core.palette import ClassDef
+from segstudio.gui import layers as layers_module
+from segstudio.gui.document import Document
+from segstudio.gui.iou_panel import NO_PREDICTION, percent
+from segstudio.gui.layers import DISAGREEMENT, OUTLINES, PREDICTION
+from segstudio.gui.overlay import disagreement_mask, outline_mask
+from segstudio.io.project import Project
+
+
+def _corrections(document: Document) -> int:
+    labels, pred = document.labels, document.prediction
+    return int(((labels.provenance == Provenance.HUMAN) & (labels.category != pred.category)).sum())
+
+
+def _full_matrix(document: Document) -> ConfusionMatrix:
+    return ConfusionMatrix.from_maps(document.labels.category, document.prediction.category, PALETTE.ids)
+
+
+def test_metrics_follow_edits_undo_redo_and_accepting_the_prediction(qtbot) -> None:
+    document = Document("scene", scene_image(), ground_truth(), PALETTE, prediction())
+    assert document.confusion == _full_matrix(document)
+    with document.stroke():
+        document.edit(
+            lambda labels, rec: brush_stroke(labels, [(10, 10), (40, 30)], 5, (DOG, 3), recorder=rec)
+        )
+        document.edit(
+            lambda labels, rec: brush_stroke(labels, [(40, 30), (90, 60)], 5, (CAT, 1), recorder=rec)
+        )
+    document.apply(lambda labels, rec: flood_fill(labels, (5, 85), (PERSON, 4), recorder=rec))
+    assert document.confusion == _full_matrix(document)
+    assert document.human_corrections == _corrections(document) > 0
+    document.undo()
+    assert document.confusion == _full_matrix(document)
+    assert document.human_corrections == _corrections(document)
+    document.redo()
+    document.accept_prediction(replace=True)
+    assert document.confusion == _full_matrix(document)
+    assert document.human_corrections == _corrections(document)
+    assert document.confusion.miou == 1.0  # ground truth now is the prediction
+
+
+def test_disagreement_and_outline_layers_equal_a_whole_image_pass_after_edits(
+    qtbot, make_window, project_root
+):
+    window = zoomed(make_window(project_root))
+    window.toolbox.set_label(PERSON)
+    window.toolbox.set_radius(4)
+    drag(qtbot, window, [(20, 20), (70, 40), (100, 20)])
+    window.toolbox.new_instance()
+    drag(qtbot, window, [(30, 60), (40, 60)])
+    labels, pred = window.document.labels, window.document.prediction
+    whole = Box.full(labels.shape)
+    disagreement = window.canvas.layers[DISAGREEMENT]._index.astype(bool)
+    outlines = window.canvas.layers[OUTLINES]._index.astype(bool)
+    assert np.array_equal(disagreement, disagreement_mask(labels.category, pred.category, whole))
+    assert np.array_equal(outlines, outline_mask(labels.instance, whole))
+    assert outlines.sum() > 50 and disagreement.sum() > 100
+
+
+def _iou_table(panel) -> dict[str, str]:
+    return {
+        panel.table.item(row, 0).text(): panel.table.item(row, 1).text()
+        for row in range(panel.table.rowCount())
+    }
+
+
+def test_iou_dock_shows_what_from_maps_computes_after_a_stroke(qtbot, make_window, project_root):
+    window = zoomed(make_window(project_root))
+    panel = window.iou_panel
+    window.toolbox.set_label(DOG)
+    window.toolbox.set_radius(6)
+    drag(qtbot, window, [(5, 5), (20, 12), (30, 25)])
+    expected = ConfusionMatrix.from_maps(
+        window.labels.category, window.document.prediction.category, PALETTE.ids
+    )
+    rows = {
+        PALETTE[int(c)].name: percent(float(v))
+        for c, v in zip(expected.class_ids, expected.iou, strict=True)
+        if not np.isnan(v)
+    }
+    assert set(rows) == {"background", "cat", "dog"}
+    qtbot.waitUntil(lambda: _iou_table(panel) == rows)
+    corrections = _corrections(window.document)
+    assert f"mIoU {percent(expected.miou)}" in panel.summary.text()
+    assert f"Pixels changed by the human: {corrections:,}" in panel.summary.text()
+    assert panel.bars.opts["height"].tolist() == [v for v in expected.iou if not np.isnan(v)]
+
+
+def test_iou_dock_says_when_the_image_has_no_prediction(qtbot, make_window, project_root):
+    window = make_window(project_root)
+    assert window.open_image("plain")
+    assert window.iou_panel.summary.text() == NO_PREDICTION
+    assert not window.iou_panel.table.isVisible()
+    assert PREDICTION not in window.canvas.layers
+    assert not window.layers_panel.visible[PREDICTION].isEnabled()
+
+
+def test_brush_moves_on_a_large_image_touch_only_the_dab_boxes(qtbot, make_window, tmp_path, monkeypatch):
+    """4000x3000: each mouse-move recomputes overlays and metrics over the new segment's box only."""
+    height, width, radius = 3000, 4000, 10
+    root = tmp_path / "big"
+    project = Project.create(root, PALETTE)
+    rgb = np.zeros((height, width, 3), np.uint8)
+    rgb[:, :, 1] = 90
+    entry = project.add_image(write_png(tmp_path / "big.png", rgb))
+    project.save()
+    category = np.full((height, width), BACKGROUND, np.uint16)
+    category[:, width // 2 :] = CAT
+    project.save_prediction(entry.id, LabelMap.from_arrays(category, None, Provenance.MODEL))
+    window = make_window(root)
+    window.canvas.actual_size()
+    window.canvas.centerOn(2000, 1500)
+    window.toolbox.set_label(DOG)
+    window.toolbox.set_radius(radius)
+
+    boxes: list[Box] = []
+
+    def spy(function):
+        def spied(*args):
+            boxes.append(args[-1])
+            return function(*args)
+
+        return spied
+
+    for name in ("reindex", "disagreement_mask", "outline_mask"):  # all the pixel work of the overlays
+        monkeypatch.setattr(layers_module, name, spy(getattr(layers_module, name)))
+
+    def no_full_recount(*args, **kwargs):
+        raise AssertionError("metrics recounted over the whole image during a stroke")
+
+    monkeypatch.setattr(ConfusionMatrix, "from_maps", no_full_recount)
+    points = [(1980 + 6 * i, 1490 + 2 * i) for i in range(12)]
+    started = time.perf_counter()
+    used = drag(qtbot, window, points)
+    elapsed = time.perf_counter() - started
+    monkeypatch.undo()
+
+    assert len(boxes) >= 3 * (len(points) - 1)  # every move repainted its own box
+    segment = (2 * radius + 1 + 6 + 2) * (2 * radius + 1 + 2 + 2)  # capsule box + outline ring
+    assert max(box.area for box in boxes) <= segment
+    assert window.document.confusion == ConfusionMatrix.from_maps(
+        window.labels.category, category, PALETTE.ids
+    )
+    reference = LabelMap.empty(height, width)
+    brush_stroke(reference, used, radius, (DOG, 1))
+    assert np.array_equal(window.labels.category == DOG, reference.category == DOG)
+    print(f"{len(points)} brush events on 4000x3000: {elapsed * 1000:.0f} ms")
+    assert elapsed < 5.0, f"{len(points)} brush events took {elapsed:.2f} s"
+
+
+def test_palette_colour_edit_swaps_the_colour_table_without_pixel_work(qtbot, make_window, project_root):
+    window = make_window(project_root)
+    layer = window.canvas.layers["ground truth"]
+    index_before = layer._index.copy()
+    calls: list[Box] = []
+    layer._fill = lambda box: calls.append(box)  # any pixel work would show up here
+    position = [c.id for c in PALETTE].index(CAT)
+    assert window.palette_panel.replace_class(ClassDef(CAT, "kitty", (1, 2, 3), True))
+    assert calls == []
+    assert np.array_equal(layer._index, index_before)
+    color = layer._image.image.colorTable()[position]
+    assert (color >> 16 & 255, color >> 8 & 255, color & 255) == (1, 2, 3)
+    assert window.project.palette[CAT].name == "kitty"
+    assert "kitty" in window.project.root.joinpath("project.json").read_text()
+    assert window.commands.classes[position].text() == "kitty"
