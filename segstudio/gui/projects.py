@@ -65,7 +65,7 @@ def folder_project(folder: Path, data_dir: Path, palette: Palette | None = None)
             return Project.open(root)
         try:
             return Project.create(root, palette or sample_palette(), name=folder.resolve().name)
-        except OSError:  # read-only folder: try the per-user one
+        except (OSError, ProjectError):  # read-only folder, or a file in the way: try the per-user one
             continue
     raise ProjectError(f"{folder}: cannot create a project here nor in {data_dir}")
 

@@ -25,14 +25,13 @@ import numpy as np
 from segstudio.core.labels import VOID, LabelMap, Provenance
 from segstudio.core.palette import CITYSCAPES_TRAIN_ID_TO_LABEL_ID, Palette, builtin_palette
 from segstudio.io.atomic import atomic_directory
-from segstudio.io.dataset_errors import (
+from segstudio.io.datasets import (
     DatasetError,
     LabelDataset,
     Record,
-    checked_records,
     label_file_path,
+    named_records,
     segment_crop,
-    unique_output,
 )
 from segstudio.io.images import ImageReadError, write_png
 from segstudio.io.semantic_png import read_label_values
@@ -67,8 +66,7 @@ def check_cityscapes_palette(palette: Palette) -> None:
 
 def _base_name(file_name: str) -> str:
     """``aachen/aachen_000000_000019_leftImg8bit.png`` -> ``aachen/aachen_000000_000019``."""
-    stem = str(label_file_path(file_name, ""))
-    return stem[: -len(IMAGE_SUFFIX)] if stem.endswith(IMAGE_SUFFIX) else stem
+    return str(label_file_path(file_name, "")).removesuffix(IMAGE_SUFFIX)
 
 
 # -- write ---------------------------------------------------------------------------------------
@@ -110,10 +108,7 @@ def write_cityscapes(
     out_dir = Path(out_dir)
     colors = palette.color_lut()[:, :3]
     with atomic_directory(out_dir, overwrite=overwrite) as staging:
-        taken: set[PurePosixPath] = set()
-        for entry, labels in checked_records(records, palette):
-            base = _base_name(entry["file_name"])
-            unique_output(PurePosixPath(base), taken, entry)
+        for entry, labels, base in named_records(records, palette, _base_name):
             try:
                 label_ids, instance_ids = cityscapes_arrays(labels)
             except ValueError as error:

@@ -28,20 +28,23 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from segstudio.core.labels import CATEGORY_DTYPE, INSTANCE_DTYPE, VOID, LabelMap, Provenance
-from segstudio.core.palette import Palette, PaletteError, builtin_palette
-from segstudio.io.atomic import atomic_directory, atomic_write_json
-from segstudio.io.dataset_errors import (
+from segstudio.core.palette import Palette
+from segstudio.io.atomic import atomic_directory
+from segstudio.io.datasets import (
+    COCO_ANNOTATIONS_DIR,
     DatasetError,
     LabelDataset,
     Record,
+    categories_palette,
     checked_records,
-    fallback_color,
-    plain,
+    coco_categories,
+    is_int,
+    list_field,
     read_json,
     segment_crop,
+    write_coco_json,
 )
 
-ANNOTATIONS_DIR = "annotations"
 JSON_NAME = "instances.json"
 
 
@@ -159,45 +162,11 @@ def mask_to_polygons(mask: np.ndarray, left: int = 0, top: int = 0) -> list[list
 # -- read ----------------------------------------------------------------------------------------
 
 
-def _list_field(data: Any, key: str, path: Path) -> list[Any]:
-    if not isinstance(data, Mapping):
-        raise DatasetError(f"{path}: expected a JSON object at the top level")
-    value = data.get(key)
-    if not isinstance(value, list):
-        raise DatasetError(f"{path}: missing list field {key!r}")
-    return value
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def categories_palette(categories: list[Any], name: str, path: Path) -> Palette:
-    """The palette of a COCO category list; colours and thing flags filled in when missing.
-
-    A category with the id and name of a COCO panoptic class takes that class's colour and
-    isthing; others get a fixed colour map and count as things (an instances file lists objects).
-    """
-    reference = builtin_palette("coco-panoptic")
-    entries = []
-    for n, entry in enumerate(categories):
-        if not isinstance(entry, Mapping) or not _is_int(entry.get("id")):
-            raise DatasetError(f"{path}: category #{n} needs an integer 'id'")
-        known = next((c for c in reference if (c.id, c.name) == (entry["id"], entry.get("name"))), None)
-        color = known.color if known else fallback_color(entry["id"])
-        isthing = known.isthing if known else True
-        entries.append({"color": list(color), "isthing": int(isthing), **entry})
-    try:
-        return Palette.from_categories(entries, name)
-    except PaletteError as error:
-        raise DatasetError(f"{path}: {error}") from error
-
-
 def _image_size(image: Any, n: int, path: Path) -> tuple[int, int]:
     if not isinstance(image, Mapping) or "id" not in image:
         raise DatasetError(f"{path}: image #{n} needs an 'id'")
     height, width = image.get("height"), image.get("width")
-    if not (_is_int(height) and _is_int(width) and height > 0 and width > 0):
+    if not (is_int(height) and is_int(width) and height > 0 and width > 0):
         raise DatasetError(f"{path}: image {image['id']!r} needs positive integer 'height' and 'width'")
     return height, width
 
@@ -254,9 +223,9 @@ def read_coco_instances(json_path: str | Path) -> LabelDataset:
     """
     path = Path(json_path)
     data = read_json(path)
-    palette = categories_palette(_list_field(data, "categories", path), path.stem, path)
+    palette = categories_palette(coco_categories(data, path), path.stem, path, things_by_default=True)
     sizes: dict[Any, tuple[int, int]] = {}
-    images = _list_field(data, "images", path)
+    images = list_field(data, "images", path)
     for n, image in enumerate(images):
         size = _image_size(image, n, path)
         if image["id"] in sizes:
@@ -264,8 +233,8 @@ def read_coco_instances(json_path: str | Path) -> LabelDataset:
         sizes[image["id"]] = size
     by_image: dict[Any, list[Mapping[str, Any]]] = {image_id: [] for image_id in sizes}
     seen: set[int] = set()
-    for n, annotation in enumerate(_list_field(data, "annotations", path)):
-        if not isinstance(annotation, Mapping) or not _is_int(annotation.get("id")):
+    for n, annotation in enumerate(list_field(data, "annotations", path)):
+        if not isinstance(annotation, Mapping) or not is_int(annotation.get("id")):
             raise DatasetError(f"{path}: annotation #{n} needs an integer 'id'")
         where = f"{path}: annotation {annotation['id']}"
         if annotation["id"] in seen:
@@ -340,22 +309,6 @@ def write_coco_instances(
         for entry, labels in checked_records(records, palette):
             images.append(entry)
             annotations += _annotations(labels, entry["id"], len(annotations) + 1, polygons)
-        categories = [
-            {
-                "id": c.id,
-                "name": c.name,
-                "supercategory": c.supercategory,
-                "isthing": int(c.isthing),
-                "color": list(c.color),
-            }
-            for c in palette
-        ]
-        document = {
-            "info": plain(dict(info)) if info is not None else {"description": "exported by segstudio"},
-            "licenses": plain(list(licenses)),
-            "images": images,
-            "annotations": annotations,
-            "categories": categories,
-        }
-        atomic_write_json(staging / ANNOTATIONS_DIR / JSON_NAME, document, indent=None)
-    return out_dir / ANNOTATIONS_DIR / JSON_NAME
+        json_path = staging / COCO_ANNOTATIONS_DIR / JSON_NAME
+        write_coco_json(json_path, images, annotations, palette, info, licenses)
+    return out_dir / COCO_ANNOTATIONS_DIR / JSON_NAME

@@ -19,7 +19,7 @@ import base64
 import binascii
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -28,16 +28,16 @@ import numpy as np
 from segstudio.core.labels import CATEGORY_DTYPE, INSTANCE_DTYPE, VOID, LabelMap, Provenance
 from segstudio.core.palette import ClassDef, Palette
 from segstudio.io.atomic import atomic_directory, atomic_write_json
-from segstudio.io.dataset_errors import (
+from segstudio.io.datasets import (
     DatasetError,
     LabelDataset,
     Record,
-    checked_records,
     fallback_color,
+    is_int,
     label_file_path,
+    named_records,
     read_json,
     segment_crop,
-    unique_output,
 )
 from segstudio.io.images import ImageReadError, image_size
 
@@ -138,7 +138,7 @@ def _image_entry(data: Mapping[str, Any], json_path: Path, root: Path, n: int) -
             height, width = image_size(image)
         except ImageReadError as error:
             raise DatasetError(f"{json_path}: no imageHeight/imageWidth, and {error}") from error
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (height, width)):
+    if not all(is_int(v) and v > 0 for v in (height, width)):
         raise DatasetError(f"{json_path}: imageHeight/imageWidth must be positive integers")
     return {"id": n, "file_name": file_name, "height": height, "width": width}
 
@@ -285,10 +285,7 @@ def write_labelme(
     out_dir = Path(out_dir)
     images_root = Path(images_dir).absolute() if images_dir is not None else out_dir.absolute()
     with atomic_directory(out_dir, overwrite=overwrite) as staging:
-        taken: set[PurePosixPath] = set()
-        for entry, labels in checked_records(records, palette):
-            name = label_file_path(entry["file_name"], ".json")
-            unique_output(name, taken, entry)
+        for entry, labels, name in named_records(records, palette, lambda f: label_file_path(f, ".json")):
             json_folder = (out_dir.absolute() / name).parent
             image_path = os.path.relpath(images_root / entry["file_name"], json_folder)
             document = labelme_document(labels, palette, Path(image_path).as_posix())

@@ -1,23 +1,22 @@
 """Semantic label PNGs: one class value per pixel, a void value (255) for unlabelled.
 
 The common layout of VOC SegmentationClass, ADE20K and most segmentation training code. Two
-kinds of file carry the values: grey PNGs (8 or 16 bit) and indexed (palette, "P-mode") PNGs,
+kinds of file carry the values: grey PNGs (1 to 16 bit) and indexed (palette, "P-mode") PNGs,
 whose pixels are indices into a colour table: VOC's files are indexed, index 255 the void
 border drawn (224, 224, 192).
 
 Values are read exactly, never resampled or colour-converted. OpenCV expands an indexed PNG to
 BGR colours, which loses the indices; so an indexed file is handed to OpenCV relabelled as the
 grey PNG it is byte for byte (same samples, filters and interlacing; colour type 3 -> 0, PLTE
-dropped), which gives the indices back. Indexed PNGs are written here with zlib + struct, since
-OpenCV cannot write a colour table.
+dropped), which gives the indices back. OpenCV scales 1/2/4-bit grey samples up to 8 bits; they
+are scaled back. Indexed PNGs are written byte by byte (``segstudio.io.png``), since OpenCV
+cannot write a colour table.
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import Iterable, Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -26,107 +25,49 @@ import numpy as np
 from segstudio.core.labels import VOID, LabelMap, Provenance
 from segstudio.core.palette import Palette, voc_color_map
 from segstudio.io.atomic import atomic_directory, atomic_write_bytes
-from segstudio.io.dataset_errors import (
-    DatasetError,
-    LabelDataset,
-    Record,
-    checked_records,
-    label_file_path,
-    unique_output,
-)
+from segstudio.io.datasets import DatasetError, LabelDataset, Record, label_file_path, named_records
 from segstudio.io.images import ImageReadError, image_size
+from segstudio.io.png import (
+    CHANNELS,
+    GREY,
+    INDEXED,
+    decode_png,
+    encode_indexed_png,
+    indexed_as_grey,
+    png_header,
+    read_png_file,
+)
 
 SEMANTIC_VOID = 255
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-_GREY, _INDEXED = 0, 3
 
 
-# -- PNG bytes -----------------------------------------------------------------------------------
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def _chunks(data: bytes, path: Path) -> list[tuple[bytes, bytes]]:
-    """(type, data) of every chunk up to IEND, CRCs checked; ImageReadError when malformed."""
-    chunks = []
-    offset = len(PNG_SIGNATURE)
-    while True:
-        if offset + 8 > len(data):
-            raise ImageReadError(f"{path}: truncated PNG (no IEND chunk)")
-        length, kind = struct.unpack_from(">I4s", data, offset)
-        body = data[offset + 8 : offset + 8 + length]
-        crc = data[offset + 8 + length : offset + 12 + length]
-        if len(body) < length or len(crc) < 4:
-            raise ImageReadError(f"{path}: truncated PNG ({kind.decode('latin-1')} chunk cut short)")
-        if struct.unpack(">I", crc)[0] != zlib.crc32(kind + body):
-            raise ImageReadError(f"{path}: corrupt PNG (bad CRC in {kind.decode('latin-1')} chunk)")
-        chunks.append((kind, body))
-        offset += 12 + length
-        if kind == b"IEND":
-            return chunks
-
-
-def _indexed_as_grey(data: bytes, path: Path) -> bytes | None:
-    """The same PNG declared 8-bit grey when it is indexed (pixels = indices); None otherwise."""
-    if len(data) < 33 or data[12:16] != b"IHDR" or data[25] != _INDEXED:
-        return None
-    chunks = _chunks(data, path)
-    header = chunks[0][1]
-    if chunks[0][0] != b"IHDR" or len(header) != 13:
-        raise ImageReadError(f"{path}: corrupt PNG (first chunk is not a 13-byte IHDR)")
-    if header[8] != 8:
-        raise ImageReadError(
-            f"{path}: {header[8]}-bit indexed PNG; only 8-bit indexed label PNGs are supported"
-        )
-    grey_header = header[:9] + bytes([_GREY]) + header[10:]
-    idat = b"".join(_chunk(kind, body) for kind, body in chunks if kind == b"IDAT")
-    return PNG_SIGNATURE + _chunk(b"IHDR", grey_header) + idat + _chunk(b"IEND", b"")
+# -- label PNGs --------------------------------------------------------------------------------
 
 
 def read_label_values(path: str | Path) -> np.ndarray:
-    """The exact sample values of a one-channel PNG: grey (uint8/uint16) or 8-bit indexed (uint8).
+    """The exact sample values of a one-channel PNG: grey (uint8, or uint16 when 16-bit) or indexed.
 
     Raises ImageReadError naming the file when it cannot be read or holds colour pixels.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ImageReadError(f"{path}: cannot read label PNG ({error.strerror or error})") from error
-    if not data.startswith(PNG_SIGNATURE):
-        raise ImageReadError(f"{path}: not a PNG file")
-    data = _indexed_as_grey(data, path) or data
-    try:
-        values = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    except cv2.error:
-        values = None
-    if values is None:
-        raise ImageReadError(f"{path}: corrupt or truncated PNG")
-    if values.ndim != 2:
+    data = read_png_file(path)
+    header = png_header(data, path)
+    if header.colour_type == INDEXED:
+        if header.bit_depth not in (1, 2, 4, 8):
+            raise ImageReadError(f"{path}: corrupt PNG ({header.bit_depth}-bit indexed)")
+        data = indexed_as_grey(data, path)
+    elif header.colour_type != GREY:
         raise ImageReadError(
-            f"{path}: label PNG must have one channel of class values, found {values.shape[2]} channels"
+            f"{path}: {header.kind} PNG; a label PNG must have one channel of class values "
+            f"(greyscale or indexed), found {CHANNELS.get(header.colour_type, '?')} channels"
         )
+    values = decode_png(data, path)
+    if values.ndim != 2:
+        raise ImageReadError(f"{path}: corrupt or truncated PNG")
+    if header.bit_depth < 8:  # OpenCV spreads 1/2/4-bit samples over 0..255: 255 // (2**b - 1) each
+        values //= 255 // ((1 << header.bit_depth) - 1)
     return values
-
-
-def encode_indexed_png(values: np.ndarray, colors: np.ndarray) -> bytes:
-    """An 8-bit indexed PNG of ``values`` (H, W uint8) with colour table ``colors`` (N <= 256, 3)."""
-    height, width = values.shape
-    rows = np.zeros((height, width + 1), np.uint8)  # each row starts with filter type 0 (none)
-    rows[:, 1:] = values
-    header = struct.pack(">IIBBBBB", width, height, 8, _INDEXED, 0, 0, 0)
-    return b"".join(
-        (
-            PNG_SIGNATURE,
-            _chunk(b"IHDR", header),
-            _chunk(b"PLTE", np.ascontiguousarray(colors, np.uint8).tobytes()),
-            _chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)),
-            _chunk(b"IEND", b""),
-        )
-    )
 
 
 def indexed_colors(palette: Palette, void: int = SEMANTIC_VOID) -> np.ndarray:
@@ -264,10 +205,7 @@ def write_semantic_dataset(
     """
     out_dir = Path(out_dir)
     with atomic_directory(out_dir, overwrite=overwrite) as staging:
-        taken: set[PurePosixPath] = set()
-        for entry, labels in checked_records(records, palette):
-            name = label_file_path(entry["file_name"], ".png")
-            unique_output(name, taken, entry)
+        for entry, labels, name in named_records(records, palette, lambda f: label_file_path(f, ".png")):
             where = f"image {entry['id']!r} ({entry['file_name']!r})"
             data = _label_png_bytes(labels, void, palette if indexed else None, where)
             atomic_write_bytes(staging / name, data)

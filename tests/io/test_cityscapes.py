@@ -12,7 +12,7 @@ import pytest
 from segstudio.core.labels import VOID, LabelMap
 from segstudio.core.palette import ClassDef, Palette, builtin_palette
 from segstudio.io.cityscapes import read_cityscapes, write_cityscapes
-from segstudio.io.dataset_errors import DatasetError
+from segstudio.io.datasets import DatasetError
 from segstudio.io.images import write_png
 
 CITYSCAPES = builtin_palette("cityscapes")

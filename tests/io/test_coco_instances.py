@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from _sample import sample_fixtures
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycocotools import mask as mask_utils
@@ -21,19 +22,11 @@ from segstudio.io.coco_instances import (
     rle_string_counts,
     write_coco_instances,
 )
-from segstudio.io.dataset_errors import DatasetError
+from segstudio.io.datasets import DatasetError
 
 PERSON, CAR = 1, 3
 
-
-@pytest.fixture(scope="module")
-def sample_json(coco_panoptic_sample: Path) -> Path:
-    return coco_panoptic_sample / "panoptic_coco_detection_format.json"
-
-
-@pytest.fixture(scope="module")
-def sample_data(sample_json: Path) -> dict:
-    return json.loads(sample_json.read_text())
+sample_json, sample_data = sample_fixtures("panoptic_coco_detection_format.json")
 
 
 def _write(

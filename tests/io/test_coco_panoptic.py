@@ -9,29 +9,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from _sample import sample_fixtures
 
 from segstudio.core.labels import VOID, LabelMap
 from segstudio.io.coco_panoptic import (
-    PanopticFormatError,
     evaluate_panoptic_files,
-    png_name,
     read_coco_panoptic,
     read_panoptic_png,
     write_coco_panoptic,
 )
+from segstudio.io.datasets import DatasetError
 from segstudio.io.images import ImageReadError
 
 SKY = 187  # sky-other-merged: one stuff segment in each sample image
 
-
-@pytest.fixture(scope="module")
-def sample_json(coco_panoptic_sample: Path) -> Path:
-    return coco_panoptic_sample / "panoptic_examples.json"
-
-
-@pytest.fixture(scope="module")
-def sample_data(sample_json: Path) -> dict:
-    return json.loads(sample_json.read_text())
+sample_json, sample_data = sample_fixtures("panoptic_examples.json")
 
 
 @pytest.fixture()
@@ -156,7 +148,6 @@ def test_names_with_several_dots_numpy_ints_and_sizes(tmp_path: Path) -> None:
     image = {"id": np.int64(7), "file_name": "scan.2024.01.left.jpg", "extra": [np.int32(1)]}
     out = tmp_path / "out"
     json_path = write_coco_panoptic(out, [(image, labels)], palette)
-    assert png_name("a.b.c.jpeg") == "a.b.c.png" and png_name("sub/x.jpg") == "sub/x.png"
     assert (out / "annotations" / "panoptic" / "scan.2024.01.left.png").is_file()
     written = json.loads(json_path.read_text())
     assert written["images"] == [
@@ -210,19 +201,19 @@ def test_missing_png_is_named(sample_copy: Path) -> None:
 
 def test_png_ids_must_match_segments_info(sample_copy: Path) -> None:
     _edit_json(sample_copy, lambda d: d["annotations"][0]["segments_info"].pop(0))
-    with pytest.raises(PanopticFormatError, match=r"000000142238\.png: segment ids 3937500 are in the PNG"):
+    with pytest.raises(DatasetError, match=r"000000142238\.png: segment ids 3937500 are in the PNG"):
         read_coco_panoptic(sample_copy)
 
 
 def test_unknown_category_is_named(sample_copy: Path) -> None:
     _edit_json(sample_copy, lambda d: d["annotations"][1]["segments_info"][0].update(category_id=999))
-    with pytest.raises(PanopticFormatError, match=r"gt\.json: .*unknown category_id 999"):
+    with pytest.raises(DatasetError, match=r"gt\.json: .*unknown category_id 999"):
         read_coco_panoptic(sample_copy)
 
 
 def test_bad_json_is_named(sample_copy: Path) -> None:
     sample_copy.write_text('{"images": [}')
-    with pytest.raises(PanopticFormatError, match=r"gt\.json: not valid JSON \(line 1"):
+    with pytest.raises(DatasetError, match=r"gt\.json: not valid JSON \(line 1"):
         read_coco_panoptic(sample_copy)
 
 
@@ -238,9 +229,7 @@ def test_non_rgb_png_is_named(sample_copy: Path) -> None:
 
 def test_png_size_must_match_the_image_entry(sample_copy: Path) -> None:
     _edit_json(sample_copy, lambda d: d["images"][1].update(height=480))
-    with pytest.raises(
-        PanopticFormatError, match=r"000000439180\.png: PNG is 640x360 but image 439180 is 640x480"
-    ):
+    with pytest.raises(DatasetError, match=r"000000439180\.png: PNG is 640x360 but image 439180 is 640x480"):
         read_coco_panoptic(sample_copy)
 
 
@@ -249,11 +238,11 @@ def test_evaluation_errors_name_the_file(sample_copy: Path, sample_json: Path) -
     shutil.copy(sample_copy, pred)
     shutil.copytree(sample_copy.with_suffix(""), pred.with_suffix(""))
     _edit_json(pred, lambda d: d["annotations"].pop())
-    with pytest.raises(PanopticFormatError, match=r"pred\.json: no prediction for image id 439180"):
+    with pytest.raises(DatasetError, match=r"pred\.json: no prediction for image id 439180"):
         evaluate_panoptic_files(sample_json, pred)
     shutil.copy(sample_copy, pred)
     _edit_json(pred, lambda d: d["annotations"][0]["segments_info"].pop())
-    with pytest.raises(PanopticFormatError, match=r"pred/000000142238\.png: predicted segment id 10025880"):
+    with pytest.raises(DatasetError, match=r"pred/000000142238\.png: predicted segment id 10025880"):
         evaluate_panoptic_files(sample_json, pred)
-    with pytest.raises(PanopticFormatError, match=r"nowhere: PNG folder not found"):
+    with pytest.raises(DatasetError, match=r"nowhere: PNG folder not found"):
         evaluate_panoptic_files(sample_json, pred, pred_dir=pred.parent / "nowhere")

@@ -13,7 +13,7 @@ import pytest
 
 from segstudio.core.labels import VOID, LabelMap
 from segstudio.core.palette import ClassDef, Palette, builtin_palette
-from segstudio.io.dataset_errors import DatasetError
+from segstudio.io.datasets import DatasetError
 from segstudio.io.labelme import read_labelme, write_labelme
 
 

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import struct
-import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from _png_files import GREY, chunk_bodies, packed_rows, png_file
 
 from segstudio.core.labels import VOID, LabelMap
 from segstudio.core.palette import ClassDef, Palette, builtin_palette
-from segstudio.io.dataset_errors import DatasetError
+from segstudio.io.datasets import DatasetError
 from segstudio.io.images import ImageReadError
 from segstudio.io.semantic_png import (
-    PNG_SIGNATURE,
     read_label_values,
     read_semantic_dataset,
     read_semantic_png,
@@ -30,34 +29,6 @@ def _labels(seed: int = 0, shape: tuple[int, int] = (37, 53), high: int = 21) ->
     category = np.random.default_rng(seed).integers(0, high, shape).astype(np.uint16)
     category[:3, :5] = VOID
     return LabelMap.from_arrays(category)
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def _png_chunks(data: bytes) -> dict[bytes, bytes]:
-    chunks, offset = {}, len(PNG_SIGNATURE)
-    while offset < len(data):
-        length, kind = struct.unpack_from(">I4s", data, offset)
-        chunks.setdefault(kind, data[offset + 8 : offset + 8 + length])
-        offset += 12 + length
-    return chunks
-
-
-def _indexed_png(
-    raw_rows: bytes, width: int, height: int, *, bit_depth: int = 8, interlace: int = 0
-) -> bytes:
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, 3, 0, 0, interlace)
-    plte = bytes(range(256)) * 3
-    return b"".join(
-        (
-            PNG_SIGNATURE,
-            _chunk(b"IHDR", header),
-            _chunk(b"PLTE", plte[:768]),
-            _chunk(b"IDAT", zlib.compress(raw_rows)),
-        )
-    ) + _chunk(b"IEND", b"")
 
 
 def _paeth(a: int, b: int, c: int) -> int:
@@ -90,7 +61,7 @@ def test_indexed_png_is_a_voc_style_palette_png_and_round_trips(tmp_path: Path) 
     path = tmp_path / "a.png"
     write_semantic_png(path, labels, palette=VOC)
     data = path.read_bytes()
-    chunks = _png_chunks(data)
+    chunks = chunk_bodies(data)
     width, height, bit_depth, colour_type = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
     assert (width, height, bit_depth, colour_type) == (53, 37, 8, 3)
     plte = np.frombuffer(chunks[b"PLTE"], np.uint8).reshape(-1, 3)
@@ -107,14 +78,42 @@ def test_indexed_png_is_a_voc_style_palette_png_and_round_trips(tmp_path: Path) 
 def test_grey_png_round_trips(tmp_path: Path) -> None:
     labels = _labels(1, high=255)
     write_semantic_png(tmp_path / "g.png", labels)
-    assert _png_chunks((tmp_path / "g.png").read_bytes())[b"IHDR"][9] == 0  # grey
+    assert chunk_bodies((tmp_path / "g.png").read_bytes())[b"IHDR"][9] == 0  # grey
     np.testing.assert_array_equal(read_semantic_png(tmp_path / "g.png").category, labels.category)
+
+
+def test_indexed_png_gives_indices_not_colours(tmp_path: Path) -> None:
+    indices = np.array([[0, 1, 2, 255], [255, 2, 1, 0]], np.uint8)
+    colors = [(0, 0, 0)] * 256
+    colors[1], colors[2], colors[255] = (128, 0, 0), (0, 0, 0), (224, 224, 192)  # index 2 shares black
+    (tmp_path / "x.png").write_bytes(png_file(packed_rows(indices), 4, 2, colors=colors))
+    values = read_label_values(tmp_path / "x.png")
+    assert values.dtype == np.uint8 and np.array_equal(values, indices)
+
+
+@pytest.mark.parametrize("bit_depth", [1, 2, 4])
+def test_low_bit_depth_pngs_give_their_samples(tmp_path: Path, bit_depth: int) -> None:
+    samples = np.array([[0, 1, 2, 3, 1], [3, 2, 1, 0, 0]], np.uint8) % 2**bit_depth
+    raw = packed_rows(samples, bit_depth)
+    (tmp_path / "i.png").write_bytes(png_file(raw, 5, 2, bit_depth=bit_depth, colors=[(9, 9, 9)] * 4))
+    (tmp_path / "g.png").write_bytes(png_file(raw, 5, 2, colour_type=GREY, bit_depth=bit_depth))
+    for name in ("i.png", "g.png"):  # OpenCV would scale grey samples to 0..255
+        values = read_label_values(tmp_path / name)
+        assert values.dtype == np.uint8 and np.array_equal(values, samples), name
+
+
+def test_grey_8_and_16_bit_are_read_as_stored(tmp_path: Path) -> None:
+    cv2.imwrite(str(tmp_path / "a.png"), np.array([[0, 7, 255]], np.uint8))
+    cv2.imwrite(str(tmp_path / "b.png"), np.array([[0, 300, 65535]], np.uint16))
+    assert read_label_values(tmp_path / "a.png").tolist() == [[0, 7, 255]]
+    assert read_label_values(tmp_path / "b.png").tolist() == [[0, 300, 65535]]
+    assert read_label_values(tmp_path / "b.png").dtype == np.uint16
 
 
 def test_indexed_png_with_every_filter_type_reads_exactly(tmp_path: Path) -> None:
     values = np.random.default_rng(2).integers(0, 256, (11, 13)).astype(np.uint8)
     path = tmp_path / "f.png"
-    path.write_bytes(_indexed_png(_filtered_rows(values), 13, 11))
+    path.write_bytes(png_file(_filtered_rows(values), 13, 11))
     np.testing.assert_array_equal(read_label_values(path), values)
 
 
@@ -135,7 +134,7 @@ def test_interlaced_indexed_png_reads_exactly(tmp_path: Path) -> None:
         if sub.size:
             raw += np.hstack([np.zeros((sub.shape[0], 1), np.uint8), sub]).tobytes()
     path = tmp_path / "i.png"
-    path.write_bytes(_indexed_png(raw, 23, 19, interlace=1))
+    path.write_bytes(png_file(raw, 23, 19, interlace=1))
     np.testing.assert_array_equal(read_label_values(path), values)
 
 
@@ -151,9 +150,9 @@ def test_class_ids_that_do_not_fit_are_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (_indexed_png(b"\x00\x00", 4, 1, bit_depth=4), "4-bit indexed PNG; only 8-bit"),
+        (png_file(b"\x00\x00\x00", 1, 1, bit_depth=16, colors=[]), r"corrupt PNG \(16-bit indexed\)"),
         (b"GIF89a", "not a PNG file"),
-        (_indexed_png(b"\x00\x01", 1, 1)[:-20], "truncated PNG"),
+        (png_file(b"\x00\x01", 1, 1)[:-20], "truncated PNG"),
     ],
 )
 def test_unreadable_label_pngs_name_the_file(tmp_path: Path, data: bytes, message: str) -> None:
@@ -164,13 +163,13 @@ def test_unreadable_label_pngs_name_the_file(tmp_path: Path, data: bytes, messag
 
 
 def test_corrupt_crc_and_colour_pngs_are_refused(tmp_path: Path) -> None:
-    data = bytearray(_indexed_png(b"\x00\x01", 1, 1))
+    data = bytearray(png_file(b"\x00\x01", 1, 1))
     data[30] ^= 0xFF  # inside the IHDR CRC
     (tmp_path / "crc.png").write_bytes(bytes(data))
     with pytest.raises(ImageReadError, match="bad CRC in IHDR"):
         read_semantic_png(tmp_path / "crc.png")
     cv2.imwrite(str(tmp_path / "rgb.png"), np.zeros((3, 3, 3), np.uint8))
-    with pytest.raises(ImageReadError, match="found 3 channels"):
+    with pytest.raises(ImageReadError, match=r"rgb\.png: 8-bit RGB PNG; .*found 3 channels"):
         read_semantic_png(tmp_path / "rgb.png")
 
 
@@ -204,7 +203,7 @@ def test_grey_dataset_and_subfolders(tmp_path: Path) -> None:
     records = [({"id": 1, "file_name": "city/x.jpg"}, _labels(6))]
     write_semantic_dataset(tmp_path / "out", records, VOC, indexed=False)
     written = tmp_path / "out" / "city" / "x.png"
-    assert _png_chunks(written.read_bytes())[b"IHDR"][9] == 0
+    assert chunk_bodies(written.read_bytes())[b"IHDR"][9] == 0
     np.testing.assert_array_equal(read_semantic_png(written).category, records[0][1].category)
 
 
