@@ -319,7 +319,13 @@ class Project:
                 )
             depth_stored = self._stored_path(Path(depth))
         entry = ImageEntry(
-            image_id, stored, size.width, size.height, ImageState.UNLABELLED, depth_stored, dict(dataset_entry or {})
+            image_id,
+            stored,
+            size.width,
+            size.height,
+            ImageState.UNLABELLED,
+            depth_stored,
+            dict(dataset_entry or {}),
         )
         self.images.append(entry)
         index.add(entry)

@@ -1,0 +1,133 @@
+"""PNG container bytes: the signature, chunks with their CRCs, the IHDR header, indexed PNGs.
+
+Format readers need what OpenCV hides: the colour type and bit depth as stored (a panoptic PNG
+must be 8-bit RGB) and the indices of an indexed PNG, which OpenCV expands to colours; label
+writers need a colour table, which OpenCV cannot write. Pixels are still decoded by OpenCV.
+Errors are ImageReadError naming the file.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+
+from segstudio.io.images import ImageReadError
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+GREY, RGB, INDEXED, GREY_ALPHA, RGBA = 0, 2, 3, 4, 6
+"""PNG colour types."""
+COLOUR_TYPES = {
+    GREY: "greyscale",
+    RGB: "RGB",
+    INDEXED: "indexed",
+    GREY_ALPHA: "greyscale+alpha",
+    RGBA: "RGBA",
+}
+CHANNELS = {GREY: 1, RGB: 3, INDEXED: 1, GREY_ALPHA: 2, RGBA: 4}
+"""Channels of a decoded pixel, per colour type (an indexed pixel is one index)."""
+
+
+class PngHeader(NamedTuple):
+    """The IHDR fields readers decide on."""
+
+    width: int
+    height: int
+    bit_depth: int
+    colour_type: int
+
+    @property
+    def kind(self) -> str:
+        """``8-bit RGB``, ``16-bit greyscale``, ...: how error messages name the file's layout."""
+        return f"{self.bit_depth}-bit {COLOUR_TYPES.get(self.colour_type, f'colour type {self.colour_type}')}"
+
+
+def read_png_file(path: Path) -> bytes:
+    """A PNG file's bytes; ImageReadError naming it when it cannot be read or is not a PNG."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: file not found") from None
+    except OSError as error:
+        raise ImageReadError(f"{path}: cannot read ({error.strerror or error})") from error
+    if not data.startswith(PNG_SIGNATURE):
+        raise ImageReadError(f"{path}: not a PNG file")
+    return data
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    """One encoded chunk: length, type, body, CRC."""
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_chunks(data: bytes, path: Path) -> Iterator[tuple[bytes, bytes]]:
+    """(type, body) of every chunk of a PNG's bytes up to IEND, CRCs checked.
+
+    ImageReadError naming ``path`` when a chunk is cut short, its CRC is wrong, or IEND is missing.
+    """
+    offset = len(PNG_SIGNATURE)
+    while True:
+        if offset + 8 > len(data):
+            raise ImageReadError(f"{path}: truncated PNG (no IEND chunk)")
+        length, kind = struct.unpack_from(">I4s", data, offset)
+        body = data[offset + 8 : offset + 8 + length]
+        crc = data[offset + 8 + length : offset + 12 + length]
+        name = kind.decode("latin-1")
+        if len(body) < length or len(crc) < 4:
+            raise ImageReadError(f"{path}: truncated PNG ({name} chunk cut short)")
+        if struct.unpack(">I", crc)[0] != zlib.crc32(kind + body):
+            raise ImageReadError(f"{path}: corrupt PNG (bad CRC in {name} chunk)")
+        yield kind, body
+        offset += 12 + length
+        if kind == b"IEND":
+            return
+
+
+def png_header(data: bytes, path: Path) -> PngHeader:
+    """The IHDR of a PNG's bytes (which must be its first chunk, 13 bytes, CRC intact)."""
+    kind, body = next(png_chunks(data, path))
+    if kind != b"IHDR" or len(body) != 13:
+        raise ImageReadError(f"{path}: corrupt PNG (first chunk is not a 13-byte IHDR)")
+    return PngHeader(*struct.unpack(">IIBB", body[:10]))
+
+
+def decode_png(data: bytes, path: Path) -> np.ndarray:
+    """Pixels of PNG bytes as OpenCV stores them (BGR order, bit depth kept); ImageReadError if corrupt."""
+    try:
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        pixels = None
+    if pixels is None:
+        raise ImageReadError(f"{path}: corrupt or truncated PNG")
+    return pixels
+
+
+def indexed_as_grey(data: bytes, path: Path) -> bytes:
+    """The same indexed PNG declared grey of its bit depth, so that decoding gives the indices."""
+    chunks = list(png_chunks(data, path))
+    header = chunks[0][1]
+    grey_header = header[:9] + bytes([GREY]) + header[10:]
+    idat = b"".join(png_chunk(kind, body) for kind, body in chunks if kind == b"IDAT")
+    return PNG_SIGNATURE + png_chunk(b"IHDR", grey_header) + idat + png_chunk(b"IEND", b"")
+
+
+def encode_indexed_png(values: np.ndarray, colors: np.ndarray) -> bytes:
+    """An 8-bit indexed PNG of ``values`` (H, W uint8) with colour table ``colors`` (N <= 256, 3)."""
+    height, width = values.shape
+    rows = np.zeros((height, width + 1), np.uint8)  # each row starts with filter type 0 (none)
+    rows[:, 1:] = values
+    header = struct.pack(">IIBBBBB", width, height, 8, INDEXED, 0, 0, 0)
+    return b"".join(
+        (
+            PNG_SIGNATURE,
+            png_chunk(b"IHDR", header),
+            png_chunk(b"PLTE", np.ascontiguousarray(colors, np.uint8).tobytes()),
+            png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)),
+            png_chunk(b"IEND", b""),
+        )
+    )
