@@ -45,3 +45,16 @@ def test_gui_does_not_import_torch() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_the_command_line_starts_without_torch() -> None:
+    """Every subcommand registers without importing torch; only the model commands load it when run."""
+    code = (
+        "import sys\n"
+        "from segstudio.cli import build_parser\n"
+        "build_parser()\n"
+        "print('torch' in sys.modules, 'PySide6' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False False"

@@ -10,6 +10,8 @@ from segstudio.cli import CommandError
 
 BENCHMARKS: dict[str, str] = {
     "core": "segstudio.benchmarks.core:run_core_bench",
+    "pixel-classify": "segstudio.benchmarks.pixel_classify:run_pixel_classify_bench",
+    "gui": "segstudio.benchmarks.gui:run_gui_bench",
 }
 """Benchmark name -> ``module:function``; the function takes ``repeats`` and returns a JSON-ready dict.
 Modules are imported only when their benchmark runs (some pull in Qt or torch)."""

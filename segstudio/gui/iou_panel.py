@@ -61,11 +61,20 @@ class IouPanel(QWidget):
 
     def set_document(self, document: Document | None) -> None:
         if self.document is not None:
-            self.document.metrics_changed.disconnect(self._redraw.start)
+            self.document.metrics_changed.disconnect(self._schedule)
         self.document = document
         if document is not None:
-            document.metrics_changed.connect(self._redraw.start)
+            document.metrics_changed.connect(self._schedule)
         self.refresh()
+
+    def _schedule(self) -> None:
+        """Redraw ``REDRAW_MS`` after the first change not yet shown.
+
+        A throttle, not a debounce: restarting the timer on every change would hold the dock back
+        until the mouse stops, so a long stroke would show no numbers while it is being painted.
+        """
+        if not self._redraw.isActive():
+            self._redraw.start()
 
     def refresh(self) -> None:
         """Redraw from the document's current matrix (O(classes), never O(pixels))."""
