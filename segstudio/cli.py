@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "segstudio.commands.bench",
     "segstudio.commands.eval",
     "segstudio.commands.dataset",
+    "segstudio.commands.pixel_classify",
 )
 """Modules under ``segstudio.commands`` that each register one subcommand."""
 
