@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "segstudio.commands.eval",
     "segstudio.commands.dataset",
     "segstudio.commands.pixel_classify",
+    "segstudio.commands.depth",
 )
 """Modules under ``segstudio.commands`` that each register one subcommand."""
 

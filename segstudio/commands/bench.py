@@ -10,6 +10,7 @@ from segstudio.cli import CommandError
 
 BENCHMARKS: dict[str, str] = {
     "core": "segstudio.benchmarks.core:run_core_bench",
+    "depth": "segstudio.benchmarks.depth:run_depth_bench",
     "pixel-classify": "segstudio.benchmarks.pixel_classify:run_pixel_classify_bench",
     "gui": "segstudio.benchmarks.gui:run_gui_bench",
 }

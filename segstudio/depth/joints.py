@@ -1,0 +1,247 @@
+"""Joint proposals from body-part probabilities: per-part mean shift in world space (Shotton et al.).
+
+Each joint gathers the probability of the parts that sit on it (the head joint all four head parts,
+the left knee ``L_KNEE``, ...). Pixels whose probability passes the joint's threshold are
+back-projected to camera-space metres and weighted by ``probability * depth**2``: a pixel at depth
+``z`` covers ``z**2 / f**2`` square metres of surface, so the weights estimate body area, not pixel
+counts, and a near arm does not outweigh a far one. Mean shift with a Gaussian kernel of the
+joint's bandwidth finds the modes of that weighted density; a mode lies on the body's surface, so it
+is moved by the joint's offset (the paper pushes it back along the camera's z axis) towards where
+the joint sits inside the body. A mode's confidence is the kernel-weighted sum of the weights around
+it, with weights in square metres (``probability * (z / f)**2``): comparable across frames.
+
+All joints are shifted together in padded arrays (one numpy call per iteration for the whole body);
+the points of a joint are subsampled with a fixed stride to ``max_points``, so the cost does not
+grow with the body's size in the image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from segstudio.depth.body import JOINT_NAMES, Frame
+from segstudio.depth.parts import BACKGROUND, LEFT_RIGHT_SWAP, N_PARTS, Part
+from segstudio.depth.render import Camera
+
+BANDWIDTH_M = 0.065
+"""Shotton et al.'s mean-shift bandwidth (metres)."""
+PROBABILITY_THRESHOLD = 0.14
+"""Shotton et al.'s per-pixel probability threshold: fainter pixels do not vote."""
+
+
+@dataclass(frozen=True)
+class JointSpec:
+    """One proposed joint: its name in ``body.JOINT_NAMES``, the parts that vote for it, the
+    mean-shift bandwidth and probability threshold, and the ``offset`` (camera-space metres, x y z)
+    from the mode on the surface to the joint (the paper's push-back is z only, 0.039 m)."""
+
+    name: str
+    parts: tuple[int, ...]
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.039)
+    bandwidth: float = BANDWIDTH_M
+    threshold: float = PROBABILITY_THRESHOLD
+
+
+def _sided(name: str, left: Part, offset: tuple[float, float, float]) -> tuple[JointSpec, JointSpec]:
+    """The left joint from part ``left``, the right one from its mirror; x offsets mirror too."""
+    mirrored = (-offset[0], offset[1], offset[2])
+    return JointSpec("l_" + name, (left,), offset), JointSpec(
+        "r_" + name, (int(LEFT_RIGHT_SWAP[left]),), mirrored
+    )
+
+
+# Offsets: the median gap from the top mode to the true joint on ground-truth part maps
+# (``fit_offsets(render_frame(s) for s in range(100))``, left/right averaged). z is the paper's
+# push-back; y matters for the hips, whose votes (lower torso) sit ~0.1 m above the joint, and
+# the neck.
+JOINTS: tuple[JointSpec, ...] = (
+    JointSpec("head", (Part.LU_HEAD, Part.RU_HEAD, Part.LW_HEAD, Part.RW_HEAD), (0.0, -0.01, 0.07)),
+    JointSpec("neck", (Part.NECK,), (0.0, 0.05, 0.06)),
+    *_sided("shoulder", Part.L_SHOULDER, (0.0, -0.01, 0.04)),
+    *_sided("elbow", Part.L_ELBOW, (0.0, 0.0, 0.035)),
+    *_sided("wrist", Part.L_WRIST, (0.0, 0.0, 0.025)),
+    *_sided("hand", Part.L_HAND, (0.0, -0.015, 0.03)),
+    *_sided("hip", Part.LW_TORSO, (0.0, 0.11, 0.1)),
+    *_sided("knee", Part.L_KNEE, (0.0, -0.01, 0.06)),
+    *_sided("ankle", Part.L_ANKLE, (0.0, 0.0, 0.045)),
+    *_sided("foot", Part.L_FOOT, (0.0, 0.01, 0.04)),
+)
+"""The 18 proposed joints; ``JOINT_NAMES.index(spec.name)`` finds each in a ``Frame``'s joints."""
+
+JOINT_INDEX = np.array([JOINT_NAMES.index(spec.name) for spec in JOINTS])
+"""Row of each proposed joint in ``Frame.joints_world`` / ``joints_image``."""
+
+
+def _edges(*pairs: tuple[str, str]) -> tuple[tuple[int, int], ...]:
+    names = [spec.name for spec in JOINTS]
+    expanded = []
+    for a, b in pairs:
+        sides = ("l_", "r_") if "*" in a + b else ("",)
+        expanded += [(names.index(a.replace("*", s)), names.index(b.replace("*", s))) for s in sides]
+    return tuple(expanded)
+
+
+SKELETON_EDGES: tuple[tuple[int, int], ...] = _edges(
+    ("head", "neck"), ("neck", "*shoulder"), ("*shoulder", "*elbow"), ("*elbow", "*wrist"),
+    ("*wrist", "*hand"), ("*shoulder", "*hip"), ("l_hip", "r_hip"), ("*hip", "*knee"),
+    ("*knee", "*ankle"), ("*ankle", "*foot"),
+)  # fmt: skip
+"""Pairs of indices into ``JOINTS`` to draw as bones."""
+
+
+@dataclass(frozen=True, eq=False)
+class JointProposals:
+    """Up to ``K`` proposals per joint, best first: ``world`` (J, K, 3) camera-space metres,
+    ``image`` (J, K, 2) pixel (u, v), ``confidence`` (J, K); missing proposals are NaN with
+    confidence 0. Rows follow ``JOINTS``."""
+
+    world: np.ndarray
+    image: np.ndarray
+    confidence: np.ndarray
+
+    def best(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The top proposal of every joint: world (J, 3), image (J, 2), confidence (J,)."""
+        return self.world[:, 0], self.image[:, 0], self.confidence[:, 0]
+
+
+def back_project(pixels: np.ndarray, depth_m: np.ndarray, camera: Camera) -> np.ndarray:
+    """(N, 3) camera-space points of pixels (row, col) at ``depth_m`` metres."""
+    rows, cols = pixels[:, 0].astype(np.float64), pixels[:, 1].astype(np.float64)
+    z = np.asarray(depth_m, np.float64)
+    return np.stack([(cols - camera.cx) * z / camera.fx, (rows - camera.cy) * z / camera.fy, z], axis=1)
+
+
+def _joint_probability(proba: np.ndarray, specs: tuple[JointSpec, ...]) -> np.ndarray:
+    """(N, J) summed probability of each joint's parts: one gather and one segmented sum."""
+    columns = [part for spec in specs for part in spec.parts]
+    starts = np.cumsum([0] + [len(spec.parts) for spec in specs[:-1]])
+    return np.add.reduceat(proba[:, columns], starts, axis=1)
+
+
+def _stride_pick(indices: np.ndarray, limit: int) -> np.ndarray:
+    """At most ``limit`` of ``indices``, evenly spaced (deterministic, unbiased over the image)."""
+    if indices.size <= limit:
+        return indices
+    return indices[np.linspace(0, indices.size - 1, limit).astype(np.intp)]
+
+
+def propose_joints(
+    depth_mm: np.ndarray,
+    pixels: np.ndarray,
+    proba: np.ndarray,
+    camera: Camera | None = None,
+    specs: tuple[JointSpec, ...] = JOINTS,
+    max_proposals: int = 3,
+    max_points: int = 200,
+    max_seeds: int = 16,
+    iterations: int = 10,
+) -> JointProposals:
+    """Joint proposals from the part probabilities ``proba`` (N, 31) of ``pixels`` (N, 2) in a
+    millimetre depth frame (see the module notes); ``max_seeds`` voters per joint start mean shift."""
+    camera = camera or Camera()
+    points, weights = _votes(
+        np.asarray(depth_mm), pixels, np.asarray(proba, np.float32), camera, specs, max_points
+    )
+    counts = (weights > 0).sum(axis=1)
+    seeds = np.stack([np.linspace(0, max(0, n - 1), max_seeds).astype(np.intp) for n in counts])
+    modes = np.take_along_axis(points, seeds[:, :, None], axis=1)  # (J, S, 3)
+    inv_bw2 = np.array([1.0 / spec.bandwidth**2 for spec in specs], np.float32)[:, None, None]
+    for _ in range(iterations):
+        kernel = _kernel(modes, points, weights, inv_bw2)  # (J, S, P)
+        total = kernel.sum(axis=2, keepdims=True)
+        modes = np.where(total > 0, (kernel @ points) / np.maximum(total, np.float32(1e-30)), modes)
+    density = _kernel(modes, points, weights, inv_bw2).sum(axis=2)
+    return _select(modes, density, specs, camera, max_proposals)
+
+
+def _votes(
+    depth_mm: np.ndarray,
+    pixels: np.ndarray,
+    proba: np.ndarray,
+    camera: Camera,
+    specs: tuple[JointSpec, ...],
+    max_points: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per joint, up to ``max_points`` voting pixels as camera-space points (J, P, 3) float32 and
+    their weights (J, P): probability times pixel area in m^2, scaled up for the voters the
+    stride skipped; padding has weight 0."""
+    joint_p = _joint_probability(proba, specs)
+    thresholds = np.array([spec.threshold for spec in specs], np.float32)
+    joint_of, pixel_of = np.nonzero((joint_p >= thresholds).T)  # voters grouped by joint
+    voters = np.bincount(joint_of, minlength=len(specs))
+    chosen = [_stride_pick(v, max_points) for v in np.split(pixel_of, np.cumsum(voters)[:-1])]
+    width = max(1, max(c.size for c in chosen))
+    points = np.zeros((len(specs), width, 3), np.float32)
+    weights = np.zeros((len(specs), width), np.float32)
+    for j, (c, n) in enumerate(zip(chosen, voters.tolist(), strict=True)):
+        z = depth_mm[pixels[c, 0], pixels[c, 1]] / 1000.0
+        points[j, : c.size] = back_project(pixels[c], z, camera)
+        weights[j, : c.size] = joint_p[c, j] * (z / camera.fx) ** 2 * (n / max(1, c.size))
+    return points, weights
+
+
+def _kernel(modes: np.ndarray, points: np.ndarray, weights: np.ndarray, inv_bw2: np.ndarray) -> np.ndarray:
+    """Gaussian kernel weights (J, S, P) of every point around every mode (float32, in place)."""
+    d2 = np.zeros((*modes.shape[:2], points.shape[1]), np.float32)
+    for k in range(3):
+        diff = modes[:, :, None, k] - points[:, None, :, k]
+        diff *= diff
+        d2 += diff
+    d2 *= -inv_bw2
+    np.exp(d2, out=d2)
+    d2 *= weights[:, None, :]
+    return d2
+
+
+def _select(
+    modes: np.ndarray, density: np.ndarray, specs: tuple[JointSpec, ...], camera: Camera, k: int
+) -> JointProposals:
+    """Per joint, the ``k`` densest modes at least a bandwidth apart, moved by the joint's offset."""
+    n_joints = len(specs)
+    world = np.full((n_joints, k, 3), np.nan)
+    confidence = np.zeros((n_joints, k))
+    bandwidth2 = np.array([spec.bandwidth**2 for spec in specs])[:, None, None]
+    near = (((modes[:, :, None] - modes[:, None, :]) ** 2).sum(axis=3) < bandwidth2).tolist()
+    order = np.argsort(-density, axis=1, kind="stable").tolist()
+    dense = (density > 0).tolist()
+    for j, spec in enumerate(specs):  # greedy: a mode near a denser kept one is the same peak
+        kept: list[int] = []
+        for s in order[j]:
+            if not dense[j][s] or len(kept) == k:
+                break
+            if not any(near[j][s][t] for t in kept):
+                kept.append(s)
+        world[j, : len(kept)] = modes[j, kept] + np.asarray(spec.offset)
+        confidence[j, : len(kept)] = density[j, kept]
+    with np.errstate(invalid="ignore"):
+        image = camera.project(world.reshape(-1, 3)).reshape(n_joints, k, 2)
+    return JointProposals(world, image, confidence)
+
+
+def ground_truth_proposals(
+    frame: Frame, specs: tuple[JointSpec, ...] = JOINTS, **kwargs: int
+) -> JointProposals:
+    """Proposals from a frame's true part map (one-hot probabilities): the best case of the method."""
+    pixels = np.argwhere(frame.parts != BACKGROUND)
+    proba = np.zeros((len(pixels), N_PARTS), np.float32)
+    proba[np.arange(len(pixels)), frame.parts[pixels[:, 0], pixels[:, 1]]] = 1.0
+    return propose_joints(frame.depth, pixels, proba, frame.camera, specs, **kwargs)
+
+
+def fit_offsets(frames: Iterable[Frame], specs: tuple[JointSpec, ...] = JOINTS) -> tuple[JointSpec, ...]:
+    """``specs`` with each offset set to the median gap (true joint - top mode, per axis) on
+    ground-truth part maps: how the offsets of ``JOINTS`` were learned."""
+    unshifted = tuple(replace(spec, offset=(0.0, 0.0, 0.0)) for spec in specs)
+    rows = [JOINT_NAMES.index(spec.name) for spec in specs]
+    gaps: list[list[np.ndarray]] = [[] for _ in specs]
+    for frame in frames:
+        world, _, confidence = ground_truth_proposals(frame, unshifted).best()
+        for j in np.flatnonzero(confidence > 0):
+            gaps[j].append(frame.joints_world[rows[j]] - world[j])
+    return tuple(
+        replace(spec, offset=tuple(round(float(x), 3) for x in np.median(g, axis=0))) if g else spec
+        for spec, g in zip(specs, gaps, strict=True)
+    )
