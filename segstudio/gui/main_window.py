@@ -16,6 +16,7 @@ from segstudio.core.labels import VOID, LabelMap
 from segstudio.core.palette import Palette
 from segstudio.gui import actions, dialogs, projects
 from segstudio.gui.canvas import Canvas
+from segstudio.gui.depth_view import DepthView
 from segstudio.gui.document import Document
 from segstudio.gui.image_list import ImageList
 from segstudio.gui.iou_panel import IouPanel
@@ -54,6 +55,7 @@ class MainWindow(QMainWindow):
         self.layers_panel = LayersPanel(self.canvas)
         self.iou_panel = IouPanel()
         self.image_list = ImageList()
+        self.depth_view = DepthView(lambda: self.project)
         self.cursor_label = QLabel("")
         self.tool_label = QLabel("")
         self.statusBar().addPermanentWidget(self.tool_label)
@@ -81,6 +83,12 @@ class MainWindow(QMainWindow):
             self.addDockWidget(area, dock)
             self.commands.view_menu.addAction(dock.toggleViewAction())
             self._docks.append(dock)
+        self.depth_dock = QDockWidget("Depth stream", self)
+        self.depth_dock.setObjectName("depth-dock")
+        self.depth_dock.setWidget(self.depth_view)
+        self.addDockWidget(right, self.depth_dock)
+        self.depth_dock.hide()  # hidden by default: start-up loads no model and reads no stream
+        self.commands.view_menu.addAction(self.depth_dock.toggleViewAction())
         self.size_docks()
 
     def size_docks(self) -> None:
@@ -104,6 +112,8 @@ class MainWindow(QMainWindow):
         self.palette_panel.palette_edited.connect(self._palette_edited)
         self.image_list.image_chosen.connect(self.open_image)
         self.canvas.cursor_moved.connect(self._show_cursor)
+        self.depth_dock.visibilityChanged.connect(self.depth_view.set_streaming)
+        self.depth_view.captured.connect(self._captured)
 
     # -- what is open -------------------------------------------------------------------------------
 
@@ -241,6 +251,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
         if self.maybe_save():
             self.session.autosave_timer.stop()
+            self.depth_view.stop()
             event.accept()
         else:
             event.ignore()
@@ -248,6 +259,15 @@ class MainWindow(QMainWindow):
     def _saved(self, image_id: str) -> None:
         if self.project is not None:
             self.image_list.set_state(image_id, self.project.entry(image_id).state)
+
+    def _captured(self, image_id: str) -> None:
+        """A depth frame joined the project: list it, keeping the current image and its state."""
+        if self.project is not None:
+            self.image_list.set_project(self.project)
+            self.image_list.set_current(self.image_name or None)
+            if self.document is not None:
+                self._dirty_changed(self.document.dirty)
+        self.statusBar().showMessage(f"Captured {image_id}", 3000)
 
     def _dirty_changed(self, dirty: bool) -> None:
         document, project = self.document, self.project
