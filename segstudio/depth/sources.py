@@ -31,6 +31,7 @@ import numpy as np
 
 from segstudio.depth.body import animate
 from segstudio.depth.noise import DEFAULT_NOISE, KinectNoise
+from segstudio.depth.parts import BACKGROUND
 
 TUM_UNITS_PER_METRE = 5000.0
 """TUM RGB-D depth PNGs: a value of 5000 is one metre."""
@@ -50,6 +51,12 @@ class DepthFrame:
     depth: np.ndarray
     timestamp: float
     parts: np.ndarray | None = None
+
+    @property
+    def player(self) -> np.ndarray | None:
+        """Where the person is, when the source knows (the Kinect SDK's "player index"): the
+        classifier then labels only those pixels instead of the whole room."""
+        return None if self.parts is None else self.parts != BACKGROUND
 
 
 @runtime_checkable

@@ -94,12 +94,14 @@ class DepthResult:
     classify_ms: float
     timestamp: float
     accuracy: float | None = None
+    player: np.ndarray | None = None
+    """The source's person mask the classifier was limited to (None: the depth range rule)."""
 
 
 def classify(model: BodyPartModel, frame: DepthFrame) -> DepthResult:
     """Everything the view shows of ``frame``; runs on the worker thread."""
     start = time.perf_counter()
-    prediction = model.predict(frame.depth)
+    prediction = model.predict(frame.depth, mask=frame.player)
     classify_ms = (time.perf_counter() - start) * 1000.0
     _, image, confidence = propose_joints(frame.depth, prediction.pixels, prediction.proba).best()
     accuracy = None
@@ -114,6 +116,7 @@ def classify(model: BodyPartModel, frame: DepthFrame) -> DepthResult:
         classify_ms,
         frame.timestamp,
         accuracy,
+        frame.player,
     )
 
 

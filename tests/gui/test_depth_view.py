@@ -63,8 +63,10 @@ def test_part_overlay_shows_the_models_prediction_in_part_colours(make_window, p
     view = start_stream(qtbot, window)
     view.set_paused(True)
     shown = view.shown
-    expected_parts = BodyPartModel.load(bundled_model_path()).predict(shown.depth).parts
+    assert shown.player is not None, "the synthetic source knows where the person is"
+    expected_parts = BodyPartModel.load(bundled_model_path()).predict(shown.depth, mask=shown.player).parts
     assert np.array_equal(shown.parts, expected_parts)
+    assert (expected_parts[~shown.player] == BACKGROUND).all(), "the room is never labelled"
 
     alpha = round(view.opacity_slider.value() / 100 * 255)
     colors = np.zeros(256, np.uint32)  # BACKGROUND stays fully transparent
