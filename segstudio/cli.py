@@ -17,6 +17,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "segstudio.commands.dataset",
     "segstudio.commands.pixel_classify",
     "segstudio.commands.depth",
+    "segstudio.commands.models",
+    "segstudio.commands.predict",
+    "segstudio.commands.train",
 )
 """Modules under ``segstudio.commands`` that each register one subcommand."""
 

@@ -1,0 +1,61 @@
+"""``segstudio models``: list every registered model, its task, classes and weights.
+
+``--json`` prints one object per model: ``name``, ``task``, ``classes``, ``palette``,
+``weights`` (``url``, ``sha256``, ``file_name``), ``weights_present`` (true when the model
+needs no weights or its file is on this computer), ``output``, ``base`` and ``description``.
+torch is imported only when the command runs, so the other commands start without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from segstudio.cli import CommandError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``models``."""
+    parser = subparsers.add_parser(
+        "models",
+        help="list the segmentation models and whether their weights are here",
+        description="List every registered model: task, classes, weight sources and whether the "
+        "weights are on this computer (torch hub cache or a registered checkpoint).",
+    )
+    parser.add_argument("--json", action="store_true", help="print the list as JSON")
+    parser.set_defaults(func=run)
+
+
+def model_rows() -> list[dict[str, Any]]:
+    """Every registered model as a JSON-ready dict (see the module notes)."""
+    try:
+        from segstudio.models import registry, weights
+    except ImportError as error:
+        raise CommandError(
+            f"models need torch and torchvision ({error}); install them with: pip install 'segstudio[models]'"
+        ) from error
+    rows = []
+    for spec in registry.list_specs():
+        row = spec.to_dict()
+        local = registry.local_weights(spec)
+        row["weights_present"] = local.is_file() if local is not None else weights.weights_present(spec)
+        rows.append(row)
+    return rows
+
+
+def models_table(rows: list[dict[str, Any]]) -> str:
+    """One line per model: name, task, class count, weights here or not, description."""
+    lines = [f"{'model':30s} {'task':10s} {'classes':>7s}  {'weights':8s} description", "-" * 100]
+    for row in rows:
+        state = "none" if not row["weights"] else ("present" if row["weights_present"] else "missing")
+        lines.append(
+            f"{row['name']:30s} {row['task']:10s} {len(row['classes']):7d}  {state:8s} {row['description']}"
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = model_rows()
+    print(json.dumps(rows, indent=2) if args.json else models_table(rows))
+    return 0

@@ -1,0 +1,509 @@
+"""Inference without Qt: device choice, batching, tiling, cancellation, progress, OOM fallback.
+
+The GUI's worker thread wraps one :class:`Runner`; the command line uses it directly.
+
+Worker contract (for the Qt bridge in ``gui/worker.py``):
+
+- A request is an immutable snapshot: :class:`Request` holds the image id, the version of the
+  image's labels it was made from, and a read-only copy of the pixels. The runner never reads
+  live GUI state, so the GUI may keep editing while a request runs.
+- A :class:`Result` carries the request's id and version back; the GUI drops a result whose
+  version is older than the image's current one (stale).
+- Interactive requests go before batch ones: that is a queue policy the Qt worker implements on
+  top of :meth:`Runner.run` (``Request.interactive`` marks them); the runner runs one request
+  at a time, on the thread that calls it, and keeps no queue.
+- Long calls report ``progress(done, total)`` (in tiles) and stop at the next tile batch after
+  ``cancel.cancel()``, raising :class:`Cancelled`. Fallbacks (out of memory -> smaller tiles ->
+  CPU, an unavailable device) are told through the runner's ``message`` callback, from the
+  worker's thread.
+
+Threads: on CPU, creating a runner calls ``torch.set_num_threads(cpu_count - 1)`` (at least 1),
+a process-wide setting that leaves the GUI thread a core while inference runs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+from segstudio.core.labels import CATEGORY_DTYPE, VOID, LabelMap, Provenance
+from segstudio.models import registry
+from segstudio.models.panoptic_fpn import MergeSettings, merge_panoptic, panoptic_maps
+from segstudio.models.weights import load_checkpoint
+
+DEVICE_ENV = "SEGSTUDIO_DEVICE"
+"""Environment override of the device (``cuda``, ``cuda:1``, ``mps``, ``cpu``; ``auto`` = choose)."""
+
+DEFAULT_MERGE = MergeSettings()
+"""Panoptic FPN's merge rules: instances above score 0.5, masks at 0.5, 50% overlap allowed."""
+
+MIN_TILE = 128
+"""Tiles are never made smaller than this when running out of memory."""
+
+T = TypeVar("T")
+ProgressCallback = Callable[[int, int], None]
+MessageCallback = Callable[[str], None]
+
+
+class Cancelled(Exception):
+    """The caller cancelled the job; partial results are discarded."""
+
+
+class CancelToken:
+    """Set from any thread, checked by the runner between tile batches and by training between steps."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` when cancellation was asked for."""
+        if self._event.is_set():
+            raise Cancelled("cancelled")
+
+
+def _device_available(device: torch.device) -> bool:
+    if device.type == "cpu":
+        return True
+    if device.type == "cuda":
+        return torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()
+    if device.type == "mps":
+        return torch.backends.mps.is_available()
+    return False
+
+
+def choose_device(
+    preference: str | torch.device | None = None, message: MessageCallback | None = None
+) -> torch.device:
+    """The device to run on: the preference (argument, else ``$SEGSTUDIO_DEVICE``) if usable, else
+    CUDA, then MPS (Apple), then CPU. An unusable preference falls back with a message, so a
+    setting saved on another computer never stops the app."""
+    wanted = preference if preference is not None else os.environ.get(DEVICE_ENV, "auto")
+    if str(wanted) not in ("", "auto"):
+        try:
+            device = torch.device(wanted)
+        except RuntimeError:
+            device = None
+        if device is not None and _device_available(device):
+            return device
+        if message is not None:
+            message(f"device {str(wanted)!r} is not available here; choosing one automatically")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """CUDA raises ``OutOfMemoryError``; MPS and some CPU allocators a RuntimeError saying so."""
+    return isinstance(error, torch.OutOfMemoryError) or (
+        isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+    )
+
+
+# -- models ----------------------------------------------------------------------------------------
+
+
+LogitsAdapter = Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class LoadedModel:
+    """A built network with what inference needs from its spec: task, classes, normalisation.
+
+    ``class_ids[i]`` is the palette id of output channel ``i`` (``VOID`` for a class the project
+    does not have). ``mean``/``std`` are per-channel, for RGB scaled to 0..1.
+    """
+
+    module: torch.nn.Module
+    name: str
+    class_ids: tuple[int, ...]
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    task: str = "semantic"
+    logits: LogitsAdapter = registry.predict_logits
+    source: Path | None = None
+    output: str = "logits"
+    """What ``module`` returns: "logits"/"dict" (semantic), "detections" or "panoptic" (registry)."""
+    num_things: int = 0
+
+
+@dataclass(frozen=True)
+class SemanticPrediction:
+    """Per-pixel classes (palette ids, uint16), the winning probability, and optionally all of them."""
+
+    category: np.ndarray
+    confidence: np.ndarray
+    probabilities: np.ndarray | None = None
+
+    def to_labels(self) -> LabelMap:
+        """As a label map written by a model (VOID stays unlabelled)."""
+        return LabelMap.from_arrays(self.category, provenance=Provenance.MODEL)
+
+
+# -- requests --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """An immutable snapshot to run: which image (id + labels version), its pixels, which model."""
+
+    image_id: str
+    version: int
+    rgb: np.ndarray
+    model: str
+    class_ids: tuple[int, ...] | None = None
+    interactive: bool = False
+
+    def __post_init__(self) -> None:
+        snapshot = np.array(self.rgb, copy=True)  # the GUI's own array goes on changing
+        snapshot.flags.writeable = False
+        object.__setattr__(self, "rgb", snapshot)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a request produced, tagged with the request's image id and version."""
+
+    image_id: str
+    version: int
+    labels: LabelMap
+    confidence: np.ndarray
+
+
+# -- tiling ----------------------------------------------------------------------------------------
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of size ``tile`` covering ``0..length`` with at least ``overlap``."""
+    if length <= tile:
+        return [0]
+    step = max(1, tile - overlap)
+    count = math.ceil((length - tile) / step) + 1
+    return [min(i * step, length - tile) for i in range(count)]
+
+
+def blend_window(height: int, width: int, overlap: int) -> np.ndarray:
+    """Weights rising linearly from the tile border over ``overlap`` pixels: seams fade across.
+
+    Strictly positive, so a pixel covered by one tile only (the image border) keeps its logits.
+    """
+    ramp = max(1, overlap)
+
+    def axis(n: int) -> np.ndarray:
+        distance = np.minimum(np.arange(n), np.arange(n)[::-1]) + 1
+        return np.minimum(1.0, distance / ramp).astype(np.float32)
+
+    return axis(height)[:, None] * axis(width)[None, :]
+
+
+@dataclass(frozen=True)
+class _Piece:
+    image: int
+    top: int
+    left: int
+    height: int
+    width: int
+
+
+class Runner:
+    """Runs models on images: one device, models cached by name and weights file.
+
+    ``tile_size``: images with a side above it are run in overlapping tiles whose logits are
+    blended. ``batch_size``: tiles (or equal-sized images) per forward pass. Both shrink, and
+    the device falls back to CPU, when memory runs out; ``message`` hears about it.
+    """
+
+    def __init__(
+        self,
+        device: str | torch.device | None = None,
+        *,
+        tile_size: int = 1024,
+        tile_overlap: int = 128,
+        batch_size: int = 4,
+        num_threads: int | None = None,
+        message: MessageCallback | None = None,
+    ) -> None:
+        self.message: MessageCallback = message or (lambda text: None)
+        self.device = choose_device(device, self.message)
+        self.tile_size = tile_size
+        self.tile_overlap = tile_overlap
+        self.batch_size = batch_size
+        self._num_threads = num_threads
+        self._models: dict[tuple[str, str | None], LoadedModel] = {}
+        if self.device.type == "cpu":
+            self._set_cpu_threads()
+
+    def _set_cpu_threads(self) -> None:
+        """Leave the GUI a core (see the module notes); an explicit ``num_threads`` wins."""
+        torch.set_num_threads(self._num_threads or max(1, (os.cpu_count() or 1) - 1))
+
+    # -- models --------------------------------------------------------------------------------
+
+    def load(
+        self,
+        spec: registry.ModelSpec | str,
+        weights: str | os.PathLike[str] | None = None,
+        *,
+        download: bool = False,
+    ) -> LoadedModel:
+        """Build a model (a spec or a registered name) with its weights; cached by name and weights file.
+
+        Missing weights raise ``weights.WeightsMissing`` naming the file to place, unless ``download``.
+        """
+        spec = registry.get_spec(spec) if isinstance(spec, str) else spec
+        key = (spec.name, None if weights is None else str(Path(weights).resolve()))
+        model = self._models.get(key)
+        if model is None:
+            model = registry.loaded_model(spec, weights, download=download)
+            class_ids = _stored_class_ids(spec, model) or model.class_ids
+            model = replace(model, class_ids=class_ids, output=spec.output, num_things=spec.num_things)
+            self._models[key] = model
+        return model
+
+    def run(
+        self, request: Request, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
+    ) -> Result:
+        """Run one request (the worker's entry point); the result carries the request's id and version."""
+        model = self.load(request.model)
+        labels, confidence = self.predict_labels(
+            model, request.rgb, class_ids=request.class_ids, progress=progress, cancel=cancel
+        )
+        return Result(request.image_id, request.version, labels, confidence)
+
+    def predict_labels(
+        self,
+        model: LoadedModel,
+        rgb: np.ndarray,
+        *,
+        class_ids: Sequence[int] | None = None,
+        merge: MergeSettings = DEFAULT_MERGE,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> tuple[LabelMap, np.ndarray]:
+        """Labels in palette ids (provenance MODEL) and a per-pixel confidence, for any task.
+
+        Semantic models give categories only; instance and panoptic models give instance ids too
+        (things over stuff, no overlaps: ``panoptic_fpn.merge_panoptic`` with ``merge``).
+        """
+        if model.output in ("logits", "dict"):
+            prediction = self.predict_semantic(
+                model, rgb, class_ids=class_ids, progress=progress, cancel=cancel
+            )
+            return prediction.to_labels(), prediction.confidence
+        _check_rgb(rgb)
+        if cancel is not None:
+            cancel.check()
+        output = self._with_oom_fallback(model, [rgb], lambda: self._detect(model, rgb))
+        if model.output == "panoptic":
+            category, instance = panoptic_maps(output, model.num_things, merge)
+        else:  # things only: no stuff map, unclaimed pixels stay VOID
+            masks, scores, classes = (output[k].numpy() for k in ("masks", "scores", "labels"))
+            nothing = np.full(rgb.shape[:2], VOID, CATEGORY_DTYPE)
+            category, instance = merge_panoptic(masks[:, 0], scores, classes, nothing, merge)
+        category = class_id_lut(class_ids if class_ids is not None else model.class_ids)[category]
+        instance[category == VOID] = 0
+        if progress is not None:
+            progress(1, 1)
+        labels = LabelMap.from_arrays(category, instance, Provenance.MODEL)
+        return labels, _detection_confidence(output, rgb.shape[:2])
+
+    def _detect(self, model: LoadedModel, rgb: np.ndarray) -> dict[str, torch.Tensor]:
+        """One image through a Mask R-CNN-style model: a list of [0, 1] CHW images in, one dict out."""
+        module = model.module.to(self.device).eval()
+        image = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1).float() / 255
+        mean = torch.tensor(model.mean, device=self.device).view(3, 1, 1)
+        std = torch.tensor(model.std, device=self.device).view(3, 1, 1)
+        with torch.inference_mode():
+            output = module([(image - mean) / std])[0]
+        return {key: value.float().cpu() for key, value in output.items()}
+
+    # -- semantic ------------------------------------------------------------------------------
+
+    def predict_semantic(
+        self,
+        model: LoadedModel,
+        rgb: np.ndarray,
+        *,
+        class_ids: Sequence[int] | None = None,
+        probabilities: bool = False,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> SemanticPrediction:
+        """Classify every pixel of an ``(H, W, 3)`` uint8 RGB image; see :meth:`predict_semantic_batch`."""
+        return self.predict_semantic_batch(
+            model, [rgb], class_ids=class_ids, probabilities=probabilities, progress=progress, cancel=cancel
+        )[0]
+
+    def predict_semantic_batch(
+        self,
+        model: LoadedModel,
+        images: Sequence[np.ndarray],
+        *,
+        class_ids: Sequence[int] | None = None,
+        probabilities: bool = False,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> list[SemanticPrediction]:
+        """Classify several images, batching equal-sized tiles (and small images) together.
+
+        ``class_ids`` maps output channel ``i`` to a palette id (default: the model's); a
+        ``VOID`` entry leaves that class unlabelled. Out of memory: batch 1, then smaller tiles,
+        then CPU, each announced through ``message``; the work restarts from the first tile.
+        """
+        for rgb in images:
+            _check_rgb(rgb)
+        lut = class_id_lut(class_ids if class_ids is not None else model.class_ids)
+        count = len(class_ids if class_ids is not None else model.class_ids)
+        logits = self._with_oom_fallback(
+            model, images, lambda: self._semantic_logits(model, images, progress, cancel), tiled=True
+        )
+        return [_decide(item, lut, count, probabilities) for item in logits]
+
+    def _pieces(self, images: Sequence[np.ndarray]) -> list[_Piece]:
+        pieces = []
+        for number, rgb in enumerate(images):
+            height, width = rgb.shape[:2]
+            tile_h, tile_w = min(self.tile_size, height), min(self.tile_size, width)
+            for top in tile_starts(height, self.tile_size, self.tile_overlap):
+                for left in tile_starts(width, self.tile_size, self.tile_overlap):
+                    pieces.append(_Piece(number, top, left, tile_h, tile_w))
+        return pieces
+
+    def _semantic_logits(
+        self,
+        model: LoadedModel,
+        images: Sequence[np.ndarray],
+        progress: ProgressCallback | None,
+        cancel: CancelToken | None,
+    ) -> list[torch.Tensor]:
+        """Blended ``(K, H, W)`` float32 CPU logits of each image."""
+        module = model.module.to(self.device).eval()
+        mean = torch.tensor(model.mean, device=self.device).view(1, 3, 1, 1) * 255
+        std = torch.tensor(model.std, device=self.device).view(1, 3, 1, 1) * 255
+        pieces = self._pieces(images)
+        by_shape: dict[tuple[int, int], list[_Piece]] = {}
+        for piece in pieces:
+            by_shape.setdefault((piece.height, piece.width), []).append(piece)
+        sums: list[torch.Tensor | None] = [None] * len(images)
+        weights = [torch.zeros(rgb.shape[:2]) for rgb in images]
+        done = 0
+        for (height, width), group in by_shape.items():
+            window = torch.from_numpy(blend_window(height, width, self.tile_overlap))
+            for start in range(0, len(group), self.batch_size):
+                if cancel is not None:
+                    cancel.check()
+                chunk = group[start : start + self.batch_size]
+                crops = np.stack(
+                    [images[p.image][p.top : p.top + height, p.left : p.left + width] for p in chunk]
+                )
+                batch = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float()
+                with torch.inference_mode():
+                    out = model.logits(module, (batch - mean) / std).float().cpu()
+                for p, logits in zip(chunk, out, strict=True):
+                    if sums[p.image] is None:
+                        sums[p.image] = torch.zeros((logits.shape[0], *images[p.image].shape[:2]))
+                    rows, cols = slice(p.top, p.top + height), slice(p.left, p.left + width)
+                    sums[p.image][:, rows, cols] += logits * window  # type: ignore[index]
+                    weights[p.image][rows, cols] += window
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, len(pieces))
+        # Every pixel has weight > 0 (see blend_window), so this is a weighted mean of its tiles.
+        return [total / weight for total, weight in zip(sums, weights, strict=True)]  # type: ignore[operator]
+
+    def _with_oom_fallback(
+        self, model: LoadedModel, images: Sequence[np.ndarray], work: Callable[[], T], tiled: bool = False
+    ) -> T:
+        """``work()``, retried one step down the ladder after each out-of-memory error."""
+        while True:
+            try:
+                return work()
+            except (torch.OutOfMemoryError, RuntimeError) as error:
+                if not is_out_of_memory(error):
+                    raise
+                self._recover_from_oom(model, images, tiled, error)
+
+    def _recover_from_oom(
+        self, model: LoadedModel, images: Sequence[np.ndarray], tiled: bool, error: BaseException
+    ) -> None:
+        """One step down: batch of 1, smaller tiles (when tiling applies), CPU; re-raise at the bottom."""
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        largest = max(max(rgb.shape[:2]) for rgb in images)
+        if tiled and self.batch_size > 1:
+            self.batch_size = 1
+            self.message("out of memory: running one tile at a time")
+        elif tiled and min(self.tile_size, largest) > MIN_TILE:
+            self.tile_size = max(MIN_TILE, min(self.tile_size, largest) // 2)
+            self.tile_overlap = min(self.tile_overlap, self.tile_size // 4)
+            self.message(f"out of memory: running in tiles of {self.tile_size} pixels")
+        elif self.device.type != "cpu":
+            self.message(f"out of memory on {self.device}: running on the CPU instead")
+            self.device = torch.device("cpu")
+            model.module.to(self.device)
+            self._set_cpu_threads()
+        else:
+            raise error
+
+
+def _stored_class_ids(spec: registry.ModelSpec, model: LoadedModel) -> tuple[int, ...] | None:
+    """The palette ids a fine-tuned checkpoint was trained on (``train.save_checkpoint``), if any."""
+    if spec.base is None or model.source is None:
+        return None
+    stored = load_checkpoint(model.source).get("class_ids")
+    return tuple(int(c) for c in stored) if stored else None
+
+
+def _check_rgb(rgb: np.ndarray) -> None:
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {rgb.dtype} {rgb.shape}")
+
+
+def class_id_lut(class_ids: Sequence[int]) -> np.ndarray:
+    """``(VOID + 1,)`` uint16 table: model class index -> palette id; VOID for the rest (and VOID)."""
+    ids = np.asarray(class_ids, np.int64)
+    if ids.size > VOID:
+        raise ValueError(f"at most {VOID} classes; got {ids.size}")
+    lut = np.full(VOID + 1, VOID, np.uint16)
+    lut[: ids.size] = np.where((ids < 0) | (ids > VOID), VOID, ids)
+    return lut
+
+
+def _decide(logits: torch.Tensor, lut: np.ndarray, count: int, probabilities: bool) -> SemanticPrediction:
+    """Softmax, winning class mapped to palette ids, its probability as confidence."""
+    if logits.shape[0] != count:
+        raise ValueError(f"the model gives {logits.shape[0]} classes but {count} class ids were given")
+    probs = torch.softmax(logits, dim=0)
+    confidence, index = probs.max(dim=0)
+    return SemanticPrediction(
+        category=lut[index.numpy()],
+        confidence=confidence.numpy().astype(np.float32),
+        probabilities=probs.numpy() if probabilities else None,
+    )
+
+
+def _detection_confidence(output: dict[str, torch.Tensor], shape: tuple[int, int]) -> np.ndarray:
+    """Per pixel, the best ``score * mask probability`` of any instance (0 where none), or, on
+    panoptic stuff, the semantic branch's winning probability when that is higher."""
+    confidence = torch.zeros(shape)
+    if len(output["scores"]):
+        confidence = (output["scores"].view(-1, 1, 1) * output["masks"][:, 0]).amax(dim=0)
+    if "sem_seg" in output:
+        confidence = torch.maximum(confidence, torch.softmax(output["sem_seg"], dim=0).amax(dim=0))
+    return confidence.numpy().astype(np.float32)
