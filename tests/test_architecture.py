@@ -18,6 +18,13 @@ def test_import_linter_contracts_hold() -> None:
     assert "broken" not in result.stdout.lower().replace("0 broken", "")
 
 
+def _fresh_interpreter(code: str) -> str:
+    """Run ``code`` in a new Python (nothing imported yet by other tests) and return its stdout."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
 def test_core_and_io_import_neither_qt_nor_torch() -> None:
     """A fresh interpreter imports every core and io module; no Qt or torch may come along."""
     code = (
@@ -29,9 +36,7 @@ def test_core_and_io_import_neither_qt_nor_torch() -> None:
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'PySide6', 'torch', 'pyqtgraph'})\n"
         "print(','.join(bad))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ""
+    assert _fresh_interpreter(code) == ""
 
 
 def test_gui_does_not_import_torch() -> None:
@@ -42,9 +47,7 @@ def test_gui_does_not_import_torch() -> None:
         "    importlib.import_module(info.name)\n"
         "print('torch' in sys.modules)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False"
+    assert _fresh_interpreter(code) == "False"
 
 
 def test_the_command_line_starts_without_torch() -> None:
@@ -55,6 +58,4 @@ def test_the_command_line_starts_without_torch() -> None:
         "build_parser()\n"
         "print('torch' in sys.modules, 'PySide6' in sys.modules)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False False"
+    assert _fresh_interpreter(code) == "False False"
