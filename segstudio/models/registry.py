@@ -359,6 +359,7 @@ def _builtin_specs() -> list[ModelSpec]:
         ours("fcn16s", partial(build_fcn, variant="16s"), "FCN-16s: + pool4 skip"),
         ours("fcn8s", partial(build_fcn, variant="8s"), "FCN-8s: + pool4 and pool3 skips"),
         ours("unet", UNet, "U-Net (Ronneberger et al. 2015), width 16, depth 4"),
+        ours("unet-small", partial(UNet, width=8), "U-Net at width 8: quick CPU fine-tuning"),
         ours("deeplabv3", DeepLabV3, "DeepLab v3 (Chen et al. 2017), ResNet-50 at output stride 16"),
         ours("deeplabv3plus", DeepLabV3Plus, "DeepLab v3+ (Chen et al. 2018): + stride-4 decoder"),
         dataclasses.replace(
