@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import math
 import os
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+from segstudio.core.npz import load_npz, save_npz
 
 FORMAT_NAME = "segstudio-forest"
 FORMAT_VERSION = 1
@@ -186,37 +187,23 @@ class Forest:
         return leaf_rows.reshape(n_samples, n_trees)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the forest to one compressed ``.npz`` file (through a temporary file, then rename)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".part")
+        """Write the forest to one compressed ``.npz`` file, atomically (see ``core.npz``)."""
         arrays = {name: getattr(self, name) for name in _ARRAYS}
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez_compressed(
-                    fh,
-                    format=np.str_(FORMAT_NAME),
-                    version=FORMAT_VERSION,
-                    n_features=self.n_features,
-                    **arrays,
-                )
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        save_npz(
+            path,
+            {
+                "format": np.str_(FORMAT_NAME),
+                "version": np.int64(FORMAT_VERSION),
+                "n_features": np.int64(self.n_features),
+                **arrays,
+            },
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Forest:
         """Read a forest written by ``save``; any other file raises ``ForestFileError`` naming it."""
         path = Path(path)
-        try:
-            data = np.load(path, allow_pickle=False)
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise ValueError("not an .npz archive")
-            with data:
-                arrays = {name: data[name] for name in data.files}
-        except FileNotFoundError:
-            raise
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise ForestFileError(f"{path}: not a readable segstudio forest file ({exc})") from exc
+        arrays = load_npz(path, ForestFileError, "segstudio forest file")
         try:
             missing = sorted({"format", "version", "n_features", *_ARRAYS} - arrays.keys())
             if missing:

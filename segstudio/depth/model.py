@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-import zipfile
-import zlib
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -29,6 +26,7 @@ import cv2
 import numpy as np
 
 from segstudio.core.forest import Forest
+from segstudio.core.npz import load_npz, save_npz
 from segstudio.depth.features import FeatureBank, depth_in_metres
 from segstudio.depth.parts import BACKGROUND, N_PARTS
 
@@ -157,8 +155,7 @@ class BodyPartModel:
         return BodyPartModel(FeatureBank(self.bank.u[used], self.bank.v[used]), forest, self.info)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write one compressed ``.npz`` atomically (temporary file in the same folder, then rename)."""
-        path = Path(path)
+        """Write one compressed ``.npz`` atomically (see ``core.npz``)."""
         model = self.compact()
         f = model.forest
         arrays = {
@@ -173,33 +170,13 @@ class BodyPartModel:
             "roots": f.roots.astype(np.int32),
             "leaf_proba": f.leaf_proba.astype(np.float16),
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez_compressed(handle, **arrays)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        save_npz(path, arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BodyPartModel:
         """Read a file written by ``save``; anything else raises ``ModelFileError`` naming the file."""
         path = Path(path)
-        try:
-            data = np.load(path, allow_pickle=False)
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise ValueError("a single .npy array, not an .npz archive")
-            with data:
-                arrays = {name: data[name] for name in data.files}
-        except FileNotFoundError:
-            raise
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-            raise ModelFileError(f"{path}: not a readable segstudio body-part model ({exc})") from exc
+        arrays = load_npz(path, ModelFileError, "segstudio body-part model")
         try:
             return _from_arrays(arrays)
         except (KeyError, ValueError, TypeError) as exc:
