@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from segstudio.core.jobs import CancelToken, ProgressCallback
 from segstudio.core.labels import CATEGORY_DTYPE, VOID, LabelMap, Provenance
 from segstudio.models import registry
 from segstudio.models.panoptic_fpn import MergeSettings, merge_panoptic, panoptic_maps
@@ -49,31 +49,7 @@ MIN_TILE = 128
 """Tiles are never made smaller than this when running out of memory."""
 
 T = TypeVar("T")
-ProgressCallback = Callable[[int, int], None]
 MessageCallback = Callable[[str], None]
-
-
-class Cancelled(Exception):
-    """The caller cancelled the job; partial results are discarded."""
-
-
-class CancelToken:
-    """Set from any thread, checked by the runner between tile batches and by training between steps."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def check(self) -> None:
-        """Raise :class:`Cancelled` when cancellation was asked for."""
-        if self._event.is_set():
-            raise Cancelled("cancelled")
 
 
 def _device_available(device: torch.device) -> bool:

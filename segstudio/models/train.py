@@ -26,12 +26,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from segstudio.core.jobs import CancelToken
 from segstudio.core.labels import VOID
 from segstudio.core.metrics import ConfusionMatrix
 from segstudio.io.atomic import atomic_write_bytes
 from segstudio.io.project import Project
 from segstudio.models import registry
-from segstudio.models.runner import CancelToken, LoadedModel, Runner, choose_device
+from segstudio.models.runner import LoadedModel, Runner, choose_device
 from segstudio.models.weights import WeightsError, load_checkpoint, resolve_weights, state_dict_of
 
 IGNORE = -1

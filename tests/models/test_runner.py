@@ -9,13 +9,12 @@ import pytest
 import torch
 from torch import nn
 
+from segstudio.core.jobs import Cancelled, CancelToken
 from segstudio.core.labels import VOID, Provenance
 from segstudio.models import registry
 from segstudio.models.panoptic_fpn import MergeSettings
 from segstudio.models.runner import (
     MIN_TILE,
-    Cancelled,
-    CancelToken,
     LoadedModel,
     Request,
     Runner,

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 import torch
 
+from segstudio.core.jobs import Cancelled, CancelToken
 from segstudio.core.labels import VOID, LabelMap
 from segstudio.core.metrics import ConfusionMatrix
 from segstudio.core.palette import Palette
 from segstudio.io.project import Project
 from segstudio.models import registry
-from segstudio.models.runner import Cancelled, CancelToken, Runner
+from segstudio.models.runner import Runner
 from segstudio.models.shapes_dataset import SHAPES_PALETTE, make_shapes_project
 from segstudio.models.train import (
     IGNORE,
