@@ -119,6 +119,8 @@ class Canvas(QGraphicsView):
 
     cursor_moved = Signal(int, int)
     """Image pixel (x, y) under the mouse, or (-1, -1) outside the image."""
+    layers_changed = Signal()
+    """The set of overlays changed (a prediction arrived): the layers dock re-enables its rows."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -147,6 +149,7 @@ class Canvas(QGraphicsView):
         """Show nothing (no image open)."""
         if self._document is not None:
             self._document.changed.disconnect(self.refresh)
+            self._document.prediction_changed.disconnect(self._prediction_changed)
             self._document = None
         for item in self.layers.values():
             self.scene().removeItem(item)
@@ -169,6 +172,17 @@ class Canvas(QGraphicsView):
         for name, layer in document_layers(document, palette).items():
             self._add(name, layer)
         document.changed.connect(self.refresh)
+        document.prediction_changed.connect(self._prediction_changed)
+
+    def _prediction_changed(self) -> None:
+        """Rebuild the overlays over the photo (cheap next to the model run that caused it)."""
+        document = self._document
+        assert document is not None
+        for name in [name for name in self.layers if name != IMAGE]:
+            self.scene().removeItem(self.layers.pop(name))
+        for name, layer in document_layers(document, document.palette).items():
+            self._add(name, layer)
+        self.layers_changed.emit()
 
     def _add(self, name: str, item: QGraphicsItem) -> None:
         item.setZValue(len(self.layers))

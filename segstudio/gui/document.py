@@ -39,6 +39,8 @@ class Document(QObject):
     dirty_changed = Signal(bool)
     metrics_changed = Signal()
     """The confusion matrix or the correction count moved (only with a prediction)."""
+    prediction_changed = Signal()
+    """A new prediction replaced the old one (or none): views rebuild the prediction overlays."""
 
     def __init__(
         self,
@@ -68,10 +70,30 @@ class Document(QObject):
         self.human_corrections = 0
         """Human-written ground-truth pixels whose class differs from the prediction."""
         if prediction is not None:
-            # Old contents of edited boxes, so metrics follow edits of any origin (undo included).
-            self._shadow_category = labels.category.copy()
-            self._shadow_provenance = labels.provenance.copy()
-            self._recount()
+            self._start_metrics()
+
+    def _start_metrics(self) -> None:
+        # Old contents of edited boxes, so metrics follow edits of any origin (undo included).
+        self._shadow_category = self.labels.category.copy()
+        self._shadow_provenance = self.labels.provenance.copy()
+        self._recount()
+
+    def set_prediction(self, prediction: LabelMap | None) -> None:
+        """Show a new model (or scribble classifier) output; metrics are recounted once for it.
+
+        The ground truth is untouched: accepting the prediction is a separate, undoable step.
+        """
+        if prediction is not None and prediction.shape != self.labels.shape:
+            shapes = f"prediction is {prediction.shape}, labels are {self.labels.shape}"
+            raise ValueError(f"{self.image_id}: {shapes}")
+        self.prediction = prediction
+        if prediction is None:
+            self.confusion = None
+            self.human_corrections = 0
+            self.metrics_changed.emit()
+        else:
+            self._start_metrics()
+        self.prediction_changed.emit()
 
     # -- state ------------------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ class LayersPanel(QWidget):
             grid.addWidget(slider, row, 1)
             self.visible[name], self.opacity[name] = check, slider
         grid.setRowStretch(len(LAYER_NAMES), 1)
+        canvas.layers_changed.connect(lambda: self.set_available(self.canvas.layers))
 
     def set_available(self, names: Iterable[str]) -> None:
         """Enable the rows of the layers the current image has."""

@@ -188,3 +188,22 @@ def test_palette_colour_edit_swaps_the_colour_table_without_pixel_work(qtbot, ma
     assert window.project.palette[CAT].name == "kitty"
     assert "kitty" in window.project.root.joinpath("project.json").read_text()
     assert window.commands.classes[position].text() == "kitty"
+
+
+def test_a_new_prediction_rebuilds_overlays_and_metrics(qtbot, make_window, project_root) -> None:
+    """A model (or the scribble classifier) delivers a prediction: layers, IoU dock, counts follow."""
+    window = make_window(project_root)
+    document = window.document
+    assert document is not None
+    labels = document.labels
+    prediction = LabelMap.from_arrays(labels.category.copy(), labels.instance.copy(), Provenance.MODEL)
+    prediction.category[:, : labels.shape[1] // 2] = window.palette.classes[0].id
+    with qtbot.waitSignal(window.canvas.layers_changed, timeout=2000):
+        document.set_prediction(prediction)
+    assert PREDICTION in window.canvas.layers and DISAGREEMENT in window.canvas.layers
+    assert window.layers_panel.visible[PREDICTION].isEnabled()
+    expected = ConfusionMatrix.from_maps(labels.category, prediction.category, window.palette.ids)
+    assert document.confusion == expected
+    document.set_prediction(None)
+    assert PREDICTION not in window.canvas.layers and document.confusion is None
+    assert not window.layers_panel.visible[PREDICTION].isEnabled()
