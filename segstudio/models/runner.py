@@ -26,7 +26,8 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -37,7 +38,6 @@ from segstudio.core.jobs import CancelToken, ProgressCallback
 from segstudio.core.labels import CATEGORY_DTYPE, VOID, LabelMap, Provenance
 from segstudio.models import registry
 from segstudio.models.panoptic_fpn import MergeSettings, merge_panoptic, panoptic_maps
-from segstudio.models.weights import load_checkpoint
 
 DEVICE_ENV = "SEGSTUDIO_DEVICE"
 """Environment override of the device (``cuda``, ``cuda:1``, ``mps``, ``cpu``; ``auto`` = choose)."""
@@ -213,6 +213,7 @@ class Runner:
         tile_overlap: int = 128,
         batch_size: int = 4,
         num_threads: int | None = None,
+        mixed_precision: bool | None = None,
         message: MessageCallback | None = None,
     ) -> None:
         self.message: MessageCallback = message or (lambda text: None)
@@ -221,6 +222,9 @@ class Runner:
         self.tile_overlap = tile_overlap
         self.batch_size = batch_size
         self._num_threads = num_threads
+        self.mixed_precision = mixed_precision
+        """bfloat16 autocast for forward passes; None: on CUDA devices that support it (not on CPU,
+        where it is often slower). Decisions agree with float32 on all but boundary pixels."""
         self._models: dict[tuple[str, str | None], LoadedModel] = {}
         if self.device.type == "cpu":
             self._set_cpu_threads()
@@ -247,8 +251,6 @@ class Runner:
         model = self._models.get(key)
         if model is None:
             model = registry.loaded_model(spec, weights, download=download)
-            class_ids = _stored_class_ids(spec, model) or model.class_ids
-            model = replace(model, class_ids=class_ids, output=spec.output, num_things=spec.num_things)
             self._models[key] = model
         return model
 
@@ -368,19 +370,25 @@ class Runner:
         progress: ProgressCallback | None,
         cancel: CancelToken | None,
     ) -> list[torch.Tensor]:
-        """Blended ``(K, H, W)`` float32 CPU logits of each image."""
-        module = model.module.to(self.device).eval()
+        """Blended ``(K, H, W)`` float32 logits of each image, on the device when they fit there.
+
+        On CUDA the network runs channels-last under bfloat16 autocast (tensor cores), and the
+        tiles are blended on the GPU, so only the decision travels back to the CPU.
+        """
+        on_gpu = self.device.type == "cuda"
+        module = model.module.to(self.device, memory_format=torch.channels_last if on_gpu else None).eval()
         mean = torch.tensor(model.mean, device=self.device).view(1, 3, 1, 1) * 255
         std = torch.tensor(model.std, device=self.device).view(1, 3, 1, 1) * 255
         pieces = self._pieces(images)
         by_shape: dict[tuple[int, int], list[_Piece]] = {}
         for piece in pieces:
             by_shape.setdefault((piece.height, piece.width), []).append(piece)
+        blend_on = self._blend_device(len(model.class_ids), images)
         sums: list[torch.Tensor | None] = [None] * len(images)
-        weights = [torch.zeros(rgb.shape[:2]) for rgb in images]
+        weights = [torch.zeros(rgb.shape[:2], device=blend_on) for rgb in images]
         done = 0
         for (height, width), group in by_shape.items():
-            window = torch.from_numpy(blend_window(height, width, self.tile_overlap))
+            window = torch.from_numpy(blend_window(height, width, self.tile_overlap)).to(blend_on)
             for start in range(0, len(group), self.batch_size):
                 if cancel is not None:
                     cancel.check()
@@ -389,11 +397,15 @@ class Runner:
                     [images[p.image][p.top : p.top + height, p.left : p.left + width] for p in chunk]
                 )
                 batch = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float()
-                with torch.inference_mode():
-                    out = model.logits(module, (batch - mean) / std).float().cpu()
+                if on_gpu:
+                    batch = batch.contiguous(memory_format=torch.channels_last)
+                with torch.inference_mode(), self._autocast():
+                    out = model.logits(module, (batch - mean) / std).float().to(blend_on)
                 for p, logits in zip(chunk, out, strict=True):
                     if sums[p.image] is None:
-                        sums[p.image] = torch.zeros((logits.shape[0], *images[p.image].shape[:2]))
+                        sums[p.image] = torch.zeros(
+                            (logits.shape[0], *images[p.image].shape[:2]), device=blend_on
+                        )
                     rows, cols = slice(p.top, p.top + height), slice(p.left, p.left + width)
                     sums[p.image][:, rows, cols] += logits * window  # type: ignore[index]
                     weights[p.image][rows, cols] += window
@@ -402,6 +414,20 @@ class Runner:
                     progress(done, len(pieces))
         # Every pixel has weight > 0 (see blend_window), so this is a weighted mean of its tiles.
         return [total / weight for total, weight in zip(sums, weights, strict=True)]  # type: ignore[operator]
+
+    def _autocast(self) -> AbstractContextManager[object]:
+        enabled = self.mixed_precision
+        if enabled is None:
+            enabled = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16) if enabled else nullcontext()
+
+    def _blend_device(self, count: int, images: Sequence[np.ndarray]) -> torch.device:
+        """The runner's device if the blended logits take at most half its free memory, else the CPU."""
+        if self.device.type != "cuda":
+            return torch.device("cpu")
+        needed = sum((count + 1) * rgb.shape[0] * rgb.shape[1] * 4 for rgb in images)
+        free, _ = torch.cuda.mem_get_info(self.device)
+        return self.device if 2 * needed <= free else torch.device("cpu")
 
     def _with_oom_fallback(
         self, model: LoadedModel, images: Sequence[np.ndarray], work: Callable[[], T], tiled: bool = False
@@ -438,14 +464,6 @@ class Runner:
             raise error
 
 
-def _stored_class_ids(spec: registry.ModelSpec, model: LoadedModel) -> tuple[int, ...] | None:
-    """The palette ids a fine-tuned checkpoint was trained on (``train.save_checkpoint``), if any."""
-    if spec.base is None or model.source is None:
-        return None
-    stored = load_checkpoint(model.source).get("class_ids")
-    return tuple(int(c) for c in stored) if stored else None
-
-
 def _check_rgb(rgb: np.ndarray) -> None:
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {rgb.dtype} {rgb.shape}")
@@ -468,9 +486,9 @@ def _decide(logits: torch.Tensor, lut: np.ndarray, count: int, probabilities: bo
     probs = torch.softmax(logits, dim=0)
     confidence, index = probs.max(dim=0)
     return SemanticPrediction(
-        category=lut[index.numpy()],
-        confidence=confidence.numpy().astype(np.float32),
-        probabilities=probs.numpy() if probabilities else None,
+        category=lut[index.cpu().numpy()],
+        confidence=confidence.cpu().numpy().astype(np.float32),
+        probabilities=probs.cpu().numpy() if probabilities else None,
     )
 
 

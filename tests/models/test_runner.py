@@ -89,6 +89,35 @@ def test_a_void_class_id_leaves_pixels_unlabelled_and_counts_must_match() -> Non
         runner.predict_semantic(colour_model(), rgb, class_ids=(1, 2))
 
 
+class ConvColourNet(nn.Module):
+    """ColourNet through a real 3x3 convolution, so autocast has a matrix product to lower."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1, bias=False)
+        with torch.no_grad():
+            self.conv.weight.zero_()
+            self.conv.weight[:, :, 1, 1] = torch.eye(3) * 10
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def test_mixed_precision_gives_the_float32_decisions() -> None:
+    """bfloat16 autocast (the default on CUDA) is also allowed on the CPU, where CI can check it."""
+    rgb, index = blocks()
+    net = ConvColourNet()
+    dtypes: list[torch.dtype] = []
+    net.conv.register_forward_hook(lambda module, args, output: dtypes.append(output.dtype))
+    model = colour_model(net)
+    half = Runner("cpu", mixed_precision=True, tile_size=64, tile_overlap=16).predict_semantic(model, rgb)
+    full = Runner("cpu", mixed_precision=False, tile_size=64, tile_overlap=16).predict_semantic(model, rgb)
+    np.testing.assert_array_equal(half.category, np.array([10, 20, 30])[index])
+    np.testing.assert_array_equal(half.category, full.category)
+    assert set(dtypes) == {torch.bfloat16, torch.float32}  # the half run really ran in bfloat16
+    np.testing.assert_allclose(half.confidence, full.confidence, atol=0.02)
+
+
 def test_tile_layout_covers_with_overlap() -> None:
     assert tile_starts(100, 128, 16) == [0]
     starts = tile_starts(300, 128, 32)
