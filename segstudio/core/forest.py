@@ -3,13 +3,17 @@ scribble pixel classifier share it, so it knows nothing about where its features
 
 Training takes a dense float32 matrix ``X`` (samples x features) and labels ``0 .. C-1``. Each feature
 is first quantised to at most ``n_bins`` quantile bins (uint8 codes, as histogram GBDTs do), so a split
-"x <= threshold" becomes "code <= bin" and all split arithmetic is integer. All trees grow together,
-breadth-first: the nodes of one depth level, in every tree, are split by the same few numpy calls.
-Those count (node, candidate feature, class, threshold position) cells, with ``np.bincount`` while
-that table is small and a sort when it is sparse, then score every candidate threshold from running
-class counts. A child's Shannon entropy is ``log n - sum_c n_c log n_c / n``, so a split's score
-needs only running sums of ``n_c log n_c``, which change only where a class count changes: the work
-per level is about linear in the (row, candidate feature) pairs and does not grow with the classes.
+"x <= threshold" becomes "code <= bin" and all split arithmetic is integer. A split's stored threshold
+lies halfway from its bin edge (a training value) to the next training value up, as scikit-learn's do:
+the training set splits the same, and unseen values get a margin on both sides instead of a boundary
+against one class's samples (which, with a few scribbles and smooth features, hands that class a
+whole band of pixels). All trees grow together, breadth-first: the nodes of one depth level, in
+every tree, are split by the same few numpy calls. Those count (node, candidate feature, class,
+threshold position) cells, with ``np.bincount`` while that table is small and a sort when it is
+sparse, then score every candidate threshold from running class counts. A child's Shannon entropy
+is ``log n - sum_c n_c log n_c / n``, so a split's score needs only running sums of ``n_c log n_c``,
+which change only where a class count changes: the work per level is about linear in the (row,
+candidate feature) pairs and does not grow with the classes.
 
 Prediction sends all (sample, tree) pairs down level by level with fancy indexing. ``predict_proba_lazy``
 asks a feature function for exactly the (sample, feature) values the trees visit, which is how depth
@@ -186,6 +190,31 @@ class Forest:
             node = child + ~(values <= self.threshold[node])  # NaN goes right
         return leaf_rows.reshape(n_samples, n_trees)
 
+    @classmethod
+    def concatenate(cls, forests: list[Forest]) -> Forest:
+        """One forest holding the trees of several (e.g. grown in groups on threads), so it predicts
+        their tree-count-weighted mean: node and leaf indices are shifted past the ones before."""
+        if not forests:
+            raise ValueError("need at least one forest to concatenate")
+        shapes = {(forest.n_features, forest.n_classes) for forest in forests}
+        if len(shapes) > 1:
+            raise ValueError(f"forests differ in (features, classes): {sorted(shapes)}")
+        children, roots = [], []
+        nodes = leaves = 0
+        for forest in forests:
+            inner = forest.child >= 0
+            children.append(np.where(inner, forest.child + nodes, forest.child - leaves))  # ~(row + leaves)
+            roots.append(forest.roots + nodes)
+            nodes, leaves = nodes + forest.n_nodes, leaves + forest.leaf_proba.shape[0]
+        return cls(
+            feature=np.concatenate([forest.feature for forest in forests]),
+            threshold=np.concatenate([forest.threshold for forest in forests]),
+            child=np.concatenate(children).astype(np.int32),
+            roots=np.concatenate(roots).astype(np.int32),
+            leaf_proba=np.concatenate([forest.leaf_proba for forest in forests]),
+            n_features=forests[0].n_features,
+        )
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the forest to one compressed ``.npz`` file, atomically (see ``core.npz``)."""
         arrays = {name: getattr(self, name) for name in _ARRAYS}
@@ -263,7 +292,7 @@ def train_forest(
 
     Training reads the whole matrix (depth features are precomputed for the training pixels with
     ``FeatureBank.evaluate``); only prediction is lazy. The same data, params and seed give the same
-    forest.
+    forest. Thresholds lie halfway between neighbouring training values (see the module notes).
     """
     params = params or ForestParams()
     X = np.asarray(X, dtype=np.float32)
@@ -279,7 +308,7 @@ def train_forest(
         raise ValueError("X holds NaN or infinite values")
     n_samples, n_features = X.shape
     rng = np.random.default_rng(params.seed)
-    codes, edges = _quantise(X, params.n_bins)
+    codes, cuts = _quantise(X, params.n_bins)
     n_cand = min(n_features, params.n_candidate_features or max(1, round(math.sqrt(n_features))))
     per_tree = max(1, round(params.max_samples * n_samples))
     xlogx = _xlogx(np.arange(per_tree + 1))
@@ -288,7 +317,7 @@ def train_forest(
     feature, split_bin, child, leaf_proba = grower.grow(draws)
     inner = feature >= 0
     threshold = np.zeros(feature.size, np.float32)
-    threshold[inner] = edges[feature[inner], split_bin[inner]]
+    threshold[inner] = cuts[feature[inner], split_bin[inner]]
     return Forest(
         feature=feature.astype(np.int32),
         threshold=threshold,
@@ -306,24 +335,34 @@ def _draw_samples(rng: np.random.Generator, n: int, size: int, bootstrap: bool) 
 
 
 def _quantise(X: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 codes ``(n, F)`` and per-feature quantile edges ``(F, n_bins - 1)`` (+inf padded).
+    """uint8 codes ``(n, F)`` and per-feature split thresholds ("cuts") ``(F, n_bins - 1)`` (+inf padded).
 
-    ``code = #(edges < x)``, so ``code <= b`` exactly when ``x <= edges[b]``. Edges are data values
-    (lower quantiles), so a feature with fewer than ``n_bins`` distinct values is split exactly. One
-    argsort per feature gives both: quantiles by index, codes by a searchsorted on sorted values.
+    Bin edges are data values (lower quantiles), so a feature with fewer than ``n_bins`` distinct
+    values is split exactly; ``code = #(edges < x)``, so ``code <= b`` exactly when ``x <= edges[b]``.
+    ``cuts[b]`` is halfway from ``edges[b]`` to the next training value up, so ``x <= cuts[b]`` still
+    holds for exactly the same training rows. One argsort per feature gives all three: quantiles by
+    index, codes and next values up by searchsorted on the sorted values.
     """
     n, n_features = X.shape
     codes = np.empty((n_features, n), np.uint8)
-    edges = np.full((n_features, n_bins - 1), np.inf, np.float32)
+    cuts = np.full((n_features, n_bins - 1), np.inf, np.float32)
     at = (np.arange(1, n_bins) * (n - 1)) // n_bins
     for start in range(0, n_features, 16):
         for f, column in enumerate(np.ascontiguousarray(X[:, start : start + 16].T), start):
             order = np.argsort(column)
             ordered = column[order]
             distinct = np.unique(ordered[at])
-            edges[f, : distinct.size] = distinct
             codes[f, order] = np.searchsorted(distinct, ordered, side="left")
-    return np.ascontiguousarray(codes.T), edges
+            above = ordered[np.minimum(np.searchsorted(ordered, distinct, side="right"), n - 1)]
+            cuts[f, : distinct.size] = _halfway(distinct, above)
+    return np.ascontiguousarray(codes.T), cuts
+
+
+def _halfway(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """float32 midpoints of ``low <= high``, or ``low`` where the midpoint rounds up to ``high``
+    (adjacent floats, or no value above): a cut must stay below the next training value."""
+    middle = ((low.astype(np.float64) + high) / 2).astype(np.float32)
+    return np.where(middle < high, middle, low)
 
 
 def _xlogx(x: np.ndarray) -> np.ndarray:

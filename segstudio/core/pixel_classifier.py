@@ -2,10 +2,10 @@
 
 Scribbles are an ``(H, W)`` integer map, 0 for unlabelled and ``k >= 1`` for class ``k``. Training draws
 a class-balanced sample (at most ``samples_per_class`` pixels of each class, so a long stroke of sky
-does not drown a short one of a horse) and fits ``segstudio.core.forest`` on it, its trees grown in
-two groups on two threads, its split thresholds then moved halfway between training values. The
-model keeps a signature of its training set; ``train_from_scribbles(..., previous=model)`` hands
-back ``previous`` untouched when nothing it learns from changed, so the GUI can call it on every stroke.
+does not drown a short one of a horse) and fits ``segstudio.core.forest`` on it (split thresholds
+halfway between training values), its trees grown in two groups on two threads. The model keeps a
+signature of its training set; ``train_from_scribbles(..., previous=model)`` hands back ``previous``
+untouched when nothing it learns from changed, so the GUI can call it on every stroke.
 
 Scribbles of one class only give a trivial model: every pixel that class with probability 1 (the
 forest is a single leaf). An interactive user sees the whole image take the class, as in ilastik.
@@ -147,8 +147,7 @@ def train_from_scribbles(
     signature = digest.hexdigest()
     if previous is not None and previous.signature == signature:
         return previous
-    forest = _midpoint_thresholds(_train_in_groups(X, y, params.forest, classes.size), X)
-    return PixelClassifier(forest, classes, signature)
+    return PixelClassifier(_train_in_groups(X, y, params.forest, classes.size), classes, signature)
 
 
 def _train_in_groups(X: np.ndarray, y: np.ndarray, params: ForestParams, n_classes: int) -> Forest:
@@ -161,45 +160,7 @@ def _train_in_groups(X: np.ndarray, y: np.ndarray, params: ForestParams, n_class
     if len(groups) == 1:
         return train_forest(X, y, groups[0], n_classes)
     with ThreadPoolExecutor(len(groups)) as pool:
-        return _join(list(pool.map(lambda group: train_forest(X, y, group, n_classes), groups)))
-
-
-def _join(forests: list[Forest]) -> Forest:
-    """One forest holding the trees of several: node and leaf indices shifted past the ones before."""
-    children, roots = [], []
-    nodes = leaves = 0
-    for forest in forests:
-        inner = forest.child >= 0
-        children.append(np.where(inner, forest.child + nodes, forest.child - leaves))  # ~(row + leaves)
-        roots.append(forest.roots + nodes)
-        nodes, leaves = nodes + forest.n_nodes, leaves + forest.leaf_proba.shape[0]
-    return Forest(
-        feature=np.concatenate([f.feature for f in forests]),
-        threshold=np.concatenate([f.threshold for f in forests]),
-        child=np.concatenate(children).astype(np.int32),
-        roots=np.concatenate(roots).astype(np.int32),
-        leaf_proba=np.concatenate([f.leaf_proba for f in forests]),
-        n_features=forests[0].n_features,
-    )
-
-
-def _midpoint_thresholds(forest: Forest, X: np.ndarray) -> Forest:
-    """Move each split threshold from the training value below it to halfway to the next one up.
-
-    The forest splits at data values (``x <= x_i``), which puts the decision boundary against one
-    class; with a few scribbles, smooth large-scale features then give that class a whole band of
-    pixels. Halfway splits the training set identically and, like scikit-learn's, leaves the margin
-    on both sides.
-    """
-    inner = np.flatnonzero(forest.feature >= 0)
-    threshold = forest.threshold.copy()
-    for f in np.unique(forest.feature[inner]):
-        nodes = inner[forest.feature[inner] == f]
-        values = np.unique(X[:, f])
-        above = values[np.minimum(np.searchsorted(values, threshold[nodes], side="right"), values.size - 1)]
-        middle = ((threshold[nodes].astype(np.float64) + above) / 2).astype(np.float32)
-        threshold[nodes] = np.where((middle >= threshold[nodes]) & (middle < above), middle, threshold[nodes])
-    return dataclasses.replace(forest, threshold=threshold)
+        return Forest.concatenate(list(pool.map(lambda g: train_forest(X, y, g, n_classes), groups)))
 
 
 # ---------------------------------------------------------------------------------------- prediction

@@ -1,9 +1,12 @@
 """The numpy random forest: it learns toy problems, its probabilities are proper, it is reproducible,
 it round-trips through its file (and refuses other files by name), lazy prediction equals dense
-prediction, and the split it picks is the information-gain optimum worked out by brute force."""
+prediction, the split it picks is the information-gain optimum worked out by brute force, its
+thresholds sit halfway between training values without moving any training row, and concatenated
+forests predict the tree-weighted mean of their parts."""
 
 from __future__ import annotations
 
+import dataclasses
 import zipfile
 from pathlib import Path
 
@@ -11,11 +14,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from segstudio.core import forest as forest_module
 from segstudio.core.forest import Forest, ForestFileError, ForestParams, train_forest
 
 MODES = ["all", "random", "sample"]
+FEATURE_VALUES = st.floats(-4, 4, width=32) | st.sampled_from([0.0, 1.0, 2.5])
+"""Any float32s, with ties: the halfway thresholds must step over repeated values too."""
 
 
 def axis_aligned(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -80,9 +86,9 @@ def test_max_depth_and_single_leaf() -> None:
     np.testing.assert_allclose(stump.leaf_proba[0], np.bincount(y) / y.size, rtol=1e-6)
 
 
-def test_rows_on_a_threshold_go_left() -> None:
-    """Thresholds are data values; a grown tree without bagging must send those rows left (x <= t)
-    and so reproduce every training label, with one-hot probabilities."""
+def test_a_pure_tree_reproduces_its_training_labels() -> None:
+    """A tree grown without bagging until its leaves are pure reproduces every training label, with
+    one-hot probabilities: its halfway thresholds route the training rows as growth split them."""
     X = np.arange(40, dtype=np.float32)[:, None]
     y = (np.arange(40) // 3) % 2
     forest = train_forest(X, y, ForestParams(n_trees=1, max_depth=30, bootstrap=False))
@@ -100,9 +106,9 @@ def test_min_samples_leaf_is_respected() -> None:
     X = np.arange(20, dtype=np.float32)[:, None]
     y = np.r_[1, np.zeros(19, np.int64)]
     params = dict(n_trees=1, max_depth=1, bootstrap=False)
-    assert train_forest(X, y, ForestParams(**params)).threshold[0] == 0.0
+    assert train_forest(X, y, ForestParams(**params)).threshold[0] == 0.5
     threshold = train_forest(X, y, ForestParams(**params, min_samples_leaf=5)).threshold[0]
-    assert 4.0 <= threshold <= 14.0
+    assert 4.5 <= threshold <= 14.5
 
 
 def _information_gain(x: np.ndarray, y: np.ndarray, threshold: float) -> float:
@@ -139,6 +145,80 @@ def test_root_split_is_the_brute_force_optimum(data) -> None:
         return
     chosen = _information_gain(X[:, forest.feature[0]], y, forest.threshold[0])
     assert chosen == pytest.approx(best, abs=1e-9)
+
+
+def _neighbouring_values(forest: Forest, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inner nodes, and the training values of their feature just at/below and just above the threshold."""
+    inner = np.flatnonzero(forest.feature >= 0)
+    below, above = np.empty(inner.size, np.float32), np.empty(inner.size, np.float32)
+    for i, node in enumerate(inner):
+        values = np.unique(X[:, forest.feature[node]])
+        at = np.searchsorted(values, forest.threshold[node], side="right")
+        assert 0 < at < values.size, "a split with an empty side"
+        below[i], above[i] = values[at - 1], values[at]
+    return inner, below, above
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(2, 80).flatmap(
+        lambda n: st.tuples(
+            arrays(np.float32, (n, 3), elements=FEATURE_VALUES),
+            arrays(np.int64, n, elements=st.integers(0, 2)),
+        )
+    ),
+    st.sampled_from(MODES),
+    st.sampled_from([4, 256]),
+    st.integers(0, 1000),
+)
+def test_halfway_thresholds_split_the_training_set_as_grown(data, mode: str, n_bins: int, seed: int) -> None:
+    """Every threshold lies strictly between two neighbouring training values (unless no float32 does),
+    and every training row takes the same path as with the lower value as threshold (the split the
+    tree was grown with): with all rows in every tree, each leaf holds exactly its rows' classes."""
+    X, y = data
+    params = ForestParams(n_trees=2, max_depth=6, thresholds=mode, n_thresholds=3, n_bins=n_bins, seed=seed)
+    forest = train_forest(X, y, dataclasses.replace(params, bootstrap=False), n_classes=3)
+    inner, below, above = _neighbouring_values(forest, X)
+    threshold = forest.threshold[inner]
+    assert np.all((below < threshold) | (np.nextafter(below, above) == above))
+    assert np.all((below <= threshold) & (threshold < above))
+    at_values = dataclasses.replace(forest, threshold=forest.threshold.copy())
+    at_values.threshold[inner] = below
+    rows = forest._leaf_rows(len(X), lambda s, f: X[s, f])
+    np.testing.assert_array_equal(rows, at_values._leaf_rows(len(X), lambda s, f: X[s, f]))
+    counts = np.zeros(forest.leaf_proba.shape)
+    np.add.at(counts, (rows.ravel(), np.repeat(y, forest.n_trees)), 1)
+    np.testing.assert_allclose(counts / counts.sum(axis=1, keepdims=True), forest.leaf_proba, atol=1e-6)
+
+
+def test_adjacent_training_values_split_at_the_lower() -> None:
+    """No float32 lies between adjacent floats: the lower value stays the threshold (their midpoint
+    would round half to even, here up onto the higher value and so send it left); one float apart,
+    the threshold is the float between them."""
+    one, up = np.float32(1.0), np.float32(2.0)
+    floats = [one, np.nextafter(one, up), np.nextafter(np.nextafter(one, up), up)]  # 1 + k * 2**-23
+    params = ForestParams(n_trees=1, bootstrap=False)
+    for low, high, expected in ((floats[1], floats[2], floats[1]), (floats[0], floats[2], floats[1])):
+        X = np.array([[low], [high]], np.float32)
+        forest = train_forest(X, np.array([0, 1]), params)
+        assert forest.threshold[0] == expected
+        np.testing.assert_array_equal(forest.predict(X), [0, 1])
+
+
+def test_concatenated_forests_predict_the_tree_weighted_mean() -> None:
+    """Trees grown in groups (e.g. on threads) join into one forest predicting the tree-weighted mean."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 5)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] ** 2 > 0.5).astype(np.int64) + (X[:, 2] > 1)
+    parts = [train_forest(X, y, ForestParams(n_trees=n, max_depth=6, seed=n), n_classes=3) for n in (2, 5)]
+    joined = Forest.concatenate(parts)
+    assert joined.n_trees == 7 and joined.n_nodes == parts[0].n_nodes + parts[1].n_nodes
+    expected = (2 * parts[0].predict_proba(X) + 5 * parts[1].predict_proba(X)) / 7
+    np.testing.assert_allclose(joined.predict_proba(X), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="differ"):
+        Forest.concatenate([parts[0], train_forest(X[:, :4], y, ForestParams(n_trees=1))])
+    with pytest.raises(ValueError, match="at least one"):
+        Forest.concatenate([])
 
 
 def test_lazy_prediction_equals_dense_and_reads_only_visited_features(xor_forest: Forest) -> None:

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from segstudio.core.features import FeatureConfig, compute_features
-from segstudio.core.forest import ForestParams, train_forest
+from segstudio.core.forest import ForestParams
 from segstudio.core.pixel_classifier import (
     ClassifierParams,
-    _join,
     predict,
     predict_pixels,
     train_from_scribbles,
@@ -184,15 +183,3 @@ def test_splits_sit_halfway_between_the_scribbles(seed: int) -> None:
     border = int(np.argmax(labels[:, 4] == 2))
     assert (labels[:border] == 1).all() and (labels[border:] == 2).all()
     assert 26 <= border <= 38, border
-
-
-def test_joined_forests_average_their_trees() -> None:
-    """Trees grown in groups (on threads) join into one forest predicting the tree-weighted mean."""
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(400, 5)).astype(np.float32)
-    y = (X[:, 0] + X[:, 1] ** 2 > 0.5).astype(np.int64) + (X[:, 2] > 1)
-    parts = [train_forest(X, y, ForestParams(n_trees=n, max_depth=6, seed=n), n_classes=3) for n in (2, 5)]
-    joined = _join(parts)
-    assert joined.n_trees == 7 and joined.n_nodes == parts[0].n_nodes + parts[1].n_nodes
-    expected = (2 * parts[0].predict_proba(X) + 5 * parts[1].predict_proba(X)) / 7
-    np.testing.assert_allclose(joined.predict_proba(X), expected, atol=1e-6)
