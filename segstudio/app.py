@@ -1,7 +1,7 @@
 """Composition root: builds the Qt application and the main window and wires their parts.
 
-The only place that knows every layer; the GUI itself never imports torch (the model runner
-will be handed to it from here).
+The only place that knows every layer; the GUI itself never imports torch: it gets the model
+half from here as a factory (``model_backend``) that its worker calls at the first model job.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from PySide6.QtCore import QStandardPaths, QTimer
 from PySide6.QtWidgets import QApplication
 
 from segstudio.gui.main_window import DEFAULT_SIZE, MainWindow
+from segstudio.gui.model_backend import ModelBackend
 from segstudio.gui.projects import sample_project
+from segstudio.gui.settings import user_settings
 from segstudio.io.project import ProjectError
 
 APPLICATION_NAME = "segstudio"
@@ -25,13 +27,29 @@ def data_dir() -> Path:
     return Path(location) if location else Path.home() / f".{APPLICATION_NAME}"
 
 
+def model_backend() -> ModelBackend:
+    """The model half of the window (imports torch): the worker calls this at the first model job."""
+    try:
+        from segstudio.models.service import ModelService
+    except ImportError as error:
+        raise RuntimeError(
+            f"models need torch and torchvision ({error}); install them with: pip install 'segstudio[models]'"
+        ) from error
+    return ModelService()
+
+
 def create_window(path: Path | None = None, *, offer_recovery: bool = True) -> MainWindow:
-    """The main window on ``path`` (project folder, image folder or image), else the sample project."""
+    """The main window on ``path`` (project folder, image folder or image), else on the last
+    project opened when it still exists, else on the sample project."""
     folder = data_dir()
-    window = MainWindow(folder, offer_recovery=offer_recovery)
+    window = MainWindow(
+        folder, offer_recovery=offer_recovery, model_backend=model_backend, settings=user_settings()
+    )
     if path is not None:
         window.open_path(path)
-    else:
+        return window
+    last = window.recent.last()
+    if last is None or not window.open_path(last):
         try:
             window.open_project(sample_project(folder))
         except (ProjectError, OSError) as error:

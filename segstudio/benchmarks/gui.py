@@ -72,6 +72,8 @@ from PySide6.QtCore import QEvent, QObject
 
 data = Path(sys.argv[1])
 app.data_dir = lambda: data  # never the user's data folder
+from PySide6.QtCore import QSettings
+QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(data / "settings"))
 qt = app.qt_application()
 window = app.create_window(None, offer_recovery=False)
 painted = []

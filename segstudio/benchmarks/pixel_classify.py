@@ -12,6 +12,10 @@ through ``skimage.feature.multiscale_basic_features`` and scikit-learn's
 ``RandomForestClassifier(n_estimators=100, n_jobs=-1)``, trained on every scribbled pixel and
 predicting every pixel, timed once (it takes tens of seconds). Both are scored by mIoU against the
 reference labelling (void pixels not counted).
+
+The app's live update after a pause in scribbling (``core.scribble_run.classify_scribbles``, as the GUI's
+worker runs it: train, predict, uncertainty) is timed too: ``live_update_ms`` with the image's features
+cached (every update but the first), ``live_update_cold_ms`` with an empty cache (the first).
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from segstudio.core.features import compute_features
+from segstudio.core.features import FeatureCache, compute_features
 from segstudio.core.labels import VOID
 from segstudio.core.metrics import ConfusionMatrix
 from segstudio.core.pixel_classifier import ClassifierParams, predict, train_from_scribbles
+from segstudio.core.scribble_run import ScribbleRequest, classify_scribbles
 
 COCO_SAMPLE = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "coco-panoptic-sample"
 COCO_IMAGE = "000000439180.jpg"
@@ -149,6 +154,22 @@ def _baseline_run(image: np.ndarray, scribbles: np.ndarray) -> dict[str, Any]:
     )
 
 
+def _live_update_ms(
+    image: np.ndarray, scribbles: np.ndarray, params: ClassifierParams, repeats: int
+) -> dict[str, float]:
+    """Median milliseconds of the GUI's live update, features cached and not (no model to reuse)."""
+    request = ScribbleRequest("bench", image, scribbles.astype(np.uint16), params)
+    cache = FeatureCache()
+    classify_scribbles(request, cache)  # warm-up, and the features cached
+    cached = [_timed(lambda: classify_scribbles(request, cache))[1] for _ in range(repeats)]
+    cold_runs = max(1, repeats // 3)  # a second each
+    cold = [_timed(lambda: classify_scribbles(request, FeatureCache()))[1] for _ in range(cold_runs)]
+    return {
+        "live_update_ms": round(statistics.median(cached), 1),
+        "live_update_cold_ms": round(statistics.median(cold), 1),
+    }
+
+
 def run_pixel_classify_bench(repeats: int = 15) -> dict[str, Any]:
     """Time and score segstudio's classifier against the skimage + scikit-learn baseline."""
     name, image, reference = load_case()
@@ -170,6 +191,7 @@ def run_pixel_classify_bench(repeats: int = 15) -> dict[str, Any]:
         "speed_ratio": round(baseline["total_ms"] / ours["total_ms"], 2),
         "miou": round(miou, 4),
         "baseline_miou": round(baseline_miou, 4),
+        **_live_update_ms(image, scribbles, params, repeats),
         "repeats": repeats,
         "baseline_repeats": 1,
     }

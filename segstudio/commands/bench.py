@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, str] = {
     "depth": "segstudio.benchmarks.depth:run_depth_bench",
     "pixel-classify": "segstudio.benchmarks.pixel_classify:run_pixel_classify_bench",
     "gui": "segstudio.benchmarks.gui:run_gui_bench",
+    "worker": "segstudio.benchmarks.worker:run_worker_bench",
     "models": "segstudio.benchmarks.models:run_models_bench",
 }
 """Benchmark name -> ``module:function``; the function takes ``repeats`` and returns a JSON-ready dict.

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def model_rows() -> list[dict[str, Any]]:
     """Every registered model as a JSON-ready dict (see the module notes)."""
     try:
-        from segstudio.models import registry, weights
+        from segstudio.models import registry
     except ImportError as error:
         raise CommandError(
             f"models need torch and torchvision ({error}); install them with: pip install 'segstudio[models]'"
@@ -38,8 +38,7 @@ def model_rows() -> list[dict[str, Any]]:
     rows = []
     for spec in registry.list_specs():
         row = spec.to_dict()
-        local = registry.local_weights(spec)
-        row["weights_present"] = local.is_file() if local is not None else weights.weights_present(spec)
+        row["weights_present"] = registry.weights_here(spec)
         rows.append(row)
     return rows
 

@@ -125,6 +125,14 @@ def brush_stroke(
     return apply_mask(labels, box, mask, value, provenance, protect, recorder)
 
 
+def brush_footprint(shape: tuple[int, int], points: Sequence[Point], radius: float) -> tuple[np.ndarray, Box]:
+    """The pixels a :func:`brush_stroke` along ``points`` would cover, over their clipped box.
+
+    For tools that act on what the brush touches rather than painting it (superpixels).
+    """
+    return _capsule_mask(shape, [_pixel(p) for p in points], radius)
+
+
 def brush_dab(
     labels: LabelMap,
     center: Point,

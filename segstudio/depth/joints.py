@@ -154,7 +154,7 @@ def propose_joints(
         total = kernel.sum(axis=2, keepdims=True)
         modes = np.where(total > 0, (kernel @ points) / np.maximum(total, np.float32(1e-30)), modes)
     density = _kernel(modes, points, weights, inv_bw2).sum(axis=2)
-    return _select(modes, density, specs, camera, max_proposals)
+    return select_proposals(modes, density, specs, camera, max_proposals)
 
 
 def _votes(
@@ -196,26 +196,37 @@ def _kernel(modes: np.ndarray, points: np.ndarray, weights: np.ndarray, inv_bw2:
     return d2
 
 
-def _select(
+def select_proposals(
     modes: np.ndarray, density: np.ndarray, specs: tuple[JointSpec, ...], camera: Camera, k: int
 ) -> JointProposals:
-    """Per joint, the ``k`` densest modes at least a bandwidth apart, moved by the joint's offset."""
+    """Per joint, the ``k`` densest of the converged ``modes`` (J, S, 3) at least a bandwidth apart,
+    moved by the joint's offset. Public for ``models.body_torch``, whose mean shift runs on a device:
+    this greedy pick over the J x S modes is cheap Python once they are on the host."""
     n_joints = len(specs)
-    world = np.full((n_joints, k, 3), np.nan)
-    confidence = np.zeros((n_joints, k))
     bandwidth2 = np.array([spec.bandwidth**2 for spec in specs])[:, None, None]
-    near = (((modes[:, :, None] - modes[:, None, :]) ** 2).sum(axis=3) < bandwidth2).tolist()
+    axes = np.moveaxis(modes, 2, 0)  # (3, J, S): broadcasts over S, not over a trailing 3
+    diff = axes[:, :, :, None] - axes[:, :, None, :]
+    near = (diff * diff).sum(axis=0) < bandwidth2  # (J, S, S)
+    near_bits = (near * (1 << np.arange(near.shape[2]))).sum(axis=2).tolist()  # row s as a bit set
     order = np.argsort(-density, axis=1, kind="stable").tolist()
     dense = (density > 0).tolist()
-    for j, spec in enumerate(specs):  # greedy: a mode near a denser kept one is the same peak
+    chosen, counts = [], []
+    for j in range(n_joints):  # greedy: a mode near a denser kept one is the same peak
         kept: list[int] = []
+        kept_bits = 0
         for s in order[j]:
             if not dense[j][s] or len(kept) == k:
                 break
-            if not any(near[j][s][t] for t in kept):
+            if not near_bits[j][s] & kept_bits:
                 kept.append(s)
-        world[j, : len(kept)] = modes[j, kept] + np.asarray(spec.offset)
-        confidence[j, : len(kept)] = density[j, kept]
+                kept_bits |= 1 << s
+        chosen.append(kept + [0] * (k - len(kept)))
+        counts.append(len(kept))
+    found = np.arange(k) < np.array(counts)[:, None]  # (J, k); gathers below are for all joints at once
+    rows = np.arange(n_joints)[:, None]
+    offsets = np.array([spec.offset for spec in specs], np.float64)[:, None, :]
+    world = np.where(found[..., None], modes[rows, chosen] + offsets, np.nan)
+    confidence = np.where(found, density[rows, chosen], np.float64(0.0))
     with np.errstate(invalid="ignore"):
         image = camera.project(world.reshape(-1, 3)).reshape(n_joints, k, 2)
     return JointProposals(world, image, confidence)

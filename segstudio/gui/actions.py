@@ -14,7 +14,9 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu
 
 from segstudio.gui.palette_panel import CLASS_KEYS
-from segstudio.gui.tools import BoxCut, Brush, Eraser, Fill, Picker, Polygon
+from segstudio.gui.recent import fill_menu
+from segstudio.gui.scribble_tools import ScribbleBrush, ScribbleEraser
+from segstudio.gui.tools import BoxCut, Brush, Eraser, Fill, Picker, Polygon, SuperpixelBrush
 
 if TYPE_CHECKING:
     from segstudio.gui.main_window import MainWindow
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 TOOL_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
     (Brush.name, "&Brush", "B", "Paint; [ and ] change the size"),
     (Eraser.name, "&Eraser", "E", "Erase to unlabelled; [ and ] change the size"),
+    (SuperpixelBrush.name, "&Superpixels", "S", "Paint the superpixels the brush touches; [ and ] size"),
     (
         Polygon.name,
         "&Polygon",
@@ -31,6 +34,13 @@ TOOL_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
     (Fill.name, "Flood &fill", "G", "Fill the region of equal labels under the click"),
     (BoxCut.name, "Box to mask", "R", "Drag a box around an object; GrabCut labels it"),
     (Picker.name, "P&ick", "I", "Take the class and instance under the click"),
+    (
+        ScribbleBrush.name,
+        "S&cribble",
+        "K",
+        "Scribble classes; the pixel classifier labels the image after each pause (Ctrl+Z undoes a scribble)",
+    ),
+    (ScribbleEraser.name, "Scribble eraser", "Shift+K", "Erase scribbles; the labels stay"),
 )
 
 
@@ -43,6 +53,7 @@ class Actions:
     only_unlabelled: QAction | None = None
     replace_human: QAction | None = None
     view_menu: QMenu | None = None
+    recent_menu: QMenu | None = None
 
 
 def _action(
@@ -78,6 +89,8 @@ def build(window: MainWindow) -> Actions:
     reviewed = _action(window, "Save as &reviewed", window.mark_reviewed, "Ctrl+R")
     quit_action = _action(window, "&Quit", window.close, "Ctrl+Q")
     file_menu.addActions([open_project, open_image])
+    recent_menu = actions.recent_menu = file_menu.addMenu("Open &recent")
+    recent_menu.aboutToShow.connect(lambda: fill_menu(recent_menu, window.recent, window.open_path))
     file_menu.addSeparator()
     file_menu.addActions([save, reviewed])
     file_menu.addSeparator()
@@ -94,6 +107,8 @@ def build(window: MainWindow) -> Actions:
     edit_menu.addActions([undo, redo])
     edit_menu.addSeparator()
     edit_menu.addActions([accept_all, accept_class, actions.replace_human])
+    edit_menu.addSeparator()
+    edit_menu.addAction(_action(window, "&Keyboard shortcuts…", window.edit_shortcuts))
 
     tool_menu = menus.addMenu("&Tools")
     group = QActionGroup(window)
@@ -115,6 +130,13 @@ def build(window: MainWindow) -> Actions:
             _action(window, "Smaller brush", tools.shrink_brush, "["),
             _action(window, "&New instance", tools.new_instance, "N"),
             actions.only_unlabelled,
+        ]
+    )
+    tool_menu.addSeparator()
+    tool_menu.addActions(
+        [
+            _action(window, "&Train the scribble classifier now", window.scribbles.train_now, "Ctrl+K"),
+            _action(window, "&Clear the scribbles of this image", window.scribbles.clear),
         ]
     )
 

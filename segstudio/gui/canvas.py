@@ -44,6 +44,7 @@ from segstudio.gui.layers import (
     GROUND_TRUTH,
     IMAGE,
     PREDICTION,
+    SCRIBBLES,
     IndexedLayer,
     LabelLayer,
     LayerState,
@@ -71,6 +72,8 @@ class Preview:
     """Cosmetic outlines drawn over the image for the tools: brush circle, polygon, box."""
 
     def __init__(self, scene: QGraphicsScene) -> None:
+        self.scene = scene
+        """Where tools add outlines of their own (superpixel boundaries)."""
         pen = QPen(QColor(255, 255, 255), 0)
         pen.setCosmetic(True)
         self._circle = QGraphicsEllipseItem()
@@ -150,6 +153,7 @@ class Canvas(QGraphicsView):
         if self._document is not None:
             self._document.changed.disconnect(self.refresh)
             self._document.prediction_changed.disconnect(self._prediction_changed)
+            self._document.scribbles_changed.disconnect(self._scribbles_changed)
             self._document = None
         for item in self.layers.values():
             self.scene().removeItem(item)
@@ -173,6 +177,7 @@ class Canvas(QGraphicsView):
             self._add(name, layer)
         document.changed.connect(self.refresh)
         document.prediction_changed.connect(self._prediction_changed)
+        document.scribbles_changed.connect(self._scribbles_changed)
 
     def _prediction_changed(self) -> None:
         """Rebuild the overlays over the photo (cheap next to the model run that caused it)."""
@@ -183,6 +188,11 @@ class Canvas(QGraphicsView):
         for name, layer in document_layers(document, document.palette).items():
             self._add(name, layer)
         self.layers_changed.emit()
+
+    def _scribbles_changed(self, box: Box) -> None:
+        layer = self.layers.get(SCRIBBLES)
+        if isinstance(layer, IndexedLayer):
+            layer.refresh(box)
 
     def _add(self, name: str, item: QGraphicsItem) -> None:
         item.setZValue(len(self.layers))
@@ -198,7 +208,7 @@ class Canvas(QGraphicsView):
                 layer.refresh(box)
 
     def set_palette(self, palette: Palette) -> None:
-        for name in (GROUND_TRUTH, PREDICTION):
+        for name in (GROUND_TRUTH, PREDICTION, SCRIBBLES):
             layer = self.layers.get(name)
             if isinstance(layer, LabelLayer):
                 layer.set_palette(palette)

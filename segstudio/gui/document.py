@@ -21,6 +21,7 @@ from segstudio.core.history import History
 from segstudio.core.labels import LabelMap, Provenance
 from segstudio.core.metrics import ConfusionMatrix
 from segstudio.core.palette import Palette
+from segstudio.core.scribbles import ScribbleMap
 
 Edit = Callable[[LabelMap, Recorder], Box]
 """An edit of the ground truth: writes through the recorder it is given, returns the changed box."""
@@ -41,6 +42,8 @@ class Document(QObject):
     """The confusion matrix or the correction count moved (only with a prediction)."""
     prediction_changed = Signal()
     """A new prediction replaced the old one (or none): views rebuild the prediction overlays."""
+    scribbles_changed = Signal(object)
+    """Box of ``scribbles`` that changed (repaint it; the scribble classifier retrains)."""
 
     def __init__(
         self,
@@ -50,6 +53,7 @@ class Document(QObject):
         palette: Palette,
         prediction: LabelMap | None = None,
         *,
+        depth: np.ndarray | None = None,
         dirty: bool = False,
         parent: QObject | None = None,
     ) -> None:
@@ -58,10 +62,14 @@ class Document(QObject):
             raise ValueError(f"{image_id}: labels are {labels.shape}, image is {rgb.shape[:2]}")
         if prediction is not None and prediction.shape != labels.shape:
             raise ValueError(f"{image_id}: prediction is {prediction.shape}, labels are {labels.shape}")
+        if depth is not None and depth.shape != labels.shape:
+            raise ValueError(f"{image_id}: depth map is {depth.shape}, labels are {labels.shape}")
         self.image_id = image_id
         self.rgb = rgb
         self.labels = labels
         self.prediction = prediction
+        self.depth = depth
+        """(H, W) uint16 millimetres (0 = no reading), or None when the image has no depth map."""
         self.palette = palette
         self.history = History()
         self._recorder: Recorder | None = None
@@ -69,6 +77,10 @@ class Document(QObject):
         self.confusion: ConfusionMatrix | None = None
         self.human_corrections = 0
         """Human-written ground-truth pixels whose class differs from the prediction."""
+        self.scribbles = ScribbleMap(labels.shape)
+        """Class scribbles for the pixel classifier: beside the ground truth, never in it."""
+        self.uncertainty: np.ndarray | None = None
+        """Per-pixel uncertainty of the prediction (uint8, 255 = two classes tie), when it has one."""
         if prediction is not None:
             self._start_metrics()
 
@@ -78,15 +90,19 @@ class Document(QObject):
         self._shadow_provenance = self.labels.provenance.copy()
         self._recount()
 
-    def set_prediction(self, prediction: LabelMap | None) -> None:
+    def set_prediction(self, prediction: LabelMap | None, uncertainty: np.ndarray | None = None) -> None:
         """Show a new model (or scribble classifier) output; metrics are recounted once for it.
 
         The ground truth is untouched: accepting the prediction is a separate, undoable step.
+        ``uncertainty`` (uint8 per pixel) comes with a prediction that has one (the scribble classifier).
         """
         if prediction is not None and prediction.shape != self.labels.shape:
             shapes = f"prediction is {prediction.shape}, labels are {self.labels.shape}"
             raise ValueError(f"{self.image_id}: {shapes}")
+        if uncertainty is not None and (prediction is None or uncertainty.shape != self.labels.shape):
+            raise ValueError(f"{self.image_id}: uncertainty needs a prediction of the image's size")
         self.prediction = prediction
+        self.uncertainty = uncertainty
         if prediction is None:
             self.confusion = None
             self.human_corrections = 0

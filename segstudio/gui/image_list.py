@@ -47,6 +47,7 @@ class ImageList(QWidget):
         self.tree.setHeaderLabels(["Image", "State"])
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
+        self.tree.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)  # batch pre-labelling
         self.tree.currentItemChanged.connect(self._picked)
         row = QHBoxLayout()
         row.addWidget(self.search, 1)
@@ -90,6 +91,14 @@ class ImageList(QWidget):
             self.tree.setCurrentItem(self._items.get(image_id) if image_id else None)
         finally:
             self._quiet = False
+
+    def selected_ids(self) -> list[str]:
+        """The selected images (Ctrl/Shift-click), in list order; the open one when none is."""
+        chosen = [i for i, item in self._items.items() if item.isSelected() and not item.isHidden()]
+        current = self.tree.currentItem()
+        if not chosen and current is not None:
+            chosen = [current.data(0, Qt.ItemDataRole.UserRole)]
+        return chosen
 
     def visible_ids(self) -> list[str]:
         return [image_id for image_id, item in self._items.items() if not item.isHidden()]

@@ -22,6 +22,7 @@ from segstudio.gui.overlay import (
     color_table,
     disagreement_mask,
     display_lut,
+    heat_color_table,
     mask_color_table,
     outline_mask,
     reindex,
@@ -33,8 +34,18 @@ GROUND_TRUTH = "ground truth"
 PREDICTION = "prediction"
 DISAGREEMENT = "disagreement"
 OUTLINES = "instance outlines"
+UNCERTAINTY = "uncertainty"
+SCRIBBLES = "scribbles"
 
-LAYER_NAMES: tuple[str, ...] = (IMAGE, GROUND_TRUTH, PREDICTION, DISAGREEMENT, OUTLINES)
+LAYER_NAMES: tuple[str, ...] = (
+    IMAGE,
+    GROUND_TRUTH,
+    PREDICTION,
+    UNCERTAINTY,
+    DISAGREEMENT,
+    OUTLINES,
+    SCRIBBLES,
+)
 """Bottom to top."""
 
 FOLLOWS_GROUND_TRUTH: tuple[str, ...] = (GROUND_TRUTH, DISAGREEMENT, OUTLINES)
@@ -56,6 +67,8 @@ def default_states() -> dict[str, LayerState]:
         PREDICTION: LayerState(False, 0.5),
         DISAGREEMENT: LayerState(True, 0.7),
         OUTLINES: LayerState(True, 0.9),
+        UNCERTAINTY: LayerState(False, 0.8),
+        SCRIBBLES: LayerState(True, 0.9),
     }
 
 
@@ -158,12 +171,29 @@ class MaskLayer(IndexedLayer):
         return mask_color_table(self._color, self._opacity)
 
 
+class HeatLayer(IndexedLayer):
+    """A uint8 level map (the scribble classifier's uncertainty): clear at 0, opaque hot colours at 255."""
+
+    def __init__(self, levels: np.ndarray, opacity: float) -> None:
+        self._levels = levels
+        super().__init__(levels.shape, opacity)
+
+    def _fill(self, box: Box) -> None:
+        self._index[box.slices] = self._levels[box.slices]
+
+    def _color_table(self) -> list[int]:
+        return heat_color_table(self._opacity)
+
+
 def document_layers(document: Document, palette: Palette) -> dict[str, IndexedLayer]:
     """The overlays of one document, bottom to top (no prediction: no prediction or disagreement)."""
     labels, prediction = document.labels, document.prediction
     layers: dict[str, IndexedLayer] = {GROUND_TRUTH: LabelLayer(labels.category, palette)}
     if prediction is not None:
         layers[PREDICTION] = LabelLayer(prediction.category, palette)
+    if document.uncertainty is not None:
+        layers[UNCERTAINTY] = HeatLayer(document.uncertainty, 0.8)
+    if prediction is not None:
         layers[DISAGREEMENT] = MaskLayer(
             labels.shape,
             lambda box: disagreement_mask(labels.category, prediction.category, box),
@@ -173,4 +203,5 @@ def document_layers(document: Document, palette: Palette) -> dict[str, IndexedLa
     layers[OUTLINES] = MaskLayer(
         labels.shape, lambda box: outline_mask(labels.instance, box), (255, 255, 255), 0.9, margin=1
     )
+    layers[SCRIBBLES] = LabelLayer(document.scribbles.category, palette, 0.9)
     return layers

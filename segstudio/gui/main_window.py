@@ -6,24 +6,34 @@ panels to the session, the tool box and the canvas; the work itself happens in t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QWidget
 
 from segstudio.core.labels import VOID, LabelMap
 from segstudio.core.palette import Palette
 from segstudio.gui import actions, dialogs, projects
 from segstudio.gui.canvas import Canvas
+from segstudio.gui.depth_pair import DepthPair, DepthPane
 from segstudio.gui.depth_view import DepthView
 from segstudio.gui.document import Document
+from segstudio.gui.drop import DropOpener
 from segstudio.gui.image_list import ImageList
 from segstudio.gui.iou_panel import IouPanel
+from segstudio.gui.layers import PREDICTION
 from segstudio.gui.layers_panel import LayersPanel
+from segstudio.gui.model_backend import BackendFactory, LazyBackend
+from segstudio.gui.model_docks import ModelDocks
 from segstudio.gui.palette_panel import PalettePanel
+from segstudio.gui.recent import RecentProjects
+from segstudio.gui.scribbles import ScribbleController
 from segstudio.gui.session import AUTOSAVE_MS, Session
+from segstudio.gui.shortcuts import ShortcutMap, ShortcutsDialog, menu_commands
 from segstudio.gui.tools import ToolBox
+from segstudio.gui.worker import Worker
 from segstudio.io.project import ImageState, Project, ProjectError
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp)"
@@ -41,16 +51,28 @@ class MainWindow(QMainWindow):
         *,
         offer_recovery: bool = True,
         autosave_ms: int = AUTOSAVE_MS,
+        model_backend: BackendFactory | None = None,
+        settings: QSettings | None = None,
         parent: QWidget | None = None,
     ) -> None:
+        """``model_backend`` makes the model half (torch); called on the worker at the first model job.
+        ``settings`` keeps recent projects and shortcuts; None keeps them for this window only."""
         super().__init__(parent)
         self.data_dir = data_dir
         self.offer_recovery = offer_recovery
         self.canvas = Canvas(self)
-        self.setCentralWidget(self.canvas)
+        self.depth_pane = DepthPane()
+        self.depth_pane.hide()  # shown beside the canvas for images with a depth map
+        self.depth_pair = DepthPair(self.canvas, self.depth_pane, self)
+        views = QSplitter(Qt.Orientation.Horizontal, self)
+        views.addWidget(self.canvas)
+        views.addWidget(self.depth_pane)
+        self.setCentralWidget(views)
         self.session = Session(autosave_ms, self)
         self.toolbox = ToolBox(self.canvas.preview, NO_PALETTE, self)
         self.canvas.tool = self.toolbox
+        self.worker = Worker(self)
+        self.scribbles = ScribbleController(lambda: self.worker, self.session, self.toolbox, self)
         self.palette_panel = PalettePanel()
         self.layers_panel = LayersPanel(self.canvas)
         self.iou_panel = IouPanel()
@@ -60,10 +82,15 @@ class MainWindow(QMainWindow):
         self.tool_label = QLabel("")
         self.statusBar().addPermanentWidget(self.tool_label)
         self.statusBar().addPermanentWidget(self.cursor_label)
+        self.recent = RecentProjects(settings)
         self.commands = actions.build(self)
         available = self.screen().availableGeometry().size()
         self.resize(min(DEFAULT_SIZE[0], available.width()), min(DEFAULT_SIZE[1], available.height()))
         self._add_docks()
+        self.models = ModelDocks(self, LazyBackend(model_backend))
+        self.shortcuts = ShortcutMap(menu_commands(self.menuBar()), settings)
+        self.shortcuts.apply_saved()
+        self.drop_opener = DropOpener(self, self.open_paths)
         self._connect()
         self._show_tool()
         self._update_title()
@@ -112,8 +139,11 @@ class MainWindow(QMainWindow):
         self.palette_panel.palette_edited.connect(self._palette_edited)
         self.image_list.image_chosen.connect(self.open_image)
         self.canvas.cursor_moved.connect(self._show_cursor)
+        self.depth_pane.view.cursor_moved.connect(self._show_cursor)
         self.depth_dock.visibilityChanged.connect(self.depth_view.set_streaming)
         self.depth_view.captured.connect(self._captured)
+        self.scribbles.status.connect(lambda message: self.statusBar().showMessage(message, 10000))
+        self.scribbles.mode_entered.connect(lambda: self.layers_panel.visible[PREDICTION].setChecked(True))
 
     # -- what is open -------------------------------------------------------------------------------
 
@@ -141,14 +171,29 @@ class MainWindow(QMainWindow):
 
     def open_path(self, path: Path) -> bool:
         """Open a project folder, an image folder or an image; errors name the file, the window goes on."""
+        return self.open_paths([Path(path)])
+
+    def open_paths(self, paths: Sequence[Path]) -> bool:
+        """Open one path as ``open_path`` says, or several images of one folder together (a drop).
+
+        A folder among several paths opens alone. What opened joins File > Open recent: a folder
+        as given (reopening it lists images added since), else the project folder.
+        """
         if not self.maybe_save():
             return False
+        folders = [path for path in paths if path.is_dir()]
+        palette = self.palette if self.project else None
         try:
-            opened = projects.open_path(Path(path), self.data_dir, self.palette if self.project else None)
+            if folders or len(paths) == 1:
+                opened = projects.open_path((folders or list(paths))[0], self.data_dir, palette)
+            else:
+                opened = projects.open_images(paths, self.data_dir, palette)
         except (ProjectError, OSError) as error:
             self.show_error("Cannot open", str(error))
             return False
         shown = self.open_project(opened.project, opened.image_id)
+        if shown:
+            self.recent.add(folders[0] if folders else opened.project.root)
         if opened.problems:
             self.show_error("Some images were not added", "\n".join(opened.problems))
         return shown
@@ -159,6 +204,7 @@ class MainWindow(QMainWindow):
             return False
         self.toolbox.set_document(None)
         self.canvas.clear()
+        self.depth_pair.show_document(None)
         self.iou_panel.set_document(None)
         self.session.set_project(project)
         if self.offer_recovery:
@@ -192,6 +238,7 @@ class MainWindow(QMainWindow):
     def _document_opened(self, document: Document) -> None:
         self.toolbox.set_document(document)
         self.canvas.show_document(document, self.palette)
+        self.depth_pair.show_document(document)
         self.layers_panel.set_available(self.canvas.layers)
         self.iou_panel.set_document(document)
         self.image_list.set_current(document.image_id)
@@ -218,6 +265,13 @@ class MainWindow(QMainWindow):
         name, _ = QFileDialog.getOpenFileName(self, "Open image", "", IMAGE_FILTER)
         if name:
             self.open_path(Path(name))
+
+    def edit_shortcuts(self) -> ShortcutsDialog:
+        """Edit > Keyboard shortcuts: a window-modal dialog (it does not block the event loop)."""
+        dialog = ShortcutsDialog(self.shortcuts, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     # -- saving -------------------------------------------------------------------------------------
 
@@ -250,8 +304,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
         if self.maybe_save():
-            self.session.autosave_timer.stop()
+            self.session.close()
             self.depth_view.stop()
+            self.scribbles.flush()
+            self.worker.stop()
             event.accept()
         else:
             event.ignore()
@@ -278,13 +334,18 @@ class MainWindow(QMainWindow):
     # -- editing ------------------------------------------------------------------------------------
 
     def undo(self) -> None:
+        """Undo the last label edit, or the last scribble stroke while a scribble tool is chosen."""
         self.toolbox.finish()
-        if self.document is not None:
+        if self.scribbles.active:
+            self.scribbles.undo()
+        elif self.document is not None:
             self.document.undo()
 
     def redo(self) -> None:
         self.toolbox.finish()
-        if self.document is not None:
+        if self.scribbles.active:
+            self.scribbles.redo()
+        elif self.document is not None:
             self.document.redo()
 
     def accept_prediction(self, current_class_only: bool) -> None:
@@ -351,7 +412,9 @@ class MainWindow(QMainWindow):
             name = self.palette[category].name
         else:
             name = f"unknown class {category}"
-        self.cursor_label.setText(f"x {x}  y {y}  {name}" + (f"  instance {instance}" if instance else ""))
+        depth = self.depth_pair.reading(x, y)
+        parts = [f"x {x}  y {y}  {name}", f"instance {instance}" if instance else "", depth]
+        self.cursor_label.setText("  ".join(part for part in parts if part))
 
     def _update_title(self) -> None:
         parts = ["segstudio"]

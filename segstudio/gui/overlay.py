@@ -55,6 +55,12 @@ def mask_color_table(color: tuple[int, int, int], opacity: float) -> list[int]:
     return table
 
 
+def heat_color_table(opacity: float) -> list[int]:
+    """256 ARGB entries for a 0..255 level map: yellow to red, alpha rising with the level, 0 clear."""
+    opacity = max(0.0, min(1.0, opacity))
+    return [qRgba(255, 255 - level, 0, int(round(level * opacity))) for level in range(256)]
+
+
 def disagreement_mask(gt: np.ndarray, pred: np.ndarray, box: Box) -> np.ndarray:
     """Pixels of ``box`` where labelled ground truth and the prediction differ.
 

@@ -17,6 +17,7 @@ import hashlib
 import shutil
 import tempfile
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,34 @@ def open_path(path: Path, data_dir: Path, palette: Palette | None = None) -> Ope
             project.save()
         return Opened(project, known)
     raise ProjectError(f"{path}: no such file or folder")
+
+
+def open_images(paths: Sequence[Path], data_dir: Path, palette: Palette | None = None) -> Opened:
+    """Several images of one folder: its project with each of them listed, starting on the first.
+
+    Images the project cannot list are reported back; raises ProjectError when the images come
+    from more than one folder (one project holds them) or none could be listed.
+    """
+    folders = {Path(path).resolve().parent for path in paths}
+    if len(folders) != 1:
+        raise ProjectError(f"{paths[0]}: open images of one folder at a time ({len(folders)} folders given)")
+    project = folder_project(Path(paths[0]).parent, data_dir, palette)
+    known = _listed_files(project)
+    shown, problems, added = None, [], False
+    for path in paths:
+        image_id = known.get(Path(path).resolve())
+        if image_id is None:
+            try:
+                image_id, added = project.add_image(path).id, True
+            except ProjectError as error:
+                problems.append(str(error))
+                continue
+        shown = shown or image_id
+    if added:
+        project.save()
+    if shown is None:
+        raise ProjectError("\n".join(problems))
+    return Opened(project, shown, problems)
 
 
 def folder_project(folder: Path, data_dir: Path, palette: Palette | None = None) -> Project:

@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from segstudio.core.palette import Palette
 from segstudio.gui.document import Document
+from segstudio.gui.journal import JournalWriter, Snapshot
 from segstudio.io.project import ImageState, Project, ProjectError
 
 AUTOSAVE_MS = 2000
@@ -35,7 +36,10 @@ class Session(QObject):
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(autosave_ms)
-        self._autosave.timeout.connect(self.autosave_now)
+        self._autosave.timeout.connect(self.autosave_in_background)
+        self.journal = JournalWriter(self)
+        self.journal.written.connect(lambda image_id: self.status.emit(f"Autosaved {image_id}"))
+        self.journal.failed.connect(lambda image_id, error: self.status.emit(f"Autosave failed: {error}"))
 
     @property
     def autosave_timer(self) -> QTimer:
@@ -44,16 +48,17 @@ class Session(QObject):
     def set_project(self, project: Project) -> None:
         """Switch to ``project``; the caller has already dealt with unsaved work."""
         self._autosave.stop()
+        self.journal.settle(keep_waiting=True)  # the old project's last entry still lands
         self.project = project
         self.document = None
         self._recover.clear()
         self.project_opened.emit(project)
 
     def open_image(self, image_id: str) -> Document:
-        """Load an image with its labels (or their journal, when recovering) and prediction.
+        """Load an image with its labels (or their journal, when recovering), prediction and depth.
 
         Raises ProjectError naming the file when the image or its labels cannot be used; the
-        current document is then kept. An unusable prediction is reported and left out.
+        current document is then kept. An unusable prediction or depth map is reported and left out.
         """
         project = self._project()
         rgb = project.read_image(image_id)
@@ -64,7 +69,12 @@ class Session(QObject):
         except ProjectError as error:
             prediction = None
             self.problem.emit(f"The prediction was left out: {error}")
-        document = Document(image_id, rgb, labels, project.palette, prediction, dirty=recovering)
+        try:
+            depth = project.read_depth(image_id)
+        except ProjectError as error:
+            depth = None
+            self.problem.emit(f"The depth map was left out: {error}")
+        document = Document(image_id, rgb, labels, project.palette, prediction, depth=depth, dirty=recovering)
         self._autosave.stop()
         self.document = document
         document.changed.connect(self._edited)
@@ -79,17 +89,22 @@ class Session(QObject):
     def _edited(self) -> None:
         self._autosave.start()  # restarts: the journal is written once edits pause
 
-    def autosave_now(self) -> None:
-        """Journal the current document's unsaved labels (Project.autosave)."""
+    def autosave_in_background(self) -> None:
+        """Journal the current document's unsaved labels on the journal thread (a copy; see ``journal``)."""
         document = self.document
         if self.project is None or document is None or not document.dirty:
             return
-        try:
-            self.project.autosave(document.image_id, document.labels)
-        except (ProjectError, OSError) as error:
-            self.status.emit(f"Autosave failed: {error}")
-        else:
-            self.status.emit(f"Autosaved {document.image_id}")
+        self.journal.submit(Snapshot(document.image_id, document.labels.copy(), self.project.autosave))
+
+    def autosave_now(self) -> None:
+        """Journal the current document's unsaved labels and wait until the entry is written."""
+        self.autosave_in_background()
+        self.journal.settle(keep_waiting=True)
+
+    def close(self) -> None:
+        """The window closes: no more autosaves, and the running write finishes before we go."""
+        self._autosave.stop()
+        self.journal.settle()
 
     def save(self, state: ImageState | None = None) -> None:
         """Save the current labels; state ``edited`` after edits unless given. Raises on failure."""
@@ -98,8 +113,13 @@ class Session(QObject):
             return
         if state is None:
             state = ImageState.EDITED if document.dirty else project.entry(document.image_id).state
-        project.save_labels(document.image_id, document.labels, state)
         self._autosave.stop()
+        self.journal.settle()  # a journal entry written after the save would look newer than it
+        try:
+            project.save_labels(document.image_id, document.labels, state)
+        except BaseException:
+            self._autosave.start()  # still unsaved: keep journaling the edits
+            raise
         self._recover.discard(document.image_id)
         document.mark_saved()
         self.saved.emit(document.image_id)
@@ -110,6 +130,7 @@ class Session(QObject):
         if self.project is None or document is None:
             return
         self._autosave.stop()
+        self.journal.settle()
         self.project.discard_autosave(document.image_id)
         self._recover.discard(document.image_id)
         document.mark_saved()

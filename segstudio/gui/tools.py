@@ -1,4 +1,5 @@
-"""Mouse and keyboard -> ``core.edits`` calls: brush, eraser, polygon, fill, GrabCut box, picker.
+"""Mouse and keyboard -> ``core.edits`` calls: brush, eraser, polygon, fill, GrabCut box, picker,
+superpixel brush.
 
 Tools are small classes with ``press / move / release`` (and ``double_click``, ``key``) in image
 coordinates. Each mouse press to release is one stroke, i.e. one undo step; a brush mouse-move
@@ -29,8 +30,10 @@ from segstudio.core.edits import (
 )
 from segstudio.core.labels import VOID, LabelMap
 from segstudio.core.palette import Palette
+from segstudio.core.superpixels import paint_superpixels
 from segstudio.gui.canvas import Preview
 from segstudio.gui.document import Document
+from segstudio.gui.superpixel_layer import SuperpixelLayer
 
 MIN_RADIUS, MAX_RADIUS = 0.5, 512.0
 RADIUS_STEP = 1.25
@@ -111,11 +114,18 @@ class StrokeTool(Tool):
     def _segment(self, points: Sequence[Point]) -> None:
         self.document.edit(lambda labels, recorder: self._paint(labels, points, recorder))
 
-    def press(self, point: Point) -> None:
-        self.cancel()  # a press whose release never came (focus lost mid-drag) ends there
+    def _begin(self) -> None:
+        """Open the stroke's undo step."""
         if self.writes_class:
             self.box.take_instance()
         self.document.begin_stroke()
+
+    def _end(self) -> None:
+        self.document.end_stroke()
+
+    def press(self, point: Point) -> None:
+        self.cancel()  # a press whose release never came (focus lost mid-drag) ends there
+        self._begin()
         self._last = point
         self._segment([point])
 
@@ -130,12 +140,12 @@ class StrokeTool(Tool):
             return
         self.move(point, True)
         self._last = None
-        self.document.end_stroke()
+        self._end()
 
     def cancel(self) -> None:
         if self._last is not None:
             self._last = None
-            self.document.end_stroke()
+            self._end()
 
 
 class Brush(StrokeTool):
@@ -153,6 +163,33 @@ class Eraser(StrokeTool):
     def _paint(self, labels: LabelMap, points: Sequence[Point], recorder: Recorder) -> Box:
         s = self.settings
         return erase_stroke(labels, points, s.radius, protect=s.protect, recorder=recorder)
+
+
+class SuperpixelBrush(StrokeTool):
+    """Every superpixel the brush touches takes the class, whole; its boundaries show while active."""
+
+    name = "superpixel"
+
+    def __init__(self, box: ToolBox) -> None:
+        super().__init__(box)
+        self.layer = SuperpixelLayer(box.preview.scene)
+        self._painted: set[int] = set()
+        box.tool_changed.connect(self._show_boundaries)
+        box.document_changed.connect(self._show_boundaries)
+
+    def _show_boundaries(self, *_: object) -> None:
+        active = self.box.active is self
+        self.layer.show(self.box.document if active else None)
+
+    def press(self, point: Point) -> None:
+        self._painted = set()  # a new stroke may repaint superpixels (e.g. after a class change)
+        super().press(point)
+
+    def _paint(self, labels: LabelMap, points: Sequence[Point], recorder: Recorder) -> Box:
+        s, superpixels = self.settings, self.layer.of(self.document)
+        ids = superpixels.ids_under(points, s.radius) - self._painted
+        self._painted |= ids
+        return paint_superpixels(labels, superpixels, ids, s.label, protect=s.protect, recorder=recorder)
 
 
 class Polygon(Tool):
@@ -274,7 +311,7 @@ class Picker(Tool):
             self.box.set_label(int(labels.category[y, x]), int(labels.instance[y, x]))
 
 
-TOOL_CLASSES: tuple[type[Tool], ...] = (Brush, Eraser, Polygon, Fill, BoxCut, Picker)
+TOOL_CLASSES: tuple[type[Tool], ...] = (Brush, Eraser, SuperpixelBrush, Polygon, Fill, BoxCut, Picker)
 
 
 class ToolBox(QObject):
@@ -282,6 +319,7 @@ class ToolBox(QObject):
 
     settings_changed = Signal()
     tool_changed = Signal(str)
+    document_changed = Signal()
     message = Signal(str)
 
     def __init__(self, preview: Preview, palette: Palette, parent: QObject | None = None) -> None:
@@ -293,6 +331,10 @@ class ToolBox(QObject):
         self.tools = {cls.name: cls(self) for cls in TOOL_CLASSES}
         self.active: Tool = self.tools[Brush.name]
         self._hover: Point | None = None
+
+    def add_tools(self, classes: Sequence[type[Tool]]) -> None:
+        """Tools beyond ``TOOL_CLASSES``, registered by the feature that owns them (the scribble tools)."""
+        self.tools.update({cls.name: cls(self) for cls in classes})
 
     # -- settings ---------------------------------------------------------------------------------
 
@@ -307,6 +349,7 @@ class ToolBox(QObject):
         self.finish()
         self.document = document
         self.settings.instance = 0
+        self.document_changed.emit()
 
     def set_palette(self, palette: Palette) -> None:
         """Keep the current class when the palette still has it (its thing flag may have changed)."""

@@ -20,11 +20,14 @@ Rules (DESIGN.md, "Threads"):
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import heapq
 import itertools
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -35,6 +38,17 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from segstudio.core.jobs import Cancelled, CancelToken
 
 PROGRESS_INTERVAL_S = 0.05
+
+_LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
+"""Workers whose thread may still run: joined at interpreter exit."""
+
+
+@atexit.register
+def _stop_live_workers() -> None:
+    """A script that exits without closing its window must not destroy a running QThread (Qt aborts)."""
+    for worker in list(_LIVE):
+        with contextlib.suppress(RuntimeError):  # the C++ object is already gone, its thread with it
+            worker.stop()
 
 
 class Priority(IntEnum):
@@ -182,6 +196,7 @@ class Worker(QObject):
         self._loop = _Loop(self)
         self._loop.event.connect(self._on_event)
         self._loop.start()
+        _LIVE.add(self)
 
     def submit(self, job: Job) -> int:
         """Queue ``job``, superseding any older job of the same kind and key; returns its id."""

@@ -3,11 +3,15 @@
 Same model, same numbers: the forest's flat arrays and the bank's offsets become tensors, depth
 features are computed on the device with exactly the float32 operations of
 ``depth.features`` (probe = clamp(pixel + rint(offset / depth)), read from a padded image whose
-holes hold the background constant), and the trees are descended level by level with gathers
-(``torch.take``: plain tensor indexing is many times slower on CPU).
-Unlike the numpy path, every (pixel, tree) pair takes a step at every level (pairs already at a
-leaf stay put): fixed shapes and no compaction, which is what a GPU wants. On CPU torch the
-probabilities equal ``BodyPartModel.predict_pixels`` bit for bit (the tests check it).
+holes hold the background constant), and the trees are descended level by level.
+
+Built for a GPU, where a frame costs what its kernel launches cost: all (pixel, tree) pairs take a
+step together at every level (pairs already at a leaf stay put: a leaf's successors are itself),
+fixed shapes, no compaction and no host synchronisation. One level is about a dozen kernels: one
+row gather of the node table (the four probe offsets of the node's feature and its threshold, so
+the feature index is never looked at), the two probes' rows and columns in one broadcast
+``(pairs, probe, axis)`` tensor, one depth gather, one compare and one successor gather.
+On CPU torch the probabilities equal ``BodyPartModel.predict_pixels`` bit for bit (the tests check it).
 """
 
 from __future__ import annotations
@@ -28,17 +32,25 @@ class TorchBodyParts:
     def __init__(self, model: BodyPartModel, device: str | torch.device = "cpu") -> None:
         self.device = torch.device(device)
         forest, bank = model.forest, model.bank
+        inner = forest.child >= 0
+        feature = np.maximum(forest.feature, 0)  # leaves read feature 0, never used
+        nodes = np.arange(forest.n_nodes)
+        # Row n: u_row, u_col, v_row, v_col of node n's feature, then its threshold.
+        table = np.concatenate([bank.u[feature], bank.v[feature], forest.threshold[:, None]], axis=1)
+        # successor[2n + 1] is where a pair goes when its feature value <= threshold, [2n] otherwise.
+        left = np.where(inner, forest.child, nodes)
+        successor = np.stack([np.where(inner, forest.child + 1, nodes), left], axis=1)
 
         def tensor(array: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
             return torch.as_tensor(np.ascontiguousarray(array), dtype=dtype, device=self.device)
 
-        self.feature = tensor(np.maximum(forest.feature, 0), torch.int64)  # leaves read feature 0, unused
-        self.threshold = tensor(forest.threshold, torch.float32)
-        self.child = tensor(forest.child, torch.int64)
+        self.node_table = tensor(table.T, torch.float32)  # (5, nodes): gathers give contiguous rows
+        self.successor = tensor(successor.reshape(-1), torch.int64)
+        self.leaf_row = tensor(np.where(inner, 0, ~forest.child), torch.int64)
         self.roots = tensor(forest.roots, torch.int64)
         self.leaf_proba = tensor(forest.leaf_proba, torch.float32)
-        self.offsets = [tensor(a[:, i], torch.float32) for a in (bank.u, bank.v) for i in (0, 1)]
         self.levels = forest.depth
+        self.mm_to_m = torch.tensor(MM_TO_M, device=self.device)  # made once: no copy per frame
 
     def tensor_of(self, array: np.ndarray | torch.Tensor) -> torch.Tensor:
         """An image or pixel array on the device (uint16 depth widened: torch's uint16 has few ops)."""
@@ -46,80 +58,80 @@ class TorchBodyParts:
             array = array.astype(np.int32)
         return torch.as_tensor(array, device=self.device)
 
+    def probes(
+        self,
+        depth_mm: torch.Tensor,
+        rows: torch.Tensor,
+        cols: torch.Tensor,
+        valid: torch.Tensor | None = None,
+    ) -> Probes:
+        """Reference pixels ``(rows, cols)`` on a millimetre frame; slots where ``valid`` is False
+        are padding (any pixel) whose features are computed but meaningless."""
+        return Probes(depth_mm.to(torch.float32) * self.mm_to_m, rows, cols, valid)
+
     def leaf_rows(
         self, depth_mm: np.ndarray | torch.Tensor, pixels: np.ndarray | torch.Tensor
     ) -> torch.Tensor:
         """(N, trees) int64: the row of ``leaf_proba`` each pixel reaches in each tree."""
-        probes = _Probes(self.tensor_of(depth_mm), self.tensor_of(pixels))
-        n, n_trees = probes.rows.shape[0], self.roots.shape[0]
-        sample = torch.arange(n, device=self.device).repeat_interleave(n_trees)
-        node = self.roots.repeat(n)
+        pixels = self.tensor_of(pixels).long()
+        probes = self.probes(self.tensor_of(depth_mm), pixels[:, 0], pixels[:, 1])
+        if not bool((probes.reference > 0).all()):  # a host sync, on this checked entry point only
+            raise ValueError("features are defined at foreground pixels only (depth > 0)")
+        return self.descend(probes)
+
+    def descend(self, probes: Probes) -> torch.Tensor:
+        """(N, trees) int64 leaf rows of every probe pixel in every tree, with no host sync.
+
+        Pairs are laid out (tree, pixel), pixels fastest, so per-pixel values broadcast along
+        the contiguous axis (inner broadcasts over 2 or 3 elements are slow on CPU)."""
+        node = self.roots[:, None].expand(-1, probes.inv_depth.shape[0])  # (trees, N)
         for _ in range(self.levels):
-            child = torch.take(self.child, node)
-            feature = torch.take(self.feature, node)
-            value = probes.difference(sample, *(torch.take(offset, feature) for offset in self.offsets))
-            go_right = ~(value <= torch.take(self.threshold, node))  # NaN goes right, as in numpy
-            node = torch.where(child >= 0, child + go_right.long(), node)
-        return (-1 - torch.take(self.child, node)).reshape(n, n_trees)
+            params = torch.index_select(self.node_table, 1, node.reshape(-1)).view(5, *node.shape)
+            value = probes.difference(params[:4].view(2, 2, *node.shape))
+            go_left = torch.le(value, params[4])  # NaN goes right, as in numpy
+            node = torch.take(self.successor, torch.add(go_left, node, alpha=2))
+        return torch.take(self.leaf_row, node).T
 
     def predict_pixels(
         self, depth_mm: np.ndarray | torch.Tensor, pixels: np.ndarray | torch.Tensor
     ) -> torch.Tensor:
-        """(N, 31) float32 part probabilities: the mean of the trees' leaf distributions, summed in
-        tree order like ``Forest.predict_proba_lazy``."""
-        rows = self.leaf_rows(depth_mm, pixels)
-        proba = torch.zeros(
-            (rows.shape[0], self.leaf_proba.shape[1]), dtype=torch.float32, device=self.device
-        )
-        for tree in range(rows.shape[1]):
+        """(N, 31) float32 part probabilities: the mean of the trees' leaf distributions."""
+        return self.proba_of_leaves(self.leaf_rows(depth_mm, pixels))
+
+    def proba_of_leaves(self, rows: torch.Tensor) -> torch.Tensor:
+        """(N, 31) mean leaf distribution, summed in tree order like ``Forest.predict_proba_lazy``."""
+        proba = torch.index_select(self.leaf_proba, 0, rows[:, 0])  # numpy adds it to zeros: exact
+        for tree in range(1, rows.shape[1]):
             proba += torch.index_select(self.leaf_proba, 0, rows[:, tree])
         return proba / np.float32(rows.shape[1])
 
 
-class _Probes:
-    """Reference pixels on one depth image on the device (``features._Probes`` in torch)."""
+class Probes:
+    """Reference pixels on one depth image (metres) on the device: ``features._Probes`` in torch."""
 
-    def __init__(self, depth_mm: torch.Tensor, pixels: torch.Tensor) -> None:
-        image = depth_mm.to(torch.float32) * torch.tensor(MM_TO_M, device=depth_mm.device)
+    def __init__(
+        self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, valid: torch.Tensor | None
+    ) -> None:
         height, width = image.shape
-        padded = torch.full(
-            (height + 2, width + 2), BACKGROUND_DEPTH_M, dtype=torch.float32, device=image.device
-        )
-        padded[1:-1, 1:-1] = torch.where(
-            image > 0, image, torch.tensor(BACKGROUND_DEPTH_M, device=image.device)
-        )
-        rows, cols = pixels[:, 0].long(), pixels[:, 1].long()
-        reference = image[rows, cols]
-        if not bool((reference > 0).all()):
-            raise ValueError("features are defined at foreground pixels only (depth > 0)")
+        holes_filled = torch.where(image > 0, image, BACKGROUND_DEPTH_M)
+        padded = torch.nn.functional.pad(holes_filled, (1, 1, 1, 1), value=BACKGROUND_DEPTH_M)
         self.flat = padded.reshape(-1)
-        self.last_row, self.last_col = float(height + 1), float(width + 1)
-        self.rows, self.cols = (rows + 1).to(torch.float32), (cols + 1).to(torch.float32)
+        self.reference = image[rows, cols]
+        reference = self.reference if valid is None else torch.where(valid, self.reference, 1.0)
         self.inv_depth = torch.ones_like(reference) / reference  # a true division, as numpy's
+        # (axis, 1, N) origins and (axis, 1, 1) bounds of the padded frame, broadcast over trees.
+        self.origin = (torch.stack([rows, cols]) + 1).to(torch.float32)[:, None]
+        self.first = torch.zeros((2, 1, 1), device=image.device)  # fills, not host copies: CUDA
+        self.last = torch.full((2, 1, 1), width + 1.0, device=image.device)  # graphs capture them
+        self.last[0] = height + 1.0
+        self.row_stride = float(width + 2)
 
-    def difference(
-        self,
-        samples: torch.Tensor,
-        u_row: torch.Tensor,
-        u_col: torch.Tensor,
-        v_row: torch.Tensor,
-        v_col: torch.Tensor,
-    ) -> torch.Tensor:
-        rows, cols, inv_depth = (torch.take(a, samples) for a in (self.rows, self.cols, self.inv_depth))
-        return self._read(rows, cols, inv_depth, u_row, u_col) - self._read(
-            rows, cols, inv_depth, v_row, v_col
-        )
-
-    def _read(
-        self,
-        rows: torch.Tensor,
-        cols: torch.Tensor,
-        inv_depth: torch.Tensor,
-        d_row: torch.Tensor,
-        d_col: torch.Tensor,
-    ) -> torch.Tensor:
-        """Depth at ``(row, col) + rint(offset / d)`` (``torch.round`` rounds halves to even, as
-        ``np.rint``), clamped into the padded frame."""
-        row = torch.clamp(rows + torch.round(d_row * inv_depth), 0.0, self.last_row)
-        col = torch.clamp(cols + torch.round(d_col * inv_depth), 0.0, self.last_col)
-        return torch.take(self.flat, (row * (self.last_col + 1.0) + col).long())
+    def difference(self, offsets: torch.Tensor) -> torch.Tensor:
+        """``d(x + u/d(x)) - d(x + v/d(x))`` for offsets ``(probe u|v, axis row|col, trees, N)``:
+        positions rounded half to even (``torch.round``, as ``np.rint``) and clamped into the
+        padded frame, in numpy's order of float32 operations."""
+        position = torch.round(offsets * self.inv_depth) + self.origin
+        position = torch.clamp(position, min=self.first, max=self.last)
+        index = torch.add(position[:, 1], position[:, 0], alpha=self.row_stride)  # exact integers
+        depth = torch.take(self.flat, index.long())
+        return depth[0] - depth[1]

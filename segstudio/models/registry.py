@@ -41,6 +41,7 @@ describes one, ``save_checkpoint(path, model, spec)`` writes it (a dict with the
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
@@ -54,12 +55,19 @@ from torch import nn
 
 from segstudio.core.labels import VOID
 from segstudio.core.palette import BUILTIN_PALETTES, Palette, builtin_palette
+from segstudio.io.atomic import atomic_write_bytes
 from segstudio.models.deeplab import DeepLabV3, DeepLabV3Plus
 from segstudio.models.fcn import build_fcn
 from segstudio.models.panoptic_fpn import PanopticFPN
 from segstudio.models.torchvision_zoo import TORCHVISION_MODELS, build_torchvision
 from segstudio.models.unet import UNet
-from segstudio.models.weights import file_sha256, load_into, resolve_weights
+from segstudio.models.weights import (
+    file_sha256,
+    load_checkpoint,
+    load_state,
+    resolve_weights,
+    weights_present,
+)
 
 if TYPE_CHECKING:
     from segstudio.models.runner import LoadedModel
@@ -258,52 +266,92 @@ def local_weights(spec: ModelSpec) -> Path | None:
     return None
 
 
+def weights_here(spec: ModelSpec) -> bool:
+    """True when ``spec`` can be loaded here: its checkpoint file or published weights are on disk,
+    or it needs none (random init)."""
+    local = local_weights(spec)
+    return local.is_file() if local is not None else weights_present(spec)
+
+
 def loaded_model(
-    spec: ModelSpec, weights: str | os.PathLike[str] | None = None, *, download: bool = False
+    spec: ModelSpec,
+    weights: str | os.PathLike[str] | None = None,
+    *,
+    download: bool = False,
+    class_ids: Sequence[int] | None = None,
 ) -> LoadedModel:
     """``spec``'s network with its weights, as the runner's ``LoadedModel`` (eval mode, on the CPU).
 
     Weights: ``weights`` if given, else a registered checkpoint's file, else the published
-    weights found or fetched by ``segstudio.models.weights``; none for random-init models.
-    ``class_ids`` map outputs onto the spec's built-in palette (identity when it has none).
+    weights found or fetched by ``segstudio.models.weights``; none for random-init models. The
+    file is read (and a missing or unreadable one reported, naming it) before the network is
+    built, so a bad path fails fast. ``class_ids`` map outputs onto palette ids: given, else the
+    ones a checkpoint was trained on, else the spec's built-in palette (identity without one).
+    ``output`` and ``num_things`` come from the spec.
     """
     from segstudio.models.runner import LoadedModel  # runner imports the registry lazily too
 
-    module = spec.build()
     path = resolve_weights(spec, weights if weights is not None else local_weights(spec), download=download)
-    if path is not None:
-        load_into(module, path)
+    checkpoint = load_checkpoint(path) if path is not None else None
+    module = spec.build()
+    if checkpoint is not None:
+        load_state(module, checkpoint, path)  # type: ignore[arg-type]
+    if class_ids is None and checkpoint is not None and checkpoint.get("class_ids"):
+        class_ids = [int(c) for c in checkpoint["class_ids"]]
     count = len(spec.class_names)
-    if spec.palette in BUILTIN_PALETTES:
-        class_ids = tuple(
-            int(i) for i in palette_lut(spec.class_names, builtin_palette(spec.palette))[:count]
-        )
-    else:
-        class_ids = tuple(range(count))
+    if class_ids is None and spec.palette in BUILTIN_PALETTES:
+        class_ids = [int(i) for i in palette_lut(spec.class_names, builtin_palette(spec.palette))[:count]]
+    ids = tuple(int(c) for c in class_ids) if class_ids is not None else tuple(range(count))
     return LoadedModel(
-        module.eval(), spec.name, class_ids, spec.mean, spec.std, spec.task, predict_logits, path
+        module.eval(),
+        spec.name,
+        ids,
+        spec.mean,
+        spec.std,
+        spec.task,
+        predict_logits,
+        path,
+        output=spec.output,
+        num_things=spec.num_things,
     )
 
 
 # -- checkpoints of fine-tuned models --------------------------------------------------------------
 
 
-def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, spec: ModelSpec) -> Path:
-    """Write ``model``'s weights with ``spec``'s metadata (atomically), for ``register_checkpoint``."""
-    path = Path(path)
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model: nn.Module,
+    spec: ModelSpec,
+    *,
+    class_ids: Sequence[int] | None = None,
+    training: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``model``'s weights with ``spec``'s metadata for ``register_checkpoint``.
+
+    Atomic and durable (``segstudio.io.atomic``: temporary file, fsync, rename), so a crash
+    never leaves a torn checkpoint under the final name. Besides the spec (name, architecture,
+    class names, palette name, normalisation) it keeps ``class_ids`` (the palette id of each
+    output) and a ``training`` summary (JSON-like values: epochs, mIoU, images).
+    """
     data = {
         "format": CHECKPOINT_FORMAT,
         "name": spec.name,
         "base": spec.base or spec.name,
+        "architecture": spec.base or spec.name,
         "class_names": list(spec.class_names),
+        "class_ids": None if class_ids is None else [int(c) for c in class_ids],
         "num_things": spec.num_things,
         "palette": spec.palette,
-        "state_dict": model.state_dict(),
+        "mean": list(spec.mean),
+        "std": list(spec.std),
+        "training": dict(training or {}),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    partial_path = path.with_name(path.name + ".tmp")
-    torch.save(data, partial_path)
-    os.replace(partial_path, path)
-    return path
+    buffer = io.BytesIO()
+    torch.save(data, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+    return Path(path)
 
 
 def register_checkpoint(
@@ -314,8 +362,8 @@ def register_checkpoint(
     Its weight source is the file itself (``file://`` URL, with its sha256).
     """
     path = Path(path).resolve()
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(data, Mapping) or data.get("format") != CHECKPOINT_FORMAT:
+    data = load_checkpoint(path)
+    if data.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a segstudio checkpoint (no format {CHECKPOINT_FORMAT!r})")
     base = get_spec(data["base"])
     spec = base.fine_tuned(

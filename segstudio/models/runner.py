@@ -254,6 +254,11 @@ class Runner:
             self._models[key] = model
         return model
 
+    def forget(self, name: str) -> None:
+        """Drop the cached models registered as ``name`` (a checkpoint retrained under that name)."""
+        for key in [key for key in self._models if key[0] == name]:
+            del self._models[key]
+
     def run(
         self, request: Request, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
     ) -> Result:

@@ -13,7 +13,6 @@ Images are held in memory: meant for the hundreds of images a labelling project 
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import time
@@ -29,7 +28,7 @@ import torch.nn.functional as F
 from segstudio.core.jobs import CancelToken
 from segstudio.core.labels import VOID
 from segstudio.core.metrics import ConfusionMatrix
-from segstudio.io.atomic import atomic_write_bytes
+from segstudio.core.model_records import TrainPoint
 from segstudio.io.project import Project
 from segstudio.models import registry
 from segstudio.models.runner import LoadedModel, Runner, choose_device
@@ -70,17 +69,9 @@ class TrainConfig:
             raise ValueError("epochs and batch_size must be at least 1")
 
 
-@dataclass(frozen=True)
-class TrainProgress:
-    """Reported after every optimisation step; ``miou`` is over this epoch's training batches so far."""
-
-    epoch: int
-    epochs: int
-    step: int
-    steps: int
-    loss: float
-    miou: float
-    elapsed: float
+TrainProgress = TrainPoint
+"""Reported after every optimisation step; ``miou`` is over this epoch's training batches so far.
+A plain record of ``core`` so the GUI can plot it as it comes."""
 
 
 @dataclass
@@ -257,33 +248,6 @@ def evaluate(
     return matrix
 
 
-def save_checkpoint(
-    path: str | os.PathLike[str],
-    module: torch.nn.Module,
-    spec: registry.ModelSpec,
-    class_ids: Sequence[int],
-    extra: dict[str, Any] | None = None,
-) -> Path:
-    """The registry's checkpoint format plus ``class_ids`` and normalisation, written atomically."""
-    data = {
-        "format": registry.CHECKPOINT_FORMAT,
-        "name": spec.name,
-        "base": spec.base or spec.name,
-        "class_names": list(spec.class_names),
-        "num_things": spec.num_things,
-        "palette": spec.palette,
-        "class_ids": [int(c) for c in class_ids],
-        "mean": list(spec.mean),
-        "std": list(spec.std),
-        **(extra or {}),
-        "state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
-    }
-    buffer = io.BytesIO()
-    torch.save(data, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-    return Path(path)
-
-
 def _fit(
     module: torch.nn.Module,
     spec: registry.ModelSpec,
@@ -392,7 +356,7 @@ def train(
         }
     elapsed = time.monotonic() - started
     extra = {"val_miou": val_miou, "train_images": len(train_ids), "epochs": epochs_run}
-    path = save_checkpoint(out, module, spec, class_ids, extra)
+    path = registry.save_checkpoint(out, module, spec, class_ids=class_ids, training=extra)
     registered = registry.register_checkpoint(path, replace=True)
     return TrainResult(
         path, registered, class_ids, train_ids, val_ids, epochs_run, stopped_by, elapsed, val_miou, val_iou

@@ -270,9 +270,18 @@ def state_dict_of(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
 
 def load_into(model: torch.nn.Module, path: str | os.PathLike[str], strict: bool = True) -> torch.nn.Module:
     """Load a weights file into ``model``; a mismatch names the file and the first offending keys."""
-    state = state_dict_of(load_checkpoint(path))
+    return load_state(model, load_checkpoint(path), path, strict)
+
+
+def load_state(
+    model: torch.nn.Module,
+    checkpoint: Mapping[str, Any],
+    path: str | os.PathLike[str],
+    strict: bool = True,
+) -> torch.nn.Module:
+    """Load an already read checkpoint (from ``path``, named in errors) into ``model``."""
     try:
-        model.load_state_dict(state, strict=strict)
+        model.load_state_dict(state_dict_of(checkpoint), strict=strict)
     except RuntimeError as error:
         first = str(error).splitlines()[:3]
         raise WeightsError(f"{path}: does not fit the model ({' '.join(first)})") from error

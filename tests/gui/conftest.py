@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from gui_helpers import make_project
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from segstudio.app import create_window
@@ -23,6 +23,14 @@ def isolated_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """QStandardPaths.AppDataLocation (the sample project's home) inside the test's tmp folder."""
     folder = tmp_path / "xdg-data"
     monkeypatch.setenv("XDG_DATA_HOME", str(folder))
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path: Path) -> Path:
+    """The user's settings file (recent projects, shortcuts) inside the test's tmp folder."""
+    folder = tmp_path / "settings"
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
     return folder
 
 

@@ -1,0 +1,119 @@
+"""What the GUI needs from the model half, in plain data: the GUI never imports torch.
+
+``app.py`` hands the window a *factory* of a :class:`ModelBackend` (``segstudio.models.service``
+implements it). The factory is called on the worker thread the first time a model job runs, so
+start-up imports no torch and the GUI thread never pays for that import. Every backend call
+happens on the worker thread, one at a time; the backend may keep state (a runner, cached models).
+The records it takes and returns live in ``core.model_records`` (the models use them too).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from segstudio.core.jobs import CancelToken, ProgressCallback
+from segstudio.core.labels import LabelMap
+from segstudio.core.model_records import ModelInfo, ModelList, TrainPoint, TrainSettings, TrainSummary
+from segstudio.core.palette import Palette
+
+__all__ = [
+    "BackendFactory",
+    "LazyBackend",
+    "ModelBackend",
+    "ModelInfo",
+    "ModelList",
+    "TrainPoint",
+    "TrainSettings",
+    "TrainSummary",
+    "model_label",
+    "pick_default",
+]
+
+MessageCallback = Callable[[str], None]
+
+
+class ModelBackend(Protocol):
+    """The model half, called on the worker thread only."""
+
+    @property
+    def device(self) -> str:
+        """Where models run ("cpu", "cuda", ...)."""
+        ...
+
+    def list_models(self, project_root: Path | None = None) -> ModelList:
+        """Every registered model, after registering the checkpoints in ``project_root/models``."""
+        ...
+
+    def prelabel(
+        self,
+        name: str,
+        weights: Path | None,
+        rgb: np.ndarray,
+        palette: Palette,
+        token: CancelToken,
+        progress: ProgressCallback,
+        message: MessageCallback,
+    ) -> LabelMap:
+        """Model ``name``'s labels of ``rgb`` in ``palette``'s ids (MODEL provenance)."""
+        ...
+
+    def train(
+        self,
+        project_root: Path,
+        architecture: str,
+        out_path: Path,
+        settings: TrainSettings,
+        token: CancelToken,
+        progress: Callable[[TrainPoint], None],
+    ) -> TrainSummary:
+        """Fine-tune ``architecture`` on the project's saved labels; save and register the result."""
+        ...
+
+
+BackendFactory = Callable[[], ModelBackend]
+
+
+class LazyBackend:
+    """Creates the backend on first use (on the worker thread), once, whoever asks first."""
+
+    def __init__(self, factory: BackendFactory | None) -> None:
+        self._factory = factory
+        self._backend: ModelBackend | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def available(self) -> bool:
+        return self._factory is not None
+
+    def get(self) -> ModelBackend:
+        """The backend; raises RuntimeError when this window was built without models."""
+        with self._lock:
+            if self._backend is None:
+                if self._factory is None:
+                    raise RuntimeError("models are not available in this window (no model backend)")
+                self._backend = self._factory()
+            return self._backend
+
+
+def model_label(info: ModelInfo) -> str:
+    """The model list's text for a model: its name and whether it can run as is."""
+    if info.random_init:
+        state = "random weights"
+    elif info.weights_present:
+        state = "weights present"
+    else:
+        state = "weights missing"
+    return f"{info.name}  ({info.task}, {len(info.classes)} classes, {state})"
+
+
+def pick_default(models: Sequence[ModelInfo], wanted: str | None) -> int:
+    """Index of ``wanted`` in ``models``, else of the first model whose weights are here, else 0."""
+    names = [m.name for m in models]
+    if wanted in names:
+        return names.index(wanted)
+    return next((i for i, m in enumerate(models) if m.weights_present and not m.random_init), 0)

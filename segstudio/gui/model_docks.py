@@ -1,0 +1,122 @@
+"""The model half of the main window: the Models and Train docks and the Models menu, wired.
+
+Kept out of ``main_window.py`` so the window only creates this and closes the worker. Both docks
+start hidden and the model list is asked for the first time one is shown (or a model command
+runs), so start-up never loads the model backend (torch).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDockWidget
+
+from segstudio.gui.model_backend import LazyBackend
+from segstudio.gui.model_jobs import JobClient, ModelCatalog, PreLabeller
+from segstudio.gui.models_panel import ModelsPanel
+from segstudio.gui.train_panel import TrainPanel
+from segstudio.io.project import ImageState, Project
+
+if TYPE_CHECKING:
+    from segstudio.gui.main_window import MainWindow
+
+STATUS_MS = 5000
+
+
+class ModelDocks(QObject):
+    """Creates the model panels of ``window`` and connects them to its session, list and worker."""
+
+    def __init__(self, window: MainWindow, backend: LazyBackend) -> None:
+        super().__init__(window)
+        self.window, self.backend = window, backend
+        self.jobs = JobClient(lambda: window.worker, self)
+        self.catalog = ModelCatalog(self.jobs, backend, self)
+        self.prelabeller = PreLabeller(self.jobs, backend, window.session, self._set_state, self)
+        self.models_panel = ModelsPanel(self.catalog, self.prelabeller, window.image_list.selected_ids)
+        self.train_panel = TrainPanel(self.jobs, backend, self.catalog, lambda: window.project)
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        self.models_dock = self._dock("Models", self.models_panel, right)
+        self.train_dock = self._dock("Train", self.train_panel, right)
+        self._menu()
+        self._connect()
+
+    def _dock(self, title: str, widget: object, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self.window)
+        dock.setObjectName(f"{title.lower()}-dock")
+        dock.setWidget(widget)  # type: ignore[arg-type]
+        self.window.addDockWidget(area, dock)
+        dock.hide()  # shown on demand: no model backend is loaded until then
+        dock.visibilityChanged.connect(lambda visible: visible and self.ensure_list())
+        view_menu = self.window.commands.view_menu
+        if view_menu is not None:
+            view_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    def _menu(self) -> None:
+        menu = self.window.menuBar().addMenu("&Models")
+        panel = self.models_panel
+        entries = (
+            ("Pre-label the &current image", self._show_models(panel.prelabel_current), "Ctrl+Shift+P"),
+            ("Pre-label the &selected images", self._show_models(panel.selected_button.click), None),
+            ("Pre-label &all images", self._show_models(panel.all_button.click), None),
+            ("Pre-label the &unlabelled images", self._show_models(panel.unlabelled_button.click), None),
+            ("Ca&ncel pre-labelling", self.prelabeller.cancel_batch, None),
+            ("&Train on this project…", self.train_dock.show, None),
+            ("&Refresh the model list", self.refresh, None),
+        )
+        for text, slot, shortcut in entries:
+            action = QAction(text, self.window)
+            if shortcut:
+                action.setShortcut(QKeySequence(shortcut))
+            action.triggered.connect(slot)
+            menu.addAction(action)
+        self.menu = menu
+
+    def _show_models(self, command: object) -> object:
+        def run() -> None:
+            self.models_dock.show()
+            self.ensure_list()
+            command()  # type: ignore[operator]
+
+        return run
+
+    def _connect(self) -> None:
+        window = self.window
+        show_status = window.statusBar().showMessage
+        self.catalog.problem.connect(lambda text: window.show_error("Models", text))
+        self.prelabeller.problem.connect(lambda text: window.show_error("Pre-labelling failed", text))
+        self.prelabeller.status.connect(lambda text: show_status(text, STATUS_MS))
+        self.train_panel.problem.connect(lambda text: window.show_error("Training failed", text))
+        self.train_panel.trained.connect(self._trained)
+        window.session.project_opened.connect(self._project_opened)
+
+    def ensure_list(self) -> None:
+        """Ask for the model list once (later: on project change or on request)."""
+        project = self.window.project
+        self.catalog.ensure(None if project is None else project.root)
+
+    def refresh(self) -> None:
+        project = self.window.project
+        self.catalog.refresh(None if project is None else project.root)
+
+    def _project_opened(self, project: Project) -> None:
+        self.prelabeller.cancel_batch()
+        if self.catalog.loaded:
+            self.refresh()  # the new project's own checkpoints
+
+    def _trained(self, name: str) -> None:
+        self.models_panel.select_model(name)
+        self.refresh()
+        self.window.statusBar().showMessage(f"Trained {name}; it is now in the model list", STATUS_MS)
+
+    def _set_state(self, image_id: str, state: ImageState) -> None:
+        document = self.window.document
+        unsaved = document is not None and document.image_id == image_id and document.dirty
+        self.window.image_list.set_state(image_id, state, unsaved)
+
+    def close(self) -> None:
+        """Stop the running jobs (the window stops the worker itself)."""
+        self.prelabeller.cancel_batch()
+        self.train_panel.cancel()

@@ -1,0 +1,313 @@
+"""Model work on the shared worker: the model list and pre-labelling, with results filed on the GUI thread.
+
+:class:`JobClient` routes the worker's signals for its own jobs to per-job callbacks (the worker
+also runs other people's jobs). :class:`ModelCatalog` keeps the latest model list.
+:class:`PreLabeller` runs one job per image (the current one INTERACTIVE, batches BATCH, so
+cancel and progress are per image) and files each result on the GUI thread, where the project
+lives (``Project`` is single-threaded): the prediction file, the "pre-labelled" state of an
+unlabelled image, and the open document's prediction layer. Predictions never touch ground
+truth, so a result is valid for its image whenever it arrives; a result superseded by a newer
+job for the same image is dropped by the worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from segstudio.core.labels import LabelMap
+from segstudio.gui.model_backend import LazyBackend, ModelInfo, ModelList
+from segstudio.gui.session import Session
+from segstudio.gui.worker import Job, JobContext, Priority, Worker
+from segstudio.io.images import ImageReadError, read_rgb
+from segstudio.io.project import ImageState, Project, ProjectError
+
+PRELABEL_KIND = "prelabel"
+MODELS_KIND = "models"
+
+
+@dataclass
+class Handlers:
+    """What to call when one job reports back (all optional)."""
+
+    done: Callable[[Any], None] | None = None
+    failed: Callable[[str], None] | None = None
+    cancelled: Callable[[], None] | None = None
+    progress: Callable[[int, int], None] | None = None
+    update: Callable[[Any], None] | None = None
+    message: Callable[[str], None] | None = None
+
+
+class JobClient(QObject):
+    """Submits jobs to the window's worker (created on first use) and routes back their signals."""
+
+    def __init__(self, worker: Callable[[], Worker], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._get_worker = worker
+        self._worker: Worker | None = None
+        self._handlers: dict[int, Handlers] = {}
+
+    @property
+    def worker(self) -> Worker:
+        if self._worker is None:
+            worker = self._worker = self._get_worker()
+            worker.finished.connect(lambda job_id, result: self._end(job_id, "done", result))
+            worker.failed.connect(lambda job_id, text: self._end(job_id, "failed", text))
+            worker.cancelled.connect(lambda job_id: self._end(job_id, "cancelled", None))
+            worker.progress.connect(self._progress)
+            worker.update.connect(lambda job_id, payload: self._call(job_id, "update", payload))
+            worker.message.connect(lambda job_id, text: self._call(job_id, "message", text))
+        return self._worker
+
+    def submit(self, job: Job, handlers: Handlers | Callable[[int], Handlers]) -> int:
+        """Queue ``job``; ``handlers`` may be a function of the new job's id."""
+        job_id = self.worker.submit(job)
+        self._handlers[job_id] = handlers(job_id) if callable(handlers) else handlers
+        return job_id
+
+    def cancel(self, job_ids: list[int]) -> None:
+        for job_id in job_ids:
+            self.worker.cancel(job_id)
+
+    def pending(self) -> list[int]:
+        return list(self._handlers)
+
+    def _progress(self, job_id: int, done: int, total: int) -> None:
+        handlers = self._handlers.get(job_id)
+        if handlers is not None and handlers.progress is not None:
+            handlers.progress(done, total)
+
+    def _call(self, job_id: int, what: str, payload: Any) -> None:
+        handlers = self._handlers.get(job_id)
+        callback = None if handlers is None else getattr(handlers, what)
+        if callback is not None:
+            callback(payload)
+
+    def _end(self, job_id: int, what: str, payload: Any) -> None:
+        handlers = self._handlers.pop(job_id, None)
+        if handlers is None:
+            return
+        if what == "cancelled":
+            if handlers.cancelled is not None:
+                handlers.cancelled()
+        else:
+            callback = handlers.done if what == "done" else handlers.failed
+            if callback is not None:
+                callback(payload)
+
+
+class ModelCatalog(QObject):
+    """The models the backend offers, refreshed on request (the project's checkpoints included)."""
+
+    changed = Signal()
+    problem = Signal(str)
+
+    def __init__(self, jobs: JobClient, backend: LazyBackend, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.jobs, self.backend = jobs, backend
+        self.models: tuple[ModelInfo, ...] = ()
+        self.loaded = False
+        self.asking = False
+
+    def ensure(self, project_root: Path | None) -> None:
+        """Ask for the list unless it is here or on its way."""
+        if not self.loaded and not self.asking:
+            self.refresh(project_root)
+
+    def refresh(self, project_root: Path | None) -> None:
+        if not self.backend.available:
+            self.problem.emit("Models are not available: this window was started without a model backend")
+            return
+        backend = self.backend
+        self.asking = True
+
+        def run(context: JobContext) -> ModelList:
+            return backend.get().list_models(project_root)
+
+        job = Job(MODELS_KIND, "list", run, Priority.INTERACTIVE, "Listing models")
+        self.jobs.submit(job, Handlers(done=self._listed, failed=self._failed, cancelled=self._failed))
+
+    def get(self, name: str) -> ModelInfo | None:
+        return next((m for m in self.models if m.name == name), None)
+
+    def _failed(self, text: str = "") -> None:
+        self.asking = False
+        if text:
+            self.problem.emit(text)
+
+    def _listed(self, listing: ModelList) -> None:
+        self.models, self.loaded, self.asking = listing.models, True, False
+        self.changed.emit()
+        if listing.problems:
+            self.problem.emit("\n".join(listing.problems))
+
+
+@dataclass(frozen=True)
+class Prelabelled:
+    """A job's result: the image and its predicted labels."""
+
+    image_id: str
+    labels: LabelMap
+
+
+class PreLabeller(QObject):
+    """Pre-labels images with a model and files the results (see the module notes)."""
+
+    batch_progress = Signal(int, int)
+    """Hundredths of images done, total hundredths (per-image progress included)."""
+    batch_ended = Signal(int, int)
+    """Images labelled, images asked for."""
+    filed = Signal(str)
+    """An image's prediction was saved (and shown when it is the open image)."""
+    status = Signal(str)
+    problem = Signal(str)
+
+    def __init__(
+        self,
+        jobs: JobClient,
+        backend: LazyBackend,
+        session: Session,
+        set_state: Callable[[str, ImageState], None],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.jobs, self.backend, self.session = jobs, backend, session
+        self._set_state = set_state
+        self._batch: dict[int, float] = {}
+        """Running batch: job id -> fraction done."""
+        self._batch_total = 0
+        self._batch_done = 0
+
+    @property
+    def batch_running(self) -> bool:
+        return bool(self._batch)
+
+    def current(self, model: str, weights: Path | None) -> int | None:
+        """Pre-label the open image ahead of any batch; its pixels are the snapshot."""
+        project, document = self.session.project, self.session.document
+        if project is None or document is None:
+            self.status.emit("No image is open")
+            return None
+        job = self._job(project, document.image_id, document.rgb.copy(), model, weights, Priority.INTERACTIVE)
+        handlers = Handlers(
+            done=lambda result: self._file(project, result),
+            failed=self._failed,
+            message=self.status.emit,
+        )
+        return self.jobs.submit(job, handlers)
+
+    def batch(self, image_ids: list[str], model: str, weights: Path | None) -> list[int]:
+        """Pre-label ``image_ids``, one BATCH job each (added to a batch already running)."""
+        project = self.session.project
+        if project is None or not image_ids:
+            self.status.emit("No images to pre-label")
+            return []
+        if not self._batch:
+            self._batch_total = self._batch_done = 0
+        job_ids = []
+        for image_id in image_ids:
+            job = self._job(project, image_id, project.image_path(image_id), model, weights, Priority.BATCH)
+            job_id = self.jobs.submit(job, lambda new_id: self._batch_handlers(project, new_id))
+            self._batch[job_id] = 0.0
+            job_ids.append(job_id)
+        self._batch_total += len(image_ids)
+        self._report()
+        return job_ids
+
+    def cancel_batch(self) -> None:
+        self.jobs.cancel(list(self._batch))
+
+    def all_ids(self) -> list[str]:
+        project = self.session.project
+        return [] if project is None else [e.id for e in project.images]
+
+    def unlabelled_ids(self) -> list[str]:
+        project = self.session.project
+        return [] if project is None else [e.id for e in project.images if e.state == ImageState.UNLABELLED]
+
+    # -- the job ------------------------------------------------------------------------------
+
+    def _job(
+        self,
+        project: Project,
+        image_id: str,
+        source: np.ndarray | Path,
+        model: str,
+        weights: Path | None,
+        priority: Priority,
+    ) -> Job:
+        backend, palette = self.backend, project.palette  # immutable: safe to share with the thread
+
+        def run(context: JobContext) -> Prelabelled:
+            context.token.check()
+            if isinstance(source, Path):
+                try:
+                    rgb = read_rgb(source)
+                except ImageReadError as error:
+                    raise ProjectError(str(error)) from error
+            else:
+                rgb = source
+            labels = backend.get().prelabel(
+                model, weights, rgb, palette, context.token, context.progress, context.message
+            )
+            return Prelabelled(image_id, labels)
+
+        return Job(PRELABEL_KIND, image_id, run, priority, f"Pre-labelling {image_id} with {model}")
+
+    def _batch_handlers(self, project: Project, job_id: int) -> Handlers:
+        def ended(labelled: bool) -> None:
+            self._batch.pop(job_id, None)
+            self._batch_done += labelled
+            self._report()
+            if not self._batch:
+                self.batch_ended.emit(self._batch_done, self._batch_total)
+
+        def done(result: Prelabelled) -> None:
+            ended(self._file(project, result))
+
+        def failed(text: str) -> None:
+            self.cancel_batch()  # the same cause (missing weights, a bad file) would fail them all
+            self._failed(text)
+            ended(False)
+
+        def progress(done_tiles: int, total_tiles: int) -> None:
+            if job_id in self._batch:
+                self._batch[job_id] = done_tiles / max(1, total_tiles)
+                self._report()
+
+        return Handlers(done, failed, lambda: ended(False), progress, None, self.status.emit)
+
+    def _report(self) -> None:
+        finished = self._batch_total - len(self._batch)
+        running = sum(self._batch.values())
+        self.batch_progress.emit(round(100 * (finished + running)), 100 * self._batch_total)
+
+    # -- results on the GUI thread --------------------------------------------------------------
+
+    def _file(self, project: Project, result: Prelabelled) -> bool:
+        """Save and show a prediction; False when its project is no longer open or saving failed."""
+        if project is not self.session.project:
+            return False
+        try:
+            project.save_prediction(result.image_id, result.labels)
+            entry = project.entry(result.image_id)
+            if entry.state == ImageState.UNLABELLED:
+                entry.state = ImageState.PRELABELLED
+                project.save()
+        except (ProjectError, OSError) as error:
+            self.problem.emit(str(error))
+            return False
+        self._set_state(result.image_id, ImageState(entry.state))
+        document = self.session.document
+        if document is not None and document.image_id == result.image_id:
+            document.set_prediction(result.labels)
+        self.filed.emit(result.image_id)
+        return True
+
+    def _failed(self, text: str) -> None:
+        self.problem.emit(text)

@@ -1,0 +1,179 @@
+"""The Models dock: choose a model, pre-label the current, selected, all or unlabelled images.
+
+A model whose weights are missing stays selectable: the panel says which file to place where,
+and running it fails with that message. Batches show one overall progress bar and a Cancel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from segstudio.gui.model_backend import model_label, pick_default
+from segstudio.gui.model_jobs import ModelCatalog, PreLabeller
+
+DEFAULT_MODEL = "unet-small"
+WEIGHTS_FILTER = "Weights (*.pt *.pth);;All files (*)"
+
+
+class ModelsPanel(QWidget):
+    """Model choice and pre-label commands; the work is the :class:`PreLabeller`'s."""
+
+    def __init__(
+        self,
+        catalog: ModelCatalog,
+        prelabeller: PreLabeller,
+        selected_ids: Callable[[], list[str]],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.catalog, self.prelabeller = catalog, prelabeller
+        self._selected_ids = selected_ids
+        self.weights: Path | None = None
+        self.wanted: str | None = DEFAULT_MODEL
+        self.model_combo = QComboBox()
+        self.model_combo.setPlaceholderText("Loading the model list…")
+        self.model_combo.currentIndexChanged.connect(self._model_changed)
+        self.info = QLabel("")
+        self.info.setWordWrap(True)
+        self.weights_label = QLabel("default weights")
+        choose = QPushButton("Weights file…")
+        choose.clicked.connect(self.choose_weights)
+        clear = QPushButton("Default")
+        clear.clicked.connect(lambda: self.set_weights(None))
+        self.current_button = QPushButton("Current image")
+        self.selected_button = QPushButton("Selected images")
+        self.all_button = QPushButton("All images")
+        self.unlabelled_button = QPushButton("Unlabelled only")
+        self.current_button.clicked.connect(self.prelabel_current)
+        self.selected_button.clicked.connect(lambda: self.prelabel_batch(self._selected_ids()))
+        self.all_button.clicked.connect(lambda: self.prelabel_batch(prelabeller.all_ids()))
+        self.unlabelled_button.clicked.connect(lambda: self.prelabel_batch(prelabeller.unlabelled_ids()))
+        self.progress = QProgressBar()
+        self.progress.setFormat("%p%")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(prelabeller.cancel_batch)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+
+        weights_row = QHBoxLayout()
+        weights_row.addWidget(self.weights_label, 1)
+        weights_row.addWidget(choose)
+        weights_row.addWidget(clear)
+        buttons = QGridLayout()
+        buttons.addWidget(self.current_button, 0, 0)
+        buttons.addWidget(self.selected_button, 0, 1)
+        buttons.addWidget(self.all_button, 1, 0)
+        buttons.addWidget(self.unlabelled_button, 1, 1)
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(QLabel("Model"))
+        layout.addWidget(self.model_combo)
+        layout.addWidget(self.info)
+        layout.addLayout(weights_row)
+        layout.addWidget(QLabel("Pre-label"))
+        layout.addLayout(buttons)
+        layout.addLayout(progress_row)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+        catalog.changed.connect(self._fill)
+        prelabeller.batch_progress.connect(self._batch_progress)
+        prelabeller.batch_ended.connect(self._batch_ended)
+        prelabeller.status.connect(self.status.setText)
+        self._set_running(False)
+
+    @property
+    def model(self) -> str | None:
+        """The chosen model's name (None until the list has arrived)."""
+        return self.model_combo.currentData()
+
+    def select_model(self, name: str) -> None:
+        """Choose ``name`` now, or as soon as the list that has it arrives."""
+        self.wanted = name
+        index = self.model_combo.findData(name)
+        if index >= 0:
+            self.model_combo.setCurrentIndex(index)
+
+    def set_weights(self, path: Path | None) -> None:
+        self.weights = path
+        self.weights_label.setText("default weights" if path is None else path.name)
+        self.weights_label.setToolTip("" if path is None else str(path))
+
+    def choose_weights(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Weights for the model", "", WEIGHTS_FILTER)
+        if name:
+            self.set_weights(Path(name))
+
+    def prelabel_current(self) -> None:
+        if self._ready():
+            self.prelabeller.current(self.model, self.weights)  # type: ignore[arg-type]
+
+    def prelabel_batch(self, image_ids: list[str]) -> None:
+        if not self._ready():
+            return
+        if not image_ids:
+            self.status.setText("No images to pre-label")
+            return
+        self.prelabeller.batch(image_ids, self.model, self.weights)  # type: ignore[arg-type]
+        self._set_running(True)
+        self.status.setText(f"Pre-labelling {len(image_ids)} images with {self.model}")
+
+    def _ready(self) -> bool:
+        if self.model is None:
+            self.status.setText("The model list has not arrived yet")
+            return False
+        return True
+
+    def _fill(self) -> None:
+        models = self.catalog.models
+        wanted = self.wanted  # the current choice, or a model asked for before the list had it
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for info in models:
+            self.model_combo.addItem(model_label(info), info.name)
+        self.model_combo.blockSignals(False)
+        if models:
+            self.model_combo.setCurrentIndex(pick_default(models, wanted))
+        self._model_changed()
+
+    def _model_changed(self) -> None:
+        info = self.catalog.get(self.model or "")
+        if info is None:
+            self.info.setText("")
+            return
+        self.wanted = info.name
+        lines = [info.description] if info.description else []
+        if info.random_init:
+            lines.append("No published weights: random until trained (Train on this project).")
+        elif not info.weights_present:
+            lines.append(f"Weights missing: {info.hint}")
+        self.info.setText("\n".join(lines))
+
+    def _batch_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(done)
+
+    def _batch_ended(self, labelled: int, asked: int) -> None:
+        self._set_running(False)
+        self.status.setText(f"Pre-labelled {labelled} of {asked} images")
+
+    def _set_running(self, running: bool) -> None:
+        self.cancel_button.setEnabled(running)
+        if not running:
+            self.progress.setValue(self.progress.maximum() if self.progress.value() > 0 else 0)

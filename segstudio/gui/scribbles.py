@@ -1,0 +1,231 @@
+"""Live scribble classification (ilastik / Labkit style): scribble, pause, see the whole image labelled.
+
+Every pause in scribbling (``DEBOUNCE_MS`` after a stroke, an undo or a redo) the controller saves
+the scribbles (``PROJECT/scribbles/ID.png``) and submits one INTERACTIVE job of kind ``"scribbles"``
+keyed by the image id to the window's :class:`Worker`, with a snapshot of the scribbles. The job
+(``core.scribble_run.classify_scribbles``) takes the image's features from a cache shared across
+jobs, trains the forest, predicts every pixel and its uncertainty. A newer job for the same image
+supersedes the older one, which stops at its next stage boundary; its result, should it still
+arrive, is dropped by the worker. The result becomes the document's prediction (MODEL provenance),
+so the IoU dock, the disagreement layer and "Accept the prediction" work on it as on a model's.
+
+Scribbles of one class only are not trained on: the forest would paint the whole image with that
+class (``train_from_scribbles``), which reads as a bug; the status bar asks for a second class.
+Scribbles are training hints, saved as they are drawn; discarding label edits does not discard them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from segstudio.core.box import Box
+from segstudio.core.features import FeatureCache
+from segstudio.core.labels import LabelMap, Provenance
+from segstudio.core.pixel_classifier import ClassifierParams, PixelClassifier
+from segstudio.core.scribble_run import ScribbleRequest, ScribbleResult, classify_scribbles
+from segstudio.gui.document import Document
+from segstudio.gui.scribble_tools import SCRIBBLE_TOOLS, is_scribble_tool
+from segstudio.gui.session import Session
+from segstudio.gui.tools import ToolBox
+from segstudio.gui.worker import Job, JobContext, Priority, Worker
+from segstudio.io.project import Project, ProjectError
+from segstudio.io.scribble_file import load_scribbles, save_scribbles
+
+JOB_KIND = "scribbles"
+DEBOUNCE_MS = 300
+"""Quiet time after a scribble change before the classifier retrains."""
+
+
+class ScribbleController(QObject):
+    """Owns the scribble tools' side effects: saving, training jobs, applying their results."""
+
+    status = Signal(str)
+    """A line for the status bar: progress, timings, or why nothing was trained."""
+    applied = Signal(object)
+    """A :class:`ScribbleResult` became the current document's prediction."""
+    mode_entered = Signal()
+    """A scribble tool was chosen (the window shows the prediction layer)."""
+
+    def __init__(
+        self,
+        worker: Callable[[], Worker],
+        session: Session,
+        toolbox: ToolBox,
+        parent: QObject | None = None,
+        debounce_ms: int = DEBOUNCE_MS,
+    ) -> None:
+        super().__init__(parent)
+        self._get_worker = worker
+        self._worker: Worker | None = None
+        self.toolbox = toolbox
+        self.params = ClassifierParams()
+        self.cache = FeatureCache(max_entries=2)
+        """Feature stacks of the last images, filled and read on the worker thread (it is thread-safe)."""
+        self._project: Project | None = None
+        self._document: Document | None = None
+        self._unsaved = False
+        self._model: tuple[str, PixelClassifier] | None = None
+        """The last model and its image: retraining on an unchanged training set hands it back."""
+        self._jobs: set[int] = set()
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(debounce_ms)
+        self._timer.timeout.connect(self.train_now)
+        toolbox.add_tools(SCRIBBLE_TOOLS)
+        toolbox.tool_changed.connect(self._tool_changed)
+        session.document_opened.connect(lambda document: self.set_document(session.project, document))
+
+    @property
+    def worker(self) -> Worker:
+        """The window's worker, asked for at the first training run (it may be created on first use)."""
+        if self._worker is None:
+            worker = self._worker = self._get_worker()
+            worker.finished.connect(self._finished)
+            worker.failed.connect(self._failed)
+            worker.cancelled.connect(self._jobs.discard)
+        return self._worker
+
+    @property
+    def active(self) -> bool:
+        """Whether a scribble tool is chosen (undo and redo then act on the scribbles)."""
+        return is_scribble_tool(self.toolbox.active)
+
+    @property
+    def busy(self) -> bool:
+        """A training run is waiting for the pause, queued or running."""
+        return self._timer.isActive() or bool(self._jobs)
+
+    # -- the document ------------------------------------------------------------------------------
+
+    def set_document(self, project: Project | None, document: Document | None) -> None:
+        """Follow the open image: save the previous one's scribbles, load the new one's."""
+        self.flush()
+        if self._document is not None:
+            self._document.scribbles_changed.disconnect(self._scribbles_changed)
+        self._project, self._document = project, document
+        if project is None or document is None:
+            return
+        try:
+            values = load_scribbles(project, document.image_id)
+        except ProjectError as error:
+            self.status.emit(f"The scribbles were left out: {error}")
+            values = None
+        if values is not None:
+            document.scribbles_changed.emit(document.scribbles.load_values(values))
+        document.scribbles_changed.connect(self._scribbles_changed)
+
+    def _scribbles_changed(self, box: Box) -> None:
+        """A stroke segment, a whole stroke, an undo: retrain once the scribbling pauses."""
+        if self._document is not None and not self._document.scribbles.in_stroke:
+            self._unsaved = True
+            self._timer.start()
+
+    def flush(self) -> None:
+        """Write unsaved scribbles now (image switch, window close); a pending training run is dropped."""
+        self._timer.stop()
+        self._save()
+
+    def _save(self) -> None:
+        document, project = self._document, self._project
+        if not self._unsaved or document is None or project is None:
+            return
+        self._unsaved = False
+        try:
+            save_scribbles(project, document.image_id, document.scribbles.values())
+        except ProjectError as error:
+            self.status.emit(f"The scribbles could not be saved: {error}")
+
+    def undo(self) -> None:
+        self._step(lambda document: document.scribbles.undo())
+
+    def redo(self) -> None:
+        self._step(lambda document: document.scribbles.redo())
+
+    def clear(self) -> None:
+        """Remove every scribble of the image (one undoable step)."""
+        self._step(lambda document: document.scribbles.clear())
+
+    def _step(self, change: Callable[[Document], Box]) -> None:
+        document = self._document
+        if document is not None:
+            self.toolbox.finish()
+            box = change(document)
+            if not box.is_empty:
+                document.scribbles_changed.emit(box)
+
+    def _tool_changed(self, name: str) -> None:
+        if self.active:
+            self.mode_entered.emit()
+
+    # -- training ----------------------------------------------------------------------------------
+
+    def train_now(self) -> int | None:
+        """Save the scribbles and submit a training run for the current image; returns its job id."""
+        self._timer.stop()
+        self._save()
+        document = self._document
+        if document is None:
+            return None
+        counts = document.scribbles.counts()
+        if len(counts) < 2:
+            self.status.emit(self._why_not(counts))
+            return None
+        request = ScribbleRequest(
+            document.image_id,
+            document.rgb,
+            document.scribbles.values(),
+            self.params,
+            self._model[1] if self._model and self._model[0] == document.image_id else None,
+        )
+        pixels = sum(counts.values())
+        job = Job(
+            JOB_KIND,
+            document.image_id,
+            lambda context: self._run(request, context),
+            Priority.INTERACTIVE,
+            f"Training on {pixels:,} scribbled pixels of {len(counts)} classes…",
+        )
+        job_id = self.worker.submit(job)
+        self._jobs.add(job_id)
+        self.status.emit(job.title)
+        return job_id
+
+    def _run(self, request: ScribbleRequest, context: JobContext) -> ScribbleResult:
+        """On the worker thread: only the snapshot and the thread-safe feature cache are touched."""
+        return classify_scribbles(request, self.cache, context.token.check)
+
+    def _why_not(self, counts: dict[int, int]) -> str:
+        if not counts:
+            return "No scribbles: pick a class and scribble with the scribble brush (K)"
+        names = [self._name(category) for category in counts]
+        return f"Scribble a second class to train the classifier (only {', '.join(names)} so far)"
+
+    def _name(self, category: int) -> str:
+        palette = self.toolbox.palette
+        return palette[category].name if category in palette else f"class {category}"
+
+    def _finished(self, job_id: int, result: object) -> None:
+        if job_id not in self._jobs:
+            return
+        self._jobs.discard(job_id)
+        assert isinstance(result, ScribbleResult)
+        self._model = (result.image_id, result.model)
+        document = self._document
+        if document is None or document.image_id != result.image_id:
+            return  # the user moved on to another image
+        prediction = LabelMap.from_arrays(result.category, None, Provenance.MODEL)
+        document.set_prediction(prediction, result.uncertainty)
+        names = ", ".join(self._name(category) for category in result.classes)
+        self.status.emit(
+            f"Scribble classifier: {names} from {result.scribbled_pixels:,} pixels in "
+            f"{result.total_ms:.0f} ms (features {result.features_ms:.0f}, train {result.train_ms:.0f}, "
+            f"predict {result.predict_ms:.0f})"
+        )
+        self.applied.emit(result)
+
+    def _failed(self, job_id: int, message: str) -> None:
+        if job_id in self._jobs:
+            self._jobs.discard(job_id)
+            self.status.emit(f"The scribble classifier failed: {message}")

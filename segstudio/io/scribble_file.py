@@ -1,0 +1,58 @@
+"""The project's scribbles: ``PROJECT/scribbles/ID.png``, the input format of ``segstudio pixel-classify``.
+
+A grey PNG of the image's size, 0 = not scribbled and ``k = id + 1`` for class ``id`` (8-bit when
+every value fits, else 16-bit), written atomically. So a project's scribbles can be fed to the
+headless command as they are. An image without scribbles has no file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from segstudio.io.images import write_png
+from segstudio.io.project import Project, ProjectError
+from segstudio.io.semantic_png import read_label_values
+
+SCRIBBLES_DIR = "scribbles"
+
+
+def scribbles_path(project: Project, image_id: str) -> Path:
+    return project.root / SCRIBBLES_DIR / f"{project.entry(image_id).id}.png"
+
+
+def save_scribbles(project: Project, image_id: str, values: np.ndarray) -> None:
+    """Write the scribbles (classifier convention) of an image; none at all removes its file."""
+    path = scribbles_path(project, image_id)
+    entry = project.entry(image_id)
+    if values.shape != (entry.height, entry.width):
+        size = f"{entry.width}x{entry.height}"
+        raise ProjectError(f"{path}: refusing scribbles of shape {values.shape} for a {size} image")
+    if not values.any():
+        path.unlink(missing_ok=True)
+        return
+    dtype = np.uint8 if int(values.max()) <= np.iinfo(np.uint8).max else np.uint16
+    try:
+        path.parent.mkdir(exist_ok=True)
+        write_png(path, values.astype(dtype))
+    except OSError as error:
+        raise ProjectError(f"{path}: cannot write the scribbles ({error.strerror or error})") from error
+
+
+def load_scribbles(project: Project, image_id: str) -> np.ndarray | None:
+    """The saved scribbles of an image (classifier convention), or None when it has none."""
+    path = scribbles_path(project, image_id)
+    if not path.is_file():
+        return None
+    try:
+        values = read_label_values(path)
+    except OSError as error:  # ImageReadError names the file
+        raise ProjectError(str(error)) from error
+    entry = project.entry(image_id)
+    if values.shape != (entry.height, entry.width):
+        raise ProjectError(
+            f"{path}: scribbles are {values.shape[1]}x{values.shape[0]} but image {image_id!r} is "
+            f"{entry.width}x{entry.height}"
+        )
+    return values

@@ -1,0 +1,156 @@
+"""The GUI's model backend: plain Python over the registry, the runner and the trainer.
+
+Implements ``segstudio.gui.model_backend.ModelBackend`` structurally: models never import Qt,
+and the records both sides use live in ``core.model_records``. ``app.py`` hands the window a
+factory of this class; the worker thread calls it, so torch is imported there, off the GUI
+thread, on the first model job. The :class:`Runner` is created lazily too (on that thread),
+which also sets torch's CPU thread count to leave the GUI a core.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from segstudio.core.jobs import CancelToken, ProgressCallback
+from segstudio.core.labels import VOID, LabelMap
+from segstudio.core.model_records import (
+    ModelInfo,
+    ModelList,
+    TrainPoint,
+    TrainSettings,
+    TrainSummary,
+    project_checkpoints,
+)
+from segstudio.core.palette import Palette
+from segstudio.io.project import Project
+from segstudio.models import registry
+from segstudio.models.runner import Runner
+from segstudio.models.train import TrainConfig, train
+from segstudio.models.weights import WeightsError, place_hint
+
+MessageCallback = Callable[[str], None]
+
+
+def model_info(spec: registry.ModelSpec) -> ModelInfo:
+    """A spec as the GUI's model list shows it."""
+    present = registry.weights_here(spec)
+    return ModelInfo(
+        name=spec.name,
+        task=spec.task,
+        classes=spec.class_names,
+        weights_present=present,
+        random_init=not spec.weights,
+        hint="" if present else place_hint(spec),
+        base=spec.base,
+        trainable=spec.task == "semantic" and spec.base is None,
+        description=spec.description,
+    )
+
+
+def project_class_ids(spec: registry.ModelSpec, palette: Palette) -> list[int]:
+    """Palette id of each model output: the palette class of the same name (``CLASS_NAME_ALIASES``
+    included), VOID for none. By name, not by the ids a checkpoint stored: the same ids may mean
+    other classes in another project. Raises when no class matches: the output would be all VOID."""
+    ids = [int(i) for i in registry.palette_lut(spec.class_names, palette)[: len(spec.class_names)]]
+    if all(i == VOID for i in ids):
+        raise ValueError(
+            f"model {spec.name!r} has no class of the palette {palette.name!r} "
+            f"(its classes: {', '.join(spec.class_names[:8])}{'…' if len(spec.class_names) > 8 else ''})"
+        )
+    return ids
+
+
+class ModelService:
+    """The one model backend of a window: caches the runner and its models between jobs."""
+
+    def __init__(self, device: str | None = None, *, num_threads: int | None = None) -> None:
+        self._device = device
+        self._num_threads = num_threads
+        self._runner: Runner | None = None
+        self._message: MessageCallback = lambda text: None
+
+    def runner(self) -> Runner:
+        """The runner, created on first use; its fallback messages go to the current job."""
+        if self._runner is None:
+            self._runner = Runner(self._device, num_threads=self._num_threads, message=self._tell)
+        return self._runner
+
+    def _tell(self, text: str) -> None:
+        self._message(text)
+
+    @property
+    def device(self) -> str:
+        return str(self.runner().device)
+
+    def list_models(self, project_root: Path | None = None) -> ModelList:
+        """Every model, after registering the project's checkpoints (a bad one is a problem, named)."""
+        problems = []
+        if project_root is not None:
+            for path in project_checkpoints(project_root):
+                try:
+                    registry.register_checkpoint(path, replace=True)
+                except (WeightsError, ValueError, KeyError) as error:
+                    text = str(error)
+                    problems.append(text if str(path.name) in text else f"{path}: {text}")
+        return ModelList(tuple(model_info(spec) for spec in registry.list_specs()), tuple(problems))
+
+    def prelabel(
+        self,
+        name: str,
+        weights: Path | None,
+        rgb: np.ndarray,
+        palette: Palette,
+        token: CancelToken,
+        progress: ProgressCallback,
+        message: MessageCallback,
+    ) -> LabelMap:
+        """Model ``name``'s labels of ``rgb`` in ``palette``'s ids, with MODEL provenance."""
+        self._message = message
+        try:
+            runner = self.runner()
+            spec = registry.get_spec(name)
+            model = runner.load(spec, weights)
+            class_ids = project_class_ids(spec, palette)
+            labels, _ = runner.predict_labels(
+                model, rgb, class_ids=class_ids, progress=progress, cancel=token
+            )
+        finally:
+            self._message = lambda text: None
+        return labels
+
+    def train(
+        self,
+        project_root: Path,
+        architecture: str,
+        out_path: Path,
+        settings: TrainSettings,
+        token: CancelToken,
+        progress: Callable[[TrainPoint], None],
+    ) -> TrainSummary:
+        """Fine-tune on the project's saved labels; the checkpoint is registered under its file stem."""
+        config = TrainConfig(**dataclasses.asdict(settings))  # the GUI's settings are a subset
+        runner = self.runner()
+        result = train(
+            Project.open(project_root),
+            architecture,
+            out_path,
+            config,
+            device=runner.device,
+            progress=progress,
+            cancel=token,
+        )
+        runner.forget(result.spec.name)  # a model retrained under its old name must be reloaded
+        summary = result.to_json()
+        return TrainSummary(
+            result.spec.name,
+            result.checkpoint,
+            result.epochs_run,
+            result.elapsed,
+            result.stopped_by,
+            result.val_miou,
+            {k: summary[k] for k in ("train_images", "val_images", "class_ids")},
+        )

@@ -1,0 +1,117 @@
+"""The scribble map: brush strokes of class ids beside the labels, per-stroke undo, and the
+conversions to the classifier's 0 / id + 1 convention; and one live update of the classifier."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from segstudio.core.box import Box
+from segstudio.core.edits import brush_footprint
+from segstudio.core.features import FeatureCache
+from segstudio.core.jobs import Cancelled, CancelToken
+from segstudio.core.labels import VOID
+from segstudio.core.pixel_classifier import ClassifierParams
+from segstudio.core.scribble_run import ScribbleRequest, classify_scribbles
+from segstudio.core.scribbles import ScribbleMap, categories_from_values
+
+SHAPE = (40, 60)
+
+
+def stroke(scribbles: ScribbleMap, points, category: int | None, radius: float = 2.0) -> Box:
+    scribbles.begin_stroke()
+    scribbles.paint(points, radius, category)
+    return scribbles.end_stroke()
+
+
+def test_a_stroke_paints_the_brush_footprint_and_undo_redo_take_it_back_whole():
+    scribbles = ScribbleMap(SHAPE)
+    stroke(scribbles, [(5, 5), (30, 5)], 0)  # class 0 is a real class (VOC background)
+    before = scribbles.category.copy()
+    box = stroke(scribbles, [(10, 20), (40, 30), (50, 35)], 12, radius=3)
+    mask, footprint = brush_footprint(SHAPE, [(10, 20), (40, 30), (50, 35)], 3)
+    expected = before.copy()
+    expected[footprint.slices][mask] = 12
+    assert np.array_equal(scribbles.category, expected)
+    assert box == Box.of_mask(expected != before)
+    assert scribbles.counts() == {0: int((before == 0).sum()), 12: int(mask.sum())}
+
+    assert scribbles.undo() == box and np.array_equal(scribbles.category, before)
+    assert scribbles.redo() == box and np.array_equal(scribbles.category, expected)
+    stroke(scribbles, [(10, 20), (40, 30)], None)  # erase part of it
+    erased, erased_box = brush_footprint(SHAPE, [(10, 20), (40, 30)], 2)
+    assert (scribbles.category[erased_box.slices][erased] == VOID).all()
+    assert (scribbles.category == 12).any()
+    scribbles.undo()
+    assert np.array_equal(scribbles.category, expected)
+
+
+def test_a_stroke_that_changes_nothing_is_no_undo_step_and_clear_is_one():
+    scribbles = ScribbleMap(SHAPE)
+    stroke(scribbles, [(5, 5)], 3)
+    assert stroke(scribbles, [(5, 5)], 3).is_empty
+    scribbles.undo()
+    assert not scribbles.counts()  # the empty stroke left no step behind the real one
+    scribbles.redo()
+    scribbled = Box.of_mask(scribbles.category != VOID)
+    assert scribbles.clear() == scribbled
+    assert not scribbles.counts()
+    scribbles.undo()
+    assert scribbles.counts() == {3: 13}
+
+
+def test_values_round_trip_in_the_classifier_convention():
+    scribbles = ScribbleMap(SHAPE)
+    stroke(scribbles, [(5, 5), (20, 5)], 0)
+    stroke(scribbles, [(5, 30), (20, 30)], 300)
+    values = scribbles.values()
+    assert values.dtype == np.uint16
+    assert set(np.unique(values).tolist()) == {0, 1, 301}
+    loaded = ScribbleMap(SHAPE)
+    assert loaded.load_values(values) == Box.full(SHAPE)
+    assert np.array_equal(loaded.category, scribbles.category)
+    assert loaded.undo().is_empty  # a loaded map starts a fresh history
+    assert categories_from_values(np.array([1, 301], np.uint16)).tolist() == [0, 300]
+    with pytest.raises(ValueError, match="the image is"):
+        loaded.load_values(values[:-1])
+    with pytest.raises(RuntimeError, match="begin_stroke"):
+        loaded.paint([(1, 1)], 1, 0)
+
+
+def _two_halves() -> tuple[np.ndarray, np.ndarray]:
+    """Dark left, bright right; one short scribble of each."""
+    rgb = np.zeros((*SHAPE, 3), np.uint8)
+    rgb[:, 30:] = 200
+    values = np.zeros(SHAPE, np.uint16)
+    values[10:30, 10] = 1
+    values[10:30, 50] = 6
+    return rgb, values
+
+
+def test_a_live_update_labels_every_pixel_and_reuses_the_cached_features():
+    rgb, values = _two_halves()
+    cache = FeatureCache()
+    request = ScribbleRequest("img", rgb, values, ClassifierParams())
+    result = classify_scribbles(request, cache)
+    assert result.classes == [0, 5] and result.scribbled_pixels == 40
+    assert (result.category[:, :28] == 0).all() and (result.category[:, 32:] == 5).all()
+    assert result.uncertainty.dtype == np.uint8 and result.uncertainty.shape == SHAPE
+    again = classify_scribbles(ScribbleRequest("img", rgb, values, ClassifierParams(), result.model), cache)
+    assert again.model is result.model  # nothing it learns from changed: not retrained
+    assert cache.nbytes > 0 and len(cache._stacks) == 1
+
+
+def test_a_cancelled_update_stops_between_stages():
+    rgb, values = _two_halves()
+    token = CancelToken()
+    checks: list[int] = []
+
+    def check() -> None:
+        checks.append(1)
+        if len(checks) == 2:  # after the features
+            token.cancel()
+        token.check()
+
+    with pytest.raises(Cancelled):
+        classify_scribbles(ScribbleRequest("img", rgb, values, ClassifierParams()), FeatureCache(), check)
+    assert len(checks) == 2

@@ -1,0 +1,190 @@
+"""Pre-labelling from the Models dock: the real window, the real worker thread, a real small model."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gui_helpers import PALETTE, write_png
+from PySide6.QtWidgets import QMessageBox
+
+from segstudio.app import model_backend
+from segstudio.core.jobs import CancelToken
+from segstudio.core.palette import ClassDef, Palette
+from segstudio.gui.layers import PREDICTION
+from segstudio.gui.main_window import MainWindow
+from segstudio.io.project import ImageState, Project
+from segstudio.models.service import ModelService
+
+WAIT_MS = 20000
+MODEL = "unet-small"
+
+
+def _label_files(root: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((root / "labels").glob("*"))}
+
+
+def _ready(qtbot, window: MainWindow) -> MainWindow:
+    """Show the Models dock and wait for the model list (the backend loads on the worker)."""
+    window.models.models_dock.show()
+    qtbot.waitUntil(lambda: window.models.catalog.loaded, timeout=WAIT_MS)
+    window.models.models_panel.select_model(MODEL)
+    assert window.models.models_panel.model == MODEL
+    return window
+
+
+def _boxes(window: MainWindow) -> list[QMessageBox]:
+    return [box for box in window.findChildren(QMessageBox) if box.isVisible()]
+
+
+def test_start_up_and_the_model_list_are_apart(make_window, project_root: Path, qtbot) -> None:
+    window = make_window(project_root)
+    assert not window.models.catalog.loaded and not window.models.models_dock.isVisible()
+    _ready(qtbot, window)
+    names = [info.name for info in window.models.catalog.models]
+    assert {"unet-small", "deeplabv3", "deeplabv3_resnet50"} <= set(names)
+    info = window.models.catalog.get("deeplabv3_resnet50")
+    assert info is not None and info.random_init is False
+    if not info.weights_present:  # the machine has no published weights: the panel says which file
+        window.models.models_panel.select_model("deeplabv3_resnet50")
+        assert "Weights missing" in window.models.models_panel.info.text()
+        assert info.hint.split()[1] in window.models.models_panel.info.text()  # the file name
+
+
+def test_prelabel_current_image_fills_the_prediction_layer(make_window, project_root: Path, qtbot) -> None:
+    window = _ready(qtbot, make_window(project_root))
+    assert window.open_image("plain")
+    before = window.labels.category.copy(), window.labels.provenance.copy()
+    saved = _label_files(project_root)
+    assert window.document.prediction is None
+    with qtbot.waitSignal(window.models.prelabeller.filed, timeout=WAIT_MS) as filed:
+        window.models.models_panel.current_button.click()
+    assert filed.args == ["plain"]
+    prediction = window.document.prediction
+    assert prediction is not None and prediction.shape == window.labels.shape
+    assert set(np.unique(prediction.category)) <= set(PALETTE.ids)  # VOC classes of the model
+    assert PREDICTION in window.canvas.layers
+    project = Project.open(project_root)
+    assert project.entry("plain").state == ImageState.PRELABELLED
+    assert np.array_equal(project.load_prediction("plain").category, prediction.category)
+    assert window.image_list.state_text("plain") == "pre-labelled"
+    # pre-labelling never changes ground truth, in memory or on disk
+    assert np.array_equal(window.labels.category, before[0])
+    assert np.array_equal(window.labels.provenance, before[1])
+    assert not window.document.dirty and _label_files(project_root) == saved
+
+
+class GatedService(ModelService):
+    """The real backend, holding its ``hold_at``-th image until released (to cancel mid-batch)."""
+
+    def __init__(self, hold_at: int) -> None:
+        super().__init__()
+        self.calls = 0
+        self.hold_at = hold_at
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def prelabel(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.hold_at:
+            self.reached.set()
+            self.release.wait(10)
+        return super().prelabel(*args, **kwargs)
+
+
+@pytest.fixture
+def gated(qtbot, tmp_path: Path) -> Iterator[tuple[MainWindow, GatedService, Path]]:
+    root = tmp_path / "many"
+    project = Project.create(root, PALETTE, name="many")
+    (root / "images").mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(6):
+        rgb = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+        project.add_image(write_png(root / "images" / f"img{index}.png", rgb))
+    project.save()
+    service = GatedService(hold_at=3)
+    window = MainWindow(tmp_path / "data", offer_recovery=False, model_backend=lambda: service)
+    window.open_path(root)
+    window.show()
+    yield window, service, root
+    service.release.set()
+    window.close()
+    window.deleteLater()
+
+
+def test_a_batch_cancelled_midway_keeps_what_was_done(qtbot, gated) -> None:
+    window, service, root = gated
+    _ready(qtbot, window)
+    filed: list[str] = []
+    progress: list[tuple[int, int]] = []
+    prelabeller = window.models.prelabeller
+    prelabeller.filed.connect(filed.append)
+    prelabeller.batch_progress.connect(lambda done, total: progress.append((done, total)))
+    window.models.models_panel.all_button.click()
+    assert window.models.models_panel.cancel_button.isEnabled()
+    assert service.reached.wait(WAIT_MS / 1000)
+    qtbot.waitUntil(lambda: len(filed) == 2, timeout=WAIT_MS)
+    with qtbot.waitSignal(prelabeller.batch_ended, timeout=WAIT_MS) as ended:
+        window.models.models_panel.cancel_button.click()
+        service.release.set()
+    assert ended.args == [2, 6]
+    assert filed == ["img0", "img1"]
+    assert progress[0] == (0, 600) and progress[-1][1] == 600 and 200 <= progress[-1][0] <= 600
+    files = sorted(p.name for p in (root / "predictions").iterdir())
+    assert files == ["img0.npz", "img1.npz"]  # no partial or temporary files for the rest
+    project = Project.open(root)
+    states = [project.entry(f"img{i}").state for i in range(6)]
+    assert states == [ImageState.PRELABELLED] * 2 + [ImageState.UNLABELLED] * 4
+    assert [window.image_list.state_text(f"img{i}") for i in (1, 2)] == ["pre-labelled", "unlabelled"]
+    assert not window.models.models_panel.cancel_button.isEnabled()
+
+
+def test_a_corrupt_checkpoint_is_named_and_the_window_goes_on(make_window, project_root: Path, qtbot) -> None:
+    (project_root / "models").mkdir()
+    bad = project_root / "models" / "broken.pt"
+    bad.write_bytes(b"this is not a checkpoint")
+    window = make_window(project_root)
+    window.models.models_dock.show()
+    qtbot.waitUntil(lambda: window.models.catalog.loaded and bool(_boxes(window)), timeout=WAIT_MS)
+    box = _boxes(window)[0]
+    assert "broken.pt" in box.text()
+    box.close()
+    assert "broken" not in [info.name for info in window.models.catalog.models]
+
+    # the same file chosen as weights: the error names it too, and nothing changes
+    panel = window.models.models_panel
+    panel.select_model(MODEL)
+    panel.set_weights(bad)
+    assert window.open_image("plain")
+    panel.current_button.click()
+    qtbot.waitUntil(lambda: bool(_boxes(window)), timeout=WAIT_MS)
+    assert str(bad) in _boxes(window)[0].text()
+    _boxes(window)[0].close()
+    assert window.document.prediction is None and not (project_root / "predictions" / "plain.npz").exists()
+
+    panel.set_weights(None)  # still usable
+    with qtbot.waitSignal(window.models.prelabeller.filed, timeout=WAIT_MS):
+        panel.current_button.click()
+    assert window.document.prediction is not None
+
+
+def test_a_model_sharing_no_class_with_the_palette_is_refused() -> None:
+    service = model_backend()
+    palette = Palette("odd", [ClassDef(1, "zebra crossing", (1, 2, 3))])
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(ValueError, match="no class of the palette 'odd'"):
+        service.prelabel(MODEL, None, rgb, palette, CancelToken(), lambda done, total: None, print)
+
+
+def test_windows_without_a_backend_say_so(qtbot, tmp_path: Path) -> None:
+    window = MainWindow(tmp_path / "data", offer_recovery=False)
+    qtbot.addWidget(window)
+    messages: list[str] = []
+    window.models.catalog.problem.connect(messages.append)
+    window.models.refresh()
+    assert messages and "without a model backend" in messages[0]
+    for box in _boxes(window):
+        box.close()

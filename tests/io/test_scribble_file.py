@@ -1,0 +1,57 @@
+"""Scribble PNGs in the project: exact round trips (8- and 16-bit), no file for no scribbles, and
+errors that name the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from segstudio.core.palette import builtin_palette
+from segstudio.io.images import write_png
+from segstudio.io.png import png_header, read_png_file
+from segstudio.io.project import Project, ProjectError
+from segstudio.io.scribble_file import load_scribbles, save_scribbles, scribbles_path
+
+HEIGHT, WIDTH = 6, 9
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    root = tmp_path / "proj"
+    (root / "images").mkdir(parents=True)
+    write_png(root / "images" / "cat.png", np.zeros((HEIGHT, WIDTH, 3), np.uint8))
+    created = Project.create(root, builtin_palette("voc"), name="Cats")
+    created.add_image(root / "images" / "cat.png")
+    created.save()
+    return created
+
+
+@pytest.mark.parametrize(("largest", "bit_depth"), [(255, 8), (301, 16)])
+def test_scribbles_round_trip_exactly(project: Project, largest: int, bit_depth: int) -> None:
+    values = np.zeros((HEIGHT, WIDTH), np.uint16)
+    values[1, :4], values[4, 2:] = 1, largest
+    assert load_scribbles(project, "cat") is None
+    save_scribbles(project, "cat", values)
+    path = scribbles_path(project, "cat")
+    assert path == project.root / "scribbles" / "cat.png"
+    assert png_header(read_png_file(path), path).bit_depth == bit_depth
+    assert np.array_equal(load_scribbles(project, "cat"), values)
+    assert np.array_equal(load_scribbles(Project.open(project.root), "cat"), values)
+
+    save_scribbles(project, "cat", np.zeros_like(values))
+    assert not path.exists() and load_scribbles(project, "cat") is None
+
+
+def test_wrong_sizes_are_refused_naming_the_file(project: Project) -> None:
+    with pytest.raises(ProjectError, match="refusing scribbles"):
+        save_scribbles(project, "cat", np.ones((HEIGHT, WIDTH + 1), np.uint16))
+    path = scribbles_path(project, "cat")
+    path.parent.mkdir()
+    write_png(path, np.ones((HEIGHT + 1, WIDTH), np.uint8))
+    with pytest.raises(ProjectError, match=r"cat\.png: scribbles are 9x7"):
+        load_scribbles(project, "cat")
+    path.write_bytes(b"not a png")
+    with pytest.raises(ProjectError, match=r"cat\.png"):
+        load_scribbles(project, "cat")
