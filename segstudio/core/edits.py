@@ -252,25 +252,41 @@ def grabcut_box(
     protect: Protect = Protect.NONE,
     recorder: Recorder | None = None,
 ) -> Box:
-    """Segment the object inside ``rect`` with GrabCut and write its foreground.
+    """Segment the object inside ``rect`` with GrabCut and write its foreground (see
+    :func:`grabcut_foreground`; the GUI runs that half on its worker thread)."""
+    crop, foreground = grabcut_foreground(image_rgb, labels.shape, rect, iterations, margin=margin)
+    if crop.is_empty:
+        return Box.empty()
+    return apply_mask(labels, crop, foreground, value, provenance, protect, recorder)
+
+
+def grabcut_foreground(
+    image_rgb: np.ndarray,
+    shape: tuple[int, int],
+    rect: Box,
+    iterations: int = 5,
+    *,
+    margin: int | None = None,
+) -> tuple[Box, np.ndarray]:
+    """GrabCut's foreground inside ``rect``: the crop it ran on and a boolean mask of that crop.
 
     GrabCut runs on a crop of ``rect`` grown by ``margin`` pixels (default: a quarter of the
     rect's longer side, at least 16), whose part outside ``rect`` teaches the background colours;
-    the whole image is never processed.
+    the whole image is never processed. Reads only the image, so it may run off the GUI thread.
     """
     image = np.asarray(image_rgb)
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
-    if image.dtype != np.uint8 or image.shape != (*labels.shape, 3):
+    if image.dtype != np.uint8 or image.shape != (*shape, 3):
         raise ValueError(
-            f"GrabCut needs a uint8 RGB image of shape {(*labels.shape, 3)}; got {image.dtype} {image.shape}"
+            f"GrabCut needs a uint8 RGB image of shape {(*shape, 3)}; got {image.dtype} {image.shape}"
         )
-    rect = rect.clip(labels.shape)
+    rect = rect.clip(shape)
     if rect.is_empty:
-        return Box.empty()
+        return Box.empty(), np.zeros((0, 0), bool)
     if margin is None:
         margin = max(16, max(rect.height, rect.width) // 4)
-    crop = rect.pad(margin).clip(labels.shape)
+    crop = rect.pad(margin).clip(shape)
     if crop == rect:
         raise ValueError("GrabCut needs some background around the rect; it covers the whole image")
     state = np.zeros((crop.height, crop.width), np.uint8)
@@ -284,8 +300,7 @@ def grabcut_box(
         iterations,
         cv2.GC_INIT_WITH_RECT,
     )
-    foreground = (state == cv2.GC_FGD) | (state == cv2.GC_PR_FGD)
-    return apply_mask(labels, crop, foreground, value, provenance, protect, recorder)
+    return crop, (state == cv2.GC_FGD) | (state == cv2.GC_PR_FGD)
 
 
 def _relative(inner: Box, outer: Box) -> Box:

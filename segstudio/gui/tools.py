@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 
 from segstudio.core.box import Box
@@ -22,18 +23,22 @@ from segstudio.core.edits import (
     Point,
     Protect,
     Recorder,
+    apply_mask,
     brush_stroke,
     erase_stroke,
     fill_polygon,
     flood_fill,
     grabcut_box,
+    grabcut_foreground,
 )
-from segstudio.core.labels import VOID, LabelMap
+from segstudio.core.labels import VOID, LabelMap, Provenance
 from segstudio.core.palette import Palette
 from segstudio.core.superpixels import paint_superpixels
 from segstudio.gui.canvas import Preview
 from segstudio.gui.document import Document
+from segstudio.gui.model_jobs import Handlers, JobClient
 from segstudio.gui.superpixel_layer import SuperpixelLayer
+from segstudio.gui.worker import Job, Priority
 
 MIN_RADIUS, MAX_RADIUS = 0.5, 512.0
 RADIUS_STEP = 1.25
@@ -265,6 +270,7 @@ class BoxCut(Tool):
     def __init__(self, box: ToolBox) -> None:
         super().__init__(box)
         self._start: Point | None = None
+        self._requests = 0
 
     def press(self, point: Point) -> None:
         self._start = point
@@ -282,16 +288,49 @@ class BoxCut(Tool):
         rect = Box(min(y0, y1), min(x0, x1), max(y0, y1) + 1, max(x0, x1) + 1)
         if rect.height < 3 or rect.width < 3:
             return
-        s, rgb = self.settings, self.document.rgb
+        s, rgb, document = self.settings, self.document.rgb, self.document
         self.box.take_instance()
-        try:
-            self.document.apply(
-                lambda labels, recorder: grabcut_box(
-                    rgb, labels, rect, s.label, protect=s.protect, recorder=recorder
+        jobs = self.box.jobs
+        if jobs is None:
+            try:
+                document.apply(
+                    lambda labels, recorder: grabcut_box(
+                        rgb, labels, rect, s.label, protect=s.protect, recorder=recorder
+                    )
                 )
+            except ValueError as error:
+                self.box.message.emit(f"GrabCut: {error}")
+            return
+        label, protect, shape = s.label, s.protect, document.shape
+        self._requests += 1
+        self.box.message.emit("GrabCut…")
+        jobs.submit(
+            Job(
+                "grabcut",
+                f"{document.image_id}#{self._requests}",  # every box counts: none supersedes another
+                lambda context: grabcut_foreground(rgb, shape, rect),
+                Priority.INTERACTIVE,
+                "GrabCut",
+            ),
+            Handlers(
+                done=lambda result: self._write(document, result, label, protect),
+                failed=lambda text: self.box.message.emit(f"GrabCut: {text}"),
+            ),
+        )
+
+    def _write(
+        self, document: Document, result: tuple[Box, np.ndarray], label: Label, protect: Protect
+    ) -> None:
+        """GrabCut's foreground arrived: one undo step, unless the user has moved to another image."""
+        crop, foreground = result
+        if self.box.document is not document or crop.is_empty:
+            return
+        document.apply(
+            lambda labels, recorder: apply_mask(
+                labels, crop, foreground, label, Provenance.HUMAN, protect, recorder
             )
-        except ValueError as error:
-            self.box.message.emit(f"GrabCut: {error}")
+        )
+        self.box.message.emit("")
 
     def cancel(self) -> None:
         self._start = None
@@ -327,6 +366,8 @@ class ToolBox(QObject):
         self.preview = preview
         self.palette = palette
         self.document: Document | None = None
+        self.jobs: JobClient | None = None
+        """Where slow tools (GrabCut) run their work; None runs it on the GUI thread."""
         self.settings = ToolSettings(category=palette.classes[0].id if len(palette) else 0)
         self.tools = {cls.name: cls(self) for cls in TOOL_CLASSES}
         self.active: Tool = self.tools[Brush.name]
