@@ -195,6 +195,7 @@ def test_grabcut_box_labels_the_object_inside(qtbot, make_window, project_root):
     window.toolbox.set_label(DOG)
     before = window.labels.copy()
     drag(qtbot, window, [(35, 17), (60, 40), (85, 73)])  # around the bright disc
+    qtbot.waitUntil(lambda: not window.toolbox.jobs.pending(), timeout=10000)  # GrabCut runs on the worker
     changed = window.labels.category != before.category
     assert (window.labels.category[45, 60] == DOG) and changed.sum() > 300
     rows, cols = np.nonzero(changed)
