@@ -184,7 +184,7 @@ class SuperpixelBrush(StrokeTool):
 
     def _show_boundaries(self, *_: object) -> None:
         active = self.box.active is self
-        self.layer.show(self.box.document if active else None)
+        self.layer.show(self.box.document if active else None, self.box.jobs)
 
     def press(self, point: Point) -> None:
         self._painted = set()  # a new stroke may repaint superpixels (e.g. after a class change)

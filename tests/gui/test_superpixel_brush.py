@@ -24,10 +24,13 @@ def test_key_s_picks_the_tool_and_shows_the_boundaries_while_active(qtbot, make_
     assert not tool.layer.visible
     press_key(qtbot, window, Qt.Key.Key_S)
     assert window.toolbox.active is tool and window.commands.tools["superpixel"].isChecked()
-    assert tool.layer.visible and tool.layer.item.scene() is window.canvas.scene()
+    qtbot.waitUntil(lambda: tool.layer.visible, timeout=10000)  # SLIC ran on the worker
+    assert tool.layer.item.scene() is window.canvas.scene()
     assert tool.layer.item.pixmap().width() == window.document.shape[1]
     window.open_image("plain")  # another image: its own superpixels
-    assert tool.layer.visible and tool.layer._drawn_for is tool.layer.of(window.document)
+    assert not tool.layer.visible  # not the previous image's boundaries while the new ones compute
+    qtbot.waitUntil(lambda: tool.layer.visible, timeout=10000)
+    assert tool.layer._drawn_for is tool.layer.of(window.document)
     press_key(qtbot, window, Qt.Key.Key_B)
     assert not tool.layer.visible
 
