@@ -27,6 +27,7 @@ from segstudio.gui.layers import PREDICTION
 from segstudio.gui.layers_panel import LayersPanel
 from segstudio.gui.model_backend import BackendFactory, LazyBackend
 from segstudio.gui.model_docks import ModelDocks
+from segstudio.gui.model_jobs import JobClient
 from segstudio.gui.palette_panel import PalettePanel
 from segstudio.gui.recent import RecentProjects
 from segstudio.gui.scribbles import ScribbleController
@@ -72,6 +73,7 @@ class MainWindow(QMainWindow):
         self.toolbox = ToolBox(self.canvas.preview, NO_PALETTE, self)
         self.canvas.tool = self.toolbox
         self.worker = Worker(self)
+        self.toolbox.jobs = JobClient(lambda: self.worker, self)
         self.scribbles = ScribbleController(lambda: self.worker, self.session, self.toolbox, self)
         self.palette_panel = PalettePanel()
         self.layers_panel = LayersPanel(self.canvas)
