@@ -23,11 +23,11 @@ from segstudio.gui.document import Document
 from segstudio.gui.drop import DropOpener
 from segstudio.gui.image_list import ImageList
 from segstudio.gui.iou_panel import IouPanel
+from segstudio.gui.job_client import JobClient
 from segstudio.gui.layers import PREDICTION
 from segstudio.gui.layers_panel import LayersPanel
 from segstudio.gui.model_backend import BackendFactory, LazyBackend
 from segstudio.gui.model_docks import ModelDocks
-from segstudio.gui.model_jobs import JobClient
 from segstudio.gui.palette_panel import PalettePanel
 from segstudio.gui.recent import RecentProjects
 from segstudio.gui.scribbles import ScribbleController

@@ -13,8 +13,9 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget
 
+from segstudio.gui.job_client import JobClient
 from segstudio.gui.model_backend import LazyBackend
-from segstudio.gui.model_jobs import JobClient, ModelCatalog, PreLabeller
+from segstudio.gui.model_jobs import ModelCatalog, PreLabeller
 from segstudio.gui.models_panel import ModelsPanel
 from segstudio.gui.train_panel import TrainPanel
 from segstudio.io.project import ImageState, Project

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene
 from segstudio.core.superpixels import Superpixels, compute_superpixels
 from segstudio.gui.canvas import PREVIEW_Z
 from segstudio.gui.document import Document
-from segstudio.gui.model_jobs import Handlers, JobClient
+from segstudio.gui.job_client import Handlers, JobClient
 from segstudio.gui.overlay import mask_color_table
 from segstudio.gui.qimage import indexed_image
 from segstudio.gui.worker import Job, Priority

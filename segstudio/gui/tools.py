@@ -36,7 +36,7 @@ from segstudio.core.palette import Palette
 from segstudio.core.superpixels import paint_superpixels
 from segstudio.gui.canvas import Preview
 from segstudio.gui.document import Document
-from segstudio.gui.model_jobs import Handlers, JobClient
+from segstudio.gui.job_client import Handlers, JobClient
 from segstudio.gui.superpixel_layer import SuperpixelLayer
 from segstudio.gui.worker import Job, Priority
 
