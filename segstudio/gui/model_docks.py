@@ -14,6 +14,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget
 
 from segstudio.gui.job_client import JobClient
+from segstudio.gui.layers import PREDICTION
 from segstudio.gui.model_backend import LazyBackend
 from segstudio.gui.model_jobs import ModelCatalog, PreLabeller
 from segstudio.gui.models_panel import ModelsPanel
@@ -91,7 +92,13 @@ class ModelDocks(QObject):
         self.prelabeller.status.connect(lambda text: show_status(text, STATUS_MS))
         self.train_panel.problem.connect(lambda text: window.show_error("Training failed", text))
         self.train_panel.trained.connect(self._trained)
+        self.prelabeller.filed.connect(self._filed)
         window.session.project_opened.connect(self._project_opened)
+
+    def _filed(self, image_id: str) -> None:
+        """The image on screen got a prediction: show that layer (hidden by default, under the GT)."""
+        if image_id == self.window.image_name:
+            self.window.layers_panel.visible[PREDICTION].setChecked(True)
 
     def ensure_list(self) -> None:
         """Ask for the model list once (later: on project change or on request)."""

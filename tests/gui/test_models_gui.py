@@ -60,6 +60,7 @@ def test_prelabel_current_image_fills_the_prediction_layer(make_window, project_
     before = window.labels.category.copy(), window.labels.provenance.copy()
     saved = _label_files(project_root)
     assert window.document.prediction is None
+    assert not window.canvas.states[PREDICTION].visible  # hidden by default, under the ground truth
     with qtbot.waitSignal(window.models.prelabeller.filed, timeout=WAIT_MS) as filed:
         window.models.models_panel.current_button.click()
     assert filed.args == ["plain"]
@@ -67,6 +68,7 @@ def test_prelabel_current_image_fills_the_prediction_layer(make_window, project_
     assert prediction is not None and prediction.shape == window.labels.shape
     assert set(np.unique(prediction.category)) <= set(PALETTE.ids)  # VOC classes of the model
     assert PREDICTION in window.canvas.layers
+    assert window.canvas.layers[PREDICTION].isVisible()  # shown once the user asked for it
     project = Project.open(project_root)
     assert project.entry("plain").state == ImageState.PRELABELLED
     assert np.array_equal(project.load_prediction("plain").category, prediction.category)
