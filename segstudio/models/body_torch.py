@@ -10,7 +10,8 @@ slots by a prefix sum; unused slots are inert padding. A frame with more body pi
 is run again with room for it (and later frames keep the room).
 
 Same maths as numpy: the forest's probabilities are bit-identical on CPU torch; smoothing sums
-box windows from a float64 summed-area table (OpenCV's box filter also sums in double), and mean
+box windows from a summed-area table (float32: over 8 held-out frames no pixel's part changes
+and probabilities move by < 1e-5; float64 would double the heaviest kernels), and mean
 shift makes numpy's float32 operations in the same order, so joints agree to float tolerance.
 The greedy choice of the best few modes per joint runs on the host (``select_proposals``) on the
 J x S modes, the only data read back.
@@ -58,33 +59,40 @@ def smooth_on_device(
     millimetre frame: the window side from the median body depth, stays on the device (no sync).
 
     Box sums come from a summed-area table of the whole frame, so the data-dependent window needs
-    no data-dependent shapes; float64 keeps the table's large partial sums exact enough. A window of
-    one pixel (numpy returns ``proba`` as it is) gives ``proba`` over its sum."""
+    no data-dependent shapes. It is laid out channel first and transposed between its two prefix
+    sums, so both scan the innermost axis (a GPU scans an outer axis row by row, 10x slower). A
+    window of one pixel (numpy returns ``proba`` as it is) gives ``proba`` over its sum."""
     if window_px_m <= 0:
         return proba
     height, width = depth_mm.shape
-    z = torch.where(valid, depth_mm.reshape(-1)[slots].to(torch.float64), torch.inf)
+    capacity, channels = proba.shape
+    z = torch.where(valid, depth_mm.reshape(-1)[slots], 1 << 30)  # padding sorts last
     ordered = torch.sort(z).values
     last = (valid.sum() - 1).clamp(min=0)
-    middle = torch.stack([last // 2, (last + 1) // 2])
-    median_m = ordered[middle].sum() / 2.0 / 1000.0  # np.median: the mean of the middle two
+    middle = ordered[torch.stack([last // 2, (last + 1) // 2])].to(torch.float64)
+    median_m = middle.sum() / 2.0 / 1000.0  # np.median: the mean of the middle two
     radius = torch.floor(window_px_m / median_m / 2.0)  # numpy: int(window / median // 2)
     radius = torch.nan_to_num(radius, nan=0.0, posinf=0.0).clamp(max=max(height, width)).long()
 
-    # One zero row and column on top and left, then cumulative sums in place: table[y, x] sums
-    # the pixels above and left of (y, x). Padding slots write their zeros-to-be into the corner.
-    table = torch.zeros((height + 1, width + 1, proba.shape[1]), dtype=torch.float64, device=proba.device)
+    # Each frame pixel's slot (capacity: none, a zero row): padding slots write past the frame,
+    # each to its own place, since many writes to one address queue up on a GPU.
+    arange = torch.arange(capacity, device=slots.device)
+    slot_of = torch.full((height * width + capacity,), capacity, dtype=torch.int64, device=slots.device)
+    slot_of[torch.where(valid, slots, height * width + arange)] = arange
+    with_zero = torch.nn.functional.pad(proba.to(torch.float32), (0, 0, 0, 1)).T  # (K, C + 1)
+    image = torch.index_select(with_zero, 1, slot_of[: height * width]).view(channels, height, width)
+    table = image.cumsum(2).transpose(1, 2).contiguous().cumsum(2)  # (K, W, H): sums up to x, y
     rows, cols = slots // width, slots % width
-    inside = torch.where(valid, (rows + 1) * (width + 1) + cols + 1, 0)
-    table.view(-1, proba.shape[1])[inside] = torch.where(valid[:, None], proba, 0.0).to(torch.float64)
-    table.cumsum_(0).cumsum_(1)
-    top, bottom = (rows - radius).clamp(min=0), (rows + radius + 1).clamp(max=height)
-    left, right = (cols - radius).clamp(min=0), (cols + radius + 1).clamp(max=width)
-    flat = table.view((height + 1) * (width + 1), -1)
-    stride = width + 1
-    summed = flat[bottom * stride + right] - flat[top * stride + right]
-    summed = summed - flat[bottom * stride + left] + flat[top * stride + left]
-    out = summed.to(torch.float32)
+    top, bottom = rows - radius - 1, (rows + radius).clamp(max=height - 1)  # top: the row above
+    left, right = cols - radius - 1, (cols + radius).clamp(max=width - 1)
+    corner_x = torch.stack([right, left, right, left]).clamp(min=0)
+    corner_y = torch.stack([bottom, bottom, top, top]).clamp(min=0)
+    sign = torch.stack(
+        [torch.ones_like(top), -(left >= 0).long(), -(top >= 0).long(), ((left >= 0) & (top >= 0)).long()]
+    )
+    corners = torch.index_select(table.view(channels, -1), 1, (corner_x * height + corner_y).view(-1))
+    summed = (corners.view(channels, 4, capacity) * sign.to(torch.float32)).sum(dim=1)
+    out = summed.T.to(torch.float32)
     return out / out.sum(dim=1, keepdim=True)
 
 
@@ -116,32 +124,35 @@ class DeviceJoints:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Converged modes (J, S, 3) float32 and their densities (J, S) from ``proba`` (C, 31) of the
         pixels at flat indices ``slots``; mean shift as numpy's, all joints and seeds at once."""
-        points, weights = self._votes(depth_mm, slots, valid, proba)
+        points, weights = self._votes(depth_mm, slots, valid, proba)  # (3, J, P), (J, P)
         seeds = _linspace_index(self.seed_steps, (weights > 0).sum(dim=1))
-        modes = points.gather(1, seeds[:, :, None].expand(-1, -1, 3))
+        modes = points.gather(2, seeds.expand(3, -1, -1))  # (3, J, S)
         for _ in range(self.iterations):
             kernel = self._kernel(modes, points, weights)  # (J, S, P)
-            total = kernel.sum(dim=2, keepdim=True)
-            shifted = (kernel[..., None] * points[:, None]).sum(dim=2)  # no TF32 matmul, whatever the flags
+            total = kernel.sum(dim=2)
+            # kernel @ points as a product and a sum over the innermost axis: no TF32, whatever the flags
+            shifted = (kernel * points[:, :, None, :]).sum(dim=3)
             modes = torch.where(total > 0, shifted / total.clamp(min=1e-30), modes)
-        return modes, self._kernel(modes, points, weights).sum(dim=2)
+        return modes.permute(1, 2, 0), self._kernel(modes, points, weights).sum(dim=2)
 
     def _votes(
         self, depth_mm: torch.Tensor, slots: torch.Tensor, valid: torch.Tensor, proba: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``joints._votes`` with fixed shapes: (J, P, 3) points and (J, P) weights, 0 past the voters."""
+        """``joints._votes`` with fixed shapes: (3, J, P) points (axis first, so sums over points run
+        along the innermost axis) and (J, P) weights, 0 past the voters."""
         padded = torch.nn.functional.pad(proba, (0, 1))  # column -1 is zero
         joint_p = padded[:, self.columns[0]]
         for column in self.columns[1:]:  # left to right, as np.add.reduceat
             joint_p = joint_p + padded[:, column]
         voters = ((joint_p >= self.thresholds) & valid[:, None]).T  # (J, C)
-        rank = voters.cumsum(dim=1)
+        rank = voters.cumsum(dim=1, dtype=torch.int32)
         count = rank[:, -1]
-        # order[j, r]: slot of joint j's r-th voter (pixel order); non-voters land in a last column.
+        # order[j, r]: slot of joint j's r-th voter (pixel order); non-voters land past the capacity,
+        # each in its own place (many writes to one address queue up on a GPU).
         capacity = slots.shape[0]
-        order = torch.zeros((len(self.specs), capacity + 1), dtype=torch.int64, device=slots.device)
+        order = torch.zeros((len(self.specs), 2 * capacity), dtype=torch.int64, device=slots.device)
         arange = torch.arange(capacity, device=slots.device).expand_as(voters)
-        order.scatter_(1, torch.where(voters, rank - 1, capacity), arange)
+        order.scatter_(1, torch.where(voters, rank - 1, capacity + arange), arange)
         limit = count.clamp(max=self.max_points)
         strided = _linspace_index(self.point_steps, count)  # joints._stride_pick when count > P
         taken = torch.where(count[:, None] > self.max_points, strided, self.point_steps.long())
@@ -152,17 +163,18 @@ class DeviceJoints:
         cam = self.camera
         x = ((pixel % depth_mm.shape[1]).to(torch.float64) - cam.cx) * z / cam.fx
         y = ((pixel // depth_mm.shape[1]).to(torch.float64) - cam.cy) * z / cam.fy
-        points = torch.where(used[..., None], torch.stack([x, y, z], dim=2).to(torch.float32), 0.0)
+        points = torch.where(used, torch.stack([x, y, z]).to(torch.float32), 0.0)
         area = (z / cam.fx) * (z / cam.fx)
         share = joint_p.T.gather(1, slot).to(torch.float64)
         weights = share * area * (count.to(torch.float64) / limit.clamp(min=1))[:, None]
         return points, torch.where(used, weights.to(torch.float32), 0.0)
 
     def _kernel(self, modes: torch.Tensor, points: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """``joints._kernel``: Gaussian weights (J, S, P), the squared distance summed x, y, z in order."""
-        diff = modes[:, :, None, :] - points[:, None, :, :]
+        """``joints._kernel``: Gaussian weights (J, S, P) of points (3, J, P) around modes (3, J, S),
+        the squared distance summed x, y, z in order."""
+        diff = modes[:, :, :, None] - points[:, :, None, :]
         squared = diff * diff
-        d2 = squared[..., 0] + squared[..., 1] + squared[..., 2]
+        d2 = squared[0] + squared[1] + squared[2]
         return torch.exp(d2 * self.neg_inv_bw2) * weights[:, None, :]
 
 
@@ -261,20 +273,23 @@ class TorchBodyPipeline:
         modes, densities and the body pixel count (read back together)."""
         depth = _widen(raw_depth)
         height, width = depth.shape
-        body = self._selected(depth, selected).reshape(-1)
-        position = body.cumsum(0)
-        target = torch.where(body, position - 1, capacity).clamp(max=capacity)
-        slots = torch.zeros(capacity + 1, dtype=torch.int64, device=self.device)
-        slots = slots.scatter(0, target, torch.arange(body.shape[0], device=self.device))[:capacity]
-        valid = torch.arange(capacity, device=self.device) < position[-1]
+        body = self._selected(depth, selected)
+        # Inclusive prefix count of body pixels in row-major order, by rows and then row totals: a
+        # single 300k-long scan runs in one block on a GPU.
+        in_row = body.cumsum(1, dtype=torch.int32)
+        before_row = in_row[:, -1].cumsum(0) - in_row[:, -1]
+        position = (in_row + before_row[:, None]).reshape(-1)
+        count = position[-1]
+        wanted = torch.arange(1, capacity + 1, dtype=torch.int32, device=self.device)
+        valid = wanted <= count
+        slots = torch.where(valid, torch.searchsorted(position, wanted), 0)  # the k-th body pixel
         probes = self.forest.probes(depth, slots // width, slots % width, valid)
         proba = self.forest.proba_of_leaves(self.forest.descend(probes))
         proba = smooth_on_device(depth, slots, valid, proba, self.smoothing)
         parts = torch.full((height * width + 1,), BACKGROUND, dtype=torch.uint8, device=self.device)
         parts[torch.where(valid, slots, height * width)] = proba.argmax(dim=1).to(torch.uint8)
         modes, density = self.joints.modes(depth, slots, valid, proba)
-        count = position[-1:].to(torch.float32)  # exact: a frame has fewer than 2**24 pixels
-        packed = torch.cat([modes.reshape(-1), density.reshape(-1), count])
+        packed = torch.cat([modes.reshape(-1), density.reshape(-1), count[None].to(torch.float32)])
         return parts[:-1].view(height, width), packed
 
 
@@ -291,6 +306,12 @@ class _Captured:
     ) -> None:
         self.depth = depth.to(device, copy=True)
         self.selected = None if selected is None else selected.to(device, copy=True)
+        # Host frames go through page-locked buffers: an asynchronous DMA, not a staged copy.
+        self.pinned = [
+            torch.empty_like(t, device="cpu").pin_memory()
+            for t in (self.depth, self.selected)
+            if t is not None
+        ]
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):  # warm-up: lazy initialisation and allocator pools
@@ -303,9 +324,12 @@ class _Captured:
     def replay(self, depth: torch.Tensor, selected: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Copy the frame in and replay: the part map is copied out, the packed vector is read back
         before the next replay overwrites it."""
-        self.depth.copy_(depth)
-        if selected is not None:
-            self.selected.copy_(selected)
+        for static, pinned, frame in zip(
+            (self.depth, self.selected), self.pinned, (depth, selected), strict=False
+        ):  # no mask: one
+            if frame.device.type == "cpu":
+                frame = pinned.copy_(frame)
+            static.copy_(frame, non_blocking=True)
         self.graph.replay()
         parts, packed = self.outputs
         return parts.clone(), packed

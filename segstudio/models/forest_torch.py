@@ -21,6 +21,7 @@ import torch
 
 from segstudio.depth.features import BACKGROUND_DEPTH_M
 from segstudio.depth.model import BodyPartModel
+from segstudio.models import forest_triton
 
 MM_TO_M = np.float32(0.001)
 """The float32 factor of ``features.depth_in_metres``; a Python float could round differently."""
@@ -51,6 +52,8 @@ class TorchBodyParts:
         self.leaf_proba = tensor(forest.leaf_proba, torch.float32)
         self.levels = forest.depth
         self.mm_to_m = torch.tensor(MM_TO_M, device=self.device)  # made once: no copy per frame
+        self.use_triton = forest_triton.available(self.device)
+        self.triton_error: str | None = None
 
     def tensor_of(self, array: np.ndarray | torch.Tensor) -> torch.Tensor:
         """An image or pixel array on the device (uint16 depth widened: torch's uint16 has few ops)."""
@@ -83,7 +86,24 @@ class TorchBodyParts:
         """(N, trees) int64 leaf rows of every probe pixel in every tree, with no host sync.
 
         Pairs are laid out (tree, pixel), pixels fastest, so per-pixel values broadcast along
-        the contiguous axis (inner broadcasts over 2 or 3 elements are slow on CPU)."""
+        the contiguous axis (inner broadcasts over 2 or 3 elements are slow on CPU). On CUDA with
+        Triton the whole walk is one kernel (``forest_triton``), with the same arithmetic."""
+        if self.use_triton:
+            try:
+                rows = forest_triton.descend(
+                    self.node_table,
+                    self.successor,
+                    self.leaf_row,
+                    self.roots,
+                    self.levels,
+                    probes.flat,
+                    probes.origin,
+                    probes.inv_depth,
+                    probes.last_row_col,
+                )
+                return rows.T
+            except Exception as exc:  # noqa: BLE001 - no compiler, old driver...: the torch loop works
+                self.use_triton, self.triton_error = False, f"{type(exc).__name__}: {exc}"
         node = self.roots[:, None].expand(-1, probes.inv_depth.shape[0])  # (trees, N)
         for _ in range(self.levels):
             params = torch.index_select(self.node_table, 1, node.reshape(-1)).view(5, *node.shape)
@@ -125,6 +145,7 @@ class Probes:
         self.last = torch.full((2, 1, 1), width + 1.0, device=image.device)  # graphs capture them
         self.last[0] = height + 1.0
         self.row_stride = float(width + 2)
+        self.last_row_col = (height + 1.0, width + 1.0)
 
     def difference(self, offsets: torch.Tensor) -> torch.Tensor:
         """``d(x + u/d(x)) - d(x + v/d(x))`` for offsets ``(probe u|v, axis row|col, trees, N)``:

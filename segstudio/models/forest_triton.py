@@ -40,6 +40,8 @@ def descend(
 
     n_pixels, n_trees = inv_depth.shape[0], roots.shape[0]
     out = torch.empty((n_trees, n_pixels), dtype=torch.int64, device=inv_depth.device)
+    if out.numel() == 0:
+        return out
     grid = (triton.cdiv(n_trees * n_pixels, BLOCK),)
     _kernel()[grid](
         node_table,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 
@@ -16,15 +14,7 @@ from segstudio.depth.parts import BACKGROUND  # noqa: E402
 from segstudio.depth.training import TrainingParams, train_body_parts  # noqa: E402
 from segstudio.models.forest_torch import TorchBodyParts  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: on a busy two-core machine every parallel torch op waits milliseconds
-    for its second thread to be scheduled (4 s for this test instead of 0.1 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +62,15 @@ def test_torch_forest_takes_tensors_and_refuses_background_pixels(model: BodyPar
     hole = np.argwhere(frame.depth == 0)[:1]
     with pytest.raises(ValueError, match="foreground"):
         on_torch.predict_pixels(frame.depth, hole)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_forest_reaches_numpys_leaves(model: BodyPartModel) -> None:
+    """The Triton walk (or, without Triton, the torch loop) on a GPU: the same float32 arithmetic."""
+    frame = render_frame(1_000_002)
+    pixels = np.argwhere(frame.depth > 0)[::3]
+    reader = model.bank.pair_reader(depth_in_metres(frame.depth), pixels)
+    on_cuda = TorchBodyParts(model, "cuda")
+    got = on_cuda.leaf_rows(frame.depth, pixels).cpu().numpy()
+    assert on_cuda.triton_error is None
+    np.testing.assert_array_equal(got, model.forest._leaf_rows(len(pixels), reader))
