@@ -87,12 +87,32 @@ def test_missing_weights_name_the_file_to_place(
     assert "--weights" in error and not out.exists()
 
 
+def test_predict_class_map_edits_the_classes(
+    images: list[Path], random_unet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from segstudio.io.class_map import ClassMap, write_class_map
+
+    names = registry.get_spec("unet").class_names
+    class_map = tmp_path / "unet.json"
+    write_class_map(class_map, ClassMap("unet", {name: "cat" for name in names}))
+    out = tmp_path / "labels"
+    argv = ["predict", "--model", "unet", "--weights", str(random_unet), "--out", str(out)]
+    assert cli.main([*argv, "--class-map", str(class_map), str(images[0])]) == 0
+    cat = builtin_palette("voc").by_name("cat").id
+    assert set(np.unique(read_label_values(out / images[0].name))) == {cat}
+    write_class_map(class_map, ClassMap("unet", {names[0]: "unicorn"}))
+    assert cli.main([*argv, "--overwrite", "--class-map", str(class_map), str(images[0])]) != 0
+    error = capsys.readouterr().err
+    assert str(class_map) in error and "'unicorn'" in error
+
+
 @pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
         (["--model", "no-such-model"], 1, "unknown model 'no-such-model'"),
         (["--model", "unet", "--weights", "/nonexistent/w.pth"], 2, "weights file not found"),
         (["--model", "missing.pt"], 2, "checkpoint file not found"),
+        (["--model", "unet", "--class-map", "/nonexistent/m.json"], 2, "class-map file not found"),
     ],
 )
 def test_predict_refuses_bad_models(

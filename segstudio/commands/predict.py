@@ -46,6 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, type=Path, help="output folder (must not exist)")
     parser.add_argument("--format", choices=FORMATS, default="semantic-png", help="(default: semantic-png)")
     parser.add_argument("--palette", help="built-in palette or palette JSON to write (default: the model's)")
+    parser.add_argument(
+        "--class-map",
+        type=Path,
+        metavar="FILE",
+        help="class-map JSON: model class -> palette class (or null), before matching by name",
+    )
     parser.add_argument("--device", help="cuda, cuda:N, mps or cpu (default: the best available)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.set_defaults(func=run)
@@ -104,28 +110,43 @@ def _model_and_weights(args: argparse.Namespace) -> tuple[Any, Path | None]:
     return spec, weights
 
 
-def output_palette(spec: Any, class_ids: Sequence[int], palette_arg: str | None) -> tuple[Palette, list[int]]:
+def output_palette(
+    spec: Any, class_ids: Sequence[int], palette_arg: str | None, class_map: Path | None = None
+) -> tuple[Palette, list[int]]:
     """The palette to write and the palette id of each model class.
 
     ``--palette``: classes matched by name. Else the model's built-in palette; else (a checkpoint
-    trained on a custom palette) one made from the model's class names and ids.
+    trained on a custom palette) one made from the model's class names and ids. ``--class-map``
+    (``segstudio.io.class_map``) edits the matching; its targets must be classes of that palette.
     """
+    from segstudio.io.class_map import read_class_map
     from segstudio.io.palette_file import resolve_palette
     from segstudio.models.registry import palette_lut
 
     count = len(spec.class_names)
     if palette_arg:
         palette = resolve_palette(palette_arg)
+    elif spec.palette in BUILTIN_PALETTES:
+        palette = builtin_palette(spec.palette)
+    else:
+        palette = _checkpoint_palette(spec, class_ids)
+    if class_map is not None:
+        edits = read_class_map(class_map, palette).map
+        return palette, [int(i) for i in palette_lut(spec.class_names, palette, overrides=edits)[:count]]
+    if palette_arg:
         return palette, [int(i) for i in palette_lut(spec.class_names, palette)[:count]]
-    if spec.palette in BUILTIN_PALETTES:
-        return builtin_palette(spec.palette), list(class_ids)
+    return palette, list(class_ids)
+
+
+def _checkpoint_palette(spec: Any, class_ids: Sequence[int]) -> Palette:
+    """A palette made from a checkpoint's class names and ids (one trained on a custom palette)."""
     colours = voc_color_map()
     classes = [
         ClassDef(int(c), name, tuple(int(v) for v in colours[int(c) % 256]))  # type: ignore[arg-type]
         for c, name in zip(class_ids, spec.class_names, strict=True)
         if c != VOID
     ]
-    return Palette(spec.palette or spec.name, classes), list(class_ids)
+    return Palette(spec.palette or spec.name, classes)
 
 
 def _records(
@@ -148,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
     paths = image_paths(args.images)
     if args.weights is not None and not args.weights.is_file():
         raise CommandError(f"{args.weights}: weights file not found")
+    if args.class_map is not None and not args.class_map.is_file():
+        raise CommandError(f"{args.class_map}: class-map file not found")
     if args.out.exists() and not args.overwrite:
         raise CommandError(f"{args.out}: already exists (choose another folder or pass --overwrite)")
     spec, weights = _model_and_weights(args)
@@ -161,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(
             f"{error}; or give a weights file with --weights FILE, or pass --download"
         ) from error
-    palette, class_ids = output_palette(spec, model.class_ids, args.palette)
+    palette, class_ids = output_palette(spec, model.class_ids, args.palette, args.class_map)
     records = _records(runner, model, class_ids, paths)
     if args.format == "coco-panoptic":
         written = write_coco_panoptic(args.out, records, palette, overwrite=args.overwrite)

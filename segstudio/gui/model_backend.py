@@ -10,7 +10,7 @@ The records it takes and returns live in ``core.model_records`` (the models use 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -58,8 +58,12 @@ class ModelBackend(Protocol):
         token: CancelToken,
         progress: ProgressCallback,
         message: MessageCallback,
+        class_map: Mapping[str, str | None] | None = None,
     ) -> LabelMap:
-        """Model ``name``'s labels of ``rgb`` in ``palette``'s ids (MODEL provenance)."""
+        """Model ``name``'s labels of ``rgb`` in ``palette``'s ids (MODEL provenance).
+
+        ``class_map``: model class name -> palette class name (None: unlabelled), applied before
+        the by-name rule; the project's ``models/class-maps/MODEL.json`` (``io.class_map``)."""
         ...
 
     def train(

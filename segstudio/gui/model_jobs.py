@@ -23,6 +23,7 @@ from segstudio.gui.job_client import Handlers, JobClient
 from segstudio.gui.model_backend import LazyBackend, ModelInfo, ModelList
 from segstudio.gui.session import Session
 from segstudio.gui.worker import Job, JobContext, Priority
+from segstudio.io.class_map import project_class_map
 from segstudio.io.images import ImageReadError, read_rgb
 from segstudio.io.project import ImageState, Project, ProjectError
 
@@ -170,7 +171,7 @@ class PreLabeller(QObject):
         weights: Path | None,
         priority: Priority,
     ) -> Job:
-        backend, palette = self.backend, project.palette  # immutable: safe to share with the thread
+        backend, palette, root = self.backend, project.palette, project.root  # immutable: safe to share
 
         def run(context: JobContext) -> Prelabelled:
             context.token.check()
@@ -181,8 +182,16 @@ class PreLabeller(QObject):
                     raise ProjectError(str(error)) from error
             else:
                 rgb = source
+            edits = project_class_map(root, model, palette)  # the project's class map, if any
             labels = backend.get().prelabel(
-                model, weights, rgb, palette, context.token, context.progress, context.message
+                model,
+                weights,
+                rgb,
+                palette,
+                context.token,
+                context.progress,
+                context.message,
+                class_map=None if edits is None else edits.map,
             )
             return Prelabelled(image_id, labels)
 

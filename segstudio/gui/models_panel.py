@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from segstudio.gui.class_map_dialog import ClassMapDialog
 from segstudio.gui.model_backend import model_label, pick_default
 from segstudio.gui.model_jobs import ModelCatalog, PreLabeller
 
@@ -53,6 +54,9 @@ class ModelsPanel(QWidget):
         choose.clicked.connect(self.choose_weights)
         clear = QPushButton("Default")
         clear.clicked.connect(lambda: self.set_weights(None))
+        self.class_map_button = QPushButton("Class mapping…")
+        self.class_map_button.setToolTip("Which palette class each of the model's classes becomes")
+        self.class_map_button.clicked.connect(self.edit_class_map)
         self.current_button = QPushButton("Current image")
         self.selected_button = QPushButton("Selected images")
         self.all_button = QPushButton("All images")
@@ -86,6 +90,7 @@ class ModelsPanel(QWidget):
         layout.addWidget(self.model_combo)
         layout.addWidget(self.info)
         layout.addLayout(weights_row)
+        layout.addWidget(self.class_map_button)
         layout.addWidget(QLabel("Pre-label"))
         layout.addLayout(buttons)
         layout.addLayout(progress_row)
@@ -119,6 +124,20 @@ class ModelsPanel(QWidget):
         name, _ = QFileDialog.getOpenFileName(self, "Weights for the model", "", WEIGHTS_FILTER)
         if name:
             self.set_weights(Path(name))
+
+    def class_map_dialog(self) -> ClassMapDialog | None:
+        """The class-mapping dialog of the chosen model in the open project (None: nothing to map)."""
+        project = self.prelabeller.session.project
+        info = self.catalog.get(self.model or "")
+        if project is None or info is None:
+            self.status.setText("Open a project and choose a model to edit its class mapping")
+            return None
+        return ClassMapDialog(project.root, info.name, info.classes, project.palette, self)
+
+    def edit_class_map(self) -> None:
+        dialog = self.class_map_dialog()
+        if dialog is not None and dialog.exec():
+            self.status.setText(f"Class mapping of {dialog.model} saved: {dialog.path.name}")
 
     def prelabel_current(self) -> None:
         if self._ready():

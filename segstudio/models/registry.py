@@ -56,6 +56,7 @@ from torch import nn
 from segstudio.core.labels import VOID
 from segstudio.core.palette import BUILTIN_PALETTES, Palette, builtin_palette
 from segstudio.io.atomic import atomic_write_bytes
+from segstudio.io.class_map import CLASS_NAME_ALIASES, class_ids
 from segstudio.models.deeplab import DeepLabV3, DeepLabV3Plus
 from segstudio.models.fcn import build_fcn
 from segstudio.models.panoptic_fpn import PanopticFPN
@@ -83,17 +84,6 @@ IDENTITY_STD: RGB = (1.0, 1.0, 1.0)
 
 CHECKPOINT_FORMAT = "segstudio-checkpoint/1"
 """``format`` value of the dicts ``save_checkpoint`` writes."""
-
-CLASS_NAME_ALIASES: dict[str, str] = {
-    "__background__": "background",
-    "aeroplane": "airplane",
-    "diningtable": "dining table",
-    "motorbike": "motorcycle",
-    "pottedplant": "potted plant",
-    "sofa": "couch",
-    "tvmonitor": "tv",
-}
-"""Model class name -> palette class name, used both ways by ``palette_lut`` (VOC <-> COCO). Editable."""
 
 
 class UnknownModelError(ValueError):
@@ -233,27 +223,22 @@ def predict_logits(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
 
 
 def palette_lut(
-    class_names: Sequence[str], palette: Palette, aliases: Mapping[str, str] | None = None
+    class_names: Sequence[str],
+    palette: Palette,
+    aliases: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str | None] | None = None,
 ) -> np.ndarray:
     """A ``(VOID + 1,)`` uint16 table: model class index -> palette id of the same-named class, else VOID.
 
-    Names match case-insensitively, directly or through ``aliases`` (default
-    ``CLASS_NAME_ALIASES``) in either direction. ``lut[VOID]`` is VOID, so a category map that
+    ``overrides`` (model class name -> palette class name, or None for unlabelled; a project's
+    class-map file, ``segstudio.io.class_map``) come first. Other names match case-insensitively,
+    directly or through ``aliases`` (default ``CLASS_NAME_ALIASES``, which lives in
+    ``segstudio.io.class_map``) in either direction. ``lut[VOID]`` is VOID, so a category map that
     already holds VOID can be indexed directly: ``palette_ids = lut[category]``.
     """
-    aliases = CLASS_NAME_ALIASES if aliases is None else aliases
-    synonyms: dict[str, set[str]] = {}
-    for left, right in aliases.items():
-        synonyms.setdefault(left.lower(), set()).add(right.lower())
-        synonyms.setdefault(right.lower(), set()).add(left.lower())
-    ids = {c.name.lower(): c.id for c in palette}
     lut = np.full(VOID + 1, VOID, np.uint16)
-    for index, name in enumerate(class_names):
-        key = name.lower()
-        for candidate in (key, *sorted(synonyms.get(key, ()))):
-            if candidate in ids:
-                lut[index] = ids[candidate]
-                break
+    ids = class_ids(class_names, palette, overrides, CLASS_NAME_ALIASES if aliases is None else aliases)
+    lut[: len(ids)] = ids
     return lut
 
 

@@ -10,7 +10,7 @@ which also sets torch's CPU thread count to leave the GUI a core.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -51,11 +51,15 @@ def model_info(spec: registry.ModelSpec) -> ModelInfo:
     )
 
 
-def project_class_ids(spec: registry.ModelSpec, palette: Palette) -> list[int]:
-    """Palette id of each model output: the palette class of the same name (``CLASS_NAME_ALIASES``
-    included), VOID for none. By name, not by the ids a checkpoint stored: the same ids may mean
-    other classes in another project. Raises when no class matches: the output would be all VOID."""
-    ids = [int(i) for i in registry.palette_lut(spec.class_names, palette)[: len(spec.class_names)]]
+def project_class_ids(
+    spec: registry.ModelSpec, palette: Palette, class_map: Mapping[str, str | None] | None = None
+) -> list[int]:
+    """Palette id of each model output: ``class_map``'s choice (a project's class-map file), else
+    the palette class of the same name (``CLASS_NAME_ALIASES`` included), VOID for none. By name,
+    not by the ids a checkpoint stored: the same ids may mean other classes in another project.
+    Raises when no class matches: the output would be all VOID."""
+    lut = registry.palette_lut(spec.class_names, palette, overrides=class_map)
+    ids = [int(i) for i in lut[: len(spec.class_names)]]
     if all(i == VOID for i in ids):
         raise ValueError(
             f"model {spec.name!r} has no class of the palette {palette.name!r} "
@@ -107,14 +111,18 @@ class ModelService:
         token: CancelToken,
         progress: ProgressCallback,
         message: MessageCallback,
+        class_map: Mapping[str, str | None] | None = None,
     ) -> LabelMap:
-        """Model ``name``'s labels of ``rgb`` in ``palette``'s ids, with MODEL provenance."""
+        """Model ``name``'s labels of ``rgb`` in ``palette``'s ids, with MODEL provenance.
+
+        ``class_map`` (model class name -> palette class name or None) edits the by-name rule:
+        the project's class-map file for this model, when it has one."""
         self._message = message
         try:
             runner = self.runner()
             spec = registry.get_spec(name)
             model = runner.load(spec, weights)
-            class_ids = project_class_ids(spec, palette)
+            class_ids = project_class_ids(spec, palette, class_map)
             labels, _ = runner.predict_labels(
                 model, rgb, class_ids=class_ids, progress=progress, cancel=token
             )

@@ -16,6 +16,7 @@ from segstudio.core.jobs import CancelToken
 from segstudio.core.palette import ClassDef, Palette
 from segstudio.gui.layers import PREDICTION
 from segstudio.gui.main_window import MainWindow
+from segstudio.io.class_map import class_map_path, read_class_map
 from segstudio.io.project import ImageState, Project
 from segstudio.models.service import ModelService
 
@@ -77,6 +78,22 @@ def test_prelabel_current_image_fills_the_prediction_layer(make_window, project_
     assert np.array_equal(window.labels.category, before[0])
     assert np.array_equal(window.labels.provenance, before[1])
     assert not window.document.dirty and _label_files(project_root) == saved
+
+
+def test_the_project_class_map_steers_prelabelling(make_window, project_root: Path, qtbot) -> None:
+    window = _ready(qtbot, make_window(project_root))
+    assert window.open_image("plain")
+    panel = window.models.models_panel
+    dialog = panel.class_map_dialog()  # the "Class mapping…" button's dialog, of the chosen model
+    assert dialog is not None and dialog.class_names == window.models.catalog.get(MODEL).classes
+    for combo in dialog.combos:
+        combo.setCurrentText("cat")
+    dialog.accept()
+    assert read_class_map(class_map_path(project_root, MODEL)).map.keys() <= set(dialog.class_names)
+    with qtbot.waitSignal(window.models.prelabeller.filed, timeout=WAIT_MS):
+        panel.current_button.click()
+    prediction = window.document.prediction
+    assert prediction is not None and set(np.unique(prediction.category)) == {PALETTE.by_name("cat").id}
 
 
 class GatedService(ModelService):
@@ -173,12 +190,24 @@ def test_a_corrupt_checkpoint_is_named_and_the_window_goes_on(make_window, proje
     assert window.document.prediction is not None
 
 
+def _quiet(done: int, total: int) -> None:
+    pass
+
+
 def test_a_model_sharing_no_class_with_the_palette_is_refused() -> None:
     service = model_backend()
     palette = Palette("odd", [ClassDef(1, "zebra crossing", (1, 2, 3))])
     rgb = np.zeros((8, 8, 3), np.uint8)
     with pytest.raises(ValueError, match="no class of the palette 'odd'"):
         service.prelabel(MODEL, None, rgb, palette, CancelToken(), lambda done, total: None, print)
+    with pytest.raises(ValueError, match="'zebra', which is not a class of the palette 'odd'"):
+        service.prelabel(
+            MODEL, None, rgb, palette, CancelToken(), lambda d, t: None, print, class_map={"cat": "zebra"}
+        )
+    info = next(m for m in service.list_models().models if m.name == MODEL)
+    edits = dict.fromkeys(info.classes, "zebra crossing")  # a class map fits the model to this palette
+    labels = service.prelabel(MODEL, None, rgb, palette, CancelToken(), _quiet, print, class_map=edits)
+    assert set(np.unique(labels.category)) == {1}
 
 
 def test_windows_without_a_backend_say_so(qtbot, tmp_path: Path) -> None:

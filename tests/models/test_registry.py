@@ -206,3 +206,15 @@ def test_spec_is_a_plain_frozen_record() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.name = "other"  # type: ignore[misc]
     assert set(spec.to_dict()) >= {"name", "task", "classes", "palette", "weights", "mean", "std", "output"}
+
+
+def test_class_map_overrides_change_the_lut() -> None:
+    spec = registry.get_spec("fcn_resnet50")
+    voc = builtin_palette("voc")
+    plain = registry.palette_lut(spec.class_names, voc)
+    edited = registry.palette_lut(spec.class_names, voc, overrides={"sofa": "chair", "cat": None})
+    sofa, cat, dog = (spec.class_names.index(n) for n in ("sofa", "cat", "dog"))
+    assert plain[sofa] == voc.by_name("sofa").id and edited[sofa] == voc.by_name("chair").id
+    assert plain[cat] == voc.by_name("cat").id and edited[cat] == VOID
+    assert edited[dog] == plain[dog]  # the rest still match by name
+    assert edited[VOID] == VOID
