@@ -14,7 +14,6 @@ model service and ``segstudio predict --class-map`` all use it. Errors name the 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from segstudio.core.labels import VOID
 from segstudio.core.model_records import PROJECT_MODELS_DIR
 from segstudio.core.palette import Palette
 from segstudio.io.atomic import atomic_write_json
+from segstudio.io.datasets import read_json
 
 CLASS_MAP_FORMAT = "segstudio-class-map"
 CLASS_MAP_VERSION = 1
@@ -116,16 +116,7 @@ def class_map_from_json(data: Any, source: object, default_model: str = "") -> C
 def read_class_map(path: str | os.PathLike[str], palette: Palette | None = None) -> ClassMap:
     """Read a class-map file; with ``palette``, every target must be one of its classes."""
     source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ClassMapError(f"{source}: cannot read class map ({exc})") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ClassMapError(
-            f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from exc
+    data = read_json(source, ClassMapError)
     class_map = class_map_from_json(data, source, source.stem)
     if palette is not None:
         check_palette(class_map, palette, source)

@@ -43,18 +43,18 @@ class LabelDataset(NamedTuple):
 # -- reading -------------------------------------------------------------------------------------
 
 
-def read_json(path: Path) -> Any:
-    """Parse a JSON file; a missing file or a syntax error names the file (and line)."""
+def read_json(path: Path, error_type: type[ValueError] = DatasetError) -> Any:
+    """Parse a JSON file; a missing file or a syntax error names the file (and line) in ``error_type``."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise DatasetError(f"{path}: file not found") from None
+        raise error_type(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise DatasetError(f"{path}: cannot read ({error})") from error
+        raise error_type(f"{path}: cannot read ({error})") from error
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise DatasetError(
+        raise error_type(
             f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
         ) from error
 
