@@ -75,6 +75,37 @@ def test_predict_coco_panoptic_from_a_folder(images: list[Path], random_unet: Pa
     assert dataset.records[0].labels.shape == (48, 64)
 
 
+class ColourNet(torch.nn.Module):
+    """Pointwise: the logits are the RGB channels, so a pixel's class is its dominant colour."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 10
+
+
+def test_predict_makes_each_blob_of_a_thing_class_an_object(tmp_path: Path) -> None:
+    names = ("cat", "background", "dog")  # red, green, blue; cat and dog are VOC things
+    registry.register(
+        registry.ModelSpec(
+            "colour", "semantic", names, lambda n: ColourNet(), "voc", mean=(0, 0, 0), std=(1, 1, 1)
+        )
+    )
+    rgb = np.zeros((40, 60, 3), np.uint8)
+    rgb[..., 1] = 200
+    rgb[5:15, 5:15] = rgb[25:35, 40:55] = (200, 0, 0)  # two cats apart on a green background
+    photo = tmp_path / "photos" / "two-cats.png"
+    write_png(photo, rgb)
+    out = tmp_path / "coco"
+    argv = ["predict", "--model", "colour", "--out", str(out), "--format", "coco-panoptic", str(photo)]
+    assert cli.main(argv) == 0
+    data = json.loads((out / "annotations" / "panoptic.json").read_text(encoding="utf-8"))
+    cat = builtin_palette("voc").by_name("cat").id
+    segments = data["annotations"][0]["segments_info"]
+    assert sorted(s["area"] for s in segments if s["category_id"] == cat) == [100, 150]
+    labels = read_coco_panoptic(out / "annotations" / "panoptic.json").records[0].labels
+    assert labels.instance[10, 10] != labels.instance[30, 45] and labels.instance[10, 10] > 0
+    assert not labels.instance[labels.category == 0].any()  # background is stuff
+
+
 def test_missing_weights_name_the_file_to_place(
     images: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -104,6 +135,11 @@ def test_predict_class_map_edits_the_classes(
     assert cli.main([*argv, "--overwrite", "--class-map", str(class_map), str(images[0])]) != 0
     error = capsys.readouterr().err
     assert str(class_map) in error and "'unicorn'" in error
+    write_class_map(class_map, ClassMap("deeplabv3_resnet50", {names[0]: "cat"}))  # another model's map
+    assert cli.main([*argv, "--overwrite", "--class-map", str(class_map), str(images[0])]) == 1
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and str(class_map) in error
+    assert "'deeplabv3_resnet50'" in error and "'unet'" in error
 
 
 @pytest.mark.parametrize(

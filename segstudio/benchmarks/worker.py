@@ -25,10 +25,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from PySide6.QtCore import QEventLoop, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 
-from segstudio.benchmarks.gui import photo_like
+from segstudio.benchmarks.images import photo_like
 from segstudio.core.jobs import CancelToken
 from segstudio.core.palette import Palette, builtin_palette
 from segstudio.gui.worker import Job, JobContext, Worker
@@ -132,7 +131,7 @@ def run_worker_bench(
     repeats: int = 15, size: int = SIZE, model: str = MODEL, device: str = "cpu"
 ) -> dict[str, object]:
     """Stall, overhead and device of the worker on ``model`` (see the module notes)."""
-    QApplication.instance() or QApplication([])
+    QCoreApplication.instance() or QCoreApplication([])  # QtCore only: runs where QtWidgets is absent
     name = random_weights(model)
     try:
         return _measure(name, model, repeats, size, device)

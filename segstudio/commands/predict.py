@@ -117,7 +117,8 @@ def output_palette(
 
     ``--palette``: classes matched by name. Else the model's built-in palette; else (a checkpoint
     trained on a custom palette) one made from the model's class names and ids. ``--class-map``
-    (``segstudio.io.class_map``) edits the matching; its targets must be classes of that palette.
+    (``segstudio.io.class_map``) edits the matching; its targets must be classes of that palette,
+    and a ``model`` field in it must name this model.
     """
     from segstudio.io.class_map import read_class_map
     from segstudio.io.palette_file import resolve_palette
@@ -131,7 +132,7 @@ def output_palette(
     else:
         palette = _checkpoint_palette(spec, class_ids)
     if class_map is not None:
-        edits = read_class_map(class_map, palette).map
+        edits = read_class_map(class_map, palette, spec.name).map
         return palette, [int(i) for i in palette_lut(spec.class_names, palette, overrides=edits)[:count]]
     if palette_arg:
         return palette, [int(i) for i in palette_lut(spec.class_names, palette)[:count]]
@@ -150,11 +151,12 @@ def _checkpoint_palette(spec: Any, class_ids: Sequence[int]) -> Palette:
 
 
 def _records(
-    runner: Any, model: Any, class_ids: list[int], paths: list[Path]
+    runner: Any, model: Any, class_ids: list[int], palette: Palette, paths: list[Path]
 ) -> Iterator[tuple[dict[str, Any], LabelMap]]:
+    """Each image's record and labels; blobs of the palette's thing classes become instances."""
     for number, path in enumerate(paths, start=1):
         rgb = read_rgb(path)
-        labels, _ = runner.predict_labels(model, rgb, class_ids=class_ids)
+        labels, _ = runner.predict_labels(model, rgb, class_ids=class_ids, thing_ids=palette.thing_ids)
         progress_line(number, len(paths), path.name, sys.stderr)
         yield {"id": number, "file_name": path.name, "width": rgb.shape[1], "height": rgb.shape[0]}, labels
 
@@ -185,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
             f"{error}; or give a weights file with --weights FILE, or pass --download"
         ) from error
     palette, class_ids = output_palette(spec, model.class_ids, args.palette, args.class_map)
-    records = _records(runner, model, class_ids, paths)
+    records = _records(runner, model, class_ids, palette, paths)
     if args.format == "coco-panoptic":
         written = write_coco_panoptic(args.out, records, palette, overwrite=args.overwrite)
     else:

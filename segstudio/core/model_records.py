@@ -42,6 +42,13 @@ class ModelInfo:
     trainable: bool = False
     """A semantic architecture that "Train on this project" can fine-tune."""
     description: str = ""
+    download_url: str = ""
+    """The published weights' web address ("" for none): "Download weights" fetches it."""
+
+    @property
+    def downloadable(self) -> bool:
+        """Missing weights that can be fetched from their published address."""
+        return bool(self.download_url) and not self.weights_present
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,18 @@ class ModelList:
 
     models: tuple[ModelInfo, ...]
     problems: tuple[str, ...] = ()
+    device: str = ""
+    """Where the models run, as :meth:`ModelBackend.device_info` says it ("" when not asked)."""
+
+
+DEVICE_CHOICES: tuple[tuple[str, str], ...] = (
+    ("auto", "Automatic (CUDA, then Apple MPS, then CPU)"),
+    ("cuda", "CUDA GPU"),
+    ("mps", "Apple GPU (MPS)"),
+    ("cpu", "CPU"),
+)
+"""The device preferences the GUI offers: the value given to the backend, and its menu text.
+"auto" leaves the choice to the runner (``$SEGSTUDIO_DEVICE``, then the first usable device)."""
 
 
 @dataclass(frozen=True)

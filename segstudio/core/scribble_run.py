@@ -2,6 +2,7 @@
 
 The GUI runs :func:`classify_scribbles` on its worker thread for every pause in scribbling, and the
 pixel-classify bench times it the same way, so the numbers it reports are the ones a user waits for.
+Blobs of the request's thing classes become instances (``core.instances``) in the predict stage.
 ``check`` (a ``CancelToken.check``) is called between the stages, so a newer stroke cancels a stale run
 after the stage that is running. It is not called inside the feature computation on purpose: the
 stack is cached per image, and the run that supersedes this one needs the very same stack.
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from segstudio.core.features import FeatureCache
+from segstudio.core.instances import split_things
+from segstudio.core.labels import LabelMap, Provenance
 from segstudio.core.pixel_classifier import ClassifierParams, PixelClassifier, predict, train_from_scribbles
 from segstudio.core.pixel_classifier import uncertainty as margin_uncertainty
 from segstudio.core.scribbles import categories_from_values
@@ -41,14 +44,18 @@ class ScribbleRequest:
     params: ClassifierParams
     previous: PixelClassifier | None = None
     """The last model of this image: handed back untouched when the training set did not change."""
+    thing_ids: frozenset[int] = frozenset()
+    """Palette ids of thing classes: each connected blob of one in the prediction is an instance."""
 
 
 @dataclass(frozen=True)
 class ScribbleResult:
-    """The prediction in palette class ids, its uncertainty (uint8, 255 = two classes tie) and timings."""
+    """The prediction in palette class ids and instance ids (a blob of a thing class each), its
+    uncertainty (uint8, 255 = two classes tie) and timings."""
 
     image_id: str
     category: np.ndarray
+    instance: np.ndarray
     uncertainty: np.ndarray
     model: PixelClassifier
     scribbled_pixels: int
@@ -59,6 +66,10 @@ class ScribbleResult:
     @property
     def total_ms(self) -> float:
         return self.features_ms + self.train_ms + self.predict_ms
+
+    def to_labels(self) -> LabelMap:
+        """The prediction as a label map written by a model."""
+        return LabelMap.from_arrays(self.category, self.instance, Provenance.MODEL)
 
     @property
     def classes(self) -> list[int]:
@@ -79,12 +90,15 @@ def classify_scribbles(
     trained = time.perf_counter()
     check()
     labels, proba = predict(model, features)
+    category = categories_from_values(labels)
+    instance = split_things(category, request.thing_ids)
     quantised = np.rint(margin_uncertainty(proba) * UNCERTAINTY_LEVELS).astype(np.uint8)
     predicted = time.perf_counter()
     check()
     return ScribbleResult(
         request.image_id,
-        categories_from_values(labels),
+        category,
+        instance,
         quantised,
         model,
         int(np.count_nonzero(request.values)),

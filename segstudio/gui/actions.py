@@ -1,7 +1,8 @@
 """Menus, toolbar and keyboard shortcuts of the main window, in one table-like place.
 
 Every command is a QAction with its shortcut, so menus show the keys. The actions call the
-window, its tool box and its canvas; none of them holds logic of its own.
+window, its tool box and its canvas; none of them holds logic of its own. A tool's tooltip names
+its key and follows the shortcut (edited, reset, or restored from the settings at start-up).
 """
 
 from __future__ import annotations
@@ -74,6 +75,19 @@ def _action(
     return action
 
 
+def _follow_shortcut(action: QAction, tip: str) -> None:
+    """Tooltip "Name (key): tip", rebuilt whenever the action changes (setShortcuts emits
+    ``changed``), so it shows the key the user bound; setting the same text emits nothing."""
+
+    def update() -> None:
+        name = action.text().replace("&", "")
+        key = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        action.setToolTip(f"{name} ({key}): {tip}" if key else f"{name}: {tip}")
+
+    update()
+    action.changed.connect(update)
+
+
 def build(window: MainWindow) -> Actions:
     """Create the menus and the toolbar of ``window``; returns the actions it needs later."""
     actions = Actions()
@@ -114,7 +128,7 @@ def build(window: MainWindow) -> Actions:
     group = QActionGroup(window)
     for name, text, key, tip in TOOL_ACTIONS:
         action = _action(window, text, lambda on, n=name: on and tools.set_tool(n), key, checkable=True)
-        action.setToolTip(f"{text.replace('&', '')} ({key}): {tip}")
+        _follow_shortcut(action, tip)
         action.setStatusTip(tip)
         group.addAction(action)
         actions.tools[name] = action

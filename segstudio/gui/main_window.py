@@ -89,7 +89,7 @@ class MainWindow(QMainWindow):
         available = self.screen().availableGeometry().size()
         self.resize(min(DEFAULT_SIZE[0], available.width()), min(DEFAULT_SIZE[1], available.height()))
         self._add_docks()
-        self.models = ModelDocks(self, LazyBackend(model_backend))
+        self.models = ModelDocks(self, LazyBackend(model_backend), settings)
         self.shortcuts = ShortcutMap(menu_commands(self.menuBar()), settings)
         self.shortcuts.apply_saved()
         self.drop_opener = DropOpener(self, self.open_paths)

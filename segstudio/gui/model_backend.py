@@ -45,6 +45,19 @@ class ModelBackend(Protocol):
         """Where models run ("cpu", "cuda", ...)."""
         ...
 
+    def set_device(self, preference: str | None) -> None:
+        """Run on ``preference`` (a ``DEVICE_CHOICES`` value; None/"auto": choose) from the next job."""
+        ...
+
+    def device_info(self, message: MessageCallback) -> str:
+        """Where models run now, for people ("cuda:0 (NVIDIA ...)"); a fallback is told by ``message``."""
+        ...
+
+    def download_weights(self, name: str, token: CancelToken, progress: ProgressCallback) -> Path:
+        """Fetch ``name``'s published weights (``progress`` in KiB, total 0 when unknown; it is
+        also a cancel point, and a cancelled download resumes next time)."""
+        ...
+
     def list_models(self, project_root: Path | None = None) -> ModelList:
         """Every registered model, after registering the checkpoints in ``project_root/models``."""
         ...
@@ -83,12 +96,26 @@ BackendFactory = Callable[[], ModelBackend]
 
 
 class LazyBackend:
-    """Creates the backend on first use (on the worker thread), once, whoever asks first."""
+    """Creates the backend on first use (on the worker thread), once, whoever asks first.
 
-    def __init__(self, factory: BackendFactory | None) -> None:
+    The device preference is set here from the GUI thread and handed to the backend on the worker
+    thread by the next :meth:`get`, so the backend is only ever touched by the worker."""
+
+    def __init__(self, factory: BackendFactory | None, device: str | None = None) -> None:
         self._factory = factory
         self._backend: ModelBackend | None = None
         self._lock = threading.Lock()
+        self._device = device
+        self._applied_device: str | None = None
+
+    @property
+    def device_preference(self) -> str | None:
+        return self._device
+
+    def set_device(self, preference: str | None) -> None:
+        """Use ``preference`` from the next model job on (callable from any thread)."""
+        with self._lock:
+            self._device = preference
 
     @property
     def available(self) -> bool:
@@ -101,6 +128,10 @@ class LazyBackend:
                 if self._factory is None:
                     raise RuntimeError("models are not available in this window (no model backend)")
                 self._backend = self._factory()
+                self._applied_device = None
+            if self._device != self._applied_device:
+                self._backend.set_device(self._device)
+                self._applied_device = self._device
             return self._backend
 
 

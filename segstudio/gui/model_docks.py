@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget
 
+from segstudio.gui.device_menu import DeviceMenu
 from segstudio.gui.job_client import JobClient
 from segstudio.gui.layers import PREDICTION
 from segstudio.gui.model_backend import LazyBackend
 from segstudio.gui.model_jobs import ModelCatalog, PreLabeller
 from segstudio.gui.models_panel import ModelsPanel
 from segstudio.gui.train_panel import TrainPanel
+from segstudio.gui.weights_download import WeightsDownloader
 from segstudio.io.project import ImageState, Project
 
 if TYPE_CHECKING:
@@ -30,17 +32,23 @@ STATUS_MS = 5000
 class ModelDocks(QObject):
     """Creates the model panels of ``window`` and connects them to its session, list and worker."""
 
-    def __init__(self, window: MainWindow, backend: LazyBackend) -> None:
+    def __init__(self, window: MainWindow, backend: LazyBackend, settings: QSettings | None = None) -> None:
         super().__init__(window)
         self.window, self.backend = window, backend
         self.jobs = JobClient(lambda: window.worker, self)
         self.catalog = ModelCatalog(self.jobs, backend, self)
         self.prelabeller = PreLabeller(self.jobs, backend, window.session, self._set_state, self)
-        self.models_panel = ModelsPanel(self.catalog, self.prelabeller, window.image_list.selected_ids)
-        self.train_panel = TrainPanel(self.jobs, backend, self.catalog, lambda: window.project)
+        self.downloader = WeightsDownloader(self.jobs, backend, self)
+        self.models_panel = ModelsPanel(
+            self.catalog, self.prelabeller, window.image_list.selected_ids, self.downloader
+        )
+        self.train_panel = TrainPanel(
+            self.jobs, backend, self.catalog, lambda: window.project, self._save_before_training
+        )
         right = Qt.DockWidgetArea.RightDockWidgetArea
         self.models_dock = self._dock("Models", self.models_panel, right)
         self.train_dock = self._dock("Train", self.train_panel, right)
+        self._settings = settings
         self._menu()
         self._connect()
 
@@ -74,6 +82,8 @@ class ModelDocks(QObject):
                 action.setShortcut(QKeySequence(shortcut))
             action.triggered.connect(slot)
             menu.addAction(action)
+        menu.addSeparator()
+        self.device_menu = DeviceMenu(menu, self.jobs, self.backend, self._settings, self)
         self.menu = menu
 
     def _show_models(self, command: object) -> object:
@@ -85,7 +95,7 @@ class ModelDocks(QObject):
         return run
 
     def _connect(self) -> None:
-        window = self.window
+        window, panel = self.window, self.models_panel
         show_status = window.statusBar().showMessage
         self.catalog.problem.connect(lambda text: window.show_error("Models", text))
         self.prelabeller.problem.connect(lambda text: window.show_error("Pre-labelling failed", text))
@@ -93,6 +103,11 @@ class ModelDocks(QObject):
         self.train_panel.problem.connect(lambda text: window.show_error("Training failed", text))
         self.train_panel.trained.connect(self._trained)
         self.prelabeller.filed.connect(self._filed)
+        self.catalog.changed.connect(lambda: self.catalog.device and panel.show_device(self.catalog.device))
+        self.device_menu.described.connect(panel.show_device)
+        self.device_menu.status.connect(lambda text: show_status(text, STATUS_MS))
+        self.downloader.problem.connect(lambda name, text: window.show_error("Download failed", text))
+        self.downloader.finished.connect(self._downloaded)
         window.session.project_opened.connect(self._project_opened)
 
     def _filed(self, image_id: str) -> None:
@@ -114,6 +129,18 @@ class ModelDocks(QObject):
         if self.catalog.loaded:
             self.refresh()  # the new project's own checkpoints
 
+    def _save_before_training(self) -> bool:
+        """Training reads the labels on disk: save the open image's edits first (True: go on)."""
+        document = self.window.document
+        self.window.toolbox.finish()
+        if document is None or not document.dirty:
+            return True
+        return self.window.save()
+
+    def _downloaded(self, name: str, path: str) -> None:
+        self.refresh()  # the model's weights are present now
+        self.window.statusBar().showMessage(f"Downloaded the weights of {name}: {path}", STATUS_MS)
+
     def _trained(self, name: str) -> None:
         self.models_panel.select_model(name)
         self.refresh()
@@ -127,4 +154,5 @@ class ModelDocks(QObject):
     def close(self) -> None:
         """Stop the running jobs (the window stops the worker itself)."""
         self.prelabeller.cancel_batch()
+        self.downloader.cancel()
         self.train_panel.cancel()

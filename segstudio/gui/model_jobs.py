@@ -41,6 +41,8 @@ class ModelCatalog(QObject):
         super().__init__(parent)
         self.jobs, self.backend = jobs, backend
         self.models: tuple[ModelInfo, ...] = ()
+        self.device = ""
+        """Where the models run, as the last list said."""
         self.loaded = False
         self.asking = False
 
@@ -72,6 +74,7 @@ class ModelCatalog(QObject):
 
     def _listed(self, listing: ModelList) -> None:
         self.models, self.loaded, self.asking = listing.models, True, False
+        self.device = listing.device or self.device
         self.changed.emit()
         if listing.problems:
             self.problem.emit("\n".join(listing.problems))

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from segstudio.gui.class_map_dialog import ClassMapDialog
 from segstudio.gui.model_backend import model_label, pick_default
 from segstudio.gui.model_jobs import ModelCatalog, PreLabeller
+from segstudio.gui.weights_download import DownloadBar, WeightsDownloader
 
 DEFAULT_MODEL = "unet-small"
 WEIGHTS_FILTER = "Weights (*.pt *.pth);;All files (*)"
@@ -37,6 +38,7 @@ class ModelsPanel(QWidget):
         catalog: ModelCatalog,
         prelabeller: PreLabeller,
         selected_ids: Callable[[], list[str]],
+        downloader: WeightsDownloader,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -49,6 +51,9 @@ class ModelsPanel(QWidget):
         self.model_combo.currentIndexChanged.connect(self._model_changed)
         self.info = QLabel("")
         self.info.setWordWrap(True)
+        self.download = DownloadBar(downloader)
+        self.device_label = QLabel("Device: chosen at the first model job")
+        self.device_label.setToolTip("Models > Device chooses where models run")
         self.weights_label = QLabel("default weights")
         choose = QPushButton("Weights file…")
         choose.clicked.connect(self.choose_weights)
@@ -89,12 +94,14 @@ class ModelsPanel(QWidget):
         layout.addWidget(QLabel("Model"))
         layout.addWidget(self.model_combo)
         layout.addWidget(self.info)
+        layout.addWidget(self.download)
         layout.addLayout(weights_row)
         layout.addWidget(self.class_map_button)
         layout.addWidget(QLabel("Pre-label"))
         layout.addLayout(buttons)
         layout.addLayout(progress_row)
         layout.addWidget(self.status)
+        layout.addWidget(self.device_label)
         layout.addStretch(1)
 
         catalog.changed.connect(self._fill)
@@ -173,6 +180,7 @@ class ModelsPanel(QWidget):
 
     def _model_changed(self) -> None:
         info = self.catalog.get(self.model or "")
+        self.download.show_model(info)
         if info is None:
             self.info.setText("")
             return
@@ -182,7 +190,12 @@ class ModelsPanel(QWidget):
             lines.append("No published weights: random until trained (Train on this project).")
         elif not info.weights_present:
             lines.append(f"Weights missing: {info.hint}")
+            if info.download_url:
+                lines.append("Download weights fetches them (resumable, checked).")
         self.info.setText("\n".join(lines))
+
+    def show_device(self, text: str) -> None:
+        self.device_label.setText(f"Device: {text}")
 
     def _batch_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, max(1, total))

@@ -22,7 +22,6 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from segstudio.core.box import Box
 from segstudio.core.features import FeatureCache
-from segstudio.core.labels import LabelMap, Provenance
 from segstudio.core.pixel_classifier import ClassifierParams, PixelClassifier
 from segstudio.core.scribble_run import ScribbleRequest, ScribbleResult, classify_scribbles
 from segstudio.gui.document import Document
@@ -178,6 +177,7 @@ class ScribbleController(QObject):
             document.scribbles.values(),
             self.params,
             self._model[1] if self._model and self._model[0] == document.image_id else None,
+            thing_ids=frozenset(self.toolbox.palette.thing_ids),
         )
         pixels = sum(counts.values())
         job = Job(
@@ -215,7 +215,7 @@ class ScribbleController(QObject):
         document = self._document
         if document is None or document.image_id != result.image_id:
             return  # the user moved on to another image
-        prediction = LabelMap.from_arrays(result.category, None, Provenance.MODEL)
+        prediction = result.to_labels()
         document.set_prediction(prediction, result.uncertainty)
         names = ", ".join(self._name(category) for category in result.classes)
         self.status.emit(

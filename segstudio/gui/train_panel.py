@@ -57,10 +57,14 @@ class TrainPanel(QWidget):
         backend: LazyBackend,
         catalog: ModelCatalog,
         project: Callable[[], Project | None],
+        save_open_image: Callable[[], bool] = lambda: True,
         parent: QWidget | None = None,
     ) -> None:
+        """``save_open_image`` saves the open image's unsaved edits (False: saving failed, do
+        not train), so training learns from the corrections on screen too."""
         super().__init__(parent)
         self.jobs, self.backend, self.catalog, self._project = jobs, backend, catalog, project
+        self._save_open_image = save_open_image
         self.job_id: int | None = None
         self.points: list[TrainPoint] = []
         self.summary: TrainSummary | None = None
@@ -80,7 +84,7 @@ class TrainPanel(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         self.progress = QProgressBar()
-        self.result = QLabel("Trains on the saved labels of the project's images.")
+        self.result = QLabel("Trains on the labelled images (the open image's edits are saved first)")
         self.result.setWordWrap(True)
         self.plot = pg.PlotWidget()
         self.plot.setMinimumHeight(140)
@@ -124,6 +128,9 @@ class TrainPanel(QWidget):
             return None
         if architecture is None or not name or _UNSAFE.search(name):
             self.result.setText("Choose an architecture and a name of letters, digits, '-', '_' or '.'")
+            return None
+        if not self._save_open_image():
+            self.result.setText("The open image could not be saved; training not started")
             return None
         backend, root, settings = self.backend, project.root, self.settings()
         out = checkpoint_path(root, name)

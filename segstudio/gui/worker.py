@@ -145,7 +145,7 @@ class _Loop(QThread):
 
         def progress(done: int, total: int) -> None:
             now = time.monotonic()
-            if done >= total or now - last[0] >= PROGRESS_INTERVAL_S:
+            if 0 < total <= done or now - last[0] >= PROGRESS_INTERVAL_S:  # total 0: unknown
                 last[0] = now
                 self.event.emit("progress", job_id, (done, total))
 

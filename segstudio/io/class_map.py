@@ -8,8 +8,10 @@ through ``CLASS_NAME_ALIASES`` in either direction). A class-map file edits that
 
 A model class named in ``map`` becomes the named palette class (``null``: it stays unlabelled,
 VOID); every other class falls back to the by-name rule. A project keeps one file per model in
-``PROJECT/models/class-maps/MODEL.json``. Pure Python (no Qt, no torch): the GUI's dialog, the
-model service and ``segstudio predict --class-map`` all use it. Errors name the file.
+``PROJECT/models/class-maps/MODEL.json``. Read for a model, a file whose ``model`` names another
+model is refused: a map copied from another model's file would silently apply to the wrong classes.
+Pure Python (no Qt, no torch): the GUI's dialog, the model service and
+``segstudio predict --class-map`` all use it. Errors name the file.
 """
 
 from __future__ import annotations
@@ -113,11 +115,27 @@ def class_map_from_json(data: Any, source: object, default_model: str = "") -> C
     return ClassMap(model, entries)
 
 
-def read_class_map(path: str | os.PathLike[str], palette: Palette | None = None) -> ClassMap:
-    """Read a class-map file; with ``palette``, every target must be one of its classes."""
+def _check_model(data: Mapping[str, Any], model: str, source: object) -> None:
+    """Raise ``ClassMapError`` (naming ``source`` and both models) when the validated file's
+    ``model`` field is present and is not ``model``, the model the file is read for."""
+    written_for = data.get("model")
+    if written_for is not None and written_for != model:
+        raise ClassMapError(
+            f"{source}: this class map is for model {written_for!r}, not {model!r} "
+            f"(map {model!r}'s classes in its own file, or set 'model' to {model!r})"
+        )
+
+
+def read_class_map(
+    path: str | os.PathLike[str], palette: Palette | None = None, model: str | None = None
+) -> ClassMap:
+    """Read a class-map file; with ``palette``, every target must be one of its classes; with
+    ``model``, a ``model`` field in the file must name it."""
     source = Path(path)
     data = read_json(source, ClassMapError)
-    class_map = class_map_from_json(data, source, source.stem)
+    class_map = class_map_from_json(data, source, source.stem if model is None else model)
+    if model is not None:
+        _check_model(data, model, source)
     if palette is not None:
         check_palette(class_map, palette, source)
     return class_map
@@ -137,7 +155,7 @@ def project_class_map(
 ) -> ClassMap | None:
     """The project's class map of ``model``, or None when it has none."""
     path = class_map_path(project_root, model)
-    return read_class_map(path, palette) if path.is_file() else None
+    return read_class_map(path, palette, model) if path.is_file() else None
 
 
 def palette_names(

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +34,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from segstudio.core.instances import split_things
 from segstudio.core.jobs import CancelToken, ProgressCallback
 from segstudio.core.labels import CATEGORY_DTYPE, VOID, LabelMap, Provenance
 from segstudio.models import registry
@@ -127,9 +128,10 @@ class SemanticPrediction:
     confidence: np.ndarray
     probabilities: np.ndarray | None = None
 
-    def to_labels(self) -> LabelMap:
-        """As a label map written by a model (VOID stays unlabelled)."""
-        return LabelMap.from_arrays(self.category, provenance=Provenance.MODEL)
+    def to_labels(self, thing_ids: Collection[int] = ()) -> LabelMap:
+        """As a label map written by a model (VOID stays unlabelled); each connected blob of a class
+        in ``thing_ids`` (palette ids) becomes its own instance (``core.instances.split_things``)."""
+        return LabelMap.from_arrays(self.category, split_things(self.category, thing_ids), Provenance.MODEL)
 
 
 # -- requests --------------------------------------------------------------------------------------
@@ -145,6 +147,8 @@ class Request:
     model: str
     class_ids: tuple[int, ...] | None = None
     interactive: bool = False
+    thing_ids: frozenset[int] = frozenset()
+    """Palette ids of thing classes: a semantic model's blobs of them become instances."""
 
     def __post_init__(self) -> None:
         snapshot = np.array(self.rgb, copy=True)  # the GUI's own array goes on changing
@@ -265,7 +269,12 @@ class Runner:
         """Run one request (the worker's entry point); the result carries the request's id and version."""
         model = self.load(request.model)
         labels, confidence = self.predict_labels(
-            model, request.rgb, class_ids=request.class_ids, progress=progress, cancel=cancel
+            model,
+            request.rgb,
+            class_ids=request.class_ids,
+            thing_ids=request.thing_ids,
+            progress=progress,
+            cancel=cancel,
         )
         return Result(request.image_id, request.version, labels, confidence)
 
@@ -275,20 +284,23 @@ class Runner:
         rgb: np.ndarray,
         *,
         class_ids: Sequence[int] | None = None,
+        thing_ids: Collection[int] = (),
         merge: MergeSettings = DEFAULT_MERGE,
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> tuple[LabelMap, np.ndarray]:
         """Labels in palette ids (provenance MODEL) and a per-pixel confidence, for any task.
 
-        Semantic models give categories only; instance and panoptic models give instance ids too
+        Semantic models give categories; each connected blob of a ``thing_ids`` class (palette ids,
+        e.g. ``Palette.thing_ids``) becomes its own instance, so the GUI and ``segstudio predict``
+        export separate objects. Instance and panoptic models give their own instance ids
         (things over stuff, no overlaps: ``panoptic_fpn.merge_panoptic`` with ``merge``).
         """
         if model.output in ("logits", "dict"):
             prediction = self.predict_semantic(
                 model, rgb, class_ids=class_ids, progress=progress, cancel=cancel
             )
-            return prediction.to_labels(), prediction.confidence
+            return prediction.to_labels(thing_ids), prediction.confidence
         _check_rgb(rgb)
         if cancel is not None:
             cancel.check()

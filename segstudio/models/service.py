@@ -10,10 +10,12 @@ which also sets torch's CPU thread count to leave the GUI a core.
 from __future__ import annotations
 
 import dataclasses
+import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from segstudio.core.jobs import CancelToken, ProgressCallback
 from segstudio.core.labels import VOID, LabelMap
@@ -30,9 +32,10 @@ from segstudio.io.project import Project
 from segstudio.models import registry
 from segstudio.models.runner import Runner
 from segstudio.models.train import TrainConfig, train
-from segstudio.models.weights import WeightsError, place_hint
+from segstudio.models.weights import WeightsError, place_hint, resolve_weights
 
 MessageCallback = Callable[[str], None]
+KIB = 1024
 
 
 def model_info(spec: registry.ModelSpec) -> ModelInfo:
@@ -48,7 +51,22 @@ def model_info(spec: registry.ModelSpec) -> ModelInfo:
         base=spec.base,
         trainable=spec.task == "semantic" and spec.base is None,
         description=spec.description,
+        download_url=published_url(spec),
     )
+
+
+def published_url(spec: registry.ModelSpec) -> str:
+    """The first web address of the spec's weights ("" for none: random init or a local checkpoint)."""
+    return next((s.url for s in spec.weights if urllib.parse.urlparse(s.url).scheme in ("http", "https")), "")
+
+
+def describe_device(device: torch.device) -> str:
+    """A device as the user knows it: the GPU's name, or how many CPU threads the models use."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return str(device)
 
 
 def project_class_ids(
@@ -90,6 +108,44 @@ class ModelService:
     def device(self) -> str:
         return str(self.runner().device)
 
+    def set_device(self, preference: str | None) -> None:
+        """Run on ``preference`` ("cuda", "mps", "cpu"; None or "auto": choose) from the next job on.
+
+        The runner and its cached models are dropped; an unusable preference falls back, with a
+        message, when the next runner is made."""
+        preference = None if preference in (None, "", "auto") else preference
+        if preference == self._device:
+            return
+        old, self._device, self._runner = self._runner, preference, None
+        if old is not None and old.device.type == "cuda":
+            del old
+            torch.cuda.empty_cache()  # give the old models' memory back to other programs
+
+    def device_info(self, message: MessageCallback) -> str:
+        """Where models run now (:func:`describe_device`); a fallback from the preference is told."""
+        self._message = message
+        try:
+            return describe_device(self.runner().device)
+        finally:
+            self._message = lambda text: None
+
+    def download_weights(self, name: str, token: CancelToken, progress: ProgressCallback) -> Path:
+        """Fetch model ``name``'s published weights into the hub cache (resumable, verified).
+
+        ``progress(KiB, total KiB)`` (total 0 when unknown; KiB keep big files in Qt's 32-bit ints)
+        is also a cancel point: a cancelled download keeps its ``.part`` file and the next one
+        resumes from it."""
+        spec = registry.get_spec(name)
+
+        def report(done: int, total: int | None) -> None:
+            token.check()
+            progress(done // KIB, (total or 0) // KIB)
+
+        path = resolve_weights(spec, download=True, progress=report)
+        if path is None:
+            raise WeightsError(f"model {name!r} has no published weights to download")
+        return path
+
     def list_models(self, project_root: Path | None = None) -> ModelList:
         """Every model, after registering the project's checkpoints (a bad one is a problem, named)."""
         problems = []
@@ -100,7 +156,8 @@ class ModelService:
                 except (WeightsError, ValueError, KeyError) as error:
                     text = str(error)
                     problems.append(text if str(path.name) in text else f"{path}: {text}")
-        return ModelList(tuple(model_info(spec) for spec in registry.list_specs()), tuple(problems))
+        models = tuple(model_info(spec) for spec in registry.list_specs())
+        return ModelList(models, tuple(problems), describe_device(self.runner().device))
 
     def prelabel(
         self,
@@ -124,7 +181,12 @@ class ModelService:
             model = runner.load(spec, weights)
             class_ids = project_class_ids(spec, palette, class_map)
             labels, _ = runner.predict_labels(
-                model, rgb, class_ids=class_ids, progress=progress, cancel=token
+                model,
+                rgb,
+                class_ids=class_ids,
+                thing_ids=palette.thing_ids,  # each blob of a thing class is its own object
+                progress=progress,
+                cancel=token,
             )
         finally:
             self._message = lambda text: None

@@ -10,7 +10,7 @@ from segstudio.core.box import Box
 from segstudio.core.edits import brush_footprint
 from segstudio.core.features import FeatureCache
 from segstudio.core.jobs import Cancelled, CancelToken
-from segstudio.core.labels import VOID
+from segstudio.core.labels import VOID, Provenance
 from segstudio.core.pixel_classifier import ClassifierParams
 from segstudio.core.scribble_run import ScribbleRequest, classify_scribbles
 from segstudio.core.scribbles import ScribbleMap, categories_from_values
@@ -99,6 +99,25 @@ def test_a_live_update_labels_every_pixel_and_reuses_the_cached_features():
     again = classify_scribbles(ScribbleRequest("img", rgb, values, ClassifierParams(), result.model), cache)
     assert again.model is result.model  # nothing it learns from changed: not retrained
     assert cache.nbytes > 0 and len(cache._stacks) == 1
+
+
+def test_blobs_of_a_scribbled_thing_class_become_separate_instances():
+    rgb = np.zeros((*SHAPE, 3), np.uint8)
+    rgb[8:32, 5:20] = rgb[8:32, 40:55] = 200  # two bright objects, only the first scribbled
+    values = np.zeros(SHAPE, np.uint16)
+    values[15:25, 12] = 5 + 1  # class 5 (a thing), in the classifier's id + 1 convention
+    values[2, 5:55] = 0 + 1  # class 0 (stuff): the dark background
+    request = ScribbleRequest("img", rgb, values, ClassifierParams(), thing_ids=frozenset({5}))
+    result = classify_scribbles(request, FeatureCache())
+    labels = result.to_labels()
+    assert (labels.category[12:28, 9:16] == 5).all() and (labels.category[12:28, 44:51] == 5).all()
+    assert (labels.category[:, 26:34] == 0).all()  # the background between them keeps them apart
+    first, second = int(labels.instance[20, 12]), int(labels.instance[20, 47])
+    assert first and second and first != second
+    assert (labels.instance[labels.category == 0] == 0).all()
+    assert labels.provenance.max() == Provenance.MODEL
+    stuff_only = classify_scribbles(ScribbleRequest("img", rgb, values, ClassifierParams()), FeatureCache())
+    assert not stuff_only.instance.any()  # no thing classes given: instance 0 as before
 
 
 def test_a_cancelled_update_stops_between_stages():

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import subprocess
+import sys
 
 import torch
 
@@ -31,3 +33,15 @@ def test_worker_bench_reports_stall_overhead_and_device(qapp) -> None:
     assert 0.3 < result["overhead_ratio"] < 10
     assert ("images_per_s" in result) == torch.cuda.is_available()
     assert {spec.name for spec in registry.list_specs()} == names  # the random-weights entry is gone
+
+
+def test_worker_bench_needs_only_qtcore() -> None:
+    """The GPU machines carry a QtCore-only PySide6: the bench and the worker must not need more."""
+    code = (
+        "import sys, segstudio.benchmarks.worker, segstudio.gui.worker\n"
+        "extra = sorted(m for m in sys.modules if m.startswith('PySide6.Qt') and m != 'PySide6.QtCore')\n"
+        "print(','.join(extra))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""

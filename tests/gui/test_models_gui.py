@@ -68,6 +68,9 @@ def test_prelabel_current_image_fills_the_prediction_layer(make_window, project_
     prediction = window.document.prediction
     assert prediction is not None and prediction.shape == window.labels.shape
     assert set(np.unique(prediction.category)) <= set(PALETTE.ids)  # VOC classes of the model
+    things = np.isin(prediction.category, list(PALETTE.thing_ids))
+    assert things.any() and (prediction.instance[things] > 0).all()  # thing blobs are objects
+    assert (prediction.instance[~things] == 0).all()
     assert PREDICTION in window.canvas.layers
     assert window.canvas.layers[PREDICTION].isVisible()  # shown once the user asked for it
     project = Project.open(project_root)

@@ -119,6 +119,13 @@ def test_a_scribble_of_a_third_class_adds_it(qtbot, make_window, scene_root):
     predicted = window.document.prediction.category
     for k in (BACKGROUND, CAT, DOG):
         assert iou(predicted, TRUTH, k) >= 0.88, k
+    # cat and dog are things: each blob its own object; background is stuff, instance 0
+    instance = window.document.prediction.instance
+    assert (instance[predicted == BACKGROUND] == 0).all()
+    assert (instance[(predicted == CAT) | (predicted == DOG)] > 0).all()
+    assert not set(np.unique(instance[predicted == CAT])) & set(np.unique(instance[predicted == DOG]))
+    dog_ids, dog_sizes = np.unique(instance[predicted == DOG], return_counts=True)
+    assert dog_sizes.max() >= 0.9 * dog_sizes.sum()  # the disc is one object (specks aside)
 
 
 def test_a_stroke_during_a_run_supersedes_it(qtbot, make_window, scene_root):

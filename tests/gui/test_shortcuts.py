@@ -6,7 +6,7 @@ from __future__ import annotations
 from gui_helpers import press_key
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QApplication, QDialogButtonBox, QKeySequenceEdit
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QKeySequenceEdit, QToolBar
 
 from segstudio.gui.settings import user_settings
 from segstudio.gui.shortcuts import SETTINGS_GROUP, ShortcutsDialog, conflicts, menu_commands
@@ -102,3 +102,30 @@ def test_reset_to_defaults_restores_every_key_and_clears_the_settings(qtbot, mak
     settings.beginGroup(SETTINGS_GROUP)
     assert settings.childKeys() == []
     settings.endGroup()
+
+
+def _tool_button_tip(window, tool: str) -> str:
+    """The tooltip the user sees on the toolbar button of ``tool``."""
+    toolbar = window.findChild(QToolBar, "main-toolbar")
+    return toolbar.widgetForAction(window.commands.tools[tool]).toolTip()
+
+
+def test_tool_tooltips_follow_the_bound_key(qtbot, make_window, project_root):
+    window = make_window(project_root)
+    assert _tool_button_tip(window, "superpixel").startswith("Superpixels (S): ")
+    dialog = _open_dialog(qtbot, window)
+    _type_keys(qtbot, dialog.editors["superpixels"], Qt.Key.Key_U, Qt.KeyboardModifier.ShiftModifier)
+    _ok(dialog).click()
+    tip = _tool_button_tip(window, "superpixel")
+    assert tip.startswith("Superpixels (Shift+U): ") and "(S)" not in tip
+    assert "Paint the superpixels" in tip  # the description stays
+
+    again = make_window(project_root)  # the saved key, applied at start-up
+    assert _tool_button_tip(again, "superpixel").startswith("Superpixels (Shift+U): ")
+
+    dialog = window.edit_shortcuts()  # the menu's slot (the first dialog is closed, not yet deleted)
+    dialog.reset_button.click()
+    _ok(dialog).click()
+    assert _tool_button_tip(window, "superpixel").startswith("Superpixels (S): ")
+    window.shortcuts.assign({"brush": []})  # no key at all: no empty brackets
+    assert _tool_button_tip(window, "brush").startswith("Brush: Paint")

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gui_helpers import drag
 
 from segstudio.core.model_records import checkpoint_path
 from segstudio.gui.main_window import MainWindow
 from segstudio.gui.train_panel import default_name
+from segstudio.io.project import Project
 from segstudio.models import registry
 from segstudio.models.shapes_dataset import SHAPES_PALETTE, make_shapes_project
 
@@ -77,3 +79,21 @@ def test_cancelling_training_saves_nothing(make_window, shapes_root: Path, qtbot
         panel.cancel_button.click()
     assert not panel.running and "cancelled" in panel.result.text()
     assert not (shapes_root / "models").exists()  # no checkpoint, no temporary file
+
+
+def test_training_saves_the_open_images_corrections_first(make_window, shapes_root: Path, qtbot) -> None:
+    window = _train_dock(make_window, shapes_root, qtbot)
+    panel = window.models.train_panel
+    image_id = window.document.image_id
+    window.toolbox.set_label(SHAPES_PALETTE.by_name("square").id)
+    window.toolbox.set_tool("brush")
+    drag(qtbot, window, [(5, 5), (20, 5), (20, 12)])
+    assert window.document.dirty
+    corrected = window.labels.category.copy()
+    assert not np.array_equal(Project.open(shapes_root).load_labels(image_id).category, corrected)
+    panel.epochs.setValue(1)
+    with qtbot.waitSignal(panel.trained, timeout=WAIT_MS):
+        panel.train_button.click()
+    assert not window.document.dirty  # saved before the job read the project
+    assert np.array_equal(Project.open(shapes_root).load_labels(image_id).category, corrected)
+    assert panel.summary is not None and panel.summary.extra["train_images"] >= 1

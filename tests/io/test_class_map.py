@@ -83,3 +83,24 @@ def test_unknown_palette_class_names_file_class_and_palette(tmp_path: Path) -> N
     assert not (tmp_path / "out.json").exists()
     with pytest.raises(ClassMapError, match="missing.json: file not found"):
         read_class_map(tmp_path / "missing.json")
+
+
+def test_a_map_written_for_another_model_is_refused_naming_file_and_models(tmp_path: Path) -> None:
+    copied = class_map_path(tmp_path, "deeplabv3")
+    copied.parent.mkdir(parents=True)
+    written = {"format": CLASS_MAP_FORMAT, "version": 1, "model": "fcn_resnet50", "map": {"sofa": "chair"}}
+    _write(copied, json.dumps(written))  # fcn_resnet50's map, copied under deeplabv3's name
+    with pytest.raises(ClassMapError) as error:
+        project_class_map(tmp_path, "deeplabv3", VOC)
+    message = str(error.value)
+    assert message.startswith(str(copied)) and "'fcn_resnet50'" in message and "'deeplabv3'" in message
+    assert read_class_map(copied).model == "fcn_resnet50"  # read for no model in particular: no check
+    assert read_class_map(copied, VOC, "fcn_resnet50").map == {"sofa": "chair"}
+
+
+def test_a_map_without_a_model_field_belongs_to_the_model_it_is_read_for(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "anything.json", json.dumps({"format": CLASS_MAP_FORMAT, "version": 1, "map": {}})
+    )
+    assert read_class_map(path, VOC, "deeplabv3") == ClassMap("deeplabv3", {})
+    assert read_class_map(path).model == "anything"  # no model given: the file's stem, as before

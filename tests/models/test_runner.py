@@ -89,6 +89,20 @@ def test_a_void_class_id_leaves_pixels_unlabelled_and_counts_must_match() -> Non
         runner.predict_semantic(colour_model(), rgb, class_ids=(1, 2))
 
 
+def test_semantic_blobs_of_thing_classes_become_separate_instances() -> None:
+    rgb = np.zeros((40, 60, 3), np.uint8)
+    rgb[..., 1] = 200  # green: class 20, stuff
+    rgb[5:15, 5:15] = rgb[25:35, 40:55] = (200, 0, 0)  # two red objects: class 10, a thing
+    runner = Runner("cpu")
+    labels, _ = runner.predict_labels(colour_model(), rgb, thing_ids={10, 30})
+    first, second = int(labels.instance[10, 10]), int(labels.instance[30, 45])
+    assert first and second and first != second
+    assert (labels.instance[5:15, 5:15] == first).all() and (labels.instance[25:35, 40:55] == second).all()
+    assert (labels.instance[labels.category == 20] == 0).all()
+    untold, _ = runner.predict_labels(colour_model(), rgb)  # no thing classes given: no instances
+    assert (untold.category == labels.category).all() and not untold.instance.any()
+
+
 class ConvColourNet(nn.Module):
     """ColourNet through a real 3x3 convolution, so autocast has a matrix product to lower."""
 
@@ -218,12 +232,14 @@ def test_requests_are_snapshots_and_results_carry_id_and_version() -> None:
     registry.register(spec, replace=True)
     try:
         rgb, index = blocks()
-        request = Request("img-7", 3, rgb, "test-colour", class_ids=(4, 5, 6))
+        request = Request("img-7", 3, rgb, "test-colour", class_ids=(4, 5, 6), thing_ids=frozenset({4}))
         rgb[:] = 0  # the GUI keeps editing its own array
         assert not request.rgb.flags.writeable and request.rgb.any()
         result = Runner("cpu").run(request)
         assert (result.image_id, result.version) == ("img-7", 3)
         np.testing.assert_array_equal(result.labels.category, np.array([4, 5, 6])[index])
+        things = result.labels.category == 4
+        assert result.labels.instance[things].all() and not result.labels.instance[~things].any()
     finally:
         registry.unregister("test-colour")
 
@@ -265,8 +281,9 @@ def test_instance_and_panoptic_outputs_become_label_maps(panoptic: bool) -> None
         num_things=2,
     )
     rgb = np.zeros((64, 80, 3), np.uint8)
-    labels, confidence = Runner("cpu").predict_labels(model, rgb, merge=MergeSettings(stuff_area_limit=1))
-    assert labels.category[20, 20] == 101 and labels.instance[20, 20] == 1
+    merge = MergeSettings(stuff_area_limit=1)  # thing_ids are for semantic models: 200 stays stuff here
+    labels, confidence = Runner("cpu").predict_labels(model, rgb, thing_ids={101, 102, 200}, merge=merge)
+    assert labels.category[20, 20] == 101 and labels.instance[20, 20] == 1  # the model's own instances
     assert labels.category[50, 50] != 102  # below the score threshold: dropped
     assert confidence[20, 20] == pytest.approx(0.81) and confidence.dtype == np.float32
     if panoptic:

@@ -5,75 +5,21 @@ from __future__ import annotations
 import hashlib
 import io
 import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
+from weights_server import Served, serving
 
 from segstudio.models import weights as W
 
 
-@dataclass
-class Served:
-    """What the test server serves and what it saw."""
-
-    files: dict[str, bytes] = field(default_factory=dict)
-    ranges: list[str | None] = field(default_factory=list)
-    honour_range: bool = True
-    cut_after: int | None = None  # close the connection after this many body bytes, once
-
-    def url(self, port: int, name: str) -> str:
-        return f"http://127.0.0.1:{port}/{name}"
-
-
-def _handler(served: Served) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:  # keep the test output quiet
-            pass
-
-        def do_GET(self) -> None:
-            data = served.files.get(self.path.lstrip("/"))
-            requested = self.headers.get("Range")
-            served.ranges.append(requested)
-            if data is None:
-                self.send_error(404)
-                return
-            start = 0
-            if requested and served.honour_range:
-                start = int(requested.removeprefix("bytes=").split("-")[0])
-                if start >= len(data):
-                    self.send_response(416)
-                    self.send_header("Content-Range", f"bytes */{len(data)}")
-                    self.end_headers()
-                    return
-                self.send_response(206)
-                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-            else:
-                self.send_response(200)
-            body = data[start:]
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if served.cut_after is not None:
-                body, served.cut_after = body[: served.cut_after], None
-                self.close_connection = True
-            self.wfile.write(body)
-
-    return Handler
-
-
 @pytest.fixture
 def server() -> Iterator[tuple[Served, int]]:
-    served = Served()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(served))
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    yield served, httpd.server_address[1]
-    httpd.shutdown()
-    httpd.server_close()
+    with serving() as served:
+        yield served, served.port
 
 
 @pytest.fixture(autouse=True)
@@ -120,7 +66,7 @@ def test_full_download_is_verified_renamed_and_loads(server: tuple[Served, int],
     seen: list[tuple[int, int | None]] = []
     dest = tmp_path / "out" / name
     path = W.download_file(
-        served.url(port, name),
+        served.url(name),
         dest,
         sha256=hashlib.sha256(data).hexdigest(),
         progress=lambda done, total: seen.append((done, total)),
@@ -143,7 +89,7 @@ def test_truncated_part_resumes_with_a_range_request(server: tuple[Served, int],
     half = len(data) // 2
     dest.with_name(name + W.PART_SUFFIX).write_bytes(data[:half])
     seen: list[int] = []
-    W.download_file(served.url(port, name), dest, progress=lambda done, total: seen.append(done))
+    W.download_file(served.url(name), dest, progress=lambda done, total: seen.append(done))
     assert served.ranges == [f"bytes={half}-"]
     assert seen[0] > half and dest.read_bytes() == data
 
@@ -156,10 +102,10 @@ def test_connection_cut_keeps_part_and_next_call_resumes(server: tuple[Served, i
     served.cut_after = 1000
     dest = tmp_path / name
     with pytest.raises(W.WeightsError, match="run it again to resume"):
-        W.download_file(served.url(port, name), dest)
+        W.download_file(served.url(name), dest)
     part = dest.with_name(name + W.PART_SUFFIX)
     assert part.stat().st_size == 1000 and not dest.exists()
-    W.download_file(served.url(port, name), dest)
+    W.download_file(served.url(name), dest)
     assert served.ranges[-1] == "bytes=1000-" and dest.read_bytes() == data and not part.exists()
 
 
@@ -171,7 +117,7 @@ def test_server_ignoring_range_restarts_cleanly(server: tuple[Served, int], tmp_
     served.files[name] = data
     dest = tmp_path / name
     dest.with_name(name + W.PART_SUFFIX).write_bytes(b"stale bytes from an older file")
-    W.download_file(served.url(port, name), dest)
+    W.download_file(served.url(name), dest)
     assert dest.read_bytes() == data
 
 
@@ -182,7 +128,7 @@ def test_complete_part_answered_416_is_finished(server: tuple[Served, int], tmp_
     served.files[name] = data
     dest = tmp_path / name
     dest.with_name(name + W.PART_SUFFIX).write_bytes(data)
-    W.download_file(served.url(port, name), dest)
+    W.download_file(served.url(name), dest)
     assert dest.read_bytes() == data
 
 
@@ -197,7 +143,7 @@ def test_checksum_mismatch_is_refused_and_nothing_looks_complete(
     dest = tmp_path / name
     sha = hashlib.sha256(other).hexdigest() if wrong == "sha256" else None
     with pytest.raises(W.ChecksumError, match="discarded"):
-        W.download_file(served.url(port, name), dest, sha256=sha)
+        W.download_file(served.url(name), dest, sha256=sha)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -217,7 +163,7 @@ def test_resolve_uses_cache_and_downloads_only_when_asked(server: tuple[Served, 
     data = _weights_bytes()
     name = _hub_name(data)
     served.files[name] = data
-    spec = Spec("tiny", (Source(served.url(port, name), hashlib.sha256(data).hexdigest(), name),))
+    spec = Spec("tiny", (Source(served.url(name), hashlib.sha256(data).hexdigest(), name),))
     assert not W.weights_present(spec)
     with pytest.raises(W.WeightsMissing) as caught:
         W.resolve_weights(spec)
