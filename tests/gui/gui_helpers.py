@@ -123,3 +123,20 @@ def answer_modal(button: QMessageBox.StandardButton, seen: list[str] | None = No
     timer.timeout.connect(poll)
     timer.start()
     return timer
+
+
+MODELS_WAIT_MS = 20000
+
+
+def models_ready(qtbot, window: MainWindow, model: str) -> MainWindow:
+    """Show the Models dock, wait for the model list (the backend loads on the worker), choose ``model``."""
+    window.models.models_dock.show()
+    qtbot.waitUntil(lambda: window.models.catalog.loaded, timeout=MODELS_WAIT_MS)
+    window.models.models_panel.select_model(model)
+    assert window.models.models_panel.model == model
+    return window
+
+
+def open_boxes(window: MainWindow) -> list[QMessageBox]:
+    """The message boxes the window shows now (errors open without blocking)."""
+    return [box for box in window.findChildren(QMessageBox) if box.isVisible()]

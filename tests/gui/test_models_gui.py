@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gui_helpers import PALETTE, write_png
-from PySide6.QtWidgets import QMessageBox
+from gui_helpers import PALETTE, models_ready, open_boxes, write_png
 
 from segstudio.app import model_backend
 from segstudio.core.jobs import CancelToken
@@ -28,23 +27,12 @@ def _label_files(root: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((root / "labels").glob("*"))}
 
 
-def _ready(qtbot, window: MainWindow) -> MainWindow:
-    """Show the Models dock and wait for the model list (the backend loads on the worker)."""
-    window.models.models_dock.show()
-    qtbot.waitUntil(lambda: window.models.catalog.loaded, timeout=WAIT_MS)
-    window.models.models_panel.select_model(MODEL)
-    assert window.models.models_panel.model == MODEL
-    return window
-
-
-def _boxes(window: MainWindow) -> list[QMessageBox]:
-    return [box for box in window.findChildren(QMessageBox) if box.isVisible()]
 
 
 def test_start_up_and_the_model_list_are_apart(make_window, project_root: Path, qtbot) -> None:
     window = make_window(project_root)
     assert not window.models.catalog.loaded and not window.models.models_dock.isVisible()
-    _ready(qtbot, window)
+    models_ready(qtbot, window, MODEL)
     names = [info.name for info in window.models.catalog.models]
     assert {"unet-small", "deeplabv3", "deeplabv3_resnet50"} <= set(names)
     info = window.models.catalog.get("deeplabv3_resnet50")
@@ -56,7 +44,7 @@ def test_start_up_and_the_model_list_are_apart(make_window, project_root: Path, 
 
 
 def test_prelabel_current_image_fills_the_prediction_layer(make_window, project_root: Path, qtbot) -> None:
-    window = _ready(qtbot, make_window(project_root))
+    window = models_ready(qtbot, make_window(project_root), MODEL)
     assert window.open_image("plain")
     before = window.labels.category.copy(), window.labels.provenance.copy()
     saved = _label_files(project_root)
@@ -84,7 +72,7 @@ def test_prelabel_current_image_fills_the_prediction_layer(make_window, project_
 
 
 def test_the_project_class_map_steers_prelabelling(make_window, project_root: Path, qtbot) -> None:
-    window = _ready(qtbot, make_window(project_root))
+    window = models_ready(qtbot, make_window(project_root), MODEL)
     assert window.open_image("plain")
     panel = window.models.models_panel
     dialog = panel.class_map_dialog()  # the "Class mapping…" button's dialog, of the chosen model
@@ -139,7 +127,7 @@ def gated(qtbot, tmp_path: Path) -> Iterator[tuple[MainWindow, GatedService, Pat
 
 def test_a_batch_cancelled_midway_keeps_what_was_done(qtbot, gated) -> None:
     window, service, root = gated
-    _ready(qtbot, window)
+    models_ready(qtbot, window, MODEL)
     filed: list[str] = []
     progress: list[tuple[int, int]] = []
     prelabeller = window.models.prelabeller
@@ -170,8 +158,8 @@ def test_a_corrupt_checkpoint_is_named_and_the_window_goes_on(make_window, proje
     bad.write_bytes(b"this is not a checkpoint")
     window = make_window(project_root)
     window.models.models_dock.show()
-    qtbot.waitUntil(lambda: window.models.catalog.loaded and bool(_boxes(window)), timeout=WAIT_MS)
-    box = _boxes(window)[0]
+    qtbot.waitUntil(lambda: window.models.catalog.loaded and bool(open_boxes(window)), timeout=WAIT_MS)
+    box = open_boxes(window)[0]
     assert "broken.pt" in box.text()
     box.close()
     assert "broken" not in [info.name for info in window.models.catalog.models]
@@ -182,9 +170,9 @@ def test_a_corrupt_checkpoint_is_named_and_the_window_goes_on(make_window, proje
     panel.set_weights(bad)
     assert window.open_image("plain")
     panel.current_button.click()
-    qtbot.waitUntil(lambda: bool(_boxes(window)), timeout=WAIT_MS)
-    assert str(bad) in _boxes(window)[0].text()
-    _boxes(window)[0].close()
+    qtbot.waitUntil(lambda: bool(open_boxes(window)), timeout=WAIT_MS)
+    assert str(bad) in open_boxes(window)[0].text()
+    open_boxes(window)[0].close()
     assert window.document.prediction is None and not (project_root / "predictions" / "plain.npz").exists()
 
     panel.set_weights(None)  # still usable
@@ -220,5 +208,5 @@ def test_windows_without_a_backend_say_so(qtbot, tmp_path: Path) -> None:
     window.models.catalog.problem.connect(messages.append)
     window.models.refresh()
     assert messages and "without a model backend" in messages[0]
-    for box in _boxes(window):
+    for box in open_boxes(window):
         box.close()

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from PySide6.QtWidgets import QMessageBox
+from gui_helpers import models_ready, open_boxes
 from weights_server import Served, serving
 
 from segstudio.gui.device_menu import SETTINGS_KEY
-from segstudio.gui.main_window import MainWindow
 from segstudio.gui.settings import user_settings
 from segstudio.models import registry
 from segstudio.models import weights as W
@@ -55,23 +54,13 @@ def published(hub_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[
             registry.unregister(PUBLISHED)
 
 
-def _ready(qtbot, window: MainWindow, model: str) -> MainWindow:
-    window.models.models_dock.show()
-    qtbot.waitUntil(lambda: window.models.catalog.loaded, timeout=WAIT_MS)
-    window.models.models_panel.select_model(model)
-    assert window.models.models_panel.model == model
-    return window
-
-
-def _boxes(window: MainWindow) -> list[QMessageBox]:
-    return [box for box in window.findChildren(QMessageBox) if box.isVisible()]
 
 
 def test_download_stopped_midway_resumes_and_the_model_runs(
     make_window, project_root: Path, qtbot, published, hub_dir: Path
 ) -> None:
     served, data, file_name = published
-    window = _ready(qtbot, make_window(project_root), PUBLISHED)
+    window = models_ready(qtbot, make_window(project_root), PUBLISHED)
     panel, bar = window.models.models_panel, window.models.models_panel.download
     assert bar.isVisible() and bar.button.isEnabled() and not bar.stop_button.isEnabled()
     assert "Weights missing" in panel.info.text() and file_name in panel.info.text()
@@ -104,18 +93,18 @@ def test_download_stopped_midway_resumes_and_the_model_runs(
     assert window.open_image("plain")
     with qtbot.waitSignal(window.models.prelabeller.filed, timeout=WAIT_MS):
         panel.current_button.click()
-    assert window.document.prediction is not None and not _boxes(window)
+    assert window.document.prediction is not None and not open_boxes(window)
 
 
 def test_a_failed_download_names_the_file_to_place(make_window, project_root: Path, qtbot, published) -> None:
     served, data, file_name = published
     del served.files[file_name]  # the server answers 404
-    window = _ready(qtbot, make_window(project_root), PUBLISHED)
+    window = models_ready(qtbot, make_window(project_root), PUBLISHED)
     bar = window.models.models_panel.download
     with qtbot.waitSignal(window.models.downloader.problem, timeout=WAIT_MS):
         bar.button.click()
-    qtbot.waitUntil(lambda: bool(_boxes(window)), timeout=WAIT_MS)
-    box = _boxes(window)[0]
+    qtbot.waitUntil(lambda: bool(open_boxes(window)), timeout=WAIT_MS)
+    box = open_boxes(window)[0]
     assert box.windowTitle() == "Download failed"
     assert "HTTP 404" in box.text() and f"place {file_name} in" in box.text()
     assert bar.button.isEnabled() and "failed" in bar.label.text()
