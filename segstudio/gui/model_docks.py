@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget
+from PySide6.QtWidgets import QDockWidget, QFrame, QScrollArea
 
 from segstudio.gui.device_menu import DeviceMenu
 from segstudio.gui.job_client import JobClient
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from segstudio.gui.main_window import MainWindow
 
 STATUS_MS = 5000
+DOCK_HEIGHT_SHARE = 0.55
+"""Of the window's height, for a model dock the first time it is shown."""
 
 
 class ModelDocks(QObject):
@@ -35,6 +37,9 @@ class ModelDocks(QObject):
     def __init__(self, window: MainWindow, backend: LazyBackend, settings: QSettings | None = None) -> None:
         super().__init__(window)
         self.window, self.backend = window, backend
+        self._settings = settings
+        self._sized: set[QDockWidget] = set()
+        """Docks already given their first height."""
         self.jobs = JobClient(lambda: window.worker, self)
         self.catalog = ModelCatalog(self.jobs, backend, self)
         self.prelabeller = PreLabeller(self.jobs, backend, window.session, self._set_state, self)
@@ -48,17 +53,20 @@ class ModelDocks(QObject):
         right = Qt.DockWidgetArea.RightDockWidgetArea
         self.models_dock = self._dock("Models", self.models_panel, right)
         self.train_dock = self._dock("Train", self.train_panel, right)
-        self._settings = settings
         self._menu()
         self._connect()
 
     def _dock(self, title: str, widget: object, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self.window)
         dock.setObjectName(f"{title.lower()}-dock")
-        dock.setWidget(widget)  # type: ignore[arg-type]
+        scroll = QScrollArea()  # wrapped texts keep their height in a short dock; it scrolls instead
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(widget)  # type: ignore[arg-type]
+        dock.setWidget(scroll)
         self.window.addDockWidget(area, dock)
         dock.hide()  # shown on demand: no model backend is loaded until then
-        dock.visibilityChanged.connect(lambda visible: visible and self.ensure_list())
+        dock.visibilityChanged.connect(lambda visible: visible and self._shown(dock))
         view_menu = self.window.commands.view_menu
         if view_menu is not None:
             view_menu.addAction(dock.toggleViewAction())
@@ -114,6 +122,14 @@ class ModelDocks(QObject):
         """The image on screen got a prediction: show that layer (hidden by default, under the GT)."""
         if image_id == self.window.image_name:
             self.window.layers_panel.visible[PREDICTION].setChecked(True)
+
+    def _shown(self, dock: QDockWidget) -> None:
+        """First time shown: take a good share of the height (docks beside it keep the rest)."""
+        if dock not in self._sized:
+            self._sized.add(dock)
+            share = int(self.window.height() * DOCK_HEIGHT_SHARE)
+            self.window.resizeDocks([dock], [share], Qt.Orientation.Vertical)
+        self.ensure_list()
 
     def ensure_list(self) -> None:
         """Ask for the model list once (later: on project change or on request)."""

@@ -137,8 +137,6 @@ class DownloadBar(QWidget):
         self.model = name
         running = name is not None and self.downloader.running(name)
         self.setVisible(running or (info is not None and info.downloadable))
-        if info is not None and info.downloadable and not running and not self.label.text():
-            self.label.setText(f"From {info.download_url}")
         self._set_running(running)
 
     def start(self) -> None:
