@@ -146,9 +146,18 @@ def model_label(info: ModelInfo) -> str:
     return f"{info.name}  ({info.task}, {len(info.classes)} classes, {state})"
 
 
+FIRST_DOWNLOAD = "lraspp_mobilenet_v3_large"
+"""The model offered when no trained weights are here: the smallest published download (VOC, ~13 MB)."""
+
+
 def pick_default(models: Sequence[ModelInfo], wanted: str | None) -> int:
-    """Index of ``wanted`` in ``models``, else of the first model whose weights are here, else 0."""
+    """Index of ``wanted`` in ``models``, else of the first model with trained weights here, else of
+    :data:`FIRST_DOWNLOAD` (one click to fetch), else 0. Never a random-weights model by choice:
+    its labels would be noise on a first try."""
     names = [m.name for m in models]
     if wanted in names:
         return names.index(wanted)
-    return next((i for i, m in enumerate(models) if m.weights_present and not m.random_init), 0)
+    ready = next((i for i, m in enumerate(models) if m.weights_present and not m.random_init), None)
+    if ready is not None:
+        return ready
+    return names.index(FIRST_DOWNLOAD) if FIRST_DOWNLOAD in names else 0

@@ -26,7 +26,6 @@ from segstudio.gui.model_backend import model_label, pick_default
 from segstudio.gui.model_jobs import ModelCatalog, PreLabeller
 from segstudio.gui.weights_download import DownloadBar, WeightsDownloader
 
-DEFAULT_MODEL = "unet-small"
 WEIGHTS_FILTER = "Weights (*.pt *.pth);;All files (*)"
 
 
@@ -45,7 +44,8 @@ class ModelsPanel(QWidget):
         self.catalog, self.prelabeller = catalog, prelabeller
         self._selected_ids = selected_ids
         self.weights: Path | None = None
-        self.wanted: str | None = DEFAULT_MODEL
+        self.wanted: str | None = None
+        """The model to choose when the list arrives (None: ``pick_default``'s choice)."""
         self.model_combo = QComboBox()
         self.model_combo.setPlaceholderText("Loading the model list…")
         self.model_combo.currentIndexChanged.connect(self._model_changed)

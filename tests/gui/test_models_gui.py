@@ -15,6 +15,7 @@ from segstudio.core.jobs import CancelToken
 from segstudio.core.palette import ClassDef, Palette
 from segstudio.gui.layers import PREDICTION
 from segstudio.gui.main_window import MainWindow
+from segstudio.gui.model_backend import FIRST_DOWNLOAD, ModelInfo, pick_default
 from segstudio.io.class_map import class_map_path, read_class_map
 from segstudio.io.project import ImageState, Project
 from segstudio.models.service import ModelService
@@ -210,3 +211,19 @@ def test_windows_without_a_backend_say_so(qtbot, tmp_path: Path) -> None:
     assert messages and "without a model backend" in messages[0]
     for box in open_boxes(window):
         box.close()
+
+
+def test_the_default_model_is_never_random_weights_by_choice() -> None:
+    def info(name: str, present: bool, random: bool = False) -> ModelInfo:
+        return ModelInfo(name, "semantic", ("background",), present or random, random)
+
+    random_first = [
+        info("unet-small", False, random=True),
+        info("fcn_resnet50", False),
+        info(FIRST_DOWNLOAD, False),
+    ]
+    assert pick_default(random_first, None) == 2  # nothing trained here: the small download
+    trained = [*random_first, info("shapes-unet", True)]
+    assert pick_default(trained, None) == 3  # weights here beat a download
+    assert pick_default(trained, "unet-small") == 0  # what the user chose wins
+    assert pick_default(random_first[:2], None) == 0  # no better offer: the first
