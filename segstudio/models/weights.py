@@ -215,7 +215,7 @@ def download_file(
         done = offset
         try:
             with open(part, "ab" if offset else "wb") as handle:
-                while block := response.read(CHUNK_BYTES):
+                while block := response.read1(CHUNK_BYTES):  # what has come: frequent progress
                     handle.write(block)
                     done += len(block)
                     if progress is not None:
