@@ -2,7 +2,9 @@
 
 Medians in milliseconds of: a full per-class IoU (fast path) and the same with a plain
 ``numpy.bincount`` as the baseline, an incremental IoU update after a 256x256 edit, one
-radius-20 brush dab recorded for undo, and the undo of one brush stroke.
+radius-20 brush dab recorded for undo, the undo of one brush stroke, and the IoU dock's PQ
+recount (``core.label_pq``) against the dataset evaluation's route (both maps to COCO segment
+ids, then ``core.pq.pq_image``) as the baseline.
 """
 
 from __future__ import annotations
@@ -15,11 +17,17 @@ from segstudio.benchmarks.timing import median_ms
 from segstudio.core.box import Box
 from segstudio.core.edits import brush_dab, brush_stroke
 from segstudio.core.history import History
+from segstudio.core.label_pq import label_map_pq
 from segstudio.core.labels import LabelMap
 from segstudio.core.metrics import ConfusionMatrix, confusion_bincount
+from segstudio.core.panoptic import labels_to_panoptic
+from segstudio.core.pq import pq_image
 
 HEIGHT, WIDTH = 3000, 4000
 CLASS_IDS = list(range(20))
+THING_IDS = CLASS_IDS[10:]
+BASELINE_REPEATS = 3
+"""The PQ baseline takes seconds per run."""
 
 
 def blocky_map(rng: np.random.Generator, n_classes: int, block: int = 50) -> np.ndarray:
@@ -70,6 +78,7 @@ def run_core_bench(repeats: int = 15, seed: int = 0) -> dict[str, float | int | 
         brush_stroke(labels, stroke_points, 20, (7, 0), recorder=recorder)
     undo_ms = median_ms(lambda: history.undo(labels), repeats, setup=lambda: history.redo(labels))
 
+    pq_ms, pq_baseline_ms = _pq_timings(gt, pred, repeats)
     return {
         "map": f"{WIDTH}x{HEIGHT}",
         "classes": len(CLASS_IDS),
@@ -79,4 +88,32 @@ def run_core_bench(repeats: int = 15, seed: int = 0) -> dict[str, float | int | 
         "incremental_iou_ms": round(incremental_iou_ms, 3),
         "brush_dab_ms": round(brush_dab_ms, 3),
         "undo_ms": round(undo_ms, 3),
+        "pq_ms": round(pq_ms, 3),
+        "pq_baseline_ms": round(pq_baseline_ms, 3),
+        "pq_speedup": round(pq_baseline_ms / pq_ms, 2),
     }
+
+
+def _with_things(category: np.ndarray, block: int = 50) -> LabelMap:
+    """Thing pixels get one instance per ``block``-sized tile and class (unique across classes)."""
+    rows, cols = np.indices(category.shape, dtype=np.uint32)
+    tile = (rows // block) * np.uint32(WIDTH // block + 1) + cols // block
+    instance = tile * np.uint32(len(CLASS_IDS)) + category.astype(np.uint32) + 1
+    things = np.isin(category, THING_IDS)
+    return LabelMap.from_arrays(category, np.where(things, instance, 0).astype(np.uint32))
+
+
+def _pq_timings(gt: np.ndarray, pred: np.ndarray, repeats: int) -> tuple[float, float]:
+    """(live PQ recount, dataset-evaluation route) on the bench's maps with thing instances."""
+    truth, guess = _with_things(gt), _with_things(pred)
+    isthing = {c: c in THING_IDS for c in CLASS_IDS}
+
+    def live() -> None:
+        label_map_pq(truth.category, truth.instance, guess.category, guess.instance, isthing)
+
+    def baseline() -> None:
+        gt_ids, gt_segments = labels_to_panoptic(truth, THING_IDS)
+        pred_ids, pred_segments = labels_to_panoptic(guess, THING_IDS)
+        pq_image(gt_ids, gt_segments, pred_ids, pred_segments, isthing)
+
+    return median_ms(live, repeats), median_ms(baseline, min(repeats, BASELINE_REPEATS))

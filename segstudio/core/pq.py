@@ -183,6 +183,22 @@ def pq_image(
         gt_pixels[gt_label] += count
     gt_area = {label: int(info.get("area", gt_pixels[label])) for label, info in gt_segms.items()}
 
+    return match_segments(overlap, gt_segms, pred_segms, gt_area, pred_area)
+
+
+def match_segments(
+    overlap: Mapping[tuple[int, int], int],
+    gt_segms: Mapping[int, Mapping[str, Any]],
+    pred_segms: Mapping[int, Mapping[str, Any]],
+    gt_area: Mapping[int, int],
+    pred_area: Mapping[int, int],
+) -> PQStat:
+    """The API's matching of one image: TP pairs (same category, IoU > 0.5), then FN and FP.
+
+    ``overlap`` counts the pixels of every (gt id, pred id) pair present, void (0) included on
+    either side; segment tables map id -> ``category_id`` (and ``iscrowd`` for the ground truth).
+    Shared by :func:`pq_image` (ids from PNGs) and ``core.label_pq`` (ids from label maps).
+    """
     stat = PQStat()
     gt_matched: set[int] = set()
     pred_matched: set[int] = set()

@@ -1,7 +1,8 @@
-"""The IoU dock: per-class IoU of the prediction against the edited ground truth, as bars and a table.
+"""The IoU dock: per-class IoU and PQ of the prediction against the edited ground truth.
 
-The numbers come from the document's confusion matrix, which follows each edit's box; this
-panel only redraws, at most once per ``REDRAW_MS`` however fast the mouse moves.
+IoU comes from the document's confusion matrix, which follows each edit's box; this panel only
+redraws, at most once per ``REDRAW_MS`` however fast the mouse moves. PQ comes from
+``gui.pq_live`` (recounted on the worker) through :meth:`IouPanel.set_quality`.
 """
 
 from __future__ import annotations
@@ -13,15 +14,31 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
+from segstudio.core.label_pq import PanopticQuality, Quality
 from segstudio.gui.document import Document
 
 REDRAW_MS = 60
-COLUMNS = ("Class", "IoU", "GT px", "Predicted px")
+COLUMNS = ("Class", "IoU", "PQ", "GT px", "Predicted px")
 NO_PREDICTION = "No prediction for this image: there is nothing to compare the ground truth with."
 
 
 def percent(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.2%}"
+
+
+def quality_text(quality: Quality) -> str:
+    return percent(quality.pq) if quality.n else "–"
+
+
+def pq_summary(quality: PanopticQuality) -> str:
+    """``PQ 61.20% (SQ 80.10% x RQ 76.40%)   things 55.00%   stuff 70.30%``."""
+    overall = quality.all
+    if not overall.n:
+        return "PQ –: no segments to compare"
+    return (
+        f"PQ {percent(overall.pq)} (SQ {percent(overall.sq)} x RQ {percent(overall.rq)})   "
+        f"things {quality_text(quality.things)}   stuff {quality_text(quality.stuff)}"
+    )
 
 
 class IouPanel(QWidget):
@@ -30,9 +47,16 @@ class IouPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.document: Document | None = None
+        self.quality: PanopticQuality | None = None
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         self.summary.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.pq_label = QLabel("")
+        self.pq_label.setWordWrap(True)
+        self.pq_label.setToolTip(
+            "Panoptic quality (COCO): segments of one class match when their IoU is over 0.5; "
+            "PQ = SQ (mean IoU of matches) x RQ (F1 of matching)"
+        )
         self.plot = pg.PlotWidget()
         self.plot.setMinimumHeight(140)
         self.plot.setYRange(0, 1)
@@ -52,6 +76,7 @@ class IouPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.summary)
+        layout.addWidget(self.pq_label)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.table, 1)
         self._redraw = QTimer(self)
@@ -66,6 +91,15 @@ class IouPanel(QWidget):
         if document is not None:
             document.metrics_changed.connect(self._schedule)
         self.refresh()
+
+    def set_quality(self, quality: PanopticQuality | None) -> None:
+        """The latest PQ count of the open document (None: none yet, or no prediction)."""
+        self.quality = quality
+        self.refresh()
+
+    def quality_failed(self, text: str) -> None:
+        self.quality = None
+        self.pq_label.setText(f"PQ could not be counted: {text}")
 
     def _schedule(self) -> None:
         """Redraw ``REDRAW_MS`` after the first change not yet shown.
@@ -85,7 +119,10 @@ class IouPanel(QWidget):
         self.table.setVisible(matrix is not None)
         if document is None or matrix is None:
             self.summary.setText(NO_PREDICTION if document is not None else "")
+            self.pq_label.setText("")
             return
+        quality = self.quality
+        self.pq_label.setText("PQ: counting…" if quality is None else pq_summary(quality))
         iou, gt_area, pred_area = matrix.iou, matrix.gt_area, matrix.pred_area
         present = np.flatnonzero(~np.isnan(iou))
         palette = document.palette
@@ -100,6 +137,13 @@ class IouPanel(QWidget):
         self.plot.setXRange(-0.6, max(len(present), 1) - 0.4, padding=0)
         self.table.setRowCount(len(present))
         for row, (i, name) in enumerate(zip(present, names, strict=True)):
-            cells = (name, percent(float(iou[i])), f"{int(gt_area[i]):,}", f"{int(pred_area[i]):,}")
+            class_quality = None if quality is None else quality.per_class.get(int(matrix.class_ids[i]))
+            cells = (
+                name,
+                percent(float(iou[i])),
+                "–" if class_quality is None else percent(class_quality.pq),
+                f"{int(gt_area[i]):,}",
+                f"{int(pred_area[i]):,}",
+            )
             for column, text in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(text))

@@ -29,6 +29,7 @@ from segstudio.gui.layers_panel import LayersPanel
 from segstudio.gui.model_backend import BackendFactory, LazyBackend
 from segstudio.gui.model_docks import ModelDocks
 from segstudio.gui.palette_panel import PalettePanel
+from segstudio.gui.pq_live import LivePQ
 from segstudio.gui.recent import RecentProjects
 from segstudio.gui.scribbles import ScribbleController
 from segstudio.gui.session import AUTOSAVE_MS, Session
@@ -78,6 +79,9 @@ class MainWindow(QMainWindow):
         self.palette_panel = PalettePanel()
         self.layers_panel = LayersPanel(self.canvas)
         self.iou_panel = IouPanel()
+        self.panoptic = LivePQ(JobClient(lambda: self.worker, self), self)
+        self.panoptic.updated.connect(self.iou_panel.set_quality)
+        self.panoptic.failed.connect(self.iou_panel.quality_failed)
         self.image_list = ImageList()
         self.depth_view = DepthView(lambda: self.project)
         self.cursor_label = QLabel("")
@@ -208,6 +212,7 @@ class MainWindow(QMainWindow):
         self.canvas.clear()
         self.depth_pair.show_document(None)
         self.iou_panel.set_document(None)
+        self.panoptic.set_document(None)
         self.session.set_project(project)
         if self.offer_recovery:
             QTimer.singleShot(0, self, self._offer_recovery)
@@ -243,6 +248,7 @@ class MainWindow(QMainWindow):
         self.depth_pair.show_document(document)
         self.layers_panel.set_available(self.canvas.layers)
         self.iou_panel.set_document(document)
+        self.panoptic.set_document(document)
         self.image_list.set_current(document.image_id)
         document.dirty_changed.connect(self._dirty_changed)
         self._dirty_changed(document.dirty)

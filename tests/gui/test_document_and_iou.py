@@ -21,12 +21,13 @@ from gui_helpers import (
 
 from segstudio.core.box import Box
 from segstudio.core.edits import brush_stroke, flood_fill
+from segstudio.core.label_pq import label_map_pq
 from segstudio.core.labels import LabelMap, Provenance
 from segstudio.core.metrics import ConfusionMatrix
 from segstudio.core.palette import ClassDef
 from segstudio.gui import layers as layers_module
 from segstudio.gui.document import Document
-from segstudio.gui.iou_panel import NO_PREDICTION, percent
+from segstudio.gui.iou_panel import NO_PREDICTION, percent, pq_summary
 from segstudio.gui.layers import DISAGREEMENT, OUTLINES, PREDICTION
 from segstudio.gui.overlay import disagreement_mask, outline_mask
 from segstudio.io.project import Project
@@ -109,6 +110,41 @@ def test_iou_dock_shows_what_from_maps_computes_after_a_stroke(qtbot, make_windo
     assert f"mIoU {percent(expected.miou)}" in panel.summary.text()
     assert f"Pixels changed by the human: {corrections:,}" in panel.summary.text()
     assert panel.bars.opts["height"].tolist() == [v for v in expected.iou if not np.isnan(v)]
+
+
+def _pq_column(panel) -> dict[str, str]:
+    rows = range(panel.table.rowCount())
+    return {panel.table.item(row, 0).text(): panel.table.item(row, 2).text() for row in rows}
+
+
+def _direct_pq(document: Document):
+    labels, pred = document.labels, document.prediction
+    isthing = {c.id: c.isthing for c in PALETTE}
+    return label_map_pq(labels.category, labels.instance, pred.category, pred.instance, isthing, labels.crowd)
+
+
+def test_pq_follows_the_edits_off_the_gui_thread(qtbot, make_window, project_root):
+    window = zoomed(make_window(project_root))
+    panel, live = window.iou_panel, window.panoptic
+    qtbot.waitUntil(lambda: live.quality is not None, timeout=10000)
+    before = _direct_pq(window.document)
+    assert live.quality == before
+    assert before.per_class[DOG].fp == 1 and before.per_class[DOG].tp == 0  # the GT has no dog
+    assert panel.pq_label.text() == pq_summary(before) and panel.pq_label.text().startswith("PQ ")
+    assert _pq_column(panel)["dog"] == percent(0.0)
+
+    # label the dog the model saw (top-left 25x20): it becomes a match and PQ goes up
+    window.toolbox.set_label(DOG)
+    window.toolbox.set_radius(5)
+    drag(qtbot, window, [(0, 3), (24, 3), (24, 9), (0, 9), (0, 15), (24, 15), (24, 19), (0, 19)])
+    after = _direct_pq(window.document)
+    assert after.per_class[DOG].tp == 1 and after.all.pq > before.all.pq
+    qtbot.waitUntil(lambda: live.quality == after, timeout=10000)
+    qtbot.waitUntil(lambda: panel.pq_label.text() == pq_summary(after), timeout=10000)
+    assert _pq_column(panel)["dog"] == percent(after.per_class[DOG].pq)
+
+    assert window.save() and window.open_image("plain")  # no prediction: no PQ
+    qtbot.waitUntil(lambda: live.quality is None and panel.pq_label.text() == "")
 
 
 def test_iou_dock_says_when_the_image_has_no_prediction(qtbot, make_window, project_root):

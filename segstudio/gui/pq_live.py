@@ -1,0 +1,82 @@
+"""Panoptic quality of the open image's prediction against its ground truth, following the edits.
+
+Unlike IoU, PQ cannot be updated from a stroke's box (a stroke can merge or split segments,
+changing matches anywhere), so it is recounted whole (``core.label_pq``: ~0.17 s at 12 MP) on
+the shared worker from a snapshot of the labels (a copy of two arrays, a few ms), at most every
+``THROTTLE_MS`` while edits come in. A newer count supersedes an older one for the same image,
+so the dock never shows a stale number after the latest edit's count arrives.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from segstudio.core.label_pq import PanopticQuality, label_map_pq
+from segstudio.gui.document import Document
+from segstudio.gui.job_client import Handlers, JobClient
+from segstudio.gui.worker import Job, JobContext, Priority
+
+THROTTLE_MS = 250
+PQ_KIND = "pq"
+
+
+class LivePQ(QObject):
+    """Recounts PQ for the open document after edits; ``updated`` carries it (None: no prediction)."""
+
+    updated = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, jobs: JobClient, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.jobs = jobs
+        self.document: Document | None = None
+        self.quality: PanopticQuality | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(THROTTLE_MS)
+        self._timer.timeout.connect(self.recount)
+
+    def set_document(self, document: Document | None) -> None:
+        if self.document is not None:
+            self.document.metrics_changed.disconnect(self._schedule)
+        self.document = document
+        self.quality = None
+        self.updated.emit(None)
+        if document is not None:
+            document.metrics_changed.connect(self._schedule)
+            self.recount()
+
+    def _schedule(self) -> None:
+        """A throttle, as the IoU dock's: numbers keep coming during a long stroke."""
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def recount(self) -> int | None:
+        """Count now (on the worker); returns the job id, None when there is nothing to compare."""
+        self._timer.stop()
+        document = self.document
+        if document is None or document.prediction is None:
+            if self.quality is not None:
+                self.quality = None
+                self.updated.emit(None)
+            return None
+        labels, prediction = document.labels, document.prediction  # the prediction is never edited
+        gt_category, gt_instance, crowd = labels.category.copy(), labels.instance.copy(), set(labels.crowd)
+        isthing = {c.id: c.isthing for c in document.palette}
+
+        def run(context: JobContext) -> PanopticQuality:
+            return label_map_pq(
+                gt_category, gt_instance, prediction.category, prediction.instance, isthing, crowd
+            )
+
+        job = Job(PQ_KIND, document.image_id, run, Priority.INTERACTIVE, "Counting panoptic quality")
+        return self.jobs.submit(job, Handlers(done=lambda q: self._counted(document, q), failed=self._failed))
+
+    def _counted(self, document: Document, quality: PanopticQuality) -> None:
+        if document is self.document:
+            self.quality = quality
+            self.updated.emit(quality)
+
+    def _failed(self, text: str) -> None:
+        self.quality = None
+        self.failed.emit(text)
