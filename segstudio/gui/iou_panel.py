@@ -31,13 +31,13 @@ def quality_text(quality: Quality) -> str:
 
 
 def pq_summary(quality: PanopticQuality) -> str:
-    """``PQ 61.20% (SQ 80.10% x RQ 76.40%)   things 55.00%   stuff 70.30%``."""
+    """``PQ 61.20% (SQ 80.10% x RQ 76.40%)`` and, below, PQ of things and of stuff."""
     overall = quality.all
     if not overall.n:
         return "PQ –: no segments to compare"
     return (
-        f"PQ {percent(overall.pq)} (SQ {percent(overall.sq)} x RQ {percent(overall.rq)})   "
-        f"things {quality_text(quality.things)}   stuff {quality_text(quality.stuff)}"
+        f"PQ {percent(overall.pq)} (SQ {percent(overall.sq)} x RQ {percent(overall.rq)})\n"
+        f"PQ things {quality_text(quality.things)}   PQ stuff {quality_text(quality.stuff)}"
     )
 
 
