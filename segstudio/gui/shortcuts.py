@@ -111,9 +111,10 @@ def _same(a: Keys, b: Keys) -> bool:
 
 
 class ShortcutsDialog(QDialog):
-    """A table of every command with an editable shortcut; conflicts are named and block OK."""
+    """A table of every command with two editable shortcuts (main and alternate, as Redo has
+    Ctrl+Y and Ctrl+Shift+Z); conflicts are named and block OK."""
 
-    COMMAND, KEYS, DEFAULT = range(3)
+    COMMAND, KEYS, ALTERNATE, DEFAULT = range(4)
 
     def __init__(self, shortcuts: ShortcutMap, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -121,8 +122,10 @@ class ShortcutsDialog(QDialog):
         self.shortcuts = shortcuts
         self.editing: dict[str, Keys] = shortcuts.current()
         self.editors: dict[str, QKeySequenceEdit] = {}
-        self.table = QTableWidget(len(shortcuts.actions), 3, self)
-        self.table.setHorizontalHeaderLabels(["Command", "Shortcut", "Default"])
+        """The main shortcut's editor of each command."""
+        self.alternates: dict[str, QKeySequenceEdit] = {}
+        self.table = QTableWidget(len(shortcuts.actions), 4, self)
+        self.table.setHorizontalHeaderLabels(["Command", "Shortcut", "Alternate", "Default"])
         self.table.verticalHeader().setVisible(False)
         for row, (name, action) in enumerate(shortcuts.actions.items()):
             self._add_row(row, name, action)
@@ -143,7 +146,7 @@ class ShortcutsDialog(QDialog):
         layout.addWidget(self.table)
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
-        self.resize(560, 520)
+        self.resize(680, 520)
         self._check()
 
     def _add_row(self, row: int, name: str, action: QAction) -> None:
@@ -152,33 +155,40 @@ class ShortcutsDialog(QDialog):
         command.setToolTip(action.statusTip() or action.toolTip())
         command.setData(Qt.ItemDataRole.UserRole, name)
         self.table.setItem(row, self.COMMAND, command)
-        editor = QKeySequenceEdit(self._primary(self.editing[name]))
-        editor.setClearButtonEnabled(True)
-        editor.setMaximumSequenceLength(1)  # one key combination, taken at once (no chord timeout)
-        editor.keySequenceChanged.connect(lambda keys, n=name: self.edit(n, keys))
-        self.table.setCellWidget(row, self.KEYS, editor)
-        self.editors[name] = editor
+        for column, editors in ((self.KEYS, self.editors), (self.ALTERNATE, self.alternates)):
+            editor = QKeySequenceEdit(self._slot(self.editing[name], column - self.KEYS))
+            editor.setClearButtonEnabled(True)
+            editor.setMaximumSequenceLength(1)  # one key combination, taken at once (no chord timeout)
+            editor.keySequenceChanged.connect(lambda keys, n=name: self._edited(n))
+            self.table.setCellWidget(row, column, editor)
+            editors[name] = editor
         default = QTableWidgetItem(QKeySequence.listToString(self.shortcuts.defaults[name], NATIVE))
         default.setFlags(default.flags() & ~Qt.ItemFlag.ItemIsEditable)
         self.table.setItem(row, self.DEFAULT, default)
 
     @staticmethod
-    def _primary(keys: Keys) -> QKeySequence:
-        return keys[0] if keys else QKeySequence()
+    def _slot(keys: Keys, index: int) -> QKeySequence:
+        return keys[index] if len(keys) > index else QKeySequence()
 
-    def edit(self, name: str, keys: QKeySequence) -> None:
-        """One command's shortcut changed in its editor (further default keys of it are dropped)."""
-        if keys.toString(PORTABLE) != self._primary(self.editing[name]).toString(PORTABLE):
-            self.editing[name] = [] if keys.isEmpty() else [keys]
+    def _edited(self, name: str) -> None:
+        """A command's main or alternate key changed: it now has the keys its two editors show
+        (the same key twice counts once; keys beyond two are dropped)."""
+        keys: Keys = []
+        for editor in (self.editors[name], self.alternates[name]):
+            key = editor.keySequence()
+            if not key.isEmpty() and all(key != k for k in keys):
+                keys.append(key)
+        self.editing[name] = keys
         self._check()
 
     def reset(self) -> None:
         """Every command back to its default keys (applied on OK)."""
-        for name, editor in self.editors.items():
+        for name in self.editors:
             self.editing[name] = list(self.shortcuts.defaults[name])
-            editor.blockSignals(True)
-            editor.setKeySequence(self._primary(self.editing[name]))
-            editor.blockSignals(False)
+            for index, editor in enumerate((self.editors[name], self.alternates[name])):
+                editor.blockSignals(True)
+                editor.setKeySequence(self._slot(self.editing[name], index))
+                editor.blockSignals(False)
         self._check()
 
     def conflicts(self) -> dict[str, list[str]]:

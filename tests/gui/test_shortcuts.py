@@ -129,3 +129,25 @@ def test_tool_tooltips_follow_the_bound_key(qtbot, make_window, project_root):
     assert _tool_button_tip(window, "superpixel").startswith("Superpixels (S): ")
     window.shortcuts.assign({"brush": []})  # no key at all: no empty brackets
     assert _tool_button_tip(window, "brush").startswith("Brush: Paint")
+
+
+def test_a_command_can_have_an_alternate_key(qtbot, make_window, project_root):
+    window = make_window(project_root)
+    dialog = _open_dialog(qtbot, window)
+    redo = window.shortcuts.defaults["redo"]
+    assert len(redo) >= 2  # Ctrl+Y and Ctrl+Shift+Z (more on some desktops): both are shown
+    assert [dialog.editors["redo"].keySequence(), dialog.alternates["redo"].keySequence()] == redo[:2]
+    _type_keys(qtbot, dialog.alternates["superpixels"], Qt.Key.Key_U, Qt.KeyboardModifier.ShiftModifier)
+    assert [k.toString(PORTABLE) for k in dialog.editing["superpixels"]] == ["S", "Shift+U"]
+    _type_keys(qtbot, dialog.alternates["brush"], Qt.Key.Key_B)  # the brush's own key again: once
+    assert [k.toString(PORTABLE) for k in dialog.editing["brush"]] == ["B"] and _ok(dialog).isEnabled()
+    _ok(dialog).click()
+    shift, plain = Qt.KeyboardModifier.ShiftModifier, Qt.KeyboardModifier.NoModifier
+    for key, modifier in ((Qt.Key.Key_S, plain), (Qt.Key.Key_U, shift)):
+        window.toolbox.set_tool("brush")
+        press_key(qtbot, window, key, modifier)
+        assert window.toolbox.active.name == "superpixel"
+
+    again = make_window(project_root)
+    keys = again.shortcuts.actions["superpixels"].shortcuts()
+    assert [k.toString(PORTABLE) for k in keys] == ["S", "Shift+U"]
