@@ -12,15 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from segstudio.core.palette import Palette
-from segstudio.io.atomic import atomic_directory
-from segstudio.io.cityscapes import write_cityscapes
-from segstudio.io.coco_instances import read_coco_instances, write_coco_instances
-from segstudio.io.coco_panoptic import read_coco_panoptic, write_coco_panoptic_into
-from segstudio.io.exchange import IMAGES_DIR, ImageMode, export_records, import_records, place_images
+from segstudio.io.coco_instances import read_coco_instances
+from segstudio.io.coco_panoptic import read_coco_panoptic
+from segstudio.io.exchange import IMAGES_DIR, ImageMode, import_records
+from segstudio.io.export import ExportFormat, ExportOptions, export_project
 from segstudio.io.labelme import read_labelme
 from segstudio.io.palette_file import resolve_palette
-from segstudio.io.project import Project
-from segstudio.io.semantic_png import read_semantic_dataset, write_semantic_dataset
+from segstudio.io.semantic_png import read_semantic_dataset
 
 Records = list[tuple[dict, object]]
 Reader = Callable[[argparse.Namespace], tuple[Palette, Records, list[str], Path]]
@@ -87,15 +85,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=ImageMode.NONE.value,
         help=f"put the photos in OUT/{IMAGES_DIR}/ as copies or symlinks (default: none)",
     )
-    _export_target(parser, export_coco_panoptic)
+    _export_target(parser, _exporter(ExportFormat.COCO_PANOPTIC))
     parser = formats.add_parser("coco-instances", help="OUT/annotations/instances.json (RLE masks)")
     parser.add_argument("--polygons", action="store_true", help="polygons instead of RLE (crowd keeps RLE)")
-    _export_target(parser, export_coco_instances)
+    _export_target(parser, _exporter(ExportFormat.COCO_INSTANCES))
     parser = formats.add_parser("semantic-png", help="indexed PNG per image, the palette as colours")
     parser.add_argument("--grey", action="store_true", help="plain 8-bit grey PNGs instead of indexed")
-    _export_target(parser, export_semantic_png)
+    _export_target(parser, _exporter(ExportFormat.SEMANTIC_PNG))
     parser = formats.add_parser("cityscapes", help="gtFine labelIds / instanceIds / color PNGs")
-    _export_target(parser, export_cityscapes)
+    _export_target(parser, _exporter(ExportFormat.CITYSCAPES))
 
 
 def _import_target(parser: argparse.ArgumentParser, reader: Reader) -> None:
@@ -118,31 +116,15 @@ def run_import(args: argparse.Namespace, reader: Reader) -> int:
     return 0
 
 
-def export_coco_panoptic(args: argparse.Namespace) -> int:
-    project = Project.open(args.project)
-    with atomic_directory(args.out) as staging:
-        write_coco_panoptic_into(staging, export_records(project), project.palette)
-        place_images(project, staging / IMAGES_DIR, ImageMode(args.images))
-    print(f"exported {args.out}")
-    return 0
+def _exporter(fmt: ExportFormat) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        options = ExportOptions(
+            images=ImageMode(getattr(args, "images", ImageMode.NONE.value)),
+            polygons=getattr(args, "polygons", False),
+            grey=getattr(args, "grey", False),
+        )
+        count = export_project(args.project, fmt, args.out, options)
+        print(f"exported {count} images to {args.out}")
+        return 0
 
-
-def export_coco_instances(args: argparse.Namespace) -> int:
-    project = Project.open(args.project)
-    write_coco_instances(args.out, export_records(project), project.palette, polygons=args.polygons)
-    print(f"exported {args.out}")
-    return 0
-
-
-def export_semantic_png(args: argparse.Namespace) -> int:
-    project = Project.open(args.project)
-    write_semantic_dataset(args.out, export_records(project), project.palette, indexed=not args.grey)
-    print(f"exported {args.out}")
-    return 0
-
-
-def export_cityscapes(args: argparse.Namespace) -> int:
-    project = Project.open(args.project)
-    write_cityscapes(args.out, export_records(project), project.palette)
-    print(f"exported {args.out}")
-    return 0
+    return run
