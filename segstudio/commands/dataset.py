@@ -1,7 +1,7 @@
 """``segstudio import FORMAT ... PROJECT`` and ``segstudio export FORMAT PROJECT OUT``.
 
-Thin: each format is a reader giving (palette, records, warnings) or a writer of records;
-``segstudio.io.exchange`` turns them into a project, or a project into records, atomically.
+Thin: the arguments become an ``io.dataset_import.DatasetSource`` or an ``io.export`` format and
+options, the same entry points the app's File menu uses; both build their output atomically.
 """
 
 from __future__ import annotations
@@ -11,41 +11,29 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from segstudio.core.palette import Palette
-from segstudio.io.coco_instances import read_coco_instances
-from segstudio.io.coco_panoptic import read_coco_panoptic
-from segstudio.io.exchange import IMAGES_DIR, ImageMode, import_records
+from segstudio.io.dataset_import import DatasetSource, ImportFormat, import_dataset
+from segstudio.io.exchange import IMAGES_DIR, ImageMode
 from segstudio.io.export import ExportFormat, ExportOptions, export_project
-from segstudio.io.labelme import read_labelme
-from segstudio.io.palette_file import resolve_palette
-from segstudio.io.semantic_png import read_semantic_dataset
 
-Records = list[tuple[dict, object]]
-Reader = Callable[[argparse.Namespace], tuple[Palette, Records, list[str], Path]]
-"""Reads the dataset an import names: (palette, records, warnings, folder the photos are in)."""
+SourceOf = Callable[[argparse.Namespace], DatasetSource]
+"""Turns an import's arguments into the dataset source they name."""
 
 
-def _read_coco_panoptic(args: argparse.Namespace) -> tuple[Palette, Records, list[str], Path]:
-    dataset = read_coco_panoptic(args.json, args.masks)
-    return dataset.palette, [(r.image, r.labels) for r in dataset.records], [], args.images
+def _coco_panoptic(args: argparse.Namespace) -> DatasetSource:
+    return DatasetSource(ImportFormat.COCO_PANOPTIC, args.json, args.images, masks=args.masks)
 
 
-def _read_coco_instances(args: argparse.Namespace) -> tuple[Palette, Records, list[str], Path]:
-    dataset = read_coco_instances(args.json)
-    return dataset.palette, list(dataset.records), list(dataset.warnings), args.images
+def _coco_instances(args: argparse.Namespace) -> DatasetSource:
+    return DatasetSource(ImportFormat.COCO_INSTANCES, args.json, args.images)
 
 
-def _read_semantic_png(args: argparse.Namespace) -> tuple[Palette, Records, list[str], Path]:
-    palette = resolve_palette(args.palette)
-    dataset = read_semantic_dataset(args.masks, args.images, palette, void=args.void)
-    return dataset.palette, list(dataset.records), list(dataset.warnings), args.images
+def _semantic_png(args: argparse.Namespace) -> DatasetSource:
+    fmt = ImportFormat.SEMANTIC_PNG
+    return DatasetSource(fmt, args.masks, args.images, palette=args.palette, void=args.void)
 
 
-def _read_labelme(args: argparse.Namespace) -> tuple[Palette, Records, list[str], Path]:
-    palette = resolve_palette(args.palette) if args.palette else None
-    images = args.images or args.folder
-    dataset = read_labelme(args.folder, palette, images)
-    return dataset.palette, list(dataset.records), list(dataset.warnings), images
+def _labelme(args: argparse.Namespace) -> DatasetSource:
+    return DatasetSource(ImportFormat.LABELME, args.folder, args.images, palette=args.palette)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,25 +44,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", required=True, type=Path, help="the panoptic annotation JSON")
     parser.add_argument("--masks", type=Path, help="the PNG folder (default: the JSON path without .json)")
     parser.add_argument("--images", required=True, type=Path, help="folder of the photos")
-    _import_target(parser, _read_coco_panoptic)
+    _import_target(parser, _coco_panoptic)
 
     parser = formats.add_parser("coco-instances", help="COCO instances JSON (polygons and RLE)")
     parser.add_argument("--json", required=True, type=Path, help="the instances annotation JSON")
     parser.add_argument("--images", required=True, type=Path, help="folder of the photos")
-    _import_target(parser, _read_coco_instances)
+    _import_target(parser, _coco_instances)
 
     parser = formats.add_parser("semantic-png", help="one PNG of class values per image")
     parser.add_argument("--masks", required=True, type=Path, help="folder of label PNGs (<stem>.png)")
     parser.add_argument("--images", required=True, type=Path, help="folder of the photos (<stem>.*)")
     parser.add_argument("--palette", required=True, help="built-in palette name or palette JSON file")
     parser.add_argument("--void", type=int, default=255, help="value of unlabelled pixels (default 255)")
-    _import_target(parser, _read_semantic_png)
+    _import_target(parser, _semantic_png)
 
     parser = formats.add_parser("labelme", help="a folder of labelme JSON files")
     parser.add_argument("folder", type=Path, help="folder of labelme JSON files")
     parser.add_argument("--images", type=Path, help="where imagePath leads (default: the JSON folder)")
     parser.add_argument("--palette", help="match labels to this palette (default: one from the names)")
-    _import_target(parser, _read_labelme)
+    _import_target(parser, _labelme)
 
     exporter = subparsers.add_parser("export", help="write a project's labels as a dataset")
     formats = exporter.add_subparsers(dest="format", required=True, metavar="FORMAT")
@@ -96,9 +84,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _export_target(parser, _exporter(ExportFormat.CITYSCAPES))
 
 
-def _import_target(parser: argparse.ArgumentParser, reader: Reader) -> None:
+def _import_target(parser: argparse.ArgumentParser, source_of: SourceOf) -> None:
     parser.add_argument("project", type=Path, help="new project folder (must not exist)")
-    parser.set_defaults(func=lambda args: run_import(args, reader))
+    parser.set_defaults(func=lambda args: run_import(args, source_of))
 
 
 def _export_target(parser: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int]) -> None:
@@ -107,11 +95,10 @@ def _export_target(parser: argparse.ArgumentParser, func: Callable[[argparse.Nam
     parser.set_defaults(func=func)
 
 
-def run_import(args: argparse.Namespace, reader: Reader) -> int:
-    palette, records, warnings, images = reader(args)
+def run_import(args: argparse.Namespace, source_of: SourceOf) -> int:
+    project, warnings = import_dataset(source_of(args), args.project)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    project = import_records(args.project, palette, records, images)
     print(f"imported {len(project.images)} images into {project.root}")
     return 0
 

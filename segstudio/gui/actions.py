@@ -108,7 +108,8 @@ def build(window: MainWindow) -> Actions:
     file_menu.addSeparator()
     file_menu.addActions([save, reviewed])
     file_menu.addSeparator()
-    file_menu.addAction(_action(window, "&Export dataset…", lambda: window.export.open_dialog(), "Ctrl+E"))
+    file_menu.addAction(_action(window, "&Import dataset…", lambda: window.exchange.open_import(), "Ctrl+I"))
+    file_menu.addAction(_action(window, "&Export dataset…", lambda: window.exchange.open_export(), "Ctrl+E"))
     file_menu.addSeparator()
     file_menu.addAction(quit_action)
 

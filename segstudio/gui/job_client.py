@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 
 from segstudio.gui.worker import Job, Worker
 
@@ -84,3 +84,42 @@ class JobClient(QObject):
             callback = handlers.done if what == "done" else handlers.failed
             if callback is not None:
                 callback(payload)
+
+
+class SoloJob(QObject):
+    """One job at a time of one feature (an export, an import), with its outcome as signals."""
+
+    progress = Signal(int, int)
+    done = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, jobs: JobClient, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.jobs = jobs
+        self.job_id: int | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.job_id is not None
+
+    def start(self, job: Job) -> int:
+        """Submit ``job`` (the caller checks ``running`` first: one at a time)."""
+        self.job_id = self.jobs.submit(
+            job,
+            Handlers(
+                done=lambda result: self._end(self.done.emit, result),
+                failed=lambda text: self._end(self.failed.emit, text),
+                cancelled=lambda: self._end(self.cancelled.emit),
+                progress=self.progress.emit,
+            ),
+        )
+        return self.job_id
+
+    def cancel(self) -> None:
+        if self.job_id is not None:
+            self.jobs.cancel([self.job_id])
+
+    def _end(self, emit: Callable[..., None], *payload: Any) -> None:
+        self.job_id = None
+        emit(*payload)

@@ -17,7 +17,7 @@ from segstudio.core.labels import VOID, LabelMap
 from segstudio.core.palette import Palette
 from segstudio.gui import actions, dialogs, projects
 from segstudio.gui.canvas import Canvas
-from segstudio.gui.dataset_export import ExportControl
+from segstudio.gui.dataset_exchange import ExchangeControl
 from segstudio.gui.depth_pair import DepthPair, DepthPane
 from segstudio.gui.depth_view import DepthView
 from segstudio.gui.document import Document
@@ -95,7 +95,7 @@ class MainWindow(QMainWindow):
         self.resize(min(DEFAULT_SIZE[0], available.width()), min(DEFAULT_SIZE[1], available.height()))
         self._add_docks()
         self.models = ModelDocks(self, LazyBackend(model_backend), settings)
-        self.export = ExportControl(self)
+        self.exchange = ExchangeControl(self)
         self.shortcuts = ShortcutMap(menu_commands(self.menuBar()), settings)
         self.shortcuts.apply_saved()
         self.drop_opener = DropOpener(self, self.open_paths)

@@ -69,6 +69,12 @@ class JobContext:
     update: Callable[[Any], None]
     """A partial result for a live view (a training curve point, a coarse prediction)."""
 
+    def checked_progress(self, done: int, total: int) -> None:
+        """Report progress at a point where stopping is safe: a cancel (and, in a batch job, a
+        yield to queued interactive jobs) happens here first."""
+        self.token.check()
+        self.progress(done, total)
+
 
 @dataclass(frozen=True)
 class Job:

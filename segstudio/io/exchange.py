@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from segstudio.core.jobs import ProgressCallback
 from segstudio.core.labels import LabelMap
 from segstudio.core.palette import Palette
 from segstudio.io.atomic import atomic_directory
@@ -37,19 +38,24 @@ def import_records(
     records: Iterable[tuple[dict[str, Any], LabelMap]],
     images_dir: str | Path,
     name: str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Project:
     """Create a project at ``project_root`` from dataset records; photos stay where they are.
 
     Each record's ``file_name`` is looked up in ``images_dir``; a missing photo fails the whole
-    import, naming it, and leaves no project behind.
+    import, naming it, and leaves no project behind. ``progress(done, total)`` comes before each
+    record (total 0 when ``records`` has no length); it may raise, which also leaves nothing.
     """
     root = Path(project_root)
     images_dir = Path(images_dir).resolve()
     if not images_dir.is_dir():
         raise ProjectError(f"{images_dir}: images folder not found")
+    total = len(records) if isinstance(records, Sized) else 0
     with atomic_directory(root) as staging:
         project = Project.create(staging, palette, name=name or root.name)
-        for image, labels in records:
+        for done, (image, labels) in enumerate(records):
+            if progress is not None:
+                progress(done, total)
             photo = images_dir / str(image["file_name"])
             if not photo.is_file():
                 raise ProjectError(f"{photo}: image of {image.get('id')!r} not found")

@@ -11,7 +11,7 @@ from gui_helpers import DOG, drag, open_boxes, zoomed
 from PySide6.QtWidgets import QDialogButtonBox
 
 from segstudio.cli import main as cli_main
-from segstudio.gui.dataset_export import export_home
+from segstudio.gui.dataset_exchange import export_home
 from segstudio.gui.export_dialog import ExportDialog, free_folder
 from segstudio.gui.main_window import MainWindow
 from segstudio.gui.worker import Job, Priority
@@ -40,16 +40,16 @@ def test_export_saves_the_open_image_and_equals_the_cli(qtbot, make_window, proj
     drag(qtbot, window, [(5, 5), (30, 5)])
     assert window.document.dirty
     out = tmp_path / "gui-export"
-    with qtbot.waitSignal(window.export.exporter.finished, timeout=WAIT_MS) as finished:
+    with qtbot.waitSignal(window.exchange.job.done, timeout=WAIT_MS) as finished:
         _export(qtbot, window, ExportFormat.SEMANTIC_PNG, out)
-        assert window.export.status.isVisible()
-    assert finished.args == [str(out), 1]
+        assert window.exchange.status.isVisible()
+    assert finished.args == [1]
     assert not window.document.dirty  # saved before the export read the project
     qtbot.waitUntil(lambda: bool(open_boxes(window)), timeout=WAIT_MS)
     box = open_boxes(window)[0]
     assert box.windowTitle() == "Export finished" and str(out) in box.text()
     box.close()
-    assert not window.export.status.isVisible()
+    assert not window.exchange.status.isVisible()
 
     values = read_label_values(out / "scene.png")
     assert (values[5, 5:30] == DOG).all()  # the stroke made just before exporting is in it
@@ -63,7 +63,7 @@ def test_export_saves_the_open_image_and_equals_the_cli(qtbot, make_window, proj
 def test_coco_panoptic_export_from_the_window(qtbot, make_window, project_root, tmp_path) -> None:
     window = make_window(project_root)
     out = tmp_path / "panoptic"
-    with qtbot.waitSignal(window.export.exporter.finished, timeout=WAIT_MS):
+    with qtbot.waitSignal(window.exchange.job.done, timeout=WAIT_MS):
         _export(qtbot, window, ExportFormat.COCO_PANOPTIC, out)
     data = json.loads((out / "annotations" / "panoptic.json").read_text())
     assert [a["file_name"] for a in data["annotations"]] == ["scene.png"]
@@ -75,7 +75,7 @@ def test_coco_panoptic_export_from_the_window(qtbot, make_window, project_root, 
 
 def test_the_dialog_never_offers_an_existing_folder(qtbot, make_window, project_root, tmp_path) -> None:
     window = make_window(project_root)
-    dialog = window.export.open_dialog()
+    dialog = window.exchange.open_export()
     assert dialog is not None
     home = export_home(project_root, window.data_dir)
     assert home == project_root.parent
@@ -99,7 +99,7 @@ def test_a_failing_export_leaves_nothing_and_says_why(qtbot, make_window, projec
     window = make_window(project_root)
     (project_root / "labels" / "scene.npz").write_bytes(b"not a label file")
     out = tmp_path / "broken"
-    with qtbot.waitSignal(window.export.exporter.failed, timeout=WAIT_MS) as failed:
+    with qtbot.waitSignal(window.exchange.job.failed, timeout=WAIT_MS) as failed:
         _export(qtbot, window, ExportFormat.COCO_INSTANCES, out)
     assert "scene" in failed.args[0]
     assert not out.exists() and not any(p.name.startswith(".broken") for p in tmp_path.iterdir())
@@ -107,7 +107,7 @@ def test_a_failing_export_leaves_nothing_and_says_why(qtbot, make_window, projec
     assert open_boxes(window)[0].windowTitle() == "Export failed"
     for box in open_boxes(window):
         box.close()
-    assert window.open_image("plain") and not window.export.exporter.running  # the app goes on
+    assert window.open_image("plain") and not window.exchange.job.running  # the app goes on
 
 
 def test_stopping_an_export_writes_nothing(qtbot, make_window, project_root, tmp_path) -> None:
@@ -116,9 +116,9 @@ def test_stopping_an_export_writes_nothing(qtbot, make_window, project_root, tmp
     window.worker.submit(Job("test-gate", "hold", lambda context: gate.wait(WAIT_MS / 1000), Priority.BATCH))
     out = tmp_path / "stopped"
     _export(qtbot, window, ExportFormat.CITYSCAPES, out)  # queued behind the gate
-    assert window.export.status.isVisible() and window.export.exporter.running
-    with qtbot.waitSignal(window.export.exporter.cancelled, timeout=WAIT_MS):
-        window.export.stop_button.click()
+    assert window.exchange.status.isVisible() and window.exchange.job.running
+    with qtbot.waitSignal(window.exchange.job.cancelled, timeout=WAIT_MS):
+        window.exchange.stop_button.click()
         gate.set()
-    assert not out.exists() and not window.export.status.isVisible()
+    assert not out.exists() and not window.exchange.status.isVisible()
     assert "nothing was written" in window.statusBar().currentMessage()

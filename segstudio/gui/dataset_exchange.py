@@ -1,0 +1,159 @@
+"""The window's dataset exchange: File > Import dataset… and File > Export dataset…, one at a
+time on the worker, with a progress bar and Stop in the status bar and a message when done.
+Kept out of ``main_window.py``; the dialogs and the jobs are ``import_dialog`` and ``export_dialog``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QMessageBox, QProgressBar, QPushButton, QWidget
+
+from segstudio.gui.export_dialog import ExportDialog, export_job
+from segstudio.gui.import_dialog import ImportDialog, import_job
+from segstudio.gui.job_client import JobClient, SoloJob
+from segstudio.gui.projects import PROJECT_SUBFOLDER
+from segstudio.gui.worker import Job
+
+if TYPE_CHECKING:
+    from segstudio.gui.main_window import MainWindow
+
+STATUS_MS = 5000
+MAX_WARNINGS = 30
+
+
+def export_home(root: Path, data_dir: Path) -> Path:
+    """Where exports of the project at ``root`` go by default: beside the project folder (beside
+    the image folder for a project kept inside it), the home folder for one kept in app data."""
+    root = root.resolve()
+    if root.is_relative_to(data_dir.resolve()):
+        return Path.home()
+    return root.parent.parent if root.name == PROJECT_SUBFOLDER else root.parent
+
+
+class ExchangeControl(QObject):
+    """Opens the import and export dialogs and runs what they ask for (one exchange at a time)."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.job = SoloJob(JobClient(lambda: window.worker, self), self)
+        self._done: Callable[[object], None] = lambda result: None
+        self._what = ""
+        """"import" or "export", while one runs."""
+        self.status = QWidget()
+        self.bar = QProgressBar()
+        self.bar.setMaximumWidth(160)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.clicked.connect(self.job.cancel)
+        row = QHBoxLayout(self.status)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.bar)
+        row.addWidget(self.stop_button)
+        window.statusBar().addPermanentWidget(self.status)
+        self.status.hide()
+        self.job.progress.connect(self._progress)
+        self.job.done.connect(self._finished)
+        self.job.failed.connect(self._failed)
+        self.job.cancelled.connect(self._cancelled)
+
+    def _busy(self) -> bool:
+        if self.job.running:
+            self.window.statusBar().showMessage("An import or export is running", STATUS_MS)
+        return self.job.running
+
+    # -- export --------------------------------------------------------------------------------
+
+    def open_export(self) -> ExportDialog | None:
+        """File > Export dataset…: the dialog (window-modal, not blocking), or None when nothing
+        can be exported now (no project, an exchange running, or the open image would not save)."""
+        window, project = self.window, self.window.project
+        if project is None:
+            window.statusBar().showMessage("Open a project to export it", STATUS_MS)
+            return None
+        if self._busy():
+            return None
+        window.toolbox.finish()
+        if window.document is not None and window.document.dirty and not window.save():
+            return None
+        name = project.root.parent.name if project.root.name == PROJECT_SUBFOLDER else project.root.name
+        dialog = ExportDialog(project.root, name, export_home(project.root, window.data_dir), window)
+
+        def start() -> None:
+            request = dialog.request()
+            self._start("export", export_job(request), lambda count: self._exported(request.out, count))
+
+        dialog.accepted.connect(start)
+        self._open(dialog)
+        return dialog
+
+    def _exported(self, out: Path, count: object) -> None:
+        plural = "s" if count != 1 else ""
+        self._tell("Export finished", f"Exported {count} labelled image{plural} to\n{out}")
+
+    # -- import --------------------------------------------------------------------------------
+
+    def open_import(self) -> ImportDialog | None:
+        """File > Import dataset…: the dialog, or None while an exchange runs."""
+        if self._busy():
+            return None
+        dialog = ImportDialog(self.window)
+
+        def start() -> None:
+            root = dialog.project_root()
+            job = import_job(dialog.source(), root)
+            self._start("import", job, lambda warnings: self._imported(root, warnings))
+
+        dialog.accepted.connect(start)
+        self._open(dialog)
+        return dialog
+
+    def _imported(self, root: Path, warnings: object) -> None:
+        """Open the new project; say what the reader skipped (at most ``MAX_WARNINGS`` lines)."""
+        lines = list(warnings) if isinstance(warnings, list) else []
+        if self.window.open_path(root) and lines:
+            more = f"\n… and {len(lines) - MAX_WARNINGS} more" if len(lines) > MAX_WARNINGS else ""
+            self._tell("Imported with warnings", "\n".join(lines[:MAX_WARNINGS]) + more)
+
+    # -- running -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _open(dialog: QDialog) -> None:
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    def _start(self, what: str, job: Job, done: Callable[[object], None]) -> None:
+        self._done, self._what = done, what
+        self.bar.setFormat(f"{what} %p%")
+        self.bar.setRange(0, 0)  # busy until the first progress
+        self.status.show()
+        self.job.start(job)
+
+    def _finished(self, result: object) -> None:
+        self._ended()
+        self._done(result)
+
+    def _progress(self, done: int, total: int) -> None:
+        if total > 0:
+            self.bar.setRange(0, total)
+            self.bar.setValue(done)
+
+    def _ended(self) -> None:
+        self.status.hide()
+
+    def _failed(self, text: str) -> None:
+        self._ended()
+        self.window.show_error(f"{self._what.capitalize()} failed", text)
+
+    def _cancelled(self) -> None:
+        self._ended()
+        self.window.statusBar().showMessage("Stopped; nothing was written", STATUS_MS)
+
+    def _tell(self, title: str, text: str) -> None:
+        ok = QMessageBox.StandardButton.Ok
+        box = QMessageBox(QMessageBox.Icon.Information, title, text, ok, self.window)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
