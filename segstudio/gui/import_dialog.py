@@ -78,6 +78,7 @@ class ImportDialog(FormDialog):
         self.palette = QComboBox()
         self.palette.setEditable(True)
         self.palette.addItems(sorted(BUILTIN_PALETTES))
+        self.palette.setCurrentText("voc")  # VOC-style class-value PNGs are the common case
         self.palette.setToolTip("A built-in palette, or the path of a palette JSON file")
         self.void = QSpinBox()
         self.void.setRange(0, 65535)
