@@ -53,6 +53,7 @@ class ModelDocks(QObject):
         right = Qt.DockWidgetArea.RightDockWidgetArea
         self.models_dock = self._dock("Models", self.models_panel, right)
         self.train_dock = self._dock("Train", self.train_panel, right)
+        window.tabifyDockWidget(self.models_dock, self.train_dock)  # one place for the model work
         self._menu()
         self._connect()
 
@@ -81,7 +82,7 @@ class ModelDocks(QObject):
             ("Pre-label &all images", self._show_models(panel.all_button.click), None),
             ("Pre-label the &unlabelled images", self._show_models(panel.unlabelled_button.click), None),
             ("Ca&ncel pre-labelling", self.prelabeller.cancel_batch, None),
-            ("&Train on this project…", self.train_dock.show, None),
+            ("&Train on this project…", lambda: self._raise(self.train_dock), None),
             ("&Refresh the model list", self.refresh, None),
         )
         for text, slot, shortcut in entries:
@@ -96,7 +97,7 @@ class ModelDocks(QObject):
 
     def _show_models(self, command: object) -> object:
         def run() -> None:
-            self.models_dock.show()
+            self._raise(self.models_dock)
             self.ensure_list()
             command()  # type: ignore[operator]
 
@@ -123,12 +124,28 @@ class ModelDocks(QObject):
         if image_id == self.window.image_name:
             self.window.layers_panel.visible[PREDICTION].setChecked(True)
 
+    @staticmethod
+    def _raise(dock: QDockWidget) -> None:
+        """Show ``dock`` in front of the dock it shares tabs with."""
+        dock.show()
+        dock.raise_()
+
     def _shown(self, dock: QDockWidget) -> None:
         """First time shown: take a good share of the height (docks beside it keep the rest)."""
         if dock not in self._sized:
             self._sized.add(dock)
-            share = int(self.window.height() * DOCK_HEIGHT_SHARE)
-            self.window.resizeDocks([dock], [share], Qt.Orientation.Vertical)
+            height = self.window.height()
+            neighbours = [
+                d
+                for d in self.window.findChildren(QDockWidget)
+                if d.isVisible() and d not in (self.models_dock, self.train_dock)
+                and self.window.dockWidgetArea(d) == self.window.dockWidgetArea(dock)
+            ]
+            rest = int(height * (1 - DOCK_HEIGHT_SHARE)) // max(1, len(neighbours))
+            self.window.resizeDocks(
+                [*neighbours, dock], [rest] * len(neighbours) + [int(height * DOCK_HEIGHT_SHARE)],
+                Qt.Orientation.Vertical,
+            )
         self.ensure_list()
 
     def ensure_list(self) -> None:
