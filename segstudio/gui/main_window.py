@@ -379,6 +379,7 @@ class MainWindow(QMainWindow):
         self.toolbox.set_palette(palette)
         self.canvas.set_palette(palette)
         self.iou_panel.refresh()
+        self.panoptic.recount()  # a class made thing or stuff changes which segments are objects
         self._update_class_actions()
 
     def _update_class_actions(self) -> None:

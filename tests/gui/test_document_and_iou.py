@@ -243,3 +243,16 @@ def test_a_new_prediction_rebuilds_overlays_and_metrics(qtbot, make_window, proj
     document.set_prediction(None)
     assert PREDICTION not in window.canvas.layers and document.confusion is None
     assert not window.layers_panel.visible[PREDICTION].isEnabled()
+
+
+def test_pq_is_recounted_when_a_class_turns_from_thing_to_stuff(qtbot, make_window, project_root):
+    window = make_window(project_root)
+    live = window.panoptic
+    qtbot.waitUntil(lambda: live.quality is not None, timeout=10000)
+    before = live.quality
+    cat = window.palette[CAT]
+    assert cat.isthing and window.palette_panel.replace_class(ClassDef(CAT, cat.name, cat.color, False))
+    recounted = lambda: live.quality is not None and live.quality.stuff.n == before.stuff.n + 1  # noqa: E731
+    qtbot.waitUntil(recounted, timeout=10000)
+    assert live.quality.things.n == before.things.n - 1
+    assert window.iou_panel.pq_label.text() == pq_summary(live.quality)
