@@ -38,7 +38,7 @@ import numpy as np
 import PySide6
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
 from segstudio.benchmarks.images import photo_like
 from segstudio.core.box import Box
@@ -141,17 +141,31 @@ def make_bench_project(root: Path, height: int = HEIGHT, width: int = WIDTH) -> 
 
 
 class PaintWatch(QObject):
-    """Records the regions of the Paint events a widget is delivered (seen just before it paints)."""
+    """Records the regions of the Paint events a widget is delivered (seen just before it paints),
+    and for a label the text each paint showed."""
 
     def __init__(self, widget: QWidget) -> None:
         super().__init__(widget)
         self.regions: list[QRect] = []
+        self.texts: list[str] = []
         widget.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
         if event.type() == QEvent.Type.Paint:
             self.regions.append(event.region().boundingRect())  # type: ignore[attr-defined]
+            if isinstance(watched, QLabel):
+                self.texts.append(watched.text())
         return False
+
+    def until_text_painted(self, text: str, timeout_s: float = PAINT_TIMEOUT_S) -> None:
+        """Process events until a paint showing ``text`` has been delivered (it may already have
+        been: other work in the same event round can repaint the label along with the change)."""
+        app = QApplication.instance()
+        deadline = time.perf_counter() + timeout_s
+        while text not in self.texts:
+            if time.perf_counter() > deadline:
+                raise RuntimeError("the label was never repainted with its new text")
+            app.processEvents()
 
     def until_painted(self, covering: QRect | None = None, timeout_s: float = PAINT_TIMEOUT_S) -> None:
         """Process events until a paint (meeting ``covering``) has been delivered and has returned."""
@@ -311,6 +325,7 @@ def measure_iou(window: MainWindow, repeats: int, region: Box) -> list[float]:
         at = canvas.mapFromScene(*point)
         settle()
         before = panel.summary.text()
+        watch.texts.clear()
         start = time.perf_counter()
         send_mouse(viewport, QEvent.Type.MouseButtonPress, at, held=True)
         held, next_move = True, start + MOUSE_INTERVAL_S
@@ -326,8 +341,7 @@ def measure_iou(window: MainWindow, repeats: int, region: Box) -> list[float]:
                 send_mouse(viewport, QEvent.Type.MouseMove, at, held=True)
                 next_move += MOUSE_INTERVAL_S
             app.processEvents()
-        watch.regions.clear()
-        watch.until_painted()
+        watch.until_text_painted(panel.summary.text())
         samples.append((time.perf_counter() - start) * 1000.0)
         if held:
             send_mouse(viewport, QEvent.Type.MouseButtonRelease, at, held=False)
