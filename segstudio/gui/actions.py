@@ -108,6 +108,15 @@ def build(window: MainWindow) -> Actions:
     file_menu.addSeparator()
     file_menu.addActions([save, reviewed])
     file_menu.addSeparator()
+    keys = QKeySequence.listFromString
+    file_menu.addActions(
+        [
+            _action(window, "&Next image", lambda: window.step_image(1), keys("D; PgDown")),
+            _action(window, "&Previous image", lambda: window.step_image(-1), keys("Shift+D; PgUp")),
+            _action(window, "Next image to &label", lambda: window.step_image(1, to_label_only=True), "U"),
+        ]
+    )
+    file_menu.addSeparator()
     file_menu.addAction(_action(window, "&Import dataset…", lambda: window.exchange.open_import(), "Ctrl+I"))
     file_menu.addAction(_action(window, "&Export dataset…", lambda: window.exchange.open_export(), "Ctrl+E"))
     file_menu.addSeparator()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -102,6 +104,21 @@ class ImageList(QWidget):
 
     def visible_ids(self) -> list[str]:
         return [image_id for image_id, item in self._items.items() if not item.isHidden()]
+
+    def neighbour(self, image_id: str | None, step: int, states: Collection[str] | None = None) -> str | None:
+        """The image ``step`` (+1 next, -1 previous) from ``image_id`` among the listed ones (the
+        filter applies), skipping those whose state is not in ``states``; None past either end."""
+        order = list(self._items)
+        shown = set(self.visible_ids())
+        at = order.index(image_id) if image_id in self._items else (-1 if step > 0 else len(order))
+        position = at + step
+        while 0 <= position < len(order):
+            candidate = order[position]
+            state = self._items[candidate].data(1, Qt.ItemDataRole.UserRole)
+            if candidate in shown and (states is None or state in states):
+                return candidate
+            position += step
+        return None
 
     def _picked(self, item: QTreeWidgetItem | None) -> None:
         if item is not None and not self._quiet:

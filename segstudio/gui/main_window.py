@@ -22,6 +22,7 @@ from segstudio.gui.depth_pair import DepthPair, DepthPane
 from segstudio.gui.depth_view import DepthView
 from segstudio.gui.document import Document
 from segstudio.gui.drop import DropOpener
+from segstudio.gui.gc_guard import collect_on_gui_thread
 from segstudio.gui.image_list import ImageList
 from segstudio.gui.iou_panel import IouPanel
 from segstudio.gui.job_client import JobClient
@@ -61,6 +62,7 @@ class MainWindow(QMainWindow):
         """``model_backend`` makes the model half (torch); called on the worker at the first model job.
         ``settings`` keeps recent projects and shortcuts; None keeps them for this window only."""
         super().__init__(parent)
+        collect_on_gui_thread()  # before the worker starts: cycles are never freed on its thread
         self.data_dir = data_dir
         self.offer_recovery = offer_recovery
         self.canvas = Canvas(self)
@@ -220,6 +222,17 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self, self._offer_recovery)
         first = image_id or (project.images[0].id if project.images else None)
         return first is not None and self.open_image(first)
+
+    def step_image(self, step: int, to_label_only: bool = False) -> bool:
+        """Open the next (``step`` 1) or previous (-1) image of the list as filtered; with
+        ``to_label_only``, the next one still unlabelled or only pre-labelled."""
+        states = (ImageState.UNLABELLED, ImageState.PRELABELLED) if to_label_only else None
+        target = self.image_list.neighbour(self.image_name or None, step, states)
+        if target is None:
+            what = "images to label" if to_label_only else "images"
+            self.statusBar().showMessage(f"No more {what} {'after' if step > 0 else 'before'} this one", 3000)
+            return False
+        return self.open_image(target)
 
     def open_image(self, image_id: str) -> bool:
         """Switch to another image of the project (asking about unsaved edits first)."""

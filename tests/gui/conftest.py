@@ -13,6 +13,7 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from segstudio.app import create_window
+from segstudio.gui.gc_guard import stop_collecting_on_gui_thread
 from segstudio.gui.main_window import MainWindow
 
 MODAL_PATIENCE_S = 5.0
@@ -32,6 +33,14 @@ def isolated_settings(tmp_path: Path) -> Path:
     folder = tmp_path / "settings"
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True, scope="module")
+def python_collects_again() -> Iterator[None]:
+    """Windows move cycle collection onto the GUI thread (``gui.gc_guard``); the modules after
+    the GUI tests get Python's own back."""
+    yield
+    stop_collecting_on_gui_thread()
 
 
 @pytest.fixture(autouse=True)

@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gui_helpers import CAT, DOG, PALETTE, PERSON, answer_modal, scene_image, write_png
+from gui_helpers import CAT, DOG, PALETTE, PERSON, answer_modal, press_key, scene_image, write_png
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
 
 from segstudio.app import run
 from segstudio.core.palette import ClassDef, builtin_palette
 from segstudio.gui.layers import GROUND_TRUTH, IMAGE, OUTLINES
 from segstudio.gui.projects import PROJECT_SUBFOLDER, SAMPLE_PROJECT, open_path, sample_project
-from segstudio.io.project import MANIFEST_NAME, Project, ProjectError
+from segstudio.io.project import MANIFEST_NAME, ImageState, Project, ProjectError
 from segstudio.io.samples import samples
 
 
@@ -145,3 +146,23 @@ def test_making_a_class_stuff_drops_the_instance_being_painted(qtbot, make_windo
     assert box is not None and "duplicate name" in box.text()
     box.close()
     assert window.project.palette[PERSON].name == "crowd"
+
+
+def test_next_and_previous_image_keys_follow_the_list(qtbot, make_window, project_root):
+    window = make_window(project_root)
+    assert window.image_name == "scene"
+    press_key(qtbot, window, Qt.Key.Key_D)
+    assert window.image_name == "plain"
+    press_key(qtbot, window, Qt.Key.Key_D)  # the last one: stays, and says so
+    assert window.image_name == "plain" and "No more images after" in window.statusBar().currentMessage()
+    press_key(qtbot, window, Qt.Key.Key_PageUp)
+    assert window.image_name == "scene"
+    press_key(qtbot, window, Qt.Key.Key_U)  # the next image still to label
+    assert window.image_name == "plain"
+    assert not window.step_image(1, to_label_only=True)
+    press_key(qtbot, window, Qt.Key.Key_D, Qt.KeyboardModifier.ShiftModifier)
+    assert window.image_name == "scene"
+    filter_box = window.image_list.state_filter
+    filter_box.setCurrentIndex(filter_box.findData(ImageState.UNLABELLED.value))  # shows "plain" only
+    images = window.image_list
+    assert images.neighbour("plain", -1) is None and images.neighbour("scene", 1) == "plain"
