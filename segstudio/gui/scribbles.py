@@ -28,7 +28,7 @@ from segstudio.gui.document import Document
 from segstudio.gui.scribble_tools import SCRIBBLE_TOOLS, is_scribble_tool
 from segstudio.gui.session import Session
 from segstudio.gui.tools import ToolBox
-from segstudio.gui.worker import Job, JobContext, Priority, Worker
+from segstudio.gui.worker import Job, Priority, Worker
 from segstudio.io.project import Project, ProjectError
 from segstudio.io.scribble_file import load_scribbles, save_scribbles
 
@@ -180,10 +180,11 @@ class ScribbleController(QObject):
             thing_ids=frozenset(self.toolbox.palette.thing_ids),
         )
         pixels = sum(counts.values())
+        cache = self.cache  # the job holds plain data only, never a QObject (see gui.gc_guard)
         job = Job(
             JOB_KIND,
             document.image_id,
-            lambda context: self._run(request, context),
+            lambda context: classify_scribbles(request, cache, context.token.check),
             Priority.INTERACTIVE,
             f"Training on {pixels:,} scribbled pixels of {len(counts)} classes…",
         )
@@ -191,10 +192,6 @@ class ScribbleController(QObject):
         self._jobs.add(job_id)
         self.status.emit(job.title)
         return job_id
-
-    def _run(self, request: ScribbleRequest, context: JobContext) -> ScribbleResult:
-        """On the worker thread: only the snapshot and the thread-safe feature cache are touched."""
-        return classify_scribbles(request, self.cache, context.token.check)
 
     def _why_not(self, counts: dict[int, int]) -> str:
         if not counts:
