@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,39 @@ def test_the_command_line_starts_without_torch() -> None:
         "print('torch' in sys.modules, 'PySide6' in sys.modules)\n"
     )
     assert _fresh_interpreter(code) == "False False"
+
+
+def _job_runs(tree: ast.AST) -> list[tuple[ast.AST, ast.AST]]:
+    """(function containing the call, the ``run`` given) for every ``Job(...)`` call in ``tree``."""
+    found = []
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            continue
+        for call in ast.walk(function):
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "Job":
+                run = call.args[2] if len(call.args) > 2 else next(
+                    (k.value for k in call.keywords if k.arg == "run"), None
+                )
+                if run is not None:
+                    found.append((function, run))
+    return found
+
+
+def _uses_self(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == "self" for n in ast.walk(node))
+
+
+def test_worker_jobs_never_hold_a_qobject_through_self() -> None:
+    """A job dropped on the worker thread must not drop the last reference to a QObject (its C++
+    object would be destroyed there; see ``gui.gc_guard``): no job's ``run`` may refer to ``self``."""
+    offenders = []
+    for path in sorted((REPO_ROOT / "segstudio" / "gui").glob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for function, run in _job_runs(tree):
+            body: ast.AST = run
+            if isinstance(run, ast.Name):  # a local ``def run(context)`` of the same function
+                local = (n for n in ast.walk(function) if isinstance(n, ast.FunctionDef) and n.name == run.id)
+                body = next(local, run)
+            if _uses_self(body):
+                offenders.append(f"{path.name}:{run.lineno}")
+    assert not offenders, f"jobs referring to self: {offenders}"
