@@ -161,8 +161,16 @@ class ModelsPanel(QWidget):
         self.status.setText(f"Pre-labelling {len(image_ids)} images with {self.model}")
 
     def _ready(self) -> bool:
+        """Whether pre-labelling can start; says why not (a job that must fail is never queued)."""
         if self.model is None:
             self.status.setText("The model list has not arrived yet")
+            return False
+        info = self.catalog.get(self.model)
+        if info is not None and not info.weights_present and self.weights is None:
+            ways = "choose a Weights file…"
+            if info.download_url:
+                ways = f"Download weights, or {ways}"
+            self.status.setText(f"{info.name} has no weights on this computer yet: {ways}")
             return False
         return True
 

@@ -133,3 +133,13 @@ def test_device_choice_is_kept_and_an_unusable_one_falls_back(make_window, proje
     again = make_window(project_root)  # a new window starts with the saved choice
     assert again.models.device_menu.actions[menu.preference].isChecked()
     assert again.models.backend.device_preference == menu.preference
+
+
+def test_prelabelling_without_weights_says_what_to_do(make_window, project_root: Path, qtbot, published):
+    window = models_ready(qtbot, make_window(project_root), PUBLISHED)
+    panel = window.models.models_panel
+    panel.current_button.click()
+    assert "no weights on this computer yet: Download weights" in panel.status.text()
+    assert not window.models.jobs.pending()  # nothing queued that could only fail
+    panel.all_button.click()
+    assert not window.models.jobs.pending() and not open_boxes(window)
