@@ -171,6 +171,8 @@ class ModelsPanel(QWidget):
             if info.download_url:
                 ways = f"Download weights, or {ways}"
             self.status.setText(f"{info.name} has no weights on this computer yet: {ways}")
+            project = self.prelabeller.session.project
+            self.catalog.refresh(None if project is None else project.root)  # a file placed by hand since
             return False
         return True
 

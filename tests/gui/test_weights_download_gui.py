@@ -138,8 +138,25 @@ def test_device_choice_is_kept_and_an_unusable_one_falls_back(make_window, proje
 def test_prelabelling_without_weights_says_what_to_do(make_window, project_root: Path, qtbot, published):
     window = models_ready(qtbot, make_window(project_root), PUBLISHED)
     panel = window.models.models_panel
-    panel.current_button.click()
+    with qtbot.waitSignal(window.models.catalog.changed, timeout=WAIT_MS):  # the list is asked again
+        panel.current_button.click()
     assert "no weights on this computer yet: Download weights" in panel.status.text()
-    assert not window.models.jobs.pending()  # nothing queued that could only fail
-    panel.all_button.click()
+    with qtbot.waitSignal(window.models.catalog.changed, timeout=WAIT_MS):
+        panel.all_button.click()
+    assert not window.models.prelabeller.batch_running  # nothing queued that could only fail
     assert not window.models.jobs.pending() and not open_boxes(window)
+
+
+def test_weights_placed_by_hand_are_found_at_the_next_try(
+    make_window, project_root: Path, qtbot, published, hub_dir: Path
+) -> None:
+    served, data, file_name = published
+    window = models_ready(qtbot, make_window(project_root), PUBLISHED)
+    panel = window.models.models_panel
+    hub_dir.mkdir(parents=True, exist_ok=True)
+    (hub_dir / file_name).write_bytes(data)  # the user follows "place FILE in FOLDER"
+    with qtbot.waitSignal(window.models.catalog.changed, timeout=WAIT_MS):
+        panel.current_button.click()  # refused (the list is old), and the list is asked again
+    assert window.models.catalog.get(PUBLISHED).weights_present
+    with qtbot.waitSignal(window.models.prelabeller.filed, timeout=WAIT_MS):
+        panel.current_button.click()
