@@ -40,6 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     semantic.add_argument("--json", action="store_true", help="print results as JSON")
     semantic.set_defaults(func=run_semantic)
 
+    project = kinds.add_parser(
+        "project", help="IoU and PQ of a project's predictions against its corrected labels"
+    )
+    project.add_argument("project", help="the project folder")
+    project.add_argument("--json", action="store_true", help="print results as JSON")
+    project.set_defaults(func=run_project)
+
 
 def run_panoptic(args: argparse.Namespace) -> int:
     from segstudio.io.coco_panoptic import evaluate_panoptic_files
@@ -63,6 +70,43 @@ def run_semantic(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from error
     print(json.dumps(results, indent=2) if args.json else semantic_table(results, palette))
     return 0
+
+
+def run_project(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from segstudio.io.project import Project, ProjectError
+    from segstudio.io.project_eval import evaluate_project
+
+    try:
+        palette = Project.open(Path(args.project)).palette
+        score = evaluate_project(Path(args.project))
+    except (OSError, ValueError, ProjectError) as error:
+        raise CommandError(str(error)) from error
+    names = {c.id: c.name for c in palette}
+    results = score.to_json(names)
+    print(json.dumps(results, indent=2) if args.json else project_table(results))
+    return 0
+
+
+def project_table(results: dict[str, Any]) -> str:
+    """One row per scored image (worst mIoU first), then the project's totals, in percent."""
+
+    def percent(value: float | None) -> str:
+        return "  n/a" if value is None else f"{100 * value:5.1f}"
+
+    header = f"{'image':28s}| {'mIoU':>5s}  {'PQ':>5s}  {'SQ':>5s}  {'RQ':>5s}"
+    lines = [header, "-" * len(header)]
+    rows = sorted(results["images"], key=lambda r: -1.0 if r["miou"] is None else r["miou"])
+    for row in rows:
+        lines.append(f"{row['image'][:28]:28s}| {percent(row['miou'])}  {_pq_cells(row)}")
+    lines += [
+        "-" * len(header),
+        f"{'project':28s}| {percent(results['miou'])}  {_pq_cells(results)}",
+        f"{results['images_scored']} images scored, {results['images_unscored']} not "
+        "(scored: edited or reviewed, with a prediction)",
+    ]
+    return "\n".join(lines)
 
 
 def _pq_cells(r: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from segstudio.core.labels import VOID
-from segstudio.core.pq import match_segments, pq_results
+from segstudio.core.pq import PQStat, match_segments, pq_results
 
 STUFF_KEY = 1 << 31
 """Segment keys from here on are stuff (``STUFF_KEY + category``); below it, instance ids."""
@@ -91,6 +91,18 @@ def label_map_pq(
     """PQ of the prediction against the ground truth; ``isthing`` (category id -> thing?) is the
     palette's and decides which categories are averaged; ``gt_crowd`` holds the ground truth's
     (category, instance) pairs marked crowd (never matched; predictions on them are not errors)."""
+    stat = label_map_pq_stat(gt_category, gt_instance, pred_category, pred_instance, gt_crowd)
+    return panoptic_quality(stat, isthing)
+
+
+def label_map_pq_stat(
+    gt_category: np.ndarray,
+    gt_instance: np.ndarray,
+    pred_category: np.ndarray,
+    pred_instance: np.ndarray,
+    gt_crowd: Collection[tuple[int, int]] = (),
+) -> PQStat:
+    """One image's PQ sums (add several images' with ``+=``, as the COCO evaluation does)."""
     if np.shape(gt_category) != np.shape(pred_category):
         shapes = f"ground truth is {np.shape(gt_category)} but the prediction is {np.shape(pred_category)}"
         raise ValueError(shapes)
@@ -113,7 +125,11 @@ def label_map_pq(
             instance = 0 if key >= STUFF_KEY else key
             gt_segments[key] = {"category_id": category, "iscrowd": int((category, instance) in crowd)}
     pred_segments = {key: {"category_id": _category(key, pred_things)} for key in pred_area if key}
-    stat = match_segments(overlap, gt_segments, pred_segments, gt_area, pred_area)
+    return match_segments(overlap, gt_segments, pred_segments, gt_area, pred_area)
+
+
+def panoptic_quality(stat: PQStat, isthing: Mapping[int, bool]) -> PanopticQuality:
+    """The averages of summed PQ statistics over the palette's categories (``isthing``)."""
     results = pq_results(stat, isthing)
     return PanopticQuality(
         all=_quality(results["All"]),
