@@ -14,11 +14,12 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFrame, QScrollArea
 
 from segstudio.gui.device_menu import DeviceMenu
-from segstudio.gui.job_client import JobClient
+from segstudio.gui.job_client import JobClient, SoloJob
 from segstudio.gui.layers import PREDICTION
 from segstudio.gui.model_backend import LazyBackend
 from segstudio.gui.model_jobs import ModelCatalog, PreLabeller
 from segstudio.gui.models_panel import ModelsPanel
+from segstudio.gui.project_score import ProjectScoreDialog, score_job
 from segstudio.gui.train_panel import TrainPanel
 from segstudio.gui.weights_download import WeightsDownloader
 from segstudio.io.project import ImageState, Project
@@ -40,6 +41,7 @@ class ModelDocks(QObject):
         self._settings = settings
         self._sized: set[QDockWidget] = set()
         """Docks already given their first height."""
+        self.score_dialog: ProjectScoreDialog | None = None
         self.jobs = JobClient(lambda: window.worker, self)
         self.catalog = ModelCatalog(self.jobs, backend, self)
         self.prelabeller = PreLabeller(self.jobs, backend, window.session, self._set_state, self)
@@ -48,7 +50,7 @@ class ModelDocks(QObject):
             self.catalog, self.prelabeller, window.image_list.selected_ids, self.downloader
         )
         self.train_panel = TrainPanel(
-            self.jobs, backend, self.catalog, lambda: window.project, self._save_before_training
+            self.jobs, backend, self.catalog, lambda: window.project, self._save_open_image
         )
         right = Qt.DockWidgetArea.RightDockWidgetArea
         self.models_dock = self._dock("Models", self.models_panel, right)
@@ -83,6 +85,7 @@ class ModelDocks(QObject):
             ("Pre-label the &unlabelled images", self._show_models(panel.unlabelled_button.click), None),
             ("Ca&ncel pre-labelling", self.prelabeller.cancel_batch, None),
             ("&Train on this project…", lambda: self._raise(self.train_dock), None),
+            ("&Score the project's predictions…", self.score_project, None),
             ("&Refresh the model list", self.refresh, None),
         )
         for text, slot, shortcut in entries:
@@ -162,8 +165,27 @@ class ModelDocks(QObject):
         if self.catalog.loaded:
             self.refresh()  # the new project's own checkpoints
 
-    def _save_before_training(self) -> bool:
-        """Training reads the labels on disk: save the open image's edits first (True: go on)."""
+    def score_project(self) -> ProjectScoreDialog | None:
+        """IoU and PQ of every corrected image's prediction (saved first), in a dialog."""
+        window = self.window
+        if window.project is None:
+            window.statusBar().showMessage("Open a project to score its predictions", STATUS_MS)
+            return None
+        if not self._save_open_image():
+            return None
+        dialog = ProjectScoreDialog(window.open_image, window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        scoring = SoloJob(self.jobs, dialog)
+        scoring.done.connect(dialog.show_score)
+        scoring.failed.connect(dialog.show_problem)
+        dialog.rejected.connect(scoring.cancel)
+        scoring.start(score_job(window.project.root))
+        dialog.open()
+        self.score_dialog = dialog
+        return dialog
+
+    def _save_open_image(self) -> bool:
+        """Training and scoring read labels from disk: save the open image's edits first (True: go on)."""
         document = self.window.document
         self.window.toolbox.finish()
         if document is None or not document.dirty:
