@@ -54,3 +54,35 @@ def test_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert "panoptic_fpn" in out and "missing" in out and "fcn32s" in out
     line = next(line for line in out.splitlines() if line.startswith("maskrcnn "))
     assert line.split()[1:4] == ["instance", "91", "missing"]
+
+
+def test_download_fetches_published_weights_and_names_failures(
+    capsys: pytest.CaptureFixture[str], only_models_registered: Path
+) -> None:
+    import dataclasses
+    import hashlib
+
+    from weights_server import serving
+
+    from segstudio.models import registry
+
+    data = bytes(range(256)) * 8192  # 2 MiB: a few progress lines
+    name = f"published-{hashlib.sha256(data).hexdigest()[:8]}.pth"
+    with serving() as served:
+        served.files[name] = data
+        source = registry.WeightSource(served.url(name), hashlib.sha256(data).hexdigest(), name)
+        spec = dataclasses.replace(registry.get_spec("unet-small"), name="published-test", weights=(source,))
+        registry.register(spec, replace=True)
+        try:
+            assert cli.main(["models", "--download", "published-test"]) == 0
+            out, err = capsys.readouterr()
+            assert out.strip() == f"published-test: {only_models_registered / name}"
+            assert "2/2 published-test (MiB)" in err
+            assert (only_models_registered / name).read_bytes() == data
+            assert _rows(capsys)["published-test"]["weights_present"] is True
+            assert cli.main(["models", "--download", "unet"]) != 0  # random init: nothing published
+            assert "no published weights" in capsys.readouterr().err
+            assert cli.main(["models", "--download", "no-such-model"]) != 0
+            assert "no-such-model" in capsys.readouterr().err
+        finally:
+            registry.unregister("published-test")

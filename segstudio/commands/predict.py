@@ -15,9 +15,10 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from segstudio.cli import CommandError
+from segstudio.commands.progress import progress_line
 from segstudio.core.labels import VOID, LabelMap
 from segstudio.core.palette import BUILTIN_PALETTES, ClassDef, Palette, builtin_palette, voc_color_map
 from segstudio.io.images import read_rgb
@@ -80,17 +81,6 @@ def image_paths(items: Sequence[Path]) -> list[Path]:
     if not paths:
         raise CommandError("no images found in " + ", ".join(map(str, items)))
     return paths
-
-
-def progress_line(done: int, total: int, label: str, stream: TextIO, width: int = 24) -> None:
-    """A plain-text progress bar: redrawn in place on a terminal, one line per step otherwise."""
-    filled = width * done // max(1, total)
-    text = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label}"
-    if stream.isatty():
-        stream.write("\r" + text[:100].ljust(100) + ("\n" if done >= total else ""))
-    else:
-        stream.write(text + "\n")
-    stream.flush()
 
 
 def _model_and_weights(args: argparse.Namespace) -> tuple[Any, Path | None]:

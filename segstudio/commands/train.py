@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from segstudio.cli import CommandError
-from segstudio.commands.predict import progress_line, require_models
+from segstudio.commands.predict import require_models
+from segstudio.commands.progress import progress_line
 from segstudio.io.project import Project
 
 
