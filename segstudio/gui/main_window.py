@@ -126,6 +126,8 @@ class MainWindow(QMainWindow):
         self.addDockWidget(right, self.depth_dock)
         self.depth_dock.hide()  # hidden by default: start-up loads no model and reads no stream
         self.commands.view_menu.addAction(self.depth_dock.toggleViewAction())
+        iou_dock = self._docks[-1]
+        iou_dock.visibilityChanged.connect(self.panoptic.set_active)  # no PQ work for a hidden dock
         self.size_docks()
 
     def size_docks(self) -> None:

@@ -35,6 +35,9 @@ class LivePQ(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(THROTTLE_MS)
         self._timer.timeout.connect(self.recount)
+        self.active = True
+        """False while the IoU dock is hidden: edits then cost no recount."""
+        self._stale = False
 
     def set_document(self, document: Document | None) -> None:
         if self.document is not None:
@@ -46,8 +49,22 @@ class LivePQ(QObject):
             document.metrics_changed.connect(self._schedule)
             self.recount()
 
+    def set_active(self, active: bool) -> None:
+        """Count only while someone looks (the IoU dock is shown); showing it counts at once."""
+        if active == self.active:
+            return
+        self.active = active
+        if active:
+            self.recount()
+        else:
+            self._timer.stop()
+            self._stale = True
+
     def _schedule(self) -> None:
         """A throttle, as the IoU dock's: numbers keep coming during a long stroke."""
+        if not self.active:
+            self._stale = True
+            return
         if not self._timer.isActive():
             self._timer.start()
 
@@ -55,6 +72,10 @@ class LivePQ(QObject):
         """Count now (on the worker); returns the job id, None when there is nothing to compare."""
         self._timer.stop()
         document = self.document
+        if not self.active:
+            self._stale = True
+            return None
+        self._stale = False
         if document is None or document.prediction is None:
             if self.quality is not None:
                 self.quality = None

@@ -18,6 +18,7 @@ from gui_helpers import (
     write_png,
     zoomed,
 )
+from PySide6.QtWidgets import QDockWidget
 
 from segstudio.core.box import Box
 from segstudio.core.edits import brush_stroke, flood_fill
@@ -256,3 +257,22 @@ def test_pq_is_recounted_when_a_class_turns_from_thing_to_stuff(qtbot, make_wind
     qtbot.waitUntil(recounted, timeout=10000)
     assert live.quality.things.n == before.things.n - 1
     assert window.iou_panel.pq_label.text() == pq_summary(live.quality)
+
+
+def test_a_hidden_iou_dock_costs_no_pq_work_and_catches_up_when_shown(qtbot, make_window, project_root):
+    window = zoomed(make_window(project_root))
+    live, dock = window.panoptic, window.findChild(QDockWidget, "iou-dock")
+    qtbot.waitUntil(lambda: live.quality is not None, timeout=10000)
+    before = live.quality
+    dock.hide()
+    assert not live.active
+    counted: list[object] = []
+    live.updated.connect(counted.append)
+    window.toolbox.set_label(DOG)
+    window.toolbox.set_radius(5)
+    drag(qtbot, window, [(0, 3), (24, 3), (24, 9), (0, 9), (0, 15), (24, 15), (24, 19), (0, 19)])
+    qtbot.wait(600)  # longer than the throttle: a visible dock would have been updated by now
+    assert counted == [] and live.quality == before
+    dock.show()
+    qtbot.waitUntil(lambda: live.quality == _direct_pq(window.document), timeout=10000)
+    assert live.quality != before
