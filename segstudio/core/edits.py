@@ -224,6 +224,23 @@ def flood_fill(
     return apply_mask(labels, box, inside, value, provenance, protect, recorder)
 
 
+def erase_object(labels: LabelMap, point: Point, *, recorder: Recorder | None = None) -> Box:
+    """Unlabel the object under ``point``: every pixel of its instance (the parts of a thing
+    instance need not touch), or, without an instance (stuff, or a thing painted as a class only),
+    the connected region of its class. Written as HUMAN VOID, as the eraser writes: a person
+    decided "no class" here. Nothing happens on an unlabelled pixel."""
+    row, col = _pixel(point)
+    height, width = labels.shape
+    if not (0 <= row < height and 0 <= col < width) or labels.category[row, col] == VOID:
+        return Box.empty()
+    category, instance = int(labels.category[row, col]), int(labels.instance[row, col])
+    if not instance:
+        return flood_fill(labels, point, (VOID, 0), recorder=recorder)
+    mask = (labels.instance == instance) & (labels.category == category)
+    box = Box.of_mask(mask)
+    return apply_mask(labels, box, mask[box.slices], (VOID, 0), Provenance.HUMAN, Protect.NONE, recorder)
+
+
 def set_from_mask(
     labels: LabelMap,
     mask: np.ndarray,

@@ -130,7 +130,9 @@ def build(window: MainWindow) -> Actions:
         window, "Accept the prediction of the &current class", lambda: window.accept_prediction(True), "A"
     )
     actions.replace_human = _action(window, "Accepting &replaces human labels", None, checkable=True)
-    edit_menu.addActions([undo, redo])
+    delete_text = "&Delete the object under the cursor"
+    delete_object = _action(window, delete_text, window.delete_object_under_cursor, keys("Del; Backspace"))
+    edit_menu.addActions([undo, redo, delete_object])
     edit_menu.addSeparator()
     edit_menu.addActions([accept_all, accept_class, actions.replace_human])
     edit_menu.addSeparator()

@@ -13,6 +13,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QWidget
 
+from segstudio.core.edits import erase_object
 from segstudio.core.labels import VOID, LabelMap
 from segstudio.core.palette import Palette
 from segstudio.gui import actions, dialogs, projects
@@ -62,6 +63,8 @@ class MainWindow(QMainWindow):
         """``model_backend`` makes the model half (torch); called on the worker at the first model job.
         ``settings`` keeps recent projects and shortcuts; None keeps them for this window only."""
         super().__init__(parent)
+        self._cursor: tuple[float, float] | None = None
+        """The image pixel under the mouse (None off the image)."""
         collect_on_gui_thread()  # before the worker starts: cycles are never freed on its thread
         self.data_dir = data_dir
         self.offer_recovery = offer_recovery
@@ -426,7 +429,21 @@ class MainWindow(QMainWindow):
         lock = "  unlabelled only" if s.only_unlabelled else ""
         self.tool_label.setText(f"{self.toolbox.active.name}  r {s.radius:g}  {name}{lock}")
 
+    def delete_object_under_cursor(self) -> bool:
+        """Edit > Delete the object under the cursor: one undo step (``core.edits.erase_object``)."""
+        document, cursor = self.document, self._cursor
+        if document is None or cursor is None:
+            self.statusBar().showMessage("Point at an object on the image to delete it", 3000)
+            return False
+        self.toolbox.finish()
+        box = document.apply(lambda labels, recorder: erase_object(labels, cursor, recorder=recorder))
+        if box.is_empty:
+            self.statusBar().showMessage("Nothing labelled under the cursor", 3000)
+            return False
+        return True
+
     def _show_cursor(self, x: int, y: int) -> None:
+        self._cursor = (float(x), float(y)) if x >= 0 else None
         labels = self.labels
         if x < 0 or labels is None:
             self.cursor_label.setText("")

@@ -18,12 +18,14 @@ from segstudio.core.edits import (
     apply_mask,
     brush_dab,
     brush_stroke,
+    erase_object,
     erase_stroke,
     fill_polygon,
     flood_fill,
     grabcut_box,
     set_from_mask,
 )
+from segstudio.core.history import History
 from segstudio.core.labels import VOID, LabelMap, Provenance
 
 PAINT = (7, 3)
@@ -404,3 +406,28 @@ def test_grabcut_refuses_what_it_cannot_use_and_ignores_a_rect_off_the_map():
         grabcut_box(np.zeros((20, 21, 3), np.uint8), labels, Box(2, 2, 10, 10), PAINT)
     with pytest.raises(ValueError):
         grabcut_box(np.zeros((20, 20, 3), np.uint8), labels, Box(0, 0, 20, 20), PAINT)
+
+
+def test_erase_object_takes_a_whole_instance_or_a_connected_region():
+    labels = LabelMap.empty(20, 30)
+    labels.category[:] = 0  # background, stuff
+    labels.category[2:6, 2:8] = 5
+    labels.instance[2:6, 2:8] = 7
+    labels.category[10:14, 20:26] = 5  # a second part of instance 7, not touching the first
+    labels.instance[10:14, 20:26] = 7
+    labels.category[15:18, 2:5] = 5  # another object of the class
+    labels.instance[15:18, 2:5] = 8
+    history = History()
+    with history.stroke(labels) as recorder:
+        box = erase_object(labels, (3.0, 3.0), recorder=recorder)
+    assert box == Box(2, 2, 14, 26)  # both parts of instance 7
+    assert not (labels.instance == 7).any() and (labels.instance == 8).sum() == 9
+    assert (labels.category[2:6, 2:8] == VOID).all()
+    assert (labels.provenance[2:6, 2:8] == Provenance.HUMAN).all()  # a person decided "no class"
+    history.undo(labels)
+    assert (labels.instance == 7).sum() == 48  # one undo step brings the object back
+    labels.category[:, 15] = 3  # a stuff wall: the background is now two regions
+    erase_object(labels, (0.0, 19.0))
+    assert (labels.category[:, :15][labels.instance[:, :15] == 0] == VOID).all()
+    assert (labels.category[:, 16:][labels.instance[:, 16:] == 0] == 0).all()  # the other region stays
+    assert erase_object(labels, (0.0, 19.0)).is_empty  # nothing labelled there any more

@@ -273,3 +273,20 @@ def test_accept_prediction_keeps_human_pixels_unless_replace(qtbot, make_window,
     assert np.array_equal(document.labels.category, accepted.category)
     window.undo()
     assert np.array_equal(document.labels.category, painted)
+
+
+def test_delete_removes_the_object_under_the_cursor_in_one_undo_step(qtbot, make_window, project_root):
+    window = zoomed(make_window(project_root))
+    before = window.labels.category.copy()
+    cat = (window.labels.category == CAT) & (window.labels.instance == 1)
+    assert cat.any()
+    qtbot.mouseMove(window.canvas.viewport(), view_point(window, 70.5, 30.5))  # over the cat
+    assert "instance 1" in window.cursor_label.text()
+    press_key(qtbot, window, Qt.Key.Key_Delete)
+    assert (window.labels.category[cat] == 0xFFFF).all() and window.document.dirty
+    assert np.array_equal(window.labels.category[~cat], before[~cat])  # nothing else
+    press_key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(window.labels.category, before)
+    qtbot.mouseMove(window.canvas.viewport(), view_point(window, 30.5, 84.5))  # the unlabelled strip
+    assert not window.delete_object_under_cursor()
+    assert "Nothing labelled" in window.statusBar().currentMessage()
