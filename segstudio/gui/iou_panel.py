@@ -18,7 +18,7 @@ from segstudio.core.label_pq import PanopticQuality, Quality
 from segstudio.gui.document import Document
 
 REDRAW_MS = 60
-COLUMNS = ("Class", "IoU", "PQ", "GT px", "Predicted px")
+COLUMNS = ("Class", "IoU", "PQ", "GT px", "Pred. px")
 NO_PREDICTION = "No prediction for this image: there is nothing to compare the ground truth with."
 
 
@@ -67,6 +67,7 @@ class IouPanel(QWidget):
         self.plot.addItem(self.bars)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.horizontalHeaderItem(COLUMNS.index("Pred. px")).setToolTip("Predicted pixels")
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         header = self.table.horizontalHeader()
