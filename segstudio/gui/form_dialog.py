@@ -58,8 +58,8 @@ class FormDialog(QDialog):
         self.resize(width, self.sizeHint().height())
 
     def problems(self) -> list[str]:
-        """What stops OK now (empty: it may go)."""
-        raise NotImplementedError
+        """What stops OK now (empty: it may go); subclasses say what they need."""
+        return []
 
     def _format_changed(self) -> None:
         self._check()
