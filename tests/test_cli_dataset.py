@@ -177,3 +177,32 @@ def test_labelme_import_then_cityscapes_export(tmp_path) -> None:
     instance_ids = cv2.imread(str(out / "street_gtFine_instanceIds.png"), cv2.IMREAD_UNCHANGED)
     assert label_ids[35, 5] == 7 and label_ids[15, 15] == 26 and label_ids[2, 2] == 0  # road, car, unlabelled
     assert instance_ids[15, 15] == 26000 and instance_ids[35, 5] == 7
+
+
+def test_cityscapes_import_reads_gtfine_and_finds_the_leftimg8bit_photos(tmp_path: Path) -> None:
+    import cv2
+
+    from segstudio.core.labels import LabelMap
+    from segstudio.core.palette import builtin_palette
+    from segstudio.io.cityscapes import write_cityscapes
+
+    category = np.full((6, 8), 0, np.uint16)  # road
+    category[:2] = 10  # sky
+    instance = np.zeros((6, 8), np.uint32)
+    category[3:5, 1:3], instance[3:5, 1:3] = 13, 4  # a car
+    scene = LabelMap.from_arrays(category, instance)
+    file_name = "aachen/aachen_000000_000019_leftImg8bit.png"
+    gt_dir, images_dir = tmp_path / "gtFine" / "val", tmp_path / "leftImg8bit" / "val"
+    write_cityscapes(gt_dir, [({"id": 1, "file_name": file_name}, scene)], builtin_palette("cityscapes"))
+    photo = images_dir / file_name
+    photo.parent.mkdir(parents=True)
+    assert cv2.imwrite(str(photo), np.zeros((6, 8, 3), np.uint8))
+    project_root = tmp_path / "project"
+    args = ["import", "cityscapes", "--gt", str(gt_dir), "--images", str(images_dir), str(project_root)]
+    assert main(args) == 0
+    project = Project.open(project_root)
+    (entry,) = project.images
+    labels = project.load_labels(entry.id)
+    assert project.palette.name == "cityscapes" and entry.source["file_name"] == file_name
+    np.testing.assert_array_equal(labels.category, category)
+    assert len({int(i) for i in labels.instance[category == 13]}) == 1 and labels.instance[3, 1] > 0

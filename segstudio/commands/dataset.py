@@ -32,6 +32,10 @@ def _semantic_png(args: argparse.Namespace) -> DatasetSource:
     return DatasetSource(fmt, args.masks, args.images, palette=args.palette, void=args.void)
 
 
+def _cityscapes(args: argparse.Namespace) -> DatasetSource:
+    return DatasetSource(ImportFormat.CITYSCAPES, args.gt, args.images)
+
+
 def _labelme(args: argparse.Namespace) -> DatasetSource:
     return DatasetSource(ImportFormat.LABELME, args.folder, args.images, palette=args.palette)
 
@@ -57,6 +61,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--palette", required=True, help="built-in palette name or palette JSON file")
     parser.add_argument("--void", type=int, default=255, help="value of unlabelled pixels (default 255)")
     _import_target(parser, _semantic_png)
+
+    parser = formats.add_parser("cityscapes", help="gtFine labelIds (+ instanceIds) and leftImg8bit photos")
+    parser.add_argument("--gt", required=True, type=Path, help="a gtFine folder (e.g. gtFine/val)")
+    parser.add_argument("--images", required=True, type=Path, help="the matching leftImg8bit folder")
+    _import_target(parser, _cityscapes)
 
     parser = formats.add_parser("labelme", help="a folder of labelme JSON files")
     parser.add_argument("folder", type=Path, help="folder of labelme JSON files")

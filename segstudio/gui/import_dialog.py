@@ -33,6 +33,7 @@ ANNOTATION_LABELS = {
     ImportFormat.COCO_INSTANCES: "Instances JSON",
     ImportFormat.SEMANTIC_PNG: "Mask folder",
     ImportFormat.LABELME: "labelme folder",
+    ImportFormat.CITYSCAPES: "gtFine folder",
 }
 
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from segstudio.core.jobs import ProgressCallback
+from segstudio.io.cityscapes import read_cityscapes
 from segstudio.io.coco_instances import read_coco_instances
 from segstudio.io.coco_panoptic import read_coco_panoptic
 from segstudio.io.datasets import LabelDataset
@@ -29,6 +30,7 @@ class ImportFormat(StrEnum):
     COCO_INSTANCES = "coco-instances"
     SEMANTIC_PNG = "semantic-png"
     LABELME = "labelme"
+    CITYSCAPES = "cityscapes"
 
 
 IMPORT_TITLES = {
@@ -36,13 +38,15 @@ IMPORT_TITLES = {
     ImportFormat.COCO_INSTANCES: "COCO instances (JSON: polygons and RLE)",
     ImportFormat.SEMANTIC_PNG: "Semantic PNG (a folder of class-value PNGs)",
     ImportFormat.LABELME: "labelme (a folder of labelme JSON files)",
+    ImportFormat.CITYSCAPES: "Cityscapes (gtFine labelIds + instanceIds)",
 }
 
 
 @dataclass(frozen=True)
 class DatasetSource:
-    """What to import. ``annotations``: the JSON file (COCO), the mask folder (semantic PNG) or
-    the JSON folder (labelme); ``images``: the photos (labelme: default the JSON folder);
+    """What to import. ``annotations``: the JSON file (COCO), the mask folder (semantic PNG), the
+    JSON folder (labelme) or the gtFine folder (Cityscapes, e.g. ``gtFine/val``); ``images``: the
+    photos (labelme: default the JSON folder; Cityscapes: the matching ``leftImg8bit`` folder);
     ``masks``: COCO panoptic's PNG folder (default: the JSON path without ``.json``);
     ``palette``: a built-in name or palette file (required for semantic PNG, optional for labelme);
     ``void``: the unlabelled value of semantic PNGs."""
@@ -70,6 +74,8 @@ def read_dataset(source: DatasetSource) -> tuple[LabelDataset, Path]:
         return LabelDataset([(r.image, r.labels) for r in dataset.records], dataset.palette, []), images
     if fmt is ImportFormat.COCO_INSTANCES:
         return read_coco_instances(annotations), images
+    if fmt is ImportFormat.CITYSCAPES:
+        return read_cityscapes(annotations), images
     if fmt is ImportFormat.SEMANTIC_PNG:
         if not source.palette:
             raise ValueError("semantic-png import needs a palette (a built-in name or a palette file)")

@@ -105,3 +105,33 @@ def test_the_form_asks_for_what_each_format_needs(qtbot, make_window, project_ro
     source = dialog.source()
     assert source.fmt is ImportFormat.LABELME and source.annotations == masks and source.palette is None
     dialog.reject()
+
+
+def test_cityscapes_from_the_dialog(qtbot, make_window, project_root, tmp_path):
+    import cv2
+
+    from segstudio.core.labels import LabelMap
+    from segstudio.core.palette import builtin_palette
+    from segstudio.io.cityscapes import write_cityscapes
+
+    category = np.zeros((6, 8), np.uint16)
+    category[:2] = 10  # sky over road
+    file_name = "bonn/bonn_000000_000001_leftImg8bit.png"
+    gt_dir, images_dir = tmp_path / "gtFine" / "val", tmp_path / "leftImg8bit" / "val"
+    record = ({"id": 1, "file_name": file_name}, LabelMap.from_arrays(category))
+    write_cityscapes(gt_dir, [record], builtin_palette("cityscapes"))
+    (images_dir / "bonn").mkdir(parents=True)
+    assert cv2.imwrite(str(images_dir / file_name), np.zeros((6, 8, 3), np.uint8))
+    window = make_window(project_root)
+    dialog = _dialog(window)
+    dialog.format.setCurrentIndex(dialog.format.findData(ImportFormat.CITYSCAPES))
+    form = dialog.form
+    assert form.isRowVisible(dialog.annotations_folder) and not form.isRowVisible(dialog.palette)
+    assert form.labelForField(dialog.annotations_folder).text() == "gtFine folder"
+    dialog.annotations_folder.edit.setText(str(gt_dir))
+    dialog.images.edit.setText(str(images_dir))
+    dialog.project.edit.setText(str(tmp_path / "city"))
+    with qtbot.waitSignal(window.exchange.job.done, timeout=WAIT_MS):
+        _ok(dialog).click()
+    qtbot.waitUntil(lambda: window.project.root == tmp_path / "city", timeout=WAIT_MS)
+    assert np.array_equal(window.labels.category, category) and window.project.palette.name == "cityscapes"
