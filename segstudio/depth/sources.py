@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, TracebackType
@@ -72,14 +73,14 @@ class DepthSource(Protocol):
     def close(self) -> None: ...
 
 
-class _Source:
+class _Source(ABC):
     """``with source:`` opens and closes it."""
 
-    def open(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def open(self) -> None: ...
 
-    def close(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def close(self) -> None: ...
 
     def __enter__(self) -> _Source:
         self.open()
