@@ -76,8 +76,7 @@ class ExchangeControl(QObject):
             return None
         if self._busy():
             return None
-        window.toolbox.finish()
-        if window.document is not None and window.document.dirty and not window.save():
+        if not window.save_edits():
             return None
         name = project.root.parent.name if project.root.name == PROJECT_SUBFOLDER else project.root.name
         dialog = ExportDialog(project.root, name, export_home(project.root, window.data_dir), window)

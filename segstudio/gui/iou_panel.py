@@ -48,6 +48,8 @@ class IouPanel(QWidget):
         super().__init__(parent)
         self.document: Document | None = None
         self.quality: PanopticQuality | None = None
+        self.quality_problem = ""
+        """Why the last PQ count failed ("" when it did not)."""
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         self.summary.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
@@ -95,12 +97,12 @@ class IouPanel(QWidget):
 
     def set_quality(self, quality: PanopticQuality | None) -> None:
         """The latest PQ count of the open document (None: none yet, or no prediction)."""
-        self.quality = quality
+        self.quality, self.quality_problem = quality, ""
         self.refresh()
 
     def quality_failed(self, text: str) -> None:
-        self.quality = None
-        self.pq_label.setText(f"PQ could not be counted: {text}")
+        self.quality, self.quality_problem = None, text
+        self.refresh()
 
     def _schedule(self) -> None:
         """Redraw ``REDRAW_MS`` after the first change not yet shown.
@@ -123,7 +125,10 @@ class IouPanel(QWidget):
             self.pq_label.setText("")
             return
         quality = self.quality
-        self.pq_label.setText("PQ: counting…" if quality is None else pq_summary(quality))
+        if self.quality_problem:
+            self.pq_label.setText(f"PQ could not be counted: {self.quality_problem}")
+        else:
+            self.pq_label.setText("PQ: counting…" if quality is None else pq_summary(quality))
         iou, gt_area, pred_area = matrix.iou, matrix.gt_area, matrix.pred_area
         present = np.flatnonzero(~np.isnan(iou))
         palette = document.palette

@@ -313,6 +313,13 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Saved {self.image_name}", 3000)
         return True
 
+    def save_edits(self) -> bool:
+        """Save the open image's unsaved edits, if any, before work that reads labels from disk
+        (training, scoring, export); False when saving failed (the error was shown)."""
+        self.toolbox.finish()
+        document = self.document
+        return document is None or not document.dirty or self.save()
+
     def mark_reviewed(self) -> bool:
         return self.save(ImageState.REVIEWED)
 

@@ -50,7 +50,7 @@ class ModelDocks(QObject):
             self.catalog, self.prelabeller, window.image_list.selected_ids, self.downloader
         )
         self.train_panel = TrainPanel(
-            self.jobs, backend, self.catalog, lambda: window.project, self._save_open_image
+            self.jobs, backend, self.catalog, lambda: window.project, window.save_edits
         )
         right = Qt.DockWidgetArea.RightDockWidgetArea
         self.models_dock = self._dock("Models", self.models_panel, right)
@@ -171,7 +171,7 @@ class ModelDocks(QObject):
         if window.project is None:
             window.statusBar().showMessage("Open a project to score its predictions", STATUS_MS)
             return None
-        if not self._save_open_image():
+        if not window.save_edits():
             return None
         dialog = ProjectScoreDialog(window.open_image, window)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -183,14 +183,6 @@ class ModelDocks(QObject):
         dialog.open()
         self.score_dialog = dialog
         return dialog
-
-    def _save_open_image(self) -> bool:
-        """Training and scoring read labels from disk: save the open image's edits first (True: go on)."""
-        document = self.window.document
-        self.window.toolbox.finish()
-        if document is None or not document.dirty:
-            return True
-        return self.window.save()
 
     def _downloaded(self, name: str, path: str) -> None:
         self.refresh()  # the model's weights are present now

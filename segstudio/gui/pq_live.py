@@ -36,8 +36,7 @@ class LivePQ(QObject):
         self._timer.setInterval(THROTTLE_MS)
         self._timer.timeout.connect(self.recount)
         self.active = True
-        """False while the IoU dock is hidden: edits then cost no recount."""
-        self._stale = False
+        """False while the IoU dock is hidden: edits then cost no recount (showing it recounts)."""
 
     def set_document(self, document: Document | None) -> None:
         if self.document is not None:
@@ -58,14 +57,10 @@ class LivePQ(QObject):
             self.recount()
         else:
             self._timer.stop()
-            self._stale = True
 
     def _schedule(self) -> None:
         """A throttle, as the IoU dock's: numbers keep coming during a long stroke."""
-        if not self.active:
-            self._stale = True
-            return
-        if not self._timer.isActive():
+        if self.active and not self._timer.isActive():
             self._timer.start()
 
     def recount(self) -> int | None:
@@ -73,9 +68,7 @@ class LivePQ(QObject):
         self._timer.stop()
         document = self.document
         if not self.active:
-            self._stale = True
             return None
-        self._stale = False
         if document is None or document.prediction is None:
             if self.quality is not None:
                 self.quality = None

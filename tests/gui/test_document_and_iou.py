@@ -276,3 +276,14 @@ def test_a_hidden_iou_dock_costs_no_pq_work_and_catches_up_when_shown(qtbot, mak
     dock.show()
     qtbot.waitUntil(lambda: live.quality == _direct_pq(window.document), timeout=10000)
     assert live.quality != before
+
+
+def test_a_failed_pq_count_stays_said_until_the_next_count(qtbot, make_window, project_root):
+    window = make_window(project_root)
+    panel = window.iou_panel
+    qtbot.waitUntil(lambda: window.panoptic.quality is not None, timeout=10000)
+    panel.quality_failed("instance id 4294967295 is too large")
+    panel.refresh()  # an IoU redraw must not hide it
+    assert panel.pq_label.text() == "PQ could not be counted: instance id 4294967295 is too large"
+    panel.set_quality(window.panoptic.quality)
+    assert panel.pq_label.text() == pq_summary(window.panoptic.quality)
