@@ -44,6 +44,9 @@ from segstudio.io.datasets import (
     segment_crop,
     write_coco_json,
 )
+from segstudio.io.safe_files import check_pixels
+from segstudio.io.schemas import coordinates_problem, validate
+from segstudio.io.schemas.coco import InstancesFile
 
 JSON_NAME = "instances.json"
 
@@ -87,14 +90,23 @@ def _check_runs(runs: Sequence[Any], height: int, width: int) -> None:
         raise ValueError(f"RLE counts add up to {sum(runs)} pixels, the image has {height}x{width}")
 
 
-def _polygons(segmentation: list[Any], where: str, warnings: list[str]) -> list[list[float]]:
-    """Valid polygons of a segmentation; polygons under 3 points are dropped (they have no area)."""
+def _polygons(
+    segmentation: list[Any], size: tuple[int, int], where: str, warnings: list[str]
+) -> list[list[float]]:
+    """Valid polygons of a segmentation; polygons under 3 points are dropped (they have no area).
+
+    Coordinates must lie within one image size of the image (pycocotools overflows, or runs for
+    minutes, on coordinates of 1e8 and more).
+    """
     kept = []
     for n, polygon in enumerate(segmentation):
         if not isinstance(polygon, list) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in polygon
         ):
             raise ValueError(f"polygon #{n} must be a list of numbers")
+        problem = coordinates_problem(polygon, size)
+        if problem:
+            raise ValueError(f"polygon #{n}: {problem}")
         if len(polygon) % 2:
             raise ValueError(f"polygon #{n} has an odd number of coordinates ({len(polygon)})")
         if len(polygon) < 6:
@@ -112,7 +124,7 @@ def decode_segmentation(
     Raises ValueError saying what is wrong with it.
     """
     if isinstance(segmentation, list):
-        polygons = _polygons(segmentation, where, warnings)
+        polygons = _polygons(segmentation, (height, width), where, warnings)
         if not polygons:
             return None
         rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
@@ -168,6 +180,7 @@ def _image_size(image: Any, n: int, path: Path) -> tuple[int, int]:
     height, width = image.get("height"), image.get("width")
     if not (is_int(height) and is_int(width) and height > 0 and width > 0):
         raise DatasetError(f"{path}: image {image['id']!r} needs positive integer 'height' and 'width'")
+    check_pixels(height, width, f"{path}: image {image['id']!r}", DatasetError)
     return height, width
 
 
@@ -223,6 +236,7 @@ def read_coco_instances(json_path: str | Path) -> LabelDataset:
     """
     path = Path(json_path)
     data = read_json(path)
+    validate(InstancesFile, data, path, DatasetError)
     palette = categories_palette(coco_categories(data, path), path.stem, path, things_by_default=True)
     sizes: dict[Any, tuple[int, int]] = {}
     images = list_field(data, "images", path)

@@ -39,6 +39,9 @@ from segstudio.io.datasets import (
 )
 from segstudio.io.images import ImageReadError, write_png
 from segstudio.io.png import RGB, decode_png, png_header, read_png_file
+from segstudio.io.safe_files import contained_path
+from segstudio.io.schemas import validate
+from segstudio.io.schemas.coco import PanopticFile, PanopticGroundTruth
 
 JSON_NAME = "panoptic.json"
 PNG_DIR = "panoptic"
@@ -116,6 +119,7 @@ def read_coco_panoptic(json_path: str | Path, png_dir: str | Path | None = None)
     json_path = Path(json_path)
     png_dir = default_png_dir(json_path) if png_dir is None else Path(png_dir)
     data = read_json(json_path)
+    validate(PanopticFile, data, json_path, DatasetError)
     palette = categories_palette(
         coco_categories(data, json_path), json_path.stem, json_path, things_by_default=False
     )
@@ -133,7 +137,7 @@ def read_coco_panoptic(json_path: str | Path, png_dir: str | Path | None = None)
         if image["id"] not in annotations:
             raise DatasetError(f"{json_path}: image id {image['id']!r} has no annotation")
         file_name, segments = annotations.pop(image["id"])
-        png_path = png_dir / file_name
+        png_path = contained_path(png_dir, file_name, json_path, DatasetError)
         for segment in segments:
             if segment["category_id"] not in palette:
                 raise DatasetError(
@@ -228,6 +232,8 @@ def evaluate_panoptic_files(
     gt_dir = default_png_dir(gt_json) if gt_dir is None else Path(gt_dir)
     pred_dir = default_png_dir(pred_json) if pred_dir is None else Path(pred_dir)
     gt_data, pred_data = read_json(gt_json), read_json(pred_json)
+    validate(PanopticGroundTruth, gt_data, gt_json, DatasetError)
+    validate(PanopticFile, pred_data, pred_json, DatasetError)
     categories = {entry["id"]: entry for entry in coco_categories(gt_data, gt_json)}
     isthing = {category_id: entry.get("isthing", 0) == 1 for category_id, entry in categories.items()}
     for folder in (gt_dir, pred_dir):
@@ -244,14 +250,15 @@ def evaluate_panoptic_files(
         if image_id not in predictions:
             raise DatasetError(f"{pred_json}: no prediction for image id {image_id!r}")
         pred_file, pred_segments = predictions[image_id]
-        gt_ids = read_panoptic_png(gt_dir / gt_file)
-        pred_png = pred_dir / pred_file
+        gt_png = contained_path(gt_dir, gt_file, gt_json, DatasetError)
+        gt_ids = read_panoptic_png(gt_png)
+        pred_png = contained_path(pred_dir, pred_file, pred_json, DatasetError)
         pred_ids = read_panoptic_png(pred_png)
         try:
             stat += pq_image(gt_ids, gt_segments, pred_ids, pred_segments, isthing)
         except ValueError as error:
             raise DatasetError(
-                f"{pred_png}: {error} (image id {image_id!r}, ground truth {gt_dir / gt_file})"
+                f"{pred_png}: {error} (image id {image_id!r}, ground truth {gt_png})"
             ) from error
     results = pq_results(stat, isthing)
     for category_id, values in results["per_class"].items():
