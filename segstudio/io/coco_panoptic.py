@@ -111,10 +111,13 @@ def default_png_dir(json_path: str | Path) -> Path:
 # -- read ----------------------------------------------------------------------------------------
 
 
-def read_coco_panoptic(json_path: str | Path, png_dir: str | Path | None = None) -> PanopticDataset:
+def read_coco_panoptic(
+    json_path: str | Path, png_dir: str | Path | None = None, *, allow_absolute: bool = False
+) -> PanopticDataset:
     """Read a COCO panoptic dataset into label maps, checking PNGs against ``segments_info``.
 
-    Thing segments keep their segment id as instance id; see ``segstudio.core.panoptic``.
+    Thing segments keep their segment id as instance id; see ``segstudio.core.panoptic``. PNG
+    file names may not lead out of ``png_dir`` (absolute ones elsewhere only with ``allow_absolute``).
     """
     json_path = Path(json_path)
     png_dir = default_png_dir(json_path) if png_dir is None else Path(png_dir)
@@ -137,7 +140,7 @@ def read_coco_panoptic(json_path: str | Path, png_dir: str | Path | None = None)
         if image["id"] not in annotations:
             raise DatasetError(f"{json_path}: image id {image['id']!r} has no annotation")
         file_name, segments = annotations.pop(image["id"])
-        png_path = contained_path(png_dir, file_name, json_path, DatasetError)
+        png_path = contained_path(png_dir, file_name, json_path, DatasetError, allow_absolute)
         for segment in segments:
             if segment["category_id"] not in palette:
                 raise DatasetError(
