@@ -14,6 +14,7 @@ from pathlib import Path
 from segstudio.io.dataset_import import DatasetSource, ImportFormat, import_dataset
 from segstudio.io.exchange import IMAGES_DIR, ImageMode
 from segstudio.io.export import ExportFormat, ExportOptions, export_project
+from segstudio.io.safe_files import printable
 
 SourceOf = Callable[[argparse.Namespace], DatasetSource]
 """Turns an import's arguments into the dataset source they name."""
@@ -119,7 +120,7 @@ def _export_target(parser: argparse.ArgumentParser, func: Callable[[argparse.Nam
 def run_import(args: argparse.Namespace, source_of: SourceOf) -> int:
     project, warnings = import_dataset(source_of(args), args.project)
     for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {printable(warning)}", file=sys.stderr)
     print(f"imported {len(project.images)} images into {project.root}")
     return 0
 

@@ -14,7 +14,8 @@ them) get instance 0, so two of one stuff class in one image merge. Crowd flags 
 
 Writing gives each (category, instance) segment one annotation: compressed RLE by default, exact;
 ``polygons=True`` writes outlines along pixel edges for non-crowd segments, which decode to the
-same pixels except that holes are filled (COCO polygons cannot carry holes; crowd keeps RLE).
+same pixels except that holes are filled (COCO polygons cannot carry holes; crowd keeps RLE);
+their ``area`` is what the polygons decode to, holes included, so it matches the segmentation.
 """
 
 from __future__ import annotations
@@ -171,6 +172,13 @@ def mask_to_polygons(mask: np.ndarray, left: int = 0, top: int = 0) -> list[list
     return polygons
 
 
+def polygons_area(polygons: list[list[int]], size: tuple[int, int]) -> int:
+    """Pixels that COCO polygons cover when pycocotools decodes them (so ``area`` matches them)."""
+    if not polygons:
+        return 0
+    return int(mask_utils.area(mask_utils.merge(mask_utils.frPyObjects(polygons, *size))))
+
+
 # -- read ----------------------------------------------------------------------------------------
 
 
@@ -280,8 +288,10 @@ def _annotations(labels: LabelMap, image_id: Any, first_id: int, polygons: bool)
     for n, segment in enumerate(sorted(labels.segments(), key=lambda s: (s.instance, s.category))):
         box = segment.box
         crop = segment_crop(labels, segment)
+        area = segment.area
         if polygons and not segment.iscrowd:
             segmentation: Any = mask_to_polygons(crop, box.left, box.top)
+            area = polygons_area(segmentation, labels.shape)  # holes filled: what readers decode
         else:
             mask = np.zeros(labels.shape, bool)
             mask[box.slices] = crop
@@ -292,7 +302,7 @@ def _annotations(labels: LabelMap, image_id: Any, first_id: int, polygons: bool)
                 "image_id": image_id,
                 "category_id": segment.category,
                 "segmentation": segmentation,
-                "area": segment.area,
+                "area": area,
                 "bbox": [int(v) for v in segment.bbox],
                 "iscrowd": int(segment.iscrowd),
             }

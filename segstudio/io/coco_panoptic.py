@@ -224,12 +224,14 @@ def evaluate_panoptic_files(
     pred_json: str | Path,
     gt_dir: str | Path | None = None,
     pred_dir: str | Path | None = None,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     """PQ/SQ/RQ of a prediction file against ground truth, as the COCO panoptic API computes them.
 
     Returns ``{"All"|"Things"|"Stuff": {pq, sq, rq, n}, "per_class": {"<id>": {pq, sq, rq, tp,
     fp, fn, name}}}``. Like the API, categories (and which are things) come from the ground truth
     as written, and every ground-truth image needs a prediction; extra predicted images are ignored.
+    Ground-truth areas that disagree with their PNG are reported in ``warnings``, naming the file.
     """
     gt_json, pred_json = Path(gt_json), Path(pred_json)
     gt_dir = default_png_dir(gt_json) if gt_dir is None else Path(gt_dir)
@@ -257,12 +259,15 @@ def evaluate_panoptic_files(
         gt_ids = read_panoptic_png(gt_png)
         pred_png = contained_path(pred_dir, pred_file, pred_json, DatasetError)
         pred_ids = read_panoptic_png(pred_png)
+        image_warnings: list[str] = []
         try:
-            stat += pq_image(gt_ids, gt_segments, pred_ids, pred_segments, isthing)
+            stat += pq_image(gt_ids, gt_segments, pred_ids, pred_segments, isthing, image_warnings)
         except ValueError as error:
             raise DatasetError(
                 f"{pred_png}: {error} (image id {image_id!r}, ground truth {gt_png})"
             ) from error
+        if warnings is not None:
+            warnings += [f"{gt_json}: image {image_id!r} ({gt_file}): {w}" for w in image_warnings]
     results = pq_results(stat, isthing)
     for category_id, values in results["per_class"].items():
         values["name"] = str(categories[int(category_id)].get("name", category_id))

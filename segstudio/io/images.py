@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from segstudio.io.atomic import atomic_write_bytes
-from segstudio.io.safe_files import check_pixels, check_regular_file
+from segstudio.io.safe_files import check_pixels, check_regular_file, quiet_native_stderr
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _JPEG_SOI = b"\xff\xd8"
@@ -77,7 +77,8 @@ def _decode(path: Path, data: np.ndarray, flags: int) -> np.ndarray:
     if header is not None:
         check_pixels(header[0], header[1], path, ImageReadError)
     try:
-        image = cv2.imdecode(data, flags)
+        with quiet_native_stderr():
+            image = cv2.imdecode(data, flags)
     except cv2.error:
         image = None
     if image is None or image.size == 0:

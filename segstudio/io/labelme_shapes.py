@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import struct
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
+from segstudio.io.png import PNG_SIGNATURE
+from segstudio.io.safe_files import pixel_limit_problem, quiet_native_stderr
 from segstudio.io.schemas import coordinates_problem
 
 LINE_WIDTH = 10
@@ -47,7 +50,13 @@ def _decode_png_mask(data: Any) -> np.ndarray:
         raw = base64.b64decode(data, validate=False)
     except (binascii.Error, TypeError, ValueError) as error:
         raise ValueError(f"mask is not base64 ({error})") from error
-    image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED) if raw else None
+    if raw.startswith(PNG_SIGNATURE) and len(raw) >= 24:  # IHDR's size, checked before decoding
+        width, height = struct.unpack(">II", raw[16:24])
+        problem = pixel_limit_problem(height, width)
+        if problem:
+            raise ValueError(f"mask PNG of {problem}")
+    with quiet_native_stderr():
+        image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED) if raw else None
     if image is None:
         raise ValueError("mask is not a PNG image")
     return image.any(axis=2) if image.ndim == 3 else image != 0

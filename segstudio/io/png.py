@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from segstudio.io.images import ImageReadError
-from segstudio.io.safe_files import check_pixels, check_regular_file
+from segstudio.io.safe_files import check_pixels, check_regular_file, quiet_native_stderr
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 GREY, RGB, INDEXED, GREY_ALPHA, RGBA = 0, 2, 3, 4, 6
@@ -108,7 +108,8 @@ def png_header(data: bytes, path: Path) -> PngHeader:
 def decode_png(data: bytes, path: Path) -> np.ndarray:
     """Pixels of PNG bytes as OpenCV stores them (BGR order, bit depth kept); ImageReadError if corrupt."""
     try:
-        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        with quiet_native_stderr():
+            pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error:
         pixels = None
     if pixels is None:

@@ -13,8 +13,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 PIXEL_LIMIT_VARIABLE = "SEGSTUDIO_MAX_PIXELS"
@@ -108,3 +112,28 @@ def printable(text: object) -> str:
         return value
     escaped = (c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in value)
     return "".join(escaped)
+
+
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Hide what C libraries print to file descriptor 2 in the block (libpng's "libpng error:
+    IDAT: CRC error", libjpeg's "Premature end of JPEG file"): the decoder's failure is reported
+    once, by the caller, naming the file. Other threads' stderr output is lost for the block's
+    duration (a decode call), which is why it wraps only native decoders."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no usable fd 2 (some GUI launchers)
+        yield
+        return
+    with _STDERR_LOCK:
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
