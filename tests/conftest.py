@@ -13,7 +13,7 @@ if not os.environ.get("SEGSTUDIO_TEST_HEADED"):
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
-COCO_PANOPTIC_SAMPLE = SHARED_DATA / "coco-panoptic-sample"
+COCO_PANOPTIC_SAMPLE = REPO_ROOT / "tests" / "data" / "coco-panoptic-sample"  # as on main
 
 
 @pytest.fixture(scope="session")

@@ -49,7 +49,8 @@ def validate(
         else:
             schema.model_validate(data)
     except ValidationError as error:
-        first = error.errors(include_url=False)[0]
+        # in a union (polygons or RLE), the member that got furthest says what is wrong
+        first = max(error.errors(include_url=False), key=lambda e: len(e["loc"]))
         where = location(first["loc"])
         field = f"{where}: " if where else ""
         if first["type"] == "missing":

@@ -52,8 +52,8 @@ class PanopticSegment(Entry):
     id: Annotated[StrictInt, Field(ge=1, le=SEGMENT_ID_MAX)]
     category_id: Id
     iscrowd: Flag = 0
-    area: Area | None = None
-    bbox: list[Number] | None = None
+    area: Area = 0
+    bbox: list[Number] = Field(default_factory=list)
 
 
 class PanopticAnnotation(Entry):
@@ -88,8 +88,8 @@ class InstanceAnnotation(Entry):
     category_id: Id
     segmentation: list[Polygon] | Rle | None = None
     iscrowd: Flag = 0
-    area: Area | None = None
-    bbox: list[Number] | None = None
+    area: Area = 0
+    bbox: list[Number] = Field(default_factory=list)
 
 
 class InstancesFile(Entry):
