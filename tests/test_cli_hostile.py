@@ -69,6 +69,22 @@ def _instances(sample: Path, tmp_path: Path, change: Any) -> tuple[int, Path]:
     return main(argv), path
 
 
+def _import_semantic(sample: Path, masks: Path, project: Path) -> int:
+    return main(
+        [
+            "import",
+            "semantic-png",
+            "--masks",
+            str(masks),
+            "--images",
+            str(sample),
+            "--palette",
+            "voc",
+            str(project),
+        ]
+    )
+
+
 def _child(argv: list[str], timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "segstudio", *argv]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env={**os.environ, **env})
@@ -177,23 +193,13 @@ def test_a_dangling_symlink_or_folder_mask_is_an_error_not_a_dropped_image(
     masks = tmp_path / "masks"
     masks.mkdir()
     (masks / "000000142238.png").symlink_to(tmp_path / "gone.png")
-    argv = [
-        "import",
-        "semantic-png",
-        "--masks",
-        str(masks),
-        "--images",
-        str(coco_panoptic_sample),
-        "--palette",
-        "voc",
-    ]
-    assert main([*argv, str(tmp_path / "p")]) == 1
+    assert _import_semantic(coco_panoptic_sample, masks, tmp_path / "p") == 1
     assert _error_line(capsys).endswith(
         f"{masks / '000000142238.png'}: dangling symlink (its target does not exist)"
     )
     (masks / "000000142238.png").unlink()
     (masks / "000000142238.png").mkdir()
-    assert main([*argv, str(tmp_path / "p")]) == 1
+    assert _import_semantic(coco_panoptic_sample, masks, tmp_path / "p") == 1
     assert _error_line(capsys).endswith(f"{masks / '000000142238.png'}: is a folder, not a file")
 
 
@@ -208,17 +214,7 @@ def test_16_bit_label_value_65535_is_refused_not_unlabelled(
     values = np.zeros((427, 640), np.uint16)
     values[5, 7] = 65535
     cv2.imwrite(str(masks / "000000142238.png"), values)
-    argv = [
-        "import",
-        "semantic-png",
-        "--masks",
-        str(masks),
-        "--images",
-        str(coco_panoptic_sample),
-        "--palette",
-        "voc",
-    ]
-    assert main([*argv, str(tmp_path / "p")]) == 1
+    assert _import_semantic(coco_panoptic_sample, masks, tmp_path / "p") == 1
     assert "000000142238.png: pixel (7, 5) has value 65535, which cannot be a class id" in _error_line(capsys)
 
 
