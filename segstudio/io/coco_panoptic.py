@@ -39,6 +39,9 @@ from segstudio.io.datasets import (
 )
 from segstudio.io.images import ImageReadError, write_png
 from segstudio.io.png import RGB, decode_png, png_header, read_png_file
+from segstudio.io.safe_files import contained_path
+from segstudio.io.schemas import validate
+from segstudio.io.schemas.coco import PanopticFile, PanopticGroundTruth
 
 JSON_NAME = "panoptic.json"
 PNG_DIR = "panoptic"
@@ -108,14 +111,18 @@ def default_png_dir(json_path: str | Path) -> Path:
 # -- read ----------------------------------------------------------------------------------------
 
 
-def read_coco_panoptic(json_path: str | Path, png_dir: str | Path | None = None) -> PanopticDataset:
+def read_coco_panoptic(
+    json_path: str | Path, png_dir: str | Path | None = None, *, allow_absolute: bool = False
+) -> PanopticDataset:
     """Read a COCO panoptic dataset into label maps, checking PNGs against ``segments_info``.
 
-    Thing segments keep their segment id as instance id; see ``segstudio.core.panoptic``.
+    Thing segments keep their segment id as instance id; see ``segstudio.core.panoptic``. PNG
+    file names may not lead out of ``png_dir`` (absolute ones elsewhere only with ``allow_absolute``).
     """
     json_path = Path(json_path)
     png_dir = default_png_dir(json_path) if png_dir is None else Path(png_dir)
     data = read_json(json_path)
+    validate(PanopticFile, data, json_path, DatasetError)
     palette = categories_palette(
         coco_categories(data, json_path), json_path.stem, json_path, things_by_default=False
     )
@@ -133,7 +140,7 @@ def read_coco_panoptic(json_path: str | Path, png_dir: str | Path | None = None)
         if image["id"] not in annotations:
             raise DatasetError(f"{json_path}: image id {image['id']!r} has no annotation")
         file_name, segments = annotations.pop(image["id"])
-        png_path = png_dir / file_name
+        png_path = contained_path(png_dir, file_name, json_path, DatasetError, allow_absolute)
         for segment in segments:
             if segment["category_id"] not in palette:
                 raise DatasetError(
@@ -217,17 +224,21 @@ def evaluate_panoptic_files(
     pred_json: str | Path,
     gt_dir: str | Path | None = None,
     pred_dir: str | Path | None = None,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     """PQ/SQ/RQ of a prediction file against ground truth, as the COCO panoptic API computes them.
 
     Returns ``{"All"|"Things"|"Stuff": {pq, sq, rq, n}, "per_class": {"<id>": {pq, sq, rq, tp,
     fp, fn, name}}}``. Like the API, categories (and which are things) come from the ground truth
     as written, and every ground-truth image needs a prediction; extra predicted images are ignored.
+    Ground-truth areas that disagree with their PNG are reported in ``warnings``, naming the file.
     """
     gt_json, pred_json = Path(gt_json), Path(pred_json)
     gt_dir = default_png_dir(gt_json) if gt_dir is None else Path(gt_dir)
     pred_dir = default_png_dir(pred_json) if pred_dir is None else Path(pred_dir)
     gt_data, pred_data = read_json(gt_json), read_json(pred_json)
+    validate(PanopticGroundTruth, gt_data, gt_json, DatasetError)
+    validate(PanopticFile, pred_data, pred_json, DatasetError)
     categories = {entry["id"]: entry for entry in coco_categories(gt_data, gt_json)}
     isthing = {category_id: entry.get("isthing", 0) == 1 for category_id, entry in categories.items()}
     for folder in (gt_dir, pred_dir):
@@ -244,15 +255,19 @@ def evaluate_panoptic_files(
         if image_id not in predictions:
             raise DatasetError(f"{pred_json}: no prediction for image id {image_id!r}")
         pred_file, pred_segments = predictions[image_id]
-        gt_ids = read_panoptic_png(gt_dir / gt_file)
-        pred_png = pred_dir / pred_file
+        gt_png = contained_path(gt_dir, gt_file, gt_json, DatasetError)
+        gt_ids = read_panoptic_png(gt_png)
+        pred_png = contained_path(pred_dir, pred_file, pred_json, DatasetError)
         pred_ids = read_panoptic_png(pred_png)
+        image_warnings: list[str] = []
         try:
-            stat += pq_image(gt_ids, gt_segments, pred_ids, pred_segments, isthing)
+            stat += pq_image(gt_ids, gt_segments, pred_ids, pred_segments, isthing, image_warnings)
         except ValueError as error:
             raise DatasetError(
-                f"{pred_png}: {error} (image id {image_id!r}, ground truth {gt_dir / gt_file})"
+                f"{pred_png}: {error} (image id {image_id!r}, ground truth {gt_png})"
             ) from error
+        if warnings is not None:
+            warnings += [f"{gt_json}: image {image_id!r} ({gt_file}): {w}" for w in image_warnings]
     results = pq_results(stat, isthing)
     for category_id, values in results["per_class"].items():
         values["name"] = str(categories[int(category_id)].get("name", category_id))

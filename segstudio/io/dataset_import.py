@@ -49,7 +49,8 @@ class DatasetSource:
     photos (labelme: default the JSON folder; Cityscapes: the matching ``leftImg8bit`` folder);
     ``masks``: COCO panoptic's PNG folder (default: the JSON path without ``.json``);
     ``palette``: a built-in name or palette file (required for semantic PNG, optional for labelme);
-    ``void``: the unlabelled value of semantic PNGs."""
+    ``void``: the unlabelled value of semantic PNGs; ``allow_absolute``: accept absolute
+    ``file_name``s outside the photo and mask folders (``..`` out of them is always refused)."""
 
     fmt: ImportFormat
     annotations: Path
@@ -57,6 +58,7 @@ class DatasetSource:
     masks: Path | None = None
     palette: str | None = None
     void: int = SEMANTIC_VOID
+    allow_absolute: bool = False
 
 
 def read_dataset(source: DatasetSource) -> tuple[LabelDataset, Path]:
@@ -70,7 +72,7 @@ def read_dataset(source: DatasetSource) -> tuple[LabelDataset, Path]:
         raise ValueError(f"{fmt.value} import needs the folder of the photos")
     images = Path(source.images)
     if fmt is ImportFormat.COCO_PANOPTIC:
-        dataset = read_coco_panoptic(annotations, source.masks)
+        dataset = read_coco_panoptic(annotations, source.masks, allow_absolute=source.allow_absolute)
         return LabelDataset([(r.image, r.labels) for r in dataset.records], dataset.palette, []), images
     if fmt is ImportFormat.COCO_INSTANCES:
         return read_coco_instances(annotations), images
@@ -91,5 +93,12 @@ def import_dataset(
     warnings (annotations it skipped, and why). ``progress`` comes per image added (it may raise:
     nothing is left)."""
     dataset, images = read_dataset(source)
-    project = import_records(project_root, dataset.palette, list(dataset.records), images, progress=progress)
+    project = import_records(
+        project_root,
+        dataset.palette,
+        list(dataset.records),
+        images,
+        progress=progress,
+        allow_absolute=source.allow_absolute,
+    )
     return project, list(dataset.warnings)

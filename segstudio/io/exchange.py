@@ -12,14 +12,16 @@ import os
 import shutil
 from collections.abc import Iterable, Iterator, Sized
 from enum import StrEnum
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from segstudio.core.jobs import ProgressCallback
 from segstudio.core.labels import LabelMap
 from segstudio.core.palette import Palette
 from segstudio.io.atomic import atomic_directory
+from segstudio.io.datasets import label_file_path
 from segstudio.io.project import ImageEntry, ImageState, Project, ProjectError
+from segstudio.io.safe_files import contained_path, regular_file_problem
 
 IMAGES_DIR = "images"
 
@@ -39,11 +41,14 @@ def import_records(
     images_dir: str | Path,
     name: str | None = None,
     progress: ProgressCallback | None = None,
+    allow_absolute: bool = False,
 ) -> Project:
     """Create a project at ``project_root`` from dataset records; photos stay where they are.
 
-    Each record's ``file_name`` is looked up in ``images_dir``; a missing photo fails the whole
-    import, naming it, and leaves no project behind. ``progress(done, total)`` comes before each
+    Each record's ``file_name`` is looked up in ``images_dir`` and may not lead outside it
+    (``..``; absolute paths elsewhere only with ``allow_absolute``); a missing photo (or a
+    folder, pipe or dangling link in its place) fails the whole import, naming it, and leaves
+    no project behind. ``progress(done, total)`` comes before each
     record (total 0 when ``records`` has no length); it may raise, which also leaves nothing.
     """
     root = Path(project_root)
@@ -56,9 +61,11 @@ def import_records(
         for done, (image, labels) in enumerate(records):
             if progress is not None:
                 progress(done, total)
-            photo = images_dir / str(image["file_name"])
-            if not photo.is_file():
-                raise ProjectError(f"{photo}: image of {image.get('id')!r} not found")
+            where = f"image {image.get('id')!r}"
+            photo = contained_path(images_dir, str(image["file_name"]), where, ProjectError, allow_absolute)
+            problem = regular_file_problem(photo)
+            if problem is not None:
+                raise ProjectError(f"{photo}: {where}: {problem}")
             entry = project.add_image(photo, dataset_entry=image)
             if (entry.height, entry.width) != labels.shape:
                 raise ProjectError(
@@ -96,13 +103,19 @@ def export_records(project: Project) -> Iterator[tuple[dict[str, Any], LabelMap]
 
 
 def place_images(project: Project, folder: Path, mode: ImageMode) -> None:
-    """Copy or symlink the photos of labelled images into ``folder`` under their dataset names."""
+    """Copy or symlink the photos of labelled images into ``folder`` under their dataset names.
+
+    Relative subfolders are kept (``a/x.jpg`` and ``b/x.jpg`` are two photos), so each lands
+    where the exported JSON's ``file_name`` says; a name that would leave ``folder`` is refused.
+    """
     if mode is ImageMode.NONE:
         return
     folder.mkdir(parents=True, exist_ok=True)
     for entry in labelled_entries(project):
         source = project.image_path(entry.id)
-        target = folder / Path(str(entry.source.get("file_name", Path(entry.file).name))).name
+        name = str(entry.source.get("file_name", Path(entry.file).name))
+        target = folder / label_file_path(name, PurePosixPath(name).suffix).as_posix()
+        target.parent.mkdir(parents=True, exist_ok=True)
         if mode is ImageMode.COPY:
             shutil.copy2(source, target)
         else:
