@@ -225,7 +225,7 @@ class MainWindow(QMainWindow):
         self.session.set_project(project)
         if self.offer_recovery:
             QTimer.singleShot(0, self, self._offer_recovery)
-        first = image_id or (project.images[0].id if project.images else None)
+        first = image_id or project.first_image_id()
         return first is not None and self.open_image(first)
 
     def step_image(self, step: int, to_label_only: bool = False) -> bool:
