@@ -24,7 +24,16 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QHeaderView, QLineEdit, QTreeView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from segstudio.io.project import ImageState, Project, ProjectError
 
@@ -164,23 +173,29 @@ class ImageList(QWidget):
         self.search.setPlaceholderText("Search images…")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self._filter)
-        self.tree = QTreeView()
-        self.tree.setModel(self.rows)
-        self.tree.setRootIsDecorated(False)
-        self.tree.setUniformRowHeights(True)
-        self.tree.setSelectionMode(QTreeView.SelectionMode.ExtendedSelection)  # batch pre-labelling
-        self.tree.header().setStretchLastSection(False)
-        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
-        self.tree.setColumnWidth(1, self.fontMetrics().horizontalAdvance("pre-labelled (photo missing)") + 12)
-        self.tree.selectionModel().currentChanged.connect(self._picked)
+        self.view = QTableView()  # a table, not a tree: its layout never walks every row
+        self.view.setModel(self.rows)
+        self.view.setShowGrid(False)
+        self.view.setWordWrap(False)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)  # batch pre-labelling
+        rows = self.view.verticalHeader()
+        rows.hide()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(self.fontMetrics().height() + 6)
+        columns = self.view.horizontalHeader()
+        columns.setHighlightSections(False)
+        columns.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        columns.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        self.view.setColumnWidth(1, self.fontMetrics().horizontalAdvance("pre-labelled (photo missing)") + 12)
+        self.view.selectionModel().currentChanged.connect(self._picked)
         row = QHBoxLayout()
         row.addWidget(self.search, 1)
         row.addWidget(self.state_filter)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(row)
-        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.view, 1)
         self._poll = QTimer(self)
         self._poll.setInterval(POLL_MS)
         self._poll.timeout.connect(self.refresh_if_changed)
@@ -225,7 +240,7 @@ class ImageList(QWidget):
         return self.rows.state_text(image_id)
 
     def current_id(self) -> str | None:
-        index = self.tree.currentIndex()
+        index = self.view.currentIndex()
         return self.rows.id_at(index.row()) if index.isValid() else None
 
     def set_current(self, image_id: str | None) -> None:
@@ -234,10 +249,10 @@ class ImageList(QWidget):
         self._quiet = True
         try:
             if row is None:
-                self.tree.selectionModel().clearCurrentIndex()
-                self.tree.clearSelection()
+                self.view.selectionModel().clearCurrentIndex()
+                self.view.clearSelection()
             else:
-                self.tree.setCurrentIndex(self.rows.index(row, 0))
+                self.view.setCurrentIndex(self.rows.index(row, 0))
         finally:
             self._quiet = False
 
@@ -246,11 +261,11 @@ class ImageList(QWidget):
         selection = QItemSelection()
         for row in sorted(r for r in map(self.rows.row_of, image_ids) if r is not None):
             selection.select(self.rows.index(row, 0), self.rows.index(row, 1))
-        self.tree.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.view.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
 
     def selected_ids(self) -> list[str]:
         """The selected images (Ctrl/Shift-click), in list order; the open one when none is."""
-        rows = sorted(index.row() for index in self.tree.selectionModel().selectedRows())
+        rows = sorted(index.row() for index in self.view.selectionModel().selectedRows())
         chosen = [self.rows.id_at(row) for row in rows]
         current = self.current_id()
         return chosen if chosen or current is None else [current]

@@ -68,7 +68,7 @@ def test_corrupt_image_file_shows_an_error_and_the_window_goes_on(qtbot, make_wi
     window = make_window(project_root)
     (project_root / "images" / "plain.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     rows = window.image_list.rows
-    window.image_list.tree.setCurrentIndex(rows.index(rows.row_of("plain"), 0))  # the user clicks it
+    window.image_list.view.setCurrentIndex(rows.index(rows.row_of("plain"), 0))  # the user clicks it
     box = window.findChild(QMessageBox)
     assert box is not None and "plain.png" in box.text()
     box.close()
