@@ -40,8 +40,8 @@ _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE images (
     seq INTEGER PRIMARY KEY,          -- list order: the order images were added
-    id TEXT NOT NULL UNIQUE,
-    key TEXT NOT NULL UNIQUE,         -- id.casefold(): ids are unique ignoring case
+    id TEXT NOT NULL,                 -- unique (index below)
+    key TEXT NOT NULL,                -- id.casefold(): ids are unique ignoring case
     file TEXT NOT NULL,               -- relative (POSIX) to the root when inside it, else absolute
     width INTEGER NOT NULL CHECK (width > 0),
     height INTEGER NOT NULL CHECK (height > 0),
@@ -51,6 +51,10 @@ CREATE TABLE images (
     pending_state TEXT,               -- a labels save in flight: the state it will record ...
     pending_revision TEXT             -- ... once the labels file carries this revision
 );
+"""
+_INDEXES = """
+CREATE UNIQUE INDEX images_by_id ON images (id);
+CREATE UNIQUE INDEX images_by_key ON images (key);
 CREATE INDEX images_by_state ON images (state, seq);
 CREATE INDEX images_by_file ON images (file);
 CREATE INDEX images_pending ON images (seq) WHERE pending_state IS NOT NULL;
@@ -105,16 +109,22 @@ def build_index(path: Path, meta: dict[str, str], rows: Iterable[tuple[Any, ...]
     """Write a complete index at ``path`` atomically: built under a temporary name, then linked
     into place, so it appears whole or not at all. ``rows`` are ``IMAGE_COLUMNS`` tuples.
 
-    Raises FileExistsError when ``path`` exists (e.g. another process got there first).
+    Raises FileExistsError when ``path`` exists (e.g. another process got there first). The
+    temporary file is written without a journal (nobody sees it until it is complete and fsynced)
+    and indexed after its rows are in, which makes migrating 100k images several times faster.
     """
     temporary = path.with_name(f".{path.name}{owner_token()}{uuid.uuid4().hex[:8]}.tmp")
     try:
         with _translated(temporary), contextlib.closing(_connect(temporary)) as connection:
+            connection.execute("PRAGMA journal_mode = OFF")
+            connection.execute("PRAGMA synchronous = OFF")
             connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             connection.executescript(_SCHEMA)
             connection.execute("BEGIN")
             connection.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
             connection.executemany(INSERT_IMAGE, (insert_values(row) for row in rows))
+            for statement in filter(str.strip, _INDEXES.split(";")):
+                connection.execute(statement)
             connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             connection.execute("COMMIT")
             connection.execute("PRAGMA journal_mode = WAL")  # kept in the file: every opener uses WAL
