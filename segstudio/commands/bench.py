@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, str] = {
     "gui": "segstudio.benchmarks.gui:run_gui_bench",
     "worker": "segstudio.benchmarks.worker:run_worker_bench",
     "models": "segstudio.benchmarks.models:run_models_bench",
+    "store": "segstudio.benchmarks.store:run_store_bench",
 }
 """Benchmark name -> ``module:function``; the function takes ``repeats`` and returns a JSON-ready dict.
 Modules are imported only when their benchmark runs (some pull in Qt or torch)."""

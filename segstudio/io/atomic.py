@@ -3,6 +3,8 @@
 Files go to a temporary sibling, are fsynced, then ``os.replace``d over the target (and the
 folder entry fsynced), so a crash leaves the old or the new content, never a torn file.
 Output folders are built under a temporary name and renamed into place when complete.
+Temporary names carry an owner token (``leftovers.owner_token``), so what a killed writer left
+is recognised and removed by the next operation on the same target.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from segstudio.io.leftovers import owner_token, remove_stale_staging
 
 
 def _read_umask() -> int:
@@ -56,7 +60,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically and durably."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}{owner_token()}", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             os.chmod(tmp_name, _new_file_mode(target))
@@ -85,12 +89,15 @@ def atomic_directory(path: str | os.PathLike[str], overwrite: bool = False) -> I
 
     An existing ``path`` is refused unless ``overwrite``; then it is replaced only after the
     new content is complete. On error the temporary folder is removed and ``path`` is untouched.
+    Stale staging folders a killed run left for the same ``path`` are removed first.
     """
     target = Path(path)
+    remove_stale_staging(target)
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target}: already exists (choose another output folder)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    prefix = f".{target.name}{owner_token()}"
+    staging = Path(tempfile.mkdtemp(prefix=prefix, suffix=".partial", dir=target.parent))
     os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes it private; the result should not be
     try:
         yield staging
@@ -113,7 +120,7 @@ def _swap_in(staging: Path, target: Path) -> None:
 
     Two renames, not one: a crash between them leaves the old content in a ``.old`` sibling.
     """
-    trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    trash = Path(tempfile.mkdtemp(prefix=f".{target.name}{owner_token()}", suffix=".old", dir=target.parent))
     os.replace(target, trash / target.name)
     try:
         os.replace(staging, target)

@@ -56,8 +56,11 @@ def import_records(
     if not images_dir.is_dir():
         raise ProjectError(f"{images_dir}: images folder not found")
     total = len(records) if isinstance(records, Sized) else 0
-    with atomic_directory(root) as staging:
-        project = Project.create(staging, palette, name=name or root.name)
+    with (
+        atomic_directory(root) as staging,
+        Project.create(staging, palette, name=name or root.name) as project,
+        project.batch(),
+    ):
         for done, (image, labels) in enumerate(records):
             if progress is not None:
                 progress(done, total)
@@ -73,7 +76,6 @@ def import_records(
                     f"{labels.shape[1]}x{labels.shape[0]}"
                 )
             project.save_labels(entry.id, labels, ImageState.EDITED)
-        project.save()
     return Project.open(root)
 
 
@@ -88,12 +90,12 @@ def dataset_entry(entry: ImageEntry, fallback_id: int) -> dict[str, Any]:
 
 def labelled_entries(project: Project) -> list[ImageEntry]:
     """The images an export carries: every one that has labels."""
-    return [e for e in project.images if e.state is not ImageState.UNLABELLED]
+    return list(project.entries([s for s in ImageState if s is not ImageState.UNLABELLED]))
 
 
 def export_records(project: Project) -> Iterator[tuple[dict[str, Any], LabelMap]]:
     """Every labelled image as (dataset entry, labels); images without an id get ones after the largest."""
-    used = [e.source["id"] for e in project.images if isinstance(e.source.get("id"), int)]
+    used = [e.source["id"] for e in project.entries() if isinstance(e.source.get("id"), int)]
     next_id = max(used, default=0) + 1
     for entry in labelled_entries(project):
         image = dataset_entry(entry, next_id)
@@ -113,6 +115,8 @@ def place_images(project: Project, folder: Path, mode: ImageMode) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for entry in labelled_entries(project):
         source = project.image_path(entry.id)
+        if not source.is_file():
+            raise ProjectError(f"{source}: photo of image {entry.id!r} is missing (needed to export photos)")
         name = str(entry.source.get("file_name", Path(entry.file).name))
         target = folder / label_file_path(name, PurePosixPath(name).suffix).as_posix()
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -91,7 +91,7 @@ def evaluate_project(root: Path, progress: ProgressCallback | None = None) -> Pr
     project = Project.open(root)
     palette = project.palette
     isthing = {c.id: c.isthing for c in palette}
-    candidates = [e for e in project.images if e.state in SCORED_STATES]
+    candidates = list(project.entries(SCORED_STATES))
     total_matrix = ConfusionMatrix(palette.ids)
     total_stat = PQStat()
     scores: list[ImageScore] = []
@@ -120,5 +120,5 @@ def evaluate_project(root: Path, progress: ProgressCallback | None = None) -> Pr
         total_matrix.pixel_accuracy,
         class_iou,
         panoptic_quality(total_stat, isthing),
-        len(project.images) - len(scores),
+        len(project) - len(scores),
     )
