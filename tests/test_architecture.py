@@ -41,26 +41,28 @@ def test_core_and_io_import_neither_qt_nor_torch() -> None:
     assert _fresh_interpreter(code) == ""
 
 
-def test_gui_does_not_import_torch() -> None:
+def test_gui_imports_neither_torch_nor_ray() -> None:
     code = (
         "import importlib, pkgutil, sys\n"
         "import segstudio.gui, segstudio.app\n"
         "for info in pkgutil.iter_modules(segstudio.gui.__path__, 'segstudio.gui.'):\n"
         "    importlib.import_module(info.name)\n"
-        "print('torch' in sys.modules)\n"
+        "print('torch' in sys.modules, 'ray' in sys.modules)\n"
     )
-    assert _fresh_interpreter(code) == "False"
+    assert _fresh_interpreter(code) == "False False"
 
 
-def test_the_command_line_starts_without_torch() -> None:
-    """Every subcommand registers without importing torch; only the model commands load it when run."""
+def test_the_command_line_starts_without_torch_or_ray() -> None:
+    """Every subcommand registers without importing torch or Ray; only the model commands load
+    torch when run, and only ``--cluster`` other than local loads Ray."""
     code = (
         "import sys\n"
         "from segstudio.cli import build_parser\n"
         "build_parser()\n"
-        "print('torch' in sys.modules, 'PySide6' in sys.modules)\n"
+        "import segstudio.cluster\n"
+        "print('torch' in sys.modules, 'PySide6' in sys.modules, 'ray' in sys.modules)\n"
     )
-    assert _fresh_interpreter(code) == "False False"
+    assert _fresh_interpreter(code) == "False False False"
 
 
 def _job_runs(tree: ast.AST) -> list[tuple[ast.AST, ast.AST]]:

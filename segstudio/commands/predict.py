@@ -25,7 +25,6 @@ from segstudio.io.images import read_rgb
 from segstudio.io.semantic_png import IMAGE_SUFFIXES
 
 FORMATS = ("semantic-png", "coco-panoptic")
-CHECKPOINT_SUFFIXES = (".pt", ".pth")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -85,19 +84,13 @@ def image_paths(items: Sequence[Path]) -> list[Path]:
 
 def _model_and_weights(args: argparse.Namespace) -> tuple[Any, Path | None]:
     """The spec to run and the weights to load; a ``segstudio train`` checkpoint registers itself."""
-    from segstudio.models import registry
-    from segstudio.models.weights import load_checkpoint
+    from segstudio.models.prelabel import resolve_model
+    from segstudio.models.weights import WeightsMissing
 
-    if Path(args.model).suffix in CHECKPOINT_SUFFIXES:
-        if not Path(args.model).is_file():
-            raise CommandError(f"{args.model}: checkpoint file not found")
-        return registry.register_checkpoint(args.model, replace=True), None
-    spec = registry.get_spec(args.model)
-    weights = args.weights
-    local_file = weights is not None and weights.is_file()
-    if local_file and load_checkpoint(weights).get("format") == registry.CHECKPOINT_FORMAT:
-        return registry.register_checkpoint(weights, replace=True), None
-    return spec, weights
+    try:
+        return resolve_model(args.model, args.weights)
+    except WeightsMissing as error:
+        raise CommandError(str(error)) from error
 
 
 def output_palette(

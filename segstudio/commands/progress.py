@@ -14,3 +14,12 @@ def progress_line(done: int, total: int, label: str, stream: TextIO, width: int 
     else:
         stream.write(text + "\n")
     stream.flush()
+
+
+def rate_text(done: int, total: int, seconds: float, unit: str = "images") -> str:
+    """``12.5 images/s, ETA 0:01:05`` (ETA at the rate so far; ``--:--`` before the first)."""
+    rate = done / seconds if seconds > 0 else 0.0
+    if rate <= 0:
+        return f"0.0 {unit}/s, ETA --:--"
+    left = round((total - done) / rate)
+    return f"{rate:.1f} {unit}/s, ETA {left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}"

@@ -235,8 +235,7 @@ class PreLabeller(QObject):
         if project is not self.session.project:
             return False
         try:
-            project.save_prediction(result.image_id, result.labels)
-            state = project.mark_prelabelled(result.image_id)
+            state = project.file_prediction(result.image_id, result.labels)
         except (ProjectError, OSError) as error:
             self.problem.emit(str(error))
             return False

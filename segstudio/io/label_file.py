@@ -7,7 +7,9 @@ of loading as wrong labels; and arrays load with ``allow_pickle=False``, so a fi
 
 Members: ``format`` (version), ``category``, ``instance``, ``provenance``, ``crowd`` ((N, 2) int64
 pairs), ``revision`` (a fresh token per write) and ``base`` (for autosaves: the revision of the
-saved labels they were made on top of; empty otherwise). Files are written atomically.
+saved labels they were made on top of; empty otherwise). Files are written atomically, and
+their bytes depend only on the arrays and tokens (members carry a fixed date), so two writers of
+the same labels and tokens (a pre-label run on a cluster and one in-process) write the same file.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from segstudio.io.atomic import atomic_write_bytes
 
 LABEL_FILE_SUFFIX = ".npz"
 LABEL_FORMAT_VERSION = 1
+_MEMBER_DATE = (1980, 1, 1, 0, 0, 0)  # zip's earliest date: member times say nothing about labels
 
 _ARRAY_DTYPES = {"category": CATEGORY_DTYPE, "instance": INSTANCE_DTYPE, "provenance": np.uint8}
 # What a torn, bit-flipped or foreign file makes zipfile/numpy raise (OSError: seeks past a truncation).
@@ -79,8 +82,10 @@ def write_label_file(
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as archive:
         for name, array in members.items():
-            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
+            data = io.BytesIO()
+            np.lib.format.write_array(data, np.asarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", _MEMBER_DATE)
+            archive.writestr(info, data.getbuffer(), zipfile.ZIP_DEFLATED, compresslevel)
     atomic_write_bytes(path, buffer.getvalue())
     return revision
 

@@ -4,7 +4,8 @@ Layout::
 
     project.db            the index: name, palette, images and their states (``project_store``)
     labels/<id>.npz       saved labels (see ``label_file`` for the format and why)
-    predictions/<id>.npz  model predictions, kept apart from human-corrected labels
+    predictions/<id>.npz  model predictions, kept apart from human-corrected labels (and which
+                          model made each: ``prediction_files``, the index's ``predictions``)
     .autosave/<id>.npz    journal of unsaved edits, written often and cheaply
 
 A schema-1 project (``project.json``) is migrated on open (``project_migration``). Files are
@@ -56,6 +57,13 @@ from segstudio.io.label_file import (
     write_label_file,
 )
 from segstudio.io.leftovers import remove_stale_temp_files
+from segstudio.io.prediction_files import (
+    PREDICTIONS_DIR,
+    ImageTask,
+    PredictionSource,
+    check_size,
+    write_prediction,
+)
 from segstudio.io.project_migration import MANIFEST_NAME, index_meta, migrate_manifest
 from segstudio.io.project_store import (
     IMAGE_COLUMNS,
@@ -80,7 +88,6 @@ __all__ = [
 ]
 
 LABELS_DIR = "labels"
-PREDICTIONS_DIR = "predictions"
 AUTOSAVE_DIR = ".autosave"
 SCRIBBLES_DIR = "scribbles"
 MODELS_DIR = "models"
@@ -100,6 +107,17 @@ def _state_filter(states: Collection[ImageState] | None) -> tuple[str, list[str]
         return "", []
     values = sorted({ImageState(s).value for s in states})
     return f" AND state IN ({', '.join('?' * len(values))})", values
+
+
+def _source_filter(source: PredictionSource | None) -> tuple[str, list[str]]:
+    """Leave out images whose prediction ``source`` made (none left out for None)."""
+    if source is None:
+        return "", []
+    return (
+        " AND NOT EXISTS (SELECT 1 FROM predictions p WHERE p.image_id = images.id"
+        " AND p.model = ? AND p.weights = ?)",
+        [source.model, source.weights],
+    )
 
 
 class Project:
@@ -237,10 +255,15 @@ class Project:
             rows = self._store.rows("SELECT id, state FROM images ORDER BY seq")
         return [row[0] for row in rows], [row[1] for row in rows]
 
-    def entries(self, states: Collection[ImageState] | None = None) -> Iterator[ImageEntry]:
-        """Every entry in list order (of the given states when asked), read a page at a time, so a
-        100k-image project is never held in memory whole and no read stays open between pages."""
+    def entries(
+        self, states: Collection[ImageState] | None = None, unpredicted_by: PredictionSource | None = None
+    ) -> Iterator[ImageEntry]:
+        """Every entry in list order (of the given states when asked; without those whose prediction
+        ``unpredicted_by`` made, when given), read a page at a time, so a 100k-image project is
+        never held in memory whole and no read stays open between pages."""
         where, values = _state_filter(states)
+        skip, skipped = _source_filter(unpredicted_by)
+        where, values = where + skip, values + skipped
         after = -1
         while True:
             with self._translated():
@@ -424,11 +447,11 @@ class Project:
         return depth
 
     def _check_size(self, entry: ImageEntry, path: Path, shape: tuple[int, ...], what: str) -> None:
-        if tuple(shape) != (entry.height, entry.width):
-            raise ProjectError(
-                f"{path}: {what} is {shape[1]}x{shape[0]} but image {entry.id!r} is "
-                f"{entry.width}x{entry.height} in the project"
-            )
+        check_size(entry, path, shape, what)
+
+    def image_task(self, entry: ImageEntry) -> ImageTask:
+        """What a pre-label worker needs of an image: its id, absolute file and size."""
+        return ImageTask(entry.id, str(self._resolve(entry.file)), entry.width, entry.height)
 
     # -- labels, predictions and the autosave journal ------------------------------------------
 
@@ -523,10 +546,52 @@ class Project:
         stored = self._read(entry, self._data_file(PREDICTIONS_DIR, entry))
         return None if stored is None else stored.labels
 
-    def save_prediction(self, image_id: str, labels: LabelMap) -> None:
-        """Keep a model's output beside, never over, the human-corrected labels."""
+    def save_prediction(
+        self, image_id: str, labels: LabelMap, source: PredictionSource | None = None
+    ) -> None:
+        """Keep a model's output beside, never over, the human-corrected labels; ``source`` (which
+        model made it) goes into the file and the index. A record of another source is dropped
+        before the file is replaced, so a crash in between never leaves a wrong record."""
         entry = self.entry(image_id)
-        self._write(entry, self._data_file(PREDICTIONS_DIR, entry), labels)
+        if self.prediction_source(image_id) not in (None, source):
+            self.forget_predictions([image_id])
+        write_prediction(self.root, self.image_task(entry), labels, source)
+        if source is not None:
+            self.record_predictions([image_id], source)
+
+    def file_prediction(
+        self, image_id: str, labels: LabelMap, source: PredictionSource | None = None
+    ) -> ImageState:
+        """Pre-label one image: its prediction saved (``save_prediction``), then unlabelled ->
+        pre-labelled (``mark_prelabelled``); labels a person saved are never touched. Returns
+        the image's state now. The one way the app and ``segstudio prelabel`` file a prediction."""
+        self.save_prediction(image_id, labels, source)
+        return self.mark_prelabelled(image_id)
+
+    def prediction_source(self, image_id: str) -> PredictionSource | None:
+        """Which model made the image's prediction, as the index records it (None: not known)."""
+        with self._translated():
+            row = self._store.row("SELECT model, weights FROM predictions WHERE image_id = ?", (image_id,))
+        return None if row is None else PredictionSource(*row)
+
+    def record_predictions(self, image_ids: Collection[str], source: PredictionSource) -> None:
+        """Note that ``source`` wrote these images' prediction files (already on disk) and move the
+        unlabelled ones to pre-labelled: one transaction for all, states a person set kept."""
+        ids = list(image_ids)
+        with self._translated(), self._store.write() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO predictions (image_id, model, weights) VALUES (?, ?, ?)",
+                [(image_id, source.model, source.weights) for image_id in ids],
+            )
+            db.executemany(
+                "UPDATE images SET state = ? WHERE id = ? AND state = ?",
+                [(ImageState.PRELABELLED.value, image_id, ImageState.UNLABELLED.value) for image_id in ids],
+            )
+
+    def forget_predictions(self, image_ids: Collection[str]) -> None:
+        """Drop the records of which model made these predictions (before they are rewritten)."""
+        with self._translated(), self._store.write() as db:
+            db.executemany("DELETE FROM predictions WHERE image_id = ?", [(i,) for i in image_ids])
 
     def autosave(self, image_id: str, labels: LabelMap) -> None:
         """Journal unsaved edits (atomic, fast compression); the saved label file is not touched."""

@@ -8,8 +8,13 @@ lock up front (``busy_timeout``) instead of failing when a read would have to be
 are ``synchronous=FULL``: a state that says "labelled" must survive a power cut like the labels.
 
 The schema version is ``PRAGMA user_version`` (schema 1 was the JSON manifest, see
-``project_migration``); ``PRAGMA application_id`` marks the file as ours. Any SQLite error becomes
-a ProjectError naming the database file.
+``project_migration``); ``PRAGMA application_id`` marks the file as ours. An index of an older
+SQLite schema is upgraded in place on open, one ``_UPGRADES`` step per version, each in one
+transaction that re-reads the version first (two processes opening at once upgrade it once).
+Any SQLite error becomes a ProjectError naming the database file.
+
+Schema 3 added ``predictions``: which model (name and a digest of its weights) made each image's
+prediction file, so a dataset-wide pre-label run skips images already done by the same model.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 from segstudio.io.leftovers import owner_token
 
 INDEX_NAME = "project.db"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x53675374  # "SgSt"
 BUSY_TIMEOUT_S = 30.0
 """How long a write waits for another process's transaction before the user hears of it."""
@@ -36,6 +41,13 @@ INSERT_IMAGE = (
     "INSERT INTO images (id, key, file, width, height, state, depth, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
+_PREDICTIONS = """
+CREATE TABLE predictions (
+    image_id TEXT PRIMARY KEY,        -- images.id whose predictions/<id>.npz this model wrote
+    model TEXT NOT NULL,              -- the registered model name
+    weights TEXT NOT NULL             -- digest of its weights file ("sha256:...")
+) WITHOUT ROWID;
+"""
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE images (
@@ -51,7 +63,9 @@ CREATE TABLE images (
     pending_state TEXT,               -- a labels save in flight: the state it will record ...
     pending_revision TEXT             -- ... once the labels file carries this revision
 );
-"""
+""" + _PREDICTIONS
+_UPGRADES = {2: _PREDICTIONS}
+"""SQL taking an index from the key's schema version to the next."""
 _INDEXES = """
 CREATE UNIQUE INDEX images_by_id ON images (id);
 CREATE UNIQUE INDEX images_by_key ON images (key);
@@ -173,11 +187,25 @@ class Store:
                 f"{self.path}: written by a newer segstudio (schema version {version}; this one reads "
                 f"up to {SCHEMA_VERSION}); upgrade segstudio to open it"
             )
-        if version < SCHEMA_VERSION:
+        if version < min(_UPGRADES, default=SCHEMA_VERSION):
             raise StoreError(f"{self.path}: unknown schema version {version}")
         if self.scalar("PRAGMA journal_mode") != "wal":
             self.scalar("PRAGMA journal_mode = WAL")
         self._connection.execute("PRAGMA synchronous = FULL")
+        if version < SCHEMA_VERSION:
+            self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Bring an older index up to ``SCHEMA_VERSION``, one step per transaction; the version is
+        read again inside each, so a process that lost the race to upgrade does nothing."""
+        while True:
+            with self.write() as db:
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                if version >= SCHEMA_VERSION:
+                    return
+                for statement in filter(str.strip, _UPGRADES[version].split(";")):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {version + 1}")
 
     def close(self) -> None:
         with self._lock:

@@ -22,6 +22,7 @@ from segstudio.io.exchange import labelled_entries
 from segstudio.io.images import write_png
 from segstudio.io.label_file import write_label_file
 from segstudio.io.leftovers import TEMP_FILE_MAX_AGE_S, owner_token
+from segstudio.io.prediction_files import PredictionSource
 from segstudio.io.project import (
     INDEX_NAME,
     MANIFEST_NAME,
@@ -196,6 +197,21 @@ def test_an_index_from_a_newer_segstudio_is_refused_naming_it(project: Project) 
     with pytest.raises(ProjectError, match="newer segstudio") as caught:
         Project.open(project.root)
     assert str(project.root / INDEX_NAME) in str(caught.value)
+
+
+def test_a_schema2_index_is_upgraded_in_place_once(project: Project) -> None:
+    project.set_state("b", ImageState.EDITED)
+    project.close()
+    with sqlite3.connect(project.index_path) as db:  # as segstudio with schema 2 left it
+        db.execute("DROP TABLE predictions")
+        db.execute("PRAGMA user_version = 2")
+    first, second = Project.open(project.root), Project.open(project.root)  # the second finds it done
+    with sqlite3.connect(project.index_path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (3,)
+    assert first.id_states() == (["a", "b", "c"], ["unlabelled", "edited", "unlabelled"])
+    source = PredictionSource("net", "sha256:00")
+    first.record_predictions(["a"], source)
+    assert second.prediction_source("a") == source and second.entry("a").state == ImageState.PRELABELLED
 
 
 @pytest.mark.parametrize(

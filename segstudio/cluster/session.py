@@ -1,0 +1,61 @@
+"""Connecting to a Ray cluster: the one place that imports Ray first, with a clear error without it."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from types import ModuleType
+
+INSTALL_HINT = "install it with: pip install 'segstudio[cluster]'"
+
+
+class ClusterError(RuntimeError):
+    """Work on the cluster failed; the message is one line saying why."""
+
+
+def import_ray() -> ModuleType:
+    """Ray, or ClusterError saying how to install it."""
+    try:
+        import ray
+        import ray.data  # noqa: F401  (the pre-label pipeline needs the data extra)
+    except ImportError as error:
+        raise ClusterError(f"--cluster needs Ray ({error}); {INSTALL_HINT}") from error
+    return ray
+
+
+@contextlib.contextmanager
+def connected(address: str | None, num_cpus: int | None = None) -> Iterator[ModuleType]:
+    """Ray, connected for the block: to ``address`` ("auto": the cluster this machine belongs to,
+    ``host:port`` or ``ray://host:port``), or with None to a private Ray started here on
+    ``num_cpus`` cores. A connection made before (a benchmark, a test) is used and kept."""
+    ray = import_ray()
+    if ray.is_initialized():
+        quiet_data(ray)
+        yield ray
+        return
+    options: dict[str, object] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    if address is None:
+        options.update(address="local", num_cpus=num_cpus, include_dashboard=False)
+    else:
+        options.update(address=address)
+    ray.init(**options)
+    try:
+        quiet_data(ray)
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def quiet_data(ray: ModuleType) -> None:
+    """Our own progress line only: no Ray Data progress bars or per-run log lines."""
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # "progress bars disabled" is a warning
+
+
+def one_line(error: BaseException) -> str:
+    """The cause of a Ray error as one line (Ray wraps a worker's exception in its traceback)."""
+    cause = getattr(error, "cause", None) or error.__cause__ or error
+    text = str(cause).strip().splitlines()
+    return text[-1] if text else type(cause).__name__

@@ -1,0 +1,132 @@
+"""``segstudio prelabel`` in-process (``--cluster local``): what it labels, skips, refuses and records."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from prelabel_project import (
+    IMAGES,
+    UNLABELLED,
+    copy_project,
+    file_bytes,
+    make_checkpoint,
+    make_template,
+    states,
+)
+
+from segstudio.cli import main
+from segstudio.io.label_file import read_label_file, read_label_tokens
+from segstudio.io.project import Project
+from segstudio.models import registry
+
+
+@pytest.fixture(autouse=True)
+def forget_checkpoints() -> Iterator[None]:
+    """A checkpoint given as a model registers itself; each test ends without them."""
+    yield
+    for leftover in [s.name for s in registry.list_specs() if s.base == "unet-small"]:
+        registry.unregister(leftover)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_template(tmp_path_factory.mktemp("template") / "project")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_checkpoint(tmp_path_factory.mktemp("models") / "shapes-net.pt")
+
+
+def prelabel(capsys: pytest.CaptureFixture[str], *args: str, status: int = 0) -> dict:
+    capsys.readouterr()
+    assert main(["prelabel", *args, "--json"]) == status
+    return json.loads(capsys.readouterr().out)
+
+
+def test_unlabelled_images_are_prelabelled_once_and_labels_kept(
+    template: Path, checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = copy_project(template, tmp_path / "project")
+    done = prelabel(capsys, str(root), "--model", str(checkpoint), "--batch-size", "3")
+    assert (done["candidates"], done["labelled"], done["skipped"], done["failed"]) == (
+        UNLABELLED,
+        UNLABELLED,
+        0,
+        [],
+    )
+    assert list(states(root).values()) == ["prelabelled"] * UNLABELLED + ["reviewed"] * (IMAGES - UNLABELLED)
+    assert file_bytes(root / "labels") == file_bytes(template / "labels")
+    with Project.open(root) as project:
+        first = project.image_ids()[0]
+        source = project.prediction_source(first)
+        prediction = project.load_prediction(first)
+    assert source is not None and source.model == "shapes-net-0" and done["weights"] == source.weights
+    assert read_label_tokens(root / "predictions" / f"{first}.npz")[0] == source.token
+    assert prediction is not None and set(np.unique(prediction.category)) <= {0, 1, 2}
+    assert prediction.instance.max() >= 1  # blobs of the thing classes are instances, as in the app
+
+    again = prelabel(capsys, str(root), "--model", str(checkpoint))
+    assert (again["labelled"], again["skipped"]) == (0, UNLABELLED)
+    everything = prelabel(capsys, str(root), "--model", str(checkpoint), "--only", "all")
+    assert (everything["labelled"], everything["skipped"]) == (IMAGES - UNLABELLED, UNLABELLED)
+    assert file_bytes(root / "labels") == file_bytes(template / "labels")
+
+
+def test_other_weights_redo_the_images_and_the_same_batches_give_the_same_bytes(
+    template: Path, checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = copy_project(template, tmp_path / "project")
+    prelabel(capsys, str(root), "--model", str(checkpoint))
+    before = file_bytes(root / "predictions")
+    other = make_checkpoint(tmp_path / "other.pt", seed=1)
+    redone = prelabel(capsys, str(root), "--model", "unet-small", "--weights", str(other))
+    assert (redone["labelled"], redone["skipped"], redone["model"]) == (UNLABELLED, 0, "shapes-net-1")
+    assert file_bytes(root / "predictions") != before
+    back = prelabel(capsys, str(root), "--model", str(checkpoint))
+    assert back["labelled"] == UNLABELLED and file_bytes(root / "predictions") == before
+
+
+def test_an_unreadable_photo_fails_its_image_only(
+    template: Path, checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = copy_project(template, tmp_path / "project")
+    with Project.open(root) as project:
+        broken = project.image_ids()[1]
+        project.image_path(broken).write_bytes(b"not a png")
+    done = prelabel(capsys, str(root), "--model", str(checkpoint), status=1)
+    assert done["labelled"] == UNLABELLED - 1 and [f["image"] for f in done["failed"]] == [broken]
+    assert "not a png" not in done["failed"][0]["error"] and broken in done["failed"][0]["error"]
+    assert states(root)[broken] == "unlabelled" and not (root / "predictions" / f"{broken}.npz").exists()
+    for path in (root / "predictions").iterdir():
+        read_label_file(path)
+
+
+def test_models_that_cannot_run_everywhere_the_same_are_refused(
+    template: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = copy_project(template, tmp_path / "project")
+    assert main(["prelabel", str(root), "--model", "unet-small"]) == 1
+    assert "random initialisation" in capsys.readouterr().err
+    assert main(["prelabel", str(root), "--model", "nosuch-net"]) == 1
+    assert "nosuch-net" in capsys.readouterr().err
+    assert main(["prelabel", str(root), "--model", "unet-small", "--actors", "2"]) == 2
+    assert "need a Ray cluster" in capsys.readouterr().err
+    assert list(states(root).values()).count("prelabelled") == 0
+
+
+def test_without_ray_the_cluster_option_says_what_to_install(template: Path, tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['ray'] = None  # as if Ray were not installed\n"
+        "from segstudio.cli import main\n"
+        f"sys.exit(main(['prelabel', {str(template)!r}, '--model', 'unet-small', '--cluster', 'auto']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "pip install 'segstudio[cluster]'" in result.stderr
