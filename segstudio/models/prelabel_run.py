@@ -83,9 +83,11 @@ def pending_tasks(project: Project, plan: PrelabelPlan, only: Only) -> tuple[lis
     return [project.image_task(entry) for entry in entries], candidates
 
 
-def local_batches(plan: PrelabelPlan, tasks: list[ImageTask]) -> Iterator[Finished]:
-    """Run the batches in this process, every core on the model."""
-    labeller = BatchLabeller(plan, num_threads=os.cpu_count())
+def local_batches(
+    plan: PrelabelPlan, tasks: list[ImageTask], num_threads: int | None = None
+) -> Iterator[Finished]:
+    """Run the batches in this process, ``num_threads`` torch threads (default: every core)."""
+    labeller = BatchLabeller(plan, num_threads=num_threads or os.cpu_count())
     for start in range(0, len(tasks), plan.batch_size):
         batch = tasks[start : start + plan.batch_size]
         yield batch, labeller(batch)

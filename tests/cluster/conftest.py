@@ -1,5 +1,5 @@
 """One real Ray cluster for the cluster tests: a head with 2 CPUs started in this process (so it
-ends with the module) and reachable by commands run as child processes.
+ends with the test run) and reachable by commands run as child processes.
 
 Ray asks for 127.0.0.1 but resolves it to this machine's address and listens on every interface,
 so the cluster takes a fresh random token (Ray's token authentication, passed in the environment:
@@ -18,7 +18,7 @@ from prelabel_project import make_checkpoint, make_template
 RAY_ENV = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32), "RAY_USAGE_STATS_ENABLED": "0"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ray_address() -> Iterator[str]:
     saved = {key: os.environ.get(key) for key in RAY_ENV}
     os.environ.update(RAY_ENV)
