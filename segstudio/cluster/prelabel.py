@@ -28,8 +28,9 @@ from segstudio.io.prediction_files import ImageTask
 from segstudio.models.prelabel import BatchLabeller, PrelabelPlan
 from segstudio.models.prelabel_run import Executor, Finished
 
-MAX_BLOCKS = 8192
-"""Blocks of the image list: 4 images each at 40 images, ~100 each at a million (batch 4)."""
+MAX_BLOCKS = 1024
+"""Blocks of the image list: 4 images each at 40 images (batch 4), ~100 at 100k, ~1,000 at a
+million. Making a block costs the driver ~2.5 ms (100k images: 3.7 s in 512 blocks, 24 s in 8,192)."""
 
 
 class PrelabelActor:
