@@ -14,7 +14,10 @@ per finished batch (which model made each file, unlabelled -> pre-labelled). So:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -93,6 +96,22 @@ def local_batches(
         yield batch, labeller(batch)
 
 
+@contextlib.contextmanager
+def _interrupt_deferred() -> Iterator[None]:
+    """Ctrl+C during the block is raised when it ends (main thread only: signals go there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+    if caught:
+        raise KeyboardInterrupt
+
+
 def run_prelabel(
     project: Project,
     plan: PrelabelPlan,
@@ -116,11 +135,11 @@ def run_prelabel(
     batches = execute(plan, tasks)
     try:
         for batch, errors in batches:
-            project.record_predictions(
-                [t.id for t, e in zip(batch, errors, strict=True) if not e], plan.source
-            )
-            summary.failed += [(t.id, e) for t, e in zip(batch, errors, strict=True) if e]
-            summary.labelled += sum(not e for e in errors)
+            with _interrupt_deferred():  # recorded and counted together, or neither
+                written = [t.id for t, e in zip(batch, errors, strict=True) if not e]
+                project.record_predictions(written, plan.source)
+                summary.failed += [(t.id, e) for t, e in zip(batch, errors, strict=True) if e]
+                summary.labelled += len(written)
             if progress is not None:
                 progress(summary.labelled + len(summary.failed), len(tasks))
     except KeyboardInterrupt:
