@@ -81,9 +81,11 @@ class RayOrderedPool(Generic[Context]):
             while pending:
                 try:
                     results = ray.get(pending.popleft())
-                except ray.exceptions.RayTaskError as error:
+                except ray.exceptions.RayTaskError as error:  # the task's own exception, as in-process
                     cause = getattr(error, "cause", None)
-                    raise (cause if isinstance(cause, Exception) else ClusterError(one_line(error))) from error
+                    if isinstance(cause, Exception):
+                        raise cause from error
+                    raise ClusterError(one_line(error)) from error
                 except ray.exceptions.RayError as error:
                     raise ClusterError(one_line(error)) from error
                 submit()

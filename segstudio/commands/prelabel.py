@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = _run(args)
     except KeyboardInterrupt:
-        print("segstudio prelabel: stopped; what finished is saved: run it again for the rest", file=sys.stderr)
+        print("segstudio prelabel: stopped (what finished is saved; run it again)", file=sys.stderr)
         return STOPPED
     print(json.dumps(summary, indent=2) if args.json else _summary_text(summary))
     if summary["stopped"]:
