@@ -39,7 +39,11 @@ def connected(address: str | None, num_cpus: int | None = None) -> Iterator[Modu
         options.update(address="local", num_cpus=num_cpus, include_dashboard=False)
     else:
         options.update(address=address)
-    ray.init(**options)
+    try:
+        ray.init(**options)
+    except ConnectionError as error:
+        hint = "start one with: ray start --head" if address == "auto" else "is its head node running?"
+        raise ClusterError(f"--cluster {address}: no Ray cluster found; {hint}") from error
     try:
         quiet_data(ray)
         yield ray

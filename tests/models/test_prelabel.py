@@ -130,3 +130,4 @@ def test_without_ray_the_cluster_option_says_what_to_install(template: Path, tmp
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "pip install 'segstudio[cluster]'" in result.stderr
+
