@@ -209,19 +209,28 @@ def flood_fill(
     Provenance does not split regions. The same-label mask is built over the whole map (a region
     can reach anywhere), then ``cv2.floodFill`` finds the region and its box.
     """
+    box, inside = fill_region(labels, seed, connectivity)
+    if box.is_empty:
+        return Box.empty()
+    return apply_mask(labels, box, inside, value, provenance, protect, recorder)
+
+
+def fill_region(labels: LabelMap, seed: Point, connectivity: Literal[4, 8] = 4) -> tuple[Box, np.ndarray]:
+    """The connected region of pixels sharing the seed pixel's (category, instance): its box and a
+    boolean mask over that box (empty box off the map). Reads the whole map, writes nothing, so it
+    may run off the GUI thread on a snapshot."""
     if connectivity not in (4, 8):
         raise ValueError(f"connectivity must be 4 or 8, got {connectivity}")
     row, col = _pixel(seed)
     height, width = labels.shape
     if not (0 <= row < height and 0 <= col < width):
-        return Box.empty()
+        return Box.empty(), np.zeros((0, 0), bool)
     same = (labels.category == labels.category[row, col]) & (labels.instance == labels.instance[row, col])
     region = np.zeros((height + 2, width + 2), np.uint8)
     flags = connectivity | cv2.FLOODFILL_MASK_ONLY | (1 << 8)
     _, _, _, (x, y, w, h) = cv2.floodFill(same.view(np.uint8), region, (col, row), 1, 0, 0, flags)
     box = Box.from_xywh(x, y, w, h)
-    inside = region[1:-1, 1:-1][box.slices].view(bool)
-    return apply_mask(labels, box, inside, value, provenance, protect, recorder)
+    return box, region[1:-1, 1:-1][box.slices].view(bool)
 
 
 def erase_object(labels: LabelMap, point: Point, *, recorder: Recorder | None = None) -> Box:

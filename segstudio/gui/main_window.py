@@ -14,6 +14,7 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QWidget
 
 from segstudio.core.edits import erase_object
+from segstudio.core.instance_choice import InstanceMode
 from segstudio.core.labels import VOID, LabelMap
 from segstudio.core.palette import Palette
 from segstudio.gui import actions, dialogs, projects
@@ -43,8 +44,23 @@ from segstudio.io.project import ImageState, Project, ProjectError
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp)"
 NO_PALETTE = Palette("none", [])
+INSTANCE_TIP = (
+    "Objects of a thing class: a stroke or fill that touches an object of its class joins it, "
+    "else it is a new object; a polygon or box is always a new object. N: the next one is new "
+    "anyway; Pick (I): continue the picked object; Ctrl held when a stroke begins: paint into the "
+    "object under the cursor (else the current one)."
+)
 DEFAULT_SIZE = (1360, 860)
 """Window size where the screen allows (it never opens larger than the screen)."""
+
+
+def instance_text(instance: int, mode: InstanceMode) -> str:
+    """The status bar's word on the next object of a thing class."""
+    if mode is InstanceMode.NEW:
+        return " (new instance)"
+    if mode is InstanceMode.PICKED:
+        return f" #{instance} (picked)"
+    return (f" #{instance}" if instance else "") + " (new or touched)"
 
 
 class MainWindow(QMainWindow):
@@ -92,6 +108,7 @@ class MainWindow(QMainWindow):
         self.depth_view = DepthView(lambda: self.project)
         self.cursor_label = QLabel("")
         self.tool_label = QLabel("")
+        self.tool_label.setToolTip(INSTANCE_TIP)
         self.statusBar().addPermanentWidget(self.tool_label)
         self.statusBar().addPermanentWidget(self.cursor_label)
         self.recent = RecentProjects(settings)
@@ -432,7 +449,7 @@ class MainWindow(QMainWindow):
         self.palette_panel.select(s.category)
         name = palette[s.category].name if s.category in palette else "–"
         if s.category in palette and palette[s.category].isthing:
-            name += f" #{s.instance}" if s.instance else " (new instance)"
+            name += instance_text(s.instance, s.mode)
         lock = "  unlabelled only" if s.only_unlabelled else ""
         self.tool_label.setText(f"{self.toolbox.active.name}  r {s.radius:g}  {name}{lock}")
 

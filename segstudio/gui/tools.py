@@ -5,7 +5,9 @@ Tools are small classes with ``press / move / release`` (and ``double_click``, `
 coordinates. Each mouse press to release is one stroke, i.e. one undo step; a brush mouse-move
 applies only the new segment from the previous sample, so only its box is written and repainted.
 The :class:`ToolBox` holds the shared settings (class, instance, brush radius, the
-"only unlabelled" lock) and forwards the canvas's events to the active tool.
+"only unlabelled" lock) and forwards the canvas's events to the active tool. Which object a
+stroke of a thing class writes follows ``core.instance_choice``: a new one unless it touches one
+(brush, superpixels, fill), N for a new one anyway, the picker or Ctrl to continue one.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ from segstudio.core.edits import (
     brush_stroke,
     erase_stroke,
     fill_polygon,
-    flood_fill,
+    fill_region,
     grabcut_box,
     grabcut_foreground,
 )
+from segstudio.core.instance_choice import InstanceMode, joined_instance, touching_instances
 from segstudio.core.labels import VOID, LabelMap, Provenance
 from segstudio.core.palette import Palette
 from segstudio.core.superpixels import paint_superpixels
@@ -55,7 +58,9 @@ class ToolSettings:
 
     category: int
     instance: int = 0
-    """0 with a thing class: a fresh instance is taken at the next press."""
+    """The current object of a thing class: the last one written or picked (0: none yet)."""
+    mode: InstanceMode = InstanceMode.AUTO
+    """How the next object of a thing class gets its instance (see ``core.instance_choice``)."""
     radius: float = 8.0
     only_unlabelled: bool = False
 
@@ -112,25 +117,52 @@ class StrokeTool(Tool):
     def __init__(self, box: ToolBox) -> None:
         super().__init__(box)
         self._last: Point | None = None
+        self._changed = Box.empty()
+        self._provisional = False
+        """The stroke writes a fresh id that becomes the object it touches, if any, at the end."""
+        self._start_instance = 0
 
     def _paint(self, labels: LabelMap, points: Sequence[Point], recorder: Recorder) -> Box:
         raise NotImplementedError
 
     def _segment(self, points: Sequence[Point]) -> None:
-        self.document.edit(lambda labels, recorder: self._paint(labels, points, recorder))
+        box = self.document.edit(lambda labels, recorder: self._paint(labels, points, recorder))
+        self._changed = self._changed.union(box)
 
-    def _begin(self) -> None:
-        """Open the stroke's undo step."""
+    def _begin(self, point: Point) -> None:
+        """Choose the stroke's object and open its undo step."""
+        self._changed = Box.empty()
+        self._provisional = False
         if self.writes_class:
-            self.box.take_instance()
+            self._start_instance = self.box.instance_at(point)
+            self._provisional = self.box.begin_object(point, join=self.box.join_held)
         self.document.begin_stroke()
 
     def _end(self) -> None:
+        """Close the undo step; a provisional id becomes the object the stroke touched, if any."""
+        if self._provisional and not self._changed.is_empty:
+            s, box = self.settings, self._changed
+            window = box.slices
+            labels = self.document.labels
+            mine = (labels.category[window] == s.category) & (labels.instance[window] == s.instance)
+            contacts = touching_instances(labels, box, mine, s.category, exclude=s.instance)
+            target = joined_instance(contacts, self._start_instance)
+            if target:
+                value = (s.category, target)
+                self.document.edit(
+                    lambda labels, recorder: apply_mask(
+                        labels, box, mine, value, Provenance.HUMAN, Protect.NONE, recorder
+                    )
+                )
+                s.instance = target
+                self.box.settings_changed.emit()
         self.document.end_stroke()
+        if self.writes_class:
+            self.box.end_object()
 
     def press(self, point: Point) -> None:
         self.cancel()  # a press whose release never came (focus lost mid-drag) ends there
-        self._begin()
+        self._begin(point)
         self._last = point
         self._segment([point])
 
@@ -205,8 +237,9 @@ class Polygon(Tool):
     def __init__(self, box: ToolBox) -> None:
         super().__init__(box)
         self.vertices: list[Point] = []
+        self._join = False
 
-    def press(self, point: Point) -> None:
+    def _add(self, point: Point) -> None:
         if not self.vertices or _pixel(point) != _pixel(self.vertices[-1]):
             self.vertices.append(point)
         self.box.preview.show_outline(self.vertices)
@@ -218,6 +251,11 @@ class Polygon(Tool):
     def double_click(self, point: Point) -> None:
         self.press(point)
         self.close()
+
+    def press(self, point: Point) -> None:
+        if not self.vertices:
+            self._join = self.box.join_held  # Ctrl at the first corner: into the object under it
+        self._add(point)
 
     def key(self, key: int) -> bool:
         if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.vertices:
@@ -237,12 +275,13 @@ class Polygon(Tool):
         self.cancel()
         if len({_pixel(v) for v in vertices}) < 3:
             return
-        self.box.take_instance()
+        self.box.begin_object(vertices[0], join=self._join, outline=True)
         self.document.apply(
             lambda labels, recorder: fill_polygon(
                 labels, vertices, s.label, protect=s.protect, recorder=recorder
             )
         )
+        self.box.end_object()
 
     def cancel(self) -> None:
         self.vertices.clear()
@@ -255,11 +294,19 @@ class Fill(Tool):
     name = "fill"
 
     def press(self, point: Point) -> None:
-        s = self.settings
-        self.box.take_instance()
+        s, labels = self.settings, self.document.labels
+        box, region = fill_region(labels, point)
+        if box.is_empty:
+            return
+        start = self.box.instance_at(point)
+        if self.box.begin_object(point, join=self.box.join_held):
+            self.box.join_touched(touching_instances(labels, box, region, s.category), start)
         self.document.apply(
-            lambda labels, recorder: flood_fill(labels, point, s.label, protect=s.protect, recorder=recorder)
+            lambda labels, recorder: apply_mask(
+                labels, box, region, s.label, Provenance.HUMAN, s.protect, recorder
+            )
         )
+        self.box.end_object()
 
 
 class BoxCut(Tool):
@@ -270,10 +317,12 @@ class BoxCut(Tool):
     def __init__(self, box: ToolBox) -> None:
         super().__init__(box)
         self._start: Point | None = None
+        self._join = False
         self._requests = 0
 
     def press(self, point: Point) -> None:
         self._start = point
+        self._join = self.box.join_held
 
     def move(self, point: Point, dragging: bool) -> None:
         if self._start is not None and dragging:
@@ -283,13 +332,15 @@ class BoxCut(Tool):
     def release(self, point: Point) -> None:
         if self._start is None:
             return
-        (x0, y0), (x1, y1) = _pixel(self._start), _pixel(point)
+        start = self._start
+        (x0, y0), (x1, y1) = _pixel(start), _pixel(point)
         self.cancel()
         rect = Box(min(y0, y1), min(x0, x1), max(y0, y1) + 1, max(x0, x1) + 1)
         if rect.height < 3 or rect.width < 3:
             return
         s, rgb, document = self.settings, self.document.rgb, self.document
-        self.box.take_instance()
+        self.box.begin_object(start, join=self._join, outline=True)
+        self.box.end_object()  # the id is reserved now: strokes made while GrabCut runs take others
         jobs = self.box.jobs
         if jobs is None:
             try:
@@ -347,7 +398,7 @@ class Picker(Tool):
         labels = self.document.labels
         height, width = labels.shape
         if 0 <= x < width and 0 <= y < height and labels.category[y, x] != VOID:
-            self.box.set_label(int(labels.category[y, x]), int(labels.instance[y, x]))
+            self.box.pick(int(labels.category[y, x]), int(labels.instance[y, x]))
 
 
 TOOL_CLASSES: tuple[type[Tool], ...] = (Brush, Eraser, SuperpixelBrush, Polygon, Fill, BoxCut, Picker)
@@ -372,6 +423,10 @@ class ToolBox(QObject):
         self.tools = {cls.name: cls(self) for cls in TOOL_CLASSES}
         self.active: Tool = self.tools[Brush.name]
         self._hover: Point | None = None
+        self.join_held = False
+        """Ctrl was held at the latest press: that object goes into the object under the cursor."""
+        self._issued = 0
+        """The highest instance id handed out in this image (GrabCut's is written later)."""
 
     def add_tools(self, classes: Sequence[type[Tool]]) -> None:
         """Tools beyond ``TOOL_CLASSES``, registered by the feature that owns them (the scribble tools)."""
@@ -389,7 +444,7 @@ class ToolBox(QObject):
     def set_document(self, document: Document | None) -> None:
         self.finish()
         self.document = document
-        self.settings.instance = 0
+        self.settings.instance, self.settings.mode, self._issued = 0, InstanceMode.AUTO, 0
         self.document_changed.emit()
 
     def set_palette(self, palette: Palette) -> None:
@@ -402,21 +457,73 @@ class ToolBox(QObject):
             self.set_label(palette.classes[0].id)
 
     def set_label(self, category: int, instance: int = 0) -> None:
-        """Paint ``category``; for thing classes, continue ``instance`` (0: a new one)."""
-        self.settings.category = category
-        self.settings.instance = instance if self._is_thing(category) else 0
+        """Paint ``category``; a thing class's objects are chosen as ``core.instance_choice`` says
+        (``instance``: the current object, continued with Ctrl)."""
+        s = self.settings
+        s.category = category
+        s.instance = instance if self._is_thing(category) else 0
+        s.mode = InstanceMode.AUTO
         self.settings_changed.emit()
+
+    def pick(self, category: int, instance: int) -> None:
+        """The picker: paint ``category``, and continue its object ``instance`` until told otherwise."""
+        self.set_label(category, instance)
+        if self.settings.instance:
+            self.settings.mode = InstanceMode.PICKED
+            self.settings_changed.emit()
 
     def new_instance(self) -> None:
-        """The next stroke starts a new object of the current (thing) class."""
-        self.settings.instance = 0
+        """N: the next object of the current (thing) class is new, whatever it touches."""
+        self.settings.mode = InstanceMode.NEW
         self.settings_changed.emit()
 
-    def take_instance(self) -> None:
-        """Give a thing class a fresh instance id, unique in the image, when it has none yet."""
+    def instance_at(self, point: Point) -> int:
+        """The instance of the current class under ``point`` (0: none, or another class there)."""
+        if self.document is None:
+            return 0
+        labels = self.document.labels
+        x, y = _pixel(point)
+        height, width = labels.shape
+        if not (0 <= x < width and 0 <= y < height) or labels.category[y, x] != self.settings.category:
+            return 0
+        return int(labels.instance[y, x])
+
+    def fresh_instance(self) -> int:
+        """An id no object of the image has, nor one handed out and not yet written (GrabCut)."""
+        assert self.document is not None
+        self._issued = max(self.document.labels.next_instance(), self._issued + 1)
+        return self._issued
+
+    def begin_object(self, start: Point, *, join: bool = False, outline: bool = False) -> bool:
+        """Set the instance the object beginning at ``start`` writes; True when it is provisional
+        (AUTO brush or fill: it becomes the object it touches, see :meth:`join_touched`).
+
+        ``join`` (Ctrl): the object under ``start``, else the current one. ``outline``: polygons
+        and boxes, always new objects in AUTO.
+        """
         s = self.settings
-        if self.document is not None and s.instance == 0 and self._is_thing(s.category):
-            s.instance = self.document.labels.next_instance()
+        if self.document is None or not self._is_thing(s.category):
+            return False
+        provisional = False
+        if join:
+            s.instance = self.instance_at(start) or s.instance or self.fresh_instance()
+        elif s.mode is not InstanceMode.PICKED or not s.instance:
+            s.instance = self.fresh_instance()
+            provisional = s.mode is InstanceMode.AUTO and not outline
+        self.settings_changed.emit()
+        return provisional
+
+    def join_touched(self, contacts: dict[int, int], start: int) -> None:
+        """A provisional object touching ``contacts`` becomes the one it joins (if any)."""
+        target = joined_instance(contacts, start)
+        if target:
+            self.settings.instance = target
+            self.settings_changed.emit()
+
+    def end_object(self) -> None:
+        """The object is written: N's "new anyway" is used up."""
+        if self.settings.mode is InstanceMode.NEW:
+            self.settings.mode = InstanceMode.AUTO
             self.settings_changed.emit()
 
     def _is_thing(self, category: int) -> bool:
@@ -445,7 +552,9 @@ class ToolBox(QObject):
 
     # -- events from the canvas -------------------------------------------------------------------
 
-    def press(self, point: Point) -> None:
+    def press(self, point: Point, modifiers: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
+        """A left press; Ctrl held makes the object begun here go into the object under the cursor."""
+        self.join_held = bool(modifiers & Qt.KeyboardModifier.ControlModifier)
         if self.document is not None:
             self.active.press(point)
 

@@ -166,29 +166,6 @@ def test_only_unlabelled_lock_protects_labelled_pixels(qtbot, make_window, proje
     assert changed.any() and (before.category[changed] == VOID).all()
 
 
-def test_new_instance_and_pick_instance(qtbot, make_window, project_root):
-    window = zoomed(make_window(project_root))
-    window.toolbox.set_label(PERSON)
-    window.toolbox.set_radius(2)
-    drag(qtbot, window, [(10, 10), (15, 10)])
-    first = int(window.labels.instance[10, 12])
-    drag(qtbot, window, [(10, 30), (15, 30)])
-    assert int(window.labels.instance[30, 12]) == first  # same object until N
-    press_key(qtbot, window, Qt.Key.Key_N)
-    drag(qtbot, window, [(10, 50), (15, 50)])
-    second = int(window.labels.instance[50, 12])
-    assert second != first and second == window.document.labels.instance.max()
-
-    press_key(qtbot, window, Qt.Key.Key_I)
-    click(qtbot, window, 12, 10)
-    assert window.toolbox.settings.label == (PERSON, first)
-    window.toolbox.set_tool("brush")
-    drag(qtbot, window, [(40, 10), (45, 10)])
-    assert int(window.labels.instance[10, 42]) == first
-    click(qtbot, window, 100, 40)  # the cat
-    assert window.toolbox.settings.category == PERSON  # the brush paints, it does not pick
-
-
 def test_grabcut_box_labels_the_object_inside(qtbot, make_window, project_root):
     window = zoomed(make_window(project_root))
     press_key(qtbot, window, Qt.Key.Key_R)
