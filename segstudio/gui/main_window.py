@@ -13,6 +13,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QWidget
 
+from segstudio.core.box import Box
 from segstudio.core.edits import erase_object
 from segstudio.core.instance_choice import InstanceMode
 from segstudio.core.labels import VOID, LabelMap
@@ -288,6 +289,7 @@ class MainWindow(QMainWindow):
         self.panoptic.set_document(document)
         self.image_list.set_current(document.image_id)
         document.dirty_changed.connect(self._dirty_changed)
+        document.work_progress.connect(self._work_progress)
         self._dirty_changed(document.dirty)
         self.canvas.fit()
 
@@ -408,7 +410,18 @@ class MainWindow(QMainWindow):
         self.toolbox.finish()
         category = self.toolbox.settings.category if current_class_only else None
         replace = self.commands.replace_human is not None and self.commands.replace_human.isChecked()
-        document.accept_prediction(category, replace=replace)
+        document.accept_prediction(category, replace=replace, done=self._accepted)
+
+    def _accepted(self, box: Box) -> None:
+        """Say what accepting did, above all when it did nothing."""
+        if box.is_empty:
+            self.statusBar().showMessage(
+                "Nothing to accept: every predicted pixel is already labelled by a person or equal "
+                "to the prediction (Edit > Accepting replaces human labels overwrites them)",
+                8000,
+            )
+        else:
+            self.statusBar().showMessage(f"Accepted the prediction ({box.width}x{box.height} px box)", 3000)
 
     def pick_class(self, position: int) -> None:
         """Keys 1-9, 0: the class at that position of the palette."""
@@ -452,6 +465,13 @@ class MainWindow(QMainWindow):
             name += instance_text(s.instance, s.mode)
         lock = "  unlabelled only" if s.only_unlabelled else ""
         self.tool_label.setText(f"{self.toolbox.active.name}  r {s.radius:g}  {name}{lock}")
+
+    def _work_progress(self, title: str, done: int, total: int) -> None:
+        """Long work on the labels (band by band): its progress in the status bar."""
+        if total and done < total:
+            self.statusBar().showMessage(f"{title}… {100 * done // total}%", 2000)
+        elif not total and done > 1:
+            self.statusBar().showMessage(f"{title}… part {done}", 2000)
 
     def delete_object_under_cursor(self) -> bool:
         """Edit > Delete the object under the cursor: one undo step (``core.edits.erase_object``)."""

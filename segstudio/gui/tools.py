@@ -13,7 +13,7 @@ stroke of a thing class writes follows ``core.instance_choice``: a new one unles
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -288,24 +288,106 @@ class Polygon(Tool):
         self.box.preview.clear_outline()
 
 
+@dataclass(frozen=True)
+class FillRequest:
+    """A fill click: where, which class, and what the object choice needs from the moment of the click."""
+
+    point: Point
+    category: int
+    start: int
+    """The instance of the class under the click (0: none)."""
+    join: bool
+    """Ctrl was held."""
+
+
+def find_fill(labels: LabelMap, point: Point, category: int) -> tuple[Box, np.ndarray, dict[int, int]]:
+    """The fill region under ``point`` and the objects of ``category`` it touches (reads only;
+    runs on the worker on a snapshot)."""
+    box, region = fill_region(labels, point)
+    contacts = touching_instances(labels, box, region, category) if not box.is_empty else {}
+    return box, region, contacts
+
+
+def paint_mask(
+    document: Document,
+    box: Box,
+    mask: np.ndarray,
+    label: Label,
+    protect: Protect,
+    title: str,
+    done: Callable[[Box], None] | None = None,
+) -> None:
+    """Write ``label`` where ``mask`` (over ``box``) is set as one undo step, band by band."""
+
+    def band_edit(labels: LabelMap, recorder: Recorder, band: Box) -> Box:
+        inside = mask[band.shift(-box.top, -box.left).slices]
+        return apply_mask(labels, band, inside, label, Provenance.HUMAN, protect, recorder)
+
+    document.apply_in_bands(box, band_edit, title, done)
+
+
 class Fill(Tool):
-    """Flood fill the region of equal labels under the click."""
+    """Flood fill the region of equal labels under the click: the region is found on the worker
+    (a whole-image pass) and written band by band."""
 
     name = "fill"
 
+    def __init__(self, box: ToolBox) -> None:
+        super().__init__(box)
+        self._requests = 0
+
     def press(self, point: Point) -> None:
-        s, labels = self.settings, self.document.labels
-        box, region = fill_region(labels, point)
-        if box.is_empty:
+        s, document = self.settings, self.document
+        request = FillRequest(point, s.category, self.box.instance_at(point), self.box.join_held)
+        self._find(document, request)
+
+    def _find(self, document: Document, request: FillRequest) -> None:
+        labels, revision, jobs = document.labels, document.revision, self.box.jobs
+        if jobs is None:
+            self._write(document, revision, request, find_fill(labels, request.point, request.category))
             return
-        start = self.box.instance_at(point)
-        if self.box.begin_object(point, join=self.box.join_held):
-            self.box.join_touched(touching_instances(labels, box, region, s.category), start)
-        self.document.apply(
-            lambda labels, recorder: apply_mask(
-                labels, box, region, s.label, Provenance.HUMAN, s.protect, recorder
-            )
+        height, width = labels.shape
+        snapshot = LabelMap(
+            labels.category.copy(), labels.instance.copy(), np.zeros((height, width), np.uint8)
         )
+        self._requests += 1
+        self.box.message.emit("Finding the region to fill…")
+        jobs.submit(
+            Job(
+                "fill",
+                f"{document.image_id}#{self._requests}",  # every click counts: none supersedes another
+                lambda context: find_fill(snapshot, request.point, request.category),
+                Priority.INTERACTIVE,
+                "Flood fill",
+            ),
+            Handlers(
+                done=lambda result: self._write(document, revision, request, result),
+                failed=lambda text: self.box.message.emit(f"Flood fill: {text}"),
+            ),
+        )
+
+    def _write(
+        self,
+        document: Document,
+        revision: int,
+        request: FillRequest,
+        result: tuple[Box, np.ndarray, dict[int, int]],
+    ) -> None:
+        """The region arrived: write it, unless the image or class changed meanwhile; labels that
+        changed meanwhile (another fill landed first) make it look again from the labels as they are."""
+        box, region, contacts = result
+        s = self.settings
+        if self.box.document is not document or box.is_empty:
+            return
+        if s.category != request.category:
+            self.box.message.emit("Flood fill dropped: the class changed before the region was found")
+            return
+        if document.revision != revision:
+            self._find(document, request)
+            return
+        if self.box.begin_object(request.point, join=request.join):
+            self.box.join_touched(contacts, request.start)
+        paint_mask(document, box, region, s.label, s.protect, "Filling", lambda _: self.box.message.emit(""))
         self.box.end_object()
 
 
@@ -376,12 +458,9 @@ class BoxCut(Tool):
         crop, foreground = result
         if self.box.document is not document or crop.is_empty:
             return
-        document.apply(
-            lambda labels, recorder: apply_mask(
-                labels, crop, foreground, label, Provenance.HUMAN, protect, recorder
-            )
+        paint_mask(
+            document, crop, foreground, label, protect, "Box to mask", lambda _: self.box.message.emit("")
         )
-        self.box.message.emit("")
 
     def cancel(self) -> None:
         self._start = None
@@ -546,9 +625,11 @@ class ToolBox(QObject):
         self.settings_changed.emit()
 
     def finish(self) -> None:
-        """End whatever the active tool has in progress, so undo and switches see whole strokes."""
+        """End whatever the active tool has in progress, and the document's long work, so undo,
+        saves and switches see whole strokes."""
         if self.document is not None:
             self.active.cancel()
+            self.document.settle()
 
     # -- events from the canvas -------------------------------------------------------------------
 
@@ -556,6 +637,7 @@ class ToolBox(QObject):
         """A left press; Ctrl held makes the object begun here go into the object under the cursor."""
         self.join_held = bool(modifiers & Qt.KeyboardModifier.ControlModifier)
         if self.document is not None:
+            self.document.settle()  # long work (an accept, an undo) ends before new ids are chosen
             self.active.press(point)
 
     def move(self, point: Point, dragging: bool) -> None:

@@ -104,6 +104,15 @@ def click(
     return image_point(window, view)
 
 
+def settled(qtbot, window: MainWindow, timeout: int = 20000) -> MainWindow:
+    """Wait until the tools' worker jobs (fill, GrabCut) have landed and long work is written."""
+    qtbot.waitUntil(
+        lambda: not window.toolbox.jobs.pending() and not (window.document and window.document.busy),
+        timeout=timeout,
+    )
+    return window
+
+
 def zoomed(window: MainWindow, factor: float = 4.0) -> MainWindow:
     """Zoom in so one image pixel spans several screen pixels."""
     window.canvas.actual_size()

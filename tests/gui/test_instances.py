@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from gui_helpers import BACKGROUND, CAT, DOG, PERSON, click, drag, press_key, view_point, zoomed
+from gui_helpers import BACKGROUND, CAT, DOG, PERSON, click, drag, press_key, settled, view_point, zoomed
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
@@ -109,14 +109,17 @@ def test_fill_joins_the_object_it_borders_else_is_new(qtbot, make_window, projec
     press_key(qtbot, window, Qt.Key.Key_G)
     window.toolbox.set_label(CAT)
     click(qtbot, window, 100, 85)  # the unlabelled strip borders the cat (instance 1)
+    settled(qtbot, window)
     assert (labels.category[80:, :] == CAT).all() and (labels.instance[80:, :] == 1).all()
     window.undo()
     window.toolbox.set_label(DOG)
     click(qtbot, window, 100, 85)
+    settled(qtbot, window)
     dog = int(labels.instance[85, 100])
     assert dog not in (0, 1) and (labels.instance[80:, :] == dog).all()
     window.toolbox.set_label(BACKGROUND)  # stuff: no instance
     click(qtbot, window, 100, 85)
+    settled(qtbot, window)
     assert (labels.instance[80:, :] == 0).all() and (labels.category[80:, :] == BACKGROUND).all()
 
 

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gui_helpers import BACKGROUND, CAT, DOG, PALETTE, PERSON, click, drag, press_key, view_point, zoomed
+from gui_helpers import (
+    BACKGROUND,
+    CAT,
+    DOG,
+    PALETTE,
+    PERSON,
+    click,
+    drag,
+    press_key,
+    settled,
+    view_point,
+    zoomed,
+)
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
@@ -143,12 +155,17 @@ def test_flood_fill_click(qtbot, make_window, project_root):
     press_key(qtbot, window, Qt.Key.Key_G)
     window.toolbox.set_label(DOG)
     before = window.labels.copy()
-    seed = click(qtbot, window, 10, 10)
+    with qtbot.waitSignal(window.worker.started, check_params_cb=lambda _, title: title == "Flood fill"):
+        seed = click(qtbot, window, 10, 10)  # the region is found on the worker thread
+    settled(qtbot, window)
     expected = before.copy()
     flood_fill(expected, seed, (DOG, before.next_instance()))
     assert np.array_equal(window.labels.category, expected.category)
+    assert np.array_equal(window.labels.instance, expected.instance)
     assert (window.labels.category[:80, :60] == DOG).all()  # the whole background region
     assert (window.labels.category[:, 60:] == before.category[:, 60:]).all()
+    window.undo()
+    assert np.array_equal(window.labels.category, before.category)
 
 
 def test_only_unlabelled_lock_protects_labelled_pixels(qtbot, make_window, project_root):
