@@ -39,7 +39,7 @@ from segstudio.gui.recent import RecentProjects
 from segstudio.gui.scribbles import ScribbleController
 from segstudio.gui.session import AUTOSAVE_MS, Session
 from segstudio.gui.shortcuts import ShortcutMap, ShortcutsDialog, menu_commands
-from segstudio.gui.tools import ToolBox
+from segstudio.gui.toolbox import ToolBox
 from segstudio.gui.worker import Worker
 from segstudio.io.project import ImageState, Project, ProjectError
 
