@@ -64,6 +64,7 @@ class Actions:
     classes: list[QAction] = field(default_factory=list)
     only_unlabelled: QAction | None = None
     replace_human: QAction | None = None
+    save_on_leave: QAction | None = None
     view_menu: QMenu | None = None
     recent_menu: QMenu | None = None
 
@@ -117,7 +118,13 @@ def build(window: MainWindow) -> Actions:
     recent_menu = actions.recent_menu = file_menu.addMenu("Open &recent")
     recent_menu.aboutToShow.connect(lambda: fill_menu(recent_menu, window.recent, window.open_path))
     file_menu.addSeparator()
-    file_menu.addActions([save, reviewed])
+    actions.save_on_leave = _action(
+        window, "Save when &leaving an image", window.set_save_on_leave, checkable=True
+    )
+    actions.save_on_leave.setToolTip(
+        "Save the labels when moving to another image or project, or quitting, without asking (as labelme)"
+    )
+    file_menu.addActions([save, reviewed, actions.save_on_leave])
     file_menu.addSeparator()
     keys = QKeySequence.listFromString
     file_menu.addActions(

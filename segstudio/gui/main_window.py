@@ -51,6 +51,8 @@ INSTANCE_TIP = (
     "anyway; Pick (I): continue the picked object; Ctrl held when a stroke begins: paint into the "
     "object under the cursor (else the current one)."
 )
+SAVE_ON_LEAVE_KEY = "labels/save-on-leave"
+"""User setting: save without asking when leaving an image (on unless switched off)."""
 DEFAULT_SIZE = (1360, 860)
 """Window size where the screen allows (it never opens larger than the screen)."""
 
@@ -113,7 +115,10 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.tool_label)
         self.statusBar().addPermanentWidget(self.cursor_label)
         self.recent = RecentProjects(settings)
+        self.settings = settings
         self.commands = actions.build(self)
+        save_on_leave = settings is None or settings.value(SAVE_ON_LEAVE_KEY, True, type=bool)
+        self.commands.save_on_leave.setChecked(bool(save_on_leave))
         available = self.screen().availableGeometry().size()
         self.resize(min(DEFAULT_SIZE[0], available.width()), min(DEFAULT_SIZE[1], available.height()))
         self._add_docks()
@@ -342,12 +347,24 @@ class MainWindow(QMainWindow):
     def mark_reviewed(self) -> bool:
         return self.save(ImageState.REVIEWED)
 
+    @property
+    def save_on_leave(self) -> bool:
+        return self.commands.save_on_leave is not None and self.commands.save_on_leave.isChecked()
+
+    def set_save_on_leave(self, on: bool) -> None:
+        """File > Save when leaving an image: kept in the user's settings."""
+        if self.settings is not None:
+            self.settings.setValue(SAVE_ON_LEAVE_KEY, on)
+
     def maybe_save(self) -> bool:
-        """True when the current image may be left: nothing unsaved, saved, or discarded on request."""
+        """True when the current image may be left: nothing unsaved, saved (at once when saving on
+        leaving is on, the default), or discarded on request."""
         self.toolbox.finish()
         document = self.document
         if document is None or not document.dirty:
             return True
+        if self.save_on_leave:
+            return self.save()
         answer = dialogs.ask_unsaved(self, document.image_id)
         if answer is dialogs.Unsaved.SAVE:
             return self.save()
@@ -464,7 +481,7 @@ class MainWindow(QMainWindow):
         if s.category in palette and palette[s.category].isthing:
             name += instance_text(s.instance, s.mode)
         lock = "  unlabelled only" if s.only_unlabelled else ""
-        self.tool_label.setText(f"{self.toolbox.active.name}  r {s.radius:g}  {name}{lock}")
+        self.tool_label.setText(f"{self.toolbox.active.name}  r {round(s.radius, 1):g}  {name}{lock}")
 
     def _work_progress(self, title: str, done: int, total: int) -> None:
         """Long work on the labels (band by band): its progress in the status bar."""

@@ -284,3 +284,12 @@ def test_delete_removes_the_object_under_the_cursor_in_one_undo_step(qtbot, make
     qtbot.mouseMove(window.canvas.viewport(), view_point(window, 30.5, 84.5))  # the unlabelled strip
     assert not window.delete_object_under_cursor()
     assert "Nothing labelled" in window.statusBar().currentMessage()
+
+
+def test_the_status_bar_shows_the_brush_radius_rounded(qtbot, make_window, project_root):
+    window = make_window(project_root)
+    window.toolbox.set_radius(8)
+    for _ in range(4):
+        press_key(qtbot, window, Qt.Key.Key_BracketRight)
+    assert window.toolbox.settings.radius == pytest.approx(19.53125)
+    assert "r 19.5 " in window.tool_label.text()
