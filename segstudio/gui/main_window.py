@@ -410,6 +410,8 @@ class MainWindow(QMainWindow):
         if self.scribbles.active:
             self.scribbles.undo()
         elif self.document is not None:
+            if not self.document.history.can_undo:
+                self.statusBar().showMessage("Nothing to undo", 3000)
             self.document.undo()
 
     def redo(self) -> None:
@@ -417,6 +419,8 @@ class MainWindow(QMainWindow):
         if self.scribbles.active:
             self.scribbles.redo()
         elif self.document is not None:
+            if not self.document.history.can_redo:
+                self.statusBar().showMessage("Nothing to redo", 3000)
             self.document.redo()
 
     def accept_prediction(self, current_class_only: bool) -> None:

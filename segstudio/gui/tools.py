@@ -387,8 +387,16 @@ class Fill(Tool):
             return
         if self.box.begin_object(request.point, join=request.join):
             self.box.join_touched(contacts, request.start)
-        paint_mask(document, box, region, s.label, s.protect, "Filling", lambda _: self.box.message.emit(""))
+        paint_mask(document, box, region, s.label, s.protect, "Filling", self._filled)
         self.box.end_object()
+
+    def _filled(self, changed: Box) -> None:
+        """Say why a fill changed nothing (the region has the label already, or is locked)."""
+        self.box.message.emit(
+            "Nothing filled: the region already has this label, or the unlabelled-only lock keeps it"
+            if changed.is_empty
+            else ""
+        )
 
 
 class BoxCut(Tool):

@@ -293,3 +293,14 @@ def test_the_status_bar_shows_the_brush_radius_rounded(qtbot, make_window, proje
         press_key(qtbot, window, Qt.Key.Key_BracketRight)
     assert window.toolbox.settings.radius == pytest.approx(19.53125)
     assert "r 19.5 " in window.tool_label.text()
+
+
+def test_actions_that_change_nothing_say_why_in_the_status_bar(qtbot, make_window, project_root):
+    window = zoomed(make_window(project_root))
+    press_key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.statusBar().currentMessage() == "Nothing to undo"
+    press_key(qtbot, window, Qt.Key.Key_G)
+    window.toolbox.set_label(BACKGROUND)
+    click(qtbot, window, 10, 10)  # the background region is background already
+    settled(qtbot, window)
+    assert window.statusBar().currentMessage().startswith("Nothing filled")
