@@ -170,6 +170,8 @@ class StrokeRecorder:
         """The writes since the last seal as one diff over their union box (and the crowd change)."""
         labels = self.labels
         crowd = frozenset(labels.crowd)
+        if len(self._writes) == 1:  # a band of a long edit: its recorded pixels are the diff
+            return self._single(*self._writes.pop(), crowd)
         union = reduce(Box.union, (box for box, _, _ in self._writes), Box.empty())
         touched = np.zeros((union.height, union.width), bool)
         before = [np.empty(touched.shape, getattr(labels, name).dtype) for name in _LAYERS]
@@ -192,6 +194,32 @@ class StrokeRecorder:
             changed=_Packed.pack(np.packbits(changed)),
             before=tuple(_Packed.pack(layer[tight.slices][changed]) for layer in before),
             after=tuple(_Packed.pack(layer[tight.slices][changed]) for layer in now),
+            crowd_added=crowd - self._crowd,
+            crowd_removed=self._crowd - crowd,
+        )
+        self._crowd = crowd
+        return diff
+
+    def _single(
+        self, box: Box, mask: np.ndarray, olds: tuple[np.ndarray, ...], crowd: frozenset[tuple[int, int]]
+    ) -> _Diff | None:
+        """One write since the last seal: no union to build, only its pixels to compare."""
+        now = tuple(getattr(self.labels, name)[box.slices][mask] for name in _LAYERS)
+        differs = reduce(np.logical_or, [old != new for old, new in zip(olds, now, strict=True)])
+        if not differs.all():
+            mask = mask.copy()
+            mask[mask] = differs
+            olds = tuple(old[differs] for old in olds)
+            now = tuple(new[differs] for new in now)
+        tight = Box.of_mask(mask)
+        if tight.is_empty and crowd == self._crowd:
+            return None
+        diff = _Diff(
+            shape=self.labels.shape,
+            box=tight.shift(box.top, box.left),
+            changed=_Packed.pack(np.packbits(mask[tight.slices])),
+            before=tuple(_Packed.pack(old) for old in olds),
+            after=tuple(_Packed.pack(new) for new in now),
             crowd_added=crowd - self._crowd,
             crowd_removed=self._crowd - crowd,
         )

@@ -35,7 +35,7 @@ Edit = Callable[[LabelMap, Recorder], Box]
 BandEdit = Callable[[LabelMap, Recorder, Box], Box]
 """An edit confined to a band (a box) it is given: one slice of a long edit."""
 
-BAND_PIXELS = 1 << 18
+BAND_PIXELS = 1 << 17
 """Pixels per band of long work: a few milliseconds of writing, syncing and repainting."""
 
 
