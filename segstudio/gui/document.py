@@ -95,6 +95,8 @@ class Document(QObject):
         self._work_timer = QTimer(self)
         self._work_timer.setInterval(0)
         self._work_timer.timeout.connect(self._work_step)
+        self._after_stroke: list[Callable[[], None]] = []
+        """Long work that arrived (from the worker) while a mouse stroke was open: started after it."""
         self._dirty = dirty
         self.confusion: ConfusionMatrix | None = None
         self.human_corrections = 0
@@ -200,7 +202,11 @@ class Document(QObject):
     def end_stroke(self) -> Box:
         """Close the undo step; returns the box it changed overall."""
         self._recorder = None
-        return self.history.end()
+        box = self.history.end()
+        waiting, self._after_stroke = self._after_stroke, []
+        for start in waiting:
+            QTimer.singleShot(0, self, start)
+        return box
 
     def edit(self, edit: Edit) -> Box:
         """Run one edit inside the current stroke and propagate its box."""
@@ -244,7 +250,11 @@ class Document(QObject):
         self, box: Box, edit: BandEdit, title: str, done: Callable[[Box], None] | None = None
     ) -> None:
         """Run ``edit`` over ``box`` band by band as one undo step (long work, see the module
-        notes); ``done`` gets the box it changed at the end."""
+        notes); ``done`` gets the box it changed at the end. Arriving while a mouse stroke is open
+        (a worker's result mid-drag), it starts when the stroke ends, as a step of its own."""
+        if self.in_stroke and self._work is None:
+            self._after_stroke.append(lambda: self.apply_in_bands(box, edit, title, done))
+            return
         self.settle()
         self._start(self._banded(box.clip(self.shape).bands(BAND_PIXELS), edit, title, done))
 

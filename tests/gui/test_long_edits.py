@@ -18,16 +18,18 @@ from gui_helpers import (
     press_key,
     scene_image,
     settled,
+    view_point,
     write_png,
 )
 from PySide6.QtCore import Qt, QTimer
 
 from segstudio.core.box import Box
-from segstudio.core.edits import copy_prediction, flood_fill
+from segstudio.core.edits import Protect, copy_prediction, flood_fill
 from segstudio.core.labels import LabelMap
 from segstudio.core.metrics import ConfusionMatrix
 from segstudio.gui.document import BAND_PIXELS
 from segstudio.gui.overlay import display_lut
+from segstudio.gui.tools import paint_mask
 from segstudio.io.project import Project
 
 HEIGHT, WIDTH = 640, 960  # 614,400 pixels: three bands
@@ -163,3 +165,18 @@ def test_a_whole_image_fill_is_found_on_the_worker_and_written_in_bands(qtbot, m
     settled(qtbot, window)
     _banded(log.take())
     assert np.array_equal(document.labels.category, before.category)
+
+
+def test_a_worker_result_arriving_mid_stroke_is_written_after_the_stroke(qtbot, make_window, project_root):
+    window = make_window(project_root)
+    document = window.document
+    viewport = window.canvas.viewport()
+    window.toolbox.set_label(PERSON)
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=view_point(window, 5, 5))  # a drag begins
+    assert document.in_stroke
+    region = Box(40, 10, 60, 30)
+    paint_mask(document, region, np.ones((20, 20), bool), (DOG, 0), Protect.NONE, "Box to mask")
+    assert not (document.labels.category[40:60, 10:30] == DOG).any()  # not inside the user's stroke
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=view_point(window, 8, 5))
+    qtbot.waitUntil(lambda: (document.labels.category[40:60, 10:30] == DOG).all())
+    assert len(document.history) == 2  # the stroke and the result, each its own undo step
