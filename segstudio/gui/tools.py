@@ -120,6 +120,8 @@ class StrokeTool(Tool):
         self._changed = Box.empty()
         self._provisional = False
         """The stroke writes a fresh id that becomes the object it touches, if any, at the end."""
+        self._object = (0, 0)
+        """(class, instance) the stroke began writing."""
         self._start_instance = 0
 
     def _paint(self, labels: LabelMap, points: Sequence[Point], recorder: Recorder) -> Box:
@@ -136,26 +138,28 @@ class StrokeTool(Tool):
         if self.writes_class:
             self._start_instance = self.box.instance_at(point)
             self._provisional = self.box.begin_object(point, join=self.box.join_held)
+        self._object = self.settings.label
         self.document.begin_stroke()
 
     def _end(self) -> None:
         """Close the undo step; a provisional id becomes the object the stroke touched, if any."""
         if self._provisional and not self._changed.is_empty:
-            s, box = self.settings, self._changed
+            (category, provisional), box = self._object, self._changed
             window = box.slices
             labels = self.document.labels
-            mine = (labels.category[window] == s.category) & (labels.instance[window] == s.instance)
-            contacts = touching_instances(labels, box, mine, s.category, exclude=s.instance)
+            mine = (labels.category[window] == category) & (labels.instance[window] == provisional)
+            contacts = touching_instances(labels, box, mine, category, exclude=provisional)
             target = joined_instance(contacts, self._start_instance)
             if target:
-                value = (s.category, target)
+                value = (category, target)
                 self.document.edit(
                     lambda labels, recorder: apply_mask(
                         labels, box, mine, value, Provenance.HUMAN, Protect.NONE, recorder
                     )
                 )
-                s.instance = target
-                self.box.settings_changed.emit()
+                if self.settings.category == category:  # not when the class changed mid-stroke
+                    self.settings.instance = target
+                    self.box.settings_changed.emit()
         self.document.end_stroke()
         if self.writes_class:
             self.box.end_object()
