@@ -81,6 +81,8 @@ class Tool:
 
     def __init__(self, box: ToolBox) -> None:
         self.box = box
+        self._requests = 0
+        """Worker jobs asked for so far (their keys)."""
 
     @property
     def document(self) -> Document:
@@ -105,6 +107,26 @@ class Tool:
 
     def cancel(self) -> None:
         """Finish or drop whatever is in progress (tool switch, image switch, undo)."""
+
+    def run_on_worker(
+        self, kind: str, title: str, work: Callable[[], object], done: Callable[[object], None]
+    ) -> None:
+        """Run ``work`` as an interactive job of its own (every click counts: none supersedes
+        another); ``done`` gets its result on the GUI thread, failures reach the status bar."""
+        jobs = self.box.jobs
+        assert jobs is not None
+        self._requests += 1
+        self.box.message.emit(f"{title}…")
+        jobs.submit(
+            Job(
+                kind,
+                f"{self.document.image_id}#{self._requests}",
+                lambda context: work(),
+                Priority.INTERACTIVE,
+                title,
+            ),
+            Handlers(done=done, failed=lambda text: self.box.message.emit(f"{title}: {text}")),
+        )
 
 
 class StrokeTool(Tool):
@@ -336,10 +358,6 @@ class Fill(Tool):
 
     name = "fill"
 
-    def __init__(self, box: ToolBox) -> None:
-        super().__init__(box)
-        self._requests = 0
-
     def press(self, point: Point) -> None:
         s, document = self.settings, self.document
         request = FillRequest(point, s.category, self.box.instance_at(point), self.box.join_held)
@@ -354,20 +372,11 @@ class Fill(Tool):
         snapshot = LabelMap(
             labels.category.copy(), labels.instance.copy(), np.zeros((height, width), np.uint8)
         )
-        self._requests += 1
-        self.box.message.emit("Finding the region to fill…")
-        jobs.submit(
-            Job(
-                "fill",
-                f"{document.image_id}#{self._requests}",  # every click counts: none supersedes another
-                lambda context: find_fill(snapshot, request.point, request.category),
-                Priority.INTERACTIVE,
-                "Flood fill",
-            ),
-            Handlers(
-                done=lambda result: self._write(document, revision, request, result),
-                failed=lambda text: self.box.message.emit(f"Flood fill: {text}"),
-            ),
+        self.run_on_worker(
+            "fill",
+            "Flood fill",
+            lambda: find_fill(snapshot, request.point, request.category),
+            lambda result: self._write(document, revision, request, result),  # type: ignore[arg-type]
         )
 
     def _write(
@@ -412,7 +421,6 @@ class BoxCut(Tool):
         super().__init__(box)
         self._start: Point | None = None
         self._join = False
-        self._requests = 0
 
     def press(self, point: Point) -> None:
         self._start = point
@@ -447,20 +455,11 @@ class BoxCut(Tool):
                 self.box.message.emit(f"GrabCut: {error}")
             return
         label, protect, shape = s.label, s.protect, document.shape
-        self._requests += 1
-        self.box.message.emit("GrabCut…")
-        jobs.submit(
-            Job(
-                "grabcut",
-                f"{document.image_id}#{self._requests}",  # every box counts: none supersedes another
-                lambda context: grabcut_foreground(rgb, shape, rect),
-                Priority.INTERACTIVE,
-                "GrabCut",
-            ),
-            Handlers(
-                done=lambda result: self._write(document, result, label, protect),
-                failed=lambda text: self.box.message.emit(f"GrabCut: {text}"),
-            ),
+        self.run_on_worker(
+            "grabcut",
+            "GrabCut",
+            lambda: grabcut_foreground(rgb, shape, rect),
+            lambda result: self._write(document, result, label, protect),  # type: ignore[arg-type]
         )
 
     def _write(
