@@ -35,7 +35,6 @@ def add_bare_image(project: Project, photo_id: str) -> None:
     bare = photo.with_name(f"{BARE_ID}{photo.suffix}")
     shutil.copyfile(photo, bare)
     project.add_image(bare, image_id=BARE_ID)
-    project.save()
     prediction = project.load_prediction(photo_id)
     if prediction is None:
         raise RuntimeError(f"{photo_id}: the benchmark photo has no prediction")
