@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import cv2
 import numpy as np
 
 from segstudio.core.palette import Palette, builtin_palette
+from segstudio.io.parallel import OrderedPool
 
 WIDTH, HEIGHT = 640, 480
 PALETTE_NAME = "coco-panoptic"
@@ -170,8 +172,9 @@ def render(
 
 
 def _png_bytes(id_map: np.ndarray) -> bytes:
+    """The PNG as COCO's are written (PIL: zlib's default level 6, filters chosen per row)."""
     bgr = np.stack([(id_map >> 16) & 255, (id_map >> 8) & 255, id_map & 255], axis=-1).astype(np.uint8)
-    ok, encoded = cv2.imencode(".png", bgr)
+    ok, encoded = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 6])
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 array
         raise OSError("PNG encoding failed")
     return encoded.tobytes()
@@ -218,6 +221,39 @@ def _document(
     }
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What every generated image shares: where it goes, its size, the seed, which get predictions."""
+
+    root: Path
+    width: int
+    height: int
+    seed: int
+    predictions: int
+    photo: bytes
+
+
+def _generate_image(plan: _Plan, n: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    """Write image ``n`` (photo, ground-truth PNG, prediction PNG if asked); its JSON entries."""
+    palette = builtin_palette(PALETTE_NAME)
+    rng = np.random.default_rng([plan.seed, n])
+    scene = make_scene(rng, palette, plan.width, plan.height)
+    name = f"{n + 1:012d}"
+    (plan.root / "images" / f"{name}.jpg").write_bytes(plan.photo)
+    image = {"id": n + 1, "file_name": f"{name}.jpg", "width": plan.width, "height": plan.height}
+    id_map, segments = render(scene, palette, plan.width, plan.height, rng)
+    (plan.root / "panoptic" / f"{name}.png").write_bytes(_png_bytes(id_map))
+    gt = {"image_id": n + 1, "file_name": f"{name}.png", "segments_info": segments}
+    if n >= plan.predictions:
+        return image, gt, None
+    guess = disturb(scene, rng, palette, plan.width, plan.height)
+    pred_map, pred_segments = render(guess, palette, plan.width, plan.height, rng)
+    (plan.root / "pred" / f"{name}.png").write_bytes(_png_bytes(pred_map))
+    for segment in pred_segments:
+        segment.pop("iscrowd")
+    return image, gt, {"image_id": n + 1, "file_name": f"{name}.png", "segments_info": pred_segments}
+
+
 def write_generated_dataset(
     root: str | os.PathLike[str],
     count: int,
@@ -225,38 +261,37 @@ def write_generated_dataset(
     seed: int = 0,
     width: int = WIDTH,
     height: int = HEIGHT,
-    predictions: bool = False,
+    predictions: int = 0,
+    jobs: int = 1,
 ) -> GeneratedDataset:
     """Write ``count`` generated images under ``root``: ``images/``, ``panoptic.json`` +
-    ``panoptic/`` and, with ``predictions``, ``pred.json`` + ``pred/`` (same file names)."""
+    ``panoptic/`` and, for the first ``predictions`` images, ``pred.json`` + ``pred/`` (same file
+    names). Image ``n`` is the same whatever ``count`` and ``jobs``."""
     root = Path(root)
     palette = builtin_palette(PALETTE_NAME)
     for folder in ("images", "panoptic", "pred"):
         (root / folder).mkdir(parents=True, exist_ok=True)
-    photo = _photo_bytes(width, height)
+    plan = partial(_Plan, root, width, height, seed, predictions, _photo_bytes(width, height))
     images, gt_annotations, pred_annotations = [], [], []
-    for n in range(count):
-        rng = np.random.default_rng([seed, n])
-        scene = make_scene(rng, palette, width, height)
-        name = f"{n + 1:012d}"
-        (root / "images" / f"{name}.jpg").write_bytes(photo)
-        images.append({"id": n + 1, "file_name": f"{name}.jpg", "width": width, "height": height})
-        id_map, segments = render(scene, palette, width, height, rng)
-        (root / "panoptic" / f"{name}.png").write_bytes(_png_bytes(id_map))
-        gt_annotations.append({"image_id": n + 1, "file_name": f"{name}.png", "segments_info": segments})
-        if predictions:
-            guess = disturb(scene, rng, palette, width, height)
-            pred_map, pred_segments = render(guess, palette, width, height, rng)
-            (root / "pred" / f"{name}.png").write_bytes(_png_bytes(pred_map))
-            for segment in pred_segments:
-                segment.pop("iscrowd")
-            pred_annotations.append(
-                {"image_id": n + 1, "file_name": f"{name}.png", "segments_info": pred_segments}
-            )
+    with OrderedPool(jobs, plan) as pool:
+        for image, gt, pred in pool.map(_generate_image, range(count)):
+            images.append(image)
+            gt_annotations.append(gt)
+            if pred is not None:
+                pred_annotations.append(pred)
     gt_json = root / "panoptic.json"
     gt_json.write_text(json.dumps(_document(images, gt_annotations, palette)))
     pred_json = None
     if predictions:
         pred_json = root / "pred.json"
-        pred_json.write_text(json.dumps(_document(images, pred_annotations, palette)))
+        pred_json.write_text(json.dumps(_document(images[:predictions], pred_annotations, palette)))
     return GeneratedDataset(root / "images", gt_json, pred_json, count)
+
+
+def first_images(json_path: Path, count: int, out: Path) -> Path:
+    """A copy of a generated COCO panoptic JSON keeping its first ``count`` images (same PNG folder
+    when ``out`` sits beside it with the PNG folder given explicitly)."""
+    data = json.loads(json_path.read_text())
+    data["images"], data["annotations"] = data["images"][:count], data["annotations"][:count]
+    out.write_text(json.dumps(data))
+    return out
