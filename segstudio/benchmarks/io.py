@@ -2,8 +2,8 @@
 
 On generated 640x480 COCO-like panoptic data (``benchmarks.panoptic_data``), each step runs in a
 child process, timed around the library call inside it (interpreter start-up left out, the
-worker pool's start-up kept in), its peak memory read from ``wait4`` (the largest resident set
-of the process and its workers):
+worker pool's start-up kept in), with its peak memory (the largest resident set of the process
+and its workers, see ``_peak_rss_mb``):
 
 * ``import_images_per_s``: ``import coco-panoptic`` of ``images`` images into a new project;
 * ``export_images_per_s``: ``export coco-panoptic`` of that project;
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -80,22 +81,46 @@ _RESULT_MARK = "SEGSTUDIO-BENCH-RESULT "
 
 
 def child_main(argv: list[str]) -> None:
-    """Entry of a child process: run one step, print its result as the last line."""
+    """Entry of a child process: run one step, print its result (with its peak memory) last."""
     step, arguments = argv[0], json.loads(argv[1])
     result = _STEPS[step](**arguments)
+    result["peak_rss_mb"] = _peak_rss_mb()
     sys.stdout.flush()
     print(_RESULT_MARK + json.dumps(result), flush=True)
 
 
-def _run_child(step: str, **arguments: Any) -> dict[str, Any]:
-    """Run ``step`` in a child Python; its result plus ``peak_rss_mb`` (child and its workers)."""
+def _peak_rss_mb() -> float:
+    """The largest resident set of this process, its worker processes and their fork server.
+
+    Read here, not by the parent's ``wait4``: Linux charges a child with the resident set its
+    parent had when it forked (the benchmark holds the generated dataset's JSON), so the
+    parent's view would show the parent. This process's own peak is ``VmHWM`` (its memory map
+    since ``exec``); the workers are the fork server's children, which it reaps, so once the
+    fork server is stopped and reaped here their peaks are in ``RUSAGE_CHILDREN``.
+    """
+    from multiprocessing import forkserver
+
+    stop = getattr(forkserver._forkserver, "_stop", None)  # private: no public way to reap it
+    if stop is not None:
+        stop()
+    children_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    try:
+        status = Path("/proc/self/status").read_text()
+        own_kib = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+    except (OSError, StopIteration):  # not Linux: the rusage figure, which may include the parent's
+        own_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return max(own_kib, children_kib) / 1024
+
+
+def run_step(step: str, **arguments: Any) -> dict[str, Any]:
+    """Run ``step`` (import, export, eval, hotcoco: the ``_step_*`` functions' arguments) in a child
+    Python; its result plus ``peak_rss_mb``, the largest resident set of the child and its workers."""
     code = "import sys; from segstudio.benchmarks.io import child_main; child_main(sys.argv[1:])"
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-c", code, step, json.dumps(arguments)], stdout=stdout, stderr=stderr
         )
-        _, status, usage = os.wait4(process.pid, 0)  # reaped here, for the child's own rusage
-        process.returncode = os.waitstatus_to_exitcode(status)
+        process.wait()
         stdout.seek(0)
         stderr.seek(0)
         out, err = stdout.read(), stderr.read()
@@ -103,9 +128,7 @@ def _run_child(step: str, **arguments: Any) -> dict[str, Any]:
         last = err.strip().splitlines()[-1:] or [f"exit status {process.returncode}"]
         raise RuntimeError(f"bench io step {step!r} failed: {last[0]}")
     lines = [line for line in out.splitlines() if line.startswith(_RESULT_MARK)]
-    result = json.loads(lines[-1][len(_RESULT_MARK) :])
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024  # KiB on Linux
-    return result
+    return json.loads(lines[-1][len(_RESULT_MARK) :])
 
 
 # -- the benchmark ----------------------------------------------------------------------------------
@@ -134,14 +157,14 @@ def run_io_bench(
 
         def import_run(json_path: Path, tag: str) -> dict[str, Any]:
             project = root / f"project-{tag}"
-            return _run_child(
+            return run_step(
                 "import", json_path=str(json_path), masks=masks, images=str(data.images),
                 project=str(project), jobs=jobs,
             )  # fmt: skip
 
         imports = [import_run(small_json, f"small-{n}") for n in range(repeats)]
         exports = [
-            _run_child(
+            run_step(
                 "export", project=str(root / "project-small-0"), out=str(root / f"export-{n}"), jobs=jobs
             )
             for n in range(repeats)
@@ -152,8 +175,8 @@ def run_io_bench(
             "gt_dir": masks,
             "pred_dir": str(root / "data" / "pred"),
         }
-        evals = [_run_child("eval", **pair, jobs=jobs) for _ in range(repeats)]
-        hotcocos = [_run_child("hotcoco", **pair) for _ in range(repeats)]
+        evals = [run_step("eval", **pair, jobs=jobs) for _ in range(repeats)]
+        hotcocos = [run_step("hotcoco", **pair) for _ in range(repeats)]
         large = import_run(data.gt_json, "large") if memory_images != images else imports[0]
 
     best_import = min(imports, key=lambda r: r["seconds"])

@@ -113,9 +113,9 @@ class CityscapesWriter:
             label_ids, instance_ids = cityscapes_arrays(labels)
         except ValueError as error:
             raise ValueError(f"image {entry['id']!r} ({entry['file_name']!r}): {error}") from error
-        write_png(folder / (name + LABEL_IDS), label_ids)
-        write_png(folder / (name + INSTANCE_IDS), instance_ids)
-        write_png(folder / (name + COLOR), self._colors[labels.category])
+        write_png(folder / (name + LABEL_IDS), label_ids, durable=False)
+        write_png(folder / (name + INSTANCE_IDS), instance_ids, durable=False)
+        write_png(folder / (name + COLOR), self._colors[labels.category], durable=False)
 
     def finish(self, folder: Path, entries: list[dict[str, Any]], results: list[Any]) -> None:
         """Nothing beyond the PNGs."""

@@ -253,7 +253,7 @@ class PanopticWriter:
 
     def write_image(self, folder: Path, entry: dict[str, Any], labels: LabelMap, name: Any) -> dict[str, Any]:
         id_map, segments_info = labels_to_panoptic(labels, self._thing_ids, self._colors)
-        write_png(folder / COCO_ANNOTATIONS_DIR / PNG_DIR / name, ids_to_rgb(id_map))
+        write_png(folder / COCO_ANNOTATIONS_DIR / PNG_DIR / name, ids_to_rgb(id_map), durable=False)
         return {"image_id": entry["id"], "file_name": str(name), "segments_info": segments_info}
 
     def finish(self, folder: Path, entries: list[dict[str, Any]], results: list[Any]) -> None:

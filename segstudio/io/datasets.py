@@ -215,7 +215,7 @@ def write_coco_json(
         "annotations": annotations,
         "categories": categories,
     }
-    atomic_write_json(path, document, indent=None)
+    atomic_write_json(path, document, indent=None, durable=False)  # inside an atomic_directory
 
 
 # -- writing -------------------------------------------------------------------------------------

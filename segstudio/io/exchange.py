@@ -102,7 +102,8 @@ def _label_tasks(project: Project, records: Iterable[LazyRecord], images_dir: Pa
 
 def _write_labels(_: None, task: _LabelTask) -> tuple[str, list[str]]:
     """Decode one image's labels and write its label file (in a worker process); the same file
-    ``Project.save_labels`` writes, deflated at the fast level the project's autosave uses."""
+    ``Project.save_labels`` writes, deflated at the fast level the project's autosave uses and
+    not fsynced on its own: the staging folder is flushed as a whole before it becomes the project."""
     labels, warnings = task.load()
     if labels.shape != task.size:
         height, width = task.size
@@ -110,7 +111,7 @@ def _write_labels(_: None, task: _LabelTask) -> tuple[str, list[str]]:
             f"{task.photo}: image is {width}x{height} but its labels are {labels.shape[1]}x{labels.shape[0]}"
         )
     try:
-        write_label_file(task.labels_file, labels, compresslevel=IMPORT_COMPRESSLEVEL)
+        write_label_file(task.labels_file, labels, compresslevel=IMPORT_COMPRESSLEVEL, durable=False)
     except ValueError as error:
         raise ProjectError(str(error)) from error
     return task.image_id, warnings

@@ -268,8 +268,8 @@ def png_bytes(array: np.ndarray, where: object) -> bytes:
     return encoded.tobytes()
 
 
-def write_png(path: str | os.PathLike[str], array: np.ndarray) -> None:
-    """Write an array as a lossless PNG, atomically.
+def write_png(path: str | os.PathLike[str], array: np.ndarray, *, durable: bool = True) -> None:
+    """Write an array as a lossless PNG, atomically (``durable``: see ``atomic_write_bytes``).
 
     Accepts uint8 or uint16 grey (H, W), RGB (H, W, 3) or RGBA (H, W, 4). Colour is given in RGB
     and converted to OpenCV's BGR here. Other dtypes are refused rather than silently narrowed.
@@ -288,4 +288,4 @@ def write_png(path: str | os.PathLike[str], array: np.ndarray) -> None:
         raise ValueError(f"{path}: expected (H, W), (H, W, 3) or (H, W, 4), got shape {array.shape}")
     if array.size == 0:
         raise ValueError(f"{path}: cannot write an empty image of shape {array.shape}")
-    atomic_write_bytes(path, png_bytes(array, path))
+    atomic_write_bytes(path, png_bytes(array, path), durable=durable)

@@ -55,8 +55,11 @@ class StoredLabels:
     base: str
 
 
-def write_label_file(path: str | Path, labels: LabelMap, base: str = "", compresslevel: int = 6) -> str:
-    """Write ``labels`` atomically and return the new file's revision token."""
+def write_label_file(
+    path: str | Path, labels: LabelMap, base: str = "", compresslevel: int = 6, *, durable: bool = True
+) -> str:
+    """Write ``labels`` atomically and return the new file's revision token (``durable=False``:
+    no fsync, for files in a folder that is flushed as a whole, see ``atomic_directory``)."""
     try:  # arrays may have been swapped since construction: never write what could not be read
         LabelMap(labels.category, labels.instance, labels.provenance)
     except ValueError as error:
@@ -78,7 +81,7 @@ def write_label_file(path: str | Path, labels: LabelMap, base: str = "", compres
         for name, array in members.items():
             with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue(), durable=durable)
     return revision
 
 

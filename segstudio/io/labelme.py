@@ -303,5 +303,5 @@ def write_labelme(
             json_folder = (out_dir.absolute() / name).parent
             image_path = os.path.relpath(images_root / entry["file_name"], json_folder)
             document = labelme_document(labels, palette, Path(image_path).as_posix())
-            atomic_write_json(staging / name, document)
+            atomic_write_json(staging / name, document, durable=False)
     return out_dir

@@ -229,7 +229,7 @@ class SemanticWriter:
     def write_image(self, folder: Path, entry: dict[str, Any], labels: LabelMap, name: Any) -> None:
         where = f"image {entry['id']!r} ({entry['file_name']!r})"
         data = _label_png_bytes(labels, self.void, self.palette if self.indexed else None, where)
-        atomic_write_bytes(folder / name, data)
+        atomic_write_bytes(folder / name, data, durable=False)
 
     def finish(self, folder: Path, entries: list[dict[str, Any]], results: list[Any]) -> None:
         """Nothing beyond the PNGs."""
