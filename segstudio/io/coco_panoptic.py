@@ -31,6 +31,7 @@ from segstudio.io.datasets import (
     COCO_ANNOTATIONS_DIR,
     DatasetError,
     Decoded,
+    LabelStream,
     LazyRecord,
     categories_palette,
     coco_categories,
@@ -117,19 +118,17 @@ def read_coco_panoptic(json_path: str | Path, png_dir: str | Path | None = None)
 
     Thing segments keep their segment id as instance id; see ``segstudio.core.panoptic``.
     """
-    scan = scan_coco_panoptic(json_path, png_dir)
-    records = [PanopticRecord(record.image, record.load().labels) for record in scan.records]
-    return PanopticDataset(scan.palette, records, scan.info, scan.licenses)
+    stream, info, licenses = scan_coco_panoptic(json_path, png_dir)
+    records = [PanopticRecord(record.image, record.load().labels) for record in stream.records]
+    return PanopticDataset(stream.palette, records, info, licenses)
 
 
-@dataclass
-class PanopticScan:
-    """A COCO panoptic file scanned: its palette, records whose PNGs are decoded when loaded."""
+class PanopticScan(NamedTuple):
+    """A COCO panoptic file scanned: its records (PNGs decoded when loaded) and the file's extras."""
 
-    palette: Palette
-    records: list[LazyRecord]
-    info: dict[str, Any] | None = None
-    licenses: list[Any] = field(default_factory=list)
+    stream: LabelStream
+    info: dict[str, Any] | None
+    licenses: list[Any]
 
 
 def scan_coco_panoptic(json_path: str | Path, png_dir: str | Path | None = None) -> PanopticScan:
@@ -169,7 +168,7 @@ def scan_coco_panoptic(json_path: str | Path, png_dir: str | Path | None = None)
         raise DatasetError(f"{json_path}: annotation for image id {orphan!r} has no entry in 'images'")
     info = data.get("info") if isinstance(data.get("info"), dict) else None
     licenses = data.get("licenses") if isinstance(data.get("licenses"), list) else []
-    return PanopticScan(palette, records, info, licenses)
+    return PanopticScan(LabelStream(records, palette, []), info, licenses)
 
 
 class PanopticSource(NamedTuple):

@@ -72,8 +72,7 @@ def scan_dataset(source: DatasetSource) -> tuple[LabelStream, Path]:
         raise ValueError(f"{fmt.value} import needs the folder of the photos")
     images = Path(source.images)
     if fmt is ImportFormat.COCO_PANOPTIC:
-        scan = scan_coco_panoptic(annotations, source.masks)
-        return LabelStream(scan.records, scan.palette, []), images
+        return scan_coco_panoptic(annotations, source.masks).stream, images
     if fmt is ImportFormat.COCO_INSTANCES:
         return scan_coco_instances(annotations), images
     if fmt is ImportFormat.CITYSCAPES:
