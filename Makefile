@@ -16,7 +16,7 @@ run: $(STAMP)
 	$(VENV)/bin/segstudio
 
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q --durations=15
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check segstudio tests resources

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from segstudio import __version__
 from segstudio.io.project import ProjectError
+from segstudio.io.safe_files import printable
 
 COMMAND_MODULES: tuple[str, ...] = (
     "segstudio.commands.gui",
@@ -50,10 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CommandError as error:
-        print(f"segstudio {args.command}: error: {error}", file=sys.stderr)
+        print(f"segstudio {args.command}: error: {printable(error)}", file=sys.stderr)
         return 2
-    except (OSError, ValueError, ProjectError) as error:
-        print(f"segstudio {args.command}: error: {error}", file=sys.stderr)
+    except (OSError, ValueError, ProjectError) as error:  # control characters escaped: one line
+        print(f"segstudio {args.command}: error: {printable(error)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"segstudio {args.command}: error: out of memory", file=sys.stderr)
         return 1
 
 

@@ -1,24 +1,41 @@
-"""Shared test set-up: Qt offscreen unless told otherwise, and the real data in ../shared/data."""
+"""Test set-up: Qt offscreen unless told otherwise, the real data in tests/data, and a guard that fails
+any test which opens a file beside the checkout (a fresh clone has nothing there)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from checkout_guard import CheckoutGuard
 
 # Offscreen by default; run with SEGSTUDIO_TEST_HEADED=1 (and a display) to watch GUI tests.
 if not os.environ.get("SEGSTUDIO_TEST_HEADED"):
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
-COCO_PANOPTIC_SAMPLE = SHARED_DATA / "coco-panoptic-sample"
+TEST_DATA = REPO_ROOT / "tests" / "data"
+COCO_PANOPTIC_SAMPLE = TEST_DATA / "coco-panoptic-sample"
 
 
 @pytest.fixture(scope="session")
 def coco_panoptic_sample() -> Path:
     """The real COCO panoptic sample (two val2017 images with official ground truth)."""
     if not COCO_PANOPTIC_SAMPLE.is_dir():
-        raise FileNotFoundError(f"{COCO_PANOPTIC_SAMPLE}: the shared test data is missing")
+        raise FileNotFoundError(f"{COCO_PANOPTIC_SAMPLE}: the repository's test data is missing")
     return COCO_PANOPTIC_SAMPLE
+
+
+_GUARD = CheckoutGuard(REPO_ROOT)
+_GUARD.install()
+
+
+@pytest.fixture(autouse=True)
+def _stays_inside_the_checkout() -> Iterator[None]:
+    """Fails the test that read a file beside the checkout (see ``checkout_guard``)."""
+    _GUARD.take_escapes()
+    yield
+    escapes = _GUARD.take_escapes()
+    if escapes:
+        pytest.fail(f"read outside the checkout (a fresh clone has none of it): {sorted(set(escapes))[:5]}")

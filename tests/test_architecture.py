@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,46 @@ def test_worker_jobs_never_hold_a_qobject_through_self() -> None:
             if _uses_self(body):
                 offenders.append(f"{path.name}:{run.lineno}")
     assert not offenders, f"jobs referring to self: {offenders}"
+
+
+_OUTSIDE_REFERENCES = re.compile(
+    r"\.\.[/\\]+shared"  # ../shared
+    r"|shared[/\\]+data"  # shared/data
+    r"|[\"']shared[\"']\s*\)?\s*/"  # Path(...) / "shared" / ...
+    r"|parents?(\[\d+\])?\s*/\s*[\"']\.\.[\"']"  # root.parent / ".." climbs out of the checkout
+)
+
+
+def _checked_for_outside_references() -> list[Path]:
+    """Code and build files a fresh clone runs: the package, tests, resources, Makefile, CI."""
+    files = [REPO_ROOT / "Makefile", REPO_ROOT / "pyproject.toml", *sorted((REPO_ROOT / ".ci").glob("*"))]
+    for folder in ("segstudio", "tests", "resources"):
+        files += sorted((REPO_ROOT / folder).rglob("*.py"))
+    return [path for path in files if path.is_file() and path != Path(__file__).resolve()]
+
+
+def outside_references(paths: list[Path]) -> list[str]:
+    """``file:line`` of every reference to a data folder beside the checkout."""
+    return [
+        f"{path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}:{number}"
+        for path in paths
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if _OUTSIDE_REFERENCES.search(line)
+    ]
+
+
+def test_nothing_refers_to_files_beside_the_checkout() -> None:
+    """A fresh clone has no ``../shared``: tests, benchmarks and commands use the repository's own data."""
+    assert outside_references(_checked_for_outside_references()) == []
+
+
+def test_the_outside_reference_check_catches_the_usual_spellings(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    lines = [
+        'DATA = Path(__file__).parents[1] / ".." / "shared" / "data"',
+        'SAMPLE = "../shared/data/coco-panoptic-sample"',
+        'ROOT = REPO_ROOT.parent / ".." / "other"',
+        'FINE = tmp_path / "shared.png"  # a file that happens to be called shared',
+    ]
+    probe.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert outside_references([probe]) == [f"{probe}:1", f"{probe}:2", f"{probe}:3"]

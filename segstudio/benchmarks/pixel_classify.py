@@ -1,10 +1,11 @@
 """``segstudio bench pixel-classify``: the scribble pixel classifier on a 1-megapixel photo.
 
 The photo is the real COCO val2017 image 000000439180 (riders on horses before trees and sky) from
-``../shared/data/coco-panoptic-sample`` when present, else the bundled ``chelsea`` sample; either
-is resized to about 1 MP (photo bilinear, reference labels nearest). Scribbles come from the
-reference deterministically (``reference_scribbles``): ridges of each region's distance transform,
-3 pixels wide and at least 3 pixels inside, about 4.7% of the COCO photo's pixels.
+the checkout's ``tests/data/coco-panoptic-sample`` when there is one, else (an installed wheel holds
+no test data) the bundled ``chelsea`` sample; either is resized to about 1 MP (photo bilinear,
+reference labels nearest). Scribbles come from the reference deterministically
+(``reference_scribbles``): ridges of each region's distance transform, 3 pixels wide and at least
+3 pixels inside, about 4.7% of the COCO photo's pixels.
 
 Measured: segstudio's features, training and prediction with their defaults (medians over
 ``repeats`` after one warm-up run; the total is the median of whole runs), and the same scribbles
@@ -36,7 +37,7 @@ from segstudio.core.metrics import ConfusionMatrix
 from segstudio.core.pixel_classifier import ClassifierParams, predict, train_from_scribbles
 from segstudio.core.scribble_run import ScribbleRequest, classify_scribbles
 
-COCO_SAMPLE = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "coco-panoptic-sample"
+COCO_SAMPLE = Path(__file__).resolve().parents[2] / "tests" / "data" / "coco-panoptic-sample"
 COCO_IMAGE = "000000439180.jpg"
 TARGET_PIXELS = 1_000_000
 MIN_REGION_AREA = 400

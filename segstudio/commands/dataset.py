@@ -15,17 +15,20 @@ from segstudio.commands.jobs import add_jobs_argument, jobs_of
 from segstudio.io.dataset_import import DatasetSource, ImportFormat, import_dataset
 from segstudio.io.exchange import IMAGES_DIR, ImageMode
 from segstudio.io.export import ExportFormat, ExportOptions, export_project
+from segstudio.io.safe_files import printable
 
 SourceOf = Callable[[argparse.Namespace], DatasetSource]
 """Turns an import's arguments into the dataset source they name."""
 
 
 def _coco_panoptic(args: argparse.Namespace) -> DatasetSource:
-    return DatasetSource(ImportFormat.COCO_PANOPTIC, args.json, args.images, masks=args.masks)
+    fmt, absolute = ImportFormat.COCO_PANOPTIC, args.allow_absolute_paths
+    return DatasetSource(fmt, args.json, args.images, args.masks, allow_absolute=absolute)
 
 
 def _coco_instances(args: argparse.Namespace) -> DatasetSource:
-    return DatasetSource(ImportFormat.COCO_INSTANCES, args.json, args.images)
+    fmt = ImportFormat.COCO_INSTANCES
+    return DatasetSource(fmt, args.json, args.images, allow_absolute=args.allow_absolute_paths)
 
 
 def _semantic_png(args: argparse.Namespace) -> DatasetSource:
@@ -49,11 +52,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", required=True, type=Path, help="the panoptic annotation JSON")
     parser.add_argument("--masks", type=Path, help="the PNG folder (default: the JSON path without .json)")
     parser.add_argument("--images", required=True, type=Path, help="folder of the photos")
+    _allow_absolute(parser)
     _import_target(parser, _coco_panoptic)
 
     parser = formats.add_parser("coco-instances", help="COCO instances JSON (polygons and RLE)")
     parser.add_argument("--json", required=True, type=Path, help="the instances annotation JSON")
     parser.add_argument("--images", required=True, type=Path, help="folder of the photos")
+    _allow_absolute(parser)
     _import_target(parser, _coco_instances)
 
     parser = formats.add_parser("semantic-png", help="one PNG of class values per image")
@@ -94,6 +99,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _export_target(parser, _exporter(ExportFormat.CITYSCAPES))
 
 
+def _allow_absolute(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-absolute-paths",
+        action="store_true",
+        help="accept absolute file_names outside --images/--masks (refused by default; '..' always is)",
+    )
+
+
 def _import_target(parser: argparse.ArgumentParser, source_of: SourceOf) -> None:
     parser.add_argument("project", type=Path, help="new project folder (must not exist)")
     add_jobs_argument(parser)
@@ -110,7 +123,7 @@ def _export_target(parser: argparse.ArgumentParser, func: Callable[[argparse.Nam
 def run_import(args: argparse.Namespace, source_of: SourceOf) -> int:
     project, warnings = import_dataset(source_of(args), args.project, jobs=jobs_of(args))
     for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {printable(warning)}", file=sys.stderr)
     print(f"imported {len(project.images)} images into {project.root}")
     return 0
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from segstudio.cli import CommandError
 from segstudio.commands.jobs import add_jobs_argument, jobs_of
 from segstudio.core.palette import Palette
+from segstudio.io.safe_files import printable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,12 +57,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_panoptic(args: argparse.Namespace) -> int:
     from segstudio.io.coco_panoptic import evaluate_panoptic_files
 
+    warnings: list[str] = []
     try:
         results = evaluate_panoptic_files(
-            args.gt_json, args.pred_json, args.gt_dir, args.pred_dir, jobs=jobs_of(args)
+            args.gt_json, args.pred_json, args.gt_dir, args.pred_dir, warnings, jobs=jobs_of(args)
         )
     except (OSError, ValueError) as error:
         raise CommandError(str(error)) from error
+    for warning in warnings:
+        print(f"warning: {printable(warning)}", file=sys.stderr)
     print(json.dumps(results, indent=2) if args.json else panoptic_table(results))
     return 0
 

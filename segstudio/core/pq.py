@@ -136,11 +136,13 @@ def pq_image(
     pred_ids: np.ndarray,
     pred_segments: Iterable[Mapping[str, Any]],
     categories: Collection[int],
+    warnings: list[str] | None = None,
 ) -> PQStat:
     """PQ sums of one image from its ground-truth and predicted segment-id maps and segments_info.
 
     Raises ValueError, as the API does, when a predicted id is in the PNG but not the JSON (or the
-    reverse) or has a category outside ``categories``.
+    reverse) or has a category outside ``categories``. A ground-truth ``area`` that differs from
+    the segment's pixel count is used, as the API uses it, and reported in ``warnings``.
     """
     gt_ids = np.asarray(gt_ids)
     pred_ids = np.asarray(pred_ids)
@@ -185,6 +187,13 @@ def pq_image(
     for (gt_label, _), count in overlap.items():
         gt_pixels[gt_label] += count
     gt_area = {label: int(info.get("area", gt_pixels[label])) for label, info in gt_segms.items()}
+    if warnings is not None:
+        for label, area in gt_area.items():
+            if area != gt_pixels[label]:
+                warnings.append(
+                    f"ground-truth segment {label} has area {area} in the JSON but {gt_pixels[label]} "
+                    "pixels in the PNG (PQ uses the JSON's area, as the COCO panoptic API does)"
+                )
 
     return match_segments(overlap, gt_segms, pred_segms, gt_area, pred_area)
 

@@ -225,8 +225,28 @@ class MainWindow(QMainWindow):
         self.session.set_project(project)
         if self.offer_recovery:
             QTimer.singleShot(0, self, self._offer_recovery)
-        first = image_id or (project.images[0].id if project.images else None)
-        return first is not None and self.open_image(first)
+        if image_id is not None:
+            return self.open_image(image_id)
+        return self._open_first_readable(project)
+
+    def _open_first_readable(self, project: Project) -> bool:
+        """Open the project's first image that can be read; say which could not (one box)."""
+        problems: list[str] = []
+        opened = None
+        for entry in project.images:
+            try:
+                self.session.open_image(entry.id)
+            except (ProjectError, OSError, ValueError) as error:
+                problems.append(str(error))
+                continue
+            opened = entry.id
+            break
+        if problems:
+            more = f"\n(and {len(problems) - 5} more)" if len(problems) > 5 else ""
+            shown = "\n".join(problems[:5]) + more
+            then = f"Showing {opened} instead." if opened else "No image of the project could be opened."
+            self.show_error("Cannot open image", f"{shown}\n{then}")
+        return opened is not None
 
     def step_image(self, step: int, to_label_only: bool = False) -> bool:
         """Open the next (``step`` 1) or previous (-1) image of the list as filtered; with

@@ -25,6 +25,7 @@ from segstudio.gui.class_map_dialog import ClassMapDialog
 from segstudio.gui.model_backend import model_label, pick_default
 from segstudio.gui.model_jobs import ModelCatalog, PreLabeller
 from segstudio.gui.weights_download import DownloadBar, WeightsDownloader
+from segstudio.io.class_map import ClassMapError
 
 WEIGHTS_FILTER = "Weights (*.pt *.pth);;All files (*)"
 
@@ -139,7 +140,11 @@ class ModelsPanel(QWidget):
         if project is None or info is None:
             self.status.setText("Open a project and choose a model to edit its class mapping")
             return None
-        return ClassMapDialog(project.root, info.name, info.classes, project.palette, self)
+        try:
+            return ClassMapDialog(project.root, info.name, info.classes, project.palette, self)
+        except ClassMapError as error:  # a model name that would lead outside the project
+            self.status.setText(str(error))
+            return None
 
     def edit_class_map(self) -> None:
         dialog = self.class_map_dialog()

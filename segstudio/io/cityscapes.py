@@ -16,6 +16,7 @@ per class. Writing maps VOID to 0 and crowd things (and things without an instan
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -220,5 +221,5 @@ def _frame_labels(path: Path) -> Decoded:
     if label_ids.dtype != np.uint8:
         raise DatasetError(f"{path}: labelIds must be an 8-bit PNG, found {label_ids.dtype}")
     sibling = path.with_name(path.name[: -len(LABEL_IDS)] + INSTANCE_IDS)
-    instance_ids = _read(sibling) if sibling.exists() else None
+    instance_ids = _read(sibling) if os.path.lexists(sibling) else None  # a dangling link is an error
     return Decoded(cityscapes_labels(label_ids, instance_ids, sibling), [])

@@ -27,6 +27,7 @@ from segstudio.core.model_records import PROJECT_MODELS_DIR
 from segstudio.core.palette import Palette
 from segstudio.io.atomic import atomic_write_json
 from segstudio.io.datasets import read_json
+from segstudio.io.safe_files import printable
 
 CLASS_MAP_FORMAT = "segstudio-class-map"
 CLASS_MAP_VERSION = 1
@@ -68,8 +69,20 @@ class ClassMap:
 
 
 def class_map_path(project_root: str | os.PathLike[str], model: str) -> Path:
-    """Where the project at ``project_root`` keeps the class map of ``model``."""
-    return Path(project_root) / PROJECT_MODELS_DIR / CLASS_MAPS_DIR / f"{model}.json"
+    """Where the project at ``project_root`` keeps the class map of ``model``.
+
+    Model names come from checkpoints, which anyone can write: a name that is not a plain file
+    name (``../x``, ``a/b``, ``..``) is refused, so a map is never read or written outside
+    ``PROJECT/models/class-maps``.
+    """
+    folder = Path(project_root) / PROJECT_MODELS_DIR / CLASS_MAPS_DIR
+    name = f"{model}.json"
+    if not model or "/" in model or "\\" in model or model in (".", "..") or "\0" in model:
+        raise ClassMapError(
+            f"model name {printable(model)!r} cannot name a class-map file in {folder} "
+            "(it would lead outside it); rename the model"
+        )
+    return folder / name
 
 
 def _palette_ids(palette: Palette) -> dict[str, int]:

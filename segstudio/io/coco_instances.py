@@ -14,7 +14,8 @@ them) get instance 0, so two of one stuff class in one image merge. Crowd flags 
 
 Writing gives each (category, instance) segment one annotation: compressed RLE by default, exact;
 ``polygons=True`` writes outlines along pixel edges for non-crowd segments, which decode to the
-same pixels except that holes are filled (COCO polygons cannot carry holes; crowd keeps RLE).
+same pixels except that holes are filled (COCO polygons cannot carry holes; crowd keeps RLE);
+their ``area`` is what the polygons decode to, holes included, so it matches the segmentation.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ from segstudio.io.datasets import (
     write_coco_json,
     write_records,
 )
+from segstudio.io.safe_files import check_pixels
+from segstudio.io.schemas import coordinates_problem, validate
+from segstudio.io.schemas.coco import InstancesFile
 
 JSON_NAME = "instances.json"
 
@@ -91,14 +95,23 @@ def _check_runs(runs: Sequence[Any], height: int, width: int) -> None:
         raise ValueError(f"RLE counts add up to {sum(runs)} pixels, the image has {height}x{width}")
 
 
-def _polygons(segmentation: list[Any], where: str, warnings: list[str]) -> list[list[float]]:
-    """Valid polygons of a segmentation; polygons under 3 points are dropped (they have no area)."""
+def _polygons(
+    segmentation: list[Any], size: tuple[int, int], where: str, warnings: list[str]
+) -> list[list[float]]:
+    """Valid polygons of a segmentation; polygons under 3 points are dropped (they have no area).
+
+    Coordinates must lie within one image size of the image (pycocotools overflows, or runs for
+    minutes, on coordinates of 1e8 and more).
+    """
     kept = []
     for n, polygon in enumerate(segmentation):
         if not isinstance(polygon, list) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in polygon
         ):
             raise ValueError(f"polygon #{n} must be a list of numbers")
+        problem = coordinates_problem(polygon, size)
+        if problem:
+            raise ValueError(f"polygon #{n}: {problem}")
         if len(polygon) % 2:
             raise ValueError(f"polygon #{n} has an odd number of coordinates ({len(polygon)})")
         if len(polygon) < 6:
@@ -116,7 +129,7 @@ def decode_segmentation(
     Raises ValueError saying what is wrong with it.
     """
     if isinstance(segmentation, list):
-        polygons = _polygons(segmentation, where, warnings)
+        polygons = _polygons(segmentation, (height, width), where, warnings)
         if not polygons:
             return None
         rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
@@ -163,6 +176,13 @@ def mask_to_polygons(mask: np.ndarray, left: int = 0, top: int = 0) -> list[list
     return polygons
 
 
+def polygons_area(polygons: list[list[int]], size: tuple[int, int]) -> int:
+    """Pixels that COCO polygons cover when pycocotools decodes them (so ``area`` matches them)."""
+    if not polygons:
+        return 0
+    return int(mask_utils.area(mask_utils.merge(mask_utils.frPyObjects(polygons, *size))))
+
+
 # -- read ----------------------------------------------------------------------------------------
 
 
@@ -172,6 +192,7 @@ def _image_size(image: Any, n: int, path: Path) -> tuple[int, int]:
     height, width = image.get("height"), image.get("width")
     if not (is_int(height) and is_int(width) and height > 0 and width > 0):
         raise DatasetError(f"{path}: image {image['id']!r} needs positive integer 'height' and 'width'")
+    check_pixels(height, width, f"{path}: image {image['id']!r}", DatasetError)
     return height, width
 
 
@@ -232,6 +253,7 @@ def scan_coco_instances(json_path: str | Path) -> LabelStream:
     """The records of :func:`read_coco_instances`, each image's masks painted only when loaded."""
     path = Path(json_path)
     data = read_json(path)
+    validate(InstancesFile, data, path, DatasetError)
     palette = categories_palette(coco_categories(data, path), path.stem, path, things_by_default=True)
     sizes: dict[Any, tuple[int, int]] = {}
     images = list_field(data, "images", path)
@@ -289,8 +311,10 @@ def _annotations(labels: LabelMap, image_id: Any, first_id: int, polygons: bool)
     for n, segment in enumerate(sorted(labels.segments(), key=lambda s: (s.instance, s.category))):
         box = segment.box
         crop = segment_crop(labels, segment)
+        area = segment.area
         if polygons and not segment.iscrowd:
             segmentation: Any = mask_to_polygons(crop, box.left, box.top)
+            area = polygons_area(segmentation, labels.shape)  # holes filled: what readers decode
         else:
             mask = np.zeros(labels.shape, bool)
             mask[box.slices] = crop
@@ -301,7 +325,7 @@ def _annotations(labels: LabelMap, image_id: Any, first_id: int, polygons: bool)
                 "image_id": image_id,
                 "category_id": segment.category,
                 "segmentation": segmentation,
-                "area": segment.area,
+                "area": area,
                 "bbox": [int(v) for v in segment.bbox],
                 "iscrowd": int(segment.iscrowd),
             }

@@ -44,6 +44,9 @@ from segstudio.io.datasets import (
 from segstudio.io.images import ImageReadError, write_png
 from segstudio.io.parallel import OrderedPool
 from segstudio.io.png import RGB, decode_png, png_header, read_png_file
+from segstudio.io.safe_files import contained_path
+from segstudio.io.schemas import validate
+from segstudio.io.schemas.coco import PanopticFile, PanopticGroundTruth
 
 JSON_NAME = "panoptic.json"
 PNG_DIR = "panoptic"
@@ -113,12 +116,15 @@ def default_png_dir(json_path: str | Path) -> Path:
 # -- read ----------------------------------------------------------------------------------------
 
 
-def read_coco_panoptic(json_path: str | Path, png_dir: str | Path | None = None) -> PanopticDataset:
+def read_coco_panoptic(
+    json_path: str | Path, png_dir: str | Path | None = None, *, allow_absolute: bool = False
+) -> PanopticDataset:
     """Read a COCO panoptic dataset into label maps, checking PNGs against ``segments_info``.
 
-    Thing segments keep their segment id as instance id; see ``segstudio.core.panoptic``.
+    Thing segments keep their segment id as instance id; see ``segstudio.core.panoptic``. PNG
+    file names may not lead out of ``png_dir`` (absolute ones elsewhere only with ``allow_absolute``).
     """
-    stream, info, licenses = scan_coco_panoptic(json_path, png_dir)
+    stream, info, licenses = scan_coco_panoptic(json_path, png_dir, allow_absolute=allow_absolute)
     records = [PanopticRecord(record.image, record.load().labels) for record in stream.records]
     return PanopticDataset(stream.palette, records, info, licenses)
 
@@ -131,11 +137,15 @@ class PanopticScan(NamedTuple):
     licenses: list[Any]
 
 
-def scan_coco_panoptic(json_path: str | Path, png_dir: str | Path | None = None) -> PanopticScan:
-    """The JSON of a COCO panoptic dataset checked, and per image a record that reads its PNG."""
+def scan_coco_panoptic(
+    json_path: str | Path, png_dir: str | Path | None = None, *, allow_absolute: bool = False
+) -> PanopticScan:
+    """The JSON of a COCO panoptic dataset checked, and per image a record that reads its PNG
+    (see :func:`read_coco_panoptic`)."""
     json_path = Path(json_path)
     png_dir = default_png_dir(json_path) if png_dir is None else Path(png_dir)
     data = read_json(json_path)
+    validate(PanopticFile, data, json_path, DatasetError)
     palette = categories_palette(
         coco_categories(data, json_path), json_path.stem, json_path, things_by_default=False
     )
@@ -154,6 +164,7 @@ def scan_coco_panoptic(json_path: str | Path, png_dir: str | Path | None = None)
         if image["id"] not in annotations:
             raise DatasetError(f"{json_path}: image id {image['id']!r} has no annotation")
         file_name, segments = annotations.pop(image["id"])
+        png_path = contained_path(png_dir, file_name, json_path, DatasetError, allow_absolute)
         for segment in segments:
             if segment["category_id"] not in palette:
                 raise DatasetError(
@@ -161,7 +172,7 @@ def scan_coco_panoptic(json_path: str | Path, png_dir: str | Path | None = None)
                     f"{segment['category_id']}"
                 )
         size = (image.get("height"), image.get("width"))
-        where = PanopticSource(json_path, png_dir / file_name, image["id"], size)
+        where = PanopticSource(json_path, png_path, image["id"], size)
         records.append(LazyRecord(dict(image), partial(_panoptic_labels, where, segments, thing_ids)))
     if annotations:
         orphan = next(iter(annotations))
@@ -269,6 +280,7 @@ def evaluate_panoptic_files(
     pred_json: str | Path,
     gt_dir: str | Path | None = None,
     pred_dir: str | Path | None = None,
+    warnings: list[str] | None = None,
     *,
     jobs: int = 1,
     progress: ProgressCallback | None = None,
@@ -278,6 +290,7 @@ def evaluate_panoptic_files(
     Returns ``{"All"|"Things"|"Stuff": {pq, sq, rq, n}, "per_class": {"<id>": {pq, sq, rq, tp,
     fp, fn, name}}}``. Like the API, categories (and which are things) come from the ground truth
     as written, and every ground-truth image needs a prediction; extra predicted images are ignored.
+    Ground-truth areas that disagree with their PNG are reported in ``warnings``, naming the file.
     Images are scored by ``jobs`` processes (``io.parallel``) and their sums added in image order,
     so the numbers do not depend on ``jobs``; ``progress(done, total)`` comes per image.
     """
@@ -285,6 +298,8 @@ def evaluate_panoptic_files(
     gt_dir = default_png_dir(gt_json) if gt_dir is None else Path(gt_dir)
     pred_dir = default_png_dir(pred_json) if pred_dir is None else Path(pred_dir)
     gt_data, pred_data = read_json(gt_json), read_json(pred_json)
+    validate(PanopticGroundTruth, gt_data, gt_json, DatasetError)
+    validate(PanopticFile, pred_data, pred_json, DatasetError)
     categories = {entry["id"]: entry for entry in coco_categories(gt_data, gt_json)}
     isthing = {category_id: entry.get("isthing", 0) == 1 for category_id, entry in categories.items()}
     for folder in (gt_dir, pred_dir):
@@ -301,13 +316,18 @@ def evaluate_panoptic_files(
         if image_id not in predictions:
             raise DatasetError(f"{pred_json}: no prediction for image id {image_id!r}")
         pred_file, pred_segments = predictions[image_id]
-        pairs.append(_ImagePair(image_id, gt_dir / gt_file, gt_segments, pred_dir / pred_file, pred_segments))
+        gt_png = contained_path(gt_dir, gt_file, gt_json, DatasetError)
+        pred_png = contained_path(pred_dir, pred_file, pred_json, DatasetError)
+        pairs.append(_ImagePair(image_id, gt_file, gt_png, gt_segments, pred_png, pred_segments))
     del gt_data, pred_data, predictions
 
     stat = PQStat()
     with OrderedPool(jobs, partial(dict, isthing)) as pool:
-        for done, image_stat in enumerate(pool.map(_pair_stat, pairs)):
+        for done, (image_stat, image_warnings) in enumerate(pool.map(_pair_stat, pairs)):
             stat += image_stat
+            if warnings is not None:
+                where = f"{gt_json}: image {pairs[done].image_id!r} ({pairs[done].gt_file})"
+                warnings += [f"{where}: {w}" for w in image_warnings]
             if progress is not None:
                 progress(done + 1, len(pairs))
     results = pq_results(stat, isthing)
@@ -320,18 +340,20 @@ class _ImagePair(NamedTuple):
     """One image to score: its ground-truth and predicted PNG and ``segments_info``."""
 
     image_id: Any
+    gt_file: str
     gt_png: Path
     gt_segments: list[Mapping[str, Any]]
     pred_png: Path
     pred_segments: list[Mapping[str, Any]]
 
 
-def _pair_stat(isthing: dict[int, bool], pair: _ImagePair) -> PQStat:
-    """The PQ sums of one image (runs in a worker process)."""
+def _pair_stat(isthing: dict[int, bool], pair: _ImagePair) -> tuple[PQStat, list[str]]:
+    """The PQ sums of one image and its warnings (runs in a worker process)."""
     gt_ids = read_panoptic_png(pair.gt_png)
     pred_ids = read_panoptic_png(pair.pred_png)
+    warnings: list[str] = []
     try:
-        return pq_image(gt_ids, pair.gt_segments, pred_ids, pair.pred_segments, isthing)
+        return pq_image(gt_ids, pair.gt_segments, pred_ids, pair.pred_segments, isthing, warnings), warnings
     except ValueError as error:
         raise DatasetError(
             f"{pair.pred_png}: {error} (image id {pair.image_id!r}, ground truth {pair.gt_png})"

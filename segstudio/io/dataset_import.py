@@ -50,7 +50,8 @@ class DatasetSource:
     photos (labelme: default the JSON folder; Cityscapes: the matching ``leftImg8bit`` folder);
     ``masks``: COCO panoptic's PNG folder (default: the JSON path without ``.json``);
     ``palette``: a built-in name or palette file (required for semantic PNG, optional for labelme);
-    ``void``: the unlabelled value of semantic PNGs."""
+    ``void``: the unlabelled value of semantic PNGs; ``allow_absolute``: accept absolute
+    ``file_name``s outside the photo and mask folders (``..`` out of them is always refused)."""
 
     fmt: ImportFormat
     annotations: Path
@@ -58,6 +59,7 @@ class DatasetSource:
     masks: Path | None = None
     palette: str | None = None
     void: int = SEMANTIC_VOID
+    allow_absolute: bool = False
 
 
 def scan_dataset(source: DatasetSource) -> tuple[LabelStream, Path]:
@@ -72,7 +74,8 @@ def scan_dataset(source: DatasetSource) -> tuple[LabelStream, Path]:
         raise ValueError(f"{fmt.value} import needs the folder of the photos")
     images = Path(source.images)
     if fmt is ImportFormat.COCO_PANOPTIC:
-        return scan_coco_panoptic(annotations, source.masks).stream, images
+        scan = scan_coco_panoptic(annotations, source.masks, allow_absolute=source.allow_absolute)
+        return scan.stream, images
     if fmt is ImportFormat.COCO_INSTANCES:
         return scan_coco_instances(annotations), images
     if fmt is ImportFormat.CITYSCAPES:
@@ -96,6 +99,12 @@ def import_dataset(
     (``exchange.import_records``); ``progress`` comes per image added (it may raise: nothing is left)."""
     stream, images = scan_dataset(source)
     project, warnings = import_records(
-        project_root, stream.palette, stream.records, images, progress=progress, jobs=jobs
+        project_root,
+        stream.palette,
+        stream.records,
+        images,
+        progress=progress,
+        jobs=jobs,
+        allow_absolute=source.allow_absolute,
     )
     return project, list(stream.warnings) + warnings

@@ -24,6 +24,7 @@ import numpy as np
 from segstudio.core.labels import VOID, LabelMap, Segment
 from segstudio.core.palette import Color, Palette, PaletteError, builtin_palette, voc_color_map
 from segstudio.io.atomic import atomic_write_json
+from segstudio.io.safe_files import check_regular_file
 
 Record = tuple[dict[str, Any], LabelMap]
 """One image of a dataset: its entry (``id``, ``file_name``, ``width``, ``height``, ...) and labels."""
@@ -118,7 +119,9 @@ def write_records(
 
 
 def read_json(path: Path, error_type: type[ValueError] = DatasetError) -> Any:
-    """Parse a JSON file; a missing file or a syntax error names the file (and line) in ``error_type``."""
+    """Parse a JSON file; a missing file, a FIFO or folder in its place, a syntax error or nesting
+    too deep for the parser names the file (and line) in ``error_type``."""
+    check_regular_file(path, error_type)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -131,6 +134,8 @@ def read_json(path: Path, error_type: type[ValueError] = DatasetError) -> Any:
         raise error_type(
             f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
         ) from error
+    except RecursionError:
+        raise error_type(f"{path}: JSON nested too deeply to read") from None
 
 
 def is_int(value: Any) -> bool:
@@ -182,7 +187,8 @@ def categories_palette(
             color, isthing = reference[entry["id"]].color, reference[entry["id"]].isthing
         else:
             color, isthing = fallback_color(entry["id"]), things_by_default
-        entries.append({"color": list(color), "isthing": int(isthing), **entry})
+        entry = {k: v for k, v in entry.items() if v is not None}  # null: as if absent, as pycocotools
+        entries.append({"color": list(color), "isthing": int(isthing), "supercategory": "", **entry})
     try:
         return Palette.from_categories(entries, name)
     except PaletteError as error:

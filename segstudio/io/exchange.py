@@ -12,16 +12,17 @@ import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sized
 from enum import StrEnum
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
 from segstudio.core.jobs import ProgressCallback
 from segstudio.core.palette import Palette
 from segstudio.io.atomic import atomic_directory
-from segstudio.io.datasets import Decoded, LazyRecord
+from segstudio.io.datasets import Decoded, LazyRecord, label_file_path
 from segstudio.io.label_file import write_label_file
 from segstudio.io.parallel import OrderedPool
 from segstudio.io.project import ImageEntry, ImageState, Project, ProjectError
+from segstudio.io.safe_files import contained_path, regular_file_problem
 
 IMAGES_DIR = "images"
 IMPORT_COMPRESSLEVEL = 1
@@ -45,17 +46,19 @@ def import_records(
     name: str | None = None,
     progress: ProgressCallback | None = None,
     jobs: int = 1,
+    allow_absolute: bool = False,
 ) -> tuple[Project, list[str]]:
     """Create a project at ``project_root`` from scanned dataset records; photos stay where they are.
 
     Returns the project and the warnings of decoding (annotations skipped, in image order).
-    Each record's ``file_name`` is looked up in ``images_dir``; a missing photo fails the whole
-    import, naming it, and leaves no project behind. Records stream: the project lists each image
-    (in order, here) and ``jobs`` worker processes decode its labels and write its label file
-    (``io.parallel``), so memory holds a few label maps whatever the dataset's size, and the
-    project is the same whatever ``jobs``. ``progress(done, total)`` comes before the first
-    record and after each (total 0 when ``records`` has no length); it may raise, which also
-    leaves nothing.
+    Each record's ``file_name`` is looked up in ``images_dir`` and may not lead outside it
+    (``..``; absolute paths elsewhere only with ``allow_absolute``); a missing photo (or a
+    folder, pipe or dangling link in its place) fails the whole import, naming it, and leaves
+    no project behind. Records stream: the project lists each image (in order, here) and
+    ``jobs`` worker processes decode its labels and write its label file (``io.parallel``), so
+    memory holds a few label maps whatever the dataset's size, and the project is the same
+    whatever ``jobs``. ``progress(done, total)`` comes before the first record and after each
+    (total 0 when ``records`` has no length); it may raise, which also leaves nothing.
     """
     root = Path(project_root)
     images_dir = Path(images_dir).resolve()
@@ -69,7 +72,7 @@ def import_records(
             progress(0, total)
         with OrderedPool(jobs) as pool:
             for done, (image_id, found) in enumerate(
-                pool.map(_write_labels, _label_tasks(project, records, images_dir))
+                pool.map(_write_labels, _label_tasks(project, records, images_dir, allow_absolute))
             ):
                 # The label file is written: the image is labelled (the index is saved once, below).
                 project.entry(image_id).state = ImageState.EDITED
@@ -90,12 +93,16 @@ class _LabelTask(NamedTuple):
     photo: Path
 
 
-def _label_tasks(project: Project, records: Iterable[LazyRecord], images_dir: Path) -> Iterator[_LabelTask]:
+def _label_tasks(
+    project: Project, records: Iterable[LazyRecord], images_dir: Path, allow_absolute: bool
+) -> Iterator[_LabelTask]:
     """List each record's photo in the project (in record order) and say what to decode and write."""
     for image, load in records:
-        photo = images_dir / str(image["file_name"])
-        if not photo.is_file():
-            raise ProjectError(f"{photo}: image of {image.get('id')!r} not found")
+        where = f"image {image.get('id')!r}"
+        photo = contained_path(images_dir, str(image["file_name"]), where, ProjectError, allow_absolute)
+        problem = regular_file_problem(photo)
+        if problem is not None:
+            raise ProjectError(f"{photo}: {where}: {problem}")
         entry = project.add_image(photo, dataset_entry=image)
         yield _LabelTask(entry.id, load, project.labels_file(entry.id), (entry.height, entry.width), photo)
 
@@ -144,13 +151,19 @@ def export_entries(project: Project) -> list[tuple[str, dict[str, Any]]]:
 
 
 def place_images(project: Project, folder: Path, mode: ImageMode) -> None:
-    """Copy or symlink the photos of labelled images into ``folder`` under their dataset names."""
+    """Copy or symlink the photos of labelled images into ``folder`` under their dataset names.
+
+    Relative subfolders are kept (``a/x.jpg`` and ``b/x.jpg`` are two photos), so each lands
+    where the exported JSON's ``file_name`` says; a name that would leave ``folder`` is refused.
+    """
     if mode is ImageMode.NONE:
         return
     folder.mkdir(parents=True, exist_ok=True)
     for entry in labelled_entries(project):
         source = project.image_path(entry.id)
-        target = folder / Path(str(entry.source.get("file_name", Path(entry.file).name))).name
+        name = str(entry.source.get("file_name", Path(entry.file).name))
+        target = folder / label_file_path(name, PurePosixPath(name).suffix).as_posix()
+        target.parent.mkdir(parents=True, exist_ok=True)
         if mode is ImageMode.COPY:
             shutil.copy2(source, target)
         else:

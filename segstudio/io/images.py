@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from segstudio.io.atomic import atomic_write_bytes
+from segstudio.io.safe_files import check_pixels, check_regular_file, quiet_native_stderr
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _JPEG_SOI = b"\xff\xd8"
@@ -32,6 +33,8 @@ _ORIENTATION_TAG = 0x0112
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _JPEG_STANDALONE = {0x01, *range(0xD0, 0xD9)}  # TEM, RST0-7, SOI: no length field
 _JPEG_SOS = 0xDA
+HEADER_BYTES = 1 << 20
+"""Bytes searched for a size before decoding (a JPEG's SOF follows its Exif and other segments)."""
 
 
 class ImageReadError(OSError):
@@ -49,7 +52,8 @@ class ImageSize(NamedTuple):
 
 
 def _read_file(path: Path) -> np.ndarray:
-    """The file's bytes as a uint8 array, or ImageReadError saying why not."""
+    """The file's bytes as a uint8 array, or ImageReadError saying why not (only regular files)."""
+    check_regular_file(path, ImageReadError)
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except FileNotFoundError:
@@ -68,8 +72,13 @@ def _read_file(path: Path) -> np.ndarray:
 
 
 def _decode(path: Path, data: np.ndarray, flags: int) -> np.ndarray:
+    """Decoded pixels; a PNG or JPEG header over the pixel limit is refused before decoding."""
+    header = _header(io.BytesIO(data[:HEADER_BYTES].tobytes()))
+    if header is not None:
+        check_pixels(header[0], header[1], path, ImageReadError)
     try:
-        image = cv2.imdecode(data, flags)
+        with quiet_native_stderr():
+            image = cv2.imdecode(data, flags)
     except cv2.error:
         image = None
     if image is None or image.size == 0:
@@ -239,6 +248,7 @@ def image_size(path: str | os.PathLike[str]) -> ImageSize:
     decoded in full. A header can be intact while the pixels are not: reading may still fail later.
     """
     path = Path(path)
+    check_regular_file(path, ImageReadError)
     try:
         with open(path, "rb") as stream:
             header = _header(stream)
@@ -247,6 +257,7 @@ def image_size(path: str | os.PathLike[str]) -> ImageSize:
     if header is None:
         return ImageSize(*read_rgb(path).shape[:2])
     height, width, orientation = header
+    check_pixels(height, width, path, ImageReadError)
     if orientation in (5, 6, 7, 8):
         height, width = width, height
     return ImageSize(height, width)

@@ -6,17 +6,20 @@ A labelme file (wkentaro/labelme) holds ``shapes`` (``label``, ``points``, ``sha
 file order (later on top) and shapes sharing (label, group_id) form one instance; a shape
 without group_id is an instance of its own.
 
-Rasterisation: a pixel belongs to a shape when its centre (integer coordinates, as in labelme and
-PIL) lies inside or on it. Polygon and rectangle vertices are rounded to the nearest pixel;
-a circle is given by its centre and a point on it. A mask shape's points are the inclusive box
-``[[x1, y1], [x2, y2]]`` its PNG covers. Points, lines and line strips have no area: they are
-skipped and listed in ``warnings``.
+Shapes are drawn as labelme draws them (``labelme_shapes``: Pillow, points as given; lines
+10 px wide, points radius 5), and labelme's conventions hold, as in its ``labelme2voc``: the
+label ``_background_`` is class 0 and every pixel no shape covers is background; ``__ignore__``
+is void (unlabelled). Without a palette, the classes are ``_background_`` (0, stuff) then the
+labels in order of first appearance (1, 2, ..., things). With a palette, background is its class
+named ``_background_`` or ``background`` (when it has none, uncovered pixels stay unlabelled).
+Instance ids count (label, group_id) pairs over all shapes in file order, as labelme's
+``shapes_to_label`` does; stuff and void pixels have none. ``points`` shapes (no area, and
+labelme cannot draw them either) are skipped and listed in ``warnings``.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 from collections.abc import Iterable, Mapping
 from functools import partial
@@ -36,7 +39,6 @@ from segstudio.io.datasets import (
     LabelStream,
     LazyRecord,
     fallback_color,
-    is_int,
     label_file_path,
     loaded,
     named_records,
@@ -44,87 +46,31 @@ from segstudio.io.datasets import (
     segment_crop,
 )
 from segstudio.io.images import ImageReadError, image_size
+from segstudio.io.labelme_shapes import shape_mask
+from segstudio.io.safe_files import check_pixels, printable
+from segstudio.io.schemas import validate
+from segstudio.io.schemas.labelme import LabelmeFile
 
-AREA_SHAPES = ("polygon", "rectangle", "circle", "mask")
-LINE_SHAPES = ("point", "points", "line", "linestrip")
+SKIPPED_SHAPES = ("points",)
 LABELME_VERSION = "5.5.0"
-
-
-# -- shapes -> masks ----------------------------------------------------------------------------
-
-
-def _points(shape: Mapping[str, Any]) -> np.ndarray:
-    points = np.asarray(shape.get("points"), dtype=float)
-    if points.ndim != 2 or points.shape[1] != 2 or not np.isfinite(points).all():
-        raise ValueError("points must be a list of [x, y] numbers")
-    return points
-
-
-def _polygon_mask(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    mask = np.zeros(size, np.uint8)
-    vertices = np.floor(points + 0.5).astype(np.int32)
-    cv2.fillPoly(mask, [vertices], 1)
-    return mask.astype(bool)
-
-
-def _circle_mask(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    (cx, cy), (px, py) = points
-    r2 = (cx - px) ** 2 + (cy - py) ** 2
-    ys, xs = np.ogrid[: size[0], : size[1]]
-    return (xs - cx) ** 2 + (ys - cy) ** 2 <= r2
-
-
-def _decode_png_mask(data: Any) -> np.ndarray:
-    try:
-        raw = base64.b64decode(data, validate=False)
-    except (binascii.Error, TypeError, ValueError) as error:
-        raise ValueError(f"mask is not base64 ({error})") from error
-    image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED) if raw else None
-    if image is None:
-        raise ValueError("mask is not a PNG image")
-    return image.any(axis=2) if image.ndim == 3 else image != 0
-
-
-def _mask_shape(shape: Mapping[str, Any], points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    (x1, y1), (x2, y2) = points.astype(int)  # labelme truncates, as here
-    crop = _decode_png_mask(shape.get("mask"))
-    if crop.shape != (y2 - y1 + 1, x2 - x1 + 1):
-        raise ValueError(
-            f"mask PNG is {crop.shape[1]}x{crop.shape[0]} but its box [{x1}, {y1}]-[{x2}, {y2}] "
-            f"is {x2 - x1 + 1}x{y2 - y1 + 1}"
-        )
-    if x1 < 0 or y1 < 0 or x2 >= size[1] or y2 >= size[0]:
-        raise ValueError(f"mask box [{x1}, {y1}]-[{x2}, {y2}] leaves the {size[1]}x{size[0]} image")
-    mask = np.zeros(size, bool)
-    mask[y1 : y2 + 1, x1 : x2 + 1] = crop
-    return mask
-
-
-def shape_mask(shape: Mapping[str, Any], size: tuple[int, int]) -> np.ndarray:
-    """The boolean mask of one area shape; ValueError says what is wrong with it."""
-    kind = shape.get("shape_type") or "polygon"
-    points = _points(shape)
-    wanted = {"rectangle": 2, "circle": 2, "mask": 2}.get(kind)
-    if wanted is not None and len(points) != wanted:
-        raise ValueError(f"a {kind} needs {wanted} points, found {len(points)}")
-    if kind == "polygon":
-        if len(points) < 3:
-            raise ValueError(f"a polygon needs at least 3 points, found {len(points)}")
-        return _polygon_mask(points, size)
-    if kind == "rectangle":
-        (xa, ya), (xb, yb) = points
-        corners = np.array([[xa, ya], [xb, ya], [xb, yb], [xa, yb]])
-        return _polygon_mask(corners, size)
-    if kind == "circle":
-        return _circle_mask(points, size)
-    return _mask_shape(shape, points, size)
+BACKGROUND = "_background_"
+"""labelme's class 0: the label of background shapes and of every pixel no shape covers."""
+IGNORE = "__ignore__"
+"""labelme's void label (``labelme2voc`` writes 255 there)."""
+BACKGROUND_NAMES = (BACKGROUND, "background")
+"""Palette classes that take labelme's background, in order of preference."""
 
 
 # -- read ----------------------------------------------------------------------------------------
 
 
 def _image_entry(data: Mapping[str, Any], json_path: Path, root: Path, n: int) -> dict[str, Any]:
-    """The ``images`` entry of one labelme file: image path relative to ``root``, and its size."""
+    """The ``images`` entry of one labelme file: image path relative to ``root``, and its size.
+
+    The size comes from the image's header when the image is there (a file whose
+    ``imageHeight``/``imageWidth`` disagree is refused before anything of that size is made),
+    else from the file, within the pixel limit.
+    """
     image_path = data.get("imagePath")
     if not isinstance(image_path, str) or not image_path:
         raise DatasetError(f"{json_path}: missing 'imagePath'")
@@ -133,30 +79,32 @@ def _image_entry(data: Mapping[str, Any], json_path: Path, root: Path, n: int) -
         file_name = image.relative_to(root).as_posix()
     except ValueError:
         raise DatasetError(
-            f"{json_path}: imagePath {image_path!r} points outside {root}; pass the folder of the "
-            "images as images_dir"
+            f"{json_path}: imagePath {printable(image_path)!r} points outside {root}; pass the folder "
+            "of the images as images_dir"
         ) from None
     height, width = data.get("imageHeight"), data.get("imageWidth")
-    if height is None or width is None:
+    if os.path.lexists(image) or height is None or width is None:
         try:
-            height, width = image_size(image)
+            size = image_size(image)
         except ImageReadError as error:
-            raise DatasetError(f"{json_path}: no imageHeight/imageWidth, and {error}") from error
-    if not all(is_int(v) and v > 0 for v in (height, width)):
-        raise DatasetError(f"{json_path}: imageHeight/imageWidth must be positive integers")
+            if height is None or width is None:
+                raise DatasetError(f"{json_path}: no imageHeight/imageWidth, and {error}") from error
+            raise DatasetError(f"{json_path}: {error}") from error
+        if height is not None and width is not None and (height, width) != size:
+            raise DatasetError(
+                f"{json_path}: imageHeight/imageWidth say {width}x{height} but {image.name} is "
+                f"{size.width}x{size.height}"
+            )
+        height, width = size
+    check_pixels(height, width, json_path, DatasetError)
     return {"id": n, "file_name": file_name, "height": height, "width": width}
 
 
 def _shapes(data: Any, json_path: Path) -> list[Mapping[str, Any]]:
-    shapes = data.get("shapes") if isinstance(data, Mapping) else None
-    if not isinstance(shapes, list):
+    if not isinstance(data, Mapping) or not isinstance(data.get("shapes"), list):
         raise DatasetError(f"{json_path}: not a labelme file (no 'shapes' list)")
-    for n, shape in enumerate(shapes):
-        if not isinstance(shape, Mapping) or not isinstance(shape.get("label"), str):
-            raise DatasetError(f"{json_path}: shape #{n} needs a string 'label'")
-        if not isinstance(shape.get("group_id"), (int, str, type(None))):
-            raise DatasetError(f"{json_path}: shape #{n}: group_id must be an integer or null")
-    return shapes
+    validate(LabelmeFile, data, json_path, DatasetError)
+    return data["shapes"]
 
 
 def _labelme_palette(names: dict[str, Path], palette: Palette | None) -> Palette:
@@ -165,38 +113,57 @@ def _labelme_palette(names: dict[str, Path], palette: Palette | None) -> Palette
     if palette is not None:
         known = {c.name for c in palette}
         for name, json_path in names.items():
-            if name not in known:
-                raise DatasetError(f"{json_path}: label {name!r} is not a class of palette {palette.name!r}")
+            if name not in known and not (name == BACKGROUND and background_class(palette) is not None):
+                raise DatasetError(
+                    f"{json_path}: label {printable(name)!r} is not a class of palette {palette.name!r}"
+                )
         return palette
-    return Palette("labelme", [ClassDef(i, name, fallback_color(i), True) for i, name in enumerate(names)])
+    classes = [ClassDef(0, BACKGROUND, (0, 0, 0), False)]
+    classes += [
+        ClassDef(i, n, fallback_color(i), True)
+        for i, n in enumerate([n for n in names if n != BACKGROUND], 1)
+    ]
+    return Palette("labelme", sorted(classes, key=lambda c: c.id))
+
+
+def background_class(palette: Palette) -> ClassDef | None:
+    """The palette's class for labelme's ``_background_`` (see the module docstring), or None."""
+    by_name = {c.name.lower(): c for c in palette}
+    return next((by_name[n] for n in BACKGROUND_NAMES if n in by_name), None)
 
 
 def _paint(
     shapes: list[Mapping[str, Any]], size: tuple[int, int], palette: Palette, where: Path, warnings: list[str]
 ) -> LabelMap:
     """One image's label map: shapes in file order, later on top; (label, group_id) = one instance."""
-    category = np.full(size, VOID, CATEGORY_DTYPE)
+    background = background_class(palette)
+    category = np.full(size, VOID if background is None else background.id, CATEGORY_DTYPE)
     instance = np.zeros(size, INSTANCE_DTYPE)
     instances: dict[tuple[str, Any], int] = {}
     for n, shape in enumerate(shapes):
         kind = shape.get("shape_type") or "polygon"
-        if kind in LINE_SHAPES:
-            warnings.append(f"{where}: shape #{n} ({kind} {shape['label']!r}) has no area; skipped")
+        if kind in SKIPPED_SHAPES:
+            warnings.append(
+                f"{where}: shape #{n} ({kind} {printable(shape['label'])!r}) has no area; skipped"
+            )
             continue
-        if kind not in AREA_SHAPES:
-            raise DatasetError(f"{where}: shape #{n} has unknown shape_type {kind!r}")
         try:
             mask = shape_mask(shape, size)
         except ValueError as error:
-            raise DatasetError(f"{where}: shape #{n} ({kind} {shape['label']!r}): {error}") from error
-        class_def = palette.by_name(shape["label"])
-        instance_id = 0
-        if class_def.isthing:
-            group = shape.get("group_id")
-            key = (shape["label"], group if group is not None else ("shape", n))
-            instance_id = instances.setdefault(key, len(instances) + 1)
+            raise DatasetError(
+                f"{where}: shape #{n} ({kind} {printable(shape['label'])!r}): {error}"
+            ) from error
+        group = shape.get("group_id")
+        key = (shape["label"], group if group is not None else ("shape", n))
+        instance_id = instances.setdefault(key, len(instances) + 1)
+        if shape["label"] == IGNORE:
+            category[mask], instance[mask] = VOID, 0
+            continue
+        class_def = (
+            background if shape["label"] == BACKGROUND and background else palette.by_name(shape["label"])
+        )
         category[mask] = class_def.id
-        instance[mask] = instance_id
+        instance[mask] = instance_id if class_def.isthing else 0
     return LabelMap.from_arrays(category, instance, Provenance.HUMAN)
 
 
@@ -206,9 +173,9 @@ def read_labelme(
     """Read every labelme JSON under ``folder`` (sorted by path) into label maps.
 
     Class names are matched against ``palette`` when given (an unknown label is an error naming
-    the file); otherwise a palette of the names seen, in order of first appearance, all things.
-    ``id`` counts files from 1; ``file_name`` is the image path relative to ``images_dir``
-    (default ``folder``), where every ``imagePath`` must lead.
+    the file); otherwise a palette of the names seen (see the module docstring). ``id`` counts
+    files from 1; ``file_name`` is the image path relative to ``images_dir`` (default
+    ``folder``), where every ``imagePath`` must lead.
     """
     return loaded(scan_labelme(folder, palette, images_dir))
 
@@ -229,7 +196,8 @@ def scan_labelme(
     for n, json_path in enumerate(paths, start=1):  # the files are read again when loaded: memory stays flat
         data = read_json(json_path)
         for shape in _shapes(data, json_path):
-            names.setdefault(shape["label"], json_path)
+            if shape["label"] != IGNORE:
+                names.setdefault(shape["label"], json_path)
         entries.append((json_path, _image_entry(data, json_path, root, n)))
     palette = _labelme_palette(names, palette)
     records = [

@@ -8,7 +8,6 @@ so a user can fix a hand-edited palette without guessing.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from segstudio.core.palette import BUILTIN_PALETTES, Palette, PaletteError, builtin_palette
 from segstudio.io.atomic import atomic_write_json
+from segstudio.io.datasets import read_json
 
 
 def palette_from_json(data: Any, default_name: str) -> Palette:
@@ -32,20 +32,14 @@ def palette_from_json(data: Any, default_name: str) -> Palette:
 def load_palette(path: str | os.PathLike[str]) -> Palette:
     """Read and validate a palette file; a file without a ``name`` is named after its stem."""
     source = Path(path)
+    data = read_json(source, PaletteError)
     try:
-        text = source.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PaletteError(f"{source}: cannot read palette file ({exc})") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PaletteError(
-            f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from exc
-    try:
-        return palette_from_json(data, source.stem)
+        palette = palette_from_json(data, source.stem)
     except PaletteError as exc:
         raise PaletteError(f"{source}: {exc}") from exc
+    if not len(palette):
+        raise PaletteError(f"{source}: the palette has no classes")
+    return palette
 
 
 def save_palette(palette: Palette, path: str | os.PathLike[str]) -> None:

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from segstudio.io.images import ImageReadError
+from segstudio.io.safe_files import check_pixels, check_regular_file, quiet_native_stderr
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 GREY, RGB, INDEXED, GREY_ALPHA, RGBA = 0, 2, 3, 4, 6
@@ -49,6 +50,7 @@ class PngHeader(NamedTuple):
 
 def read_png_file(path: Path) -> bytes:
     """A PNG file's bytes; ImageReadError naming it when it cannot be read or is not a PNG."""
+    check_regular_file(path, ImageReadError)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -89,17 +91,25 @@ def png_chunks(data: bytes, path: Path) -> Iterator[tuple[bytes, bytes]]:
 
 
 def png_header(data: bytes, path: Path) -> PngHeader:
-    """The IHDR of a PNG's bytes (which must be its first chunk, 13 bytes, CRC intact)."""
+    """The IHDR of a PNG's bytes (which must be its first chunk, 13 bytes, CRC intact).
+
+    A size over the pixel limit (``safe_files``) is refused here, before any decoder allocates it.
+    """
     kind, body = next(png_chunks(data, path))
     if kind != b"IHDR" or len(body) != 13:
         raise ImageReadError(f"{path}: corrupt PNG (first chunk is not a 13-byte IHDR)")
-    return PngHeader(*struct.unpack(">IIBB", body[:10]))
+    header = PngHeader(*struct.unpack(">IIBB", body[:10]))
+    if header.width == 0 or header.height == 0:
+        raise ImageReadError(f"{path}: corrupt PNG ({header.width}x{header.height} pixels)")
+    check_pixels(header.height, header.width, path, ImageReadError)
+    return header
 
 
 def decode_png(data: bytes, path: Path) -> np.ndarray:
     """Pixels of PNG bytes as OpenCV stores them (BGR order, bit depth kept); ImageReadError if corrupt."""
     try:
-        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        with quiet_native_stderr():
+            pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error:
         pixels = None
     if pixels is None:

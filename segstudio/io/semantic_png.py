@@ -46,6 +46,7 @@ from segstudio.io.png import (
     png_header,
     read_png_file,
 )
+from segstudio.io.safe_files import check_regular_file
 
 SEMANTIC_VOID = 255
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -98,6 +99,13 @@ def indexed_colors(palette: Palette, void: int = SEMANTIC_VOID) -> np.ndarray:
 def read_semantic_png(path: str | Path, void: int = SEMANTIC_VOID) -> LabelMap:
     """Read a grey (8/16-bit) or indexed (8-bit) PNG of class values; ``void`` pixels become VOID."""
     values = read_label_values(path)
+    reserved = (values == VOID) & (values != void)
+    if reserved.any():
+        y, x = np.argwhere(reserved)[0]
+        raise ImageReadError(
+            f"{path}: pixel ({x}, {y}) has value {VOID}, which cannot be a class id (segstudio keeps it "
+            "for unlabelled); give it as the void value, or relabel it"
+        )
     category = values.astype(np.uint16)
     category[values == void] = VOID
     return LabelMap.from_arrays(category, provenance=Provenance.HUMAN)
@@ -140,8 +148,8 @@ def _images_by_stem(images_dir: Path) -> dict[str, Path]:
         raise DatasetError(f"{images_dir}: image folder not found")
     found: dict[str, Path] = {}
     for image in sorted(images_dir.iterdir()):
-        if image.suffix.lower() not in IMAGE_SUFFIXES or not image.is_file():
-            continue
+        if image.suffix.lower() not in IMAGE_SUFFIXES:
+            continue  # not skipped when not a regular file: reading it then says what it is
         if image.stem in found:
             raise DatasetError(
                 f"{image}: same name as {found[image.stem].name}; cannot tell which has the mask"
@@ -175,7 +183,9 @@ def scan_semantic_dataset(
     masks_dir, images_dir = Path(masks_dir), Path(images_dir)
     if not masks_dir.is_dir():
         raise DatasetError(f"{masks_dir}: mask folder not found")
-    masks = sorted(p for p in masks_dir.iterdir() if p.suffix.lower() == ".png" and p.is_file())
+    masks = sorted(p for p in masks_dir.iterdir() if p.suffix.lower() == ".png")
+    for mask in masks:  # a folder, pipe or dangling link named like a mask is an error, not skipped
+        check_regular_file(mask, DatasetError)
     if not masks:
         raise DatasetError(f"{masks_dir}: no PNG masks found")
     images = _images_by_stem(images_dir)

@@ -161,6 +161,23 @@ def verify_file(path: Path, sha256: str | None, file_name: str) -> None:
             )
 
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+"""Hosts a plain ``http`` download may come from (a local server, as the tests run)."""
+
+
+def check_download(url: str, sha256: str | None, file_name: str) -> None:
+    """Refuse a download that could not be trusted: plain ``http`` from another computer (anyone on
+    the way could change it) or a file with no checksum to verify it against (a published sha256,
+    or the hash prefix in a torchvision file name)."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme != "https" and not (parsed.scheme == "http" and parsed.hostname in LOOPBACK_HOSTS):
+        raise WeightsError(f"{url}: weights are downloaded over https only")
+    if not sha256 and not _HASH_IN_NAME.search(file_name):
+        raise WeightsError(
+            f"{url}: no published checksum for {file_name}; it cannot be verified, so it is not downloaded"
+        )
+
+
 def _content_total(response: http.client.HTTPResponse, offset: int) -> int | None:
     """Full file size from ``Content-Range`` (resumed) or ``Content-Length`` (+ ``offset``)."""
     content_range = response.headers.get("Content-Range", "")
@@ -197,6 +214,7 @@ def download_file(
     ignores Range just restarts it). A checksum mismatch deletes the ``.part`` and raises.
     """
     dest = Path(dest)
+    check_download(url, sha256, dest.name)
     part = dest.with_name(dest.name + PART_SUFFIX)
     dest.parent.mkdir(parents=True, exist_ok=True)
     offset = part.stat().st_size if part.is_file() else 0

@@ -74,12 +74,21 @@ def test_a_failed_write_is_reported_and_the_writer_goes_on(qtbot) -> None:
 def test_autosave_writes_a_snapshot_on_another_thread_while_editing_goes_on(qtbot, make_window, project_root):
     window = zoomed(make_window(project_root))
     project = window.project
-    project.autosave, threads = _slow(project.autosave)
+    release, written = threading.Event(), threading.Event()
+
+    def held_write(image_id: str, labels: LabelMap, write=project.autosave) -> None:
+        threads.append(threading.current_thread())
+        release.wait(10)  # held until the GUI thread is back: a GUI thread that waited would time out
+        write(image_id, labels)
+        written.set()
+
+    threads: list[threading.Thread] = []
+    project.autosave = held_write
     _paint(qtbot, window)
     snapshot = window.labels.copy()
-    started = time.perf_counter()
     window.session.autosave_in_background()
-    assert time.perf_counter() - started < SLOW_WRITE_S / 2  # the GUI thread did not wait for the write
+    assert not written.is_set()  # the GUI thread came back before the write could end
+    release.set()
     _paint(qtbot, window, CAT, ((10, 60), (60, 60)))  # edits go on while the journal is written
     window.session.journal.settle(keep_waiting=True)
     assert threads and threads[0] is not threading.main_thread()

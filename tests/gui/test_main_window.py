@@ -102,3 +102,18 @@ def test_quit_closes_the_window(qtbot) -> None:
         window.activateWindow()
     qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: not window.isVisible())
+
+
+def test_a_folder_whose_first_image_is_corrupt_opens_the_next_and_says_why(qtbot, tmp_path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    valid = Path(samples()[0].labels).read_bytes()  # any valid PNG will do
+    (folder / "a.png").write_bytes(valid[: len(valid) // 2])  # its header reads, its pixels do not
+    (folder / "b.png").write_bytes(valid)
+    window = create_window()
+    qtbot.addWidget(window)
+    window.show()
+    assert window.open_path(folder) is True
+    assert window.image_name == "b"
+    boxes = [box for box in window.findChildren(QMessageBox) if "a.png" in box.text()]
+    assert boxes and "Showing b instead." in boxes[0].text()

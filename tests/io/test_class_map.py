@@ -104,3 +104,12 @@ def test_a_map_without_a_model_field_belongs_to_the_model_it_is_read_for(tmp_pat
     )
     assert read_class_map(path, VOC, "deeplabv3") == ClassMap("deeplabv3", {})
     assert read_class_map(path).model == "anything"  # no model given: the file's stem, as before
+
+
+@pytest.mark.parametrize("model", ["../../evil", "a/b", "..", "", "x\\..\\y"])
+def test_model_names_never_lead_outside_the_class_maps_folder(tmp_path: Path, model: str) -> None:
+    with pytest.raises(ClassMapError, match="cannot name a class-map file"):
+        class_map_path(tmp_path, model)
+    with pytest.raises(ClassMapError, match="cannot name a class-map file"):
+        project_class_map(tmp_path, model)
+    assert class_map_path(tmp_path, "deeplab..v3").name == "deeplab..v3.json"

@@ -64,17 +64,18 @@ def test_rectangle_covers_its_corners_inclusive(tmp_path: Path) -> None:
 
 def test_polygon_includes_pixels_on_its_edges(tmp_path: Path) -> None:
     _file(tmp_path / "a.json", [_shape("tri", [[0, 0], [4, 0], [0, 4]])])
-    _, labels, _, _ = _only(tmp_path)
-    assert _pixels(labels.category != VOID) == {(x, y) for x in range(5) for y in range(5) if x + y <= 4}
+    _, labels, palette, _ = _only(tmp_path)
+    expected = {(x, y) for x in range(5) for y in range(5) if x + y <= 4}
+    assert _pixels(labels.category == palette.by_name("tri").id) == expected
 
 
 def test_circle_area_is_pi_r_squared(tmp_path: Path) -> None:
     _file(
         tmp_path / "a.json", [_shape("disc", [[50, 40], [62, 56]], "circle")], height=100, width=100
     )  # r = 20
-    _, labels, _, _ = _only(tmp_path)
-    mask = labels.category != VOID
-    assert abs(mask.sum() - math.pi * 400) < 0.01 * math.pi * 400
+    _, labels, palette, _ = _only(tmp_path)
+    mask = labels.category == palette.by_name("disc").id
+    assert abs(mask.sum() - math.pi * 400) < 0.05 * math.pi * 400  # Pillow's ellipse, as labelme
     assert mask[40, 70] and not mask[40, 71] and mask[20, 50] and not mask[19, 50]
 
 
@@ -82,8 +83,8 @@ def test_mask_shape_is_placed_at_its_box(tmp_path: Path) -> None:
     crop = np.array([[1, 0, 1], [0, 1, 0]], np.uint8)
     png = base64.b64encode(cv2.imencode(".png", crop)[1].tobytes()).decode()
     _file(tmp_path / "a.json", [_shape("blob", [[4, 6], [6, 7]], "mask", mask=png)])
-    _, labels, _, _ = _only(tmp_path)
-    assert _pixels(labels.category != VOID) == {(4, 6), (6, 6), (5, 7)}
+    _, labels, palette, _ = _only(tmp_path)
+    assert _pixels(labels.category == palette.by_name("blob").id) == {(4, 6), (6, 6), (5, 7)}
 
 
 def test_file_order_groups_and_instances(tmp_path: Path) -> None:
@@ -97,25 +98,51 @@ def test_file_order_groups_and_instances(tmp_path: Path) -> None:
     ]
     _file(tmp_path / "a.json", shapes)
     _, labels, palette, _ = _only(tmp_path)
-    assert [(c.id, c.name, c.isthing) for c in palette] == [(0, "car", True), (1, "person", True)]
-    assert labels.category[7, 7] == 1 and labels.category[2, 2] == 0
-    assert (
-        labels.instance[7, 7] == labels.instance[2, 22] != labels.instance[12, 22] != labels.instance[12, 16]
-    )
-    assert len({(s.category, s.instance) for s in labels.segments()}) == 5
+    assert [(c.id, c.name, c.isthing) for c in palette] == [
+        (0, "_background_", False),
+        (1, "car", True),
+        (2, "person", True),
+    ]
+    assert labels.category[7, 7] == 2 and labels.category[2, 2] == 1 and labels.category[19, 29] == 0
+    # instance ids count (label, group_id) pairs in file order, as labelme's shapes_to_label
+    assert labels.instance[2, 2] == 1 and labels.instance[7, 7] == labels.instance[2, 22] == 2
+    assert (labels.instance[12, 22], labels.instance[12, 16], labels.instance[1, 27]) == (3, 4, 5)
+    assert labels.instance[19, 29] == 0
+    assert len({(s.category, s.instance) for s in labels.segments()}) == 6  # background included
 
 
-def test_points_and_lines_are_skipped_with_warnings(tmp_path: Path) -> None:
+def test_points_and_lines_are_drawn_as_labelme2voc_draws_them(tmp_path: Path) -> None:
     shapes = [
-        _shape("dot", [[3, 3]], "point"),
-        _shape("wire", [[0, 0], [9, 9]], "line"),
-        _shape("path", [[0, 0], [5, 0], [5, 5]], "linestrip"),
-        _shape("area", [[0, 0], [1, 1]], "rectangle"),
+        _shape("dot", [[10, 10]], "point"),  # a disc of radius 5
+        _shape("wire", [[20, 2], [20, 17]], "line"),  # 10 px wide
+        _shape("path", [[40, 0], [50, 0], [50, 5]], "linestrip"),
+        _shape("cloud", [[1, 1], [2, 2]], "points"),  # labelme cannot draw these either
+    ]
+    _file(tmp_path / "a.json", shapes, width=60)
+    _, labels, palette, warnings = _only(tmp_path)
+    dot = labels.category == palette.by_name("dot").id  # the numbers labelme's shape_to_mask gives
+    assert dot[10, 5] and dot[10, 15] and dot[5, 10] and not dot[10, 16] and dot.sum() == 97
+    wire = labels.category == palette.by_name("wire").id
+    assert np.flatnonzero(wire.any(axis=0)).tolist() == list(range(16, 26)) and wire[10].sum() == 10
+    assert (labels.category == palette.by_name("path").id).any()
+    assert warnings == [f"{tmp_path / 'a.json'}: shape #3 (points 'cloud') has no area; skipped"]
+
+
+def test_background_and_ignore_follow_labelme(tmp_path: Path) -> None:
+    shapes = [
+        _shape("cat", [[0, 0], [9, 9]], "rectangle"),
+        _shape("__ignore__", [[5, 5], [12, 12]], "rectangle"),  # void, on top of the cat
+        _shape("_background_", [[0, 0], [2, 2]], "rectangle"),  # class 0, on top again
     ]
     _file(tmp_path / "a.json", shapes)
-    _, labels, _, warnings = _only(tmp_path)
-    assert len(warnings) == 3 and "a.json: shape #1 (line 'wire') has no area; skipped" in warnings[1]
-    assert (labels.category != VOID).sum() == 4
+    _, labels, palette, _ = _only(tmp_path)
+    assert [c.name for c in palette] == ["_background_", "cat"]
+    assert labels.category[1, 1] == 0 and labels.category[4, 4] == 1 and labels.category[19, 29] == 0
+    assert labels.category[6, 6] == VOID and labels.category[12, 12] == VOID
+    voc = builtin_palette("voc")
+    _, labels, _, _ = _only(tmp_path, voc)
+    assert labels.category[1, 1] == voc.by_name("background").id == labels.category[19, 29]
+    assert labels.category[4, 4] == voc.by_name("cat").id and labels.category[6, 6] == VOID
 
 
 def test_given_palette_matches_names_and_unknown_labels_are_errors(tmp_path: Path) -> None:
@@ -135,7 +162,7 @@ def test_stuff_classes_of_a_given_palette_have_no_instances(tmp_path: Path) -> N
         [_shape("sky", [[0, 0], [3, 3]], "rectangle"), _shape("car", [[5, 5], [6, 6]], "rectangle")],
     )
     _, labels, _, _ = _only(tmp_path, palette)
-    assert labels.instance[1, 1] == 0 and labels.instance[5, 5] == 1
+    assert labels.instance[1, 1] == 0 and labels.instance[5, 5] == 2  # labelme counted the sky as 1
 
 
 def test_image_paths_are_relative_to_the_folder_read(tmp_path: Path) -> None:
@@ -160,9 +187,11 @@ def test_missing_size_is_read_from_the_image(tmp_path: Path) -> None:
     [
         (_shape("x", [[0, 0], [1, 1]]), r"shape #0 \(polygon 'x'\): a polygon needs at least 3 points"),
         (_shape("x", [[0, 0]], "circle"), "a circle needs 2 points, found 1"),
-        (_shape("x", [[0, 0], [1, 1]], "ellipse"), "shape #0 has unknown shape_type 'ellipse'"),
+        (_shape("x", [[0, 0], [1, 1]], "ellipse"), r"shape #0 \(ellipse 'x'\): unknown shape_type 'ellipse'"),
         (_shape("x", [[0, 0], [1, 1]], "mask", mask="bm90IGEgcG5n"), "mask is not a PNG image"),
-        ({"points": []}, "shape #0 needs a string 'label'"),
+        ({"points": []}, r"shapes\[0\].label: required field is missing"),
+        (_shape("x", [[0, 0], [1e12, 0], [0, 5]]), "x coordinate 1e\\+12 lies far outside the 30x20 image"),
+        (_shape("x", [[0, "1"], [1, 0], [0, 5]]), r"shapes\[0\].points\[0\]\[1\]: input should be a valid"),
     ],
 )
 def test_bad_shapes_name_file_and_shape(tmp_path: Path, shape: dict, message: str) -> None:

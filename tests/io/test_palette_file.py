@@ -114,10 +114,10 @@ def test_non_json_file_is_refused_with_position(tmp_path: Path) -> None:
 def test_binary_and_missing_files_are_refused(tmp_path: Path) -> None:
     binary = tmp_path / "palette.json"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
-    with pytest.raises(PaletteError, match="^" + re.escape(f"{binary}: cannot read palette file")):
+    with pytest.raises(PaletteError, match="^" + re.escape(f"{binary}: cannot read")):
         load_palette(binary)
     missing = tmp_path / "nowhere.json"
-    with pytest.raises(PaletteError, match="^" + re.escape(f"{missing}: cannot read palette file")):
+    with pytest.raises(PaletteError, match="^" + re.escape(f"{missing}: file not found")):
         load_palette(missing)
 
 
@@ -147,5 +147,5 @@ def test_resolve_refuses_unknown_names_and_missing_files(
         PaletteError, match="'pascal' is neither a built-in palette .*voc.* nor a palette file"
     ):
         resolve_palette("pascal")
-    with pytest.raises(PaletteError, match=r"^gone\.json: cannot read palette file"):
+    with pytest.raises(PaletteError, match=r"^gone\.json: file not found"):
         resolve_palette("gone.json")

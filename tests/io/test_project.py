@@ -410,6 +410,7 @@ def _start_writer(root: Path) -> subprocess.Popen[str]:
     return writer
 
 
+@pytest.mark.slow
 def test_labels_survive_a_writer_killed_at_random_moments(tmp_path: Path) -> None:
     writer_module = _load_writer_module()
     root = tmp_path / "crash project"

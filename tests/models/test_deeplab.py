@@ -99,8 +99,20 @@ def test_v3plus_decoder_reads_the_stride_4_features() -> None:
 
 
 def test_trains_with_a_batch_of_one() -> None:
+    """A batch of one in train mode (the image-pooling branch sees one value per channel): logits at
+    input size, finite, and a finite, non-zero gradient reaches every trainable parameter."""
+    torch.manual_seed(0)
     model = DeepLabV3Plus(2, "resnet18").train()
-    model(torch.randn(1, 3, 32, 32)).mean().backward()
+    logits = model(torch.randn(1, 3, 32, 32))
+    assert logits.shape == (1, 2, 32, 32)
+    assert torch.isfinite(logits).all()
+    nn.functional.cross_entropy(logits, torch.randint(0, 2, (1, 32, 32))).backward()
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    assert trainable
+    missing = [name for name, p in trainable if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert missing == []
+    zero = [name for name, p in trainable if not p.grad.abs().sum() > 0]
+    assert zero == []
 
 
 def test_bad_output_stride_is_refused() -> None:

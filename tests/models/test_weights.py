@@ -206,3 +206,26 @@ def test_a_registered_checkpoint_is_its_own_file(tmp_path: Path) -> None:
     checkpoint.parent.mkdir()
     checkpoint.write_bytes(_weights_bytes())
     assert W.weights_present(spec) and W.resolve_weights(spec) == checkpoint
+
+
+def test_downloads_need_https_and_a_checksum(server: tuple[Served, int], tmp_path: Path) -> None:
+    served, _ = server
+    served.files["plain.pth"] = _weights_bytes()
+    with pytest.raises(W.WeightsError, match="https only"):  # plain http from another computer
+        W.download_file("http://example.com/tiny-0123abcd.pth", tmp_path / "a.pth", sha256="00")
+    with pytest.raises(W.WeightsError, match="https only"):
+        W.download_file("ftp://example.com/tiny-0123abcd.pth", tmp_path / "a.pth")
+    with pytest.raises(W.WeightsError, match="no published checksum for plain.pth"):
+        W.download_file(served.url("plain.pth"), tmp_path / "plain.pth")  # nothing to verify it with
+    assert not list(tmp_path.glob("plain.pth*"))
+    sha = hashlib.sha256(served.files["plain.pth"]).hexdigest()
+    assert W.download_file(served.url("plain.pth"), tmp_path / "plain.pth", sha256=sha).is_file()
+
+
+def test_every_published_weight_is_https_with_a_checksum() -> None:
+    from segstudio.models import registry
+
+    published = [s for spec in registry.list_specs() for s in spec.weights if not s.url.startswith("file:")]
+    assert published  # (file: URLs are checkpoints registered from this computer)
+    for source in published:
+        W.check_download(source.url, source.sha256, source.file_name)  # raises for any that is not

@@ -1,0 +1,82 @@
+"""The structure of every dataset file, checked before a reader uses a value (issue 14).
+
+One module per format declares what its JSON must hold (pydantic models in strict mode: an id
+is an integer, not ``3937500.7``, ``"3"``, ``true`` or ``null``; ``iscrowd`` is 0/1 or a bool,
+never ``"no"``). :func:`validate` runs a model over parsed JSON and turns the first problem into
+one line naming the file and the place (``annotations[3].segments_info[0].id``), so no type
+error can reach arithmetic or indexing further down. Fields the models do not name are kept and
+ignored, as the formats' own tools do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, TypeAdapter, ValidationError
+
+from segstudio.io.safe_files import printable
+
+Number = StrictInt | Annotated[StrictFloat, Field(allow_inf_nan=False)]
+"""A finite JSON number."""
+
+
+class Entry(BaseModel):
+    """A JSON object whose fields beyond those declared are kept and not checked."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+def location(loc: tuple[int | str, ...]) -> str:
+    """``("annotations", 3, "id")`` -> ``annotations[3].id``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not _is_union_tag(part):
+            text += f".{part}" if text else part
+    return text
+
+
+def validate(
+    schema: type[BaseModel] | TypeAdapter[Any], data: Any, path: Path, error_type: type[ValueError]
+) -> None:
+    """Raise ``error_type`` naming ``path`` and the first wrong field unless ``data`` fits ``schema``."""
+    try:
+        if isinstance(schema, TypeAdapter):
+            schema.validate_python(data)
+        else:
+            schema.model_validate(data)
+    except ValidationError as error:
+        # in a union (polygons or RLE), the member that got furthest says what is wrong
+        first = max(error.errors(include_url=False), key=lambda e: len(e["loc"]))
+        where = location(first["loc"])
+        field = f"{where}: " if where else ""
+        if first["type"] == "missing":
+            raise error_type(f"{path}: {field}required field is missing") from None
+        shown = printable(repr(first.get("input")))
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        message = first["msg"][0].lower() + first["msg"][1:]
+        raise error_type(f"{path}: {field}{message}, got {shown}") from None
+
+
+def _is_union_tag(part: str) -> bool:
+    """pydantic names the union member it tried (``int``, ``list[...]``, ``Rle``) in locations."""
+    return part in ("int", "str", "bool", "float", "none") or "[" in part or part[:1].isupper() or "-" in part
+
+
+def coordinates_problem(xy: Sequence[float], size: tuple[int, int]) -> str | None:
+    """Why flat ``[x1, y1, x2, y2, ...]`` coordinates are unusable on a ``size`` image, or None.
+
+    A shape may overhang its image (drawing clips it) but not by more than the image's own size:
+    rasterisers work in 32-bit integers and in time proportional to the outline's length, so
+    ``1e12`` overflows to a 1-pixel shape and ``1e8`` crashes pycocotools.
+    """
+    height, width = size
+    xs, ys = xy[0::2], xy[1::2]
+    for axis, values, extent in (("x", xs, width), ("y", ys, height)):
+        if values and (min(values) < -extent or max(values) > 2 * extent):
+            bad = min(values) if min(values) < -extent else max(values)
+            return f"{axis} coordinate {bad:g} lies far outside the {width}x{height} image"
+    return None
