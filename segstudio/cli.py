@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "segstudio.commands.models",
     "segstudio.commands.predict",
     "segstudio.commands.train",
+    "segstudio.commands.project",
 )
 """Modules under ``segstudio.commands`` that each register one subcommand."""
 

@@ -76,7 +76,7 @@ def test_export_refuses_an_existing_folder_and_links_photos(coco_panoptic_sample
     assert main(["export", "coco-panoptic", str(project), str(linked), "--images", "link"]) == 0
     links = sorted((linked / "images").iterdir())
     assert links and all(p.is_symlink() and p.resolve().parent == coco_panoptic_sample for p in links)
-    assert len(Project.open(project).images) == 2
+    assert len(Project.open(project)) == 2
 
 
 def test_export_of_a_missing_project_names_it(tmp_path, capsys) -> None:
@@ -88,7 +88,7 @@ def test_export_of_a_missing_project_names_it(tmp_path, capsys) -> None:
 def _labels_of(project: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     opened = Project.open(project)
     by_name = {}
-    for entry in opened.images:
+    for entry in opened.entries():
         labels = opened.load_labels(entry.id)
         by_name[Path(entry.file).name] = (labels.category, labels.instance)
     return by_name
@@ -201,7 +201,7 @@ def test_cityscapes_import_reads_gtfine_and_finds_the_leftimg8bit_photos(tmp_pat
     args = ["import", "cityscapes", "--gt", str(gt_dir), "--images", str(images_dir), str(project_root)]
     assert main(args) == 0
     project = Project.open(project_root)
-    (entry,) = project.images
+    (entry,) = project.entries()
     labels = project.load_labels(entry.id)
     assert project.palette.name == "cityscapes" and entry.source["file_name"] == file_name
     np.testing.assert_array_equal(labels.category, category)

@@ -186,7 +186,7 @@ def test_train_then_predict_with_the_checkpoint(tmp_path: Path, capsys: pytest.C
     assert "epoch 1" in captured.err and checkpoint.is_file()
 
     out = tmp_path / "predicted"
-    photo = project.image_path(project.images[0].id)
+    photo = project.image_path(project.image_ids()[0])
     assert cli.main(["predict", "--model", str(checkpoint), "--out", str(out), str(photo)]) == 0
     assert set(np.unique(read_label_values(out / photo.name))) <= {0, 1, 2, 255}
 

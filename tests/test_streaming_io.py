@@ -80,7 +80,7 @@ def test_eval_is_the_same_at_every_jobs(generated: Path, tmp_path: Path) -> None
     # The same scenes as projects: ground truth imported, predictions saved beside it.
     gt = _import(generated, tmp_path / "gt", 2)
     predicted = read_coco_panoptic(generated / "pred.json", generated / "pred")
-    for entry, record in zip(gt.images, predicted.records, strict=True):
+    for entry, record in zip(gt.entries(), predicted.records, strict=True):
         gt.save_prediction(entry.id, record.labels)
     scores = [evaluate_project(gt.root, jobs=j).to_json({}) for j in (1, 2)]
     assert scores[0] == scores[1] and scores[0]["images_scored"] == 10

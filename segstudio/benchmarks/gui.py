@@ -127,7 +127,6 @@ def make_bench_project(root: Path, height: int = HEIGHT, width: int = WIDTH) -> 
             raise OSError(f"{path}: cannot write the benchmark image")
     project.add_image(photo, image_id=PHOTO_ID)
     project.add_image(small, image_id=SMALL_ID)
-    project.save()
     truth = region_labels(height, width, seed=2, provenance=Provenance.HUMAN)
     predicted = region_labels(height, width, seed=2, provenance=Provenance.MODEL)
     flip = np.random.default_rng(3).random(predicted.shape) < 0.1  # a model that is mostly right

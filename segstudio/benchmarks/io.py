@@ -43,7 +43,9 @@ def _step_import(json_path: str, masks: str, images: str, project: str, jobs: in
     source = DatasetSource(ImportFormat.COCO_PANOPTIC, Path(json_path), Path(images), masks=Path(masks))
     start = time.perf_counter()
     project_opened, _ = import_dataset(source, Path(project), jobs=jobs)
-    return {"seconds": time.perf_counter() - start, "images": len(project_opened.images)}
+    seconds = time.perf_counter() - start
+    with project_opened:
+        return {"seconds": seconds, "images": len(project_opened)}
 
 
 def _step_export(project: str, out: str, jobs: int) -> dict[str, Any]:

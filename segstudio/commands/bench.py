@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, str] = {
     "worker": "segstudio.benchmarks.worker:run_worker_bench",
     "models": "segstudio.benchmarks.models:run_models_bench",
     "io": "segstudio.benchmarks.io:run_io_bench",
+    "store": "segstudio.benchmarks.store:run_store_bench",
 }
 """Benchmark name -> ``module:function``; the function takes ``repeats`` and returns a JSON-ready dict.
 Modules are imported only when their benchmark runs (some pull in Qt or torch)."""

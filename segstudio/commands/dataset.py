@@ -124,7 +124,7 @@ def run_import(args: argparse.Namespace, source_of: SourceOf) -> int:
     project, warnings = import_dataset(source_of(args), args.project, jobs=jobs_of(args))
     for warning in warnings:
         print(f"warning: {printable(warning)}", file=sys.stderr)
-    print(f"imported {len(project.images)} images into {project.root}")
+    print(f"imported {len(project)} images into {project.root}")
     return 0
 
 

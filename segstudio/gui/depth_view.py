@@ -334,7 +334,6 @@ class DepthView(QWidget):
             if with_parts:
                 category = to_category_map(result.parts)
                 project.save_prediction(entry.id, LabelMap.from_arrays(category, None, Provenance.MODEL))
-            project.save()
         except (ProjectError, OSError, ValueError) as error:
             self._show_message(f"Capture failed: {error}")
             return None

@@ -233,7 +233,7 @@ class MainWindow(QMainWindow):
         """Open the project's first image that can be read; say which could not (one box)."""
         problems: list[str] = []
         opened = None
-        for entry in project.images:
+        for entry in project.entries():
             try:
                 self.session.open_image(entry.id)
             except (ProjectError, OSError, ValueError) as error:

@@ -157,11 +157,11 @@ class PreLabeller(QObject):
 
     def all_ids(self) -> list[str]:
         project = self.session.project
-        return [] if project is None else [e.id for e in project.images]
+        return [] if project is None else project.image_ids()
 
     def unlabelled_ids(self) -> list[str]:
         project = self.session.project
-        return [] if project is None else [e.id for e in project.images if e.state == ImageState.UNLABELLED]
+        return [] if project is None else project.image_ids([ImageState.UNLABELLED])
 
     # -- the job ------------------------------------------------------------------------------
 
@@ -236,14 +236,11 @@ class PreLabeller(QObject):
             return False
         try:
             project.save_prediction(result.image_id, result.labels)
-            entry = project.entry(result.image_id)
-            if entry.state == ImageState.UNLABELLED:
-                entry.state = ImageState.PRELABELLED
-                project.save()
+            state = project.mark_prelabelled(result.image_id)
         except (ProjectError, OSError) as error:
             self.problem.emit(str(error))
             return False
-        self._set_state(result.image_id, ImageState(entry.state))
+        self._set_state(result.image_id, state)
         document = self.session.document
         if document is not None and document.image_id == result.image_id:
             document.set_prediction(result.labels)

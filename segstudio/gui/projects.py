@@ -1,6 +1,7 @@
 """What "open this path" means: a project folder, a folder of images, one image, or the samples.
 
-- a folder with ``project.json`` (or that file itself) opens as it is;
+- a project folder (``project.db``, or a schema-1 ``project.json`` to migrate; or either file
+  itself) opens as it is;
 - a folder of images becomes a project in its hidden ``.segstudio`` subfolder, so the user's
   folder gains a single entry and reopening the folder finds the same project; images added to
   the folder since are listed on each open. When the folder is read-only, the project lives in
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from segstudio.core.palette import Palette
-from segstudio.io.project import MANIFEST_NAME, ImageState, Project, ProjectError
+from segstudio.io.project import INDEX_NAME, MANIFEST_NAME, ImageState, Project, ProjectError, is_project
 from segstudio.io.samples import load_sample, sample_palette, samples
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
@@ -42,19 +43,18 @@ class Opened:
 def open_path(path: Path, data_dir: Path, palette: Palette | None = None) -> Opened:
     """Open ``path`` as described in the module notes; raises ProjectError naming the file."""
     path = Path(path)
-    if path.is_file() and path.name == MANIFEST_NAME:
+    if path.is_file() and path.name in (INDEX_NAME, MANIFEST_NAME):
         return Opened(Project.open(path.parent))
     if path.is_dir():
-        if (path / MANIFEST_NAME).is_file():
+        if is_project(path):
             return Opened(Project.open(path))
         project = folder_project(path, data_dir, palette)
         return Opened(project, problems=_add_new_images(project, path))
     if path.is_file():
         project = folder_project(path.parent, data_dir, palette)
-        known = _listed_files(project).get(path.resolve())
+        known = project.image_id_of(path)
         if known is None:
             known = project.add_image(path).id
-            project.save()
         return Opened(project, known)
     raise ProjectError(f"{path}: no such file or folder")
 
@@ -69,19 +69,16 @@ def open_images(paths: Sequence[Path], data_dir: Path, palette: Palette | None =
     if len(folders) != 1:
         raise ProjectError(f"{paths[0]}: open images of one folder at a time ({len(folders)} folders given)")
     project = folder_project(Path(paths[0]).parent, data_dir, palette)
-    known = _listed_files(project)
-    shown, problems, added = None, [], False
+    shown, problems = None, []
     for path in paths:
-        image_id = known.get(Path(path).resolve())
+        image_id = project.image_id_of(path)
         if image_id is None:
             try:
-                image_id, added = project.add_image(path).id, True
+                image_id = project.add_image(path).id
             except ProjectError as error:
                 problems.append(str(error))
                 continue
         shown = shown or image_id
-    if added:
-        project.save()
     if shown is None:
         raise ProjectError("\n".join(problems))
     return Opened(project, shown, problems)
@@ -90,7 +87,7 @@ def open_images(paths: Sequence[Path], data_dir: Path, palette: Palette | None =
 def folder_project(folder: Path, data_dir: Path, palette: Palette | None = None) -> Project:
     """The project of an image folder, created on first use (see the module notes for where)."""
     for root in (folder / PROJECT_SUBFOLDER, _fallback_root(folder, data_dir)):
-        if (root / MANIFEST_NAME).is_file():
+        if is_project(root):
             return Project.open(root)
         try:
             return Project.create(root, palette or sample_palette(), name=folder.resolve().name)
@@ -110,25 +107,19 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
-def _listed_files(project: Project) -> dict[Path, str]:
-    """Resolved image path -> id of every image the project lists."""
-    return {project.image_path(e.id).resolve(): e.id for e in project.images}
-
-
 def _add_new_images(project: Project, folder: Path) -> list[str]:
-    """List the folder's images the project does not know yet; returns why others were refused."""
-    known = _listed_files(project)
-    problems, added = [], False
-    for image in image_files(folder):
-        if image.resolve() in known:
-            continue
-        try:
-            project.add_image(image)
-            added = True
-        except ProjectError as error:
-            problems.append(str(error))
-    if added:
-        project.save()
+    """List the folder's images the project does not know yet (in one transaction); returns why
+    others were refused."""
+    known = project.stored_files()
+    problems = []
+    with project.batch():
+        for image in image_files(folder):
+            if project.stored_path(image) in known:
+                continue
+            try:
+                project.add_image(image)
+            except ProjectError as error:
+                problems.append(str(error))
     return problems
 
 
@@ -138,22 +129,21 @@ def sample_project(data_dir: Path) -> Project:
     Built in a temporary sibling and renamed into place, so a crash never leaves half a project.
     """
     root = data_dir / SAMPLE_PROJECT
-    if (root / MANIFEST_NAME).is_file():
+    if is_project(root):
         return Project.open(root)
     data_dir.mkdir(parents=True, exist_ok=True)
     if root.exists():  # left without a manifest: keep it aside rather than delete anything
         root.rename(root.with_name(f"{SAMPLE_PROJECT}.broken-{uuid.uuid4().hex[:8]}"))
     staging = Path(tempfile.mkdtemp(prefix=".sample-", dir=data_dir))
     try:
-        project = Project.create(staging, sample_palette(), name="samples")
-        (staging / "images").mkdir()
-        for sample in samples():
-            copy = staging / "images" / sample.image.name
-            shutil.copyfile(sample.image, copy)
-            entry = project.add_image(copy, image_id=sample.name)
-            project.save()
-            if sample.labels is not None:
-                project.save_labels(entry.id, load_sample(sample)[1], ImageState.EDITED)
+        with Project.create(staging, sample_palette(), name="samples") as project:
+            (staging / "images").mkdir()
+            for sample in samples():
+                copy = staging / "images" / sample.image.name
+                shutil.copyfile(sample.image, copy)
+                entry = project.add_image(copy, image_id=sample.name)
+                if sample.labels is not None:
+                    project.save_labels(entry.id, load_sample(sample)[1], ImageState.EDITED)
         staging.replace(root)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -151,12 +151,11 @@ class Session(QObject):
             project.discard_autosave(image_id)
 
     def set_palette(self, palette: Palette) -> None:
-        """Make ``palette`` the project's (saved in the manifest) and the document's."""
+        """Make ``palette`` the project's (saved in the index) and the document's."""
         project = self._project()
-        project.palette = palette
         if self.document is not None:
             self.document.set_palette(palette)
         try:
-            project.save()
-        except OSError as error:
+            project.set_palette(palette)
+        except ProjectError as error:
             self.problem.emit(f"The palette could not be saved: {error}")

@@ -6,6 +6,8 @@ Output folders are built under a temporary name and renamed into place when comp
 written inside one may skip its own fsync (``durable=False``: one fsync per file made a dataset
 export wait on the disk twice per image), because the folder is flushed to disk as a whole
 before it is renamed into place.
+Temporary names carry an owner token (``leftovers.owner_token``), so what a killed writer left
+is recognised and removed by the next operation on the same target.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from segstudio.io.leftovers import owner_token, remove_stale_staging
 
 
 def _read_umask() -> int:
@@ -60,7 +64,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bo
     disk to the caller (inside an :func:`atomic_directory`, which flushes before it appears)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}{owner_token()}", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             os.chmod(tmp_name, _new_file_mode(target))
@@ -95,12 +99,15 @@ def atomic_directory(path: str | os.PathLike[str], overwrite: bool = False) -> I
     new content is complete. On error the temporary folder is removed and ``path`` is untouched.
     The content is flushed to disk before the rename, so files written into the folder need not
     be fsynced one by one (``atomic_write_bytes(..., durable=False)``).
+    Stale staging folders a killed run left for the same ``path`` are removed first.
     """
     target = Path(path)
+    remove_stale_staging(target)
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target}: already exists (choose another output folder)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    prefix = f".{target.name}{owner_token()}"
+    staging = Path(tempfile.mkdtemp(prefix=prefix, suffix=".partial", dir=target.parent))
     os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes it private; the result should not be
     try:
         yield staging
@@ -137,7 +144,7 @@ def _swap_in(staging: Path, target: Path) -> None:
 
     Two renames, not one: a crash between them leaves the old content in a ``.old`` sibling.
     """
-    trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    trash = Path(tempfile.mkdtemp(prefix=f".{target.name}{owner_token()}", suffix=".old", dir=target.parent))
     os.replace(target, trash / target.name)
     try:
         os.replace(staging, target)

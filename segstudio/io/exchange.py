@@ -66,20 +66,21 @@ def import_records(
         raise ProjectError(f"{images_dir}: images folder not found")
     total = len(records) if isinstance(records, Sized) else 0
     warnings: list[str] = []
-    with atomic_directory(root) as staging:
-        project = Project.create(staging, palette, name=name or root.name)
+    with (
+        atomic_directory(root) as staging,
+        Project.create(staging, palette, name=name or root.name) as project,
+        project.batch(),  # one transaction for the whole index; the staging folder makes it all or nothing
+    ):
         if progress is not None:
             progress(0, total)
         with OrderedPool(jobs) as pool:
             for done, (image_id, found) in enumerate(
                 pool.map(_write_labels, _label_tasks(project, records, images_dir, allow_absolute))
             ):
-                # The label file is written: the image is labelled (the index is saved once, below).
-                project.entry(image_id).state = ImageState.EDITED
+                project.set_state(image_id, ImageState.EDITED)  # its label file is written
                 warnings += found
                 if progress is not None:
                     progress(done + 1, total)
-        project.save()
     return Project.open(root), warnings
 
 
@@ -135,12 +136,12 @@ def dataset_entry(entry: ImageEntry, fallback_id: int) -> dict[str, Any]:
 
 def labelled_entries(project: Project) -> list[ImageEntry]:
     """The images an export carries: every one that has labels."""
-    return [e for e in project.images if e.state is not ImageState.UNLABELLED]
+    return list(project.entries([s for s in ImageState if s is not ImageState.UNLABELLED]))
 
 
 def export_entries(project: Project) -> list[tuple[str, dict[str, Any]]]:
     """(image id, dataset entry) of every labelled image; images without an id get ones after the largest."""
-    used = [e.source["id"] for e in project.images if isinstance(e.source.get("id"), int)]
+    used = [e.source["id"] for e in project.entries() if isinstance(e.source.get("id"), int)]
     next_id = max(used, default=0) + 1
     entries = []
     for entry in labelled_entries(project):
@@ -161,6 +162,8 @@ def place_images(project: Project, folder: Path, mode: ImageMode) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for entry in labelled_entries(project):
         source = project.image_path(entry.id)
+        if not source.is_file():
+            raise ProjectError(f"{source}: photo of image {entry.id!r} is missing (needed to export photos)")
         name = str(entry.source.get("file_name", Path(entry.file).name))
         target = folder / label_file_path(name, PurePosixPath(name).suffix).as_posix()
         target.parent.mkdir(parents=True, exist_ok=True)

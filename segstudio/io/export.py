@@ -68,23 +68,23 @@ def export_project(
     ``fmt``; returns how many images were exported. ``progress(done, total)`` comes before the
     first image and after each. Images stream through ``jobs`` worker processes (each loads one
     label map and writes its files, ``io.parallel``); the output is the same bytes whatever ``jobs``."""
-    project = Project.open(root)
-    writer = dataset_writer(fmt, project.palette, options)
-    images = checked_entries(export_entries(project), writer)
-    out = Path(out)
-    with atomic_directory(out) as staging:
-        if progress is not None:
-            progress(0, len(images))
-        entries, results = [], []
-        with OrderedPool(jobs, partial(_ExportContext, Path(root), staging, writer)) as pool:
-            for done, (entry, result) in enumerate(pool.map(_export_image, images)):
-                entries.append(entry)
-                results.append(result)
-                if progress is not None:
-                    progress(done + 1, len(images))
-        writer.finish(staging, entries, results)
-        if fmt is ExportFormat.COCO_PANOPTIC:
-            place_images(project, staging / IMAGES_DIR, options.images)
+    with Project.open(root) as project:
+        writer = dataset_writer(fmt, project.palette, options)
+        images = checked_entries(export_entries(project), writer)
+        out = Path(out)
+        with atomic_directory(out) as staging:
+            if progress is not None:
+                progress(0, len(images))
+            entries, results = [], []
+            with OrderedPool(jobs, partial(_ExportContext, Path(root), staging, writer)) as pool:
+                for done, (entry, result) in enumerate(pool.map(_export_image, images)):
+                    entries.append(entry)
+                    results.append(result)
+                    if progress is not None:
+                        progress(done + 1, len(images))
+            writer.finish(staging, entries, results)
+            if fmt is ExportFormat.COCO_PANOPTIC:
+                place_images(project, staging / IMAGES_DIR, options.images)
     return len(images)
 
 

@@ -56,17 +56,24 @@ class StoredLabels:
 
 
 def write_label_file(
-    path: str | Path, labels: LabelMap, base: str = "", compresslevel: int = 6, *, durable: bool = True
+    path: str | Path,
+    labels: LabelMap,
+    base: str = "",
+    compresslevel: int = 6,
+    revision: str | None = None,
+    *,
+    durable: bool = True,
 ) -> str:
-    """Write ``labels`` atomically and return the new file's revision token (``durable=False``:
-    no fsync, for files in a folder that is flushed as a whole, see ``atomic_directory``)."""
+    """Write ``labels`` atomically and return the new file's revision token (``revision`` when
+    given: the project records it before writing, to tell afterwards whether the write landed;
+    ``durable=False``: no fsync, for files in a folder flushed as a whole, see ``atomic_directory``)."""
     try:  # arrays may have been swapped since construction: never write what could not be read
         LabelMap(labels.category, labels.instance, labels.provenance)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from error
     if any(not (0 <= c < VOID and 0 <= i <= np.iinfo(INSTANCE_DTYPE).max) for c, i in labels.crowd):
         raise ValueError(f"{path}: crowd pairs must be (category 0..{VOID - 1}, uint32 instance)")
-    revision = uuid.uuid4().hex
+    revision = revision or uuid.uuid4().hex
     members = {
         "format": np.array(LABEL_FORMAT_VERSION, np.uint16),
         "category": labels.category,

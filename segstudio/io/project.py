@@ -1,29 +1,36 @@
-"""The project folder: a manifest, saved labels, model predictions and an autosave journal.
+"""The project folder: an SQLite index, saved labels, model predictions and an autosave journal.
 
 Layout::
 
-    project.json          manifest: schema_version, name, palette, images
+    project.db            the index: name, palette, images and their states (``project_store``)
     labels/<id>.npz       saved labels (see ``label_file`` for the format and why)
     predictions/<id>.npz  model predictions, kept apart from human-corrected labels
     .autosave/<id>.npz    journal of unsaved edits, written often and cheaply
 
-Every write is atomic (temporary sibling, fsync, rename), so a crash leaves the old or the new
-file, never a torn one. Data files are looked up by exact name, never by listing a folder, so a
-``.<name>.<random>.tmp`` left by a crash is never taken for data. Opening never writes, and a
-manifest or label file that cannot be trusted raises ProjectError naming it, touching nothing.
+A schema-1 project (``project.json``) is migrated on open (``project_migration``). Files are
+written atomically (temporary sibling, fsync, rename), so a crash leaves the old or the new file;
+data files are looked up by exact name, so a ``.tmp`` left by a crash is never taken for data, and
+the next open removes such leftovers. An index or label file that cannot be trusted raises
+ProjectError naming it.
+
+Several processes may use one project: every change is one small transaction (a state change
+never rewrites other images). Saving labels records the state it will set, with the new file's
+revision token, before writing the file; a writer killed between the two leaves that note, and the
+next open finishes the job when the labels file carries the token (labels on disk are never left
+looking unlabelled). Opening does not read every entry nor look at every photo: a missing photo is
+reported when the image is used (``missing_files``, ``read_image``).
 
 An autosave records the revision token of the saved labels it was made on top of, so "newer than
-the saved labels" is decided exactly, with no reliance on file-system timestamps: a crash between
-saving labels and deleting the journal entry leaves a stale entry that is not offered for recovery.
-The class is not thread-safe: call it from one thread.
+the saved labels" is decided exactly, with no reliance on file-system timestamps.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import re
-from dataclasses import dataclass, field
-from enum import StrEnum
+import os
+import uuid
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +38,14 @@ import numpy as np
 
 from segstudio.core.labels import LabelMap
 from segstudio.core.palette import Palette, PaletteError
-from segstudio.io.atomic import atomic_write_json
+from segstudio.io.image_entry import (
+    ImageEntry,
+    ImageState,
+    ProjectError,
+    checked_entry,
+    id_from_name,
+    id_problem,
+)
 from segstudio.io.images import ImageReadError, image_size, read_depth, read_rgb
 from segstudio.io.label_file import (
     LABEL_FILE_SUFFIX,
@@ -41,137 +55,74 @@ from segstudio.io.label_file import (
     read_label_tokens,
     write_label_file,
 )
+from segstudio.io.leftovers import remove_stale_temp_files
+from segstudio.io.project_migration import MANIFEST_NAME, index_meta, migrate_manifest
+from segstudio.io.project_store import (
+    IMAGE_COLUMNS,
+    INDEX_NAME,
+    INSERT_IMAGE,
+    SCHEMA_VERSION,
+    Store,
+    StoreError,
+    build_index,
+    insert_values,
+)
 
-SCHEMA_VERSION = 1
-MANIFEST_NAME = "project.json"
+__all__ = [
+    "INDEX_NAME",
+    "MANIFEST_NAME",
+    "SCHEMA_VERSION",
+    "ImageEntry",
+    "ImageState",
+    "Project",
+    "ProjectError",
+    "is_project",
+]
+
 LABELS_DIR = "labels"
 PREDICTIONS_DIR = "predictions"
 AUTOSAVE_DIR = ".autosave"
-
-_MAX_ID_BYTES = 120  # leaves room for ".<id>.npz.<random>.tmp" within the usual 255-byte name limit
-_UNSAFE_ID_CHARS = re.compile(r'[\x00-\x1f<>:"/\\|?*]')
+SCRIBBLES_DIR = "scribbles"
+MODELS_DIR = "models"
+_DATA_DIRS = (LABELS_DIR, PREDICTIONS_DIR, AUTOSAVE_DIR, SCRIBBLES_DIR, MODELS_DIR)
+_PAGE = 4096  # entries() reads this many rows per query, so no read stays open between them
 _AUTOSAVE_COMPRESSLEVEL = 1  # the journal is written often: favour speed over size
+_SELECT = f"SELECT seq, {', '.join(IMAGE_COLUMNS)} FROM images"
 
 
-class ProjectError(Exception):
-    """The project folder cannot be used as asked; the message names the file and the problem."""
+def is_project(folder: Path) -> bool:
+    """Whether ``folder`` holds a project (its index, or a schema-1 manifest still to migrate)."""
+    return (folder / INDEX_NAME).is_file() or (folder / MANIFEST_NAME).is_file()
 
 
-class ImageState(StrEnum):
-    """How far an image has come through labelling."""
-
-    UNLABELLED = "unlabelled"
-    PRELABELLED = "prelabelled"
-    EDITED = "edited"
-    REVIEWED = "reviewed"
-
-
-@dataclass
-class ImageEntry:
-    """One image of the project; ``file`` and ``depth`` are relative to the root when inside it."""
-
-    id: str
-    file: str
-    width: int
-    height: int
-    state: ImageState
-    depth: str | None = None
-    source: dict[str, Any] = field(default_factory=dict)
-    """The image's entry in the dataset it was imported from (e.g. a COCO ``images`` item), kept
-    so that an export gives back the same image ids, file names and extra fields."""
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "id": self.id,
-            "file": self.file,
-            "width": self.width,
-            "height": self.height,
-            "state": ImageState(self.state).value,
-        }
-        if self.depth is not None:
-            data["depth"] = self.depth
-        if self.source:
-            data["source"] = self.source
-        return data
-
-
-def _id_problem(image_id: object) -> str | None:
-    """Why ``image_id`` cannot name files on every platform, or None if it can."""
-    if not isinstance(image_id, str) or not image_id:
-        return "must be a non-empty string"
-    if _UNSAFE_ID_CHARS.search(image_id):
-        return r'must not contain control characters or any of <>:"/\|?*'
-    if image_id.startswith(".") or image_id != image_id.rstrip(" .") or image_id != image_id.lstrip():
-        return "must not start with a dot or space, nor end with a dot or space"
-    if len(image_id.encode("utf-8")) > _MAX_ID_BYTES:
-        return f"is longer than {_MAX_ID_BYTES} bytes"
-    return None
-
-
-def _id_from_name(file_name: str) -> str:
-    """A file-safe id from an image's file name: the name less its last suffix ("a.b.png" -> "a.b")."""
-    stem = _UNSAFE_ID_CHARS.sub("_", Path(file_name).stem).strip(" .")
-    stem = stem.encode("utf-8")[:_MAX_ID_BYTES].decode("utf-8", errors="ignore").strip(" .")
-    return stem or "image"
-
-
-def _positive_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _entry_from_json(raw: object, index: int, manifest: Path) -> ImageEntry:
-    where = f"{manifest}: images[{index}]"
-    if not isinstance(raw, dict):
-        raise ProjectError(f"{where}: expected an object, got {type(raw).__name__}")
-    problem = _id_problem(raw.get("id"))
-    if problem:
-        raise ProjectError(f"{where}: id {raw.get('id')!r} {problem}")
-    where = f"{manifest}: image {raw['id']!r}"
-    if not isinstance(raw.get("file"), str) or not raw["file"]:
-        raise ProjectError(f"{where}: 'file' must be a non-empty path")
-    for key in ("width", "height"):
-        if not _positive_int(raw.get(key)):
-            raise ProjectError(f"{where}: {key!r} must be a positive integer, got {raw.get(key)!r}")
-    try:
-        state = ImageState(raw.get("state"))
-    except ValueError:
-        known = ", ".join(s.value for s in ImageState)
-        raise ProjectError(f"{where}: unknown state {raw.get('state')!r} (expected one of {known})") from None
-    depth = raw.get("depth")
-    if depth is not None and (not isinstance(depth, str) or not depth):
-        raise ProjectError(f"{where}: 'depth' must be a path or absent")
-    source = raw.get("source", {})
-    if not isinstance(source, dict):
-        raise ProjectError(f"{where}: 'source' must be an object or absent")
-    return ImageEntry(raw["id"], raw["file"], raw["width"], raw["height"], state, depth, source)
-
-
-class _Index:
-    """Lookups by id, by case-folded id and by stored file, so large projects stay fast."""
-
-    def __init__(self, images: list[ImageEntry]) -> None:
-        self.source = images
-        self.by_id = {e.id: e for e in images}
-        self.keys = {e.id.casefold() for e in images}
-        self.files = {e.file for e in images}
-
-    def add(self, entry: ImageEntry) -> None:
-        self.by_id[entry.id] = entry
-        self.keys.add(entry.id.casefold())
-        self.files.add(entry.file)
+def _state_filter(states: Collection[ImageState] | None) -> tuple[str, list[str]]:
+    if states is None:
+        return "", []
+    values = sorted({ImageState(s).value for s in states})
+    return f" AND state IN ({', '.join('?' * len(values))})", values
 
 
 class Project:
-    """A project folder opened for reading and writing; see the module notes for the layout."""
+    """A project folder opened for reading and writing; see the module notes for the layout.
 
-    def __init__(self, root: str | Path, name: str, palette: Palette, images: list[ImageEntry]) -> None:
+    Calls may come from several threads (one at a time, serialised by the store), but a batch
+    belongs to the thread that opened it.
+    """
+
+    def __init__(self, root: Path, store: Store) -> None:
         self.root = Path(root).resolve()
+        self._store = store
+        meta = dict(store.rows("SELECT key, value FROM meta"))
+        name = meta.get("name")
+        if not isinstance(name, str):
+            raise ProjectError(f"{store.path}: the project has no name")
         self.name = name
-        self.palette = palette
-        self.images = images
-        self._index_cache: _Index | None = None
+        try:
+            self._palette = Palette.from_dict(json.loads(meta.get("palette", "null")))
+        except (PaletteError, json.JSONDecodeError) as error:
+            raise ProjectError(f"{store.path}: palette: {error}") from error
 
-    # -- creating and opening -------------------------------------------------------------------
+    # -- creating, opening, closing ---------------------------------------------------------------
 
     @classmethod
     def create(cls, root: str | Path, palette: Palette, name: str | None = None) -> Project:
@@ -179,97 +130,170 @@ class Project:
         root = Path(root)
         if root.exists() and not root.is_dir():
             raise ProjectError(f"{root}: exists and is not a folder")
-        manifest = root / MANIFEST_NAME
-        if manifest.exists():
-            raise ProjectError(f"{manifest}: a project already exists here; open it instead")
+        for existing in (root / INDEX_NAME, root / MANIFEST_NAME):
+            if existing.exists():
+                raise ProjectError(f"{existing}: a project already exists here; open it instead")
         root.mkdir(parents=True, exist_ok=True)
-        project = cls(root, name or root.resolve().name, palette, [])
-        project.save()
-        return project
+        try:
+            build_index(root / INDEX_NAME, index_meta(name or root.resolve().name, palette), [])
+        except FileExistsError:
+            raise ProjectError(
+                f"{root / INDEX_NAME}: a project already exists here; open it instead"
+            ) from None
+        except StoreError as error:
+            raise ProjectError(str(error)) from error
+        return cls.open(root)
 
     @classmethod
     def open(cls, root: str | Path) -> Project:
-        """Read a project folder, checking its manifest and that every listed image exists."""
+        """Open a project folder (migrating a schema-1 one), finish saves a crash cut short and
+        remove stale temporary files; the photos are not looked at."""
         root = Path(root)
-        manifest = root / MANIFEST_NAME
+        index = root / INDEX_NAME
+        if not index.is_file():
+            if not (root / MANIFEST_NAME).is_file():
+                raise ProjectError(f"{index}: not found; {root} is not a segstudio project")
+            migrate_manifest(root)
         try:
-            data = json.loads(manifest.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ProjectError(f"{manifest}: not found; {root} is not a segstudio project") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ProjectError(f"{manifest}: corrupt manifest, not valid JSON ({error})") from None
-        except OSError as error:
-            raise ProjectError(f"{manifest}: cannot read ({error.strerror or error})") from error
-        if not isinstance(data, dict):
-            raise ProjectError(f"{manifest}: corrupt manifest, expected a JSON object")
-        version = data.get("schema_version")
-        if not _positive_int(version):
-            raise ProjectError(f"{manifest}: missing or invalid schema_version {version!r}")
-        if version > SCHEMA_VERSION:
-            raise ProjectError(
-                f"{manifest}: written by a newer segstudio (schema version {version}; this one reads up "
-                f"to {SCHEMA_VERSION}); upgrade segstudio to open it"
-            )
-        name = data.get("name")
-        if not isinstance(name, str):
-            raise ProjectError(f"{manifest}: 'name' must be a string")
+            store = Store(index)
+        except StoreError as error:
+            raise ProjectError(str(error)) from error
         try:
-            palette = Palette.from_dict(data.get("palette"))
-        except PaletteError as error:
-            raise ProjectError(f"{manifest}: palette: {error}") from error
-        raw_images = data.get("images")
-        if not isinstance(raw_images, list):
-            raise ProjectError(f"{manifest}: 'images' must be a list")
-        project = cls(root, name, palette, [])
-        index = project._index()
-        for position, raw in enumerate(raw_images):
-            entry = _entry_from_json(raw, position, manifest)
-            if entry.id.casefold() in index.keys:
-                raise ProjectError(f"{manifest}: image id {entry.id!r} is listed twice")
-            project.images.append(entry)
-            index.add(entry)
-        project._check_files_exist(manifest)
+            project = cls(root, store)
+            project._finish_interrupted_saves()
+        except (ProjectError, StoreError) as error:
+            store.close()
+            raise ProjectError(str(error)) from error
+        remove_stale_temp_files([project.root, *(project.root / d for d in _DATA_DIRS)])
         return project
 
-    def _check_files_exist(self, manifest: Path) -> None:
-        missing = [
-            str(path)
-            for entry in self.images
-            for path in (self.image_path(entry.id), self.depth_path(entry.id))
-            if path is not None and not path.is_file()
-        ]
-        if missing:
-            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            raise ProjectError(f"{manifest}: {len(missing)} listed image file(s) missing: {shown}")
+    def close(self) -> None:
+        """Close the index (a closed project cannot be used again)."""
+        self._store.close()
 
-    def save(self) -> None:
-        """Write the manifest atomically."""
-        atomic_write_json(
-            self.root / MANIFEST_NAME,
-            {
-                "schema_version": SCHEMA_VERSION,
-                "name": self.name,
-                "palette": self.palette.to_dict(),
-                "images": [entry.to_json() for entry in self.images],
-            },
-        )
+    def __enter__(self) -> Project:
+        return self
 
-    # -- images ---------------------------------------------------------------------------------
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
-    def _index(self) -> _Index:
-        """The lookup index, rebuilt when ``images`` was replaced or changed length behind our back."""
-        cache = self._index_cache
-        if cache is None or cache.source is not self.images or len(cache.by_id) != len(self.images):
-            cache = self._index_cache = _Index(self.images)
-        return cache
+    @property
+    def index_path(self) -> Path:
+        return self._store.path
 
-    def _stored_path(self, path: Path) -> str:
-        """Relative (POSIX) to the root when inside it, so the folder can move; else absolute."""
-        resolved = path.resolve()
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group many ``add_image``/``save_labels``/``set_state`` calls into one transaction (an
+        import): one commit for all. Saves inside a batch are not crash-noted one by one; the
+        batch commits whole or not at all, so use it where the output is built under a staging
+        name (as imports are) or where losing the whole batch is fine."""
+        with self._translated(), self._store.batch():
+            yield
+
+    def changes_seen(self) -> int:
+        """A number that changes whenever another process commits to this project."""
+        with self._translated():
+            return self._store.data_version()
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except StoreError as error:
+            raise ProjectError(str(error)) from error
+
+    # -- name and palette -------------------------------------------------------------------------
+
+    @property
+    def palette(self) -> Palette:
+        return self._palette
+
+    def set_palette(self, palette: Palette) -> None:
+        """Make ``palette`` the project's and save it (when saving fails, the ProjectError says so
+        and the palette stays in use for this session)."""
+        self._palette = palette
+        value = json.dumps(palette.to_dict(), ensure_ascii=False)
+        with self._translated(), self._store.write() as db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('palette', ?)", (value,))
+
+    # -- listing ----------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        with self._translated():
+            return self._store.scalar("SELECT count(*) FROM images")
+
+    def image_ids(self, states: Collection[ImageState] | None = None) -> list[str]:
+        """Ids in list order (the order they were added), of the given states only when asked."""
+        where, values = _state_filter(states)
+        with self._translated():
+            return [
+                row[0]
+                for row in self._store.rows(f"SELECT id FROM images WHERE 1{where} ORDER BY seq", values)
+            ]
+
+    def id_states(self) -> tuple[list[str], list[str]]:
+        """Every id and its state value, in list order: what an image list shows, in one query."""
+        with self._translated():
+            rows = self._store.rows("SELECT id, state FROM images ORDER BY seq")
+        return [row[0] for row in rows], [row[1] for row in rows]
+
+    def entries(self, states: Collection[ImageState] | None = None) -> Iterator[ImageEntry]:
+        """Every entry in list order (of the given states when asked), read a page at a time, so a
+        100k-image project is never held in memory whole and no read stays open between pages."""
+        where, values = _state_filter(states)
+        after = -1
+        while True:
+            with self._translated():
+                rows = self._store.rows(
+                    f"{_SELECT} WHERE seq > ?{where} ORDER BY seq LIMIT {_PAGE}", [after, *values]
+                )
+            for row in rows:
+                yield self._entry_of(row[1:])
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1][0]
+
+    def state_counts(self) -> dict[ImageState, int]:
+        """How many images are in each state (every state listed, zeros included)."""
+        with self._translated():
+            counted = dict(self._store.rows("SELECT state, count(*) FROM images GROUP BY state"))
+        return {state: counted.get(state.value, 0) for state in ImageState}
+
+    def first_image_id(self) -> str | None:
+        with self._translated():
+            return self._store.scalar("SELECT id FROM images ORDER BY seq LIMIT 1")
+
+    def stored_path(self, path: str | Path) -> str:
+        """How the index writes ``path``: relative (POSIX) to the root when inside it, so the folder
+        can move; else absolute."""
+        resolved = Path(path).resolve()
         try:
             return resolved.relative_to(self.root).as_posix()
         except ValueError:
             return str(resolved)
+
+    def image_id_of(self, path: str | Path) -> str | None:
+        """The id of the image listed for the file ``path``, or None."""
+        with self._translated():
+            return self._store.scalar("SELECT id FROM images WHERE file = ?", (self.stored_path(path),))
+
+    def stored_files(self) -> set[str]:
+        """Every listed image file as the index writes it (``stored_path``)."""
+        with self._translated():
+            return {row[0] for row in self._store.rows("SELECT file FROM images")}
+
+    # -- images -----------------------------------------------------------------------------------
+
+    def _entry_of(self, row: tuple[Any, ...]) -> ImageEntry:
+        fields = dict(zip(IMAGE_COLUMNS, row, strict=True))
+        if fields["source"] is not None:
+            try:
+                fields["source"] = json.loads(fields["source"])
+            except json.JSONDecodeError as error:
+                raise ProjectError(
+                    f"{self.index_path}: image {fields['id']!r}: 'source' is not JSON ({error})"
+                ) from None
+        return checked_entry(fields, str(self.index_path))
 
     def _resolve(self, stored: str) -> Path:
         path = Path(stored)
@@ -282,30 +306,19 @@ class Project:
         depth: str | Path | None = None,
         dataset_entry: dict[str, Any] | None = None,
     ) -> ImageEntry:
-        """List an image (and optionally its 16-bit depth map); call ``save()`` to persist the manifest.
+        """List an image (and optionally its 16-bit depth map); saved at once (or with the batch).
 
         The id defaults to the file name less its suffix, made unique with ``-2``, ``-3``, ... .
         Only the image header is read. A depth map must have the image's size.
         """
         source = Path(path)
-        index = self._index()
-        stored = self._stored_path(source)
-        if stored in index.files:
-            raise ProjectError(f"{source}: already in the project")
+        stored = self.stored_path(source)
+        if image_id is not None and (problem := id_problem(image_id)):
+            raise ProjectError(f"{source}: image id {image_id!r} {problem}")
         try:
             size = image_size(source)
         except ImageReadError as error:
             raise ProjectError(str(error)) from error
-        if image_id is None:
-            base = candidate = _id_from_name(source.name)
-            suffix = 2
-            while candidate.casefold() in index.keys:
-                candidate, suffix = f"{base}-{suffix}", suffix + 1
-            image_id = candidate
-        elif problem := _id_problem(image_id):
-            raise ProjectError(f"{source}: image id {image_id!r} {problem}")
-        elif image_id.casefold() in index.keys:
-            raise ProjectError(f"{source}: image id {image_id!r} is already used (ids ignore case)")
         depth_stored = None
         if depth is not None:
             try:
@@ -317,28 +330,61 @@ class Project:
                     f"{depth}: depth map is {depth_shape[1]}x{depth_shape[0]} but image {source} "
                     f"is {size.width}x{size.height}"
                 )
-            depth_stored = self._stored_path(Path(depth))
-        entry = ImageEntry(
-            image_id,
-            stored,
-            size.width,
-            size.height,
-            ImageState.UNLABELLED,
-            depth_stored,
-            dict(dataset_entry or {}),
-        )
-        self.images.append(entry)
-        index.add(entry)
+            depth_stored = self.stored_path(depth)
+        with self._translated(), self._store.write() as db:
+            if db.execute("SELECT 1 FROM images WHERE file = ?", (stored,)).fetchone():
+                raise ProjectError(f"{source}: already in the project")
+
+            def taken(key: str) -> bool:
+                return db.execute("SELECT 1 FROM images WHERE key = ?", (key,)).fetchone() is not None
+
+            if image_id is None:
+                base = image_id = id_from_name(source.name)
+                suffix = 2
+                while taken(image_id.casefold()):
+                    image_id, suffix = f"{base}-{suffix}", suffix + 1
+            elif taken(image_id.casefold()):
+                raise ProjectError(f"{source}: image id {image_id!r} is already used (ids ignore case)")
+            entry = ImageEntry(
+                image_id,
+                stored,
+                size.width,
+                size.height,
+                ImageState.UNLABELLED,
+                depth_stored,
+                dict(dataset_entry or {}),
+            )
+            db.execute(INSERT_IMAGE, insert_values(entry.row()))
         return entry
 
     def entry(self, image_id: str) -> ImageEntry:
-        found = self._index().by_id.get(image_id)
-        if found is None or found.id != image_id:  # an entry renamed in place: re-index once
-            self._index_cache = None
-            found = self._index().by_id.get(image_id)
-        if found is None:
-            raise ProjectError(f"{self.root / MANIFEST_NAME}: no image with id {image_id!r}")
-        return found
+        with self._translated():
+            row = self._store.row(f"SELECT {', '.join(IMAGE_COLUMNS)} FROM images WHERE id = ?", (image_id,))
+        if row is None:
+            raise ProjectError(f"{self.index_path}: no image with id {image_id!r}")
+        return self._entry_of(row)
+
+    def set_state(self, image_id: str, state: ImageState) -> None:
+        """Record an image's state: one small transaction."""
+        with self._translated(), self._store.write() as db:
+            changed = db.execute(
+                "UPDATE images SET state = ? WHERE id = ?", (ImageState(state).value, image_id)
+            )
+        if changed.rowcount == 0:
+            raise ProjectError(f"{self.index_path}: no image with id {image_id!r}")
+
+    def mark_prelabelled(self, image_id: str) -> ImageState:
+        """unlabelled -> pre-labelled, in one statement, so a person's state written meanwhile by
+        another process is never overwritten; returns the state the image has now."""
+        with self._translated(), self._store.write() as db:
+            db.execute(
+                "UPDATE images SET state = ? WHERE id = ? AND state = ?",
+                (ImageState.PRELABELLED.value, image_id, ImageState.UNLABELLED.value),
+            )
+            row = db.execute("SELECT state FROM images WHERE id = ?", (image_id,)).fetchone()
+        if row is None:
+            raise ProjectError(f"{self.index_path}: no image with id {image_id!r}")
+        return ImageState(row[0])
 
     def image_path(self, image_id: str) -> Path:
         return self._resolve(self.entry(image_id).file)
@@ -347,10 +393,16 @@ class Project:
         depth = self.entry(image_id).depth
         return None if depth is None else self._resolve(depth)
 
-    def read_image(self, image_id: str) -> np.ndarray:
-        """The image as (H, W, 3) uint8 RGB; refused if its size changed since it was added."""
+    def missing_files(self, image_id: str) -> list[Path]:
+        """The image's photo and depth map where they are not on disk (checked now, not on open)."""
         entry = self.entry(image_id)
-        path = self.image_path(image_id)
+        paths = [self._resolve(entry.file)] + ([self._resolve(entry.depth)] if entry.depth else [])
+        return [path for path in paths if not path.is_file()]
+
+    def read_image(self, image_id: str) -> np.ndarray:
+        """The image as (H, W, 3) uint8 RGB; refused if missing or its size changed since it was added."""
+        entry = self.entry(image_id)
+        path = self._resolve(entry.file)
         try:
             rgb = read_rgb(path)
         except ImageReadError as error:
@@ -361,9 +413,9 @@ class Project:
     def read_depth(self, image_id: str) -> np.ndarray | None:
         """The depth map as (H, W) uint16 millimetres, or None when the image has none."""
         entry = self.entry(image_id)
-        path = self.depth_path(image_id)
-        if path is None:
+        if entry.depth is None:
             return None
+        path = self._resolve(entry.depth)
         try:
             depth = read_depth(path)
         except ImageReadError as error:
@@ -381,12 +433,12 @@ class Project:
     # -- labels, predictions and the autosave journal ------------------------------------------
 
     def labels_file(self, image_id: str) -> Path:
-        return self._data_file(LABELS_DIR, image_id)
+        return self._data_file(LABELS_DIR, self.entry(image_id))
 
-    def _data_file(self, folder: str, image_id: str) -> Path:
-        return self.root / folder / f"{self.entry(image_id).id}{LABEL_FILE_SUFFIX}"
+    def _data_file(self, folder: str, entry: ImageEntry) -> Path:
+        return self.root / folder / f"{entry.id}{LABEL_FILE_SUFFIX}"
 
-    def _read(self, image_id: str, path: Path) -> StoredLabels | None:
+    def _read(self, entry: ImageEntry, path: Path) -> StoredLabels | None:
         """Stored labels checked against the image size; None when the file does not exist."""
         try:
             stored = read_label_file(path)
@@ -394,14 +446,13 @@ class Project:
             return None
         except LabelFileError as error:
             raise ProjectError(str(error)) from error
-        self._check_size(self.entry(image_id), path, stored.labels.shape, "label map")
+        self._check_size(entry, path, stored.labels.shape, "label map")
         return stored
 
-    def _write(self, image_id: str, path: Path, labels: LabelMap, **options: Any) -> str:
-        entry = self.entry(image_id)
+    def _write(self, entry: ImageEntry, path: Path, labels: LabelMap, **options: Any) -> str:
         if labels.shape != (entry.height, entry.width):
             raise ProjectError(
-                f"{path}: refusing labels of shape {labels.shape}; image {image_id!r} is "
+                f"{path}: refusing labels of shape {labels.shape}; image {entry.id!r} is "
                 f"{entry.width}x{entry.height} (shape {(entry.height, entry.width)})"
             )
         try:
@@ -411,69 +462,131 @@ class Project:
 
     def load_labels(self, image_id: str) -> LabelMap:
         """The saved labels, or an empty (all VOID) map of the image's size when none were saved."""
-        stored = self._read(image_id, self.labels_file(image_id))
-        if stored is None:
-            entry = self.entry(image_id)
-            return LabelMap.empty(entry.height, entry.width)
-        return stored.labels
+        entry = self.entry(image_id)
+        stored = self._read(entry, self._data_file(LABELS_DIR, entry))
+        return LabelMap.empty(entry.height, entry.width) if stored is None else stored.labels
 
     def save_labels(self, image_id: str, labels: LabelMap, state: ImageState = ImageState.EDITED) -> None:
-        """Save labels atomically, drop the image's autosave and record ``state`` in the manifest."""
-        self._write(image_id, self.labels_file(image_id), labels)
+        """Save labels atomically, drop the image's autosave and record ``state`` in the index.
+
+        A state change is noted (with the file's revision token) before the file is written, so
+        a crash in between is finished by the next open (see the module notes).
+        """
+        entry, state = self.entry(image_id), ImageState(state)
+        revision = uuid.uuid4().hex
+        noted = entry.state != state and not self._store.in_batch
+        if noted:
+            with self._translated(), self._store.write() as db:
+                db.execute(
+                    "UPDATE images SET pending_state = ?, pending_revision = ? WHERE id = ?",
+                    (state.value, revision, entry.id),
+                )
+        self._write(entry, self._data_file(LABELS_DIR, entry), labels, revision=revision)
         self.discard_autosave(image_id)
-        entry = self.entry(image_id)
         if entry.state != state:
-            entry.state = ImageState(state)
-            self.save()
+            with self._translated(), self._store.write() as db:
+                db.execute(
+                    "UPDATE images SET state = ?, pending_state = CASE WHEN pending_revision = ? THEN NULL "
+                    "ELSE pending_state END, pending_revision = CASE WHEN pending_revision = ? THEN NULL "
+                    "ELSE pending_revision END WHERE id = ?",
+                    (state.value, revision, revision, entry.id),
+                )
+
+    def _finish_interrupted_saves(self) -> None:
+        """Record the state of saves whose labels file was written but whose index update was not.
+
+        A note whose file does not carry its token is left: that save never wrote (or another
+        process is writing it now); the state in the index still matches the file on disk.
+        """
+        with self._translated():
+            notes = self._store.rows(
+                "SELECT id, pending_state, pending_revision FROM images WHERE pending_state IS NOT NULL"
+            )
+        for image_id, state, revision in notes:
+            if id_problem(image_id):
+                continue
+            try:
+                written = read_label_tokens(self.root / LABELS_DIR / f"{image_id}{LABEL_FILE_SUFFIX}")[0]
+            except (FileNotFoundError, LabelFileError):
+                continue
+            if written != revision or state not in {s.value for s in ImageState}:
+                continue
+            with self._translated(), self._store.write() as db:
+                db.execute(
+                    "UPDATE images SET state = ?, pending_state = NULL, pending_revision = NULL "
+                    "WHERE id = ? AND pending_revision = ?",
+                    (state, image_id, revision),
+                )
 
     def load_prediction(self, image_id: str) -> LabelMap | None:
-        stored = self._read(image_id, self._data_file(PREDICTIONS_DIR, image_id))
+        entry = self.entry(image_id)
+        stored = self._read(entry, self._data_file(PREDICTIONS_DIR, entry))
         return None if stored is None else stored.labels
 
     def save_prediction(self, image_id: str, labels: LabelMap) -> None:
         """Keep a model's output beside, never over, the human-corrected labels."""
-        self._write(image_id, self._data_file(PREDICTIONS_DIR, image_id), labels)
+        entry = self.entry(image_id)
+        self._write(entry, self._data_file(PREDICTIONS_DIR, entry), labels)
 
     def autosave(self, image_id: str, labels: LabelMap) -> None:
         """Journal unsaved edits (atomic, fast compression); the saved label file is not touched."""
+        entry = self.entry(image_id)
         try:
-            base = read_label_tokens(self.labels_file(image_id))[0]
+            base = read_label_tokens(self._data_file(LABELS_DIR, entry))[0]
         except (FileNotFoundError, LabelFileError):
             base = ""  # nothing usable saved: recoverable() offers this entry whatever its base
-        path = self._data_file(AUTOSAVE_DIR, image_id)
-        self._write(image_id, path, labels, base=base, compresslevel=_AUTOSAVE_COMPRESSLEVEL)
+        path = self._data_file(AUTOSAVE_DIR, entry)
+        self._write(entry, path, labels, base=base, compresslevel=_AUTOSAVE_COMPRESSLEVEL)
 
     def recoverable(self) -> list[str]:
-        """Ids whose journal entry holds edits made after their labels were last saved.
+        """Ids whose journal entry holds edits made after their labels were last saved (list order).
 
         An entry made on top of an older save (the crash fell between saving and clearing the
         journal) is stale and not listed; one whose saved labels are missing or unusable is
         listed, being the best copy left. A damaged journal file cannot be recovered: not listed.
+        Only the journal folder is listed, never every image.
         """
+        try:
+            names = [e.name for e in os.scandir(self.root / AUTOSAVE_DIR) if e.is_file()]
+        except FileNotFoundError:
+            return []
         found = []
-        for entry in self.images:
-            journal = self._data_file(AUTOSAVE_DIR, entry.id)
-            if not journal.is_file():
+        for name in names:
+            image_id = name[: -len(LABEL_FILE_SUFFIX)]
+            if name.startswith(".") or not name.endswith(LABEL_FILE_SUFFIX) or id_problem(image_id):
                 continue
             try:
-                _, base = read_label_tokens(journal)
+                entry = self.entry(image_id)
+            except ProjectError:  # a journal of an image no longer listed
+                continue
+            try:
+                _, base = read_label_tokens(self._data_file(AUTOSAVE_DIR, entry))
             except (FileNotFoundError, LabelFileError):
                 continue
             try:
-                saved = self._read(entry.id, self.labels_file(entry.id))
+                saved = self._read(entry, self._data_file(LABELS_DIR, entry))
             except ProjectError:  # corrupt or wrong shape: the journal is the best copy left
                 saved = None
             if saved is None or saved.revision == base:
-                found.append(entry.id)
-        return found
+                found.append(image_id)
+        if len(found) < 2:
+            return found
+        with self._translated():
+            order = dict(
+                self._store.rows(
+                    f"SELECT id, seq FROM images WHERE id IN ({', '.join('?' * len(found))})", found
+                )
+            )
+        return sorted(found, key=order.__getitem__)
 
     def recover(self, image_id: str) -> LabelMap:
         """The journaled labels of an image (call ``save_labels`` to keep them)."""
-        path = self._data_file(AUTOSAVE_DIR, image_id)
-        stored = self._read(image_id, path)
+        entry = self.entry(image_id)
+        path = self._data_file(AUTOSAVE_DIR, entry)
+        stored = self._read(entry, path)
         if stored is None:
             raise ProjectError(f"{path}: no autosave to recover for image {image_id!r}")
         return stored.labels
 
     def discard_autosave(self, image_id: str) -> None:
-        self._data_file(AUTOSAVE_DIR, image_id).unlink(missing_ok=True)
+        self._data_file(AUTOSAVE_DIR, self.entry(image_id)).unlink(missing_ok=True)

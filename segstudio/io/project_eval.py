@@ -95,7 +95,7 @@ def evaluate_project(root: Path, progress: ProgressCallback | None = None, jobs:
     project = Project.open(root)
     palette = project.palette
     isthing = {c.id: c.isthing for c in palette}
-    candidates = [e.id for e in project.images if e.state in SCORED_STATES]
+    candidates = project.image_ids(SCORED_STATES)
     total_matrix = ConfusionMatrix(palette.ids)
     total_stat = PQStat()
     scores: list[ImageScore] = []
@@ -118,7 +118,7 @@ def evaluate_project(root: Path, progress: ProgressCallback | None = None, jobs:
         total_matrix.pixel_accuracy,
         class_iou,
         panoptic_quality(total_stat, isthing),
-        len(project.images) - len(scores),
+        len(project) - len(scores),
     )
 
 

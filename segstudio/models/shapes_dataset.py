@@ -98,5 +98,4 @@ def make_shapes_project(root: str | Path, n: int = 40, seed: int = 0, size: int 
         write_png(path, rgb)
         entry = project.add_image(path)
         project.save_labels(entry.id, labels, ImageState.REVIEWED)
-    project.save()
     return project

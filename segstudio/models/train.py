@@ -125,11 +125,11 @@ def labelled_examples(project: Project, class_ids: Sequence[int]) -> Examples:
     """Every image whose saved labels carry at least one class pixel, with its target."""
     lut = index_lut(class_ids)
     examples = Examples([], [], [])
-    for entry in project.images:
-        target = lut[project.load_labels(entry.id).category]
+    for image_id in project.image_ids():
+        target = lut[project.load_labels(image_id).category]
         if (target != IGNORE).any():
-            examples.ids.append(entry.id)
-            examples.images.append(project.read_image(entry.id))
+            examples.ids.append(image_id)
+            examples.images.append(project.read_image(image_id))
             examples.targets.append(target)
     return examples
 

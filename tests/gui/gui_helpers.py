@@ -58,7 +58,6 @@ def make_project(root: Path) -> Path:
     (root / "images").mkdir()
     scene = project.add_image(write_png(root / "images" / "scene.png", scene_image()))
     project.add_image(write_png(root / "images" / "plain.png", scene_image()[::-1].copy()))
-    project.save()
     project.save_labels(scene.id, ground_truth())
     project.save_prediction(scene.id, prediction())
     return root

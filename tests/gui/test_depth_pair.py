@@ -37,7 +37,6 @@ def depth_project(tmp_path: Path) -> Path:
     write_png(root / "images" / "ranged.png", np.full((HEIGHT, WIDTH, 3), 90, np.uint8))
     write_png(root / "images" / "ranged-depth.png", depth_map())
     project.add_image(root / "images" / "ranged.png", depth=root / "images" / "ranged-depth.png")
-    project.save()
     return root
 
 

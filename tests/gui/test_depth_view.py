@@ -92,7 +92,7 @@ def test_pause_stops_updates_and_resume_restarts_them(make_window, project_root,
 
 
 def test_capture_adds_depth_image_and_part_prediction(make_window, tmp_path: Path, qtbot) -> None:
-    Project.create(tmp_path / "bodies", PARTS_PALETTE, name="bodies").save()
+    Project.create(tmp_path / "bodies", PARTS_PALETTE, name="bodies")
     window = make_window(tmp_path / "bodies")
     view = start_stream(qtbot, window)
     view.set_paused(True)

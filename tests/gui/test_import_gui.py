@@ -42,16 +42,16 @@ def test_coco_panoptic_sample_imports_and_opens(
         _ok(dialog).click()
     assert done.args == [[]]  # no warnings
     qtbot.waitUntil(lambda: window.project is not None and window.project.root == new_root, timeout=WAIT_MS)
-    assert len(window.project.images) == 2 and not window.exchange.status.isVisible()
+    assert len(window.project) == 2 and not window.exchange.status.isVisible()
     expected = {
         r.image["file_name"]: r.labels
         for r in read_coco_panoptic(coco_panoptic_sample / "panoptic_examples.json").records
     }
-    for entry in window.project.images:  # every image's labels are the dataset's, exactly
+    for entry in window.project.entries():  # every image's labels are the dataset's, exactly
         truth, labels = expected[entry.source["file_name"]], window.project.load_labels(entry.id)
         assert np.array_equal(labels.category, truth.category)
         assert np.array_equal(labels.instance, truth.instance)
-    assert window.document.image_id in {e.id for e in window.project.images}  # and one is on screen
+    assert window.document.image_id in set(window.project.image_ids())  # and one is on screen
     assert window.project.palette.name == "panoptic_examples"
 
 

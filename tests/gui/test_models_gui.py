@@ -115,7 +115,6 @@ def gated(qtbot, tmp_path: Path) -> Iterator[tuple[MainWindow, GatedService, Pat
     for index in range(6):
         rgb = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
         project.add_image(write_png(root / "images" / f"img{index}.png", rgb))
-    project.save()
     service = GatedService(hold_at=3)
     window = MainWindow(tmp_path / "data", offer_recovery=False, model_backend=lambda: service)
     window.open_path(root)

@@ -58,7 +58,7 @@ def test_corrupt_label_file_shows_an_error_naming_it_and_the_window_goes_on(qtbo
     assert box.windowModality() == Qt.WindowModality.WindowModal  # open(), not exec(): nothing blocks
     box.close()
     assert window.image_name == "scene"
-    assert window.image_list.tree.currentItem().text(0) == "scene"
+    assert window.image_list.current_id() == "scene"
     before = window.labels.category.copy()
     _paint(qtbot, zoomed(window))  # still usable
     assert (window.labels.category != before).any()
@@ -67,7 +67,8 @@ def test_corrupt_label_file_shows_an_error_naming_it_and_the_window_goes_on(qtbo
 def test_corrupt_image_file_shows_an_error_and_the_window_goes_on(qtbot, make_window, project_root):
     window = make_window(project_root)
     (project_root / "images" / "plain.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    window.image_list.tree.setCurrentItem(window.image_list._items["plain"])  # the user clicks it
+    rows = window.image_list.rows
+    window.image_list.view.setCurrentIndex(rows.index(rows.row_of("plain"), 0))  # the user clicks it
     box = window.findChild(QMessageBox)
     assert box is not None and "plain.png" in box.text()
     box.close()
@@ -153,7 +154,7 @@ def test_switching_images_with_unsaved_work_asks_first(qtbot, make_window, proje
     answer_modal(Button.Cancel)
     assert window.open_image("plain") is False
     assert window.image_name == "scene" and window.document.dirty
-    assert window.image_list.tree.currentItem().text(0) == "scene"
+    assert window.image_list.current_id() == "scene"
     answer_modal(Button.Save)
     assert window.open_image("plain") is True
     assert window.image_name == "plain" and not window.document.dirty

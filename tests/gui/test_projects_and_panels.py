@@ -13,7 +13,7 @@ from segstudio.app import run
 from segstudio.core.palette import ClassDef, builtin_palette
 from segstudio.gui.layers import GROUND_TRUTH, IMAGE, OUTLINES
 from segstudio.gui.projects import PROJECT_SUBFOLDER, SAMPLE_PROJECT, open_path, sample_project
-from segstudio.io.project import MANIFEST_NAME, ImageState, Project, ProjectError
+from segstudio.io.project import INDEX_NAME, ImageState, Project, ProjectError
 from segstudio.io.samples import samples
 
 
@@ -29,11 +29,11 @@ def test_an_image_folder_becomes_a_hidden_project_that_reopens_and_picks_up_new_
     folder = _image_folder(tmp_path / "photos")
     opened = open_path(folder, tmp_path / "data")
     assert opened.project.root == (folder / PROJECT_SUBFOLDER).resolve()
-    assert [e.id for e in opened.project.images] == ["a", "b"] and opened.problems == []
+    assert opened.project.image_ids() == ["a", "b"] and opened.problems == []
     write_png(folder / "c.png", scene_image())
     (folder / "d.png").write_bytes(b"broken")
     again = open_path(folder, tmp_path / "data")
-    assert [e.id for e in again.project.images] == ["a", "b", "c"]
+    assert again.project.image_ids() == ["a", "b", "c"]
     assert len(again.problems) == 1 and "d.png" in again.problems[0]
     assert open_path(folder / PROJECT_SUBFOLDER, tmp_path / "data").project.root == again.project.root
 
@@ -41,7 +41,7 @@ def test_an_image_folder_becomes_a_hidden_project_that_reopens_and_picks_up_new_
 def test_one_image_opens_its_folders_project_at_that_image(tmp_path):
     folder = _image_folder(tmp_path / "photos")
     opened = open_path(folder / "b.png", tmp_path / "data")
-    assert opened.image_id == "b" and [e.id for e in opened.project.images] == ["b"]
+    assert opened.image_id == "b" and opened.project.image_ids() == ["b"]
     assert open_path(folder / "b.png", tmp_path / "data").image_id == "b"  # not added twice
     assert open_path(folder / "a.jpg", tmp_path / "data").image_id == "a"
 
@@ -52,20 +52,20 @@ def test_a_folder_where_no_project_can_be_made_gets_it_in_the_data_folder(tmp_pa
     opened = open_path(folder, tmp_path / "data")
     assert (folder / PROJECT_SUBFOLDER).read_text().startswith("a file")
     assert opened.project.root.is_relative_to(tmp_path / "data")
-    assert [e.id for e in opened.project.images] == ["a", "b"]
+    assert opened.project.image_ids() == ["a", "b"]
 
 
 def test_missing_paths_and_project_folders(tmp_path, project_root):
     with pytest.raises(ProjectError, match="no such file"):
         open_path(tmp_path / "nowhere", tmp_path / "data")
     assert open_path(project_root, tmp_path / "data").project.name == "test project"
-    assert open_path(project_root / MANIFEST_NAME, tmp_path / "data").project.name == "test project"
+    assert open_path(project_root / INDEX_NAME, tmp_path / "data").project.name == "test project"
 
 
 def test_sample_project_is_made_once_with_the_sample_labels(tmp_path):
     project = sample_project(tmp_path)
     assert project.root == (tmp_path / SAMPLE_PROJECT).resolve()
-    assert [e.id for e in project.images] == [s.name for s in samples()]
+    assert project.image_ids() == [s.name for s in samples()]
     assert (project.load_labels("chelsea").category == CAT).mean() > 0.3
     (project.root / "labels" / "marker").write_text("kept")
     assert (sample_project(tmp_path).root / "labels" / "marker").exists()  # reused, not rebuilt
@@ -77,7 +77,7 @@ def test_gui_command_opens_an_image_folder_and_renders_a_screenshot(qtbot, tmp_p
     out = tmp_path / "shot.png"
     assert run(folder, screenshot=out) == 0
     assert out.read_bytes().startswith(b"\x89PNG")
-    assert (folder / PROJECT_SUBFOLDER / MANIFEST_NAME).is_file()
+    assert (folder / PROJECT_SUBFOLDER / INDEX_NAME).is_file()
 
 
 def test_palette_search_keys_and_builtin_palette(qtbot, make_window, project_root):

@@ -51,12 +51,12 @@ def test_dropping_an_image_folder_or_images_opens_them(qtbot, make_window, proje
     folder = _image_folder(tmp_path / "photos")
     assert _drop(window, _mime(folder)) == (True, True)
     qtbot.waitUntil(lambda: window.project.name == "photos")
-    assert [e.id for e in window.project.images] == ["a", "b", "c"]
+    assert window.project.image_ids() == ["a", "b", "c"]
 
     other = _image_folder(tmp_path / "more", ("x.png", "y.png", "z.png"))
     assert _drop(window, _mime(other / "z.png", other / "y.png")) == (True, True)
     qtbot.waitUntil(lambda: window.project.name == "more")
-    assert [e.id for e in window.project.images] == ["z", "y"]  # only the dropped images
+    assert window.project.image_ids() == ["z", "y"]  # only the dropped images
     assert window.image_name == "z"
     assert set(window.image_list.visible_ids()) == {"y", "z"}
 

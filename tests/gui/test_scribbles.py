@@ -55,7 +55,6 @@ def scene_root(tmp_path: Path) -> Path:
     project = Project.create(root, PALETTE, name="scribbles")
     (root / "images").mkdir()
     project.add_image(write_png(root / "images" / "texture.png", textured_scene()[0]))
-    project.save()
     return root
 
 

@@ -2,7 +2,7 @@
 
 Each image alternates between two known label maps, A (variant 0) and B (variant 1); every save
 is preceded by an autosave of the same labels and followed by an autosave of the other variant,
-so a kill can land inside any write: labels, journal or manifest (the state flips each save).
+so a kill can land inside any write: labels, journal or index (the state flips each save).
 Usage: ``python _crash_writer.py PROJECT_ROOT``; prints ``ready`` once the project is open.
 """
 
@@ -31,15 +31,16 @@ def known_labels(image_index: int, variant: int) -> LabelMap:
 
 def main(root: str) -> None:
     project = Project.open(root)
-    variants = [[known_labels(i, v) for v in (0, 1)] for i in range(len(project.images))]
+    ids = project.image_ids()
+    variants = [[known_labels(i, v) for v in (0, 1)] for i in range(len(ids))]
     print("ready", flush=True)
     for step in itertools.count():
-        for index, entry in enumerate(project.images):
+        for index, image_id in enumerate(ids):
             variant = (step + index) % 2
-            project.autosave(entry.id, variants[index][variant])
+            project.autosave(image_id, variants[index][variant])
             state = ImageState.EDITED if variant == 0 else ImageState.REVIEWED
-            project.save_labels(entry.id, variants[index][variant], state=state)
-            project.autosave(entry.id, variants[index][1 - variant])
+            project.save_labels(image_id, variants[index][variant], state=state)
+            project.autosave(image_id, variants[index][1 - variant])
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
 """The project folder: exact round trips, refusals that name the file and write nothing,
-the autosave journal, and labels that survive a writer killed at random moments."""
+the autosave journal, and labels that survive a writer killed at random moments.
+
+The index itself (SQLite, migration, several processes, crash repair) is tested in
+test_project_store.py."""
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import random
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -22,7 +25,7 @@ from segstudio.core.labels import VOID, LabelMap, Provenance
 from segstudio.core.palette import ClassDef, Palette
 from segstudio.io.images import write_png
 from segstudio.io.label_file import write_label_file
-from segstudio.io.project import SCHEMA_VERSION, ImageEntry, ImageState, Project, ProjectError
+from segstudio.io.project import INDEX_NAME, SCHEMA_VERSION, ImageEntry, ImageState, Project, ProjectError
 
 PALETTE = Palette(
     "test",
@@ -59,8 +62,21 @@ def assert_same_labels(actual: LabelMap, expected: LabelMap) -> None:
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file under ``root`` (hidden ones too) with its bytes."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file under ``root`` (hidden ones too) with its bytes, but the index's own files (its
+    WAL and shared memory change when it is only read; ``index_rows`` compares its content)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.startswith(INDEX_NAME)
+    }
+
+
+def index_rows(root: Path) -> list[tuple]:
+    with sqlite3.connect(root / INDEX_NAME) as db:
+        return (
+            db.execute("SELECT * FROM images ORDER BY seq").fetchall()
+            + db.execute("SELECT * FROM meta").fetchall()
+        )
 
 
 @pytest.fixture
@@ -71,7 +87,6 @@ def project(tmp_path: Path) -> Project:
     created = Project.create(root, PALETTE, name="Cats")
     created.add_image(root / "images" / "cat.png")
     created.add_image(root / "images" / "frame.001.left.png")
-    created.save()
     return created
 
 
@@ -83,24 +98,22 @@ def test_create_add_save_open_round_trip(project: Project, tmp_path: Path) -> No
     project.add_image(outside)
     labels = _labels()
     project.save_labels("cat", labels)
-    project.save()
 
     reopened = Project.open(project.root)
     assert reopened.name == "Cats" and reopened.palette == PALETTE
-    assert [e.id for e in reopened.images] == ["cat", "frame.001.left", "dog"]
+    assert reopened.image_ids() == ["cat", "frame.001.left", "dog"] and len(reopened) == 3
+    assert [e.id for e in reopened.entries()] == reopened.image_ids()
+    assert reopened.image_ids([ImageState.EDITED]) == ["cat"]
+    assert reopened.state_counts()[ImageState.UNLABELLED] == 2
     assert reopened.entry("cat") == ImageEntry("cat", "images/cat.png", 9, 6, ImageState.EDITED)
     assert reopened.entry("dog").file == str(outside.resolve())
     assert_same_labels(reopened.load_labels("cat"), labels)
     np.testing.assert_array_equal(reopened.read_image("dog"), project.read_image("dog"))
-    manifest = json.loads((project.root / "project.json").read_text(encoding="utf-8"))
-    assert manifest["schema_version"] == SCHEMA_VERSION
-    assert manifest["images"][0] == {
-        "id": "cat",
-        "file": "images/cat.png",
-        "width": 9,
-        "height": 6,
-        "state": "edited",
-    }
+    with sqlite3.connect(project.root / INDEX_NAME) as db:  # the index is plain SQLite, readable by anyone
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        row = db.execute("SELECT id, file, width, height, state, source FROM images ORDER BY seq").fetchone()
+    assert row == ("cat", "images/cat.png", 9, 6, "edited", None)
 
 
 def test_unsaved_image_has_empty_labels_of_its_size(project: Project) -> None:
@@ -116,7 +129,7 @@ def test_project_folder_can_move(project: Project, tmp_path: Path) -> None:
     assert_same_labels(Project.open(moved).load_labels("cat"), _labels())
 
 
-def test_state_is_recorded_in_the_manifest(project: Project) -> None:
+def test_state_is_recorded_in_the_index(project: Project) -> None:
     project.save_labels("cat", _labels(), state=ImageState.REVIEWED)
     assert Project.open(project.root).entry("cat").state == ImageState.REVIEWED
     project.save_labels("cat", _labels())
@@ -138,7 +151,6 @@ def test_depth_is_listed_and_checked(project: Project, tmp_path: Path) -> None:
     write_png(project.root / "rgb.depth.png", depth)
     entry = project.add_image(project.root / "rgb.png", depth=project.root / "rgb.depth.png")
     assert entry.depth == "rgb.depth.png"
-    project.save()
     np.testing.assert_array_equal(Project.open(project.root).read_depth("rgb"), depth)
     write_png(tmp_path / "small.depth.png", np.zeros((2, 2), np.uint16))
     _image(tmp_path / "other.png")
@@ -170,76 +182,34 @@ def test_bad_ids_and_repeated_files_are_refused(project: Project, tmp_path: Path
         project.add_image(tmp_path / "missing.png")
     with pytest.raises(ProjectError, match="no image with id 'nope'"):
         project.entry("nope")
-    assert len(project.images) == 2
+    assert len(project) == 2
 
 
 # -- refusals: a clear ProjectError naming the file, and nothing written -------------------------------
 
 
 def test_create_refuses_an_existing_project(project: Project) -> None:
-    before = snapshot(project.root)
-    with pytest.raises(ProjectError, match=r"project\.json: a project already exists"):
+    before = snapshot(project.root), index_rows(project.root)
+    with pytest.raises(ProjectError, match=r"project\.db: a project already exists"):
         Project.create(project.root, PALETTE)
-    assert snapshot(project.root) == before
+    assert (snapshot(project.root), index_rows(project.root)) == before
 
 
-def _edit_manifest(root: Path, change) -> None:
-    manifest = root / "project.json"
-    data = json.loads(manifest.read_text(encoding="utf-8"))
-    change(data)
-    manifest.write_text(json.dumps(data), encoding="utf-8")
-
-
-@pytest.mark.parametrize(
-    ("damage", "message"),
-    [
-        (
-            lambda root: _edit_manifest(root, lambda d: d.update(schema_version=SCHEMA_VERSION + 1)),
-            "newer segstudio",
-        ),
-        (lambda root: (root / "project.json").write_text('{"schema_version": 1, "name": '), "not valid JSON"),
-        (lambda root: (root / "project.json").write_bytes(b"\xff\xfe\x00garbage"), "not valid JSON"),
-        (lambda root: (root / "project.json").write_text("[1, 2]"), "expected a JSON object"),
-        (
-            lambda root: _edit_manifest(root, lambda d: d["palette"]["classes"].append({"id": 1})),
-            "palette: class #3",
-        ),
-        (
-            lambda root: _edit_manifest(root, lambda d: d["images"][0].update(state="done")),
-            "unknown state 'done'",
-        ),
-        (
-            lambda root: _edit_manifest(root, lambda d: d["images"][1].update(id="cat")),
-            "'cat' is listed twice",
-        ),
-        (
-            lambda root: _edit_manifest(root, lambda d: d["images"][0].update(width=0)),
-            "'width' must be a positive",
-        ),
-    ],
-)
-def test_open_refuses_a_bad_manifest(project: Project, damage, message: str) -> None:
-    project.save_labels("cat", _labels())
-    damage(project.root)
-    before = snapshot(project.root)
-    with pytest.raises(ProjectError, match=message) as caught:
-        Project.open(project.root)
-    assert str(project.root / "project.json") in str(caught.value)
-    assert snapshot(project.root) == before
-
-
-def test_open_refuses_a_folder_without_manifest(tmp_path: Path) -> None:
-    with pytest.raises(ProjectError, match=r"project\.json: not found"):
+def test_open_refuses_a_folder_without_an_index(tmp_path: Path) -> None:
+    with pytest.raises(ProjectError, match=r"project\.db: not found"):
         Project.open(tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_open_names_missing_image_files(project: Project) -> None:
-    (project.root / "images" / "frame.001.left.png").unlink()
-    before = snapshot(project.root)
-    with pytest.raises(ProjectError, match=r"1 listed image file\(s\) missing: .*frame\.001\.left\.png"):
-        Project.open(project.root)
-    assert snapshot(project.root) == before
+def test_a_missing_photo_opens_and_is_named_when_used(project: Project) -> None:
+    photo = project.root / "images" / "frame.001.left.png"
+    photo.unlink()
+    reopened = Project.open(project.root)  # one missing photo never refuses the whole project
+    assert reopened.image_ids() == ["cat", "frame.001.left"]
+    assert reopened.missing_files("frame.001.left") == [photo] and reopened.missing_files("cat") == []
+    with pytest.raises(ProjectError, match=r"frame\.001\.left\.png: file not found"):
+        reopened.read_image("frame.001.left")
+    assert reopened.read_image("cat").shape == (6, 9, 3)
 
 
 def _truncate(path: Path) -> None:
@@ -375,7 +345,7 @@ def test_leftover_temp_files_are_not_data(project: Project) -> None:
     for folder in ("labels", "predictions", ".autosave"):
         (project.root / folder).mkdir(exist_ok=True)
         (project.root / folder / ".cat.npz.k2j4h1.tmp").write_bytes(b"half a write")
-    (project.root / ".project.json.a8f3.tmp").write_text("{")
+    (project.root / ".project.db.a8f3.tmp").write_text("{")
     reopened = Project.open(project.root)
     assert reopened.recoverable() == []
     assert reopened.load_prediction("cat") is None
@@ -418,7 +388,6 @@ def test_labels_survive_a_writer_killed_at_random_moments(tmp_path: Path) -> Non
     for index in range(3):
         _image(root / f"img{index}.png", *writer_module.SHAPE, seed=index)
         project.add_image(root / f"img{index}.png")
-    project.save()
     known = [[writer_module.known_labels(i, v) for v in (0, 1)] for i in range(3)]
 
     def variant_of(labels: LabelMap, index: int) -> int:
@@ -439,14 +408,19 @@ def test_labels_survive_a_writer_killed_at_random_moments(tmp_path: Path) -> Non
         writer.stderr.close()
 
         reopened = Project.open(root)
-        for index, entry in enumerate(reopened.images):
+        ids = reopened.image_ids()
+        for index, entry in enumerate(reopened.entries()):
             labels = reopened.load_labels(entry.id)
             if (labels.category == VOID).all():
                 assert not reopened.labels_file(entry.id).exists()  # "none" only if never saved
+                assert entry.state is ImageState.UNLABELLED
             else:
-                variant_of(labels, index)
+                variant = variant_of(labels, index)
+                # the state matches the labels on disk: A is saved as edited, B as reviewed
+                assert entry.state is (ImageState.EDITED if variant == 0 else ImageState.REVIEWED)
                 saw_labels = True
         for image_id in reopened.recoverable():
-            variant_of(reopened.recover(image_id), [e.id for e in reopened.images].index(image_id))
+            variant_of(reopened.recover(image_id), ids.index(image_id))
             saw_journal = True
+        reopened.close()
     assert saw_labels and saw_journal, "the writer never got far enough: the test proved nothing"

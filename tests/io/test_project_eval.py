@@ -44,15 +44,13 @@ def project(tmp_path: Path) -> Project:
         photo = tmp_path / "p" / "images" / f"{name}.png"
         cv2.imwrite(str(photo), np.zeros((40, 60, 3), np.uint8))
         project.add_image(photo)
-    project.save()
     project.save_labels("a", _labels(30, dog=False), ImageState.EDITED)
     project.save_prediction("a", _labels(26, dog=True))
     project.save_labels("b", _labels(20, dog=True), ImageState.REVIEWED)
     project.save_prediction("b", _labels(24, dog=True))
     project.save_labels("c", _labels(30, dog=False), ImageState.EDITED)  # no prediction: not scored
     project.save_prediction("d", _labels(30, dog=False))  # pre-labelled only: not scored
-    project.entry("d").state = ImageState.PRELABELLED
-    project.save()
+    project.set_state("d", ImageState.PRELABELLED)
     return project
 
 

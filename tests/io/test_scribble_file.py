@@ -24,7 +24,6 @@ def project(tmp_path: Path) -> Project:
     write_png(root / "images" / "cat.png", np.zeros((HEIGHT, WIDTH, 3), np.uint8))
     created = Project.create(root, builtin_palette("voc"), name="Cats")
     created.add_image(root / "images" / "cat.png")
-    created.save()
     return created
 
 
