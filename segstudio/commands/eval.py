@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from segstudio.cli import CommandError
+from segstudio.commands.jobs import add_jobs_argument, jobs_of
 from segstudio.core.palette import Palette
 from segstudio.io.safe_files import printable
 
@@ -32,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     panoptic.add_argument("--gt-dir", help="ground-truth PNG folder (default: GT JSON path without .json)")
     panoptic.add_argument("--pred-dir", help="predicted PNG folder (default: pred JSON path without .json)")
     panoptic.add_argument("--json", action="store_true", help="print results as JSON")
+    add_jobs_argument(panoptic)
     panoptic.set_defaults(func=run_panoptic)
 
     semantic = kinds.add_parser("semantic", help="per-class IoU and mIoU of two folders of label PNGs")
@@ -40,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     semantic.add_argument("--palette", required=True, help="built-in palette name or palette JSON file")
     semantic.add_argument("--ignore", type=int, default=255, help="ground-truth value not scored (255)")
     semantic.add_argument("--json", action="store_true", help="print results as JSON")
+    add_jobs_argument(semantic)
     semantic.set_defaults(func=run_semantic)
 
     project = kinds.add_parser(
@@ -47,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     project.add_argument("project", help="the project folder")
     project.add_argument("--json", action="store_true", help="print results as JSON")
+    add_jobs_argument(project)
     project.set_defaults(func=run_project)
 
 
@@ -55,7 +59,9 @@ def run_panoptic(args: argparse.Namespace) -> int:
 
     warnings: list[str] = []
     try:
-        results = evaluate_panoptic_files(args.gt_json, args.pred_json, args.gt_dir, args.pred_dir, warnings)
+        results = evaluate_panoptic_files(
+            args.gt_json, args.pred_json, args.gt_dir, args.pred_dir, warnings, jobs=jobs_of(args)
+        )
     except (OSError, ValueError) as error:
         raise CommandError(str(error)) from error
     for warning in warnings:
@@ -70,7 +76,7 @@ def run_semantic(args: argparse.Namespace) -> int:
 
     try:
         palette = resolve_palette(args.palette)
-        results = evaluate_semantic_dirs(args.gt, args.pred, palette, ignore=args.ignore)
+        results = evaluate_semantic_dirs(args.gt, args.pred, palette, ignore=args.ignore, jobs=jobs_of(args))
     except (OSError, ValueError) as error:  # PaletteError is a ValueError
         raise CommandError(str(error)) from error
     print(json.dumps(results, indent=2) if args.json else semantic_table(results, palette))
@@ -85,7 +91,7 @@ def run_project(args: argparse.Namespace) -> int:
 
     try:
         palette = Project.open(Path(args.project)).palette
-        score = evaluate_project(Path(args.project))
+        score = evaluate_project(Path(args.project), jobs=jobs_of(args))
     except (OSError, ValueError, ProjectError) as error:
         raise CommandError(str(error)) from error
     names = {c.id: c.name for c in palette}
