@@ -43,7 +43,6 @@ def big_root(tmp_path: Path) -> Path:
     project = Project.create(root, PALETTE, name="big")
     (root / "images").mkdir()
     entry = project.add_image(write_png(root / "images" / "big.png", scene_image(HEIGHT, WIDTH)))
-    project.save()
     truth = ground_truth(HEIGHT, WIDTH)
     truth.category[:, : WIDTH // 2] = 0xFFFF  # the left half still to label
     project.save_labels(entry.id, LabelMap.from_arrays(truth.category, truth.instance, truth.provenance))
