@@ -6,10 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev,models,cluster]"
+	# labelme's own shape drawing, the reference of tests/io/test_labelme_interop.py (GPL, a test
+	# tool only, never imported by segstudio; --no-deps: its package pulls in Qt5 and onnxruntime)
+	$(PY) -m pip install --quiet --no-deps "labelme>=5.5"
 	touch $(STAMP)
 
 run: $(STAMP)

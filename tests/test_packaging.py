@@ -1,4 +1,4 @@
-"""The freedesktop entry and AppStream metainfo are well-formed and agree with each other."""
+"""Packaging: the freedesktop entry and AppStream metainfo agree, and the wheel lists every package."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-PACKAGING = Path(__file__).resolve().parents[1] / "packaging"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PACKAGING = REPO_ROOT / "packaging"
 APP_ID = "org.segstudio.SegStudio"
 
 
@@ -47,3 +48,14 @@ def test_metainfo_is_valid_appstream() -> None:
     releases = root.findall("releases/release")
     pyproject = tomllib.loads((PACKAGING.parent / "pyproject.toml").read_text())
     assert releases and releases[0].get("version") == pyproject["project"]["version"]
+
+
+def test_every_package_of_the_source_tree_is_listed_for_the_wheel() -> None:
+    """setuptools ships only the packages pyproject.toml lists: a new subpackage left out would be
+    missing from every wheel while the checkout's tests still pass."""
+    listed = set(tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(init.parent.relative_to(REPO_ROOT).parts)
+        for init in (REPO_ROOT / "segstudio").rglob("__init__.py")
+    }
+    assert found <= listed, f"not listed in [tool.setuptools] packages: {sorted(found - listed)}"

@@ -18,6 +18,10 @@ are in the window's backing store. Medians in milliseconds:
   with the event loop running between them, from the press until the IoU dock shows the new
   numbers and has painted them (how stale the dock is while one paints).
 
+- the long edits (accept the prediction, flood fill, undo, redo, box-to-mask, save) on an
+  unlabelled copy of the photo, each with the GUI thread's longest stall while it ran
+  (``benchmarks/gui_edits.py``; ``edit_repeats`` of each, at most ``MAX_EDIT_REPEATS``).
+
 ``*_samples`` are the sample counts behind each median; ``goals_ms`` the goals they are held to.
 """
 
@@ -40,6 +44,7 @@ from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
+from segstudio.benchmarks.gui_edits import add_bare_image, measure_edits
 from segstudio.benchmarks.images import photo_like
 from segstudio.core.box import Box
 from segstudio.core.labels import VOID, LabelMap, Provenance
@@ -61,6 +66,8 @@ GT_CLASSES = (0, 8, 12, 15, 7, 9)
 dab changes the ground truth and the human-correction count."""
 STROKE_CLASS, IOU_CLASS = 3, 4
 PHOTO_ID, SMALL_ID = "photo", "small"
+MAX_EDIT_REPEATS = 3
+"""Whole-image edits take about a second each at 12 MP: three of each are enough for a median."""
 
 STARTUP_SCRIPT = r"""
 import time
@@ -133,6 +140,7 @@ def make_bench_project(root: Path, height: int = HEIGHT, width: int = WIDTH) -> 
     predicted.category[flip] = np.asarray(GT_CLASSES, np.uint16)[1]
     project.save_labels(PHOTO_ID, truth)
     project.save_prediction(PHOTO_ID, predicted)
+    add_bare_image(project, PHOTO_ID)
     return project
 
 
@@ -402,6 +410,7 @@ def run_gui_bench(repeats: int = 15, height: int = HEIGHT, width: int = WIDTH) -
             margin = int(BRUSH_RADIUS * 2)
             strokes = measure_strokes(window, repeats * MOVES_PER_REPEAT, top.pad(-margin))
             iou = measure_iou(window, repeats, bottom.pad(-margin))
+            edits = measure_edits(window, max(1, min(repeats, MAX_EDIT_REPEATS)), height, width)
         finally:
             if window.document is not None:
                 window.document.mark_saved()
@@ -422,5 +431,6 @@ def run_gui_bench(repeats: int = 15, height: int = HEIGHT, width: int = WIDTH) -
         "startup_imports_torch": imports_torch,
         "iou_update_ms": median(iou, "IoU"),
         "iou_update_samples": len(iou),
+        **edits,
         "goals_ms": GOALS_MS,
     }

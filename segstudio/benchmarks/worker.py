@@ -28,6 +28,7 @@ import torch
 from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 
 from segstudio.benchmarks.images import photo_like
+from segstudio.benchmarks.stall import PROBE_MS, StallProbe
 from segstudio.core.jobs import CancelToken
 from segstudio.core.palette import Palette, builtin_palette
 from segstudio.gui.worker import Job, JobContext, Worker
@@ -37,7 +38,6 @@ from segstudio.models.service import ModelService, project_class_ids
 MODEL = "deeplabv3_resnet50"
 SIZE = 512
 MAX_CPU_IMAGES = 3
-PROBE_MS = 5
 TIMEOUT_S = 600.0
 GOALS = {"max_stall_ms": 50.0, "overhead_ratio": 1.10}
 
@@ -51,33 +51,6 @@ def random_weights(name: str) -> str:
             dataclasses.replace(spec, name=random_name, weights=(), description=f"{name}, random weights")
         )
     return random_name
-
-
-class StallProbe:
-    """A QTimer on the GUI thread; the longest gap between ticks, less the interval, is the stall."""
-
-    def __init__(self, interval_ms: int = PROBE_MS) -> None:
-        self.interval_ms = interval_ms
-        self.max_stall_ms = 0.0
-        self.ticks = 0
-        self._last = 0.0
-        self._timer = QTimer()
-        self._timer.setInterval(interval_ms)
-        self._timer.timeout.connect(self._tick)
-
-    def start(self) -> None:
-        self._last = time.perf_counter()
-        self._timer.start()
-
-    def stop(self) -> None:
-        self._tick()
-        self._timer.stop()
-
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        self.max_stall_ms = max(self.max_stall_ms, (now - self._last) * 1000 - self.interval_ms)
-        self._last = now
-        self.ticks += 1
 
 
 def _bare_ms(service: ModelService, name: str, images: list[np.ndarray], palette: Palette) -> float:

@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, str] = {
     "gui": "segstudio.benchmarks.gui:run_gui_bench",
     "worker": "segstudio.benchmarks.worker:run_worker_bench",
     "models": "segstudio.benchmarks.models:run_models_bench",
+    "io": "segstudio.benchmarks.io:run_io_bench",
     "store": "segstudio.benchmarks.store:run_store_bench",
     "prelabel": "segstudio.benchmarks.prelabel:run_prelabel_bench",
 }
@@ -26,16 +27,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("bench", help="run a speed benchmark and print its medians")
     parser.add_argument("name", choices=sorted(BENCHMARKS), help="which benchmark")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--repeats", type=int, default=15, help="timed repetitions per measurement")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repetitions per measurement")
+    sizes = parser.add_argument_group("io only")
+    sizes.add_argument("--images", type=int, help="images imported, exported and evaluated (500)")
+    sizes.add_argument(
+        "--memory-images", type=int, help="images of the second import, for peak memory (5000)"
+    )
+    sizes.add_argument("--jobs", type=int, help="worker processes (default: the cores)")
     parser.set_defaults(func=run)
 
 
+IO_OPTIONS = ("images", "memory_images", "jobs")
+DEFAULT_REPEATS = {"io": 1}
+"""``--repeats`` when not given: 15, except where one run takes minutes."""
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.repeats < 1:
+    repeats = DEFAULT_REPEATS.get(args.name, 15) if args.repeats is None else args.repeats
+    if repeats < 1:
         raise CommandError("--repeats must be at least 1")
+    options = {name: getattr(args, name) for name in IO_OPTIONS if getattr(args, name) is not None}
+    if options and args.name != "io":
+        raise CommandError(f"--{next(iter(options)).replace('_', '-')} applies to bench io only")
+    if any(value < 1 for value in options.values()):
+        raise CommandError("--images, --memory-images and --jobs must be at least 1")
     module_name, function_name = BENCHMARKS[args.name].split(":")
     benchmark = getattr(importlib.import_module(module_name), function_name)
-    result = benchmark(repeats=args.repeats)
+    result = benchmark(repeats=repeats, **options)
     if args.json:
         print(json.dumps(result))
     else:

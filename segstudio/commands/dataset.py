@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from segstudio.commands.jobs import add_jobs_argument, jobs_of
 from segstudio.io.dataset_import import DatasetSource, ImportFormat, import_dataset
 from segstudio.io.exchange import IMAGES_DIR, ImageMode
 from segstudio.io.export import ExportFormat, ExportOptions, export_project
@@ -108,17 +109,19 @@ def _allow_absolute(parser: argparse.ArgumentParser) -> None:
 
 def _import_target(parser: argparse.ArgumentParser, source_of: SourceOf) -> None:
     parser.add_argument("project", type=Path, help="new project folder (must not exist)")
+    add_jobs_argument(parser)
     parser.set_defaults(func=lambda args: run_import(args, source_of))
 
 
 def _export_target(parser: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int]) -> None:
     parser.add_argument("project", type=Path, help="the project folder")
     parser.add_argument("out", type=Path, help="output folder (must not exist)")
+    add_jobs_argument(parser)
     parser.set_defaults(func=func)
 
 
 def run_import(args: argparse.Namespace, source_of: SourceOf) -> int:
-    project, warnings = import_dataset(source_of(args), args.project)
+    project, warnings = import_dataset(source_of(args), args.project, jobs=jobs_of(args))
     for warning in warnings:
         print(f"warning: {printable(warning)}", file=sys.stderr)
     print(f"imported {len(project)} images into {project.root}")
@@ -132,7 +135,7 @@ def _exporter(fmt: ExportFormat) -> Callable[[argparse.Namespace], int]:
             polygons=getattr(args, "polygons", False),
             grey=getattr(args, "grey", False),
         )
-        count = export_project(args.project, fmt, args.out, options)
+        count = export_project(args.project, fmt, args.out, options, jobs=jobs_of(args))
         print(f"exported {count} images to {args.out}")
         return 0
 

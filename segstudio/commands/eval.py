@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from segstudio.cli import CommandError
+from segstudio.commands.cluster_option import add_cluster_argument, ordered_pool
+from segstudio.commands.jobs import add_jobs_argument, jobs_of
 from segstudio.core.palette import Palette
 from segstudio.io.safe_files import printable
 
@@ -32,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     panoptic.add_argument("--gt-dir", help="ground-truth PNG folder (default: GT JSON path without .json)")
     panoptic.add_argument("--pred-dir", help="predicted PNG folder (default: pred JSON path without .json)")
     panoptic.add_argument("--json", action="store_true", help="print results as JSON")
+    add_jobs_argument(panoptic)
+    add_cluster_argument(panoptic, "images are scored")
     panoptic.set_defaults(func=run_panoptic)
 
     semantic = kinds.add_parser("semantic", help="per-class IoU and mIoU of two folders of label PNGs")
@@ -40,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     semantic.add_argument("--palette", required=True, help="built-in palette name or palette JSON file")
     semantic.add_argument("--ignore", type=int, default=255, help="ground-truth value not scored (255)")
     semantic.add_argument("--json", action="store_true", help="print results as JSON")
+    add_jobs_argument(semantic)
     semantic.set_defaults(func=run_semantic)
 
     project = kinds.add_parser(
@@ -47,6 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     project.add_argument("project", help="the project folder")
     project.add_argument("--json", action="store_true", help="print results as JSON")
+    add_jobs_argument(project)
+    add_cluster_argument(project, "images are scored")
     project.set_defaults(func=run_project)
 
 
@@ -54,8 +62,12 @@ def run_panoptic(args: argparse.Namespace) -> int:
     from segstudio.io.coco_panoptic import evaluate_panoptic_files
 
     warnings: list[str] = []
+    # absolute paths: cluster workers may start in another folder
+    files = [Path(f).resolve() for f in (args.gt_json, args.pred_json)]
+    folders = [None if f is None else Path(f).resolve() for f in (args.gt_dir, args.pred_dir)]
     try:
-        results = evaluate_panoptic_files(args.gt_json, args.pred_json, args.gt_dir, args.pred_dir, warnings)
+        with ordered_pool(args) as (pool, jobs):
+            results = evaluate_panoptic_files(*files, *folders, warnings, jobs=jobs, pool=pool)
     except (OSError, ValueError) as error:
         raise CommandError(str(error)) from error
     for warning in warnings:
@@ -70,7 +82,7 @@ def run_semantic(args: argparse.Namespace) -> int:
 
     try:
         palette = resolve_palette(args.palette)
-        results = evaluate_semantic_dirs(args.gt, args.pred, palette, ignore=args.ignore)
+        results = evaluate_semantic_dirs(args.gt, args.pred, palette, ignore=args.ignore, jobs=jobs_of(args))
     except (OSError, ValueError) as error:  # PaletteError is a ValueError
         raise CommandError(str(error)) from error
     print(json.dumps(results, indent=2) if args.json else semantic_table(results, palette))
@@ -78,14 +90,13 @@ def run_semantic(args: argparse.Namespace) -> int:
 
 
 def run_project(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from segstudio.io.project import Project, ProjectError
     from segstudio.io.project_eval import evaluate_project
 
     try:
         palette = Project.open(Path(args.project)).palette
-        score = evaluate_project(Path(args.project))
+        with ordered_pool(args) as (pool, jobs):
+            score = evaluate_project(Path(args.project), jobs=jobs, pool=pool)
     except (OSError, ValueError, ProjectError) as error:
         raise CommandError(str(error)) from error
     names = {c.id: c.name for c in palette}

@@ -11,13 +11,13 @@ images failed (named), 130 stopped.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
 from pathlib import Path
 
 from segstudio.cli import CommandError
+from segstudio.commands.cluster_option import LOCAL, add_cluster_argument, ray_session
 from segstudio.commands.predict import require_models
 from segstudio.commands.progress import progress_line, rate_text
 from segstudio.io.project import Project
@@ -46,13 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="unlabelled",
         help="unlabelled: images no person has labelled yet (default); all: every image",
     )
-    parser.add_argument(
-        "--cluster",
-        default="local",
-        metavar="local|auto|ADDRESS",
-        help="local: in this process (default); auto: the Ray cluster this machine is in; "
-        "ADDRESS: a Ray cluster (host:port or ray://host:port)",
-    )
+    add_cluster_argument(parser, "the model runs")
     parser.add_argument("--batch-size", type=int, default=4, help="images per forward pass (4)")
     parser.add_argument("--actors", type=int, help="Ray actors, one model each (default: fill the cluster)")
     parser.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs per Ray actor (0: CPU)")
@@ -67,7 +61,7 @@ def _check(args: argparse.Namespace) -> None:
         raise CommandError("--actors must be at least 1")
     if args.gpus_per_actor < 0:
         raise CommandError("--gpus-per-actor must not be negative")
-    if args.cluster == "local" and (args.actors is not None or args.gpus_per_actor):
+    if args.cluster == LOCAL and (args.actors is not None or args.gpus_per_actor):
         raise CommandError("--actors and --gpus-per-actor need a Ray cluster (--cluster auto or ADDRESS)")
     if args.weights is not None and not args.weights.is_file():
         raise CommandError(f"{args.weights}: weights file not found")
@@ -107,24 +101,24 @@ def _run(args: argparse.Namespace) -> dict:
 
     with Project.open(args.project) as project:
         plan = make_plan(project.root, args.model, args.weights, project.palette, args.batch_size)
-        if args.cluster == "local":
+        if args.cluster == LOCAL:
             summary = run_prelabel(project, plan, args.only, progress=_Progress())
             return summary.to_json()
         from segstudio.cluster.prelabel import cluster_executor
-        from segstudio.cluster.session import ClusterError, connected
+        from segstudio.cluster.session import ClusterError
 
-        try:  # Ray prints worker deaths and retries to stdout: keep stdout for the summary
-            with contextlib.redirect_stdout(sys.stderr), connected(args.cluster) as ray:
+        with ray_session(args.cluster) as ray:
+            try:
                 execute = cluster_executor(ray, args.actors, args.gpus_per_actor)
                 summary = run_prelabel(project, plan, args.only, execute, progress=_Progress())
-        except ClusterError as error:
-            raise CommandError(str(error)) from error
+            except ClusterError as error:
+                raise CommandError(str(error)) from error
         return {**summary.to_json(), "cluster": args.cluster}
 
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
-    if args.cluster != "local":
+    if args.cluster != LOCAL:  # before loading the model: say at once when Ray is missing
         from segstudio.cluster.session import ClusterError, import_ray
 
         try:

@@ -95,3 +95,14 @@ class Box:
 
     def pad(self, margin: int) -> Box:
         return Box(self.top - margin, self.left - margin, self.bottom + margin, self.right + margin)
+
+    def bands(self, max_pixels: int) -> list[Box]:
+        """This box cut into full-width row bands of at most ``max_pixels`` (at least one row each),
+        top to bottom: how a long edit is split so that no step touches much of a large image."""
+        if self.is_empty:
+            return []
+        rows = max(1, max_pixels // self.width)
+        return [
+            Box(top, self.left, min(top + rows, self.bottom), self.right)
+            for top in range(self.top, self.bottom, rows)
+        ]

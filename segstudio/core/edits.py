@@ -71,7 +71,6 @@ def apply_mask(
     recorded and written; the tight box around them is returned.
     """
     category, instance = _check_label(value)
-    provenance = Provenance(provenance)
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != (box.height, box.width):
         raise ValueError(f"mask of shape {mask.shape} does not match a {box.height}x{box.width} box")
@@ -79,7 +78,49 @@ def apply_mask(
     if clipped.is_empty:
         return Box.empty()
     mask = mask[_relative(clipped, box).slices]
-    window = clipped.slices
+    return _write(labels, clipped, mask, category, instance, Provenance(provenance), protect, recorder)
+
+
+def copy_prediction(
+    labels: LabelMap,
+    prediction: LabelMap,
+    box: Box,
+    *,
+    category: int | None = None,
+    instance_offset: int = 0,
+    protect: Protect = Protect.HUMAN,
+    recorder: Recorder | None = None,
+) -> Box:
+    """Write the prediction's labelled pixels in ``box`` (only those of ``category``, when given)
+    into ``labels`` as MODEL, its instance ids moved up by ``instance_offset`` (so they never merge
+    with existing objects); returns the changed box. Works on ``box`` only, so accepting a whole
+    prediction can go band by band."""
+    if prediction.shape != labels.shape:
+        raise ValueError(f"prediction is {prediction.shape}, labels are {labels.shape}")
+    box = box.clip(labels.shape)
+    if box.is_empty:
+        return Box.empty()
+    window = box.slices
+    predicted, instances = prediction.category[window], prediction.instance[window]
+    mask = predicted != VOID if category is None else predicted == category
+    if instance_offset:
+        instances = np.where(instances > 0, instances + np.uint32(instance_offset), instances)
+    return _write(labels, box, mask, predicted, instances, Provenance.MODEL, protect, recorder)
+
+
+def _write(
+    labels: LabelMap,
+    box: Box,
+    mask: np.ndarray,
+    category: int | np.ndarray,
+    instance: int | np.ndarray,
+    provenance: Provenance,
+    protect: Protect,
+    recorder: Recorder | None,
+) -> Box:
+    """Write where ``mask`` (over ``box``, inside the map) is set: ``category`` and ``instance``
+    are values or arrays shaped like the box. Records and writes only pixels that change."""
+    window = box.slices
     cat, inst, prov = labels.category[window], labels.instance[window], labels.provenance[window]
     change = mask & ((cat != category) | (inst != instance) | (prov != provenance))
     if protect is Protect.HUMAN:
@@ -90,14 +131,19 @@ def apply_mask(
     if tight.is_empty:
         return Box.empty()
     change = change[tight.slices]
-    changed = tight.shift(clipped.top, clipped.left)
+    changed = tight.shift(box.top, box.left)
     if recorder is not None:
         recorder.record(labels, changed, change)
     window = changed.slices
-    labels.category[window][change] = category
-    labels.instance[window][change] = instance
+    labels.category[window][change] = _values(category, tight, change)
+    labels.instance[window][change] = _values(instance, tight, change)
     labels.provenance[window][change] = provenance
     return changed
+
+
+def _values(values: int | np.ndarray, tight: Box, change: np.ndarray) -> int | np.ndarray:
+    """A value as is; an array of a box's values at the ``change`` pixels of its ``tight`` sub-box."""
+    return values if np.ndim(values) == 0 else np.asarray(values)[tight.slices][change]
 
 
 def brush_stroke(
@@ -209,19 +255,28 @@ def flood_fill(
     Provenance does not split regions. The same-label mask is built over the whole map (a region
     can reach anywhere), then ``cv2.floodFill`` finds the region and its box.
     """
+    box, inside = fill_region(labels, seed, connectivity)
+    if box.is_empty:
+        return Box.empty()
+    return apply_mask(labels, box, inside, value, provenance, protect, recorder)
+
+
+def fill_region(labels: LabelMap, seed: Point, connectivity: Literal[4, 8] = 4) -> tuple[Box, np.ndarray]:
+    """The connected region of pixels sharing the seed pixel's (category, instance): its box and a
+    boolean mask over that box (empty box off the map). Reads the whole map, writes nothing, so it
+    may run off the GUI thread on a snapshot."""
     if connectivity not in (4, 8):
         raise ValueError(f"connectivity must be 4 or 8, got {connectivity}")
     row, col = _pixel(seed)
     height, width = labels.shape
     if not (0 <= row < height and 0 <= col < width):
-        return Box.empty()
+        return Box.empty(), np.zeros((0, 0), bool)
     same = (labels.category == labels.category[row, col]) & (labels.instance == labels.instance[row, col])
     region = np.zeros((height + 2, width + 2), np.uint8)
     flags = connectivity | cv2.FLOODFILL_MASK_ONLY | (1 << 8)
     _, _, _, (x, y, w, h) = cv2.floodFill(same.view(np.uint8), region, (col, row), 1, 0, 0, flags)
     box = Box.from_xywh(x, y, w, h)
-    inside = region[1:-1, 1:-1][box.slices].view(bool)
-    return apply_mask(labels, box, inside, value, provenance, protect, recorder)
+    return box, region[1:-1, 1:-1][box.slices].view(bool)
 
 
 def erase_object(labels: LabelMap, point: Point, *, recorder: Recorder | None = None) -> Box:

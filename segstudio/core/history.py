@@ -13,6 +13,11 @@ keeps the old values of exactly the pixels about to change; nothing scans the wh
 final value differs from the first: a bit mask of them plus their old and new category,
 instance and provenance, each zlib-compressed when that pays off.
 
+A long edit (a whole-image fill, accepting a prediction) writes band by band and calls
+``recorder.seal()`` after each band: the writes so far become one *part* of the step, so no
+single call ever merges the whole image, and undo can restore the step part by part
+(:meth:`History.undo_parts`), one band per event-loop turn, each part a small box.
+
 Crowd flags are part of the state: the set is remembered at ``begin`` and compared at ``end``,
 so any crowd change made inside a stroke (the edits themselves never change crowd flags; the GUI
 may toggle one between ``begin`` and ``end``) is undone and redone with the stroke.
@@ -41,15 +46,22 @@ _LAYERS = ("category", "instance", "provenance")
 
 @dataclass(frozen=True, slots=True)
 class _Packed:
-    """A 1-D array's bytes, zlib-compressed when that saves at least a quarter."""
+    """A 1-D array's bytes, zlib-compressed when that saves at least a quarter; an array of one
+    repeated value (the VOID a fill overwrote, the provenance it wrote) is kept as that value and
+    its length, which costs nothing to pack or unpack."""
 
     data: bytes
     dtype: np.dtype
     compressed: bool
+    repeat: int = 0
+    """Non-zero: ``data`` is one value, repeated this many times."""
 
     @classmethod
     def pack(cls, array: np.ndarray) -> _Packed:
-        raw = np.ascontiguousarray(array).tobytes()
+        array = np.ascontiguousarray(array)
+        if array.size >= 64 and (array == array[0]).all():
+            return cls(array[:1].tobytes(), array.dtype, False, array.size)
+        raw = array.tobytes()
         if len(raw) >= 64:
             squeezed = zlib.compress(raw, 1)
             if len(squeezed) * 4 <= len(raw) * 3:
@@ -57,6 +69,9 @@ class _Packed:
         return cls(raw, array.dtype, False)
 
     def unpack(self) -> np.ndarray:
+        """The array (for a repeated value a read-only view of it, no copy)."""
+        if self.repeat:
+            return np.broadcast_to(np.frombuffer(self.data, self.dtype), (self.repeat,))
         return np.frombuffer(zlib.decompress(self.data) if self.compressed else self.data, self.dtype)
 
     @property
@@ -97,6 +112,26 @@ class _Diff:
         return self.box
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One undo step: its parts in the order they were written (most steps have one)."""
+
+    parts: tuple[_Diff, ...]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(part.nbytes for part in self.parts)
+
+    @property
+    def box(self) -> Box:
+        return reduce(Box.union, (part.box for part in self.parts), Box.empty())
+
+    def apply(self, labels: LabelMap, forward: bool) -> Iterator[Box]:
+        """Write the parts forward in order, or backward in reverse; yields each part's box."""
+        for part in self.parts if forward else reversed(self.parts):
+            yield part.apply(labels, forward)
+
+
 class StrokeRecorder:
     """Collects the old values of every write in one stroke; made by :meth:`History.begin`."""
 
@@ -104,6 +139,7 @@ class StrokeRecorder:
         self.labels = labels
         self._crowd = frozenset(labels.crowd)
         self._writes: list[tuple[Box, np.ndarray, tuple[np.ndarray, ...]]] = []
+        self._parts: list[_Diff] = []
         self._open = True
 
     def record(self, labels: LabelMap, box: Box, mask: np.ndarray) -> None:
@@ -116,11 +152,26 @@ class StrokeRecorder:
         window = box.slices
         self._writes.append((box, mask, tuple(getattr(labels, name)[window][mask] for name in _LAYERS)))
 
-    def finish(self) -> _Diff | None:
-        """Close the stroke and merge it into one diff; ``None`` when nothing ended up different."""
+    def seal(self) -> None:
+        """Make the writes so far one part of the step (a band of a long edit is done)."""
+        if not self._open:
+            raise RuntimeError("this stroke has ended; start another with History.begin")
+        part = self._merge()
+        if part is not None:
+            self._parts.append(part)
+
+    def finish(self) -> _Step | None:
+        """Close the stroke as one step of its parts; ``None`` when nothing ended up different."""
+        self.seal()
         self._open = False
+        return _Step(tuple(self._parts)) if self._parts else None
+
+    def _merge(self) -> _Diff | None:
+        """The writes since the last seal as one diff over their union box (and the crowd change)."""
         labels = self.labels
         crowd = frozenset(labels.crowd)
+        if len(self._writes) == 1:  # a band of a long edit: its recorded pixels are the diff
+            return self._single(*self._writes.pop(), crowd)
         union = reduce(Box.union, (box for box, _, _ in self._writes), Box.empty())
         touched = np.zeros((union.height, union.width), bool)
         before = [np.empty(touched.shape, getattr(labels, name).dtype) for name in _LAYERS]
@@ -137,7 +188,7 @@ class StrokeRecorder:
         if tight.is_empty and crowd == self._crowd:
             return None
         changed = changed[tight.slices]
-        return _Diff(
+        diff = _Diff(
             shape=labels.shape,
             box=tight.shift(union.top, union.left),
             changed=_Packed.pack(np.packbits(changed)),
@@ -146,6 +197,34 @@ class StrokeRecorder:
             crowd_added=crowd - self._crowd,
             crowd_removed=self._crowd - crowd,
         )
+        self._crowd = crowd
+        return diff
+
+    def _single(
+        self, box: Box, mask: np.ndarray, olds: tuple[np.ndarray, ...], crowd: frozenset[tuple[int, int]]
+    ) -> _Diff | None:
+        """One write since the last seal: no union to build, only its pixels to compare."""
+        now = tuple(getattr(self.labels, name)[box.slices][mask] for name in _LAYERS)
+        differs = reduce(np.logical_or, [old != new for old, new in zip(olds, now, strict=True)])
+        if not differs.all():
+            mask = mask.copy()
+            mask[mask] = differs
+            olds = tuple(old[differs] for old in olds)
+            now = tuple(new[differs] for new in now)
+        tight = Box.of_mask(mask)
+        if tight.is_empty and crowd == self._crowd:
+            return None
+        diff = _Diff(
+            shape=self.labels.shape,
+            box=tight.shift(box.top, box.left),
+            changed=_Packed.pack(np.packbits(mask[tight.slices])),
+            before=tuple(_Packed.pack(old) for old in olds),
+            after=tuple(_Packed.pack(new) for new in now),
+            crowd_added=crowd - self._crowd,
+            crowd_removed=self._crowd - crowd,
+        )
+        self._crowd = crowd
+        return diff
 
 
 class History:
@@ -158,8 +237,8 @@ class History:
 
     def __init__(self, max_bytes: int = 256 * 2**20) -> None:
         self.max_bytes = max_bytes
-        self._undo: deque[_Diff] = deque()
-        self._redo: list[_Diff] = []
+        self._undo: deque[_Step] = deque()
+        self._redo: list[_Step] = []
         self._nbytes = 0
         self._recorder: StrokeRecorder | None = None
 
@@ -174,16 +253,16 @@ class History:
         """Finish the stroke as one undo step; return the box it changed (empty when nothing did)."""
         if self._recorder is None:
             raise RuntimeError("no stroke in progress")
-        diff, self._recorder = self._recorder.finish(), None
-        if diff is None:
+        step, self._recorder = self._recorder.finish(), None
+        if step is None:
             return Box.empty()
-        self._nbytes -= sum(d.nbytes for d in self._redo)
+        self._nbytes -= sum(s.nbytes for s in self._redo)
         self._redo.clear()
-        self._undo.append(diff)
-        self._nbytes += diff.nbytes
+        self._undo.append(step)
+        self._nbytes += step.nbytes
         while self._undo and self._nbytes > self.max_bytes:
             self._nbytes -= self._undo.popleft().nbytes
-        return diff.box
+        return step.box
 
     @contextmanager
     def stroke(self, labels: LabelMap) -> Iterator[StrokeRecorder]:
@@ -196,21 +275,34 @@ class History:
 
     def undo(self, labels: LabelMap) -> Box:
         """Revert the latest stroke; return the box to repaint (empty when there is nothing to undo)."""
-        return self._move(labels, self._undo, self._redo, forward=False)
+        return reduce(Box.union, self.undo_parts(labels), Box.empty())
 
     def redo(self, labels: LabelMap) -> Box:
         """Re-apply the latest undone stroke; return the box to repaint (empty when none)."""
+        return reduce(Box.union, self.redo_parts(labels), Box.empty())
+
+    def undo_parts(self, labels: LabelMap) -> Iterator[Box]:
+        """Revert the latest stroke part by part, yielding each part's box: the step moves to the
+        redo stack at once, so the caller must run the iterator to its end (before any other
+        edit, undo or redo), a part per event-loop turn if it likes."""
+        return self._move(labels, self._undo, self._redo, forward=False)
+
+    def redo_parts(self, labels: LabelMap) -> Iterator[Box]:
+        """Re-apply the latest undone stroke part by part (see :meth:`undo_parts`)."""
         return self._move(labels, self._redo, self._undo, forward=True)
 
-    def _move(self, labels: LabelMap, source: list | deque, target: list | deque, forward: bool) -> Box:
+    def _move(
+        self, labels: LabelMap, source: list | deque, target: list | deque, forward: bool
+    ) -> Iterator[Box]:
         if self._recorder is not None:
             raise RuntimeError("cannot undo or redo in the middle of a stroke")
         if not source:
-            return Box.empty()
-        diff = source[-1]
-        box = diff.apply(labels, forward)
+            return iter(())
+        step = source[-1]
+        if step.parts[0].shape != labels.shape:
+            raise ValueError(f"this history belongs to a {step.parts[0].shape} map, not {labels.shape}")
         target.append(source.pop())
-        return box
+        return step.apply(labels, forward)
 
     @property
     def can_undo(self) -> bool:

@@ -4,7 +4,7 @@ The numbers are the COCO panoptic API's (the matching is :func:`core.pq.match_se
 same code the dataset evaluation runs); only the way segments are found differs. Instead of
 encoding both maps as RGB ids and sorting every pixel three times, each pixel gets a 32-bit
 segment key (its instance id for a thing, ``STUFF_KEY + category`` for stuff, 0 for void) and
-one ``np.unique`` over the (gt key, predicted key) pairs gives every overlap and area. This
+one count of the (gt key, predicted key) pairs (by runs, ``core.runs``) gives every overlap and area. This
 leans on the data model's rule that instance ids are unique within an image (across categories),
 which the editor, the importers and the models all keep. A thing-class region with instance 0
 (e.g. from a semantic PNG) is one segment of its class, as the exporters treat it.
@@ -21,6 +21,7 @@ import numpy as np
 
 from segstudio.core.labels import VOID
 from segstudio.core.pq import PQStat, match_segments, pq_results
+from segstudio.core.runs import pair_counts
 
 STUFF_KEY = 1 << 31
 """Segment keys from here on are stuff (``STUFF_KEY + category``); below it, instance ids."""
@@ -108,7 +109,7 @@ def label_map_pq_stat(
         raise ValueError(shapes)
     gt_keys, gt_things = segment_keys(gt_category, gt_instance)
     pred_keys, pred_things = segment_keys(pred_category, pred_instance)
-    pairs, counts = np.unique((gt_keys.astype(np.uint64) << np.uint64(32)) | pred_keys, return_counts=True)
+    pairs, counts = pair_counts(gt_keys, pred_keys, 1 << 32)
     gt_of_pair = (pairs >> np.uint64(32)).tolist()
     pred_of_pair = (pairs & np.uint64(0xFFFFFFFF)).tolist()
     overlap = dict(zip(zip(gt_of_pair, pred_of_pair, strict=True), counts.tolist(), strict=True))

@@ -14,6 +14,7 @@ from enum import IntEnum
 import numpy as np
 
 from segstudio.core.box import Box
+from segstudio.core.runs import find_runs, group_runs
 
 VOID: int = 0xFFFF
 """Reserved category value: no class. Class ids live in ``0 .. VOID - 1``."""
@@ -132,39 +133,22 @@ class LabelMap:
         """Every non-void (category, instance) pair with area, tight box, crowd flag and provenance.
 
         Provenance of a segment is HUMAN when any of its pixels is human-written, else the
-        highest provenance found. Sorted by (category, instance).
+        highest provenance found. Sorted by (category, instance). Found by runs along rows
+        (``core.runs``), so the cost is one pass over the pixels plus a sort of the runs.
         """
-        height, width = self.shape
-        key = (self.category.astype(np.uint64) << np.uint64(32)) | self.instance.astype(np.uint64)
-        key = key.ravel()
-        keys, inverse, areas = np.unique(key, return_inverse=True, return_counts=True)
-        n = len(keys)
-        flat = np.arange(key.size, dtype=np.int64)
-        first = np.full(n, key.size, np.int64)
-        last = np.full(n, -1, np.int64)
-        np.minimum.at(first, inverse, flat)
-        np.maximum.at(last, inverse, flat)
-        columns = np.tile(np.arange(width, dtype=np.int64), height)
-        left = np.full(n, width, np.int64)
-        right = np.full(n, -1, np.int64)
-        np.minimum.at(left, inverse, columns)
-        np.maximum.at(right, inverse, columns)
-        prov = np.zeros(n, np.uint8)
-        np.maximum.at(prov, inverse, self.provenance.ravel())
         segments = []
-        for i, k in enumerate(keys.tolist()):
-            category, instance = k >> 32, k & 0xFFFFFFFF
+        for key, area, top, left, bottom, right, prov in _segment_stats(self):
+            category, instance = key >> 32, key & 0xFFFFFFFF
             if category == VOID:
                 continue
-            box = Box(int(first[i] // width), int(left[i]), int(last[i] // width) + 1, int(right[i]) + 1)
             segments.append(
                 Segment(
                     category=int(category),
                     instance=int(instance),
-                    area=int(areas[i]),
-                    box=box,
+                    area=int(area),
+                    box=Box(int(top), int(left), int(bottom) + 1, int(right) + 1),
                     iscrowd=(category, instance) in self.crowd,
-                    provenance=Provenance(int(prov[i])),
+                    provenance=Provenance(int(prov)),
                 )
             )
         return segments
@@ -175,3 +159,32 @@ class LabelMap:
             return
         present = {(s.category, s.instance) for s in self.segments()}
         self.crowd &= present
+
+
+def _segment_stats(labels: LabelMap) -> zip:
+    """Per (category, instance) key, sorted: key, area, top row, left, bottom row, right column
+    (inclusive) and highest provenance, from the runs along the rows."""
+    width = labels.shape[1]
+    runs = find_runs(labels.category, labels.instance, labels.provenance, row_width=width)
+    first, last = runs.starts, runs.starts + runs.lengths - 1
+    key = (labels.category.ravel()[first].astype(np.uint64) << np.uint64(32)) | labels.instance.ravel()[first]
+    keys, group, areas = group_runs(key, runs)
+    n = len(keys)
+    top, bottom = np.full(n, labels.category.size, np.int64), np.full(n, -1, np.int64)
+    np.minimum.at(top, group, first)
+    np.maximum.at(bottom, group, last)
+    left, right = np.full(n, width, np.int64), np.full(n, -1, np.int64)
+    np.minimum.at(left, group, first % width)
+    np.maximum.at(right, group, last % width)
+    prov = np.zeros(n, np.uint8)
+    np.maximum.at(prov, group, labels.provenance.ravel()[first])
+    return zip(
+        keys.tolist(),
+        areas.tolist(),
+        (top // width).tolist(),
+        left.tolist(),
+        (bottom // width).tolist(),
+        right.tolist(),
+        prov.tolist(),
+        strict=True,
+    )

@@ -23,9 +23,11 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
+import cv2
 import numpy as np
 
 from segstudio.core.labels import VOID, LabelMap, Provenance
+from segstudio.core.runs import find_runs, group_runs
 
 MAX_SEGMENT_ID = 256**3 - 1
 """Largest id an RGB PNG can carry."""
@@ -35,12 +37,26 @@ Color = tuple[int, int, int]
 
 def rgb_to_ids(rgb: np.ndarray) -> np.ndarray:
     """Segment ids (uint32) of an (H, W, 3) RGB array (in RGB order, not OpenCV's BGR)."""
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) RGB array, got shape {rgb.shape}")
-    if rgb.dtype != np.uint8:
-        raise ValueError(f"expected 8-bit RGB, got dtype {rgb.dtype}")
-    wide = rgb.astype(np.uint32)
-    return wide[..., 0] | (wide[..., 1] << np.uint32(8)) | (wide[..., 2] << np.uint32(16))
+    return _ids_of(rgb, cv2.COLOR_RGB2RGBA)
+
+
+def bgr_to_ids(bgr: np.ndarray) -> np.ndarray:
+    """Segment ids (uint32) of an (H, W, 3) array in OpenCV's BGR order (as ``cv2.imdecode`` gives)."""
+    return _ids_of(bgr, cv2.COLOR_BGR2RGBA)
+
+
+def _ids_of(pixels: np.ndarray, to_rgba: int) -> np.ndarray:
+    """One OpenCV pass to RGBA, read as little-endian uint32 (R + 256 G + 65536 B + alpha << 24)."""
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) RGB array, got shape {pixels.shape}")
+    if pixels.dtype != np.uint8:
+        raise ValueError(f"expected 8-bit RGB, got dtype {pixels.dtype}")
+    if pixels.size == 0:
+        return np.zeros(pixels.shape[:2], np.uint32)
+    rgba = cv2.cvtColor(np.ascontiguousarray(pixels), to_rgba)
+    ids = rgba.view("<u4")[..., 0].astype(np.uint32, copy=False)
+    ids &= np.uint32(MAX_SEGMENT_ID)
+    return ids
 
 
 def ids_to_rgb(ids: np.ndarray) -> np.ndarray:
@@ -50,10 +66,8 @@ def ids_to_rgb(ids: np.ndarray) -> np.ndarray:
         raise ValueError(f"segment ids must be integers, got dtype {ids.dtype}")
     if ids.size and (int(ids.min()) < 0 or int(ids.max()) > MAX_SEGMENT_ID):
         raise ValueError(f"segment ids must lie in 0..{MAX_SEGMENT_ID}")
-    wide = ids.astype(np.uint32)
-    return np.stack([(wide >> np.uint32(shift)) & np.uint32(0xFF) for shift in (0, 8, 16)], axis=-1).astype(
-        np.uint8
-    )
+    wide = np.ascontiguousarray(ids, dtype="<u4")
+    return np.ascontiguousarray(wide.view(np.uint8).reshape(ids.shape + (4,))[..., :3])
 
 
 def color_to_id(color: Iterable[int]) -> int:
@@ -64,11 +78,10 @@ def color_to_id(color: Iterable[int]) -> int:
 
 def _stuff_canonical(labels: LabelMap, thing_ids: Collection[int]) -> LabelMap:
     """The same map with every stuff pixel's instance set to 0, so each stuff class is one segment."""
-    things = np.asarray(sorted(int(t) for t in thing_ids), np.int64)
-    is_thing = np.isin(labels.category, things)
-    instance = np.where(is_thing | (labels.category == VOID), labels.instance, 0).astype(
-        labels.instance.dtype
-    )
+    keeps_instance = np.zeros(VOID + 1, bool)
+    keeps_instance[[int(t) for t in thing_ids if 0 <= int(t) <= VOID]] = True
+    keeps_instance[VOID] = True
+    instance = np.where(keeps_instance[labels.category], labels.instance, 0).astype(labels.instance.dtype)
     crowd = {(c, i if c in thing_ids else 0) for c, i in labels.crowd}
     return LabelMap(labels.category, instance, labels.provenance, crowd)
 
@@ -116,13 +129,16 @@ def labels_to_panoptic(
     keys = [(s.category, s.instance) for s in segments]
     ids = _assign_ids(keys, thing_ids, colors)
 
-    packed = (canonical.category.astype(np.uint64) << np.uint64(32)) | canonical.instance.astype(np.uint64)
+    # Paint ids run by run: each run of one (category, instance) gets its segment's id.
+    runs = find_runs(canonical.category, canonical.instance)
+    run_category = canonical.category.ravel()[runs.starts]
+    run_key = (run_category.astype(np.uint64) << np.uint64(32)) | canonical.instance.ravel()[runs.starts]
     key_values = np.array([(c << 32) | i for c, i in keys], np.uint64)
-    id_map = np.zeros(labels.shape, np.uint32)
+    run_ids = np.zeros(len(runs.starts), np.uint32)
+    labelled = run_category != VOID
     if keys:
-        labelled = canonical.category != VOID
-        position = np.searchsorted(key_values, packed[labelled])
-        id_map[labelled] = np.asarray(ids, np.uint32)[position]
+        run_ids[labelled] = np.asarray(ids, np.uint32)[np.searchsorted(key_values, run_key[labelled])]
+    id_map = np.repeat(run_ids, runs.lengths).reshape(labels.shape)
 
     segments_info = [
         {
@@ -160,7 +176,8 @@ def panoptic_to_labels(
             raise ValueError(f"segment {segment_id}: category_id {category} out of range 0..{VOID - 1}")
         info[segment_id] = (category, bool(entry.get("iscrowd", 0)))
 
-    present, inverse = np.unique(id_map, return_inverse=True)
+    runs = find_runs(id_map)
+    present, group, _ = group_runs(id_map.ravel()[runs.starts], runs)
     present_ids = [int(v) for v in present if v != 0]
     unknown = sorted(set(present_ids) - info.keys())
     if unknown:
@@ -171,17 +188,21 @@ def panoptic_to_labels(
 
     category_lut = np.full(len(present), VOID, np.uint16)
     instance_lut = np.zeros(len(present), np.uint32)
+    provenance_lut = np.zeros(len(present), np.uint8)
     crowd: set[tuple[int, int]] = set()
     for n, value in enumerate(present.tolist()):
         if value == 0:
             continue
         category, iscrowd = info[value]
         instance = value if category in thing_ids else 0
-        category_lut[n], instance_lut[n] = category, instance
+        category_lut[n], instance_lut[n], provenance_lut[n] = category, instance, Provenance.HUMAN
         if iscrowd:
             crowd.add((category, instance))
-    inverse = inverse.reshape(id_map.shape)
-    return LabelMap.from_arrays(category_lut[inverse], instance_lut[inverse], Provenance.HUMAN, crowd)
+
+    def paint(lut: np.ndarray) -> np.ndarray:
+        return np.repeat(lut[group], runs.lengths).reshape(id_map.shape)
+
+    return LabelMap(paint(category_lut), paint(instance_lut), paint(provenance_lut), crowd)
 
 
 def _few(values: list[int], limit: int = 5) -> str:

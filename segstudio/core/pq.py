@@ -3,7 +3,8 @@
 Follows cocodataset/panopticapi ``evaluation.py`` (``pq_compute_single_core`` and
 ``PQStat.pq_average``) step for step, so numbers match the official tool:
 
-* pixel overlaps come from one ``np.unique`` over ``gt_id * 256**3 + pred_id``;
+* pixel overlaps are the counts of every ``gt_id * 256**3 + pred_id`` (as the API's ``np.unique``,
+  found here by runs, ``core.runs``);
 * a pair matches when categories agree, the ground truth is not crowd and IoU > 0.5, where the
   union leaves out the prediction's pixels on ground-truth void (id 0);
 * ground-truth areas come from ``segments_info`` (as the API reads them), predicted areas from
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from segstudio.core.runs import pair_counts
 
 OFFSET = 256 * 256 * 256
 VOID_ID = 0
@@ -154,9 +157,18 @@ def pq_image(
     gt_segms = _segment_table(gt_segments, "ground-truth")
     pred_segms = _segment_table(pred_segments, "predicted")
 
+    # Overlap of every (gt id, pred id) pair present in the image (by runs: ``core.runs``).
+    pairs, intersections = pair_counts(gt_ids, pred_ids, OFFSET)
+    gt_of_pair = (pairs // np.uint64(OFFSET)).tolist()
+    pred_of_pair = pairs % np.uint64(OFFSET)
+    overlap: dict[tuple[int, int], int] = dict(
+        zip(zip(gt_of_pair, pred_of_pair.tolist(), strict=True), intersections.tolist(), strict=True)
+    )
+
     # Predicted areas from the pixels, with the API's sanity checks.
     pred_area: dict[int, int] = {}
-    labels, counts = np.unique(pred_ids, return_counts=True)
+    labels, pair_pred = np.unique(pred_of_pair, return_inverse=True)
+    counts = np.bincount(pair_pred.ravel(), weights=intersections, minlength=len(labels)).astype(np.int64)
     for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
         if label not in pred_segms:
             if label == VOID_ID:
@@ -169,15 +181,6 @@ def pq_image(
     missing = sorted(pred_segms.keys() - pred_area.keys())
     if missing:
         raise ValueError(f"predicted segment ids {missing} are in segments_info but not in the PNG")
-
-    # Overlap of every (gt id, pred id) pair present in the image.
-    combined = gt_ids.astype(np.uint64) * np.uint64(OFFSET) + pred_ids.astype(np.uint64)
-    pairs, intersections = np.unique(combined, return_counts=True)
-    gt_of_pair = (pairs // np.uint64(OFFSET)).tolist()
-    pred_of_pair = (pairs % np.uint64(OFFSET)).tolist()
-    overlap: dict[tuple[int, int], int] = dict(
-        zip(zip(gt_of_pair, pred_of_pair, strict=True), intersections.tolist(), strict=True)
-    )
 
     # The API reads ground-truth areas from the JSON; count pixels only where ``area`` is missing.
     gt_pixels: defaultdict[int, int] = defaultdict(int)

@@ -22,19 +22,30 @@ from segstudio.gui.tools import BoxCut, Brush, Eraser, Fill, Picker, Polygon, Su
 if TYPE_CHECKING:
     from segstudio.gui.main_window import MainWindow
 
+OBJECTS = (
+    "A thing class's stroke joins the object it touches, else starts a new one; "
+    "N: new anyway; Ctrl held at the press: into the object under the cursor"
+)
+
 TOOL_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
-    (Brush.name, "&Brush", "B", "Paint; [ and ] change the size"),
+    (Brush.name, "&Brush", "B", f"Paint; [ and ] change the size. {OBJECTS}"),
     (Eraser.name, "&Eraser", "E", "Erase to unlabelled; [ and ] change the size"),
-    (SuperpixelBrush.name, "&Superpixels", "S", "Paint the superpixels the brush touches; [ and ] size"),
+    (
+        SuperpixelBrush.name,
+        "&Superpixels",
+        "S",
+        f"Paint the superpixels the brush touches; [ and ] size. {OBJECTS}",
+    ),
     (
         Polygon.name,
         "&Polygon",
         "P",
-        "Click corners; double-click or Enter fills, Backspace undoes a corner, Esc cancels",
+        "Click corners; double-click or Enter fills, Backspace undoes a corner, Esc cancels. "
+        "Each polygon is a new object (Ctrl at the first corner: into the object under it)",
     ),
-    (Fill.name, "Flood &fill", "G", "Fill the region of equal labels under the click"),
-    (BoxCut.name, "Box to mask", "R", "Drag a box around an object; GrabCut labels it"),
-    (Picker.name, "P&ick", "I", "Take the class and instance under the click"),
+    (Fill.name, "Flood &fill", "G", f"Fill the region of equal labels under the click. {OBJECTS}"),
+    (BoxCut.name, "Box to mask", "R", "Drag a box around an object; GrabCut labels it as a new object"),
+    (Picker.name, "P&ick", "I", "Take the class and object under the click; strokes continue that object"),
     (
         ScribbleBrush.name,
         "S&cribble",
@@ -53,6 +64,7 @@ class Actions:
     classes: list[QAction] = field(default_factory=list)
     only_unlabelled: QAction | None = None
     replace_human: QAction | None = None
+    save_on_leave: QAction | None = None
     view_menu: QMenu | None = None
     recent_menu: QMenu | None = None
 
@@ -106,7 +118,13 @@ def build(window: MainWindow) -> Actions:
     recent_menu = actions.recent_menu = file_menu.addMenu("Open &recent")
     recent_menu.aboutToShow.connect(lambda: fill_menu(recent_menu, window.recent, window.open_path))
     file_menu.addSeparator()
-    file_menu.addActions([save, reviewed])
+    actions.save_on_leave = _action(
+        window, "Save when &leaving an image", window.set_save_on_leave, checkable=True
+    )
+    actions.save_on_leave.setToolTip(
+        "Save the labels when moving to another image or project, or quitting, without asking (as labelme)"
+    )
+    file_menu.addActions([save, reviewed, actions.save_on_leave])
     file_menu.addSeparator()
     keys = QKeySequence.listFromString
     file_menu.addActions(
@@ -152,11 +170,13 @@ def build(window: MainWindow) -> Actions:
     actions.only_unlabelled = _action(
         window, "Only paint &unlabelled pixels", tools.set_only_unlabelled, "L", checkable=True
     )
+    new_instance = _action(window, "&New instance", tools.new_instance, "N")
+    _follow_shortcut(new_instance, "the next object is new even where it touches one of its class")
     tool_menu.addActions(
         [
             _action(window, "Bigger brush", tools.grow_brush, "]"),
             _action(window, "Smaller brush", tools.shrink_brush, "["),
-            _action(window, "&New instance", tools.new_instance, "N"),
+            new_instance,
             actions.only_unlabelled,
         ]
     )

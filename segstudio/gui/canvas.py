@@ -60,7 +60,7 @@ PREVIEW_Z = 100.0
 class ToolSink(Protocol):
     """What the canvas tells the active tool; points are image (scene) coordinates."""
 
-    def press(self, point: Point) -> None: ...
+    def press(self, point: Point, modifiers: Qt.KeyboardModifier = ...) -> None: ...
     def move(self, point: Point, dragging: bool) -> None: ...
     def release(self, point: Point) -> None: ...
     def double_click(self, point: Point) -> None: ...
@@ -284,7 +284,7 @@ class Canvas(QGraphicsView):
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
         elif button == Qt.MouseButton.LeftButton and self.tool is not None and IMAGE in self.layers:
             self._tool_down = True
-            self.tool.press(self._image_point(event))
+            self.tool.press(self._image_point(event), event.modifiers())
         else:
             super().mousePressEvent(event)
             return

@@ -4,7 +4,13 @@ Every change to the ground truth goes through :meth:`Document.edit` (inside a st
 :meth:`Document.apply` (a one-shot stroke) or undo/redo, and ends in ``_sync(box)``: the IoU
 confusion matrix and the "changed by the human" count follow the box from a shadow copy of its
 old contents, then ``changed(box)`` tells views to repaint that box. Nothing here scans the whole
-image per edit. Qt-light: a QObject only for its signals.
+image per edit. Qt-light: a QObject for its signals and one zero-interval timer.
+
+Long edits (accepting a prediction, a fill or GrabCut result over a large box, undo or redo of
+them) run as *work*: a band of at most ``BAND_PIXELS`` per event-loop turn, each band synced and
+repainted like a stroke, so the window never stalls on a 12 MP image. The first band runs at
+once (a small edit is done when the call returns); :meth:`Document.settle` finishes the rest
+before anything else touches the labels (a new stroke, undo, save).
 """
 
 from __future__ import annotations
@@ -13,11 +19,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from segstudio.core.box import Box
-from segstudio.core.edits import Protect, Recorder, set_from_mask
-from segstudio.core.history import History
+from segstudio.core.edits import Protect, Recorder, copy_prediction
+from segstudio.core.history import History, StrokeRecorder
 from segstudio.core.labels import LabelMap, Provenance
 from segstudio.core.metrics import ConfusionMatrix
 from segstudio.core.palette import Palette
@@ -25,6 +31,12 @@ from segstudio.core.scribbles import ScribbleMap
 
 Edit = Callable[[LabelMap, Recorder], Box]
 """An edit of the ground truth: writes through the recorder it is given, returns the changed box."""
+
+BandEdit = Callable[[LabelMap, Recorder, Box], Box]
+"""An edit confined to a band (a box) it is given: one slice of a long edit."""
+
+BAND_PIXELS = 1 << 17
+"""Pixels per band of long work: a few milliseconds of writing, syncing and repainting."""
 
 
 def _human_corrections(gt_category: np.ndarray, provenance: np.ndarray, pred_category: np.ndarray) -> int:
@@ -44,6 +56,10 @@ class Document(QObject):
     """A new prediction replaced the old one (or none): views rebuild the prediction overlays."""
     scribbles_changed = Signal(object)
     """Box of ``scribbles`` that changed (repaint it; the scribble classifier retrains)."""
+    work_progress = Signal(str, int, int)
+    """(title, bands done, bands) of long work (see the module notes)."""
+    busy_changed = Signal(bool)
+    """Long work started (True, after its first band) or ended (False)."""
 
     def __init__(
         self,
@@ -72,7 +88,15 @@ class Document(QObject):
         """(H, W) uint16 millimetres (0 = no reading), or None when the image has no depth map."""
         self.palette = palette
         self.history = History()
-        self._recorder: Recorder | None = None
+        self._recorder: StrokeRecorder | None = None
+        self.revision = 0
+        """Counts changes of the ground truth: a result computed from older labels is stale."""
+        self._work: Iterator[None] | None = None
+        self._work_timer = QTimer(self)
+        self._work_timer.setInterval(0)
+        self._work_timer.timeout.connect(self._work_step)
+        self._after_stroke: list[Callable[[], None]] = []
+        """Long work that arrived (from the worker) while a mouse stroke was open: started after it."""
         self._dirty = dirty
         self.confusion: ConfusionMatrix | None = None
         self.human_corrections = 0
@@ -136,14 +160,53 @@ class Document(QObject):
 
     # -- edits ------------------------------------------------------------------------------------
 
+    @property
+    def busy(self) -> bool:
+        """Long work is under way (see :meth:`settle`)."""
+        return self._work is not None
+
+    def settle(self) -> None:
+        """Finish long work now, before anything else reads or writes the labels."""
+        while self._work is not None:
+            self._work_step()
+
+    def _start(self, work: Iterator[None]) -> None:
+        """Run ``work`` a step now and the rest a step per event-loop turn."""
+        self._work = work
+        self._work_step()
+        if self._work is not None:
+            self._work_timer.start()
+            self.busy_changed.emit(True)
+
+    def _work_step(self) -> None:
+        work = self._work
+        if work is None:
+            return
+        try:
+            next(work)
+        except StopIteration:
+            self._work = None
+        except BaseException:
+            self._work = None
+            raise
+        finally:
+            if self._work is None and self._work_timer.isActive():
+                self._work_timer.stop()
+                self.busy_changed.emit(False)
+
     def begin_stroke(self) -> None:
         """Start one undo step (a mouse press); edits until ``end_stroke`` undo together."""
+        self.settle()
         self._recorder = self.history.begin(self.labels)
 
     def end_stroke(self) -> Box:
         """Close the undo step; returns the box it changed overall."""
         self._recorder = None
-        return self.history.end()
+        box = self.history.end()
+        waiting, self._after_stroke = self._after_stroke, []
+        for start in waiting:
+            QTimer.singleShot(0, self, start)
+        return box
 
     def edit(self, edit: Edit) -> Box:
         """Run one edit inside the current stroke and propagate its box."""
@@ -166,54 +229,85 @@ class Document(QObject):
         finally:
             self.end_stroke()
 
-    def undo(self) -> Box:
-        if self.in_stroke:
-            return Box.empty()
-        box = self.history.undo(self.labels)
-        self._sync(box)
-        return box
+    def undo(self) -> None:
+        """Revert the last step, part by part (a long step's bands a turn each)."""
+        self.settle()
+        if not self.in_stroke:
+            self._start(self._replay(self.history.undo_parts(self.labels), "Undoing"))
 
-    def redo(self) -> Box:
-        if self.in_stroke:
-            return Box.empty()
-        box = self.history.redo(self.labels)
-        self._sync(box)
-        return box
+    def redo(self) -> None:
+        self.settle()
+        if not self.in_stroke:
+            self._start(self._replay(self.history.redo_parts(self.labels), "Redoing"))
 
-    def accept_prediction(self, category: int | None = None, replace: bool = False) -> Box:
-        """Copy the prediction (all of it, or one class) into the ground truth as one undo step.
+    def _replay(self, parts: Iterator[Box], title: str) -> Iterator[None]:
+        for done, box in enumerate(parts, 1):
+            self._sync(box)
+            self.work_progress.emit(title, done, 0)
+            yield
+
+    def apply_in_bands(
+        self, box: Box, edit: BandEdit, title: str, done: Callable[[Box], None] | None = None
+    ) -> None:
+        """Run ``edit`` over ``box`` band by band as one undo step (long work, see the module
+        notes); ``done`` gets the box it changed at the end. Arriving while a mouse stroke is open
+        (a worker's result mid-drag), it starts when the stroke ends, as a step of its own."""
+        if self.in_stroke and self._work is None:
+            self._after_stroke.append(lambda: self.apply_in_bands(box, edit, title, done))
+            return
+        self.settle()
+        self._start(self._banded(box.clip(self.shape).bands(BAND_PIXELS), edit, title, done))
+
+    def _banded(
+        self, bands: list[Box], edit: BandEdit, title: str, done: Callable[[Box], None] | None
+    ) -> Iterator[None]:
+        recorder = self._recorder = self.history.begin(self.labels)
+        changed = Box.empty()
+        try:
+            for count, band in enumerate(bands, 1):
+                changed = changed.union(self.edit(lambda labels, recorder, b=band: edit(labels, recorder, b)))
+                recorder.seal()
+                self.work_progress.emit(title, count, len(bands))
+                if count < len(bands):
+                    yield
+        finally:
+            self.end_stroke()
+        if done is not None:
+            done(changed)
+
+    def accept_prediction(
+        self,
+        category: int | None = None,
+        replace: bool = False,
+        done: Callable[[Box], None] | None = None,
+    ) -> None:
+        """Copy the prediction (all of it, or one class) into the ground truth as one undo step,
+        band by band (long work); ``done`` gets the changed box (empty: nothing to accept).
 
         Written with MODEL provenance; pixels a human wrote are kept unless ``replace``. Predicted
         instance ids are moved past the ground truth's so they never merge with existing objects.
         """
+        self.settle()
         prediction = self.prediction
         if prediction is None:
-            return Box.empty()
+            if done is not None:
+                done(Box.empty())
+            return
         protect = Protect.NONE if replace else Protect.HUMAN
         offset = self.labels.next_instance() - 1
-        segments = [s for s in prediction.segments() if category is None or s.category == category]
-        changed = Box.empty()
-        with self.stroke():
-            for segment in segments:
-                window = segment.box.slices
-                mask = (prediction.category[window] == segment.category) & (
-                    prediction.instance[window] == segment.instance
-                )
-                instance = segment.instance + offset if segment.instance else 0
-                changed = changed.union(
-                    self.edit(
-                        lambda labels, recorder, m=mask, s=segment, i=instance: set_from_mask(
-                            labels,
-                            m,
-                            (s.category, i),
-                            box=s.box,
-                            provenance=Provenance.MODEL,
-                            protect=protect,
-                            recorder=recorder,
-                        )
-                    )
-                )
-        return changed
+
+        def accept(labels: LabelMap, recorder: Recorder, band: Box) -> Box:
+            return copy_prediction(
+                labels,
+                prediction,
+                band,
+                category=category,
+                instance_offset=offset,
+                protect=protect,
+                recorder=recorder,
+            )
+
+        self.apply_in_bands(Box.full(self.shape), accept, "Accepting the prediction", done)
 
     # -- palette and metrics ----------------------------------------------------------------------
 
@@ -239,6 +333,7 @@ class Document(QObject):
         """Follow a change confined to ``box``: metrics by difference, shadow copy, then tell views."""
         if box.is_empty:
             return
+        self.revision += 1
         if self.prediction is not None and self.confusion is not None:
             window = box.slices
             category, provenance = self.labels.category[window], self.labels.provenance[window]

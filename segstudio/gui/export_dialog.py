@@ -24,6 +24,7 @@ from segstudio.gui.form_dialog import FormDialog
 from segstudio.gui.worker import Job, JobContext, Priority
 from segstudio.io.exchange import ImageMode
 from segstudio.io.export import FORMAT_TITLES, ExportFormat, ExportOptions, export_project
+from segstudio.io.parallel import background_jobs
 
 EXPORT_KIND = "export"
 IMAGE_MODE_TITLES = {
@@ -119,6 +120,6 @@ def export_job(request: ExportRequest) -> Job:
 
     def run(context: JobContext) -> int:
         root, fmt, out, options = request.root, request.fmt, request.out, request.options
-        return export_project(root, fmt, out, options, context.checked_progress)
+        return export_project(root, fmt, out, options, context.checked_progress, jobs=background_jobs())
 
     return Job(EXPORT_KIND, str(request.root), run, Priority.BATCH, f"Exporting to {request.out}")

@@ -24,6 +24,7 @@ from segstudio.core.palette import BUILTIN_PALETTES
 from segstudio.gui.form_dialog import FormDialog
 from segstudio.gui.worker import Job, JobContext, Priority
 from segstudio.io.dataset_import import IMPORT_TITLES, DatasetSource, ImportFormat, import_dataset
+from segstudio.io.parallel import background_jobs
 from segstudio.io.semantic_png import SEMANTIC_VOID
 
 IMPORT_KIND = "import"
@@ -163,6 +164,6 @@ def import_job(source: DatasetSource, project_root: Path) -> Job:
     """The import as a worker job returning the reader's warnings; a stop comes between images."""
 
     def run(context: JobContext) -> list[str]:
-        return import_dataset(source, project_root, progress=context.checked_progress)[1]
+        return import_dataset(source, project_root, context.checked_progress, background_jobs())[1]
 
     return Job(IMPORT_KIND, str(project_root), run, Priority.BATCH, f"Importing into {project_root}")

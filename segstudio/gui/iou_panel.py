@@ -152,4 +152,8 @@ class IouPanel(QWidget):
                 f"{int(pred_area[i]):,}",
             )
             for column, text in enumerate(cells):
-                self.table.setItem(row, column, QTableWidgetItem(text))
+                item = self.table.item(row, column)
+                if item is None:
+                    self.table.setItem(row, column, QTableWidgetItem(text))
+                elif item.text() != text:  # only changed cells: a long edit redraws this often
+                    item.setText(text)

@@ -13,7 +13,9 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QWidget
 
+from segstudio.core.box import Box
 from segstudio.core.edits import erase_object
+from segstudio.core.instance_choice import InstanceMode
 from segstudio.core.labels import VOID, LabelMap
 from segstudio.core.palette import Palette
 from segstudio.gui import actions, dialogs, projects
@@ -37,14 +39,31 @@ from segstudio.gui.recent import RecentProjects
 from segstudio.gui.scribbles import ScribbleController
 from segstudio.gui.session import AUTOSAVE_MS, Session
 from segstudio.gui.shortcuts import ShortcutMap, ShortcutsDialog, menu_commands
-from segstudio.gui.tools import ToolBox
+from segstudio.gui.toolbox import ToolBox
 from segstudio.gui.worker import Worker
 from segstudio.io.project import ImageState, Project, ProjectError
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp)"
 NO_PALETTE = Palette("none", [])
+INSTANCE_TIP = (
+    "Objects of a thing class: a stroke or fill that touches an object of its class joins it, "
+    "else it is a new object; a polygon or box is always a new object. N: the next one is new "
+    "anyway; Pick (I): continue the picked object; Ctrl held when a stroke begins: paint into the "
+    "object under the cursor (else the current one)."
+)
+SAVE_ON_LEAVE_KEY = "labels/save-on-leave"
+"""User setting: save without asking when leaving an image (on unless switched off)."""
 DEFAULT_SIZE = (1360, 860)
 """Window size where the screen allows (it never opens larger than the screen)."""
+
+
+def instance_text(instance: int, mode: InstanceMode) -> str:
+    """The status bar's word on the next object of a thing class."""
+    if mode is InstanceMode.NEW:
+        return " (new instance)"
+    if mode is InstanceMode.PICKED:
+        return f" #{instance} (picked)"
+    return (f" #{instance}" if instance else "") + " (new or touched)"
 
 
 class MainWindow(QMainWindow):
@@ -92,10 +111,14 @@ class MainWindow(QMainWindow):
         self.depth_view = DepthView(lambda: self.project)
         self.cursor_label = QLabel("")
         self.tool_label = QLabel("")
+        self.tool_label.setToolTip(INSTANCE_TIP)
         self.statusBar().addPermanentWidget(self.tool_label)
         self.statusBar().addPermanentWidget(self.cursor_label)
         self.recent = RecentProjects(settings)
+        self.settings = settings
         self.commands = actions.build(self)
+        save_on_leave = settings is None or settings.value(SAVE_ON_LEAVE_KEY, True, type=bool)
+        self.commands.save_on_leave.setChecked(bool(save_on_leave))
         available = self.screen().availableGeometry().size()
         self.resize(min(DEFAULT_SIZE[0], available.width()), min(DEFAULT_SIZE[1], available.height()))
         self._add_docks()
@@ -291,6 +314,7 @@ class MainWindow(QMainWindow):
         self.panoptic.set_document(document)
         self.image_list.set_current(document.image_id)
         document.dirty_changed.connect(self._dirty_changed)
+        document.work_progress.connect(self._work_progress)
         self._dirty_changed(document.dirty)
         self.canvas.fit()
 
@@ -343,12 +367,24 @@ class MainWindow(QMainWindow):
     def mark_reviewed(self) -> bool:
         return self.save(ImageState.REVIEWED)
 
+    @property
+    def save_on_leave(self) -> bool:
+        return self.commands.save_on_leave is not None and self.commands.save_on_leave.isChecked()
+
+    def set_save_on_leave(self, on: bool) -> None:
+        """File > Save when leaving an image: kept in the user's settings."""
+        if self.settings is not None:
+            self.settings.setValue(SAVE_ON_LEAVE_KEY, on)
+
     def maybe_save(self) -> bool:
-        """True when the current image may be left: nothing unsaved, saved, or discarded on request."""
+        """True when the current image may be left: nothing unsaved, saved (at once when saving on
+        leaving is on, the default), or discarded on request."""
         self.toolbox.finish()
         document = self.document
         if document is None or not document.dirty:
             return True
+        if self.save_on_leave:
+            return self.save()
         answer = dialogs.ask_unsaved(self, document.image_id)
         if answer is dialogs.Unsaved.SAVE:
             return self.save()
@@ -394,6 +430,8 @@ class MainWindow(QMainWindow):
         if self.scribbles.active:
             self.scribbles.undo()
         elif self.document is not None:
+            if not self.document.history.can_undo:
+                self.statusBar().showMessage("Nothing to undo", 3000)
             self.document.undo()
 
     def redo(self) -> None:
@@ -401,6 +439,8 @@ class MainWindow(QMainWindow):
         if self.scribbles.active:
             self.scribbles.redo()
         elif self.document is not None:
+            if not self.document.history.can_redo:
+                self.statusBar().showMessage("Nothing to redo", 3000)
             self.document.redo()
 
     def accept_prediction(self, current_class_only: bool) -> None:
@@ -411,7 +451,18 @@ class MainWindow(QMainWindow):
         self.toolbox.finish()
         category = self.toolbox.settings.category if current_class_only else None
         replace = self.commands.replace_human is not None and self.commands.replace_human.isChecked()
-        document.accept_prediction(category, replace=replace)
+        document.accept_prediction(category, replace=replace, done=self._accepted)
+
+    def _accepted(self, box: Box) -> None:
+        """Say what accepting did, above all when it did nothing."""
+        if box.is_empty:
+            self.statusBar().showMessage(
+                "Nothing to accept: every predicted pixel is already labelled by a person or equal "
+                "to the prediction (Edit > Accepting replaces human labels overwrites them)",
+                8000,
+            )
+        else:
+            self.statusBar().showMessage(f"Accepted the prediction ({box.width}x{box.height} px box)", 3000)
 
     def pick_class(self, position: int) -> None:
         """Keys 1-9, 0: the class at that position of the palette."""
@@ -452,9 +503,16 @@ class MainWindow(QMainWindow):
         self.palette_panel.select(s.category)
         name = palette[s.category].name if s.category in palette else "–"
         if s.category in palette and palette[s.category].isthing:
-            name += f" #{s.instance}" if s.instance else " (new instance)"
+            name += instance_text(s.instance, s.mode)
         lock = "  unlabelled only" if s.only_unlabelled else ""
-        self.tool_label.setText(f"{self.toolbox.active.name}  r {s.radius:g}  {name}{lock}")
+        self.tool_label.setText(f"{self.toolbox.active.name}  r {round(s.radius, 1):g}  {name}{lock}")
+
+    def _work_progress(self, title: str, done: int, total: int) -> None:
+        """Long work on the labels (band by band): its progress in the status bar."""
+        if total and done < total:
+            self.statusBar().showMessage(f"{title}… {100 * done // total}%", 2000)
+        elif not total and done > 1:
+            self.statusBar().showMessage(f"{title}… part {done}", 2000)
 
     def delete_object_under_cursor(self) -> bool:
         """Edit > Delete the object under the cursor: one undo step (``core.edits.erase_object``)."""

@@ -112,6 +112,7 @@ class ModelDocks(QObject):
         self.catalog.problem.connect(lambda text: window.show_error("Models", text))
         self.prelabeller.problem.connect(lambda text: window.show_error("Pre-labelling failed", text))
         self.prelabeller.status.connect(lambda text: show_status(text, STATUS_MS))
+        panel.message.connect(lambda text: show_status(text, STATUS_MS))
         self.train_panel.problem.connect(lambda text: window.show_error("Training failed", text))
         self.train_panel.trained.connect(self._trained)
         self.prelabeller.filed.connect(self._filed)
@@ -141,12 +142,14 @@ class ModelDocks(QObject):
             neighbours = [
                 d
                 for d in self.window.findChildren(QDockWidget)
-                if d.isVisible() and d not in (self.models_dock, self.train_dock)
+                if d.isVisible()
+                and d not in (self.models_dock, self.train_dock)
                 and self.window.dockWidgetArea(d) == self.window.dockWidgetArea(dock)
             ]
             rest = int(height * (1 - DOCK_HEIGHT_SHARE)) // max(1, len(neighbours))
             self.window.resizeDocks(
-                [*neighbours, dock], [rest] * len(neighbours) + [int(height * DOCK_HEIGHT_SHARE)],
+                [*neighbours, dock],
+                [rest] * len(neighbours) + [int(height * DOCK_HEIGHT_SHARE)],
                 Qt.Orientation.Vertical,
             )
         self.ensure_list()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -30,8 +31,17 @@ from segstudio.io.class_map import ClassMapError
 WEIGHTS_FILTER = "Weights (*.pt *.pth);;All files (*)"
 
 
+RANDOM_WEIGHTS_WARNING = (
+    "{name} has no published weights and has not been trained: it labels with random weights "
+    "(noise). Train it on this project first, or choose a Weights file…"
+)
+
+
 class ModelsPanel(QWidget):
     """Model choice and pre-label commands; the work is the :class:`PreLabeller`'s."""
+
+    message = Signal(str)
+    """What the panel says, for the status bar too (the dock's own line may be out of view)."""
 
     def __init__(
         self,
@@ -138,7 +148,7 @@ class ModelsPanel(QWidget):
         project = self.prelabeller.session.project
         info = self.catalog.get(self.model or "")
         if project is None or info is None:
-            self.status.setText("Open a project and choose a model to edit its class mapping")
+            self.say("Open a project and choose a model to edit its class mapping")
             return None
         try:
             return ClassMapDialog(project.root, info.name, info.classes, project.palette, self)
@@ -149,7 +159,12 @@ class ModelsPanel(QWidget):
     def edit_class_map(self) -> None:
         dialog = self.class_map_dialog()
         if dialog is not None and dialog.exec():
-            self.status.setText(f"Class mapping of {dialog.model} saved: {dialog.path.name}")
+            self.say(f"Class mapping of {dialog.model} saved: {dialog.path.name}")
+
+    def say(self, text: str) -> None:
+        """Show ``text`` in the dock and the window's status bar."""
+        self.status.setText(text)
+        self.message.emit(text)
 
     def prelabel_current(self) -> None:
         if self._ready():
@@ -159,7 +174,7 @@ class ModelsPanel(QWidget):
         if not self._ready():
             return
         if not image_ids:
-            self.status.setText("No images to pre-label")
+            self.say("No images to pre-label")
             return
         self.prelabeller.batch(image_ids, self.model, self.weights)  # type: ignore[arg-type]
         self._set_running(True)
@@ -168,17 +183,19 @@ class ModelsPanel(QWidget):
     def _ready(self) -> bool:
         """Whether pre-labelling can start; says why not (a job that must fail is never queued)."""
         if self.model is None:
-            self.status.setText("The model list has not arrived yet")
+            self.say("The model list has not arrived yet")
             return False
         info = self.catalog.get(self.model)
         if info is not None and not info.weights_present and self.weights is None:
             ways = "choose a Weights file…"
             if info.download_url:
                 ways = f"Download weights, or {ways}"
-            self.status.setText(f"{info.name} has no weights on this computer yet: {ways}")
+            self.say(f"{info.name} has no weights on this computer yet: {ways}")
             project = self.prelabeller.session.project
             self.catalog.refresh(None if project is None else project.root)  # a file placed by hand since
             return False
+        if info is not None and info.random_init and self.weights is None:
+            self.say(RANDOM_WEIGHTS_WARNING.format(name=info.name))  # runs, but never unsaid
         return True
 
     def _fill(self) -> None:
@@ -202,12 +219,13 @@ class ModelsPanel(QWidget):
         self.wanted = info.name
         lines = [info.description] if info.description else []
         if info.random_init:
-            lines.append("No published weights: random until trained (Train on this project).")
+            lines.append("Warning: no published weights: it labels with random weights until trained.")
         elif not info.weights_present:
             lines.append(f"Weights missing: {info.hint}")
             if info.download_url:
                 lines.append("Download weights fetches them (resumable, checked).")
         self.info.setText("\n".join(lines))
+        self.info.setStyleSheet("color: #d04020;" if info.random_init else "")
 
     def show_device(self, text: str) -> None:
         self.device_label.setText(f"Device: {text}")

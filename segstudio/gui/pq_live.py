@@ -4,7 +4,8 @@ Unlike IoU, PQ cannot be updated from a stroke's box (a stroke can merge or spli
 changing matches anywhere), so it is recounted whole (``core.label_pq``: ~0.17 s at 12 MP) on
 the shared worker from a snapshot of the labels (a copy of two arrays, a few ms), at most every
 ``THROTTLE_MS`` while edits come in. A newer count supersedes an older one for the same image,
-so the dock never shows a stale number after the latest edit's count arrives.
+so the dock never shows a stale number after the latest edit's count arrives. While the document
+writes long work band by band (``Document.busy``) nothing is counted: the count follows its end.
 """
 
 from __future__ import annotations
@@ -41,11 +42,13 @@ class LivePQ(QObject):
     def set_document(self, document: Document | None) -> None:
         if self.document is not None:
             self.document.metrics_changed.disconnect(self._schedule)
+            self.document.busy_changed.disconnect(self._schedule)
         self.document = document
         self.quality = None
         self.updated.emit(None)
         if document is not None:
             document.metrics_changed.connect(self._schedule)
+            document.busy_changed.connect(self._schedule)
             self.recount()
 
     def set_active(self, active: bool) -> None:
@@ -59,15 +62,17 @@ class LivePQ(QObject):
             self._timer.stop()
 
     def _schedule(self) -> None:
-        """A throttle, as the IoU dock's: numbers keep coming during a long stroke."""
-        if self.active and not self._timer.isActive():
+        """A throttle, as the IoU dock's: numbers keep coming during a long stroke (not during
+        long work: its end schedules the count)."""
+        busy = self.document is not None and self.document.busy
+        if self.active and not busy and not self._timer.isActive():
             self._timer.start()
 
     def recount(self) -> int | None:
         """Count now (on the worker); returns the job id, None when there is nothing to compare."""
         self._timer.stop()
         document = self.document
-        if not self.active:
+        if not self.active or (document is not None and document.busy):
             return None
         if document is None or document.prediction is None:
             if self.quality is not None:

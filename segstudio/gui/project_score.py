@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from segstudio.gui.worker import Job, JobContext, Priority
+from segstudio.io.parallel import background_jobs
 from segstudio.io.project_eval import ProjectScore, evaluate_project
 
 SCORE_KIND = "project-score"
@@ -43,7 +44,7 @@ def score_job(root: Path) -> Job:
     """Scoring as a worker job (per-image progress, a stop between images)."""
 
     def run(context: JobContext) -> ProjectScore:
-        return evaluate_project(root, context.checked_progress)
+        return evaluate_project(root, context.checked_progress, jobs=background_jobs())
 
     return Job(SCORE_KIND, str(root), run, Priority.BATCH, "Scoring the project's predictions")
 

@@ -22,7 +22,7 @@ class ScribbleBrush(StrokeTool):
     """Scribbles are class ids only: no instance is taken."""
     erases = False
 
-    def _begin(self) -> None:
+    def _begin(self, point: Point) -> None:
         self.document.scribbles.begin_stroke()
 
     def _end(self) -> None:

@@ -27,7 +27,7 @@ from segstudio.core.scribble_run import ScribbleRequest, ScribbleResult, classif
 from segstudio.gui.document import Document
 from segstudio.gui.scribble_tools import SCRIBBLE_TOOLS, is_scribble_tool
 from segstudio.gui.session import Session
-from segstudio.gui.tools import ToolBox
+from segstudio.gui.toolbox import ToolBox
 from segstudio.gui.worker import Job, Priority, Worker
 from segstudio.io.project import Project, ProjectError
 from segstudio.io.scribble_file import load_scribbles, save_scribbles

@@ -4,18 +4,22 @@ superpixel brush.
 Tools are small classes with ``press / move / release`` (and ``double_click``, ``key``) in image
 coordinates. Each mouse press to release is one stroke, i.e. one undo step; a brush mouse-move
 applies only the new segment from the previous sample, so only its box is written and repainted.
-The :class:`ToolBox` holds the shared settings (class, instance, brush radius, the
-"only unlabelled" lock) and forwards the canvas's events to the active tool.
+The tool box (``gui.toolbox``) holds the shared settings (class, instance, brush radius, the
+"only unlabelled" lock) and forwards the canvas's events to the active tool. Which object a
+stroke of a thing class writes follows ``core.instance_choice``: a new one unless it touches one
+(brush, superpixels, fill), N for a new one anyway, the picker or Ctrl to continue one. Fill and
+box-to-mask do their whole-image or slow part on the worker and write band by band.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt
 
 from segstudio.core.box import Box
 from segstudio.core.edits import (
@@ -27,24 +31,23 @@ from segstudio.core.edits import (
     brush_stroke,
     erase_stroke,
     fill_polygon,
-    flood_fill,
+    fill_region,
     grabcut_box,
     grabcut_foreground,
 )
+from segstudio.core.instance_choice import InstanceMode, joined_instance, touching_instances
 from segstudio.core.labels import VOID, LabelMap, Provenance
-from segstudio.core.palette import Palette
 from segstudio.core.superpixels import paint_superpixels
-from segstudio.gui.canvas import Preview
 from segstudio.gui.document import Document
-from segstudio.gui.job_client import Handlers, JobClient
+from segstudio.gui.job_client import Handlers
 from segstudio.gui.superpixel_layer import SuperpixelLayer
 from segstudio.gui.worker import Job, Priority
 
-MIN_RADIUS, MAX_RADIUS = 0.5, 512.0
-RADIUS_STEP = 1.25
+if TYPE_CHECKING:
+    from segstudio.gui.toolbox import ToolBox
 
 
-def _pixel(point: Point) -> tuple[int, int]:
+def pixel_of(point: Point) -> tuple[int, int]:
     """(x, y) of the pixel a point falls in."""
     return math.floor(point[0]), math.floor(point[1])
 
@@ -55,7 +58,9 @@ class ToolSettings:
 
     category: int
     instance: int = 0
-    """0 with a thing class: a fresh instance is taken at the next press."""
+    """The current object of a thing class: the last one written or picked (0: none yet)."""
+    mode: InstanceMode = InstanceMode.AUTO
+    """How the next object of a thing class gets its instance (see ``core.instance_choice``)."""
     radius: float = 8.0
     only_unlabelled: bool = False
 
@@ -76,6 +81,8 @@ class Tool:
 
     def __init__(self, box: ToolBox) -> None:
         self.box = box
+        self._requests = 0
+        """Worker jobs asked for so far (their keys)."""
 
     @property
     def document(self) -> Document:
@@ -101,6 +108,26 @@ class Tool:
     def cancel(self) -> None:
         """Finish or drop whatever is in progress (tool switch, image switch, undo)."""
 
+    def run_on_worker(
+        self, kind: str, title: str, work: Callable[[], object], done: Callable[[object], None]
+    ) -> None:
+        """Run ``work`` as an interactive job of its own (every click counts: none supersedes
+        another); ``done`` gets its result on the GUI thread, failures reach the status bar."""
+        jobs = self.box.jobs
+        assert jobs is not None
+        self._requests += 1
+        self.box.message.emit(f"{title}…")
+        jobs.submit(
+            Job(
+                kind,
+                f"{self.document.image_id}#{self._requests}",
+                lambda context: work(),
+                Priority.INTERACTIVE,
+                title,
+            ),
+            Handlers(done=done, failed=lambda text: self.box.message.emit(f"{title}: {text}")),
+        )
+
 
 class StrokeTool(Tool):
     """Brush-like: press starts a stroke, each move paints the segment from the last sample."""
@@ -112,30 +139,61 @@ class StrokeTool(Tool):
     def __init__(self, box: ToolBox) -> None:
         super().__init__(box)
         self._last: Point | None = None
+        self._changed = Box.empty()
+        self._provisional = False
+        """The stroke writes a fresh id that becomes the object it touches, if any, at the end."""
+        self._object = (0, 0)
+        """(class, instance) the stroke began writing."""
+        self._start_instance = 0
 
     def _paint(self, labels: LabelMap, points: Sequence[Point], recorder: Recorder) -> Box:
         raise NotImplementedError
 
     def _segment(self, points: Sequence[Point]) -> None:
-        self.document.edit(lambda labels, recorder: self._paint(labels, points, recorder))
+        box = self.document.edit(lambda labels, recorder: self._paint(labels, points, recorder))
+        self._changed = self._changed.union(box)
 
-    def _begin(self) -> None:
-        """Open the stroke's undo step."""
+    def _begin(self, point: Point) -> None:
+        """Choose the stroke's object and open its undo step."""
+        self._changed = Box.empty()
+        self._provisional = False
         if self.writes_class:
-            self.box.take_instance()
+            self._start_instance = self.box.instance_at(point)
+            self._provisional = self.box.begin_object(point, join=self.box.join_held)
+        self._object = self.settings.label
         self.document.begin_stroke()
 
     def _end(self) -> None:
+        """Close the undo step; a provisional id becomes the object the stroke touched, if any."""
+        if self._provisional and not self._changed.is_empty:
+            (category, provisional), box = self._object, self._changed
+            window = box.slices
+            labels = self.document.labels
+            mine = (labels.category[window] == category) & (labels.instance[window] == provisional)
+            contacts = touching_instances(labels, box, mine, category, exclude=provisional)
+            target = joined_instance(contacts, self._start_instance)
+            if target:
+                value = (category, target)
+                self.document.edit(
+                    lambda labels, recorder: apply_mask(
+                        labels, box, mine, value, Provenance.HUMAN, Protect.NONE, recorder
+                    )
+                )
+                if self.settings.category == category:  # not when the class changed mid-stroke
+                    self.settings.instance = target
+                    self.box.settings_changed.emit()
         self.document.end_stroke()
+        if self.writes_class:
+            self.box.end_object()
 
     def press(self, point: Point) -> None:
         self.cancel()  # a press whose release never came (focus lost mid-drag) ends there
-        self._begin()
+        self._begin(point)
         self._last = point
         self._segment([point])
 
     def move(self, point: Point, dragging: bool) -> None:
-        if self._last is None or not dragging or _pixel(point) == _pixel(self._last):
+        if self._last is None or not dragging or pixel_of(point) == pixel_of(self._last):
             return
         self._segment([self._last, point])
         self._last = point
@@ -205,9 +263,10 @@ class Polygon(Tool):
     def __init__(self, box: ToolBox) -> None:
         super().__init__(box)
         self.vertices: list[Point] = []
+        self._join = False
 
-    def press(self, point: Point) -> None:
-        if not self.vertices or _pixel(point) != _pixel(self.vertices[-1]):
+    def _add(self, point: Point) -> None:
+        if not self.vertices or pixel_of(point) != pixel_of(self.vertices[-1]):
             self.vertices.append(point)
         self.box.preview.show_outline(self.vertices)
 
@@ -218,6 +277,11 @@ class Polygon(Tool):
     def double_click(self, point: Point) -> None:
         self.press(point)
         self.close()
+
+    def press(self, point: Point) -> None:
+        if not self.vertices:
+            self._join = self.box.join_held  # Ctrl at the first corner: into the object under it
+        self._add(point)
 
     def key(self, key: int) -> bool:
         if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.vertices:
@@ -235,30 +299,116 @@ class Polygon(Tool):
         """Fill the polygon (when it has three distinct corners) as one undo step."""
         vertices, s = list(self.vertices), self.settings
         self.cancel()
-        if len({_pixel(v) for v in vertices}) < 3:
+        if len({pixel_of(v) for v in vertices}) < 3:
             return
-        self.box.take_instance()
+        self.box.begin_object(vertices[0], join=self._join, outline=True)
         self.document.apply(
             lambda labels, recorder: fill_polygon(
                 labels, vertices, s.label, protect=s.protect, recorder=recorder
             )
         )
+        self.box.end_object()
 
     def cancel(self) -> None:
         self.vertices.clear()
         self.box.preview.clear_outline()
 
 
+@dataclass(frozen=True)
+class FillRequest:
+    """A fill click: where, which class, and what the object choice needs from the moment of the click."""
+
+    point: Point
+    category: int
+    start: int
+    """The instance of the class under the click (0: none)."""
+    join: bool
+    """Ctrl was held."""
+
+
+def find_fill(labels: LabelMap, point: Point, category: int) -> tuple[Box, np.ndarray, dict[int, int]]:
+    """The fill region under ``point`` and the objects of ``category`` it touches (reads only;
+    runs on the worker on a snapshot)."""
+    box, region = fill_region(labels, point)
+    contacts = touching_instances(labels, box, region, category) if not box.is_empty else {}
+    return box, region, contacts
+
+
+def paint_mask(
+    document: Document,
+    box: Box,
+    mask: np.ndarray,
+    label: Label,
+    protect: Protect,
+    title: str,
+    done: Callable[[Box], None] | None = None,
+) -> None:
+    """Write ``label`` where ``mask`` (over ``box``) is set as one undo step, band by band."""
+
+    def band_edit(labels: LabelMap, recorder: Recorder, band: Box) -> Box:
+        inside = mask[band.shift(-box.top, -box.left).slices]
+        return apply_mask(labels, band, inside, label, Provenance.HUMAN, protect, recorder)
+
+    document.apply_in_bands(box, band_edit, title, done)
+
+
 class Fill(Tool):
-    """Flood fill the region of equal labels under the click."""
+    """Flood fill the region of equal labels under the click: the region is found on the worker
+    (a whole-image pass) and written band by band."""
 
     name = "fill"
 
     def press(self, point: Point) -> None:
+        s, document = self.settings, self.document
+        request = FillRequest(point, s.category, self.box.instance_at(point), self.box.join_held)
+        self._find(document, request)
+
+    def _find(self, document: Document, request: FillRequest) -> None:
+        labels, revision, jobs = document.labels, document.revision, self.box.jobs
+        if jobs is None:
+            self._write(document, revision, request, find_fill(labels, request.point, request.category))
+            return
+        height, width = labels.shape
+        snapshot = LabelMap(
+            labels.category.copy(), labels.instance.copy(), np.zeros((height, width), np.uint8)
+        )
+        self.run_on_worker(
+            "fill",
+            "Flood fill",
+            lambda: find_fill(snapshot, request.point, request.category),
+            lambda result: self._write(document, revision, request, result),  # type: ignore[arg-type]
+        )
+
+    def _write(
+        self,
+        document: Document,
+        revision: int,
+        request: FillRequest,
+        result: tuple[Box, np.ndarray, dict[int, int]],
+    ) -> None:
+        """The region arrived: write it, unless the image or class changed meanwhile; labels that
+        changed meanwhile (another fill landed first) make it look again from the labels as they are."""
+        box, region, contacts = result
         s = self.settings
-        self.box.take_instance()
-        self.document.apply(
-            lambda labels, recorder: flood_fill(labels, point, s.label, protect=s.protect, recorder=recorder)
+        if self.box.document is not document or box.is_empty:
+            return
+        if s.category != request.category:
+            self.box.message.emit("Flood fill dropped: the class changed before the region was found")
+            return
+        if document.revision != revision:
+            self._find(document, request)
+            return
+        if self.box.begin_object(request.point, join=request.join):
+            self.box.join_touched(contacts, request.start)
+        paint_mask(document, box, region, s.label, s.protect, "Filling", self._filled)
+        self.box.end_object()
+
+    def _filled(self, changed: Box) -> None:
+        """Say why a fill changed nothing (the region has the label already, or is locked)."""
+        self.box.message.emit(
+            "Nothing filled: the region already has this label, or the unlabelled-only lock keeps it"
+            if changed.is_empty
+            else ""
         )
 
 
@@ -270,10 +420,11 @@ class BoxCut(Tool):
     def __init__(self, box: ToolBox) -> None:
         super().__init__(box)
         self._start: Point | None = None
-        self._requests = 0
+        self._join = False
 
     def press(self, point: Point) -> None:
         self._start = point
+        self._join = self.box.join_held
 
     def move(self, point: Point, dragging: bool) -> None:
         if self._start is not None and dragging:
@@ -283,13 +434,15 @@ class BoxCut(Tool):
     def release(self, point: Point) -> None:
         if self._start is None:
             return
-        (x0, y0), (x1, y1) = _pixel(self._start), _pixel(point)
+        start = self._start
+        (x0, y0), (x1, y1) = pixel_of(start), pixel_of(point)
         self.cancel()
         rect = Box(min(y0, y1), min(x0, x1), max(y0, y1) + 1, max(x0, x1) + 1)
         if rect.height < 3 or rect.width < 3:
             return
         s, rgb, document = self.settings, self.document.rgb, self.document
-        self.box.take_instance()
+        self.box.begin_object(start, join=self._join, outline=True)
+        self.box.end_object()  # the id is reserved now: strokes made while GrabCut runs take others
         jobs = self.box.jobs
         if jobs is None:
             try:
@@ -302,20 +455,11 @@ class BoxCut(Tool):
                 self.box.message.emit(f"GrabCut: {error}")
             return
         label, protect, shape = s.label, s.protect, document.shape
-        self._requests += 1
-        self.box.message.emit("GrabCut…")
-        jobs.submit(
-            Job(
-                "grabcut",
-                f"{document.image_id}#{self._requests}",  # every box counts: none supersedes another
-                lambda context: grabcut_foreground(rgb, shape, rect),
-                Priority.INTERACTIVE,
-                "GrabCut",
-            ),
-            Handlers(
-                done=lambda result: self._write(document, result, label, protect),
-                failed=lambda text: self.box.message.emit(f"GrabCut: {text}"),
-            ),
+        self.run_on_worker(
+            "grabcut",
+            "GrabCut",
+            lambda: grabcut_foreground(rgb, shape, rect),
+            lambda result: self._write(document, result, label, protect),  # type: ignore[arg-type]
         )
 
     def _write(
@@ -325,12 +469,9 @@ class BoxCut(Tool):
         crop, foreground = result
         if self.box.document is not document or crop.is_empty:
             return
-        document.apply(
-            lambda labels, recorder: apply_mask(
-                labels, crop, foreground, label, Provenance.HUMAN, protect, recorder
-            )
+        paint_mask(
+            document, crop, foreground, label, protect, "Box to mask", lambda _: self.box.message.emit("")
         )
-        self.box.message.emit("")
 
     def cancel(self) -> None:
         self._start = None
@@ -343,130 +484,8 @@ class Picker(Tool):
     name = "pick"
 
     def press(self, point: Point) -> None:
-        x, y = _pixel(point)
+        x, y = pixel_of(point)
         labels = self.document.labels
         height, width = labels.shape
         if 0 <= x < width and 0 <= y < height and labels.category[y, x] != VOID:
-            self.box.set_label(int(labels.category[y, x]), int(labels.instance[y, x]))
-
-
-TOOL_CLASSES: tuple[type[Tool], ...] = (Brush, Eraser, SuperpixelBrush, Polygon, Fill, BoxCut, Picker)
-
-
-class ToolBox(QObject):
-    """The active tool and shared settings; receives the canvas's events (see ``canvas.ToolSink``)."""
-
-    settings_changed = Signal()
-    tool_changed = Signal(str)
-    document_changed = Signal()
-    message = Signal(str)
-
-    def __init__(self, preview: Preview, palette: Palette, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.preview = preview
-        self.palette = palette
-        self.document: Document | None = None
-        self.jobs: JobClient | None = None
-        """Where slow tools (GrabCut) run their work; None runs it on the GUI thread."""
-        self.settings = ToolSettings(category=palette.classes[0].id if len(palette) else 0)
-        self.tools = {cls.name: cls(self) for cls in TOOL_CLASSES}
-        self.active: Tool = self.tools[Brush.name]
-        self._hover: Point | None = None
-
-    def add_tools(self, classes: Sequence[type[Tool]]) -> None:
-        """Tools beyond ``TOOL_CLASSES``, registered by the feature that owns them (the scribble tools)."""
-        self.tools.update({cls.name: cls(self) for cls in classes})
-
-    # -- settings ---------------------------------------------------------------------------------
-
-    def set_tool(self, name: str) -> None:
-        self.finish()
-        self.active = self.tools[name]
-        if not self.active.shows_brush:
-            self.preview.hide_brush()
-        self.tool_changed.emit(name)
-
-    def set_document(self, document: Document | None) -> None:
-        self.finish()
-        self.document = document
-        self.settings.instance = 0
-        self.document_changed.emit()
-
-    def set_palette(self, palette: Palette) -> None:
-        """Keep the current class when the palette still has it (its thing flag may have changed)."""
-        self.palette = palette
-        s = self.settings
-        if s.category in palette or not len(palette):
-            self.set_label(s.category, s.instance)
-        else:
-            self.set_label(palette.classes[0].id)
-
-    def set_label(self, category: int, instance: int = 0) -> None:
-        """Paint ``category``; for thing classes, continue ``instance`` (0: a new one)."""
-        self.settings.category = category
-        self.settings.instance = instance if self._is_thing(category) else 0
-        self.settings_changed.emit()
-
-    def new_instance(self) -> None:
-        """The next stroke starts a new object of the current (thing) class."""
-        self.settings.instance = 0
-        self.settings_changed.emit()
-
-    def take_instance(self) -> None:
-        """Give a thing class a fresh instance id, unique in the image, when it has none yet."""
-        s = self.settings
-        if self.document is not None and s.instance == 0 and self._is_thing(s.category):
-            s.instance = self.document.labels.next_instance()
-            self.settings_changed.emit()
-
-    def _is_thing(self, category: int) -> bool:
-        return category in self.palette and self.palette[category].isthing
-
-    def set_radius(self, radius: float) -> None:
-        self.settings.radius = min(MAX_RADIUS, max(MIN_RADIUS, radius))
-        if self.preview.brush_visible and self._hover is not None:
-            self.preview.show_brush(self._hover, self.settings.radius)
-        self.settings_changed.emit()
-
-    def grow_brush(self) -> None:
-        self.set_radius(max(self.settings.radius + 1, self.settings.radius * RADIUS_STEP))
-
-    def shrink_brush(self) -> None:
-        self.set_radius(min(self.settings.radius - 1, self.settings.radius / RADIUS_STEP))
-
-    def set_only_unlabelled(self, on: bool) -> None:
-        self.settings.only_unlabelled = on
-        self.settings_changed.emit()
-
-    def finish(self) -> None:
-        """End whatever the active tool has in progress, so undo and switches see whole strokes."""
-        if self.document is not None:
-            self.active.cancel()
-
-    # -- events from the canvas -------------------------------------------------------------------
-
-    def press(self, point: Point) -> None:
-        if self.document is not None:
-            self.active.press(point)
-
-    def move(self, point: Point, dragging: bool) -> None:
-        self._hover = point
-        if self.active.shows_brush:
-            self.preview.show_brush(point, self.settings.radius)
-        if self.document is not None:
-            self.active.move(point, dragging)
-
-    def release(self, point: Point) -> None:
-        if self.document is not None:
-            self.active.release(point)
-
-    def double_click(self, point: Point) -> None:
-        if self.document is not None:
-            self.active.double_click(point)
-
-    def key(self, key: int) -> bool:
-        return self.document is not None and self.active.key(key)
-
-    def leave(self) -> None:
-        self._hover = None
-        self.preview.hide_brush()
+            self.box.pick(int(labels.category[y, x]), int(labels.instance[y, x]))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -28,13 +29,16 @@ from segstudio.core.palette import CITYSCAPES_TRAIN_ID_TO_LABEL_ID, Palette, bui
 from segstudio.io.atomic import atomic_directory
 from segstudio.io.datasets import (
     DatasetError,
+    Decoded,
     LabelDataset,
-    Record,
+    LabelStream,
+    LazyRecord,
     label_file_path,
-    named_records,
+    loaded,
     segment_crop,
+    write_records,
 )
-from segstudio.io.images import ImageReadError, write_png
+from segstudio.io.images import ImageReadError, image_size, write_png
 from segstudio.io.semantic_png import read_label_values
 
 LABEL_IDS = "_gtFine_labelIds.png"
@@ -94,6 +98,30 @@ def cityscapes_arrays(labels: LabelMap) -> tuple[np.ndarray, np.ndarray]:
     return label_ids, instance_ids
 
 
+class CityscapesWriter:
+    """Cityscapes gtFine as a :class:`~segstudio.io.datasets.DatasetWriter`: three PNGs per image."""
+
+    def __init__(self, palette: Palette) -> None:
+        check_cityscapes_palette(palette)
+        self.palette = palette
+        self._colors = palette.color_lut()[:, :3]
+
+    def name_of(self, file_name: str) -> str:
+        return _base_name(file_name)
+
+    def write_image(self, folder: Path, entry: dict[str, Any], labels: LabelMap, name: Any) -> None:
+        try:
+            label_ids, instance_ids = cityscapes_arrays(labels)
+        except ValueError as error:
+            raise ValueError(f"image {entry['id']!r} ({entry['file_name']!r}): {error}") from error
+        write_png(folder / (name + LABEL_IDS), label_ids, durable=False)
+        write_png(folder / (name + INSTANCE_IDS), instance_ids, durable=False)
+        write_png(folder / (name + COLOR), self._colors[labels.category], durable=False)
+
+    def finish(self, folder: Path, entries: list[dict[str, Any]], results: list[Any]) -> None:
+        """Nothing beyond the PNGs."""
+
+
 def write_cityscapes(
     out_dir: str | Path,
     records: Iterable[tuple[Mapping[str, Any], LabelMap]],
@@ -105,18 +133,10 @@ def write_cityscapes(
     ``palette`` must be Cityscapes' (see ``check_cityscapes_palette``); its colours paint the
     color PNG, VOID in its void colour. The folder appears complete or not at all.
     """
-    check_cityscapes_palette(palette)
+    writer = CityscapesWriter(palette)
     out_dir = Path(out_dir)
-    colors = palette.color_lut()[:, :3]
     with atomic_directory(out_dir, overwrite=overwrite) as staging:
-        for entry, labels, base in named_records(records, palette, _base_name):
-            try:
-                label_ids, instance_ids = cityscapes_arrays(labels)
-            except ValueError as error:
-                raise ValueError(f"image {entry['id']!r} ({entry['file_name']!r}): {error}") from error
-            write_png(staging / (base + LABEL_IDS), label_ids)
-            write_png(staging / (base + INSTANCE_IDS), instance_ids)
-            write_png(staging / (base + COLOR), colors[labels.category])
+        write_records(staging, records, writer)
     return out_dir
 
 
@@ -167,27 +187,39 @@ def read_cityscapes(gt_dir: str | Path) -> LabelDataset:
     Without an instanceIds file the image has no instances. ``id`` is the frame name
     (``aachen_000000_000019``), ``file_name`` its ``_leftImg8bit.png`` relative to ``gt_dir``.
     """
+    return loaded(scan_cityscapes(gt_dir))
+
+
+def scan_cityscapes(gt_dir: str | Path) -> LabelStream:
+    """The records of :func:`read_cityscapes`, PNGs decoded only when loaded (sizes from headers)."""
     gt_dir = Path(gt_dir)
     if not gt_dir.is_dir():
         raise DatasetError(f"{gt_dir}: folder not found")
     files = sorted(gt_dir.rglob("*" + LABEL_IDS))
     if not files:
         raise DatasetError(f"{gt_dir}: no *{LABEL_IDS} files found")
-    records: list[Record] = []
+    records: list[LazyRecord] = []
     for path in files:
-        label_ids = _read(path)
-        if label_ids.dtype != np.uint8:
-            raise DatasetError(f"{path}: labelIds must be an 8-bit PNG, found {label_ids.dtype}")
-        sibling = path.with_name(path.name[: -len(LABEL_IDS)] + INSTANCE_IDS)
-        instance_ids = _read(sibling) if os.path.lexists(sibling) else None  # a dangling link is an error
-        labels = cityscapes_labels(label_ids, instance_ids, sibling)
+        try:
+            height, width = image_size(path)
+        except ImageReadError as error:
+            raise DatasetError(str(error)) from error
         base = path.relative_to(gt_dir).as_posix()[: -len(LABEL_IDS)]
-        height, width = labels.shape
         entry = {
             "id": PurePosixPath(base).name,
             "file_name": base + IMAGE_SUFFIX + ".png",
             "height": height,
             "width": width,
         }
-        records.append((entry, labels))
-    return LabelDataset(records, builtin_palette("cityscapes"), [])
+        records.append(LazyRecord(entry, partial(_frame_labels, path)))
+    return LabelStream(records, builtin_palette("cityscapes"), [])
+
+
+def _frame_labels(path: Path) -> Decoded:
+    """One frame's labels from its labelIds PNG and, when present, its instanceIds sibling."""
+    label_ids = _read(path)
+    if label_ids.dtype != np.uint8:
+        raise DatasetError(f"{path}: labelIds must be an 8-bit PNG, found {label_ids.dtype}")
+    sibling = path.with_name(path.name[: -len(LABEL_IDS)] + INSTANCE_IDS)
+    instance_ids = _read(sibling) if os.path.lexists(sibling) else None  # a dangling link is an error
+    return Decoded(cityscapes_labels(label_ids, instance_ids, sibling), [])

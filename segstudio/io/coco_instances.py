@@ -21,6 +21,7 @@ their ``area`` is what the polygons decode to, holes included, so it matches the
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +35,19 @@ from segstudio.io.atomic import atomic_directory
 from segstudio.io.datasets import (
     COCO_ANNOTATIONS_DIR,
     DatasetError,
+    Decoded,
     LabelDataset,
-    Record,
+    LabelStream,
+    LazyRecord,
     categories_palette,
-    checked_records,
     coco_categories,
     is_int,
     list_field,
+    loaded,
     read_json,
     segment_crop,
     write_coco_json,
+    write_records,
 )
 from segstudio.io.safe_files import check_pixels
 from segstudio.io.schemas import coordinates_problem, validate
@@ -242,6 +246,11 @@ def read_coco_instances(json_path: str | Path) -> LabelDataset:
     Errors name the file and the image or annotation; skipped annotations (no mask) and masks
     hidden entirely by others are reported in ``warnings``.
     """
+    return loaded(scan_coco_instances(json_path))
+
+
+def scan_coco_instances(json_path: str | Path) -> LabelStream:
+    """The records of :func:`read_coco_instances`, each image's masks painted only when loaded."""
     path = Path(json_path)
     data = read_json(path)
     validate(InstancesFile, data, path, DatasetError)
@@ -270,13 +279,27 @@ def read_coco_instances(json_path: str | Path) -> LabelDataset:
             )
         by_image[annotation["image_id"]].append(annotation)
 
+    records = [
+        LazyRecord(
+            dict(image),
+            partial(
+                _image_labels,
+                by_image[image["id"]],
+                sizes[image["id"]],
+                palette.thing_ids,
+                f"{path}: image {image['id']!r}",
+            ),
+        )
+        for image in images
+    ]
+    return LabelStream(records, palette, [])
+
+
+def _image_labels(
+    annotations: list[Mapping[str, Any]], size: tuple[int, int], thing_ids: set[int], where: str
+) -> Decoded:
     warnings: list[str] = []
-    records: list[Record] = []
-    for image in images:
-        where = f"{path}: image {image['id']!r}"
-        labels = _paint(by_image[image["id"]], sizes[image["id"]], palette.thing_ids, where, warnings)
-        records.append((dict(image), labels))
-    return LabelDataset(records, palette, warnings)
+    return Decoded(_paint(annotations, size, thing_ids, where, warnings), warnings)
 
 
 # -- write ---------------------------------------------------------------------------------------
@@ -310,6 +333,40 @@ def _annotations(labels: LabelMap, image_id: Any, first_id: int, polygons: bool)
     return annotations
 
 
+class InstancesWriter:
+    """COCO instances as a :class:`~segstudio.io.datasets.DatasetWriter`: annotations per image
+    (numbered when the JSON is written, so ids run from 1 in image order whoever wrote them)."""
+
+    def __init__(
+        self,
+        palette: Palette,
+        polygons: bool = False,
+        info: Mapping[str, Any] | None = None,
+        licenses: Sequence[Any] = (),
+    ) -> None:
+        self.palette = palette
+        self.polygons = polygons
+        self.info = info
+        self.licenses = licenses
+
+    def name_of(self, file_name: str) -> None:
+        return None
+
+    def write_image(
+        self, folder: Path, entry: dict[str, Any], labels: LabelMap, name: Any
+    ) -> list[dict[str, Any]]:
+        return _annotations(labels, entry["id"], 1, self.polygons)
+
+    def finish(self, folder: Path, entries: list[dict[str, Any]], results: list[Any]) -> None:
+        annotations: list[dict[str, Any]] = []
+        for image_annotations in results:
+            for annotation in image_annotations:
+                annotation["id"] = len(annotations) + 1
+                annotations.append(annotation)
+        json_path = folder / COCO_ANNOTATIONS_DIR / JSON_NAME
+        write_coco_json(json_path, entries, annotations, self.palette, self.info, self.licenses)
+
+
 def write_coco_instances(
     out_dir: str | Path,
     records: Iterable[tuple[Mapping[str, Any], LabelMap]],
@@ -328,11 +385,5 @@ def write_coco_instances(
     """
     out_dir = Path(out_dir)
     with atomic_directory(out_dir, overwrite=overwrite) as staging:
-        images: list[dict[str, Any]] = []
-        annotations: list[dict[str, Any]] = []
-        for entry, labels in checked_records(records, palette):
-            images.append(entry)
-            annotations += _annotations(labels, entry["id"], len(annotations) + 1, polygons)
-        json_path = staging / COCO_ANNOTATIONS_DIR / JSON_NAME
-        write_coco_json(json_path, images, annotations, palette, info, licenses)
+        write_records(staging, records, InstancesWriter(palette, polygons, info, licenses))
     return out_dir / COCO_ANNOTATIONS_DIR / JSON_NAME

@@ -15,29 +15,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from functools import partial
+from pathlib import Path, PurePosixPath
+from typing import Any, NamedTuple
 
-import cv2
 import numpy as np
 
+from segstudio.core.jobs import ProgressCallback
 from segstudio.core.labels import LabelMap
 from segstudio.core.palette import Palette
-from segstudio.core.panoptic import ids_to_rgb, labels_to_panoptic, panoptic_to_labels, rgb_to_ids
+from segstudio.core.panoptic import bgr_to_ids, ids_to_rgb, labels_to_panoptic, panoptic_to_labels
 from segstudio.core.pq import PQStat, pq_image, pq_results
 from segstudio.io.atomic import atomic_directory
 from segstudio.io.datasets import (
     COCO_ANNOTATIONS_DIR,
     DatasetError,
+    Decoded,
+    LabelStream,
+    LazyRecord,
     categories_palette,
     coco_categories,
     label_file_path,
     list_field,
-    named_records,
     read_json,
     write_coco_json,
+    write_records,
 )
 from segstudio.io.images import ImageReadError, write_png
+from segstudio.io.parallel import OrderedPool, PoolFactory
 from segstudio.io.png import RGB, decode_png, png_header, read_png_file
 from segstudio.io.safe_files import contained_path
 from segstudio.io.schemas import validate
@@ -80,7 +85,7 @@ def read_panoptic_png(path: str | Path) -> np.ndarray:
     bgr = decode_png(data, path)
     if bgr.ndim != 3 or bgr.shape[2] != 3:
         raise ImageReadError(f"{path}: corrupt or truncated PNG")
-    return rgb_to_ids(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    return bgr_to_ids(bgr)
 
 
 # -- JSON ----------------------------------------------------------------------------------------
@@ -119,6 +124,24 @@ def read_coco_panoptic(
     Thing segments keep their segment id as instance id; see ``segstudio.core.panoptic``. PNG
     file names may not lead out of ``png_dir`` (absolute ones elsewhere only with ``allow_absolute``).
     """
+    stream, info, licenses = scan_coco_panoptic(json_path, png_dir, allow_absolute=allow_absolute)
+    records = [PanopticRecord(record.image, record.load().labels) for record in stream.records]
+    return PanopticDataset(stream.palette, records, info, licenses)
+
+
+class PanopticScan(NamedTuple):
+    """A COCO panoptic file scanned: its records (PNGs decoded when loaded) and the file's extras."""
+
+    stream: LabelStream
+    info: dict[str, Any] | None
+    licenses: list[Any]
+
+
+def scan_coco_panoptic(
+    json_path: str | Path, png_dir: str | Path | None = None, *, allow_absolute: bool = False
+) -> PanopticScan:
+    """The JSON of a COCO panoptic dataset checked, and per image a record that reads its PNG
+    (see :func:`read_coco_panoptic`)."""
     json_path = Path(json_path)
     png_dir = default_png_dir(json_path) if png_dir is None else Path(png_dir)
     data = read_json(json_path)
@@ -134,6 +157,7 @@ def read_coco_panoptic(
         annotations[image_id] = (file_name, segments)
 
     records = []
+    thing_ids = frozenset(palette.thing_ids)
     for n, image in enumerate(list_field(data, "images", json_path)):
         if not isinstance(image, Mapping) or "id" not in image:
             raise DatasetError(f"{json_path}: image #{n} needs an 'id'")
@@ -147,24 +171,42 @@ def read_coco_panoptic(
                     f"{json_path}: segment {segment['id']} of {file_name} has unknown category_id "
                     f"{segment['category_id']}"
                 )
-        ids = read_panoptic_png(png_path)
         size = (image.get("height"), image.get("width"))
-        if None not in size and size != ids.shape:
-            raise DatasetError(
-                f"{png_path}: PNG is {ids.shape[1]}x{ids.shape[0]} but image {image['id']!r} is "
-                f"{size[1]}x{size[0]} in {json_path.name}"
-            )
-        try:
-            labels = panoptic_to_labels(ids, segments, palette.thing_ids)
-        except ValueError as error:
-            raise DatasetError(f"{png_path}: {error}") from error
-        records.append(PanopticRecord(dict(image), labels))
+        where = PanopticSource(json_path, png_path, image["id"], size)
+        records.append(LazyRecord(dict(image), partial(_panoptic_labels, where, segments, thing_ids)))
     if annotations:
         orphan = next(iter(annotations))
         raise DatasetError(f"{json_path}: annotation for image id {orphan!r} has no entry in 'images'")
     info = data.get("info") if isinstance(data.get("info"), dict) else None
     licenses = data.get("licenses") if isinstance(data.get("licenses"), list) else []
-    return PanopticDataset(palette, records, info, licenses)
+    return PanopticScan(LabelStream(records, palette, []), info, licenses)
+
+
+class PanopticSource(NamedTuple):
+    """Where one image's panoptic labels come from, for decoding and for error messages."""
+
+    json_path: Path
+    png_path: Path
+    image_id: Any
+    size: tuple[Any, Any]
+    """(height, width) of the ``images`` entry; None where the entry leaves them out."""
+
+
+def _panoptic_labels(
+    source: PanopticSource, segments: list[Mapping[str, Any]], thing_ids: frozenset[int]
+) -> Decoded:
+    """One image's label map from its PNG and ``segments_info``, checked against its entry."""
+    ids = read_panoptic_png(source.png_path)
+    if None not in source.size and source.size != ids.shape:
+        height, width = source.size
+        raise DatasetError(
+            f"{source.png_path}: PNG is {ids.shape[1]}x{ids.shape[0]} but image {source.image_id!r} is "
+            f"{width}x{height} in {source.json_path.name}"
+        )
+    try:
+        return Decoded(panoptic_to_labels(ids, segments, thing_ids), [])
+    except ValueError as error:
+        raise DatasetError(f"{source.png_path}: {error}") from error
 
 
 # -- write ---------------------------------------------------------------------------------------
@@ -200,20 +242,34 @@ def write_coco_panoptic_into(
     licenses: Sequence[Any] = (),
 ) -> Path:
     """Write the dataset into an existing (staging) ``folder``; see :func:`write_coco_panoptic`."""
-    colors = {c.id: c.color for c in palette}
-    thing_ids = palette.thing_ids
-    png_folder = folder / COCO_ANNOTATIONS_DIR / PNG_DIR
-    png_folder.mkdir(parents=True)
-    image_entries: list[dict[str, Any]] = []
-    annotations: list[dict[str, Any]] = []
-    for entry, labels, name in named_records(images, palette, lambda f: label_file_path(f, ".png")):
-        id_map, segments_info = labels_to_panoptic(labels, thing_ids, colors)
-        write_png(png_folder / name, ids_to_rgb(id_map))
-        image_entries.append(entry)
-        annotations.append({"image_id": entry["id"], "file_name": str(name), "segments_info": segments_info})
-    json_path = folder / COCO_ANNOTATIONS_DIR / JSON_NAME
-    write_coco_json(json_path, image_entries, annotations, palette, info, licenses)
-    return json_path
+    write_records(folder, images, PanopticWriter(palette, info, licenses))
+    return folder / COCO_ANNOTATIONS_DIR / JSON_NAME
+
+
+class PanopticWriter:
+    """COCO panoptic as a :class:`~segstudio.io.datasets.DatasetWriter`: a PNG per image, then the JSON."""
+
+    def __init__(
+        self, palette: Palette, info: Mapping[str, Any] | None = None, licenses: Sequence[Any] = ()
+    ) -> None:
+        self.palette = palette
+        self.info = info
+        self.licenses = licenses
+        self._colors = {c.id: c.color for c in palette}
+        self._thing_ids = palette.thing_ids
+
+    def name_of(self, file_name: str) -> PurePosixPath:
+        return label_file_path(file_name, ".png")
+
+    def write_image(self, folder: Path, entry: dict[str, Any], labels: LabelMap, name: Any) -> dict[str, Any]:
+        id_map, segments_info = labels_to_panoptic(labels, self._thing_ids, self._colors)
+        write_png(folder / COCO_ANNOTATIONS_DIR / PNG_DIR / name, ids_to_rgb(id_map), durable=False)
+        return {"image_id": entry["id"], "file_name": str(name), "segments_info": segments_info}
+
+    def finish(self, folder: Path, entries: list[dict[str, Any]], results: list[Any]) -> None:
+        (folder / COCO_ANNOTATIONS_DIR / PNG_DIR).mkdir(parents=True, exist_ok=True)
+        json_path = folder / COCO_ANNOTATIONS_DIR / JSON_NAME
+        write_coco_json(json_path, entries, results, self.palette, self.info, self.licenses)
 
 
 # -- evaluate ------------------------------------------------------------------------------------
@@ -225,6 +281,10 @@ def evaluate_panoptic_files(
     gt_dir: str | Path | None = None,
     pred_dir: str | Path | None = None,
     warnings: list[str] | None = None,
+    *,
+    jobs: int = 1,
+    progress: ProgressCallback | None = None,
+    pool: PoolFactory = OrderedPool,
 ) -> dict[str, Any]:
     """PQ/SQ/RQ of a prediction file against ground truth, as the COCO panoptic API computes them.
 
@@ -232,6 +292,9 @@ def evaluate_panoptic_files(
     fp, fn, name}}}``. Like the API, categories (and which are things) come from the ground truth
     as written, and every ground-truth image needs a prediction; extra predicted images are ignored.
     Ground-truth areas that disagree with their PNG are reported in ``warnings``, naming the file.
+    Images are scored by ``jobs`` processes (``io.parallel``) and their sums added in image order,
+    so the numbers do not depend on ``jobs`` (nor on ``pool``, which may put them on a cluster);
+    ``progress(done, total)`` comes per image.
     """
     gt_json, pred_json = Path(gt_json), Path(pred_json)
     gt_dir = default_png_dir(gt_json) if gt_dir is None else Path(gt_dir)
@@ -249,26 +312,51 @@ def evaluate_panoptic_files(
         image_id, file_name, segments = _annotation(entry, n, pred_json)
         predictions[image_id] = (file_name, segments)
 
-    stat = PQStat()
+    pairs: list[_ImagePair] = []
     for n, entry in enumerate(list_field(gt_data, "annotations", gt_json)):
         image_id, gt_file, gt_segments = _annotation(entry, n, gt_json)
         if image_id not in predictions:
             raise DatasetError(f"{pred_json}: no prediction for image id {image_id!r}")
         pred_file, pred_segments = predictions[image_id]
         gt_png = contained_path(gt_dir, gt_file, gt_json, DatasetError)
-        gt_ids = read_panoptic_png(gt_png)
         pred_png = contained_path(pred_dir, pred_file, pred_json, DatasetError)
-        pred_ids = read_panoptic_png(pred_png)
-        image_warnings: list[str] = []
-        try:
-            stat += pq_image(gt_ids, gt_segments, pred_ids, pred_segments, isthing, image_warnings)
-        except ValueError as error:
-            raise DatasetError(
-                f"{pred_png}: {error} (image id {image_id!r}, ground truth {gt_png})"
-            ) from error
-        if warnings is not None:
-            warnings += [f"{gt_json}: image {image_id!r} ({gt_file}): {w}" for w in image_warnings]
+        pairs.append(_ImagePair(image_id, gt_file, gt_png, gt_segments, pred_png, pred_segments))
+    del gt_data, pred_data, predictions
+
+    stat = PQStat()
+    with pool(jobs, partial(dict, isthing)) as workers:
+        for done, (image_stat, image_warnings) in enumerate(workers.map(_pair_stat, pairs)):
+            stat += image_stat
+            if warnings is not None:
+                where = f"{gt_json}: image {pairs[done].image_id!r} ({pairs[done].gt_file})"
+                warnings += [f"{where}: {w}" for w in image_warnings]
+            if progress is not None:
+                progress(done + 1, len(pairs))
     results = pq_results(stat, isthing)
     for category_id, values in results["per_class"].items():
         values["name"] = str(categories[int(category_id)].get("name", category_id))
     return results
+
+
+class _ImagePair(NamedTuple):
+    """One image to score: its ground-truth and predicted PNG and ``segments_info``."""
+
+    image_id: Any
+    gt_file: str
+    gt_png: Path
+    gt_segments: list[Mapping[str, Any]]
+    pred_png: Path
+    pred_segments: list[Mapping[str, Any]]
+
+
+def _pair_stat(isthing: dict[int, bool], pair: _ImagePair) -> tuple[PQStat, list[str]]:
+    """The PQ sums of one image and its warnings (runs in a worker process)."""
+    gt_ids = read_panoptic_png(pair.gt_png)
+    pred_ids = read_panoptic_png(pair.pred_png)
+    warnings: list[str] = []
+    try:
+        return pq_image(gt_ids, pair.gt_segments, pred_ids, pair.pred_segments, isthing, warnings), warnings
+    except ValueError as error:
+        raise DatasetError(
+            f"{pair.pred_png}: {error} (image id {pair.image_id!r}, ground truth {pair.gt_png})"
+        ) from error

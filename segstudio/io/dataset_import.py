@@ -1,8 +1,9 @@
 """Importing a dataset as a new project: one entry point for the command line and the app.
 
 A :class:`DatasetSource` names what to read (the format's annotation file or folder, the
-photos, and the format's extras); :func:`import_dataset` reads it with the format's reader and
-builds the project atomically (``exchange.import_records``): a failed import leaves no project.
+photos, and the format's extras); :func:`import_dataset` scans it with the format's reader and
+streams it into a new project, built atomically (``exchange.import_records``): a failed import
+leaves no project.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ from enum import StrEnum
 from pathlib import Path
 
 from segstudio.core.jobs import ProgressCallback
-from segstudio.io.cityscapes import read_cityscapes
-from segstudio.io.coco_instances import read_coco_instances
-from segstudio.io.coco_panoptic import read_coco_panoptic
-from segstudio.io.datasets import LabelDataset
+from segstudio.io.cityscapes import scan_cityscapes
+from segstudio.io.coco_instances import scan_coco_instances
+from segstudio.io.coco_panoptic import scan_coco_panoptic
+from segstudio.io.datasets import LabelStream
 from segstudio.io.exchange import import_records
-from segstudio.io.labelme import read_labelme
+from segstudio.io.labelme import scan_labelme
 from segstudio.io.palette_file import resolve_palette
 from segstudio.io.project import Project
-from segstudio.io.semantic_png import SEMANTIC_VOID, read_semantic_dataset
+from segstudio.io.semantic_png import SEMANTIC_VOID, scan_semantic_dataset
 
 
 class ImportFormat(StrEnum):
@@ -61,44 +62,49 @@ class DatasetSource:
     allow_absolute: bool = False
 
 
-def read_dataset(source: DatasetSource) -> tuple[LabelDataset, Path]:
-    """The records, palette and warnings of ``source``, and the folder its photos are in."""
+def scan_dataset(source: DatasetSource) -> tuple[LabelStream, Path]:
+    """The records (labels decoded when loaded), palette and warnings of ``source``, and the folder
+    its photos are in."""
     fmt, annotations = source.fmt, Path(source.annotations)
     if fmt is ImportFormat.LABELME:
         palette = resolve_palette(source.palette) if source.palette else None
         images = Path(source.images) if source.images else annotations
-        return read_labelme(annotations, palette, images), images
+        return scan_labelme(annotations, palette, images), images
     if source.images is None:
         raise ValueError(f"{fmt.value} import needs the folder of the photos")
     images = Path(source.images)
     if fmt is ImportFormat.COCO_PANOPTIC:
-        dataset = read_coco_panoptic(annotations, source.masks, allow_absolute=source.allow_absolute)
-        return LabelDataset([(r.image, r.labels) for r in dataset.records], dataset.palette, []), images
+        scan = scan_coco_panoptic(annotations, source.masks, allow_absolute=source.allow_absolute)
+        return scan.stream, images
     if fmt is ImportFormat.COCO_INSTANCES:
-        return read_coco_instances(annotations), images
+        return scan_coco_instances(annotations), images
     if fmt is ImportFormat.CITYSCAPES:
-        return read_cityscapes(annotations), images
+        return scan_cityscapes(annotations), images
     if fmt is ImportFormat.SEMANTIC_PNG:
         if not source.palette:
             raise ValueError("semantic-png import needs a palette (a built-in name or a palette file)")
         palette = resolve_palette(source.palette)
-        return read_semantic_dataset(annotations, images, palette, void=source.void), images
+        return scan_semantic_dataset(annotations, images, palette, void=source.void), images
     raise ValueError(f"unknown import format {fmt!r}")  # pragma: no cover - the enum is closed
 
 
 def import_dataset(
-    source: DatasetSource, project_root: Path, progress: ProgressCallback | None = None
+    source: DatasetSource,
+    project_root: Path,
+    progress: ProgressCallback | None = None,
+    jobs: int = 1,
 ) -> tuple[Project, list[str]]:
     """A new project at ``project_root`` (which must not exist) from ``source``, and the reader's
-    warnings (annotations it skipped, and why). ``progress`` comes per image added (it may raise:
-    nothing is left)."""
-    dataset, images = read_dataset(source)
-    project = import_records(
+    warnings (annotations it skipped, and why). Labels stream through ``jobs`` processes
+    (``exchange.import_records``); ``progress`` comes per image added (it may raise: nothing is left)."""
+    stream, images = scan_dataset(source)
+    project, warnings = import_records(
         project_root,
-        dataset.palette,
-        list(dataset.records),
+        stream.palette,
+        stream.records,
         images,
         progress=progress,
+        jobs=jobs,
         allow_absolute=source.allow_absolute,
     )
-    return project, list(dataset.warnings)
+    return project, list(stream.warnings) + warnings

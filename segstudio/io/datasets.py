@@ -4,6 +4,12 @@ Every format module (COCO panoptic and instances, semantic PNG, Cityscapes, labe
 ``(image entry, LabelMap)`` records and writes them back, so the JSON loading, the checks on
 records, the COCO category and document shapes and the error type live here once. Messages start
 with the file they are about.
+
+Streaming: a reader first *scans* its dataset (the annotation files, cheap) into
+:class:`LazyRecord` s whose label maps are decoded only when ``load()`` is called, possibly in
+a worker process (``io.parallel``); ``read_*`` functions are the same scan with every record
+loaded. Writers are :class:`DatasetWriter` s: ``write_image`` per image (any process, any order
+of processes, same bytes), ``finish`` once with the per-image results in order.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
@@ -39,6 +45,74 @@ class LabelDataset(NamedTuple):
     records: list[Record]
     palette: Palette
     warnings: list[str]
+
+
+class Decoded(NamedTuple):
+    """One image's labels as decoded, and what the decoder skipped (annotations without pixels)."""
+
+    labels: LabelMap
+    warnings: list[str]
+
+
+class LazyRecord(NamedTuple):
+    """One image of a scanned dataset: its entry now, its labels when ``load()`` is called.
+
+    ``load`` is picklable (a ``functools.partial`` of a module-level function with plain
+    arguments), so a worker process can decode the image.
+    """
+
+    image: dict[str, Any]
+    load: Callable[[], Decoded]
+
+
+class LabelStream(NamedTuple):
+    """What a scan returns: records in a stable order (labels not decoded), the classes, and what
+    the scan itself skipped (decoding may add more, per record)."""
+
+    records: list[LazyRecord]
+    palette: Palette
+    warnings: list[str]
+
+
+def loaded(stream: LabelStream) -> LabelDataset:
+    """Every record of ``stream`` decoded, in order (warnings: the scan's, then each record's)."""
+    records: list[Record] = []
+    warnings = list(stream.warnings)
+    for record in stream.records:
+        labels, found = record.load()
+        records.append((record.image, labels))
+        warnings += found
+    return LabelDataset(records, stream.palette, warnings)
+
+
+class DatasetWriter(Protocol):
+    """One output format, split so that images can be written by any process.
+
+    ``name_of(file_name)`` is the image's output path (checked unique; None when the format
+    writes no file per image), ``write_image`` writes one image into ``folder`` and returns what
+    ``finish`` needs of it (plain data, picklable), ``finish`` writes the rest (e.g. the JSON) from
+    the entries and those results, in image order. ``palette`` is the dataset's classes.
+    """
+
+    palette: Palette
+
+    def name_of(self, file_name: str) -> Hashable | None: ...
+
+    def write_image(self, folder: Path, entry: dict[str, Any], labels: LabelMap, name: Any) -> Any: ...
+
+    def finish(self, folder: Path, entries: list[dict[str, Any]], results: list[Any]) -> None: ...
+
+
+def write_records(
+    folder: Path, records: Iterable[tuple[Mapping[str, Any], LabelMap]], writer: DatasetWriter
+) -> None:
+    """Write in-memory records into ``folder`` (a staging folder) with ``writer``, in this process."""
+    entries: list[dict[str, Any]] = []
+    results: list[Any] = []
+    for entry, labels, name in named_records(records, writer.palette, writer.name_of):
+        results.append(writer.write_image(folder, entry, labels, name))
+        entries.append(entry)
+    writer.finish(folder, entries, results)
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -147,7 +221,7 @@ def write_coco_json(
         "annotations": annotations,
         "categories": categories,
     }
-    atomic_write_json(path, document, indent=None)
+    atomic_write_json(path, document, indent=None, durable=False)  # inside an atomic_directory
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -182,6 +256,42 @@ def label_file_path(file_name: str, suffix: str) -> PurePosixPath:
     return path.with_name(path.stem + suffix)
 
 
+def check_entry(image: Mapping[str, Any], seen: set[Any]) -> dict[str, Any]:
+    """A plain-JSON copy of an image entry with ``id`` and ``file_name``, its id not in ``seen``
+    (then added); ValueError naming the image otherwise."""
+    entry = plain(dict(image))
+    where = f"image {entry.get('id')!r} ({entry.get('file_name')!r})"
+    if "id" not in entry or "file_name" not in entry:
+        raise ValueError(f"{where}: an image entry needs 'id' and 'file_name'")
+    if entry["id"] in seen:
+        raise ValueError(f"{where}: image id used twice")
+    seen.add(entry["id"])
+    return entry
+
+
+def known_categories(palette: Palette) -> np.ndarray:
+    """Lookup table: True for the palette's class ids and VOID."""
+    known = np.zeros(VOID + 1, bool)
+    known[palette.ids] = True
+    known[VOID] = True
+    return known
+
+
+def check_labels(entry: dict[str, Any], labels: LabelMap, known: np.ndarray, palette_name: str) -> None:
+    """Refuse labels whose size differs from the entry's (``width``/``height`` added when missing)
+    or that hold categories outside the palette (``known``, see :func:`known_categories`)."""
+    where = f"image {entry.get('id')!r} ({entry.get('file_name')!r})"
+    height, width = labels.shape
+    if (entry.setdefault("height", height), entry.setdefault("width", width)) != (height, width):
+        raise ValueError(
+            f"{where}: entry says {entry['width']}x{entry['height']}, labels are {width}x{height}"
+        )
+    present = np.flatnonzero(np.bincount(labels.category.ravel(), minlength=VOID + 1))
+    unknown = [int(c) for c in present if not known[c]]
+    if unknown:
+        raise ValueError(f"{where}: categories {unknown} are not in palette {palette_name!r}")
+
+
 def checked_records(
     records: Iterable[tuple[Mapping[str, Any], LabelMap]], palette: Palette
 ) -> Iterator[tuple[dict[str, Any], LabelMap]]:
@@ -191,43 +301,41 @@ def checked_records(
     Raises ValueError naming the image otherwise.
     """
     seen: set[Any] = set()
-    known = np.zeros(VOID + 1, bool)
-    known[palette.ids] = True
-    known[VOID] = True
+    known = known_categories(palette)
     for image, labels in records:
-        entry = plain(dict(image))
-        where = f"image {entry.get('id')!r} ({entry.get('file_name')!r})"
-        if "id" not in entry or "file_name" not in entry:
-            raise ValueError(f"{where}: an image entry needs 'id' and 'file_name'")
-        if entry["id"] in seen:
-            raise ValueError(f"{where}: image id used twice")
-        seen.add(entry["id"])
-        height, width = labels.shape
-        if (entry.setdefault("height", height), entry.setdefault("width", width)) != (height, width):
-            raise ValueError(
-                f"{where}: entry says {entry['width']}x{entry['height']}, labels are {width}x{height}"
-            )
-        present = np.unique(labels.category)
-        unknown = [int(c) for c in present if not known[c]]
-        if unknown:
-            raise ValueError(f"{where}: categories {unknown} are not in palette {palette.name!r}")
+        entry = check_entry(image, seen)
+        check_labels(entry, labels, known, palette.name)
         yield entry, labels
+
+
+class NameCheck:
+    """Output names taken so far; two images that would write the same file are refused."""
+
+    def __init__(self, name_of: Callable[[str], Name | None]) -> None:
+        self.name_of = name_of
+        self.taken: set[Name] = set()
+
+    def __call__(self, entry: Mapping[str, Any]) -> Name | None:
+        """The image's output name, refused (ValueError naming the image) when already taken."""
+        path = self.name_of(entry["file_name"])
+        if path is None:
+            return None
+        if path in self.taken:
+            raise ValueError(
+                f"image {entry['id']!r} ({entry['file_name']!r}): another image also writes {path}"
+            )
+        self.taken.add(path)
+        return path
 
 
 def named_records(
     records: Iterable[tuple[Mapping[str, Any], LabelMap]],
     palette: Palette,
-    name_of: Callable[[str], Name],
-) -> Iterator[tuple[dict[str, Any], LabelMap, Name]]:
+    name_of: Callable[[str], Name | None],
+) -> Iterator[tuple[dict[str, Any], LabelMap, Name | None]]:
     """``checked_records`` with each image's output name ``name_of(file_name)``, for formats with
     files per image; two images that would write the same file are refused, naming the second.
     """
-    taken: set[Name] = set()
+    name_check = NameCheck(name_of)
     for entry, labels in checked_records(records, palette):
-        path = name_of(entry["file_name"])
-        if path in taken:
-            raise ValueError(
-                f"image {entry['id']!r} ({entry['file_name']!r}): another image also writes {path}"
-            )
-        taken.add(path)
-        yield entry, labels, path
+        yield entry, labels, name_check(entry)

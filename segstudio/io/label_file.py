@@ -59,10 +59,17 @@ class StoredLabels:
 
 
 def write_label_file(
-    path: str | Path, labels: LabelMap, base: str = "", compresslevel: int = 6, revision: str | None = None
+    path: str | Path,
+    labels: LabelMap,
+    base: str = "",
+    compresslevel: int = 6,
+    revision: str | None = None,
+    *,
+    durable: bool = True,
 ) -> str:
     """Write ``labels`` atomically and return the new file's revision token (``revision`` when
-    given: the project records it before writing, to tell afterwards whether the write landed)."""
+    given: the project records it before writing, to tell afterwards whether the write landed;
+    ``durable=False``: no fsync, for files in a folder flushed as a whole, see ``atomic_directory``)."""
     try:  # arrays may have been swapped since construction: never write what could not be read
         LabelMap(labels.category, labels.instance, labels.provenance)
     except ValueError as error:
@@ -86,7 +93,7 @@ def write_label_file(
             np.lib.format.write_array(data, np.asarray(array), allow_pickle=False)
             info = zipfile.ZipInfo(f"{name}.npy", _MEMBER_DATE)
             archive.writestr(info, data.getbuffer(), zipfile.ZIP_DEFLATED, compresslevel)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue(), durable=durable)
     return revision
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,13 @@ from segstudio.core.palette import ClassDef, Palette
 from segstudio.io.atomic import atomic_directory, atomic_write_json
 from segstudio.io.datasets import (
     DatasetError,
+    Decoded,
     LabelDataset,
-    Record,
+    LabelStream,
+    LazyRecord,
     fallback_color,
     label_file_path,
+    loaded,
     named_records,
     read_json,
     segment_crop,
@@ -103,13 +107,9 @@ def _shapes(data: Any, json_path: Path) -> list[Mapping[str, Any]]:
     return data["shapes"]
 
 
-def _labelme_palette(files: list[tuple[Path, Any]], palette: Palette | None) -> Palette:
-    """The given palette after checking every label is in it, or one built from the labels seen."""
-    names: dict[str, Path] = {}
-    for json_path, data in files:
-        for shape in data["shapes"]:
-            if shape["label"] != IGNORE:
-                names.setdefault(shape["label"], json_path)
+def _labelme_palette(names: dict[str, Path], palette: Palette | None) -> Palette:
+    """The given palette after checking every label is in it, or one built from the labels seen
+    (``names``: label -> the first file using it)."""
     if palette is not None:
         known = {c.name for c in palette}
         for name, json_path in names.items():
@@ -177,6 +177,13 @@ def read_labelme(
     files from 1; ``file_name`` is the image path relative to ``images_dir`` (default
     ``folder``), where every ``imagePath`` must lead.
     """
+    return loaded(scan_labelme(folder, palette, images_dir))
+
+
+def scan_labelme(
+    folder: str | Path, palette: Palette | None = None, images_dir: str | Path | None = None
+) -> LabelStream:
+    """The records of :func:`read_labelme`, each file's shapes painted only when loaded."""
     folder = Path(os.path.normpath(Path(folder).absolute()))
     if not folder.is_dir():
         raise DatasetError(f"{folder}: folder not found")
@@ -184,19 +191,26 @@ def read_labelme(
     paths = sorted(folder.rglob("*.json"))
     if not paths:
         raise DatasetError(f"{folder}: no labelme JSON files found")
-    files = []
-    for json_path in paths:
+    entries: list[tuple[Path, dict[str, Any]]] = []
+    names: dict[str, Path] = {}
+    for n, json_path in enumerate(paths, start=1):  # the files are read again when loaded: memory stays flat
         data = read_json(json_path)
-        _shapes(data, json_path)
-        files.append((json_path, data))
-    palette = _labelme_palette(files, palette)
+        for shape in _shapes(data, json_path):
+            if shape["label"] != IGNORE:
+                names.setdefault(shape["label"], json_path)
+        entries.append((json_path, _image_entry(data, json_path, root, n)))
+    palette = _labelme_palette(names, palette)
+    records = [
+        LazyRecord(entry, partial(_file_labels, json_path, (entry["height"], entry["width"]), palette))
+        for json_path, entry in entries
+    ]
+    return LabelStream(records, palette, [])
+
+
+def _file_labels(json_path: Path, size: tuple[int, int], palette: Palette) -> Decoded:
     warnings: list[str] = []
-    records: list[Record] = []
-    for n, (json_path, data) in enumerate(files, start=1):
-        entry = _image_entry(data, json_path, root, n)
-        labels = _paint(data["shapes"], (entry["height"], entry["width"]), palette, json_path, warnings)
-        records.append((entry, labels))
-    return LabelDataset(records, palette, warnings)
+    data = read_json(json_path)
+    return Decoded(_paint(_shapes(data, json_path), size, palette, json_path, warnings), warnings)
 
 
 # -- write ---------------------------------------------------------------------------------------
@@ -257,5 +271,5 @@ def write_labelme(
             json_folder = (out_dir.absolute() / name).parent
             image_path = os.path.relpath(images_root / entry["file_name"], json_folder)
             document = labelme_document(labels, palette, Path(image_path).as_posix())
-            atomic_write_json(staging / name, document)
+            atomic_write_json(staging / name, document, durable=False)
     return out_dir

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from segstudio.core.jobs import ProgressCallback
 from segstudio.core.label_pq import PanopticQuality, label_map_pq_stat, panoptic_quality
 from segstudio.core.metrics import ConfusionMatrix
 from segstudio.core.pq import PQStat
+from segstudio.io.parallel import OrderedPool, PoolFactory
 from segstudio.io.project import ImageState, Project
 
 SCORED_STATES = (ImageState.EDITED, ImageState.REVIEWED)
@@ -85,33 +87,31 @@ def _image_json(score: ImageScore) -> dict[str, object]:
     }
 
 
-def evaluate_project(root: Path, progress: ProgressCallback | None = None) -> ProjectScore:
+def evaluate_project(
+    root: Path, progress: ProgressCallback | None = None, jobs: int = 1, pool: PoolFactory = OrderedPool
+) -> ProjectScore:
     """Score the predictions of the project at ``root`` (read from disk: safe on a worker thread);
-    ``progress(done, total)`` comes per scored image and may raise to stop."""
+    ``progress(done, total)`` comes per scored image and may raise to stop. Images are scored by
+    ``jobs`` processes (``io.parallel``; ``pool`` may put them on a cluster), their sums added in
+    project order: the same numbers whatever ``jobs`` and wherever they run."""
     project = Project.open(root)
     palette = project.palette
     isthing = {c.id: c.isthing for c in palette}
-    candidates = list(project.entries(SCORED_STATES))
+    candidates = project.image_ids(SCORED_STATES)
     total_matrix = ConfusionMatrix(palette.ids)
     total_stat = PQStat()
     scores: list[ImageScore] = []
-    for done, entry in enumerate(candidates):
-        if progress is not None:
-            progress(done, len(candidates))
-        prediction = project.load_prediction(entry.id)
-        if prediction is None:
-            continue
-        labels = project.load_labels(entry.id)
-        matrix = ConfusionMatrix.from_maps(labels.category, prediction.category, palette.ids)
-        stat = label_map_pq_stat(
-            labels.category, labels.instance, prediction.category, prediction.instance, labels.crowd
-        )
-        total_matrix.counts += matrix.counts
-        total_stat += stat
-        quality = panoptic_quality(stat, isthing)
-        scores.append(ImageScore(entry.id, str(entry.state), matrix.miou, matrix.pixel_accuracy, quality))
     if progress is not None:
-        progress(len(candidates), len(candidates))
+        progress(0, len(candidates))
+    with pool(jobs, partial(_ScoringContext, Path(root).resolve())) as workers:
+        for done, scored in enumerate(workers.map(_score_image, candidates)):
+            if scored is not None:
+                counts, stat, score = scored
+                total_matrix.counts += counts
+                total_stat += stat
+                scores.append(score)
+            if progress is not None:
+                progress(done + 1, len(candidates))
     pairs = zip(total_matrix.class_ids, total_matrix.iou, strict=True)
     class_iou = {int(c): float(v) for c, v in pairs if not np.isnan(v)}
     return ProjectScore(
@@ -122,3 +122,27 @@ def evaluate_project(root: Path, progress: ProgressCallback | None = None) -> Pr
         panoptic_quality(total_stat, isthing),
         len(project) - len(scores),
     )
+
+
+class _ScoringContext:
+    """A worker's project (opened once per process) and the palette's class table."""
+
+    def __init__(self, root: Path) -> None:
+        self.project = Project.open(root)
+        self.isthing = {c.id: c.isthing for c in self.project.palette}
+
+
+def _score_image(context: _ScoringContext, image_id: str) -> tuple[np.ndarray, PQStat, ImageScore] | None:
+    """One image's confusion counts, PQ sums and score; None without a prediction (in a worker)."""
+    project = context.project
+    prediction = project.load_prediction(image_id)
+    if prediction is None:
+        return None
+    labels = project.load_labels(image_id)
+    matrix = ConfusionMatrix.from_maps(labels.category, prediction.category, project.palette.ids)
+    stat = label_map_pq_stat(
+        labels.category, labels.instance, prediction.category, prediction.instance, labels.crowd
+    )
+    state = str(project.entry(image_id).state)
+    quality = panoptic_quality(stat, context.isthing)
+    return matrix.counts, stat, ImageScore(image_id, state, matrix.miou, matrix.pixel_accuracy, quality)

@@ -16,17 +16,26 @@ cannot write a colour table.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import Path
+from functools import partial
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-import cv2
 import numpy as np
 
 from segstudio.core.labels import VOID, LabelMap, Provenance
 from segstudio.core.palette import Palette, voc_color_map
 from segstudio.io.atomic import atomic_directory, atomic_write_bytes
-from segstudio.io.datasets import DatasetError, LabelDataset, Record, label_file_path, named_records
-from segstudio.io.images import ImageReadError, image_size
+from segstudio.io.datasets import (
+    DatasetError,
+    Decoded,
+    LabelDataset,
+    LabelStream,
+    LazyRecord,
+    label_file_path,
+    loaded,
+    write_records,
+)
+from segstudio.io.images import ImageReadError, image_size, png_bytes
 from segstudio.io.png import (
     CHANNELS,
     GREY,
@@ -107,7 +116,7 @@ def _label_png_bytes(labels: LabelMap, void: int, palette: Palette | None, where
     if not 0 <= void <= 255:
         raise ValueError(f"{where}: void value {void} does not fit an 8-bit PNG")
     category = labels.category
-    present = np.unique(category[category != VOID])
+    present = np.flatnonzero(np.bincount(category.ravel(), minlength=VOID + 1)[:VOID])
     bad = [int(c) for c in present if c > 255 or c == void]
     if bad:
         raise ValueError(
@@ -117,10 +126,7 @@ def _label_png_bytes(labels: LabelMap, void: int, palette: Palette | None, where
     values = np.where(category == VOID, void, category).astype(np.uint8)
     if palette is not None:
         return encode_indexed_png(values, indexed_colors(palette, void))
-    ok, encoded = cv2.imencode(".png", values)
-    if not ok:
-        raise OSError(f"{where}: PNG encoding failed")
-    return encoded.tobytes()
+    return png_bytes(values, where)
 
 
 def write_semantic_png(
@@ -163,8 +169,17 @@ def read_semantic_dataset(
 
     A mask without an image, a size mismatch, or a value outside the palette is an error naming
     the file. Images without a mask are not part of the dataset (VOC's JPEGImages holds many).
-    Records are in mask-name order; ``id`` is the stem.
+    Records are in mask-name order; ``id`` is the stem. :func:`scan_semantic_dataset` without
+    decoding.
     """
+    return loaded(scan_semantic_dataset(masks_dir, images_dir, palette, void))
+
+
+def scan_semantic_dataset(
+    masks_dir: str | Path, images_dir: str | Path, palette: Palette, void: int = SEMANTIC_VOID
+) -> LabelStream:
+    """The records of :func:`read_semantic_dataset`, masks decoded (and checked) only when loaded;
+    the photos' sizes are read now, from their headers."""
     masks_dir, images_dir = Path(masks_dir), Path(images_dir)
     if not masks_dir.is_dir():
         raise DatasetError(f"{masks_dir}: mask folder not found")
@@ -177,27 +192,57 @@ def read_semantic_dataset(
     unmatched = [m.name for m in masks if m.stem not in images]
     if unmatched:
         raise DatasetError(f"{images_dir}: no image for masks {_few(unmatched)} (matched by file stem)")
-    known = set(palette.ids)
-    records: list[Record] = []
+    known = tuple(palette.ids)
+    records: list[LazyRecord] = []
     for mask in masks:
         image = images[mask.stem]
         try:
-            labels = read_semantic_png(mask, void)
-            size = tuple(image_size(image))
+            height, width = image_size(image)
         except ImageReadError as error:
             raise DatasetError(str(error)) from error
-        if size != labels.shape:
-            raise DatasetError(
-                f"{mask}: mask is {labels.shape[1]}x{labels.shape[0]} but {image.name} is {size[1]}x{size[0]}"
-            )
-        present = {int(v) for v in np.unique(labels.category)} - {VOID}
-        unknown = sorted(present - known)
-        if unknown:
-            raise DatasetError(f"{mask}: values {unknown} are not classes of palette {palette.name!r}")
-        height, width = labels.shape
         entry = {"id": mask.stem, "file_name": image.name, "height": height, "width": width}
-        records.append((entry, labels))
-    return LabelDataset(records, palette, [])
+        load = partial(_mask_labels, mask, image.name, (height, width), void, known, palette.name)
+        records.append(LazyRecord(entry, load))
+    return LabelStream(records, palette, [])
+
+
+def _mask_labels(
+    mask: Path, image_name: str, size: tuple[int, int], void: int, known: tuple[int, ...], palette_name: str
+) -> Decoded:
+    """One mask decoded and checked against its photo's size and the palette."""
+    try:
+        labels = read_semantic_png(mask, void)
+    except ImageReadError as error:
+        raise DatasetError(str(error)) from error
+    if size != labels.shape:
+        raise DatasetError(
+            f"{mask}: mask is {labels.shape[1]}x{labels.shape[0]} but {image_name} is {size[1]}x{size[0]}"
+        )
+    present = set(np.flatnonzero(np.bincount(labels.category.ravel(), minlength=VOID + 1)[:VOID]).tolist())
+    unknown = sorted(present - set(known))
+    if unknown:
+        raise DatasetError(f"{mask}: values {unknown} are not classes of palette {palette_name!r}")
+    return Decoded(labels, [])
+
+
+class SemanticWriter:
+    """Semantic PNGs as a :class:`~segstudio.io.datasets.DatasetWriter`: one label PNG per image."""
+
+    def __init__(self, palette: Palette, indexed: bool = True, void: int = SEMANTIC_VOID) -> None:
+        self.palette = palette
+        self.indexed = indexed
+        self.void = void
+
+    def name_of(self, file_name: str) -> PurePosixPath:
+        return label_file_path(file_name, ".png")
+
+    def write_image(self, folder: Path, entry: dict[str, Any], labels: LabelMap, name: Any) -> None:
+        where = f"image {entry['id']!r} ({entry['file_name']!r})"
+        data = _label_png_bytes(labels, self.void, self.palette if self.indexed else None, where)
+        atomic_write_bytes(folder / name, data, durable=False)
+
+    def finish(self, folder: Path, entries: list[dict[str, Any]], results: list[Any]) -> None:
+        """Nothing beyond the PNGs."""
 
 
 def write_semantic_dataset(
@@ -215,8 +260,5 @@ def write_semantic_dataset(
     """
     out_dir = Path(out_dir)
     with atomic_directory(out_dir, overwrite=overwrite) as staging:
-        for entry, labels, name in named_records(records, palette, lambda f: label_file_path(f, ".png")):
-            where = f"image {entry['id']!r} ({entry['file_name']!r})"
-            data = _label_png_bytes(labels, void, palette if indexed else None, where)
-            atomic_write_bytes(staging / name, data)
+        write_records(staging, records, SemanticWriter(palette, indexed, void))
     return out_dir

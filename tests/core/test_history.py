@@ -274,3 +274,26 @@ def test_thousand_strokes_on_a_large_map_stay_bounded_and_undo_exactly():
         f"\n1000 strokes: {painting:.1f} s painting (traced), {undoing:.2f} s undoing all, "
         f"history {history.nbytes / 2**20:.1f} MiB, traced {held / 2**20:.1f} MiB"
     )
+
+
+def test_a_sealed_stroke_undoes_part_by_part_each_part_a_band() -> None:
+    labels = model_labelled(120, 90, seed=5)
+    original = labels.copy()
+    history = History()
+    recorder = history.begin(labels)
+    bands = [Box(0, 0, 40, 90), Box(40, 0, 80, 90), Box(80, 0, 120, 90)]
+    for band in bands:
+        apply_mask(labels, band, np.ones((band.height, band.width), bool), (3, 0), recorder=recorder)
+        recorder.seal()
+    apply_mask(labels, Box(30, 10, 50, 20), np.ones((20, 10), bool), (4, 7), recorder=recorder)  # 2 bands
+    assert history.end() == Box(0, 0, 120, 90)
+    done = labels.copy()
+    assert len(history) == 1
+
+    parts = history.undo_parts(labels)
+    assert history.can_redo and not history.can_undo  # the step moved at once
+    boxes = list(parts)
+    assert all(box.area <= 40 * 90 for box in boxes) and len(boxes) == 4  # never the whole image
+    assert_same(labels, original)
+    assert [box for box in history.redo_parts(labels)] == boxes[::-1]
+    assert_same(labels, done)

@@ -74,21 +74,42 @@ def image_point(window: MainWindow, point: QPoint) -> tuple[float, float]:
     return scene.x(), scene.y()
 
 
-def drag(qtbot, window: MainWindow, points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Press at the first image point, move through the rest, release; returns the image points used."""
+def drag(
+    qtbot,
+    window: MainWindow,
+    points: Sequence[tuple[float, float]],
+    modifier: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier,
+) -> list[tuple[float, float]]:
+    """Press (with ``modifier`` held) at the first image point, move through the rest, release;
+    returns the image points used."""
     viewport = window.canvas.viewport()
     views = [view_point(window, x, y) for x, y in points]
-    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=views[0])
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, modifier, pos=views[0])
     for view in views[1:]:
         qtbot.mouseMove(viewport, view)
     qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=views[-1])
     return [image_point(window, v) for v in views]
 
 
-def click(qtbot, window: MainWindow, x: float, y: float) -> tuple[float, float]:
+def click(
+    qtbot,
+    window: MainWindow,
+    x: float,
+    y: float,
+    modifier: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier,
+) -> tuple[float, float]:
     view = view_point(window, x, y)
-    qtbot.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton, pos=view)
+    qtbot.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton, modifier, pos=view)
     return image_point(window, view)
+
+
+def settled(qtbot, window: MainWindow, timeout: int = 20000) -> MainWindow:
+    """Wait until the tools' worker jobs (fill, GrabCut) have landed and long work is written."""
+    qtbot.waitUntil(
+        lambda: not window.toolbox.jobs.pending() and not (window.document and window.document.busy),
+        timeout=timeout,
+    )
+    return window
 
 
 def zoomed(window: MainWindow, factor: float = 4.0) -> MainWindow:

@@ -10,7 +10,14 @@ from segstudio.benchmarks.gui import run_gui_bench
 from segstudio.commands.bench import BENCHMARKS
 
 TIMINGS = ("stroke_repaint_ms", "open_12mp_ms", "startup_ms", "startup_process_ms", "iou_update_ms")
-COUNTS = ("stroke_repaint_samples", "open_12mp_samples", "startup_samples", "iou_update_samples")
+COUNTS = (
+    "stroke_repaint_samples",
+    "open_12mp_samples",
+    "startup_samples",
+    "iou_update_samples",
+    "edits_samples",
+)
+EDITS = ("accept", "fill", "undo", "redo", "box_to_mask", "save")
 
 
 def test_gui_bench_is_the_bench_commands_gui_entry() -> None:
@@ -28,3 +35,6 @@ def test_gui_bench_reports_every_measurement_on_a_small_photo(qapp) -> None:
     for key in COUNTS:
         assert isinstance(result[key], int) and result[key] > 0, key
     assert result["startup_imports_torch"] is False
+    for name in EDITS:
+        assert isinstance(result[f"{name}_ms"], float) and result[f"{name}_ms"] > 0, name
+        assert isinstance(result[f"{name}_max_stall_ms"], float) and result[f"{name}_max_stall_ms"] >= 0, name

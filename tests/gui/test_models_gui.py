@@ -28,8 +28,6 @@ def _label_files(root: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((root / "labels").glob("*"))}
 
 
-
-
 def test_start_up_and_the_model_list_are_apart(make_window, project_root: Path, qtbot) -> None:
     window = make_window(project_root)
     assert not window.models.catalog.loaded and not window.models.models_dock.isVisible()
@@ -42,6 +40,17 @@ def test_start_up_and_the_model_list_are_apart(make_window, project_root: Path, 
         window.models.models_panel.select_model("deeplabv3_resnet50")
         assert "Weights missing" in window.models.models_panel.info.text()
         assert info.hint.split()[1] in window.models.models_panel.info.text()  # the file name
+
+
+def test_a_model_with_random_weights_prelabels_only_with_a_warning(make_window, project_root: Path, qtbot):
+    window = models_ready(qtbot, make_window(project_root), MODEL)  # no published weights, untrained
+    panel = window.models.models_panel
+    assert "random weights" in panel.info.text()
+    said: list[str] = []
+    window.statusBar().messageChanged.connect(said.append)
+    with qtbot.waitSignal(window.models.prelabeller.filed, timeout=WAIT_MS):
+        panel.current_button.click()
+    assert any("labels with random weights" in text for text in said)
 
 
 def test_prelabel_current_image_fills_the_prediction_layer(make_window, project_root: Path, qtbot) -> None:

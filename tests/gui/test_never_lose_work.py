@@ -122,8 +122,36 @@ def test_discarding_recovery_deletes_the_journal(qtbot, make_window, project_roo
     assert not again.document.dirty
 
 
-def test_quit_with_unsaved_work_asks_cancel_keeps_the_window_save_saves(qtbot, make_window, project_root):
+def _asking(window):
+    """Switch off File > Save when leaving an image: leaving unsaved work asks again."""
+    window.commands.save_on_leave.trigger()
+    assert not window.save_on_leave
+    return window
+
+
+def test_leaving_an_image_saves_it_without_asking_by_default(qtbot, make_window, project_root):
     window = zoomed(make_window(project_root))
+    assert window.save_on_leave
+    _paint(qtbot, window)
+    painted = window.labels.category.copy()
+    press_key(qtbot, window, Qt.Key.Key_D)  # next image: no dialog (the watchdog fails the test on one)
+    assert window.image_name == "plain"
+    assert window.image_list.state_text("scene") == "edited"
+    assert np.array_equal(Project.open(project_root).load_labels("scene").category, painted)
+    _paint(qtbot, window)
+    press_key(qtbot, window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)  # quitting saves too
+    assert not window.isVisible()
+    assert (Project.open(project_root).load_labels("plain").category == DOG).any()
+
+
+def test_the_save_on_leave_choice_is_remembered(qtbot, make_window, project_root):
+    _asking(make_window(project_root))
+    again = make_window(project_root)
+    assert not again.save_on_leave
+
+
+def test_quit_with_unsaved_work_asks_cancel_keeps_the_window_save_saves(qtbot, make_window, project_root):
+    window = _asking(zoomed(make_window(project_root)))
     _paint(qtbot, window)
     seen: list[str] = []
     answer_modal(Button.Cancel, seen)
@@ -138,7 +166,7 @@ def test_quit_with_unsaved_work_asks_cancel_keeps_the_window_save_saves(qtbot, m
 
 
 def test_quit_and_discard_drops_edits_and_journal(qtbot, make_window, project_root):
-    window = zoomed(make_window(project_root))
+    window = _asking(zoomed(make_window(project_root)))
     saved = window.labels.category.copy()
     _paint(qtbot, window)
     window.session.autosave_now()
@@ -149,7 +177,7 @@ def test_quit_and_discard_drops_edits_and_journal(qtbot, make_window, project_ro
 
 
 def test_switching_images_with_unsaved_work_asks_first(qtbot, make_window, project_root):
-    window = zoomed(make_window(project_root))
+    window = _asking(zoomed(make_window(project_root)))
     _paint(qtbot, window)
     answer_modal(Button.Cancel)
     assert window.open_image("plain") is False

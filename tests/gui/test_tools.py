@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gui_helpers import BACKGROUND, CAT, DOG, PALETTE, PERSON, click, drag, press_key, view_point, zoomed
+from gui_helpers import (
+    BACKGROUND,
+    CAT,
+    DOG,
+    PALETTE,
+    PERSON,
+    click,
+    drag,
+    press_key,
+    settled,
+    view_point,
+    zoomed,
+)
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
@@ -143,12 +155,17 @@ def test_flood_fill_click(qtbot, make_window, project_root):
     press_key(qtbot, window, Qt.Key.Key_G)
     window.toolbox.set_label(DOG)
     before = window.labels.copy()
-    seed = click(qtbot, window, 10, 10)
+    with qtbot.waitSignal(window.worker.started, check_params_cb=lambda _, title: title == "Flood fill"):
+        seed = click(qtbot, window, 10, 10)  # the region is found on the worker thread
+    settled(qtbot, window)
     expected = before.copy()
     flood_fill(expected, seed, (DOG, before.next_instance()))
     assert np.array_equal(window.labels.category, expected.category)
+    assert np.array_equal(window.labels.instance, expected.instance)
     assert (window.labels.category[:80, :60] == DOG).all()  # the whole background region
     assert (window.labels.category[:, 60:] == before.category[:, 60:]).all()
+    window.undo()
+    assert np.array_equal(window.labels.category, before.category)
 
 
 def test_only_unlabelled_lock_protects_labelled_pixels(qtbot, make_window, project_root):
@@ -164,29 +181,6 @@ def test_only_unlabelled_lock_protects_labelled_pixels(qtbot, make_window, proje
     assert np.array_equal(window.labels.category, expected.category)
     changed = window.labels.category != before.category
     assert changed.any() and (before.category[changed] == VOID).all()
-
-
-def test_new_instance_and_pick_instance(qtbot, make_window, project_root):
-    window = zoomed(make_window(project_root))
-    window.toolbox.set_label(PERSON)
-    window.toolbox.set_radius(2)
-    drag(qtbot, window, [(10, 10), (15, 10)])
-    first = int(window.labels.instance[10, 12])
-    drag(qtbot, window, [(10, 30), (15, 30)])
-    assert int(window.labels.instance[30, 12]) == first  # same object until N
-    press_key(qtbot, window, Qt.Key.Key_N)
-    drag(qtbot, window, [(10, 50), (15, 50)])
-    second = int(window.labels.instance[50, 12])
-    assert second != first and second == window.document.labels.instance.max()
-
-    press_key(qtbot, window, Qt.Key.Key_I)
-    click(qtbot, window, 12, 10)
-    assert window.toolbox.settings.label == (PERSON, first)
-    window.toolbox.set_tool("brush")
-    drag(qtbot, window, [(40, 10), (45, 10)])
-    assert int(window.labels.instance[10, 42]) == first
-    click(qtbot, window, 100, 40)  # the cat
-    assert window.toolbox.settings.category == PERSON  # the brush paints, it does not pick
 
 
 def test_grabcut_box_labels_the_object_inside(qtbot, make_window, project_root):
@@ -290,3 +284,23 @@ def test_delete_removes_the_object_under_the_cursor_in_one_undo_step(qtbot, make
     qtbot.mouseMove(window.canvas.viewport(), view_point(window, 30.5, 84.5))  # the unlabelled strip
     assert not window.delete_object_under_cursor()
     assert "Nothing labelled" in window.statusBar().currentMessage()
+
+
+def test_the_status_bar_shows_the_brush_radius_rounded(qtbot, make_window, project_root):
+    window = make_window(project_root)
+    window.toolbox.set_radius(8)
+    for _ in range(4):
+        press_key(qtbot, window, Qt.Key.Key_BracketRight)
+    assert window.toolbox.settings.radius == pytest.approx(19.53125)
+    assert "r 19.5 " in window.tool_label.text()
+
+
+def test_actions_that_change_nothing_say_why_in_the_status_bar(qtbot, make_window, project_root):
+    window = zoomed(make_window(project_root))
+    press_key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.statusBar().currentMessage() == "Nothing to undo"
+    press_key(qtbot, window, Qt.Key.Key_G)
+    window.toolbox.set_label(BACKGROUND)
+    click(qtbot, window, 10, 10)  # the background region is background already
+    settled(qtbot, window)
+    assert window.statusBar().currentMessage().startswith("Nothing filled")

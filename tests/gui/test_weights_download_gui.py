@@ -54,8 +54,6 @@ def published(hub_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[
             registry.unregister(PUBLISHED)
 
 
-
-
 def test_download_stopped_midway_resumes_and_the_model_runs(
     make_window, project_root: Path, qtbot, published, hub_dir: Path
 ) -> None:
@@ -141,6 +139,7 @@ def test_prelabelling_without_weights_says_what_to_do(make_window, project_root:
     with qtbot.waitSignal(window.models.catalog.changed, timeout=WAIT_MS):  # the list is asked again
         panel.current_button.click()
     assert "no weights on this computer yet: Download weights" in panel.status.text()
+    assert "no weights on this computer yet" in window.statusBar().currentMessage()  # where one looks
     with qtbot.waitSignal(window.models.catalog.changed, timeout=WAIT_MS):
         panel.all_button.click()
     assert not window.models.prelabeller.batch_running  # nothing queued that could only fail

@@ -2,8 +2,8 @@
 
 ``tests/data/labelme/example.json`` holds every shape type labelme writes, at fractional
 coordinates; ``expected_*`` were written from it by labelme's own ``shape_to_mask`` and
-``shapes_to_label`` (``make_expected.py``). When labelme is installed, random shapes are compared
-with it live as well.
+``shapes_to_label`` (``make_expected.py``). Random shapes are compared with labelme live as well
+(``make test`` installs labelme without its dependencies as the reference).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 from labelme_reference import labelme_shape_module
 
 from segstudio.core.labels import VOID
@@ -55,9 +54,9 @@ def test_import_without_a_palette_puts_background_first() -> None:
     assert np.array_equal(labels.category == 0, voc == 0)
 
 
-@pytest.mark.skipif(labelme_shape_module() is None, reason="labelme is not installed (dev-only reference)")
 def test_random_shapes_match_installed_labelme() -> None:
     reference = labelme_shape_module()
+    assert reference is not None, "labelme is the reference here: `make test` installs it (--no-deps)"
     rng = np.random.default_rng(14)
     size = (37, 53)
     kinds = {"polygon": 5, "rectangle": 2, "circle": 2, "line": 2, "linestrip": 4, "point": 1}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, TypeAdapter, ValidationError
 
@@ -42,7 +42,48 @@ def location(loc: tuple[int | str, ...]) -> str:
 def validate(
     schema: type[BaseModel] | TypeAdapter[Any], data: Any, path: Path, error_type: type[ValueError]
 ) -> None:
-    """Raise ``error_type`` naming ``path`` and the first wrong field unless ``data`` fits ``schema``."""
+    """Raise ``error_type`` naming ``path`` and the first wrong field unless ``data`` fits ``schema``.
+
+    A model's lists of entries (a COCO file's ``images``, ``annotations``) are checked one entry at
+    a time, after the rest of the document: validating a whole file at once builds a model of
+    every entry, three times the parsed JSON in memory (a 5,000-image panoptic file: +63 MB), where
+    the import streams.
+    """
+    if isinstance(schema, TypeAdapter) or not isinstance(data, dict):
+        _check(schema, data, path, error_type)
+        return
+    lists = _entry_lists(schema)
+    _check(
+        schema,
+        {k: [] if k in lists and isinstance(v, list) else v for k, v in data.items()},
+        path,
+        error_type,
+    )
+    for name, entry_model in lists.items():
+        items = data.get(name)
+        if isinstance(items, list):
+            for n, item in enumerate(items):
+                _check(entry_model, item, path, error_type, (name, n))
+
+
+def _entry_lists(schema: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """The fields of ``schema`` that are lists of models, with their entry model."""
+    lists = {}
+    for name, field in schema.model_fields.items():
+        if get_origin(field.annotation) is list:
+            (entry,) = get_args(field.annotation)
+            if isinstance(entry, type) and issubclass(entry, BaseModel):
+                lists[name] = entry
+    return lists
+
+
+def _check(
+    schema: type[BaseModel] | TypeAdapter[Any],
+    data: Any,
+    path: Path,
+    error_type: type[ValueError],
+    prefix: tuple[int | str, ...] = (),
+) -> None:
     try:
         if isinstance(schema, TypeAdapter):
             schema.validate_python(data)
@@ -51,7 +92,7 @@ def validate(
     except ValidationError as error:
         # in a union (polygons or RLE), the member that got furthest says what is wrong
         first = max(error.errors(include_url=False), key=lambda e: len(e["loc"]))
-        where = location(first["loc"])
+        where = location(prefix + tuple(first["loc"]))
         field = f"{where}: " if where else ""
         if first["type"] == "missing":
             raise error_type(f"{path}: {field}required field is missing") from None

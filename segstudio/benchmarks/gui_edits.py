@@ -1,0 +1,111 @@
+"""The long edits of ``segstudio bench gui`` on the 12 MP photo, and the GUI thread's stall meanwhile.
+
+On an unlabelled copy of the photo with a prediction, each repeat runs: accept the prediction,
+undo, redo, undo; flood fill the (whole, unlabelled) image, undo, redo, undo; box-to-mask
+(GrabCut) on an object-sized box (a tenth of the image across), then save. Each action is timed
+from the call, as the menu or the mouse makes it, until the window is idle again (the document's
+long work written, the tools' worker jobs landed); meanwhile a ``PROBE_MS`` QTimer on the GUI
+thread measures the longest time the event loop was kept from running (``*_max_stall_ms``, the
+worst over the repeats; goal <= 50). ``*_ms`` are medians.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+
+from PySide6.QtWidgets import QApplication
+
+from segstudio.benchmarks.stall import StallProbe
+from segstudio.gui.main_window import MainWindow
+from segstudio.io.project import Project
+
+BARE_ID = "bare"
+FILL_CLASS = 15
+IDLE_TIMEOUT_S = 600.0
+GOAL_STALL_MS = 50.0
+ACTIONS = ("accept", "fill", "undo", "redo", "box_to_mask", "save")
+
+
+def add_bare_image(project: Project, photo_id: str) -> None:
+    """An unlabelled copy of ``photo_id`` with the photo's prediction: what a pre-labelled image is."""
+    photo = project.image_path(photo_id)
+    bare = photo.with_name(f"{BARE_ID}{photo.suffix}")
+    shutil.copyfile(photo, bare)
+    project.add_image(bare, image_id=BARE_ID)
+    prediction = project.load_prediction(photo_id)
+    if prediction is None:
+        raise RuntimeError(f"{photo_id}: the benchmark photo has no prediction")
+    project.save_prediction(BARE_ID, prediction)
+
+
+def _idle(window: MainWindow) -> bool:
+    """No long work being written and no tool job (fill, GrabCut) on its way."""
+    document = window.document
+    busy = document is not None and getattr(document, "busy", False)
+    return not busy and not window.toolbox.jobs.pending()
+
+
+def _timed(window: MainWindow, action: Callable[[], object]) -> tuple[float, float]:
+    """(ms from the call until the window is idle, the GUI thread's longest stall meanwhile in ms)."""
+    app = QApplication.instance()
+    for _ in range(5):
+        app.processEvents()
+    probe = StallProbe()
+    probe.start()
+    start = time.perf_counter()
+    action()
+    while not _idle(window):
+        if time.perf_counter() - start > IDLE_TIMEOUT_S:
+            raise RuntimeError("the window never became idle after an edit")
+        app.processEvents()
+    elapsed = (time.perf_counter() - start) * 1000.0
+    app.processEvents()  # the last band's repaint and the probe's next tick
+    probe.stop()
+    return elapsed, probe.max_stall_ms
+
+
+def _box_to_mask(window: MainWindow, height: int, width: int) -> None:
+    """Drag a box a tenth of the image across around its centre with the box tool, as the mouse does."""
+    tools = window.toolbox
+    tools.set_tool("box")
+    cy, cx, dy, dx = height / 2, width / 2, height / 20, width / 20
+    tools.press((cx - dx, cy - dy))
+    tools.move((cx + dx, cy + dy), True)
+    tools.release((cx + dx, cy + dy))
+
+
+def _fill(window: MainWindow) -> None:
+    window.toolbox.set_tool("fill")
+    window.toolbox.set_label(FILL_CLASS)
+    window.toolbox.press((10.5, 10.5))
+    window.toolbox.release((10.5, 10.5))
+
+
+def measure_edits(window: MainWindow, repeats: int, height: int, width: int) -> dict[str, object]:
+    """Every action of the module notes, ``repeats`` times on the open project's bare image."""
+    if window.document is not None:
+        window.document.mark_saved()  # the earlier measurements' strokes are not kept
+    if not window.open_image(BARE_ID):
+        raise RuntimeError("the benchmark's unlabelled photo did not open")
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in ACTIONS}
+    for _ in range(repeats):
+        for name, first in (
+            ("accept", lambda: window.accept_prediction(False)),
+            ("fill", lambda: _fill(window)),
+        ):
+            samples[name].append(_timed(window, first))
+            samples["undo"].append(_timed(window, window.undo))
+            samples["redo"].append(_timed(window, window.redo))
+            _timed(window, window.undo)
+        samples["box_to_mask"].append(_timed(window, lambda: _box_to_mask(window, height, width)))
+        samples["save"].append(_timed(window, window.save))
+    result: dict[str, object] = {}
+    for name in ACTIONS:
+        result[f"{name}_ms"] = round(statistics.median(ms for ms, _ in samples[name]), 3)
+        result[f"{name}_max_stall_ms"] = round(max(stall for _, stall in samples[name]), 3)
+    result["edits_samples"] = repeats
+    result["edits_goal_max_stall_ms"] = GOAL_STALL_MS
+    return result

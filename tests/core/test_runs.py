@@ -1,0 +1,94 @@
+"""``core.runs`` gives exactly ``np.unique``'s answers, and ``LabelMap.segments`` built on it
+matches a plain per-segment count."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from segstudio.core.labels import VOID, LabelMap, Provenance
+from segstudio.core.runs import find_runs, pair_counts, unique_counts, unique_inverse
+
+
+def _blocky(rng: np.random.Generator, shape: tuple[int, int], values: int, block: int) -> np.ndarray:
+    """Piecewise-constant map like a label map (block 1: noise, every pixel its own run)."""
+    height, width = shape
+    coarse = rng.integers(0, values, (height // block + 1, width // block + 1))
+    return np.repeat(np.repeat(coarse, block, 0), block, 1)[:height, :width]
+
+
+maps = st.tuples(
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 40),
+    st.integers(0, 40),
+    st.integers(1, 6),
+    st.integers(1, 9),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(maps)
+def test_unique_by_runs_equals_numpy(spec) -> None:
+    seed, height, width, values, block = spec
+    rng = np.random.default_rng(seed)
+    a = _blocky(rng, (height, width), values, block).astype(np.uint32) * np.uint32(2**20)
+    b = _blocky(rng, (height, width), values, block).astype(np.uint16)
+    for got, expected in (
+        (unique_counts(a), np.unique(a, return_counts=True)),
+        (pair_counts(a, b, 2**16), np.unique(a.astype(np.uint64) * 2**16 + b, return_counts=True)),
+    ):
+        assert np.array_equal(got[0], expected[0]) and got[0].dtype == expected[0].dtype
+        assert np.array_equal(got[1], expected[1]) and got[1].dtype == expected[1].dtype
+    keys, inverse = unique_inverse(b)
+    expected_keys, expected_inverse = np.unique(b, return_inverse=True)
+    assert np.array_equal(keys, expected_keys) and np.array_equal(inverse, expected_inverse.ravel())
+
+
+def test_runs_break_at_row_starts() -> None:
+    values = np.zeros((3, 4), np.uint8)
+    runs = find_runs(values, row_width=4)
+    assert runs.starts.tolist() == [0, 4, 8] and runs.lengths.tolist() == [4, 4, 4]
+    assert find_runs(values).lengths.tolist() == [12]
+
+
+def _reference_segments(labels: LabelMap) -> list[tuple]:
+    """Each (category, instance) found the slow, obvious way."""
+    found = []
+    pairs = {(int(c), int(i)) for c, i in zip(labels.category.ravel(), labels.instance.ravel(), strict=True)}
+    for category, instance in sorted(pairs):
+        if category == VOID:
+            continue
+        mask = (labels.category == category) & (labels.instance == instance)
+        rows, cols = np.nonzero(mask)
+        box = (int(rows.min()), int(cols.min()), int(rows.max()) + 1, int(cols.max()) + 1)
+        provenance = int(labels.provenance[mask].max())
+        found.append(
+            (category, instance, int(mask.sum()), box, (category, instance) in labels.crowd, provenance)
+        )
+    return found
+
+
+@settings(max_examples=40, deadline=None)
+@given(maps)
+def test_segments_match_a_plain_count(spec) -> None:
+    seed, height, width, values, block = spec
+    rng = np.random.default_rng(seed)
+    category = _blocky(rng, (height, width), values, block).astype(np.uint16)
+    category[_blocky(rng, (height, width), 5, block) == 0] = VOID
+    instance = _blocky(rng, (height, width), 3, max(1, block - 1)).astype(np.uint32)
+    provenance = rng.integers(0, 3, (height, width)).astype(np.uint8)
+    labels = LabelMap(category, instance, provenance, {(1, 1), (2, 0)})
+    got = [
+        (
+            s.category,
+            s.instance,
+            s.area,
+            (s.box.top, s.box.left, s.box.bottom, s.box.right),
+            s.iscrowd,
+            int(s.provenance),
+        )
+        for s in labels.segments()
+    ]
+    assert got == _reference_segments(labels)
+    assert all(isinstance(s.provenance, Provenance) for s in labels.segments())

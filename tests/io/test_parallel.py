@@ -1,0 +1,63 @@
+"""``io.parallel.OrderedPool``: results in input order, errors at their item, bounded in-flight work,
+real worker processes with a per-process context."""
+
+from __future__ import annotations
+
+import os
+import time
+from functools import partial
+
+import pytest
+
+from segstudio.io.parallel import IN_FLIGHT_PER_JOB, OrderedPool, check_jobs, default_jobs
+
+
+def _slow_square(offset: int, n: int) -> tuple[int, int]:
+    time.sleep(0.02 * (n % 3))  # later items often finish first: order must still hold
+    return n * n + offset, os.getpid()
+
+
+def _fail_at_three(_: None, n: int) -> int:
+    if n == 3:
+        raise ValueError(f"item {n} is bad")
+    return n
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_results_come_in_input_order_with_the_context(jobs: int) -> None:
+    with OrderedPool(jobs, partial(int, 1000)) as pool:
+        results = list(pool.map(_slow_square, range(12)))
+    assert [value for value, _ in results] == [n * n + 1000 for n in range(12)]
+    pids = {pid for _, pid in results}
+    assert (pids == {os.getpid()}) if jobs == 1 else (os.getpid() not in pids)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_task_error_comes_back_at_its_item(jobs: int) -> None:
+    seen = []
+    with OrderedPool(jobs) as pool, pytest.raises(ValueError, match="item 3 is bad"):
+        for value in pool.map(_fail_at_three, range(10)):
+            seen.append(value)
+    assert seen == [0, 1, 2]
+
+
+def test_work_in_flight_is_bounded() -> None:
+    pulled = []
+
+    def items():
+        for n in range(100):
+            pulled.append(n)
+            yield n
+
+    with OrderedPool(2) as pool:
+        results = pool.map(_fail_at_three, items())
+        assert next(results) == 0
+        assert len(pulled) <= 2 * IN_FLIGHT_PER_JOB + 1  # not the whole input
+        results.close()
+
+
+def test_jobs_must_be_a_positive_count() -> None:
+    assert default_jobs() >= 1
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="jobs must be"):
+            check_jobs(bad)
