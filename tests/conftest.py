@@ -39,3 +39,19 @@ def _stays_inside_the_checkout() -> Iterator[None]:
     escapes = _GUARD.take_escapes()
     if escapes:
         pytest.fail(f"read outside the checkout (a fresh clone has none of it): {sorted(set(escapes))[:5]}")
+
+
+@pytest.fixture(scope="session")
+def prelabel_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 40-image shapes project, half unlabelled (``prelabel_project``); tests work on copies."""
+    from prelabel_project import make_template
+
+    return make_template(tmp_path_factory.mktemp("template") / "project")
+
+
+@pytest.fixture(scope="session")
+def prelabel_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small model's checkpoint with seeded weights, for the pre-label tests."""
+    from prelabel_project import make_checkpoint
+
+    return make_checkpoint(tmp_path_factory.mktemp("models") / "shapes-net.pt")

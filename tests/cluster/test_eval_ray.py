@@ -24,9 +24,9 @@ def output(capsys: pytest.CaptureFixture[str], *args: str) -> str:
 
 
 def test_project_scores_on_the_cluster_equal_the_local_ones(
-    ray_address: str, template: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ray_address: str, prelabel_template: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = str(copy_project(template, tmp_path / "project"))
+    root = str(copy_project(prelabel_template, tmp_path / "project"))
     with Project.open(root) as project:  # predictions = the labels moved a little: PQ between 0 and 1
         for number, image_id in enumerate(project.image_ids()[UNLABELLED:]):
             labels = project.load_labels(image_id)

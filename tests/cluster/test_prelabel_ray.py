@@ -59,30 +59,36 @@ def actor_processes() -> list[psutil.Process]:
 
 
 def test_cluster_predictions_equal_local_and_a_rerun_does_nothing(
-    ray_address: str, template: Path, checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ray_address: str,
+    prelabel_template: Path,
+    prelabel_checkpoint: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    local = copy_project(template, tmp_path / "local")
-    on_ray = copy_project(template, tmp_path / "ray")
-    done_here = prelabel(capsys, local, "--model", str(checkpoint), "--only", "all")
+    local = copy_project(prelabel_template, tmp_path / "local")
+    on_ray = copy_project(prelabel_template, tmp_path / "ray")
+    done_here = prelabel(capsys, local, "--model", str(prelabel_checkpoint), "--only", "all")
     done_there = prelabel(
-        capsys, on_ray, "--model", str(checkpoint), "--only", "all", "--cluster", ray_address
+        capsys, on_ray, "--model", str(prelabel_checkpoint), "--only", "all", "--cluster", ray_address
     )
     assert done_here["labelled"] == done_there["labelled"] == IMAGES and not done_there["failed"]
     assert file_bytes(on_ray / "predictions") == file_bytes(local / "predictions")  # byte for byte
-    assert file_bytes(on_ray / "labels") == file_bytes(template / "labels")  # human labels untouched
+    assert file_bytes(on_ray / "labels") == file_bytes(prelabel_template / "labels")  # human labels untouched
     assert list(states(on_ray).values()) == ["prelabelled"] * UNLABELLED + ["reviewed"] * (
         IMAGES - UNLABELLED
     )
 
-    again = prelabel(capsys, on_ray, "--model", str(checkpoint), "--only", "all", "--cluster", ray_address)
+    again = prelabel(
+        capsys, on_ray, "--model", str(prelabel_checkpoint), "--only", "all", "--cluster", ray_address
+    )
     assert (again["labelled"], again["skipped"], again["candidates"]) == (0, IMAGES, IMAGES)
 
 
 def test_a_killed_worker_is_replaced_and_every_image_is_done_whole(
-    ray_address: str, template: Path, checkpoint: Path, tmp_path: Path
+    ray_address: str, prelabel_template: Path, prelabel_checkpoint: Path, tmp_path: Path
 ) -> None:
-    root = copy_project(template, tmp_path / "project")
-    run = start_prelabel(root, checkpoint, ray_address)
+    root = copy_project(prelabel_template, tmp_path / "project")
+    run = start_prelabel(root, prelabel_checkpoint, ray_address)
     killed, files_then, deadline = None, 0, time.monotonic() + RUN_LIMIT_S
     while run.poll() is None and time.monotonic() < deadline:
         files = check_whole(root / "predictions")
@@ -106,10 +112,14 @@ def test_a_killed_worker_is_replaced_and_every_image_is_done_whole(
 
 
 def test_a_stopped_run_keeps_what_finished_and_a_rerun_does_only_the_rest(
-    ray_address: str, template: Path, checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ray_address: str,
+    prelabel_template: Path,
+    prelabel_checkpoint: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    root = copy_project(template, tmp_path / "project")
-    run = start_prelabel(root, checkpoint, ray_address)
+    root = copy_project(prelabel_template, tmp_path / "project")
+    run = start_prelabel(root, prelabel_checkpoint, ray_address)
     deadline = time.monotonic() + RUN_LIMIT_S
     while run.poll() is None and time.monotonic() < deadline:
         if list(states(root).values()).count("prelabelled") >= 2:
@@ -122,6 +132,8 @@ def test_a_stopped_run_keeps_what_finished_and_a_rerun_does_only_the_rest(
     assert stopped["stopped"] and 2 <= stopped["labelled"] < IMAGES
     check_whole(root / "predictions")
 
-    rest = prelabel(capsys, root, "--model", str(checkpoint), "--only", "all", "--cluster", ray_address)
+    rest = prelabel(
+        capsys, root, "--model", str(prelabel_checkpoint), "--only", "all", "--cluster", ray_address
+    )
     assert rest["skipped"] == stopped["labelled"] and rest["labelled"] == IMAGES - stopped["labelled"]
     assert list(states(root).values()).count("prelabelled") == UNLABELLED

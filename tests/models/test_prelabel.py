@@ -16,7 +16,6 @@ from prelabel_project import (
     copy_project,
     file_bytes,
     make_checkpoint,
-    make_template,
     states,
 )
 
@@ -34,16 +33,6 @@ def forget_checkpoints() -> Iterator[None]:
         registry.unregister(leftover)
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_template(tmp_path_factory.mktemp("template") / "project")
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_checkpoint(tmp_path_factory.mktemp("models") / "shapes-net.pt")
-
-
 def prelabel(capsys: pytest.CaptureFixture[str], *args: str, status: int = 0) -> dict:
     capsys.readouterr()
     assert main(["prelabel", *args, "--json"]) == status
@@ -51,10 +40,10 @@ def prelabel(capsys: pytest.CaptureFixture[str], *args: str, status: int = 0) ->
 
 
 def test_unlabelled_images_are_prelabelled_once_and_labels_kept(
-    template: Path, checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    prelabel_template: Path, prelabel_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = copy_project(template, tmp_path / "project")
-    done = prelabel(capsys, str(root), "--model", str(checkpoint), "--batch-size", "3")
+    root = copy_project(prelabel_template, tmp_path / "project")
+    done = prelabel(capsys, str(root), "--model", str(prelabel_checkpoint), "--batch-size", "3")
     assert (done["candidates"], done["labelled"], done["skipped"], done["failed"]) == (
         UNLABELLED,
         UNLABELLED,
@@ -62,7 +51,7 @@ def test_unlabelled_images_are_prelabelled_once_and_labels_kept(
         [],
     )
     assert list(states(root).values()) == ["prelabelled"] * UNLABELLED + ["reviewed"] * (IMAGES - UNLABELLED)
-    assert file_bytes(root / "labels") == file_bytes(template / "labels")
+    assert file_bytes(root / "labels") == file_bytes(prelabel_template / "labels")
     with Project.open(root) as project:
         first = project.image_ids()[0]
         source = project.prediction_source(first)
@@ -72,35 +61,35 @@ def test_unlabelled_images_are_prelabelled_once_and_labels_kept(
     assert prediction is not None and set(np.unique(prediction.category)) <= {0, 1, 2}
     assert prediction.instance.max() >= 1  # blobs of the thing classes are instances, as in the app
 
-    again = prelabel(capsys, str(root), "--model", str(checkpoint))
+    again = prelabel(capsys, str(root), "--model", str(prelabel_checkpoint))
     assert (again["labelled"], again["skipped"]) == (0, UNLABELLED)
-    everything = prelabel(capsys, str(root), "--model", str(checkpoint), "--only", "all")
+    everything = prelabel(capsys, str(root), "--model", str(prelabel_checkpoint), "--only", "all")
     assert (everything["labelled"], everything["skipped"]) == (IMAGES - UNLABELLED, UNLABELLED)
-    assert file_bytes(root / "labels") == file_bytes(template / "labels")
+    assert file_bytes(root / "labels") == file_bytes(prelabel_template / "labels")
 
 
 def test_other_weights_redo_the_images_and_the_same_batches_give_the_same_bytes(
-    template: Path, checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    prelabel_template: Path, prelabel_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = copy_project(template, tmp_path / "project")
-    prelabel(capsys, str(root), "--model", str(checkpoint))
+    root = copy_project(prelabel_template, tmp_path / "project")
+    prelabel(capsys, str(root), "--model", str(prelabel_checkpoint))
     before = file_bytes(root / "predictions")
     other = make_checkpoint(tmp_path / "other.pt", seed=1)
     redone = prelabel(capsys, str(root), "--model", "unet-small", "--weights", str(other))
     assert (redone["labelled"], redone["skipped"], redone["model"]) == (UNLABELLED, 0, "shapes-net-1")
     assert file_bytes(root / "predictions") != before
-    back = prelabel(capsys, str(root), "--model", str(checkpoint))
+    back = prelabel(capsys, str(root), "--model", str(prelabel_checkpoint))
     assert back["labelled"] == UNLABELLED and file_bytes(root / "predictions") == before
 
 
 def test_an_unreadable_photo_fails_its_image_only(
-    template: Path, checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    prelabel_template: Path, prelabel_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = copy_project(template, tmp_path / "project")
+    root = copy_project(prelabel_template, tmp_path / "project")
     with Project.open(root) as project:
         broken = project.image_ids()[1]
         project.image_path(broken).write_bytes(b"not a png")
-    done = prelabel(capsys, str(root), "--model", str(checkpoint), status=1)
+    done = prelabel(capsys, str(root), "--model", str(prelabel_checkpoint), status=1)
     assert done["labelled"] == UNLABELLED - 1 and [f["image"] for f in done["failed"]] == [broken]
     assert "not a png" not in done["failed"][0]["error"] and broken in done["failed"][0]["error"]
     assert states(root)[broken] == "unlabelled" and not (root / "predictions" / f"{broken}.npz").exists()
@@ -109,9 +98,9 @@ def test_an_unreadable_photo_fails_its_image_only(
 
 
 def test_models_that_cannot_run_everywhere_the_same_are_refused(
-    template: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    prelabel_template: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = copy_project(template, tmp_path / "project")
+    root = copy_project(prelabel_template, tmp_path / "project")
     assert main(["prelabel", str(root), "--model", "unet-small"]) == 1
     assert "random initialisation" in capsys.readouterr().err
     assert main(["prelabel", str(root), "--model", "nosuch-net"]) == 1
@@ -121,13 +110,13 @@ def test_models_that_cannot_run_everywhere_the_same_are_refused(
     assert list(states(root).values()).count("prelabelled") == 0
 
 
-def test_without_ray_the_cluster_option_says_what_to_install(template: Path, tmp_path: Path) -> None:
+def test_without_ray_the_cluster_option_says_what_to_install(prelabel_template: Path, tmp_path: Path) -> None:
     code = (
         "import sys\n"
         "sys.modules['ray'] = None  # as if Ray were not installed\n"
         "from segstudio.cli import main\n"
-        f"sys.exit(main(['prelabel', {str(template)!r}, '--model', 'unet-small', '--cluster', 'auto']))\n"
+        f"sys.exit(main(['prelabel', {str(prelabel_template)!r}, '--model', 'unet-small',"
+        " '--cluster', 'auto']))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "pip install 'segstudio[cluster]'" in result.stderr
-
