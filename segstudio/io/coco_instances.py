@@ -49,9 +49,7 @@ from segstudio.io.datasets import (
     write_coco_json,
     write_records,
 )
-from segstudio.io.safe_files import check_pixels
-from segstudio.io.schemas import coordinates_problem, validate
-from segstudio.io.schemas.coco import InstancesFile
+from segstudio.io.safe_files import check_pixels, coordinates_problem
 
 JSON_NAME = "instances.json"
 
@@ -253,6 +251,10 @@ def scan_coco_instances(json_path: str | Path) -> LabelStream:
     """The records of :func:`read_coco_instances`, each image's masks painted only when loaded."""
     path = Path(json_path)
     data = read_json(path)
+    # pydantic is imported when a file is checked, not at start-up (0.2 s the app need not pay)
+    from segstudio.io.schemas import validate
+    from segstudio.io.schemas.coco import InstancesFile
+
     validate(InstancesFile, data, path, DatasetError)
     palette = categories_palette(coco_categories(data, path), path.stem, path, things_by_default=True)
     sizes: dict[Any, tuple[int, int]] = {}

@@ -45,8 +45,6 @@ from segstudio.io.images import ImageReadError, write_png
 from segstudio.io.parallel import OrderedPool, PoolFactory
 from segstudio.io.png import RGB, decode_png, png_header, read_png_file
 from segstudio.io.safe_files import contained_path
-from segstudio.io.schemas import validate
-from segstudio.io.schemas.coco import PanopticFile, PanopticGroundTruth
 
 JSON_NAME = "panoptic.json"
 PNG_DIR = "panoptic"
@@ -145,6 +143,10 @@ def scan_coco_panoptic(
     json_path = Path(json_path)
     png_dir = default_png_dir(json_path) if png_dir is None else Path(png_dir)
     data = read_json(json_path)
+    # pydantic is imported when a file is checked, not at start-up (0.2 s the app need not pay)
+    from segstudio.io.schemas import validate
+    from segstudio.io.schemas.coco import PanopticFile
+
     validate(PanopticFile, data, json_path, DatasetError)
     palette = categories_palette(
         coco_categories(data, json_path), json_path.stem, json_path, things_by_default=False
@@ -300,6 +302,10 @@ def evaluate_panoptic_files(
     gt_dir = default_png_dir(gt_json) if gt_dir is None else Path(gt_dir)
     pred_dir = default_png_dir(pred_json) if pred_dir is None else Path(pred_dir)
     gt_data, pred_data = read_json(gt_json), read_json(pred_json)
+    # pydantic is imported when a file is checked, not at start-up (0.2 s the app need not pay)
+    from segstudio.io.schemas import validate
+    from segstudio.io.schemas.coco import PanopticFile, PanopticGroundTruth
+
     validate(PanopticGroundTruth, gt_data, gt_json, DatasetError)
     validate(PanopticFile, pred_data, pred_json, DatasetError)
     categories = {entry["id"]: entry for entry in coco_categories(gt_data, gt_json)}

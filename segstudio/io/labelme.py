@@ -48,8 +48,6 @@ from segstudio.io.datasets import (
 from segstudio.io.images import ImageReadError, image_size
 from segstudio.io.labelme_shapes import shape_mask
 from segstudio.io.safe_files import check_pixels, printable
-from segstudio.io.schemas import validate
-from segstudio.io.schemas.labelme import LabelmeFile
 
 SKIPPED_SHAPES = ("points",)
 LABELME_VERSION = "5.5.0"
@@ -103,6 +101,10 @@ def _image_entry(data: Mapping[str, Any], json_path: Path, root: Path, n: int) -
 def _shapes(data: Any, json_path: Path) -> list[Mapping[str, Any]]:
     if not isinstance(data, Mapping) or not isinstance(data.get("shapes"), list):
         raise DatasetError(f"{json_path}: not a labelme file (no 'shapes' list)")
+    # pydantic is imported when a file is checked, not at start-up (0.2 s the app need not pay)
+    from segstudio.io.schemas import validate
+    from segstudio.io.schemas.labelme import LabelmeFile
+
     validate(LabelmeFile, data, json_path, DatasetError)
     return data["shapes"]
 

@@ -23,8 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from segstudio.io.png import PNG_SIGNATURE
-from segstudio.io.safe_files import pixel_limit_problem, quiet_native_stderr
-from segstudio.io.schemas import coordinates_problem
+from segstudio.io.safe_files import coordinates_problem, pixel_limit_problem, quiet_native_stderr
 
 LINE_WIDTH = 10
 """labelme's ``shape_to_mask`` default for lines and line strips."""

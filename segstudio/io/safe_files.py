@@ -18,7 +18,7 @@ import os
 import stat
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
 PIXEL_LIMIT_VARIABLE = "SEGSTUDIO_MAX_PIXELS"
@@ -137,3 +137,19 @@ def quiet_native_stderr() -> Iterator[None]:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def coordinates_problem(xy: Sequence[float], size: tuple[int, int]) -> str | None:
+    """Why flat ``[x1, y1, x2, y2, ...]`` coordinates are unusable on a ``size`` image, or None.
+
+    A shape may overhang its image (drawing clips it) but not by more than the image's own size:
+    rasterisers work in 32-bit integers and in time proportional to the outline's length, so
+    ``1e12`` overflows to a 1-pixel shape and ``1e8`` crashes pycocotools.
+    """
+    height, width = size
+    xs, ys = xy[0::2], xy[1::2]
+    for axis, values, extent in (("x", xs, width), ("y", ys, height)):
+        if values and (min(values) < -extent or max(values) > 2 * extent):
+            bad = min(values) if min(values) < -extent else max(values)
+            return f"{axis} coordinate {bad:g} lies far outside the {width}x{height} image"
+    return None

@@ -10,7 +10,6 @@ ignored, as the formats' own tools do.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, get_args, get_origin
 
@@ -105,19 +104,3 @@ def _check(
 def _is_union_tag(part: str) -> bool:
     """pydantic names the union member it tried (``int``, ``list[...]``, ``Rle``) in locations."""
     return part in ("int", "str", "bool", "float", "none") or "[" in part or part[:1].isupper() or "-" in part
-
-
-def coordinates_problem(xy: Sequence[float], size: tuple[int, int]) -> str | None:
-    """Why flat ``[x1, y1, x2, y2, ...]`` coordinates are unusable on a ``size`` image, or None.
-
-    A shape may overhang its image (drawing clips it) but not by more than the image's own size:
-    rasterisers work in 32-bit integers and in time proportional to the outline's length, so
-    ``1e12`` overflows to a 1-pixel shape and ``1e8`` crashes pycocotools.
-    """
-    height, width = size
-    xs, ys = xy[0::2], xy[1::2]
-    for axis, values, extent in (("x", xs, width), ("y", ys, height)):
-        if values and (min(values) < -extent or max(values) > 2 * extent):
-            bad = min(values) if min(values) < -extent else max(values)
-            return f"{axis} coordinate {bad:g} lies far outside the {width}x{height} image"
-    return None
