@@ -22,13 +22,13 @@ def _paint(qtbot, window, label=DOG, points=((10, 10), (40, 20))) -> None:
     drag(qtbot, window, list(points))
 
 
-def _slow(write):
-    """``write`` delayed, recording the thread it ran on."""
+def _slow(write, wait=lambda: time.sleep(SLOW_WRITE_S)):
+    """``write`` run after ``wait()``, recording the thread it ran on."""
     threads: list[threading.Thread] = []
 
     def slow(image_id: str, labels: LabelMap) -> None:
         threads.append(threading.current_thread())
-        time.sleep(SLOW_WRITE_S)
+        wait()
         write(image_id, labels)
 
     return slow, threads
@@ -74,20 +74,17 @@ def test_a_failed_write_is_reported_and_the_writer_goes_on(qtbot) -> None:
 def test_autosave_writes_a_snapshot_on_another_thread_while_editing_goes_on(qtbot, make_window, project_root):
     window = zoomed(make_window(project_root))
     project = window.project
-    release, written = threading.Event(), threading.Event()
+    release, held_to_the_end = threading.Event(), threading.Event()
 
-    def held_write(image_id: str, labels: LabelMap, write=project.autosave) -> None:
-        threads.append(threading.current_thread())
-        release.wait(10)  # held until the GUI thread is back: a GUI thread that waited would time out
-        write(image_id, labels)
-        written.set()
+    def hold() -> None:  # a GUI thread that waited for the write would see it held for the full 10 s
+        if not release.wait(10):
+            held_to_the_end.set()
 
-    threads: list[threading.Thread] = []
-    project.autosave = held_write
+    project.autosave, threads = _slow(project.autosave, wait=hold)
     _paint(qtbot, window)
     snapshot = window.labels.copy()
     window.session.autosave_in_background()
-    assert not written.is_set()  # the GUI thread came back before the write could end
+    assert not held_to_the_end.is_set()  # the GUI thread came back while the write was still held
     release.set()
     _paint(qtbot, window, CAT, ((10, 60), (60, 60)))  # edits go on while the journal is written
     window.session.journal.settle(keep_waiting=True)
