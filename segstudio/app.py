@@ -12,9 +12,9 @@ from pathlib import Path
 from PySide6.QtCore import QStandardPaths, QTimer
 from PySide6.QtWidgets import QApplication
 
+from segstudio.gui.document.projects import sample_project
 from segstudio.gui.main_window import DEFAULT_SIZE, MainWindow
-from segstudio.gui.model_backend import ModelBackend
-from segstudio.gui.projects import sample_project
+from segstudio.gui.modelling.model_backend import ModelBackend
 from segstudio.gui.settings import user_settings
 from segstudio.io.project import ProjectError
 

@@ -79,8 +79,10 @@ def _job_runs(tree: ast.AST) -> list[tuple[ast.AST, ast.AST]]:
             continue
         for call in ast.walk(function):
             if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "Job":
-                run = call.args[2] if len(call.args) > 2 else next(
-                    (k.value for k in call.keywords if k.arg == "run"), None
+                run = (
+                    call.args[2]
+                    if len(call.args) > 2
+                    else next((k.value for k in call.keywords if k.arg == "run"), None)
                 )
                 if run is not None:
                     found.append((function, run))
@@ -93,7 +95,7 @@ def _uses_self(node: ast.AST) -> bool:
 
 def test_worker_jobs_never_hold_a_qobject_through_self() -> None:
     """A job dropped on the worker thread must not drop the last reference to a QObject (its C++
-    object would be destroyed there; see ``gui.gc_guard``): no job's ``run`` may refer to ``self``."""
+    object would be destroyed there; see ``gui.threads.gc_guard``): no job's ``run`` may refer to ``self``."""
     offenders = []
     for path in sorted((REPO_ROOT / "segstudio" / "gui").glob("*.py")):
         tree = ast.parse(path.read_text(), str(path))

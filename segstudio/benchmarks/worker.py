@@ -1,6 +1,6 @@
 """``segstudio bench worker``: does the window stay responsive while the worker runs a big model?
 
-The real :class:`~segstudio.gui.worker.Worker` runs the real model backend
+The real :class:`~segstudio.gui.threads.worker.Worker` runs the real model backend
 (:class:`~segstudio.models.service.ModelService`) on DeepLabV3-ResNet50 (torchvision's
 ``deeplabv3_resnet50`` builder, random weights: nothing is downloaded) over photo-like images,
 one job per image, while the GUI thread spins a Qt event loop with a ``PROBE_MS`` QTimer probe.
@@ -31,7 +31,7 @@ from segstudio.benchmarks.images import photo_like
 from segstudio.benchmarks.stall import PROBE_MS, StallProbe
 from segstudio.core.jobs import CancelToken
 from segstudio.core.palette import Palette, builtin_palette
-from segstudio.gui.worker import Job, JobContext, Worker
+from segstudio.gui.threads.worker import Job, JobContext, Worker
 from segstudio.models import registry
 from segstudio.models.service import ModelService, project_class_ids
 

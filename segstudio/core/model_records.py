@@ -1,6 +1,6 @@
 """Plain records passed between the GUI and the model backend: no Qt, no torch, just data.
 
-The GUI (``gui/model_backend.py``) and the models (``models/service.py``) both use them, so they
+The GUI (``gui/modelling/model_backend.py``) and the models (``models/service.py``) both use them, so they
 live below both, in core. Paths, floats, strings and tuples only: a record crosses threads as is.
 """
 

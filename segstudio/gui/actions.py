@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu
 
-from segstudio.gui.palette_panel import CLASS_KEYS
+from segstudio.gui.panels.palette_panel import CLASS_KEYS
 from segstudio.gui.recent import fill_menu
-from segstudio.gui.scribble_tools import ScribbleBrush, ScribbleEraser
-from segstudio.gui.tools import BoxCut, Brush, Eraser, Fill, Picker, Polygon, SuperpixelBrush
+from segstudio.gui.tools.scribble_tools import ScribbleBrush, ScribbleEraser
+from segstudio.gui.tools.tools import BoxCut, Brush, Eraser, Fill, Picker, Polygon, SuperpixelBrush
 
 if TYPE_CHECKING:
     from segstudio.gui.main_window import MainWindow

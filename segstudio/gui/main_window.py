@@ -18,29 +18,30 @@ from segstudio.core.edits import erase_object
 from segstudio.core.instance_choice import InstanceMode
 from segstudio.core.labels import VOID, LabelMap
 from segstudio.core.palette import Palette
-from segstudio.gui import actions, dialogs, projects
-from segstudio.gui.canvas import Canvas
-from segstudio.gui.dataset_exchange import ExchangeControl
-from segstudio.gui.depth_pair import DepthPair, DepthPane
-from segstudio.gui.depth_view import DepthView
-from segstudio.gui.document import Document
+from segstudio.gui import actions, dialogs
+from segstudio.gui.canvas.canvas import Canvas
+from segstudio.gui.canvas.layers import PREDICTION
+from segstudio.gui.depthview.depth_pair import DepthPair, DepthPane
+from segstudio.gui.depthview.depth_view import DepthView
+from segstudio.gui.document import projects
+from segstudio.gui.document.document import Document
+from segstudio.gui.document.session import AUTOSAVE_MS, Session
 from segstudio.gui.drop import DropOpener
-from segstudio.gui.gc_guard import collect_on_gui_thread
-from segstudio.gui.image_list import ImageList
-from segstudio.gui.iou_panel import IouPanel
-from segstudio.gui.job_client import JobClient
-from segstudio.gui.layers import PREDICTION
-from segstudio.gui.layers_panel import LayersPanel
-from segstudio.gui.model_backend import BackendFactory, LazyBackend
-from segstudio.gui.model_docks import ModelDocks
-from segstudio.gui.palette_panel import PalettePanel
-from segstudio.gui.pq_live import LivePQ
+from segstudio.gui.exchange.dataset_exchange import ExchangeControl
+from segstudio.gui.modelling.model_backend import BackendFactory, LazyBackend
+from segstudio.gui.modelling.model_docks import ModelDocks
+from segstudio.gui.panels.image_list import ImageList
+from segstudio.gui.panels.iou_panel import IouPanel
+from segstudio.gui.panels.layers_panel import LayersPanel
+from segstudio.gui.panels.palette_panel import PalettePanel
+from segstudio.gui.panels.pq_live import LivePQ
 from segstudio.gui.recent import RecentProjects
-from segstudio.gui.scribbles import ScribbleController
-from segstudio.gui.session import AUTOSAVE_MS, Session
 from segstudio.gui.shortcuts import ShortcutMap, ShortcutsDialog, menu_commands
-from segstudio.gui.toolbox import ToolBox
-from segstudio.gui.worker import Worker
+from segstudio.gui.threads.gc_guard import collect_on_gui_thread
+from segstudio.gui.threads.job_client import JobClient
+from segstudio.gui.threads.worker import Worker
+from segstudio.gui.tools.scribbles import ScribbleController
+from segstudio.gui.tools.toolbox import ToolBox
 from segstudio.io.project import ImageState, Project, ProjectError
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp)"

@@ -12,7 +12,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
 
-from segstudio.gui.projects import PROJECT_SUBFOLDER
+from segstudio.gui.document.projects import PROJECT_SUBFOLDER
 from segstudio.gui.settings import string_list
 
 MAX_RECENT = 10

@@ -48,7 +48,8 @@ CREATE TABLE predictions (
     weights TEXT NOT NULL             -- digest of its weights file ("sha256:...")
 ) WITHOUT ROWID;
 """
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE images (
     seq INTEGER PRIMARY KEY,          -- list order: the order images were added
@@ -63,7 +64,9 @@ CREATE TABLE images (
     pending_state TEXT,               -- a labels save in flight: the state it will record ...
     pending_revision TEXT             -- ... once the labels file carries this revision
 );
-""" + _PREDICTIONS
+"""
+    + _PREDICTIONS
+)
 _UPGRADES = {2: _PREDICTIONS}
 """SQL taking an index from the key's schema version to the next."""
 _INDEXES = """

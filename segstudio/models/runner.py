@@ -2,7 +2,7 @@
 
 The GUI's worker thread wraps one :class:`Runner`; the command line uses it directly.
 
-Worker contract (for the Qt bridge in ``gui/worker.py``):
+Worker contract (for the Qt bridge in ``gui/threads/worker.py``):
 
 - A request is an immutable snapshot: :class:`Request` holds the image id, the version of the
   image's labels it was made from, and a read-only copy of the pixels. The runner never reads

@@ -1,6 +1,6 @@
 """The GUI's model backend: plain Python over the registry, the runner and the trainer.
 
-Implements ``segstudio.gui.model_backend.ModelBackend`` structurally: models never import Qt,
+Implements ``segstudio.gui.modelling.model_backend.ModelBackend`` structurally: models never import Qt,
 and the records both sides use live in ``core.model_records``. ``app.py`` hands the window a
 factory of this class; the worker thread calls it, so torch is imported there, off the GUI
 thread, on the first model job. The :class:`Runner` is created lazily too (on that thread),

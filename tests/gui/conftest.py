@@ -13,8 +13,8 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from segstudio.app import create_window
-from segstudio.gui.gc_guard import stop_collecting_on_gui_thread
 from segstudio.gui.main_window import MainWindow
+from segstudio.gui.threads.gc_guard import stop_collecting_on_gui_thread
 
 MODAL_PATIENCE_S = 5.0
 
@@ -37,7 +37,7 @@ def isolated_settings(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True, scope="module")
 def python_collects_again() -> Iterator[None]:
-    """Windows move cycle collection onto the GUI thread (``gui.gc_guard``); the modules after
+    """Windows move cycle collection onto the GUI thread (``gui.threads.gc_guard``); the modules after
     the GUI tests get Python's own back."""
     yield
     stop_collecting_on_gui_thread()

@@ -9,7 +9,7 @@ import numpy as np
 from gui_helpers import CAT, DOG, drag, zoomed
 
 from segstudio.core.labels import LabelMap
-from segstudio.gui.journal import JournalWriter, Snapshot
+from segstudio.gui.document.journal import JournalWriter, Snapshot
 from segstudio.io.project import Project
 
 SLOW_WRITE_S = 0.3

@@ -38,7 +38,7 @@ def test_worker_bench_reports_stall_overhead_and_device(qapp) -> None:
 def test_worker_bench_needs_only_qtcore() -> None:
     """The GPU machines carry a QtCore-only PySide6: the bench and the worker must not need more."""
     code = (
-        "import sys, segstudio.benchmarks.worker, segstudio.gui.worker\n"
+        "import sys, segstudio.benchmarks.worker, segstudio.gui.threads.worker\n"
         "extra = sorted(m for m in sys.modules if m.startswith('PySide6.Qt') and m != 'PySide6.QtCore')\n"
         "print(','.join(extra))\n"
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QDialogButtonBox
 
 from segstudio.core.palette import builtin_palette
-from segstudio.gui.class_map_dialog import UNLABELLED, ClassMapDialog
+from segstudio.gui.modelling.class_map_dialog import UNLABELLED, ClassMapDialog
 from segstudio.io.class_map import ClassMap, class_map_path, read_class_map, write_class_map
 
 VOC = builtin_palette("voc")

@@ -11,9 +11,9 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from segstudio.gui.depth_pair import default_window, reading_text, visible_centre, window_lut
-from segstudio.gui.depth_view import DEPTH_COLORS
-from segstudio.gui.depth_worker import NO_READING_INDEX
+from segstudio.gui.depthview.depth_pair import default_window, reading_text, visible_centre, window_lut
+from segstudio.gui.depthview.depth_view import DEPTH_COLORS
+from segstudio.gui.depthview.depth_worker import NO_READING_INDEX
 from segstudio.io.images import write_png
 from segstudio.io.project import Project
 

@@ -13,7 +13,7 @@ from PySide6.QtGui import QImage
 from segstudio.core.labels import VOID
 from segstudio.depth.model import BodyPartModel, bundled_model_path
 from segstudio.depth.parts import BACKGROUND, PARTS_PALETTE
-from segstudio.gui.depth_view import DepthView
+from segstudio.gui.depthview.depth_view import DepthView
 from segstudio.gui.main_window import MainWindow
 from segstudio.io.project import Project
 

@@ -26,11 +26,11 @@ from segstudio.core.label_pq import label_map_pq
 from segstudio.core.labels import LabelMap, Provenance
 from segstudio.core.metrics import ConfusionMatrix
 from segstudio.core.palette import ClassDef
-from segstudio.gui import layers as layers_module
-from segstudio.gui.document import Document
-from segstudio.gui.iou_panel import NO_PREDICTION, percent, pq_summary
-from segstudio.gui.layers import DISAGREEMENT, OUTLINES, PREDICTION
-from segstudio.gui.overlay import disagreement_mask, outline_mask
+from segstudio.gui.canvas import layers as layers_module
+from segstudio.gui.canvas.layers import DISAGREEMENT, OUTLINES, PREDICTION
+from segstudio.gui.canvas.overlay import disagreement_mask, outline_mask
+from segstudio.gui.document.document import Document
+from segstudio.gui.panels.iou_panel import NO_PREDICTION, percent, pq_summary
 from segstudio.io.project import Project
 
 

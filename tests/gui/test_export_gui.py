@@ -11,10 +11,10 @@ from gui_helpers import DOG, drag, open_boxes, zoomed
 from PySide6.QtWidgets import QDialogButtonBox
 
 from segstudio.cli import main as cli_main
-from segstudio.gui.dataset_exchange import export_home
-from segstudio.gui.export_dialog import ExportDialog, free_folder
+from segstudio.gui.exchange.dataset_exchange import export_home
+from segstudio.gui.exchange.export_dialog import ExportDialog, free_folder
 from segstudio.gui.main_window import MainWindow
-from segstudio.gui.worker import Job, Priority
+from segstudio.gui.threads.worker import Job, Priority
 from segstudio.io.export import ExportFormat
 from segstudio.io.semantic_png import read_label_values
 

@@ -1,4 +1,4 @@
-"""Cycles become garbage anywhere but are collected on the GUI thread only (see ``gui.gc_guard``):
+"""Cycles become garbage anywhere but are collected on the GUI thread only (see ``gui.threads.gc_guard``):
 Qt objects in them must never be destroyed on the worker thread."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import gc
 import threading
 
-from segstudio.gui.gc_guard import collect_on_gui_thread
-from segstudio.gui.worker import Job
+from segstudio.gui.threads.gc_guard import collect_on_gui_thread
+from segstudio.gui.threads.worker import Job
 
 WAIT_MS = 10000
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from gui_helpers import HEIGHT, PERSON, WIDTH, drag, scene_image
 
-from segstudio.gui.tools import BoxCut
+from segstudio.gui.tools.tools import BoxCut
 
 WAIT_MS = 10000
 

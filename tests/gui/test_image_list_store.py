@@ -14,8 +14,8 @@ from gui_helpers import PALETTE, scene_image, write_png
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from segstudio.gui.image_list import MISSING, ImageList
-from segstudio.gui.projects import open_path
+from segstudio.gui.document.projects import open_path
+from segstudio.gui.panels.image_list import MISSING, ImageList
 from segstudio.io.project import INDEX_NAME, MANIFEST_NAME, ImageState, Project
 
 REPO = Path(__file__).resolve().parents[2]

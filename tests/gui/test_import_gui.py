@@ -7,7 +7,7 @@ import numpy as np
 from gui_helpers import open_boxes
 from PySide6.QtWidgets import QDialogButtonBox
 
-from segstudio.gui.import_dialog import ImportDialog
+from segstudio.gui.exchange.import_dialog import ImportDialog
 from segstudio.gui.main_window import MainWindow
 from segstudio.io.coco_panoptic import read_coco_panoptic
 from segstudio.io.dataset_import import ImportFormat

@@ -27,9 +27,9 @@ from segstudio.core.box import Box
 from segstudio.core.edits import Protect, copy_prediction, flood_fill
 from segstudio.core.labels import LabelMap
 from segstudio.core.metrics import ConfusionMatrix
-from segstudio.gui.document import BAND_PIXELS
-from segstudio.gui.overlay import display_lut
-from segstudio.gui.tools import paint_mask
+from segstudio.gui.canvas.overlay import display_lut
+from segstudio.gui.document.document import BAND_PIXELS
+from segstudio.gui.tools.tools import paint_mask
 from segstudio.io.project import Project
 
 HEIGHT, WIDTH = 640, 960  # 614,400 pixels: three bands

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from segstudio.app import create_window, run
 from segstudio.core.labels import VOID
-from segstudio.gui.layers import GROUND_TRUTH
+from segstudio.gui.canvas.layers import GROUND_TRUTH
 from segstudio.io.samples import load_sample, sample_palette, samples
 
 

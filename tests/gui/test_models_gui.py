@@ -13,9 +13,9 @@ from gui_helpers import PALETTE, models_ready, open_boxes, write_png
 from segstudio.app import model_backend
 from segstudio.core.jobs import CancelToken
 from segstudio.core.palette import ClassDef, Palette
-from segstudio.gui.layers import PREDICTION
+from segstudio.gui.canvas.layers import PREDICTION
 from segstudio.gui.main_window import MainWindow
-from segstudio.gui.model_backend import FIRST_DOWNLOAD, ModelInfo, pick_default
+from segstudio.gui.modelling.model_backend import FIRST_DOWNLOAD, ModelInfo, pick_default
 from segstudio.io.class_map import class_map_path, read_class_map
 from segstudio.io.project import ImageState, Project
 from segstudio.models.service import ModelService

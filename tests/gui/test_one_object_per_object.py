@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
 from segstudio.core.instance_choice import InstanceMode
-from segstudio.gui.export_dialog import ExportDialog
+from segstudio.gui.exchange.export_dialog import ExportDialog
 from segstudio.io.export import ExportFormat
 
 CTRL = Qt.KeyboardModifier.ControlModifier

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from gui_helpers import DOG, drag, zoomed
 
-from segstudio.gui.project_score import ProjectScoreDialog, percent
+from segstudio.gui.modelling.project_score import ProjectScoreDialog, percent
 from segstudio.io.project_eval import evaluate_project
 
 WAIT_MS = 20000

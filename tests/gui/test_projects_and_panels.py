@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
 
 from segstudio.app import run
 from segstudio.core.palette import ClassDef, builtin_palette
-from segstudio.gui.layers import GROUND_TRUTH, IMAGE, OUTLINES
-from segstudio.gui.projects import PROJECT_SUBFOLDER, SAMPLE_PROJECT, open_path, sample_project
+from segstudio.gui.canvas.layers import GROUND_TRUTH, IMAGE, OUTLINES
+from segstudio.gui.document.projects import PROJECT_SUBFOLDER, SAMPLE_PROJECT, open_path, sample_project
 from segstudio.io.project import INDEX_NAME, ImageState, Project, ProjectError
 from segstudio.io.samples import samples
 

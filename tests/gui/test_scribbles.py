@@ -12,7 +12,7 @@ from gui_helpers import BACKGROUND, CAT, DOG, PALETTE, drag, press_key, write_pn
 from PySide6.QtCore import Qt
 
 from segstudio.core.labels import VOID, Provenance
-from segstudio.gui.layers import PREDICTION, SCRIBBLES, UNCERTAINTY
+from segstudio.gui.canvas.layers import PREDICTION, SCRIBBLES, UNCERTAINTY
 from segstudio.gui.main_window import MainWindow
 from segstudio.io.project import Project
 from segstudio.io.scribble_file import scribbles_path
@@ -158,7 +158,7 @@ def test_a_failing_run_is_reported_and_the_next_one_works(qtbot, make_window, sc
     window = scribble_window(make_window, scene_root)
     window.toolbox.set_tool("scribble")
     scribble(qtbot, window, BACKGROUND)
-    monkeypatch.setattr("segstudio.gui.scribbles.classify_scribbles", broken)
+    monkeypatch.setattr("segstudio.gui.tools.scribbles.classify_scribbles", broken)
     scribble(qtbot, window, CAT)
     qtbot.waitUntil(
         lambda: "failed: the forest fell over" in window.statusBar().currentMessage(), timeout=WAIT_MS

@@ -11,7 +11,7 @@ from gui_helpers import drag
 
 from segstudio.core.model_records import checkpoint_path
 from segstudio.gui.main_window import MainWindow
-from segstudio.gui.train_panel import default_name
+from segstudio.gui.modelling.train_panel import default_name
 from segstudio.io.project import Project
 from segstudio.models import registry
 from segstudio.models.shapes_dataset import SHAPES_PALETTE, make_shapes_project

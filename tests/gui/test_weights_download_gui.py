@@ -13,7 +13,7 @@ import torch
 from gui_helpers import models_ready, open_boxes
 from weights_server import Served, serving
 
-from segstudio.gui.device_menu import SETTINGS_KEY
+from segstudio.gui.modelling.device_menu import SETTINGS_KEY
 from segstudio.gui.settings import user_settings
 from segstudio.models import registry
 from segstudio.models import weights as W

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from PySide6.QtCore import QThread
 
-from segstudio.gui.worker import Job, JobContext, Priority, Worker
+from segstudio.gui.threads.worker import Job, JobContext, Priority, Worker
 
 WAIT_MS = 5000
 

@@ -4,7 +4,7 @@ superpixel brush.
 Tools are small classes with ``press / move / release`` (and ``double_click``, ``key``) in image
 coordinates. Each mouse press to release is one stroke, i.e. one undo step; a brush mouse-move
 applies only the new segment from the previous sample, so only its box is written and repainted.
-The tool box (``gui.toolbox``) holds the shared settings (class, instance, brush radius, the
+The tool box (``gui.tools.toolbox``) holds the shared settings (class, instance, brush radius, the
 "only unlabelled" lock) and forwards the canvas's events to the active tool. Which object a
 stroke of a thing class writes follows ``core.instance_choice``: a new one unless it touches one
 (brush, superpixels, fill), N for a new one anyway, the picker or Ctrl to continue one. Fill and
@@ -38,13 +38,13 @@ from segstudio.core.edits import (
 from segstudio.core.instance_choice import InstanceMode, joined_instance, touching_instances
 from segstudio.core.labels import VOID, LabelMap, Provenance
 from segstudio.core.superpixels import paint_superpixels
-from segstudio.gui.document import Document
-from segstudio.gui.job_client import Handlers
-from segstudio.gui.superpixel_layer import SuperpixelLayer
-from segstudio.gui.worker import Job, Priority
+from segstudio.gui.canvas.superpixel_layer import SuperpixelLayer
+from segstudio.gui.document.document import Document
+from segstudio.gui.threads.job_client import Handlers
+from segstudio.gui.threads.worker import Job, Priority
 
 if TYPE_CHECKING:
-    from segstudio.gui.toolbox import ToolBox
+    from segstudio.gui.tools.toolbox import ToolBox
 
 
 def pixel_of(point: Point) -> tuple[int, int]:

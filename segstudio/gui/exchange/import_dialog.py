@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from segstudio.core.palette import BUILTIN_PALETTES
-from segstudio.gui.form_dialog import FormDialog
-from segstudio.gui.worker import Job, JobContext, Priority
+from segstudio.gui.exchange.form_dialog import FormDialog
+from segstudio.gui.threads.worker import Job, JobContext, Priority
 from segstudio.io.dataset_import import IMPORT_TITLES, DatasetSource, ImportFormat, import_dataset
 from segstudio.io.parallel import background_jobs
 from segstudio.io.semantic_png import SEMANTIC_VOID

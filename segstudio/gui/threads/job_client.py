@@ -13,7 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from segstudio.gui.worker import Job, Worker
+from segstudio.gui.threads.worker import Job, Worker
 
 
 @dataclass

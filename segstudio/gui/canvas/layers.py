@@ -17,8 +17,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from segstudio.core.box import Box
 from segstudio.core.palette import Palette
-from segstudio.gui.document import Document
-from segstudio.gui.overlay import (
+from segstudio.gui.canvas.overlay import (
     color_table,
     disagreement_mask,
     display_lut,
@@ -27,7 +26,8 @@ from segstudio.gui.overlay import (
     outline_mask,
     reindex,
 )
-from segstudio.gui.qimage import ArrayImage, indexed_image
+from segstudio.gui.canvas.qimage import ArrayImage, indexed_image
+from segstudio.gui.document.document import Document
 
 IMAGE = "image"
 GROUND_TRUTH = "ground truth"

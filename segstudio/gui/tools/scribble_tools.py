@@ -3,7 +3,7 @@
 They are brush tools (same footprint, size and class as the label brush) whose strokes go to the
 scribble map's own undo history; each change is announced by ``Document.scribbles_changed``, which
 repaints the scribble layer and, once the strokes pause, retrains the classifier
-(``gui.scribbles.ScribbleController``).
+(``gui.tools.scribbles.ScribbleController``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from segstudio.core.edits import Point
-from segstudio.gui.tools import StrokeTool, Tool
+from segstudio.gui.tools.tools import StrokeTool, Tool
 
 
 class ScribbleBrush(StrokeTool):

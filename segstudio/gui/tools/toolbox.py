@@ -14,10 +14,10 @@ from PySide6.QtCore import QObject, Qt, Signal
 from segstudio.core.edits import Point
 from segstudio.core.instance_choice import InstanceMode, joined_instance
 from segstudio.core.palette import Palette
-from segstudio.gui.canvas import Preview
-from segstudio.gui.document import Document
-from segstudio.gui.job_client import JobClient
-from segstudio.gui.tools import (
+from segstudio.gui.canvas.canvas import Preview
+from segstudio.gui.document.document import Document
+from segstudio.gui.threads.job_client import JobClient
+from segstudio.gui.tools.tools import (
     BoxCut,
     Brush,
     Eraser,

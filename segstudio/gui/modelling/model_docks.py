@@ -13,15 +13,15 @@ from PySide6.QtCore import QObject, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFrame, QScrollArea
 
-from segstudio.gui.device_menu import DeviceMenu
-from segstudio.gui.job_client import JobClient, SoloJob
-from segstudio.gui.layers import PREDICTION
-from segstudio.gui.model_backend import LazyBackend
-from segstudio.gui.model_jobs import ModelCatalog, PreLabeller
-from segstudio.gui.models_panel import ModelsPanel
-from segstudio.gui.project_score import ProjectScoreDialog, score_job
-from segstudio.gui.train_panel import TrainPanel
-from segstudio.gui.weights_download import WeightsDownloader
+from segstudio.gui.canvas.layers import PREDICTION
+from segstudio.gui.modelling.device_menu import DeviceMenu
+from segstudio.gui.modelling.model_backend import LazyBackend
+from segstudio.gui.modelling.model_jobs import ModelCatalog, PreLabeller
+from segstudio.gui.modelling.models_panel import ModelsPanel
+from segstudio.gui.modelling.project_score import ProjectScoreDialog, score_job
+from segstudio.gui.modelling.train_panel import TrainPanel
+from segstudio.gui.modelling.weights_download import WeightsDownloader
+from segstudio.gui.threads.job_client import JobClient, SoloJob
 from segstudio.io.project import ImageState, Project
 
 if TYPE_CHECKING:

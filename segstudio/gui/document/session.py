@@ -9,8 +9,8 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from segstudio.core.palette import Palette
-from segstudio.gui.document import Document
-from segstudio.gui.journal import JournalWriter, Snapshot
+from segstudio.gui.document.document import Document
+from segstudio.gui.document.journal import JournalWriter, Snapshot
 from segstudio.io.project import ImageState, Project, ProjectError
 
 AUTOSAVE_MS = 2000

@@ -33,11 +33,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from segstudio.gui.canvas import PREVIEW_Z, ZOOM_STEP, Canvas
-from segstudio.gui.depth_view import DEPTH_TABLE
-from segstudio.gui.depth_worker import FAR_MM, NEAR_MM, depth_index
-from segstudio.gui.document import Document
-from segstudio.gui.qimage import ArrayImage, indexed_image
+from segstudio.gui.canvas.canvas import PREVIEW_Z, ZOOM_STEP, Canvas
+from segstudio.gui.canvas.qimage import ArrayImage, indexed_image
+from segstudio.gui.depthview.depth_view import DEPTH_TABLE
+from segstudio.gui.depthview.depth_worker import FAR_MM, NEAR_MM, depth_index
+from segstudio.gui.document.document import Document
 
 DEFAULT_PERCENTILES = (2.0, 98.0)
 MAX_MM = 65535

@@ -14,9 +14,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from segstudio.gui.job_client import Handlers, JobClient
-from segstudio.gui.model_backend import LazyBackend, ModelInfo
-from segstudio.gui.worker import Job, JobContext, Priority
+from segstudio.gui.modelling.model_backend import LazyBackend, ModelInfo
+from segstudio.gui.threads.job_client import Handlers, JobClient
+from segstudio.gui.threads.worker import Job, JobContext, Priority
 
 DOWNLOAD_KIND = "download"
 KIB_PER_MB = 1024

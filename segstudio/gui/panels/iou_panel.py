@@ -2,7 +2,7 @@
 
 IoU comes from the document's confusion matrix, which follows each edit's box; this panel only
 redraws, at most once per ``REDRAW_MS`` however fast the mouse moves. PQ comes from
-``gui.pq_live`` (recounted on the worker) through :meth:`IouPanel.set_quality`.
+``gui.panels.pq_live`` (recounted on the worker) through :meth:`IouPanel.set_quality`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from segstudio.core.label_pq import PanopticQuality, Quality
-from segstudio.gui.document import Document
+from segstudio.gui.document.document import Document
 
 REDRAW_MS = 60
 COLUMNS = ("Class", "IoU", "PQ", "GT px", "Pred. px")

@@ -38,8 +38,7 @@ from PySide6.QtWidgets import (
 from segstudio.core.box import Box
 from segstudio.core.edits import Point
 from segstudio.core.palette import Palette
-from segstudio.gui.document import Document
-from segstudio.gui.layers import (
+from segstudio.gui.canvas.layers import (
     FOLLOWS_GROUND_TRUTH,
     GROUND_TRUTH,
     IMAGE,
@@ -51,7 +50,8 @@ from segstudio.gui.layers import (
     default_states,
     document_layers,
 )
-from segstudio.gui.qimage import ArrayImage, rgb_image
+from segstudio.gui.canvas.qimage import ArrayImage, rgb_image
+from segstudio.gui.document.document import Document
 
 ZOOM_STEP = 1.25
 PREVIEW_Z = 100.0

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from segstudio.gui.form_dialog import FormDialog
-from segstudio.gui.worker import Job, JobContext, Priority
+from segstudio.gui.exchange.form_dialog import FormDialog
+from segstudio.gui.threads.worker import Job, JobContext, Priority
 from segstudio.io.exchange import ImageMode
 from segstudio.io.export import FORMAT_TITLES, ExportFormat, ExportOptions, export_project
 from segstudio.io.parallel import background_jobs

@@ -24,11 +24,11 @@ from segstudio.core.box import Box
 from segstudio.core.features import FeatureCache
 from segstudio.core.pixel_classifier import ClassifierParams, PixelClassifier
 from segstudio.core.scribble_run import ScribbleRequest, ScribbleResult, classify_scribbles
-from segstudio.gui.document import Document
-from segstudio.gui.scribble_tools import SCRIBBLE_TOOLS, is_scribble_tool
-from segstudio.gui.session import Session
-from segstudio.gui.toolbox import ToolBox
-from segstudio.gui.worker import Job, Priority, Worker
+from segstudio.gui.document.document import Document
+from segstudio.gui.document.session import Session
+from segstudio.gui.threads.worker import Job, Priority, Worker
+from segstudio.gui.tools.scribble_tools import SCRIBBLE_TOOLS, is_scribble_tool
+from segstudio.gui.tools.toolbox import ToolBox
 from segstudio.io.project import Project, ProjectError
 from segstudio.io.scribble_file import load_scribbles, save_scribbles
 
@@ -180,7 +180,7 @@ class ScribbleController(QObject):
             thing_ids=frozenset(self.toolbox.palette.thing_ids),
         )
         pixels = sum(counts.values())
-        cache = self.cache  # the job holds plain data only, never a QObject (see gui.gc_guard)
+        cache = self.cache  # the job holds plain data only, never a QObject (see gui.threads.gc_guard)
         job = Job(
             JOB_KIND,
             document.image_id,

@@ -13,9 +13,9 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from segstudio.core.label_pq import PanopticQuality, label_map_pq
-from segstudio.gui.document import Document
-from segstudio.gui.job_client import Handlers, JobClient
-from segstudio.gui.worker import Job, JobContext, Priority
+from segstudio.gui.document.document import Document
+from segstudio.gui.threads.job_client import Handlers, JobClient
+from segstudio.gui.threads.worker import Job, JobContext, Priority
 
 THROTTLE_MS = 250
 PQ_KIND = "pq"

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QMessageBox, QProgressBar, QPushButton, QWidget
 
-from segstudio.gui.export_dialog import ExportDialog, export_job
-from segstudio.gui.import_dialog import ImportDialog, import_job
-from segstudio.gui.job_client import JobClient, SoloJob
-from segstudio.gui.projects import PROJECT_SUBFOLDER
-from segstudio.gui.worker import Job
+from segstudio.gui.document.projects import PROJECT_SUBFOLDER
+from segstudio.gui.exchange.export_dialog import ExportDialog, export_job
+from segstudio.gui.exchange.import_dialog import ImportDialog, import_job
+from segstudio.gui.threads.job_client import JobClient, SoloJob
+from segstudio.gui.threads.worker import Job
 
 if TYPE_CHECKING:
     from segstudio.gui.main_window import MainWindow

@@ -28,10 +28,10 @@ from PySide6.QtWidgets import (
 )
 
 from segstudio.core.model_records import checkpoint_path
-from segstudio.gui.job_client import Handlers, JobClient
-from segstudio.gui.model_backend import LazyBackend, TrainPoint, TrainSettings, TrainSummary
-from segstudio.gui.model_jobs import ModelCatalog
-from segstudio.gui.worker import Job, JobContext, Priority
+from segstudio.gui.modelling.model_backend import LazyBackend, TrainPoint, TrainSettings, TrainSummary
+from segstudio.gui.modelling.model_jobs import ModelCatalog
+from segstudio.gui.threads.job_client import Handlers, JobClient
+from segstudio.gui.threads.worker import Job, JobContext, Priority
 from segstudio.io.project import Project
 
 TRAIN_KIND = "train"

@@ -17,12 +17,12 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene
 
 from segstudio.core.superpixels import Superpixels, compute_superpixels
-from segstudio.gui.canvas import PREVIEW_Z
-from segstudio.gui.document import Document
-from segstudio.gui.job_client import Handlers, JobClient
-from segstudio.gui.overlay import mask_color_table
-from segstudio.gui.qimage import indexed_image
-from segstudio.gui.worker import Job, Priority
+from segstudio.gui.canvas.canvas import PREVIEW_Z
+from segstudio.gui.canvas.overlay import mask_color_table
+from segstudio.gui.canvas.qimage import indexed_image
+from segstudio.gui.document.document import Document
+from segstudio.gui.threads.job_client import Handlers, JobClient
+from segstudio.gui.threads.worker import Job, Priority
 
 SUPERPIXELS_KIND = "superpixels"
 

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from segstudio.gui.worker import Job, JobContext, Priority
+from segstudio.gui.threads.worker import Job, JobContext, Priority
 from segstudio.io.parallel import background_jobs
 from segstudio.io.project_eval import ProjectScore, evaluate_project
 

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QSlider, QWidget
 
-from segstudio.gui.canvas import Canvas
-from segstudio.gui.layers import LAYER_NAMES
+from segstudio.gui.canvas.canvas import Canvas
+from segstudio.gui.canvas.layers import LAYER_NAMES
 
 
 class LayersPanel(QWidget):

@@ -22,10 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from segstudio.gui.class_map_dialog import ClassMapDialog
-from segstudio.gui.model_backend import model_label, pick_default
-from segstudio.gui.model_jobs import ModelCatalog, PreLabeller
-from segstudio.gui.weights_download import DownloadBar, WeightsDownloader
+from segstudio.gui.modelling.class_map_dialog import ClassMapDialog
+from segstudio.gui.modelling.model_backend import model_label, pick_default
+from segstudio.gui.modelling.model_jobs import ModelCatalog, PreLabeller
+from segstudio.gui.modelling.weights_download import DownloadBar, WeightsDownloader
 from segstudio.io.class_map import ClassMapError
 
 WEIGHTS_FILTER = "Weights (*.pt *.pth);;All files (*)"

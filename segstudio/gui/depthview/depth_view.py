@@ -32,9 +32,9 @@ from segstudio.depth.joints import SKELETON_EDGES
 from segstudio.depth.model import BodyPartModel, bundled_model_path
 from segstudio.depth.parts import PARTS_PALETTE, to_category_map
 from segstudio.depth.sources import CAMERAS, DepthSource, source_from_spec
-from segstudio.gui.depth_worker import NO_READING_INDEX, DepthResult, DepthWorker
-from segstudio.gui.overlay import color_table
-from segstudio.gui.qimage import ArrayImage, indexed_image
+from segstudio.gui.canvas.overlay import color_table
+from segstudio.gui.canvas.qimage import ArrayImage, indexed_image
+from segstudio.gui.depthview.depth_worker import NO_READING_INDEX, DepthResult, DepthWorker
 from segstudio.io.images import write_png
 from segstudio.io.project import Project, ProjectError
 

@@ -14,9 +14,9 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu
 
 from segstudio.core.model_records import DEVICE_CHOICES
-from segstudio.gui.job_client import Handlers, JobClient
-from segstudio.gui.model_backend import LazyBackend
-from segstudio.gui.worker import Job, JobContext, Priority
+from segstudio.gui.modelling.model_backend import LazyBackend
+from segstudio.gui.threads.job_client import Handlers, JobClient
+from segstudio.gui.threads.worker import Job, JobContext, Priority
 
 SETTINGS_KEY = "models/device"
 DEVICE_KIND = "device"

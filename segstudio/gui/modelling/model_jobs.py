@@ -19,10 +19,10 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from segstudio.core.labels import LabelMap
-from segstudio.gui.job_client import Handlers, JobClient
-from segstudio.gui.model_backend import LazyBackend, ModelInfo, ModelList
-from segstudio.gui.session import Session
-from segstudio.gui.worker import Job, JobContext, Priority
+from segstudio.gui.document.session import Session
+from segstudio.gui.modelling.model_backend import LazyBackend, ModelInfo, ModelList
+from segstudio.gui.threads.job_client import Handlers, JobClient
+from segstudio.gui.threads.worker import Job, JobContext, Priority
 from segstudio.io.class_map import project_class_map
 from segstudio.io.images import ImageReadError, read_rgb
 from segstudio.io.project import ImageState, Project, ProjectError

@@ -1,0 +1,1 @@
+"""The image view: the canvas widget, its label/overlay layers and their conversion to QImage."""

@@ -1,0 +1,1 @@
+"""The open image and project: its labels and history, autosave journal, sessions, project folders."""

@@ -1,0 +1,1 @@
+"""Import and export of datasets: the dialogs and the jobs behind them."""
