@@ -320,7 +320,10 @@ class MainWindow(QMainWindow):
         self.canvas.fit()
 
     def _offer_recovery(self) -> None:
-        image_ids = self.session.recoverable()
+        review = self.session.journal_review()
+        if review.damaged:
+            self._report_damaged_journal(review.damaged)
+        image_ids = review.recoverable
         if not image_ids:
             return
         answer = dialogs.ask_recover(self, image_ids)
@@ -328,6 +331,24 @@ class MainWindow(QMainWindow):
             self.session.recover(image_ids)
         elif answer is False:
             self.session.discard_recoverable(image_ids)
+
+    def _report_damaged_journal(self, damaged: list[tuple[str, str]]) -> None:
+        """Say which autosaves could not be read; they are set aside (renamed), never deleted."""
+        lines = []
+        for image_id, reason in damaged:
+            try:
+                aside = self.session.set_aside_journal(image_id)
+            except (ProjectError, OSError) as error:
+                lines.append(f"{reason} (could not set it aside: {error})")
+            else:
+                lines.append(f"{reason} (kept as {aside.name})")
+        dialogs.notice(
+            self,
+            QMessageBox.Icon.Warning,
+            "Unreadable autosave",
+            "The autosave of these images could not be read; their saved labels are unchanged:",
+            "\n".join(lines),
+        )
 
     def choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a project or a folder of images")
@@ -490,10 +511,7 @@ class MainWindow(QMainWindow):
 
     def show_error(self, title: str, message: str) -> QMessageBox:
         """A window-modal error box that does not block the event loop (work and tests go on)."""
-        box = QMessageBox(QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Ok, self)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
-        return box
+        return dialogs.notice(self, QMessageBox.Icon.Critical, title, message)
 
     def _tool_changed(self, name: str) -> None:
         self.commands.tools[name].setChecked(True)

@@ -32,6 +32,7 @@ import json
 import os
 import uuid
 from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,18 @@ def _source_filter(source: PredictionSource | None) -> tuple[str, list[str]]:
         " AND p.model = ? AND p.weights = ?)",
         [source.model, source.weights],
     )
+
+
+DAMAGED_SUFFIX = ".damaged"
+
+
+@dataclass(frozen=True)
+class JournalReview:
+    """The autosave journal at opening: ids to offer for recovery (list order), and the
+    (id, reason) of entries that cannot be read."""
+
+    recoverable: list[str]
+    damaged: list[tuple[str, str]]
 
 
 class Project:
@@ -604,18 +617,24 @@ class Project:
         self._write(entry, path, labels, base=base, compresslevel=_AUTOSAVE_COMPRESSLEVEL)
 
     def recoverable(self) -> list[str]:
-        """Ids whose journal entry holds edits made after their labels were last saved (list order).
+        """Ids whose journal entry holds edits made after their labels were last saved (list order)."""
+        return self.journal_review().recoverable
+
+    def journal_review(self) -> JournalReview:
+        """What the autosave journal holds: entries worth recovering, and damaged ones.
 
         An entry made on top of an older save (the crash fell between saving and clearing the
         journal) is stale and not listed; one whose saved labels are missing or unusable is
-        listed, being the best copy left. A damaged journal file cannot be recovered: not listed.
+        recoverable, being the best copy left. A journal file that cannot be read is listed as
+        damaged with the reason, so the app can say so instead of dropping it silently.
         Only the journal folder is listed, never every image.
         """
         try:
             names = [e.name for e in os.scandir(self.root / AUTOSAVE_DIR) if e.is_file()]
         except FileNotFoundError:
-            return []
-        found = []
+            return JournalReview([], [])
+        found: list[str] = []
+        damaged: list[tuple[str, str]] = []
         for name in names:
             image_id = name[: -len(LABEL_FILE_SUFFIX)]
             if name.startswith(".") or not name.endswith(LABEL_FILE_SUFFIX) or id_problem(image_id):
@@ -626,7 +645,10 @@ class Project:
                 continue
             try:
                 _, base = read_label_tokens(self._data_file(AUTOSAVE_DIR, entry))
-            except (FileNotFoundError, LabelFileError):
+            except FileNotFoundError:  # discarded meanwhile
+                continue
+            except LabelFileError as error:
+                damaged.append((image_id, str(error)))
                 continue
             try:
                 saved = self._read(entry, self._data_file(LABELS_DIR, entry))
@@ -634,15 +656,26 @@ class Project:
                 saved = None
             if saved is None or saved.revision == base:
                 found.append(image_id)
-        if len(found) < 2:
-            return found
+        return JournalReview(self._in_list_order(found), sorted(damaged))
+
+    def _in_list_order(self, image_ids: list[str]) -> list[str]:
+        if len(image_ids) < 2:
+            return image_ids
         with self._translated():
             order = dict(
                 self._store.rows(
-                    f"SELECT id, seq FROM images WHERE id IN ({', '.join('?' * len(found))})", found
+                    f"SELECT id, seq FROM images WHERE id IN ({', '.join('?' * len(image_ids))})", image_ids
                 )
             )
-        return sorted(found, key=order.__getitem__)
+        return sorted(image_ids, key=order.__getitem__)
+
+    def set_aside_journal(self, image_id: str) -> Path:
+        """Rename an image's (damaged) journal entry to ``NAME.damaged``: kept for a person to look
+        at, no longer offered. Returns its new path."""
+        path = self._data_file(AUTOSAVE_DIR, self.entry(image_id))
+        aside = path.with_name(path.name + DAMAGED_SUFFIX)
+        os.replace(path, aside)
+        return aside
 
     def recover(self, image_id: str) -> LabelMap:
         """The journaled labels of an image (call ``save_labels`` to keep them)."""

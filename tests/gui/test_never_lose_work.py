@@ -190,3 +190,27 @@ def test_switching_images_with_unsaved_work_asks_first(qtbot, make_window, proje
     window.toolbox.set_label(PERSON)
     assert window.open_image("scene")
     assert (window.labels.category == DOG).any()
+
+
+def test_unreadable_autosave_is_reported_and_kept_aside(qtbot, make_window, project_root):
+    """A damaged journal entry is not dropped in silence: a box names it, and its bytes are kept."""
+    (project_root / ".autosave").mkdir(exist_ok=True)
+    journal = project_root / ".autosave" / "scene.npz"
+    journal.write_bytes(b"half a journal")
+    window = make_window(project_root, offer_recovery=True)
+    qtbot.waitUntil(lambda: window.findChild(QMessageBox) is not None)
+    box = window.findChild(QMessageBox)
+    assert box.windowTitle() == "Unreadable autosave"
+    assert "scene.npz" in box.informativeText() and "kept as scene.npz.damaged" in box.informativeText()
+    assert (project_root / ".autosave" / "scene.npz.damaged").read_bytes() == b"half a journal"
+    assert not journal.exists() and not window.document.dirty
+    box.close()
+
+
+def test_error_boxes_show_file_names_as_plain_escaped_text(qtbot, make_window, project_root):
+    """A file name with markup or control characters is shown as it is, never formatted or raw."""
+    window = make_window(project_root)
+    box = window.show_error("Cannot open", "<b>bold</b>\x1b[31m.png: not an image")
+    assert box.textFormat() == Qt.TextFormat.PlainText
+    assert box.text() == "<b>bold</b>\\x1b[31m.png: not an image"
+    box.close()

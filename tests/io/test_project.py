@@ -424,3 +424,18 @@ def test_labels_survive_a_writer_killed_at_random_moments(tmp_path: Path) -> Non
             saw_journal = True
         reopened.close()
     assert saw_labels and saw_journal, "the writer never got far enough: the test proved nothing"
+
+
+def test_damaged_journal_is_reported_and_set_aside_not_dropped(project: Project) -> None:
+    """A journal file that cannot be read is named with its reason (the app tells the user), and
+    setting it aside keeps the bytes under another name instead of deleting them."""
+    project.autosave("cat", _labels(seed=1))
+    journal = project.root / ".autosave" / "cat.npz"
+    journal.write_bytes(b"not a label file at all")
+    review = Project.open(project.root).journal_review()
+    assert review.recoverable == []
+    assert [image_id for image_id, _ in review.damaged] == ["cat"]
+    assert "cat.npz" in review.damaged[0][1]
+    aside = project.set_aside_journal("cat")
+    assert aside.read_bytes() == b"not a label file at all" and not journal.exists()
+    assert Project.open(project.root).journal_review().damaged == []

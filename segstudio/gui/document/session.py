@@ -6,12 +6,14 @@ the rules of "never lose work" live in one place and can be driven without dialo
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from segstudio.core.palette import Palette
 from segstudio.gui.document.document import Document
 from segstudio.gui.document.journal import JournalWriter, Snapshot
-from segstudio.io.project import ImageState, Project, ProjectError
+from segstudio.io.project import ImageState, JournalReview, Project, ProjectError
 
 AUTOSAVE_MS = 2000
 """Quiet time after the last edit before the journal is written."""
@@ -135,8 +137,11 @@ class Session(QObject):
         self._recover.discard(document.image_id)
         document.mark_saved()
 
-    def recoverable(self) -> list[str]:
-        return [] if self.project is None else self.project.recoverable()
+    def journal_review(self) -> JournalReview:
+        return JournalReview([], []) if self.project is None else self.project.journal_review()
+
+    def set_aside_journal(self, image_id: str) -> Path:
+        return self._project().set_aside_journal(image_id)
 
     def recover(self, image_ids: list[str]) -> None:
         """Open these images from their journals from now on (the current one at once)."""

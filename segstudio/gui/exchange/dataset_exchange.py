@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QMessageBox, QProgressBar, QPushButton, QWidget
 
+from segstudio.gui.dialogs import notice
 from segstudio.gui.document.projects import PROJECT_SUBFOLDER
 from segstudio.gui.exchange.export_dialog import ExportDialog, export_job
 from segstudio.gui.exchange.import_dialog import ImportDialog, import_job
@@ -152,7 +153,4 @@ class ExchangeControl(QObject):
         self.window.statusBar().showMessage("Stopped; nothing was written", STATUS_MS)
 
     def _tell(self, title: str, text: str) -> None:
-        ok = QMessageBox.StandardButton.Ok
-        box = QMessageBox(QMessageBox.Icon.Information, title, text, ok, self.window)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
+        notice(self.window, QMessageBox.Icon.Information, title, text)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from segstudio.core.palette import Palette
+from segstudio.gui.dialogs import notice
 from segstudio.io.class_map import (
     ClassMap,
     ClassMapError,
@@ -111,6 +112,6 @@ class ClassMapDialog(QDialog):
         try:
             write_class_map(self.path, self.class_map(), self.palette)
         except (OSError, ClassMapError) as error:
-            QMessageBox.warning(self, "Class mapping", f"Could not save the class map: {error}")
+            notice(self, QMessageBox.Icon.Warning, "Class mapping", f"Could not save the class map: {error}")
             return
         super().accept()

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from segstudio.core.palette import BUILTIN_PALETTES, ClassDef, Color, Palette, PaletteError, builtin_palette
+from segstudio.gui.dialogs import notice
 
 CLASS_KEYS = "1234567890"
 """Keys picking the first ten classes, in palette order."""
@@ -189,9 +190,7 @@ class PalettePanel(QWidget):
         try:
             palette = Palette(self.palette.name, classes, self.palette.void_color)
         except PaletteError as error:
-            box = QMessageBox(QMessageBox.Icon.Warning, "Cannot change the class", str(error), parent=self)
-            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-            box.open()  # non-blocking, like the window's other error boxes
+            notice(self, QMessageBox.Icon.Warning, "Cannot change the class", str(error))
             return False
         self._emit(palette)
         return True
