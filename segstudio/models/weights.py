@@ -263,6 +263,31 @@ def _finish(part: Path, dest: Path, sha256: str | None) -> Path:
 # -- loading -------------------------------------------------------------------------------------
 
 
+_TORCH_ADVICE = re.compile(
+    r"\x1b\[[0-9;]*m"  # terminal colours
+    r"|\(Could this error message be improved\?[^)]*\)"
+    r"|Check the documentation of torch\.load.*"
+)
+_REASON_CHARS = 240
+
+
+def torch_reason(error: BaseException) -> str:
+    """The gist of a torch error in one short line.
+
+    torch's messages run over several lines of advice; ``weights_only`` failures even suggest
+    loading with ``weights_only=False``, which would run code from the file, so that advice is
+    dropped and only what the unpickler refused is kept.
+    """
+    text = _TORCH_ADVICE.sub("", str(error))
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        refused = " ".join(text.split(marker, 1)[1].split())
+        refused = refused.split(". Please use", 1)[0]
+        text = f"refused by the tensors-only loader, which never runs code from a file: {refused}"
+    line = " ".join(text.split())
+    return line if len(line) <= _REASON_CHARS else line[: _REASON_CHARS - 1] + "…"
+
+
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A weights file as a dict (tensors only: ``weights_only``, so no code runs from the file)."""
     path = Path(path)
@@ -271,7 +296,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     except FileNotFoundError:
         raise WeightsMissing(f"{path}: weights file not found") from None
     except Exception as error:  # torch raises many kinds for a file that is not a checkpoint
-        raise WeightsError(f"{path}: not a readable weights file ({error})") from error
+        raise WeightsError(f"{path}: not a readable weights file ({torch_reason(error)})") from error
     if not isinstance(data, Mapping):
         raise WeightsError(f"{path}: expected a state dict, found {type(data).__name__}")
     return dict(data)
@@ -301,6 +326,5 @@ def load_state(
     try:
         model.load_state_dict(state_dict_of(checkpoint), strict=strict)
     except RuntimeError as error:
-        first = str(error).splitlines()[:3]
-        raise WeightsError(f"{path}: does not fit the model ({' '.join(first)})") from error
+        raise WeightsError(f"{path}: does not fit the model ({torch_reason(error)})") from error
     return model

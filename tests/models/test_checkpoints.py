@@ -69,3 +69,45 @@ def test_service_lists_project_checkpoints_and_names_bad_ones(tmp_path: Path, sp
         assert info.base == "unet-small" and info.weights_present and not info.trainable
     finally:
         registry.unregister("ckpt-test")
+
+
+def test_torch_errors_become_one_short_line_without_unsafe_advice(tmp_path: Path, spec, capsys) -> None:
+    """torch's multi-line messages (one even suggests ``weights_only=False``) reach the user as one
+    line saying what was refused, through the real command line."""
+    import torch
+
+    from segstudio.cli import main
+
+    holds_code = tmp_path / "optimizer.pt"
+    torch.save({"opt": torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)}, holds_code)
+    with pytest.raises(WeightsError) as refused:
+        load_checkpoint(holds_code)
+    message = str(refused.value)
+    assert "\n" not in message and "weights_only" not in message and len(message) < 400
+    assert "torch.optim.sgd.SGD" in message and "optimizer.pt" in message
+
+    misfit = tmp_path / "misfit.pt"
+    state = spec.build().state_dict()
+    first = next(iter(state))
+    state[first] = torch.zeros(3, 1, 1, 1)
+    torch.save(state, misfit)
+    with pytest.raises(WeightsError, match=f"misfit.pt: does not fit the model .*{first}") as misfit_error:
+        registry.loaded_model(spec, misfit)
+    assert "\n" not in str(misfit_error.value)
+
+    image = Path(__file__).parents[1] / "data" / "coco-panoptic-sample" / "000000439180.jpg"
+    code = main(
+        [
+            "predict",
+            str(image),
+            "--model",
+            "fcn8s",
+            "--weights",
+            str(holds_code),
+            "--out",
+            str(tmp_path / "o.png"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "optimizer.pt" in err and "weights_only" not in err
