@@ -135,3 +135,52 @@ def test_cityscapes_from_the_dialog(qtbot, make_window, project_root, tmp_path):
         _ok(dialog).click()
     qtbot.waitUntil(lambda: window.project.root == tmp_path / "city", timeout=WAIT_MS)
     assert np.array_equal(window.labels.category, category) and window.project.palette.name == "cityscapes"
+
+
+def test_absolute_file_names_are_followed_only_when_ticked(
+    qtbot, make_window, project_root, coco_panoptic_sample, tmp_path
+):
+    """A JSON naming its photos by absolute paths elsewhere is refused (a shared dataset must not
+    read other files of this computer) until the user ticks the option, as the CLI's flag."""
+    import json
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    data = json.loads((coco_panoptic_sample / "panoptic_examples.json").read_text())
+    for image in data["images"]:
+        photo = elsewhere / image["file_name"]
+        photo.write_bytes((coco_panoptic_sample / image["file_name"]).read_bytes())
+        image["file_name"] = str(photo)
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    (dataset / "empty-photos").mkdir()
+    annotations = dataset / "panoptic_examples.json"
+    annotations.write_text(json.dumps(data))
+    masks = coco_panoptic_sample / "panoptic_examples"
+
+    window = make_window(project_root)
+    for allowed, new_root in ((False, tmp_path / "refused"), (True, tmp_path / "followed")):
+        dialog = _dialog(window)
+        dialog.format.setCurrentIndex(dialog.format.findData(ImportFormat.COCO_PANOPTIC))
+        assert dialog.allow_absolute.isVisibleTo(dialog) and not dialog.allow_absolute.isChecked()
+        dialog.annotations_json.edit.setText(str(annotations))
+        dialog.masks.edit.setText(str(masks))
+        dialog.images.edit.setText(str(dataset / "empty-photos"))
+        dialog.project.edit.setText(str(new_root))
+        if allowed:
+            dialog.allow_absolute.click()
+            with qtbot.waitSignal(window.exchange.job.done, timeout=WAIT_MS):
+                _ok(dialog).click()
+            qtbot.waitUntil(lambda r=new_root: window.project is not None and window.project.root == r)
+            assert len(window.project) == 2
+        else:
+            with qtbot.waitSignal(window.exchange.job.failed, timeout=WAIT_MS) as failed:
+                _ok(dialog).click()
+            assert "absolute" in failed.args[0] and not new_root.exists()
+            qtbot.waitUntil(lambda: bool(open_boxes(window)), timeout=WAIT_MS)
+            for box in open_boxes(window):
+                box.close()
+    dialog = _dialog(window)
+    dialog.format.setCurrentIndex(dialog.format.findData(ImportFormat.LABELME))
+    assert not dialog.allow_absolute.isVisibleTo(dialog)
+    dialog.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -29,6 +30,8 @@ from segstudio.io.semantic_png import SEMANTIC_VOID
 
 IMPORT_KIND = "import"
 JSON_FILTER = "JSON (*.json);;All files (*)"
+JSON_FORMATS = (ImportFormat.COCO_PANOPTIC, ImportFormat.COCO_INSTANCES)
+"""The formats whose JSON names its files (absolute names are only followed when asked)."""
 ANNOTATION_LABELS = {
     ImportFormat.COCO_PANOPTIC: "Panoptic JSON",
     ImportFormat.COCO_INSTANCES: "Instances JSON",
@@ -86,12 +89,18 @@ class ImportDialog(FormDialog):
         self.void.setRange(0, 65535)
         self.void.setValue(SEMANTIC_VOID)
         self.project = PathField("New project folder", folder=True)
+        self.allow_absolute = QCheckBox("Follow absolute file names in the JSON")
+        self.allow_absolute.setToolTip(
+            "Off: every photo and mask must lie inside the folders chosen here, as a shared dataset "
+            "cannot then read files elsewhere on this computer. '..' is refused either way."
+        )
         self.form.addRow(ANNOTATION_LABELS[ImportFormat.COCO_PANOPTIC], self.annotations_json)
         self.form.addRow(ANNOTATION_LABELS[ImportFormat.SEMANTIC_PNG], self.annotations_folder)
         self.form.addRow("PNG folder", self.masks)
         self.form.addRow("Photos", self.images)
         self.form.addRow("Palette", self.palette)
         self.form.addRow("Unlabelled value", self.void)
+        self.form.addRow("", self.allow_absolute)
         self.form.addRow("New project", self.project)
         for field in (self.annotations_json, self.annotations_folder, self.images, self.project):
             field.edit.textChanged.connect(self._check)
@@ -103,8 +112,7 @@ class ImportDialog(FormDialog):
         return ImportFormat(self.format.currentData())
 
     def _annotations(self) -> PathField:
-        json_formats = (ImportFormat.COCO_PANOPTIC, ImportFormat.COCO_INSTANCES)
-        return self.annotations_json if self.chosen_format in json_formats else self.annotations_folder
+        return self.annotations_json if self.chosen_format in JSON_FORMATS else self.annotations_folder
 
     def source(self) -> DatasetSource:
         fmt = self.chosen_format
@@ -116,6 +124,7 @@ class ImportDialog(FormDialog):
             masks=self.masks.path if fmt is ImportFormat.COCO_PANOPTIC else None,
             palette=palette if fmt in (ImportFormat.SEMANTIC_PNG, ImportFormat.LABELME) else None,
             void=self.void.value(),
+            allow_absolute=self.allow_absolute.isChecked() and fmt in JSON_FORMATS,
         )
 
     def project_root(self) -> Path:
@@ -134,6 +143,7 @@ class ImportDialog(FormDialog):
         self._show(self.masks, fmt is ImportFormat.COCO_PANOPTIC)
         self._show(self.palette, fmt in (ImportFormat.SEMANTIC_PNG, ImportFormat.LABELME))
         self._show(self.void, fmt is ImportFormat.SEMANTIC_PNG)
+        self._show(self.allow_absolute, fmt in JSON_FORMATS)
         labelme = fmt is ImportFormat.LABELME
         self.images.edit.setPlaceholderText("default: the labelme folder" if labelme else "")
         if labelme and self.palette.currentText() in BUILTIN_PALETTES:
