@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import QObject, Qt, Signal
 
-from segstudio.core.edits import Point
+from segstudio.core.edits import Point, pixel_of
 from segstudio.core.instance_choice import InstanceMode, joined_instance
 from segstudio.core.palette import Palette
 from segstudio.gui.canvas.canvas import Preview
@@ -27,7 +27,6 @@ from segstudio.gui.tools.tools import (
     SuperpixelBrush,
     Tool,
     ToolSettings,
-    pixel_of,
 )
 
 MIN_RADIUS, MAX_RADIUS = 0.5, 512.0
