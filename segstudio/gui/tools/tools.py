@@ -31,7 +31,6 @@ from segstudio.core.edits import (
     erase_stroke,
     fill_polygon,
     fill_region,
-    grabcut_box,
     grabcut_foreground,
     pixel_of,
 )
@@ -109,7 +108,6 @@ class Tool:
         """Run ``work`` as an interactive job of its own (every click counts: none supersedes
         another); ``done`` gets its result on the GUI thread, failures reach the status bar."""
         jobs = self.toolbox.jobs
-        assert jobs is not None
         self._requests += 1
         self.toolbox.message.emit(f"{title}…")
         jobs.submit(
@@ -359,10 +357,7 @@ class Fill(Tool):
         self._find(document, request)
 
     def _find(self, document: Document, request: FillRequest) -> None:
-        labels, revision, jobs = document.labels, document.revision, self.toolbox.jobs
-        if jobs is None:
-            self._write(document, revision, request, find_fill(labels, request.point, request.category))
-            return
+        labels, revision = document.labels, document.revision
         height, width = labels.shape
         snapshot = LabelMap(
             labels.category.copy(), labels.instance.copy(), np.zeros((height, width), np.uint8)
@@ -438,17 +433,6 @@ class BoxCut(Tool):
         s, rgb, document = self.settings, self.document.rgb, self.document
         self.toolbox.begin_object(start, join=self._join, outline=True)
         self.toolbox.end_object()  # the id is reserved now: strokes made while GrabCut runs take others
-        jobs = self.toolbox.jobs
-        if jobs is None:
-            try:
-                document.apply(
-                    lambda labels, recorder: grabcut_box(
-                        rgb, labels, rect, s.label, protect=s.protect, recorder=recorder
-                    )
-                )
-            except ValueError as error:
-                self.toolbox.message.emit(f"GrabCut: {error}")
-            return
         label, protect, shape = s.label, s.protect, document.shape
         self.run_on_worker(
             "grabcut",
