@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 import numpy as np
 
@@ -47,7 +48,32 @@ def human_corrections(gt_category: np.ndarray, provenance: np.ndarray, pred_cate
     return int(np.count_nonzero((provenance == Provenance.HUMAN) & (gt_category != pred_category)))
 
 
-class LabelDocument:
+class _Stroked(Protocol):
+    def begin_stroke(self) -> None: ...
+    def end_stroke(self) -> Box: ...
+    def edit(self, edit: Edit) -> Box: ...
+
+
+class Strokes:
+    """``apply`` and ``stroke`` for a class with ``begin_stroke``, ``edit`` and ``end_stroke``:
+    the label model, and its Qt face whose ``begin_stroke`` first finishes long work."""
+
+    def apply(self: _Stroked, edit: Edit) -> Box:
+        """Run an edit as a stroke of its own (a fill, a polygon, GrabCut)."""
+        with Strokes.stroke(self):
+            return self.edit(edit)
+
+    @contextmanager
+    def stroke(self: _Stroked) -> Iterator[None]:
+        """One undo step around the edits made inside."""
+        self.begin_stroke()
+        try:
+            yield
+        finally:
+            self.end_stroke()
+
+
+class LabelDocument(Strokes):
     """One image being labelled: pixels, ground truth, prediction, scribbles, history, metrics.
 
     Events (:class:`~segstudio.core.events.Event`): ``changed(Box)`` after every change of the
@@ -166,19 +192,6 @@ class LabelDocument:
         box = edit(self.labels, self._recorder)
         self._sync(box)
         return box
-
-    def apply(self, edit: Edit) -> Box:
-        """Run an edit as a stroke of its own (a fill, a polygon, GrabCut)."""
-        with self.stroke():
-            return self.edit(edit)
-
-    @contextmanager
-    def stroke(self) -> Iterator[None]:
-        self.begin_stroke()
-        try:
-            yield
-        finally:
-            self.end_stroke()
 
     # -- long work ----------------------------------------------------------------------------------
 

@@ -12,14 +12,13 @@ call returns); :meth:`Document.settle` finishes the rest before anything else to
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from segstudio.core.box import Box
 from segstudio.core.history import History
-from segstudio.core.label_document import BAND_PIXELS, BandEdit, Edit, LabelDocument
+from segstudio.core.label_document import BAND_PIXELS, BandEdit, Edit, LabelDocument, Strokes
 from segstudio.core.labels import LabelMap
 from segstudio.core.metrics import ConfusionMatrix
 from segstudio.core.palette import Palette
@@ -28,7 +27,7 @@ from segstudio.core.scribbles import ScribbleMap
 __all__ = ["BAND_PIXELS", "BandEdit", "Document", "Edit"]
 
 
-class Document(QObject):
+class Document(QObject, Strokes):
     """One image being labelled; emits ``changed(Box)`` after every change of the ground truth.
 
     The labels, history and metrics are ``model``'s (a :class:`LabelDocument`); the read-only
@@ -48,20 +47,9 @@ class Document(QObject):
     busy_changed = Signal(bool)
     """Long work started (True, after its first band) or ended (False)."""
 
-    def __init__(
-        self,
-        image_id: str,
-        rgb: np.ndarray,
-        labels: LabelMap,
-        palette: Palette,
-        prediction: LabelMap | None = None,
-        *,
-        depth: np.ndarray | None = None,
-        dirty: bool = False,
-        parent: QObject | None = None,
-    ) -> None:
+    def __init__(self, model: LabelDocument, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.model = LabelDocument(image_id, rgb, labels, palette, prediction, depth=depth, dirty=dirty)
+        self.model = model
         self.model.changed.connect(self.changed.emit)
         self.model.dirty_changed.connect(self.dirty_changed.emit)
         self.model.metrics_changed.connect(self.metrics_changed.emit)
@@ -208,19 +196,6 @@ class Document(QObject):
     def edit(self, edit: Edit) -> Box:
         """Run one edit inside the current stroke and propagate its box."""
         return self.model.edit(edit)
-
-    def apply(self, edit: Edit) -> Box:
-        """Run an edit as a stroke of its own (a fill, a polygon, GrabCut)."""
-        with self.stroke():
-            return self.edit(edit)
-
-    @contextmanager
-    def stroke(self) -> Iterator[None]:
-        self.begin_stroke()
-        try:
-            yield
-        finally:
-            self.end_stroke()
 
     def undo(self) -> None:
         """Revert the last step, part by part (a long step's bands a turn each)."""
