@@ -128,12 +128,10 @@ class Canvas(QGraphicsView):
     layers_changed = Signal()
     """The set of overlays changed (a prediction arrived): the layers dock re-enables its rows."""
 
-    def __init__(
-        self, preview: Preview | None = None, tool: ToolSink | None = None, parent: QWidget | None = None
-    ) -> None:
+    def __init__(self, preview: Preview, tool: ToolSink | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.preview = preview if preview is not None else Preview(QGraphicsScene(self))
-        self.setScene(self.preview.scene)
+        self.preview = preview
+        self.setScene(preview.scene)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)  # zoom() anchors itself
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setDragMode(QGraphicsView.DragMode.NoDrag)
