@@ -51,7 +51,7 @@ def test_gui_imports_neither_torch_nor_ray() -> None:
     code = (
         "import importlib, pkgutil, sys\n"
         "import segstudio.gui, segstudio.app\n"
-        "for info in pkgutil.iter_modules(segstudio.gui.__path__, 'segstudio.gui.'):\n"
+        "for info in pkgutil.walk_packages(segstudio.gui.__path__, 'segstudio.gui.'):\n"
         "    importlib.import_module(info.name)\n"
         "print('torch' in sys.modules, 'ray' in sys.modules)\n"
     )
@@ -97,7 +97,7 @@ def test_worker_jobs_never_hold_a_qobject_through_self() -> None:
     """A job dropped on the worker thread must not drop the last reference to a QObject (its C++
     object would be destroyed there; see ``gui.threads.gc_guard``): no job's ``run`` may refer to ``self``."""
     offenders = []
-    for path in sorted((REPO_ROOT / "segstudio" / "gui").glob("*.py")):
+    for path in sorted((REPO_ROOT / "segstudio" / "gui").rglob("*.py")):
         tree = ast.parse(path.read_text(), str(path))
         for function, run in _job_runs(tree):
             body: ast.AST = run
@@ -105,7 +105,7 @@ def test_worker_jobs_never_hold_a_qobject_through_self() -> None:
                 local = (n for n in ast.walk(function) if isinstance(n, ast.FunctionDef) and n.name == run.id)
                 body = next(local, run)
             if _uses_self(body):
-                offenders.append(f"{path.name}:{run.lineno}")
+                offenders.append(f"{path.relative_to(REPO_ROOT)}:{run.lineno}")
     assert not offenders, f"jobs referring to self: {offenders}"
 
 

@@ -165,7 +165,7 @@ def brush_stroke(
     """
     if not points:
         return Box.empty()
-    mask, box = _capsule_mask(labels.shape, [_pixel(p) for p in points], radius)
+    mask, box = _capsule_mask(labels.shape, [_row_col(p) for p in points], radius)
     if box.is_empty:
         return Box.empty()
     return apply_mask(labels, box, mask, value, provenance, protect, recorder)
@@ -176,7 +176,7 @@ def brush_footprint(shape: tuple[int, int], points: Sequence[Point], radius: flo
 
     For tools that act on what the brush touches rather than painting it (superpixels).
     """
-    return _capsule_mask(shape, [_pixel(p) for p in points], radius)
+    return _capsule_mask(shape, [_row_col(p) for p in points], radius)
 
 
 def brush_dab(
@@ -228,7 +228,7 @@ def fill_polygon(
     """
     if len(vertices) < 3:
         raise ValueError(f"a polygon needs at least 3 vertices, got {len(vertices)}")
-    corners = np.array([_pixel(v) for v in vertices], np.int64)  # (row, col)
+    corners = np.array([_row_col(v) for v in vertices], np.int64)  # (row, col)
     top, left = corners.min(axis=0)
     bottom, right = corners.max(axis=0) + 1
     box = Box(int(top), int(left), int(bottom), int(right)).clip(labels.shape)
@@ -267,7 +267,7 @@ def fill_region(labels: LabelMap, seed: Point, connectivity: Literal[4, 8] = 4) 
     may run off the GUI thread on a snapshot."""
     if connectivity not in (4, 8):
         raise ValueError(f"connectivity must be 4 or 8, got {connectivity}")
-    row, col = _pixel(seed)
+    row, col = _row_col(seed)
     height, width = labels.shape
     if not (0 <= row < height and 0 <= col < width):
         return Box.empty(), np.zeros((0, 0), bool)
@@ -284,7 +284,7 @@ def erase_object(labels: LabelMap, point: Point, *, recorder: Recorder | None = 
     instance need not touch), or, without an instance (stuff, or a thing painted as a class only),
     the connected region of its class. Written as HUMAN VOID, as the eraser writes: a person
     decided "no class" here. Nothing happens on an unlabelled pixel."""
-    row, col = _pixel(point)
+    row, col = _row_col(point)
     height, width = labels.shape
     if not (0 <= row < height and 0 <= col < width) or labels.category[row, col] == VOID:
         return Box.empty()
@@ -380,10 +380,16 @@ def _relative(inner: Box, outer: Box) -> Box:
     return inner.shift(-outer.top, -outer.left)
 
 
-def _pixel(point: Point) -> tuple[int, int]:
-    """The ``(row, col)`` of the pixel an ``(x, y)`` point falls in."""
+def pixel_of(point: Point) -> tuple[int, int]:
+    """The ``(x, y)`` of the pixel an ``(x, y)`` point falls in (the order of :data:`Point`)."""
     x, y = point
-    return math.floor(y), math.floor(x)
+    return math.floor(x), math.floor(y)
+
+
+def _row_col(point: Point) -> tuple[int, int]:
+    """The pixel of ``point`` as array indices ``(row, col)``, the order numpy and OpenCV masks use."""
+    x, y = pixel_of(point)
+    return y, x
 
 
 def _check_label(value: Label) -> tuple[int, int]:

@@ -42,6 +42,9 @@ ThresholdMode = Literal["all", "random", "sample"]
 FeatureFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """``feature_fn(sample_indices, feature_indices) -> values``: one float per (sample, feature) pair."""
 
+MAX_BOOTSTRAP_SAMPLES = 10
+"""Largest ``max_samples`` with bootstrap: draws with replacement may outnumber the samples."""
+
 ENTRY_CHUNK = 1 << 16
 """(row, candidate feature) pairs scored per call: keeps arrays small enough for malloc to reuse
 their memory instead of page-faulting fresh pages in every call (that was a third of the time)."""
@@ -70,7 +73,7 @@ class ForestParams:
     min_samples_split: int = 2
     min_samples_leaf: int = 1
     n_candidate_features: int | None = None
-    """Features tried per node; ``None`` means round(sqrt(n_features))."""
+    """Features tried per node; ``None`` means round(sqrt(n_features)) (:meth:`candidates`)."""
     thresholds: ThresholdMode = "all"
     n_thresholds: int = 16
     """Thresholds per (node, feature) candidate in the "random" and "sample" modes."""
@@ -78,10 +81,15 @@ class ForestParams:
     bootstrap: bool = True
     """Draw each tree's samples with replacement (bagging); ``False`` subsamples without replacement."""
     max_samples: float = 1.0
-    """Samples per tree as a fraction of the training set."""
+    """Samples per tree as a fraction of the training set: in (0, 1] without bootstrap; with
+    bootstrap (drawn with replacement) up to 10, so a tree may see more draws than there are samples."""
     min_gain: float = 0.0
     """Smallest information gain (nats) worth a split; 0 splits whenever both children are non-empty."""
     seed: int = 0
+
+    def candidates(self, n_features: int) -> int:
+        """Features tried per node for ``n_features`` features (never more than there are)."""
+        return min(n_features, self.n_candidate_features or max(1, round(math.sqrt(n_features))))
 
     def __post_init__(self) -> None:
         for bad, message in (
@@ -90,7 +98,10 @@ class ForestParams:
             (not 2 <= self.n_bins <= 256, "n_bins must lie in 2..256 (uint8 codes)"),
             (self.thresholds not in ("all", "random", "sample"), "thresholds: 'all', 'random' or 'sample'"),
             (not 1 <= self.n_thresholds < self.n_bins, "n_thresholds must lie in 1..n_bins-1"),
-            (not 0 < self.max_samples <= (10 if self.bootstrap else 1), "max_samples must lie in (0, 1]"),
+            (
+                not 0 < self.max_samples <= (MAX_BOOTSTRAP_SAMPLES if self.bootstrap else 1),
+                f"max_samples must lie in (0, {MAX_BOOTSTRAP_SAMPLES}] with bootstrap, else (0, 1]",
+            ),
         ):
             if bad:
                 raise ValueError(f"{message}; got {self}")
@@ -309,7 +320,7 @@ def train_forest(
     n_samples, n_features = X.shape
     rng = np.random.default_rng(params.seed)
     codes, cuts = _quantise(X, params.n_bins)
-    n_cand = min(n_features, params.n_candidate_features or max(1, round(math.sqrt(n_features))))
+    n_cand = params.candidates(n_features)
     per_tree = max(1, round(params.max_samples * n_samples))
     xlogx = _xlogx(np.arange(per_tree + 1))
     grower = _Grower(codes, y.astype(np.int64), n_classes, n_cand, xlogx, params, rng)

@@ -133,7 +133,6 @@ def train_body_parts(params: TrainingParams, progress: ProgressCallback | None =
     X, y = training_set(params, bank, progress)
     forest_params = params.forest_params()
     forest = balanced_leaves(train_forest(X, y, forest_params, n_classes=N_PARTS), y)
-    candidates = forest_params.n_candidate_features or max(1, round(np.sqrt(params.features)))
     info = TrainingInfo(
         seed=params.seed,
         frames=params.frames,
@@ -143,7 +142,7 @@ def train_body_parts(params: TrainingParams, progress: ProgressCallback | None =
         trees=params.trees,
         depth=params.depth,
         features=params.features,
-        candidate_features=int(min(candidates, params.features)),
+        candidate_features=forest_params.candidates(params.features),
         seconds=round(time.perf_counter() - start, 1),
     )
     return BodyPartModel(bank, forest, info).compact()

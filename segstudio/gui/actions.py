@@ -1,7 +1,8 @@
 """Menus, toolbar and keyboard shortcuts of the main window, in one table-like place.
 
 Every command is a QAction with its shortcut, so menus show the keys. The actions call the
-window, its tool box and its canvas; none of them holds logic of its own. A tool's tooltip names
+window's commands (:class:`WindowCommands`), the tool box, the canvas, the scribbles and the
+dataset exchange they are given; none of them holds logic of its own. A tool's tooltip names
 its key and follows the shortcut (edited, reset, or restored from the settings at start-up).
 """
 
@@ -9,18 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QMainWindow, QMenu
 
+from segstudio.gui.canvas.canvas import Canvas
+from segstudio.gui.exchange.dataset_exchange import ExchangeControl
 from segstudio.gui.panels.palette_panel import CLASS_KEYS
-from segstudio.gui.recent import fill_menu
+from segstudio.gui.recent import RecentProjects, fill_menu
 from segstudio.gui.tools.scribble_tools import ScribbleBrush, ScribbleEraser
+from segstudio.gui.tools.scribbles import ScribbleController
+from segstudio.gui.tools.toolbox import ToolBox
 from segstudio.gui.tools.tools import BoxCut, Brush, Eraser, Fill, Picker, Polygon, SuperpixelBrush
-
-if TYPE_CHECKING:
-    from segstudio.gui.main_window import MainWindow
+from segstudio.io.project import ImageState
 
 OBJECTS = (
     "A thing class's stroke joins the object it touches, else starts a new one; "
@@ -56,6 +60,35 @@ TOOL_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
+class WindowCommands(Protocol):
+    """The window's own commands that menus and keys call (opening, saving, editing)."""
+
+    def choose_folder(self) -> None: ...
+    def choose_image(self) -> None: ...
+    def open_path(self, path: Path) -> bool: ...
+    def save(self, state: ImageState | None = None) -> bool: ...
+    def mark_reviewed(self) -> bool: ...
+    def set_save_on_leave(self, on: bool) -> None: ...
+    def step_image(self, step: int, to_label_only: bool = False) -> bool: ...
+    def undo(self) -> None: ...
+    def redo(self) -> None: ...
+    def accept_prediction(self, current_class_only: bool) -> None: ...
+    def delete_object_under_cursor(self) -> bool: ...
+    def edit_shortcuts(self) -> object: ...
+    def pick_class(self, position: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The window's parts whose commands the menus and the toolbar offer."""
+
+    toolbox: ToolBox
+    canvas: Canvas
+    scribbles: ScribbleController
+    exchange: ExchangeControl
+    recent: RecentProjects
+
+
 @dataclass
 class Actions:
     """The actions the window updates after creation (checked state, texts)."""
@@ -70,7 +103,7 @@ class Actions:
 
 
 def _action(
-    window: MainWindow,
+    window: QMainWindow,
     text: str,
     slot: Callable[..., object] | None,
     shortcut: str | QKeySequence | list[QKeySequence] | None = None,
@@ -100,26 +133,27 @@ def _follow_shortcut(action: QAction, tip: str) -> None:
     action.changed.connect(update)
 
 
-def build(window: MainWindow) -> Actions:
-    """Create the menus and the toolbar of ``window``; returns the actions it needs later."""
+def build(window: QMainWindow, commands: WindowCommands, parts: Parts) -> Actions:
+    """Create the menus and the toolbar of ``window`` calling ``commands`` and ``parts``; returns
+    the actions the window updates later."""
     actions = Actions()
-    tools, canvas = window.toolbox, window.canvas
+    tools, canvas, scribbles, exchange = parts.toolbox, parts.canvas, parts.scribbles, parts.exchange
     menus = window.menuBar()
 
     file_menu = menus.addMenu("&File")
     open_project = _action(
-        window, "&Open project or image folder…", window.choose_folder, QKeySequence.StandardKey.Open
+        window, "&Open project or image folder…", commands.choose_folder, QKeySequence.StandardKey.Open
     )
-    open_image = _action(window, "Open &image…", window.choose_image, "Ctrl+Shift+O")
-    save = _action(window, "&Save labels", lambda: window.save(), QKeySequence.StandardKey.Save)
-    reviewed = _action(window, "Save as &reviewed", window.mark_reviewed, "Ctrl+R")
+    open_image = _action(window, "Open &image…", commands.choose_image, "Ctrl+Shift+O")
+    save = _action(window, "&Save labels", lambda: commands.save(), QKeySequence.StandardKey.Save)
+    reviewed = _action(window, "Save as &reviewed", commands.mark_reviewed, "Ctrl+R")
     quit_action = _action(window, "&Quit", window.close, "Ctrl+Q")
     file_menu.addActions([open_project, open_image])
     recent_menu = actions.recent_menu = file_menu.addMenu("Open &recent")
-    recent_menu.aboutToShow.connect(lambda: fill_menu(recent_menu, window.recent, window.open_path))
+    recent_menu.aboutToShow.connect(lambda: fill_menu(recent_menu, parts.recent, commands.open_path))
     file_menu.addSeparator()
     actions.save_on_leave = _action(
-        window, "Save when &leaving an image", window.set_save_on_leave, checkable=True
+        window, "Save when &leaving an image", commands.set_save_on_leave, checkable=True
     )
     actions.save_on_leave.setToolTip(
         "Save the labels when moving to another image or project, or quitting, without asking (as labelme)"
@@ -129,32 +163,34 @@ def build(window: MainWindow) -> Actions:
     keys = QKeySequence.listFromString
     file_menu.addActions(
         [
-            _action(window, "&Next image", lambda: window.step_image(1), keys("D; PgDown")),
-            _action(window, "&Previous image", lambda: window.step_image(-1), keys("Shift+D; PgUp")),
-            _action(window, "Next image to &label", lambda: window.step_image(1, to_label_only=True), "U"),
+            _action(window, "&Next image", lambda: commands.step_image(1), keys("D; PgDown")),
+            _action(window, "&Previous image", lambda: commands.step_image(-1), keys("Shift+D; PgUp")),
+            _action(window, "Next image to &label", lambda: commands.step_image(1, to_label_only=True), "U"),
         ]
     )
     file_menu.addSeparator()
-    file_menu.addAction(_action(window, "&Import dataset…", lambda: window.exchange.open_import(), "Ctrl+I"))
-    file_menu.addAction(_action(window, "&Export dataset…", lambda: window.exchange.open_export(), "Ctrl+E"))
+    file_menu.addAction(_action(window, "&Import dataset…", exchange.open_import, "Ctrl+I"))
+    file_menu.addAction(_action(window, "&Export dataset…", exchange.open_export, "Ctrl+E"))
     file_menu.addSeparator()
     file_menu.addAction(quit_action)
 
     edit_menu = menus.addMenu("&Edit")
-    undo = _action(window, "&Undo", window.undo, "Ctrl+Z")
-    redo = _action(window, "&Redo", window.redo, [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-    accept_all = _action(window, "Accept the &prediction", lambda: window.accept_prediction(False), "Shift+A")
+    undo = _action(window, "&Undo", commands.undo, "Ctrl+Z")
+    redo = _action(window, "&Redo", commands.redo, [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+    accept_all = _action(
+        window, "Accept the &prediction", lambda: commands.accept_prediction(False), "Shift+A"
+    )
     accept_class = _action(
-        window, "Accept the prediction of the &current class", lambda: window.accept_prediction(True), "A"
+        window, "Accept the prediction of the &current class", lambda: commands.accept_prediction(True), "A"
     )
     actions.replace_human = _action(window, "Accepting &replaces human labels", None, checkable=True)
     delete_text = "&Delete the object under the cursor"
-    delete_object = _action(window, delete_text, window.delete_object_under_cursor, keys("Del; Backspace"))
+    delete_object = _action(window, delete_text, commands.delete_object_under_cursor, keys("Del; Backspace"))
     edit_menu.addActions([undo, redo, delete_object])
     edit_menu.addSeparator()
     edit_menu.addActions([accept_all, accept_class, actions.replace_human])
     edit_menu.addSeparator()
-    edit_menu.addAction(_action(window, "&Keyboard shortcuts…", window.edit_shortcuts))
+    edit_menu.addAction(_action(window, "&Keyboard shortcuts…", commands.edit_shortcuts))
 
     tool_menu = menus.addMenu("&Tools")
     group = QActionGroup(window)
@@ -183,14 +219,14 @@ def build(window: MainWindow) -> Actions:
     tool_menu.addSeparator()
     tool_menu.addActions(
         [
-            _action(window, "&Train the scribble classifier now", window.scribbles.train_now, "Ctrl+K"),
-            _action(window, "&Clear the scribbles of this image", window.scribbles.clear),
+            _action(window, "&Train the scribble classifier now", scribbles.train_now, "Ctrl+K"),
+            _action(window, "&Clear the scribbles of this image", scribbles.clear),
         ]
     )
 
     label_menu = menus.addMenu("&Classes")
     for position, key in enumerate(CLASS_KEYS):
-        action = _action(window, f"Class {key}", lambda _=False, p=position: window.pick_class(p), key)
+        action = _action(window, f"Class {key}", lambda _=False, p=position: commands.pick_class(p), key)
         actions.classes.append(action)
     label_menu.addActions(actions.classes)
 

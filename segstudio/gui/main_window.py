@@ -11,7 +11,16 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QGraphicsScene,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QWidget,
+)
 
 from segstudio.core.box import Box
 from segstudio.core.edits import erase_object
@@ -19,7 +28,7 @@ from segstudio.core.instance_choice import InstanceMode
 from segstudio.core.labels import VOID, LabelMap
 from segstudio.core.palette import Palette
 from segstudio.gui import actions, dialogs
-from segstudio.gui.canvas.canvas import Canvas
+from segstudio.gui.canvas.canvas import Canvas, Preview
 from segstudio.gui.canvas.layers import PREDICTION
 from segstudio.gui.depthview.depth_pair import DepthPair, DepthPane
 from segstudio.gui.depthview.depth_view import DepthView
@@ -88,7 +97,13 @@ class MainWindow(QMainWindow):
         collect_on_gui_thread()  # before the worker starts: cycles are never freed on its thread
         self.data_dir = data_dir
         self.offer_recovery = offer_recovery
-        self.canvas = Canvas(self)
+        self.settings = settings
+        # Built in dependency order: each part gets what it needs at construction, none later.
+        self.worker = Worker(self)
+        self.session = Session(autosave_ms, self)
+        preview = Preview(QGraphicsScene(self))
+        self.toolbox = ToolBox(preview, NO_PALETTE, self._jobs(), self)
+        self.canvas = Canvas(preview, self.toolbox, self)
         self.depth_pane = DepthPane()
         self.depth_pane.hide()  # shown beside the canvas for images with a depth map
         self.depth_pair = DepthPair(self.canvas, self.depth_pane, self)
@@ -96,16 +111,11 @@ class MainWindow(QMainWindow):
         views.addWidget(self.canvas)
         views.addWidget(self.depth_pane)
         self.setCentralWidget(views)
-        self.session = Session(autosave_ms, self)
-        self.toolbox = ToolBox(self.canvas.preview, NO_PALETTE, self)
-        self.canvas.tool = self.toolbox
-        self.worker = Worker(self)
-        self.toolbox.jobs = JobClient(lambda: self.worker, self)
         self.scribbles = ScribbleController(lambda: self.worker, self.session, self.toolbox, self)
         self.palette_panel = PalettePanel()
         self.layers_panel = LayersPanel(self.canvas)
         self.iou_panel = IouPanel()
-        self.panoptic = LivePQ(JobClient(lambda: self.worker, self), self)
+        self.panoptic = LivePQ(self._jobs(), self)
         self.panoptic.updated.connect(self.iou_panel.set_quality)
         self.panoptic.failed.connect(self.iou_panel.quality_failed)
         self.image_list = ImageList()
@@ -116,21 +126,34 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.tool_label)
         self.statusBar().addPermanentWidget(self.cursor_label)
         self.recent = RecentProjects(settings)
-        self.settings = settings
-        self.commands = actions.build(self)
+        self.exchange = ExchangeControl(self, self._jobs(), host=self, data_dir=data_dir)
+        parts = actions.Parts(self.toolbox, self.canvas, self.scribbles, self.exchange, self.recent)
+        self.commands = actions.build(self, commands=self, parts=parts)
         save_on_leave = settings is None or settings.value(SAVE_ON_LEAVE_KEY, True, type=bool)
         self.commands.save_on_leave.setChecked(bool(save_on_leave))
         available = self.screen().availableGeometry().size()
         self.resize(min(DEFAULT_SIZE[0], available.width()), min(DEFAULT_SIZE[1], available.height()))
         self._add_docks()
-        self.models = ModelDocks(self, LazyBackend(model_backend), settings)
-        self.exchange = ExchangeControl(self)
+        self.models = ModelDocks(
+            self,
+            host=self,
+            session=self.session,
+            jobs=self._jobs(),
+            backend=LazyBackend(model_backend),
+            selected_images=self.image_list.selected_ids,
+            view_menu=self.commands.view_menu,
+            settings=settings,
+        )
         self.shortcuts = ShortcutMap(menu_commands(self.menuBar()), settings)
         self.shortcuts.apply_saved()
         self.drop_opener = DropOpener(self, self.open_paths)
         self._connect()
         self._show_tool()
         self._update_title()
+
+    def _jobs(self) -> JobClient:
+        """A job client of the window's worker for one part (each hears only about its own jobs)."""
+        return JobClient(lambda: self.worker, self)
 
     def _add_docks(self) -> None:
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
@@ -182,7 +205,7 @@ class MainWindow(QMainWindow):
         self.depth_dock.visibilityChanged.connect(self.depth_view.set_streaming)
         self.depth_view.captured.connect(self._captured)
         self.scribbles.status.connect(lambda message: self.statusBar().showMessage(message, 10000))
-        self.scribbles.mode_entered.connect(lambda: self.layers_panel.visible[PREDICTION].setChecked(True))
+        self.scribbles.mode_entered.connect(self.show_prediction)
 
     # -- what is open -------------------------------------------------------------------------------
 
@@ -512,6 +535,20 @@ class MainWindow(QMainWindow):
     def show_error(self, title: str, message: str) -> QMessageBox:
         """A window-modal error box that does not block the event loop (work and tests go on)."""
         return dialogs.notice(self, QMessageBox.Icon.Critical, title, message)
+
+    def show_status(self, message: str, ms: int = 3000) -> None:
+        """A message in the status bar for ``ms`` milliseconds."""
+        self.statusBar().showMessage(message, ms)
+
+    def show_prediction(self) -> None:
+        """Make the prediction layer visible (hidden by default, under the ground truth)."""
+        self.layers_panel.visible[PREDICTION].setChecked(True)
+
+    def show_image_state(self, image_id: str, state: ImageState) -> None:
+        """The image list shows ``image_id`` in ``state``, marked unsaved when it is open with edits."""
+        document = self.document
+        unsaved = document is not None and document.image_id == image_id and document.dirty
+        self.image_list.set_state(image_id, state, unsaved)
 
     def _tool_changed(self, name: str) -> None:
         self.commands.tools[name].setChecked(True)

@@ -1,21 +1,14 @@
 """Inference without Qt: device choice, batching, tiling, cancellation, progress, OOM fallback.
 
-The GUI's worker thread wraps one :class:`Runner`; the command line uses it directly.
+The GUI's worker thread calls one :class:`Runner` through ``models.service``; the command line
+uses it directly. The runner runs one call at a time, on the thread that calls it, keeps no queue
+and never reads GUI state (callers pass snapshots).
 
-Worker contract (for the Qt bridge in ``gui/threads/worker.py``):
-
-- A request is an immutable snapshot: :class:`Request` holds the image id, the version of the
-  image's labels it was made from, and a read-only copy of the pixels. The runner never reads
-  live GUI state, so the GUI may keep editing while a request runs.
-- A :class:`Result` carries the request's id and version back; the GUI drops a result whose
-  version is older than the image's current one (stale).
-- Interactive requests go before batch ones: that is a queue policy the Qt worker implements on
-  top of :meth:`Runner.run` (``Request.interactive`` marks them); the runner runs one request
-  at a time, on the thread that calls it, and keeps no queue.
-- Long calls report ``progress(done, total)`` (in tiles) and stop at the next tile batch after
-  ``cancel.cancel()``, raising :class:`Cancelled`. Fallbacks (out of memory -> smaller tiles ->
-  CPU, an unavailable device) are told through the runner's ``message`` callback, from the
-  worker's thread.
+Long calls report ``progress(done, total)`` (in tiles) and stop at the next tile batch after
+``cancel.cancel()``, raising :class:`Cancelled`. Fallbacks (out of memory -> batch of 1 ->
+smaller tiles -> CPU, an unavailable device) are told through the runner's ``message`` callback,
+from the caller's thread; an out-of-memory fallback lasts for the call that needed it, the next
+call starts again from the runner's own device, batch and tile size.
 
 Threads: on CPU, creating a runner calls ``torch.set_num_threads(cpu_count - 1)`` (at least 1),
 a process-wide setting that leaves the GUI thread a core while inference runs.
@@ -134,38 +127,6 @@ class SemanticPrediction:
         return LabelMap.from_arrays(self.category, split_things(self.category, thing_ids), Provenance.MODEL)
 
 
-# -- requests --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Request:
-    """An immutable snapshot to run: which image (id + labels version), its pixels, which model."""
-
-    image_id: str
-    version: int
-    rgb: np.ndarray
-    model: str
-    class_ids: tuple[int, ...] | None = None
-    interactive: bool = False
-    thing_ids: frozenset[int] = frozenset()
-    """Palette ids of thing classes: a semantic model's blobs of them become instances."""
-
-    def __post_init__(self) -> None:
-        snapshot = np.array(self.rgb, copy=True)  # the GUI's own array goes on changing
-        snapshot.flags.writeable = False
-        object.__setattr__(self, "rgb", snapshot)
-
-
-@dataclass(frozen=True)
-class Result:
-    """What a request produced, tagged with the request's image id and version."""
-
-    image_id: str
-    version: int
-    labels: LabelMap
-    confidence: np.ndarray
-
-
 # -- tiling ----------------------------------------------------------------------------------------
 
 
@@ -262,21 +223,6 @@ class Runner:
         """Drop the cached models registered as ``name`` (a checkpoint retrained under that name)."""
         for key in [key for key in self._models if key[0] == name]:
             del self._models[key]
-
-    def run(
-        self, request: Request, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
-    ) -> Result:
-        """Run one request (the worker's entry point); the result carries the request's id and version."""
-        model = self.load(request.model)
-        labels, confidence = self.predict_labels(
-            model,
-            request.rgb,
-            class_ids=request.class_ids,
-            thing_ids=request.thing_ids,
-            progress=progress,
-            cancel=cancel,
-        )
-        return Result(request.image_id, request.version, labels, confidence)
 
     def predict_labels(
         self,
@@ -449,14 +395,23 @@ class Runner:
     def _with_oom_fallback(
         self, model: LoadedModel, images: Sequence[np.ndarray], work: Callable[[], T], tiled: bool = False
     ) -> T:
-        """``work()``, retried one step down the ladder after each out-of-memory error."""
-        while True:
-            try:
-                return work()
-            except (torch.OutOfMemoryError, RuntimeError) as error:
-                if not is_out_of_memory(error):
-                    raise
-                self._recover_from_oom(model, images, tiled, error)
+        """``work()``, retried one step down the ladder after each out-of-memory error; the
+        runner's device, batch and tiles are its own again afterwards (the next image may fit)."""
+        normal = self._sizes()
+        try:
+            while True:
+                try:
+                    return work()
+                except (torch.OutOfMemoryError, RuntimeError) as error:
+                    if not is_out_of_memory(error):
+                        raise
+                    self._recover_from_oom(model, images, tiled, error)
+        finally:  # models move back to the device on their next use
+            self.device, self.batch_size, self.tile_size, self.tile_overlap = normal
+
+    def _sizes(self) -> tuple[torch.device, int, int, int]:
+        """What an out-of-memory fallback changes: device, batch size, tile size and overlap."""
+        return self.device, self.batch_size, self.tile_size, self.tile_overlap
 
     def _recover_from_oom(
         self, model: LoadedModel, images: Sequence[np.ndarray], tiled: bool, error: BaseException

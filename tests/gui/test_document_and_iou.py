@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QDockWidget
 
 from segstudio.core.box import Box
 from segstudio.core.edits import brush_stroke, flood_fill
+from segstudio.core.label_document import LabelDocument
 from segstudio.core.label_pq import label_map_pq
 from segstudio.core.labels import LabelMap, Provenance
 from segstudio.core.metrics import ConfusionMatrix
@@ -44,7 +45,7 @@ def _full_matrix(document: Document) -> ConfusionMatrix:
 
 
 def test_metrics_follow_edits_undo_redo_and_accepting_the_prediction(qtbot) -> None:
-    document = Document("scene", scene_image(), ground_truth(), PALETTE, prediction())
+    document = Document(LabelDocument("scene", scene_image(), ground_truth(), PALETTE, prediction()))
     assert document.confusion == _full_matrix(document)
     with document.stroke():
         document.edit(

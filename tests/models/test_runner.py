@@ -1,4 +1,4 @@
-"""The runner: palette mapping, tiling, batching, cancellation, OOM fallback, devices, requests."""
+"""The runner: palette mapping, tiling, batching, cancellation, OOM fallback, devices, registered models."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from segstudio.models.panoptic_fpn import MergeSettings
 from segstudio.models.runner import (
     MIN_TILE,
     LoadedModel,
-    Request,
     Runner,
     blend_window,
     choose_device,
@@ -187,8 +186,22 @@ def test_out_of_memory_falls_back_to_tiles_then_reports() -> None:
     net = ColourNet(oom_above=160 * 160)
     prediction = runner.predict_semantic(colour_model(net), rgb)
     np.testing.assert_array_equal(prediction.category, np.array([10, 20, 30])[index])
-    assert runner.batch_size == 1 and MIN_TILE <= runner.tile_size <= 160
+    last_pass = net.calls[-1]
+    assert last_pass[0] == 1 and MIN_TILE <= last_pass[-1] <= 160
     assert any("one tile at a time" in m for m in messages) and any("tiles of" in m for m in messages)
+
+
+def test_after_an_out_of_memory_fallback_the_next_run_starts_from_the_normal_settings() -> None:
+    """One large image ran out of memory; the images after it run in full batches and tiles again."""
+    messages: list[str] = []
+    runner = Runner("cpu", tile_size=256, tile_overlap=32, batch_size=2, message=messages.append)
+    net = ColourNet(oom_above=160 * 160)
+    runner.predict_semantic(colour_model(net), blocks(300, 300)[0])
+    assert messages and (runner.batch_size, runner.tile_size, runner.tile_overlap) == (2, 256, 32)
+    net.calls.clear()
+    small = [blocks(100, 100, seed)[0] for seed in range(2)]
+    runner.predict_semantic_batch(colour_model(net), small)
+    assert net.calls == [(2, 3, 100, 100)]  # one pass of both images: no fallback left over
 
 
 def test_out_of_memory_at_the_smallest_tile_moves_to_the_cpu() -> None:
@@ -196,11 +209,13 @@ def test_out_of_memory_at_the_smallest_tile_moves_to_the_cpu() -> None:
     runner = Runner("cpu", message=messages.append)
     runner.device = torch.device("meta")  # stands in for a GPU: the net "runs out of memory" there
     rgb, index = blocks(MIN_TILE, MIN_TILE)
-    prediction = runner.predict_semantic(colour_model(ColourNet(oom_on="meta")), rgb)
+    net = ColourNet(oom_on="meta")
+    prediction = runner.predict_semantic(colour_model(net), rgb)
     np.testing.assert_array_equal(prediction.category, np.array([10, 20, 30])[index])
-    assert runner.device.type == "cpu" and "running on the CPU" in messages[-1]
+    assert net.calls[-1] == (1, 3, MIN_TILE, MIN_TILE) and "running on the CPU" in messages[-1]
+    assert runner.device.type == "meta"  # the next image tries the "GPU" again
     with pytest.raises(torch.OutOfMemoryError):  # on the CPU there is nowhere left to go
-        runner.predict_semantic(colour_model(ColourNet(oom_on="cpu")), rgb)
+        Runner("cpu").predict_semantic(colour_model(ColourNet(oom_on="cpu")), rgb)
 
 
 def test_device_choice_and_cpu_threads(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -220,7 +235,7 @@ def test_device_choice_and_cpu_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     assert torch.get_num_threads() == 2
 
 
-def test_requests_are_snapshots_and_results_carry_id_and_version() -> None:
+def test_a_registered_model_runs_by_name_in_palette_ids_with_thing_instances() -> None:
     spec = registry.ModelSpec(
         "test-colour",
         "semantic",
@@ -232,14 +247,15 @@ def test_requests_are_snapshots_and_results_carry_id_and_version() -> None:
     registry.register(spec, replace=True)
     try:
         rgb, index = blocks()
-        request = Request("img-7", 3, rgb, "test-colour", class_ids=(4, 5, 6), thing_ids=frozenset({4}))
-        rgb[:] = 0  # the GUI keeps editing its own array
-        assert not request.rgb.flags.writeable and request.rgb.any()
-        result = Runner("cpu").run(request)
-        assert (result.image_id, result.version) == ("img-7", 3)
-        np.testing.assert_array_equal(result.labels.category, np.array([4, 5, 6])[index])
-        things = result.labels.category == 4
-        assert result.labels.instance[things].all() and not result.labels.instance[~things].any()
+        runner = Runner("cpu")
+        labels, confidence = runner.predict_labels(
+            runner.load("test-colour"), rgb, class_ids=(4, 5, 6), thing_ids=frozenset({4})
+        )
+        assert runner.load("test-colour") is runner.load("test-colour")  # cached by name
+        np.testing.assert_array_equal(labels.category, np.array([4, 5, 6])[index])
+        things = labels.category == 4
+        assert labels.instance[things].all() and not labels.instance[~things].any()
+        assert confidence.shape == rgb.shape[:2]
     finally:
         registry.unregister("test-colour")
 

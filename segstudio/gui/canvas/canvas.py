@@ -118,24 +118,27 @@ class Preview:
 
 
 class Canvas(QGraphicsView):
-    """Shows one document's image and overlays; routes the mouse to ``tool``."""
+    """Shows one document's image and overlays; routes the mouse to ``tool``.
+
+    It shows the scene ``preview`` draws in, so the tool (made with that preview, before the
+    canvas) and the canvas are both complete when constructed."""
 
     cursor_moved = Signal(int, int)
     """Image pixel (x, y) under the mouse, or (-1, -1) outside the image."""
     layers_changed = Signal()
     """The set of overlays changed (a prediction arrived): the layers dock re-enables its rows."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, preview: Preview, tool: ToolSink | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setScene(QGraphicsScene(self))
+        self.preview = preview
+        self.setScene(preview.scene)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)  # zoom() anchors itself
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setDragMode(QGraphicsView.DragMode.NoDrag)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMouseTracking(True)
         self.setBackgroundBrush(Qt.GlobalColor.darkGray)
-        self.preview = Preview(self.scene())
-        self.tool: ToolSink | None = None
+        self.tool = tool
         self.layers: dict[str, QGraphicsItem] = {}
         self.states: dict[str, LayerState] = default_states()
         self._photo_source: ArrayImage | None = None

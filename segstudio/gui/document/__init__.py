@@ -1,1 +1,2 @@
-"""The open image and project: its labels and history, autosave journal, sessions, project folders."""
+"""The open image and project: the Qt face of the label model (``core.label_document``), autosave
+journal, sessions, project folders."""

@@ -1,51 +1,37 @@
-"""The open image: pixels, ground truth, prediction, undo history and live metrics.
+"""The open image in the GUI: the Qt face of a :class:`~segstudio.core.label_document.LabelDocument`.
 
-Every change to the ground truth goes through :meth:`Document.edit` (inside a stroke),
-:meth:`Document.apply` (a one-shot stroke) or undo/redo, and ends in ``_sync(box)``: the IoU
-confusion matrix and the "changed by the human" count follow the box from a shadow copy of its
-old contents, then ``changed(box)`` tells views to repaint that box. Nothing here scans the whole
-image per edit. Qt-light: a QObject for its signals and one zero-interval timer.
-
-Long edits (accepting a prediction, a fill or GrabCut result over a large box, undo or redo of
-them) run as *work*: a band of at most ``BAND_PIXELS`` per event-loop turn, each band synced and
-repainted like a stroke, so the window never stalls on a 12 MP image. The first band runs at
-once (a small edit is done when the call returns); :meth:`Document.settle` finishes the rest
-before anything else touches the labels (a new stroke, undo, save).
+The label logic (edits, undo history, live metrics) is Qt-free in ``core.label_document``; this
+QObject forwards its events to Qt signals for the views and runs its long work (accepting a
+prediction, a fill or GrabCut result over a large box, undo or redo of them) a band per
+event-loop turn on a zero-interval timer, each band synced and repainted like a stroke, so the
+window never stalls on a 12 MP image. The first band runs at once (a small edit is done when the
+call returns); :meth:`Document.settle` finishes the rest before anything else touches the labels
+(a new stroke, undo, save).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from segstudio.core.box import Box
-from segstudio.core.edits import Protect, Recorder, copy_prediction
-from segstudio.core.history import History, StrokeRecorder
-from segstudio.core.labels import LabelMap, Provenance
+from segstudio.core.history import History
+from segstudio.core.label_document import BAND_PIXELS, BandEdit, Edit, LabelDocument, Strokes
+from segstudio.core.labels import LabelMap
 from segstudio.core.metrics import ConfusionMatrix
 from segstudio.core.palette import Palette
 from segstudio.core.scribbles import ScribbleMap
 
-Edit = Callable[[LabelMap, Recorder], Box]
-"""An edit of the ground truth: writes through the recorder it is given, returns the changed box."""
-
-BandEdit = Callable[[LabelMap, Recorder, Box], Box]
-"""An edit confined to a band (a box) it is given: one slice of a long edit."""
-
-BAND_PIXELS = 1 << 17
-"""Pixels per band of long work: a few milliseconds of writing, syncing and repainting."""
+__all__ = ["BAND_PIXELS", "BandEdit", "Document", "Edit"]
 
 
-def _human_corrections(gt_category: np.ndarray, provenance: np.ndarray, pred_category: np.ndarray) -> int:
-    """Pixels a human wrote last whose class differs from the prediction."""
-    return int(np.count_nonzero((provenance == Provenance.HUMAN) & (gt_category != pred_category)))
+class Document(QObject, Strokes):
+    """One image being labelled; emits ``changed(Box)`` after every change of the ground truth.
 
-
-class Document(QObject):
-    """One image being labelled; emits ``changed(Box)`` after every change of the ground truth."""
+    The labels, history and metrics are ``model``'s (a :class:`LabelDocument`); the read-only
+    properties below are its, so views need not know the split."""
 
     changed = Signal(object)
     """Box of ground-truth pixels that changed (repaint it)."""
@@ -61,104 +47,99 @@ class Document(QObject):
     busy_changed = Signal(bool)
     """Long work started (True, after its first band) or ended (False)."""
 
-    def __init__(
-        self,
-        image_id: str,
-        rgb: np.ndarray,
-        labels: LabelMap,
-        palette: Palette,
-        prediction: LabelMap | None = None,
-        *,
-        depth: np.ndarray | None = None,
-        dirty: bool = False,
-        parent: QObject | None = None,
-    ) -> None:
+    def __init__(self, model: LabelDocument, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        if labels.shape != rgb.shape[:2]:
-            raise ValueError(f"{image_id}: labels are {labels.shape}, image is {rgb.shape[:2]}")
-        if prediction is not None and prediction.shape != labels.shape:
-            raise ValueError(f"{image_id}: prediction is {prediction.shape}, labels are {labels.shape}")
-        if depth is not None and depth.shape != labels.shape:
-            raise ValueError(f"{image_id}: depth map is {depth.shape}, labels are {labels.shape}")
-        self.image_id = image_id
-        self.rgb = rgb
-        self.labels = labels
-        self.prediction = prediction
-        self.depth = depth
-        """(H, W) uint16 millimetres (0 = no reading), or None when the image has no depth map."""
-        self.palette = palette
-        self.history = History()
-        self._recorder: StrokeRecorder | None = None
-        self.revision = 0
-        """Counts changes of the ground truth: a result computed from older labels is stale."""
+        self.model = model
+        self.model.changed.connect(self.changed.emit)
+        self.model.dirty_changed.connect(self.dirty_changed.emit)
+        self.model.metrics_changed.connect(self.metrics_changed.emit)
+        self.model.prediction_changed.connect(self.prediction_changed.emit)
         self._work: Iterator[None] | None = None
         self._work_timer = QTimer(self)
         self._work_timer.setInterval(0)
         self._work_timer.timeout.connect(self._work_step)
         self._after_stroke: list[Callable[[], None]] = []
         """Long work that arrived (from the worker) while a mouse stroke was open: started after it."""
-        self._dirty = dirty
-        self.confusion: ConfusionMatrix | None = None
-        self.human_corrections = 0
-        """Human-written ground-truth pixels whose class differs from the prediction."""
-        self.scribbles = ScribbleMap(labels.shape)
-        """Class scribbles for the pixel classifier: beside the ground truth, never in it."""
-        self.uncertainty: np.ndarray | None = None
+
+    # -- the model's state ----------------------------------------------------------------------
+
+    @property
+    def image_id(self) -> str:
+        return self.model.image_id
+
+    @property
+    def rgb(self) -> np.ndarray:
+        return self.model.rgb
+
+    @property
+    def labels(self) -> LabelMap:
+        return self.model.labels
+
+    @property
+    def prediction(self) -> LabelMap | None:
+        return self.model.prediction
+
+    @property
+    def uncertainty(self) -> np.ndarray | None:
         """Per-pixel uncertainty of the prediction (uint8, 255 = two classes tie), when it has one."""
-        if prediction is not None:
-            self._start_metrics()
+        return self.model.uncertainty
 
-    def _start_metrics(self) -> None:
-        # Old contents of edited boxes, so metrics follow edits of any origin (undo included).
-        self._shadow_category = self.labels.category.copy()
-        self._shadow_provenance = self.labels.provenance.copy()
-        self._recount()
+    @property
+    def depth(self) -> np.ndarray | None:
+        """(H, W) uint16 millimetres (0 = no reading), or None when the image has no depth map."""
+        return self.model.depth
 
-    def set_prediction(self, prediction: LabelMap | None, uncertainty: np.ndarray | None = None) -> None:
-        """Show a new model (or scribble classifier) output; metrics are recounted once for it.
+    @property
+    def palette(self) -> Palette:
+        return self.model.palette
 
-        The ground truth is untouched: accepting the prediction is a separate, undoable step.
-        ``uncertainty`` (uint8 per pixel) comes with a prediction that has one (the scribble classifier).
-        """
-        if prediction is not None and prediction.shape != self.labels.shape:
-            shapes = f"prediction is {prediction.shape}, labels are {self.labels.shape}"
-            raise ValueError(f"{self.image_id}: {shapes}")
-        if uncertainty is not None and (prediction is None or uncertainty.shape != self.labels.shape):
-            raise ValueError(f"{self.image_id}: uncertainty needs a prediction of the image's size")
-        self.prediction = prediction
-        self.uncertainty = uncertainty
-        if prediction is None:
-            self.confusion = None
-            self.human_corrections = 0
-            self.metrics_changed.emit()
-        else:
-            self._start_metrics()
-        self.prediction_changed.emit()
+    @property
+    def scribbles(self) -> ScribbleMap:
+        return self.model.scribbles
 
-    # -- state ------------------------------------------------------------------------------------
+    @property
+    def history(self) -> History:
+        return self.model.history
+
+    @property
+    def revision(self) -> int:
+        """Counts changes of the ground truth: a result computed from older labels is stale."""
+        return self.model.revision
+
+    @property
+    def confusion(self) -> ConfusionMatrix | None:
+        return self.model.confusion
+
+    @property
+    def human_corrections(self) -> int:
+        """Human-written ground-truth pixels whose class differs from the prediction."""
+        return self.model.human_corrections
 
     @property
     def dirty(self) -> bool:
         """Edits not yet saved to the project's label file."""
-        return self._dirty
-
-    def _set_dirty(self, dirty: bool) -> None:
-        if dirty != self._dirty:
-            self._dirty = dirty
-            self.dirty_changed.emit(dirty)
-
-    def mark_saved(self) -> None:
-        self._set_dirty(False)
+        return self.model.dirty
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.labels.shape
+        return self.model.shape
 
     @property
     def in_stroke(self) -> bool:
-        return self._recorder is not None
+        return self.model.in_stroke
 
-    # -- edits ------------------------------------------------------------------------------------
+    def mark_saved(self) -> None:
+        self.model.mark_saved()
+
+    def set_prediction(self, prediction: LabelMap | None, uncertainty: np.ndarray | None = None) -> None:
+        """Show a new model (or scribble classifier) output (``LabelDocument.set_prediction``)."""
+        self.model.set_prediction(prediction, uncertainty)
+
+    def set_palette(self, palette: Palette) -> None:
+        """Use another palette; the metrics are recounted once when its class ids differ."""
+        self.model.set_palette(palette)
+
+    # -- long work ------------------------------------------------------------------------------
 
     @property
     def busy(self) -> bool:
@@ -194,15 +175,19 @@ class Document(QObject):
                 self._work_timer.stop()
                 self.busy_changed.emit(False)
 
+    def _progress(self, title: str) -> Callable[[int, int], None]:
+        return lambda done, total: self.work_progress.emit(title, done, total)
+
+    # -- edits ----------------------------------------------------------------------------------
+
     def begin_stroke(self) -> None:
         """Start one undo step (a mouse press); edits until ``end_stroke`` undo together."""
         self.settle()
-        self._recorder = self.history.begin(self.labels)
+        self.model.begin_stroke()
 
     def end_stroke(self) -> Box:
         """Close the undo step; returns the box it changed overall."""
-        self._recorder = None
-        box = self.history.end()
+        box = self.model.end_stroke()
         waiting, self._after_stroke = self._after_stroke, []
         for start in waiting:
             QTimer.singleShot(0, self, start)
@@ -210,41 +195,18 @@ class Document(QObject):
 
     def edit(self, edit: Edit) -> Box:
         """Run one edit inside the current stroke and propagate its box."""
-        if self._recorder is None:
-            raise RuntimeError("edit() needs a stroke; call begin_stroke() or use apply()")
-        box = edit(self.labels, self._recorder)
-        self._sync(box)
-        return box
-
-    def apply(self, edit: Edit) -> Box:
-        """Run an edit as a stroke of its own (a fill, a polygon, GrabCut)."""
-        with self.stroke():
-            return self.edit(edit)
-
-    @contextmanager
-    def stroke(self) -> Iterator[None]:
-        self.begin_stroke()
-        try:
-            yield
-        finally:
-            self.end_stroke()
+        return self.model.edit(edit)
 
     def undo(self) -> None:
         """Revert the last step, part by part (a long step's bands a turn each)."""
         self.settle()
         if not self.in_stroke:
-            self._start(self._replay(self.history.undo_parts(self.labels), "Undoing"))
+            self._start(self.model.undo_work(self._progress("Undoing")))
 
     def redo(self) -> None:
         self.settle()
         if not self.in_stroke:
-            self._start(self._replay(self.history.redo_parts(self.labels), "Redoing"))
-
-    def _replay(self, parts: Iterator[Box], title: str) -> Iterator[None]:
-        for done, box in enumerate(parts, 1):
-            self._sync(box)
-            self.work_progress.emit(title, done, 0)
-            yield
+            self._start(self.model.redo_work(self._progress("Redoing")))
 
     def apply_in_bands(
         self, box: Box, edit: BandEdit, title: str, done: Callable[[Box], None] | None = None
@@ -256,24 +218,7 @@ class Document(QObject):
             self._after_stroke.append(lambda: self.apply_in_bands(box, edit, title, done))
             return
         self.settle()
-        self._start(self._banded(box.clip(self.shape).bands(BAND_PIXELS), edit, title, done))
-
-    def _banded(
-        self, bands: list[Box], edit: BandEdit, title: str, done: Callable[[Box], None] | None
-    ) -> Iterator[None]:
-        recorder = self._recorder = self.history.begin(self.labels)
-        changed = Box.empty()
-        try:
-            for count, band in enumerate(bands, 1):
-                changed = changed.union(self.edit(lambda labels, recorder, b=band: edit(labels, recorder, b)))
-                recorder.seal()
-                self.work_progress.emit(title, count, len(bands))
-                if count < len(bands):
-                    yield
-        finally:
-            self.end_stroke()
-        if done is not None:
-            done(changed)
+        self._start(self.model.band_work(box, edit, self._progress(title), done))
 
     def accept_prediction(
         self,
@@ -283,69 +228,11 @@ class Document(QObject):
     ) -> None:
         """Copy the prediction (all of it, or one class) into the ground truth as one undo step,
         band by band (long work); ``done`` gets the changed box (empty: nothing to accept).
-
-        Written with MODEL provenance; pixels a human wrote are kept unless ``replace``. Predicted
-        instance ids are moved past the ground truth's so they never merge with existing objects.
-        """
+        See ``LabelDocument.accept_edit`` for what is written."""
         self.settle()
-        prediction = self.prediction
-        if prediction is None:
+        accept = self.model.accept_edit(category, replace)
+        if accept is None:
             if done is not None:
                 done(Box.empty())
             return
-        protect = Protect.NONE if replace else Protect.HUMAN
-        offset = self.labels.next_instance() - 1
-
-        def accept(labels: LabelMap, recorder: Recorder, band: Box) -> Box:
-            return copy_prediction(
-                labels,
-                prediction,
-                band,
-                category=category,
-                instance_offset=offset,
-                protect=protect,
-                recorder=recorder,
-            )
-
         self.apply_in_bands(Box.full(self.shape), accept, "Accepting the prediction", done)
-
-    # -- palette and metrics ----------------------------------------------------------------------
-
-    def set_palette(self, palette: Palette) -> None:
-        """Use another palette; the metrics are recounted once when its class ids differ."""
-        ids_changed = palette.ids != self.palette.ids
-        self.palette = palette
-        if ids_changed and self.prediction is not None:
-            self._recount()
-
-    def _recount(self) -> None:
-        """Whole-image metrics: only when the image opens or the class list changes."""
-        assert self.prediction is not None
-        self.confusion = ConfusionMatrix.from_maps(
-            self.labels.category, self.prediction.category, self.palette.ids
-        )
-        self.human_corrections = _human_corrections(
-            self.labels.category, self.labels.provenance, self.prediction.category
-        )
-        self.metrics_changed.emit()
-
-    def _sync(self, box: Box) -> None:
-        """Follow a change confined to ``box``: metrics by difference, shadow copy, then tell views."""
-        if box.is_empty:
-            return
-        self.revision += 1
-        if self.prediction is not None and self.confusion is not None:
-            window = box.slices
-            category, provenance = self.labels.category[window], self.labels.provenance[window]
-            predicted = self.prediction.category[window]
-            old_category, old_provenance = self._shadow_category[window], self._shadow_provenance[window]
-            self.confusion.update_box(
-                box, self.labels.category, self.prediction.category, gt_before=old_category
-            )
-            self.human_corrections += _human_corrections(category, provenance, predicted)
-            self.human_corrections -= _human_corrections(old_category, old_provenance, predicted)
-            old_category[...] = category
-            old_provenance[...] = provenance
-            self.metrics_changed.emit()
-        self._set_dirty(True)
-        self.changed.emit(box)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from segstudio.core.label_document import LabelDocument
 from segstudio.core.palette import Palette
 from segstudio.gui.document.document import Document
 from segstudio.gui.document.journal import JournalWriter, Snapshot
@@ -76,7 +77,10 @@ class Session(QObject):
         except ProjectError as error:
             depth = None
             self.problem.emit(f"The depth map was left out: {error}")
-        document = Document(image_id, rgb, labels, project.palette, prediction, depth=depth, dirty=recovering)
+        model = LabelDocument(
+            image_id, rgb, labels, project.palette, prediction, depth=depth, dirty=recovering
+        )
+        document = Document(model)
         self._autosave.stop()
         self.document = document
         document.changed.connect(self._edited)

@@ -7,20 +7,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QMessageBox, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QWidget,
+)
 
 from segstudio.gui.dialogs import notice
 from segstudio.gui.document.projects import PROJECT_SUBFOLDER
 from segstudio.gui.exchange.export_dialog import ExportDialog, export_job
 from segstudio.gui.exchange.import_dialog import ImportDialog, import_job
+from segstudio.gui.host import Host
 from segstudio.gui.threads.job_client import JobClient, SoloJob
 from segstudio.gui.threads.worker import Job
-
-if TYPE_CHECKING:
-    from segstudio.gui.main_window import MainWindow
 
 STATUS_MS = 5000
 MAX_WARNINGS = 30
@@ -35,13 +41,25 @@ def export_home(root: Path, data_dir: Path) -> Path:
     return root.parent.parent if root.name == PROJECT_SUBFOLDER else root.parent
 
 
-class ExchangeControl(QObject):
-    """Opens the import and export dialogs and runs what they ask for (one exchange at a time)."""
+class ExchangeHost(Host, Protocol):
+    """The window as the exchange sees it: a :class:`Host` that opens the imported project."""
 
-    def __init__(self, window: MainWindow) -> None:
+    def open_path(self, path: Path) -> bool:
+        """Open a project folder (the new one); False when it did not open (the error was shown)."""
+        ...
+
+
+class ExchangeControl(QObject):
+    """Opens the import and export dialogs and runs what they ask for (one exchange at a time).
+
+    ``window`` parents the dialogs and shows the progress in its status bar; ``host`` is what the
+    exchange asks of it; ``data_dir`` holds projects kept in app data (not a place for exports).
+    """
+
+    def __init__(self, window: QMainWindow, jobs: JobClient, host: ExchangeHost, data_dir: Path) -> None:
         super().__init__(window)
-        self.window = window
-        self.job = SoloJob(JobClient(lambda: window.worker, self), self)
+        self.window, self.host, self.data_dir = window, host, data_dir
+        self.job = SoloJob(jobs, self)
         self._done: Callable[[object], None] = lambda result: None
         self._what = ""
         """"import" or "export", while one runs."""
@@ -63,7 +81,7 @@ class ExchangeControl(QObject):
 
     def _busy(self) -> bool:
         if self.job.running:
-            self.window.statusBar().showMessage("An import or export is running", STATUS_MS)
+            self.host.show_status("An import or export is running", STATUS_MS)
         return self.job.running
 
     # -- export --------------------------------------------------------------------------------
@@ -71,16 +89,16 @@ class ExchangeControl(QObject):
     def open_export(self) -> ExportDialog | None:
         """File > Export dataset…: the dialog (window-modal, not blocking), or None when nothing
         can be exported now (no project, an exchange running, or the open image would not save)."""
-        window, project = self.window, self.window.project
+        project = self.host.project
         if project is None:
-            window.statusBar().showMessage("Open a project to export it", STATUS_MS)
+            self.host.show_status("Open a project to export it", STATUS_MS)
             return None
         if self._busy():
             return None
-        if not window.save_edits():
+        if not self.host.save_edits():
             return None
         name = project.root.parent.name if project.root.name == PROJECT_SUBFOLDER else project.root.name
-        dialog = ExportDialog(project.root, name, export_home(project.root, window.data_dir), window)
+        dialog = ExportDialog(project.root, name, export_home(project.root, self.data_dir), self.window)
 
         def start() -> None:
             request = dialog.request()
@@ -114,7 +132,7 @@ class ExchangeControl(QObject):
     def _imported(self, root: Path, warnings: object) -> None:
         """Open the new project; say what the reader skipped (at most ``MAX_WARNINGS`` lines)."""
         lines = list(warnings) if isinstance(warnings, list) else []
-        if self.window.open_path(root) and lines:
+        if self.host.open_path(root) and lines:
             more = f"\n… and {len(lines) - MAX_WARNINGS} more" if len(lines) > MAX_WARNINGS else ""
             self._tell("Imported with warnings", "\n".join(lines[:MAX_WARNINGS]) + more)
 
@@ -146,11 +164,11 @@ class ExchangeControl(QObject):
 
     def _failed(self, text: str) -> None:
         self._ended()
-        self.window.show_error(f"{self._what.capitalize()} failed", text)
+        self.host.show_error(f"{self._what.capitalize()} failed", text)
 
     def _cancelled(self) -> None:
         self._ended()
-        self.window.statusBar().showMessage("Stopped; nothing was written", STATUS_MS)
+        self.host.show_status("Stopped; nothing was written", STATUS_MS)
 
     def _tell(self, title: str, text: str) -> None:
         notice(self.window, QMessageBox.Icon.Information, title, text)

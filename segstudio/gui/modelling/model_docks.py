@@ -7,13 +7,15 @@ runs), so start-up never loads the model backend (torch).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol
 
 from PySide6.QtCore import QObject, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFrame, QScrollArea
+from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QMenu, QScrollArea
 
-from segstudio.gui.canvas.layers import PREDICTION
+from segstudio.gui.document.session import Session
+from segstudio.gui.host import Host
 from segstudio.gui.modelling.device_menu import DeviceMenu
 from segstudio.gui.modelling.model_backend import LazyBackend
 from segstudio.gui.modelling.model_jobs import ModelCatalog, PreLabeller
@@ -24,40 +26,65 @@ from segstudio.gui.modelling.weights_download import WeightsDownloader
 from segstudio.gui.threads.job_client import JobClient, SoloJob
 from segstudio.io.project import ImageState, Project
 
-if TYPE_CHECKING:
-    from segstudio.gui.main_window import MainWindow
-
 STATUS_MS = 5000
 DOCK_HEIGHT_SHARE = 0.55
 """Of the window's height, for a model dock the first time it is shown."""
 
 
-class ModelDocks(QObject):
-    """Creates the model panels of ``window`` and connects them to its session, list and worker."""
+class ModelHost(Host, Protocol):
+    """The window as the model docks see it: a :class:`Host` that also opens an image (from the
+    score list), shows the prediction layer and an image's new state in the image list."""
 
-    def __init__(self, window: MainWindow, backend: LazyBackend, settings: QSettings | None = None) -> None:
+    def open_image(self, image_id: str) -> bool: ...
+
+    def show_prediction(self) -> None:
+        """Make the prediction layer visible (hidden by default, under the ground truth)."""
+        ...
+
+    def show_image_state(self, image_id: str, state: ImageState) -> None:
+        """The image list shows ``image_id`` in ``state`` (unsaved edits marked as such)."""
+        ...
+
+
+class ModelDocks(QObject):
+    """Creates the model docks and menu in ``window`` and connects them to the session and worker.
+
+    ``window`` receives the docks and the Models menu (and their toggles in ``view_menu``);
+    ``host`` is what the docks ask of it; ``selected_images`` the image list's selection.
+    """
+
+    def __init__(
+        self,
+        window: QMainWindow,
+        host: ModelHost,
+        *,
+        session: Session,
+        jobs: JobClient,
+        backend: LazyBackend,
+        selected_images: Callable[[], list[str]],
+        view_menu: QMenu | None = None,
+        settings: QSettings | None = None,
+    ) -> None:
         super().__init__(window)
-        self.window, self.backend = window, backend
+        self.window, self.host, self.backend = window, host, backend
+        self._session = session
+        self._view_menu = view_menu
         self._settings = settings
         self._sized: set[QDockWidget] = set()
         """Docks already given their first height."""
         self.score_dialog: ProjectScoreDialog | None = None
-        self.jobs = JobClient(lambda: window.worker, self)
+        self.jobs = jobs
         self.catalog = ModelCatalog(self.jobs, backend, self)
-        self.prelabeller = PreLabeller(self.jobs, backend, window.session, self._set_state, self)
+        self.prelabeller = PreLabeller(self.jobs, backend, session, host.show_image_state, self)
         self.downloader = WeightsDownloader(self.jobs, backend, self)
-        self.models_panel = ModelsPanel(
-            self.catalog, self.prelabeller, window.image_list.selected_ids, self.downloader
-        )
-        self.train_panel = TrainPanel(
-            self.jobs, backend, self.catalog, lambda: window.project, window.save_edits
-        )
+        self.models_panel = ModelsPanel(self.catalog, self.prelabeller, selected_images, self.downloader)
+        self.train_panel = TrainPanel(self.jobs, backend, self.catalog, lambda: host.project, host.save_edits)
         right = Qt.DockWidgetArea.RightDockWidgetArea
         self.models_dock = self._dock("Models", self.models_panel, right)
         self.train_dock = self._dock("Train", self.train_panel, right)
         window.tabifyDockWidget(self.models_dock, self.train_dock)  # one place for the model work
         self._menu()
-        self._connect()
+        self._connect(session)
 
     def _dock(self, title: str, widget: object, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self.window)
@@ -70,9 +97,8 @@ class ModelDocks(QObject):
         self.window.addDockWidget(area, dock)
         dock.hide()  # shown on demand: no model backend is loaded until then
         dock.visibilityChanged.connect(lambda visible: visible and self._shown(dock))
-        view_menu = self.window.commands.view_menu
-        if view_menu is not None:
-            view_menu.addAction(dock.toggleViewAction())
+        if self._view_menu is not None:
+            self._view_menu.addAction(dock.toggleViewAction())
         return dock
 
     def _menu(self) -> None:
@@ -106,27 +132,28 @@ class ModelDocks(QObject):
 
         return run
 
-    def _connect(self) -> None:
-        window, panel = self.window, self.models_panel
-        show_status = window.statusBar().showMessage
-        self.catalog.problem.connect(lambda text: window.show_error("Models", text))
-        self.prelabeller.problem.connect(lambda text: window.show_error("Pre-labelling failed", text))
+    def _connect(self, session: Session) -> None:
+        host, panel = self.host, self.models_panel
+        show_status = host.show_status
+        self.catalog.problem.connect(lambda text: host.show_error("Models", text))
+        self.prelabeller.problem.connect(lambda text: host.show_error("Pre-labelling failed", text))
         self.prelabeller.status.connect(lambda text: show_status(text, STATUS_MS))
         panel.message.connect(lambda text: show_status(text, STATUS_MS))
-        self.train_panel.problem.connect(lambda text: window.show_error("Training failed", text))
+        self.train_panel.problem.connect(lambda text: host.show_error("Training failed", text))
         self.train_panel.trained.connect(self._trained)
         self.prelabeller.filed.connect(self._filed)
         self.catalog.changed.connect(lambda: self.catalog.device and panel.show_device(self.catalog.device))
         self.device_menu.described.connect(panel.show_device)
         self.device_menu.status.connect(lambda text: show_status(text, STATUS_MS))
-        self.downloader.problem.connect(lambda name, text: window.show_error("Download failed", text))
+        self.downloader.problem.connect(lambda name, text: host.show_error("Download failed", text))
         self.downloader.finished.connect(self._downloaded)
-        window.session.project_opened.connect(self._project_opened)
+        session.project_opened.connect(self._project_opened)
 
     def _filed(self, image_id: str) -> None:
-        """The image on screen got a prediction: show that layer (hidden by default, under the GT)."""
-        if image_id == self.window.image_name:
-            self.window.layers_panel.visible[PREDICTION].setChecked(True)
+        """The image on screen got a prediction: show that layer."""
+        document = self._session.document
+        if document is not None and image_id == document.image_id:
+            self.host.show_prediction()
 
     @staticmethod
     def _raise(dock: QDockWidget) -> None:
@@ -156,11 +183,11 @@ class ModelDocks(QObject):
 
     def ensure_list(self) -> None:
         """Ask for the model list once (later: on project change or on request)."""
-        project = self.window.project
+        project = self.host.project
         self.catalog.ensure(None if project is None else project.root)
 
     def refresh(self) -> None:
-        project = self.window.project
+        project = self.host.project
         self.catalog.refresh(None if project is None else project.root)
 
     def _project_opened(self, project: Project) -> None:
@@ -170,39 +197,28 @@ class ModelDocks(QObject):
 
     def score_project(self) -> ProjectScoreDialog | None:
         """IoU and PQ of every corrected image's prediction (saved first), in a dialog."""
-        window = self.window
-        if window.project is None:
-            window.statusBar().showMessage("Open a project to score its predictions", STATUS_MS)
+        host, project = self.host, self.host.project
+        if project is None:
+            host.show_status("Open a project to score its predictions", STATUS_MS)
             return None
-        if not window.save_edits():
+        if not host.save_edits():
             return None
-        dialog = ProjectScoreDialog(window.open_image, window)
+        dialog = ProjectScoreDialog(host.open_image, self.window)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         scoring = SoloJob(self.jobs, dialog)
         scoring.done.connect(dialog.show_score)
         scoring.failed.connect(dialog.show_problem)
         dialog.rejected.connect(scoring.cancel)
-        scoring.start(score_job(window.project.root))
+        scoring.start(score_job(project.root))
         dialog.open()
         self.score_dialog = dialog
         return dialog
 
     def _downloaded(self, name: str, path: str) -> None:
         self.refresh()  # the model's weights are present now
-        self.window.statusBar().showMessage(f"Downloaded the weights of {name}: {path}", STATUS_MS)
+        self.host.show_status(f"Downloaded the weights of {name}: {path}", STATUS_MS)
 
     def _trained(self, name: str) -> None:
         self.models_panel.select_model(name)
         self.refresh()
-        self.window.statusBar().showMessage(f"Trained {name}; it is now in the model list", STATUS_MS)
-
-    def _set_state(self, image_id: str, state: ImageState) -> None:
-        document = self.window.document
-        unsaved = document is not None and document.image_id == image_id and document.dirty
-        self.window.image_list.set_state(image_id, state, unsaved)
-
-    def close(self) -> None:
-        """Stop the running jobs (the window stops the worker itself)."""
-        self.prelabeller.cancel_batch()
-        self.downloader.cancel()
-        self.train_panel.cancel()
+        self.host.show_status(f"Trained {name}; it is now in the model list", STATUS_MS)

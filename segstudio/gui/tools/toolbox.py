@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import QObject, Qt, Signal
 
-from segstudio.core.edits import Point
+from segstudio.core.edits import Point, pixel_of
 from segstudio.core.instance_choice import InstanceMode, joined_instance
 from segstudio.core.palette import Palette
 from segstudio.gui.canvas.canvas import Preview
@@ -27,7 +27,6 @@ from segstudio.gui.tools.tools import (
     SuperpixelBrush,
     Tool,
     ToolSettings,
-    pixel_of,
 )
 
 MIN_RADIUS, MAX_RADIUS = 0.5, 512.0
@@ -44,13 +43,15 @@ class ToolBox(QObject):
     document_changed = Signal()
     message = Signal(str)
 
-    def __init__(self, preview: Preview, palette: Palette, parent: QObject | None = None) -> None:
+    def __init__(
+        self, preview: Preview, palette: Palette, jobs: JobClient, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.preview = preview
         self.palette = palette
         self.document: Document | None = None
-        self.jobs: JobClient | None = None
-        """Where slow tools (GrabCut) run their work; None runs it on the GUI thread."""
+        self.jobs = jobs
+        """Where slow tools (GrabCut, fill regions, superpixels) run their work: the worker."""
         self.settings = ToolSettings(category=palette.classes[0].id if len(palette) else 0)
         self.tools = {cls.name: cls(self) for cls in TOOL_CLASSES}
         self.active: Tool = self.tools[Brush.name]

@@ -13,7 +13,6 @@ box-to-mask do their whole-image or slow part on the worker and write band by ba
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -32,8 +31,8 @@ from segstudio.core.edits import (
     erase_stroke,
     fill_polygon,
     fill_region,
-    grabcut_box,
     grabcut_foreground,
+    pixel_of,
 )
 from segstudio.core.instance_choice import InstanceMode, joined_instance, touching_instances
 from segstudio.core.labels import VOID, LabelMap, Provenance
@@ -45,11 +44,6 @@ from segstudio.gui.threads.worker import Job, Priority
 
 if TYPE_CHECKING:
     from segstudio.gui.tools.toolbox import ToolBox
-
-
-def pixel_of(point: Point) -> tuple[int, int]:
-    """(x, y) of the pixel a point falls in."""
-    return math.floor(point[0]), math.floor(point[1])
 
 
 @dataclass
@@ -79,19 +73,19 @@ class Tool:
     name = ""
     shows_brush = False
 
-    def __init__(self, box: ToolBox) -> None:
-        self.box = box
+    def __init__(self, toolbox: ToolBox) -> None:
+        self.toolbox = toolbox
         self._requests = 0
         """Worker jobs asked for so far (their keys)."""
 
     @property
     def document(self) -> Document:
-        assert self.box.document is not None
-        return self.box.document
+        assert self.toolbox.document is not None
+        return self.toolbox.document
 
     @property
     def settings(self) -> ToolSettings:
-        return self.box.settings
+        return self.toolbox.settings
 
     def press(self, point: Point) -> None: ...
 
@@ -113,10 +107,9 @@ class Tool:
     ) -> None:
         """Run ``work`` as an interactive job of its own (every click counts: none supersedes
         another); ``done`` gets its result on the GUI thread, failures reach the status bar."""
-        jobs = self.box.jobs
-        assert jobs is not None
+        jobs = self.toolbox.jobs
         self._requests += 1
-        self.box.message.emit(f"{title}…")
+        self.toolbox.message.emit(f"{title}…")
         jobs.submit(
             Job(
                 kind,
@@ -125,7 +118,7 @@ class Tool:
                 Priority.INTERACTIVE,
                 title,
             ),
-            Handlers(done=done, failed=lambda text: self.box.message.emit(f"{title}: {text}")),
+            Handlers(done=done, failed=lambda text: self.toolbox.message.emit(f"{title}: {text}")),
         )
 
 
@@ -136,8 +129,8 @@ class StrokeTool(Tool):
     writes_class = True
     """False for the eraser: it writes VOID, so it needs no instance id."""
 
-    def __init__(self, box: ToolBox) -> None:
-        super().__init__(box)
+    def __init__(self, toolbox: ToolBox) -> None:
+        super().__init__(toolbox)
         self._last: Point | None = None
         self._changed = Box.empty()
         self._provisional = False
@@ -158,8 +151,8 @@ class StrokeTool(Tool):
         self._changed = Box.empty()
         self._provisional = False
         if self.writes_class:
-            self._start_instance = self.box.instance_at(point)
-            self._provisional = self.box.begin_object(point, join=self.box.join_held)
+            self._start_instance = self.toolbox.instance_at(point)
+            self._provisional = self.toolbox.begin_object(point, join=self.toolbox.join_held)
         self._object = self.settings.label
         self.document.begin_stroke()
 
@@ -181,10 +174,10 @@ class StrokeTool(Tool):
                 )
                 if self.settings.category == category:  # not when the class changed mid-stroke
                     self.settings.instance = target
-                    self.box.settings_changed.emit()
+                    self.toolbox.settings_changed.emit()
         self.document.end_stroke()
         if self.writes_class:
-            self.box.end_object()
+            self.toolbox.end_object()
 
     def press(self, point: Point) -> None:
         self.cancel()  # a press whose release never came (focus lost mid-drag) ends there
@@ -233,16 +226,16 @@ class SuperpixelBrush(StrokeTool):
 
     name = "superpixel"
 
-    def __init__(self, box: ToolBox) -> None:
-        super().__init__(box)
-        self.layer = SuperpixelLayer(box.preview.scene)
+    def __init__(self, toolbox: ToolBox) -> None:
+        super().__init__(toolbox)
+        self.layer = SuperpixelLayer(toolbox.preview.scene)
         self._painted: set[int] = set()
-        box.tool_changed.connect(self._show_boundaries)
-        box.document_changed.connect(self._show_boundaries)
+        toolbox.tool_changed.connect(self._show_boundaries)
+        toolbox.document_changed.connect(self._show_boundaries)
 
     def _show_boundaries(self, *_: object) -> None:
-        active = self.box.active is self
-        self.layer.show(self.box.document if active else None, self.box.jobs)
+        active = self.toolbox.active is self
+        self.layer.show(self.toolbox.document if active else None, self.toolbox.jobs)
 
     def press(self, point: Point) -> None:
         self._painted = set()  # a new stroke may repaint superpixels (e.g. after a class change)
@@ -260,19 +253,19 @@ class Polygon(Tool):
 
     name = "polygon"
 
-    def __init__(self, box: ToolBox) -> None:
-        super().__init__(box)
+    def __init__(self, toolbox: ToolBox) -> None:
+        super().__init__(toolbox)
         self.vertices: list[Point] = []
         self._join = False
 
     def _add(self, point: Point) -> None:
         if not self.vertices or pixel_of(point) != pixel_of(self.vertices[-1]):
             self.vertices.append(point)
-        self.box.preview.show_outline(self.vertices)
+        self.toolbox.preview.show_outline(self.vertices)
 
     def move(self, point: Point, dragging: bool) -> None:
         if self.vertices:
-            self.box.preview.show_outline([*self.vertices, point], closed=True)
+            self.toolbox.preview.show_outline([*self.vertices, point], closed=True)
 
     def double_click(self, point: Point) -> None:
         self.press(point)
@@ -280,7 +273,7 @@ class Polygon(Tool):
 
     def press(self, point: Point) -> None:
         if not self.vertices:
-            self._join = self.box.join_held  # Ctrl at the first corner: into the object under it
+            self._join = self.toolbox.join_held  # Ctrl at the first corner: into the object under it
         self._add(point)
 
     def key(self, key: int) -> bool:
@@ -290,7 +283,7 @@ class Polygon(Tool):
             self.cancel()
         elif key == Qt.Key.Key_Backspace and self.vertices:
             self.vertices.pop()
-            self.box.preview.show_outline(self.vertices)
+            self.toolbox.preview.show_outline(self.vertices)
         else:
             return False
         return True
@@ -301,17 +294,17 @@ class Polygon(Tool):
         self.cancel()
         if len({pixel_of(v) for v in vertices}) < 3:
             return
-        self.box.begin_object(vertices[0], join=self._join, outline=True)
+        self.toolbox.begin_object(vertices[0], join=self._join, outline=True)
         self.document.apply(
             lambda labels, recorder: fill_polygon(
                 labels, vertices, s.label, protect=s.protect, recorder=recorder
             )
         )
-        self.box.end_object()
+        self.toolbox.end_object()
 
     def cancel(self) -> None:
         self.vertices.clear()
-        self.box.preview.clear_outline()
+        self.toolbox.preview.clear_outline()
 
 
 @dataclass(frozen=True)
@@ -360,14 +353,11 @@ class Fill(Tool):
 
     def press(self, point: Point) -> None:
         s, document = self.settings, self.document
-        request = FillRequest(point, s.category, self.box.instance_at(point), self.box.join_held)
+        request = FillRequest(point, s.category, self.toolbox.instance_at(point), self.toolbox.join_held)
         self._find(document, request)
 
     def _find(self, document: Document, request: FillRequest) -> None:
-        labels, revision, jobs = document.labels, document.revision, self.box.jobs
-        if jobs is None:
-            self._write(document, revision, request, find_fill(labels, request.point, request.category))
-            return
+        labels, revision = document.labels, document.revision
         height, width = labels.shape
         snapshot = LabelMap(
             labels.category.copy(), labels.instance.copy(), np.zeros((height, width), np.uint8)
@@ -390,22 +380,22 @@ class Fill(Tool):
         changed meanwhile (another fill landed first) make it look again from the labels as they are."""
         box, region, contacts = result
         s = self.settings
-        if self.box.document is not document or box.is_empty:
+        if self.toolbox.document is not document or box.is_empty:
             return
         if s.category != request.category:
-            self.box.message.emit("Flood fill dropped: the class changed before the region was found")
+            self.toolbox.message.emit("Flood fill dropped: the class changed before the region was found")
             return
         if document.revision != revision:
             self._find(document, request)
             return
-        if self.box.begin_object(request.point, join=request.join):
-            self.box.join_touched(contacts, request.start)
+        if self.toolbox.begin_object(request.point, join=request.join):
+            self.toolbox.join_touched(contacts, request.start)
         paint_mask(document, box, region, s.label, s.protect, "Filling", self._filled)
-        self.box.end_object()
+        self.toolbox.end_object()
 
     def _filled(self, changed: Box) -> None:
         """Say why a fill changed nothing (the region has the label already, or is locked)."""
-        self.box.message.emit(
+        self.toolbox.message.emit(
             "Nothing filled: the region already has this label, or the unlabelled-only lock keeps it"
             if changed.is_empty
             else ""
@@ -417,19 +407,19 @@ class BoxCut(Tool):
 
     name = "box"
 
-    def __init__(self, box: ToolBox) -> None:
-        super().__init__(box)
+    def __init__(self, toolbox: ToolBox) -> None:
+        super().__init__(toolbox)
         self._start: Point | None = None
         self._join = False
 
     def press(self, point: Point) -> None:
         self._start = point
-        self._join = self.box.join_held
+        self._join = self.toolbox.join_held
 
     def move(self, point: Point, dragging: bool) -> None:
         if self._start is not None and dragging:
             (x0, y0), (x1, y1) = self._start, point
-            self.box.preview.show_outline([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], closed=True)
+            self.toolbox.preview.show_outline([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], closed=True)
 
     def release(self, point: Point) -> None:
         if self._start is None:
@@ -441,19 +431,8 @@ class BoxCut(Tool):
         if rect.height < 3 or rect.width < 3:
             return
         s, rgb, document = self.settings, self.document.rgb, self.document
-        self.box.begin_object(start, join=self._join, outline=True)
-        self.box.end_object()  # the id is reserved now: strokes made while GrabCut runs take others
-        jobs = self.box.jobs
-        if jobs is None:
-            try:
-                document.apply(
-                    lambda labels, recorder: grabcut_box(
-                        rgb, labels, rect, s.label, protect=s.protect, recorder=recorder
-                    )
-                )
-            except ValueError as error:
-                self.box.message.emit(f"GrabCut: {error}")
-            return
+        self.toolbox.begin_object(start, join=self._join, outline=True)
+        self.toolbox.end_object()  # the id is reserved now: strokes made while GrabCut runs take others
         label, protect, shape = s.label, s.protect, document.shape
         self.run_on_worker(
             "grabcut",
@@ -467,15 +446,15 @@ class BoxCut(Tool):
     ) -> None:
         """GrabCut's foreground arrived: one undo step, unless the user has moved to another image."""
         crop, foreground = result
-        if self.box.document is not document or crop.is_empty:
+        if self.toolbox.document is not document or crop.is_empty:
             return
         paint_mask(
-            document, crop, foreground, label, protect, "Box to mask", lambda _: self.box.message.emit("")
+            document, crop, foreground, label, protect, "Box to mask", lambda _: self.toolbox.message.emit("")
         )
 
     def cancel(self) -> None:
         self._start = None
-        self.box.preview.clear_outline()
+        self.toolbox.preview.clear_outline()
 
 
 class Picker(Tool):
@@ -488,4 +467,4 @@ class Picker(Tool):
         labels = self.document.labels
         height, width = labels.shape
         if 0 <= x < width and 0 <= y < height and labels.category[y, x] != VOID:
-            self.box.pick(int(labels.category[y, x]), int(labels.instance[y, x]))
+            self.toolbox.pick(int(labels.category[y, x]), int(labels.instance[y, x]))

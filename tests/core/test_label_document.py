@@ -1,0 +1,124 @@
+"""The open image's label model without a window: strokes, undo, live metrics, band work, events."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from segstudio.core.box import Box
+from segstudio.core.edits import brush_stroke, flood_fill
+from segstudio.core.label_document import BAND_PIXELS, LabelDocument, human_corrections
+from segstudio.core.labels import VOID, LabelMap, Provenance
+from segstudio.core.metrics import ConfusionMatrix
+from segstudio.core.palette import ClassDef, Palette
+
+PALETTE = Palette(
+    "test",
+    [
+        ClassDef(0, "background", (0, 0, 0)),
+        ClassDef(1, "cat", (200, 0, 0), isthing=True),
+        ClassDef(2, "dog", (0, 200, 0), isthing=True),
+    ],
+)
+
+
+def _document(height: int = 60, width: int = 80, with_prediction: bool = True) -> LabelDocument:
+    """A person labelled a cat (rows 10-29, columns 10-39), the rest is unlabelled; the model
+    predicts a dog over rows 15-39, columns 20-59 and background elsewhere."""
+    rgb = np.zeros((height, width, 3), np.uint8)
+    truth = np.full((height, width), VOID, np.uint16)
+    truth[10:30, 10:40] = 1
+    gt = LabelMap.from_arrays(truth, (truth == 1).astype(np.uint32), Provenance.HUMAN)
+    predicted = np.zeros((height, width), np.uint16)
+    predicted[15:40, 20:60] = 2
+    pred = LabelMap.from_arrays(predicted, (predicted == 2).astype(np.uint32), Provenance.MODEL)
+    return LabelDocument("scene", rgb, gt, PALETTE, pred if with_prediction else None)
+
+
+def _recount(document: LabelDocument) -> tuple[ConfusionMatrix, int]:
+    labels, pred = document.labels, document.prediction
+    assert pred is not None
+    matrix = ConfusionMatrix.from_maps(labels.category, pred.category, PALETTE.ids)
+    return matrix, human_corrections(labels.category, labels.provenance, pred.category)
+
+
+def test_a_stroke_is_one_undo_step_and_events_tell_the_boxes_and_dirt() -> None:
+    document = _document(with_prediction=False)
+    before = document.labels.copy()
+    boxes: list[Box] = []
+    dirt: list[bool] = []
+    document.changed.connect(boxes.append)
+    document.dirty_changed.connect(dirt.append)
+    with document.stroke():
+        document.edit(lambda labels, rec: brush_stroke(labels, [(5, 5), (30, 20)], 3, (2, 7), recorder=rec))
+        document.edit(lambda labels, rec: brush_stroke(labels, [(30, 20), (70, 50)], 3, (2, 7), recorder=rec))
+    assert len(boxes) == 2 and all(not box.is_empty for box in boxes)
+    assert dirt == [True] and document.dirty and document.revision == 2
+    for _ in document.undo_work():
+        pass
+    np.testing.assert_array_equal(document.labels.category, before.category)
+    np.testing.assert_array_equal(document.labels.instance, before.instance)
+    for _ in document.redo_work():
+        pass
+    assert (document.labels.category == 2).any() and not document.history.can_redo
+    document.mark_saved()
+    assert dirt == [True, False]
+
+
+def test_an_edit_needs_a_stroke() -> None:
+    document = _document()
+    with pytest.raises(RuntimeError, match="needs a stroke"):
+        document.edit(lambda labels, rec: flood_fill(labels, (1, 1), (1, 1), recorder=rec))
+
+
+def test_live_metrics_follow_edits_and_undo_as_a_whole_image_recount_gives_them() -> None:
+    document = _document()
+    moved: list[None] = []
+    document.metrics_changed.connect(lambda: moved.append(None))
+    assert (document.confusion, document.human_corrections) == _recount(document)
+    document.apply(lambda labels, rec: brush_stroke(labels, [(25, 20), (55, 35)], 4, (2, 3), recorder=rec))
+    document.apply(lambda labels, rec: flood_fill(labels, (70, 5), (1, 9), recorder=rec))
+    assert (document.confusion, document.human_corrections) == _recount(document)
+    assert document.human_corrections > 0 and len(moved) == 2
+    for _ in document.undo_work():
+        pass
+    assert (document.confusion, document.human_corrections) == _recount(document)
+    document.set_prediction(None)
+    assert document.confusion is None and document.human_corrections == 0
+
+
+def test_accepting_the_prediction_runs_in_bands_as_one_undo_step_keeping_human_pixels() -> None:
+    document = _document(600, 500)  # 300,000 pixels: more than two bands
+    bands = len(Box.full(document.shape).bands(BAND_PIXELS))
+    human = document.labels.category == 1
+    progress: list[tuple[int, int]] = []
+    changed: list[Box] = []
+    accept = document.accept_edit()
+    assert accept is not None and bands >= 3
+    work = document.band_work(
+        Box.full(document.shape), accept, lambda done, total: progress.append((done, total)), changed.append
+    )
+    next(work)
+    assert document.in_stroke and progress == [(1, bands)]  # one band written, the step still open
+    for _ in work:
+        pass
+    assert progress == [(done, bands) for done in range(1, bands + 1)] and not document.in_stroke
+    assert changed == [Box.full(document.shape)]
+    assert (document.labels.category[human] == 1).all()  # a person's pixels are kept
+    np.testing.assert_array_equal(document.labels.category[~human], document.prediction.category[~human])
+    assert (document.confusion, document.human_corrections) == _recount(document)
+    parts = list(document.undo_work())
+    assert len(parts) == bands and (document.labels.category[~human] == VOID).all()
+    assert (document.confusion, document.human_corrections) == _recount(document)
+
+
+def test_nothing_to_accept_without_a_prediction() -> None:
+    assert _document(with_prediction=False).accept_edit() is None
+
+
+def test_a_long_undo_is_refused_inside_a_stroke() -> None:
+    document = _document()
+    document.apply(lambda labels, rec: flood_fill(labels, (70, 5), (1, 9), recorder=rec))
+    document.begin_stroke()
+    assert list(document.undo_work()) == [] and document.history.can_undo
+    document.end_stroke()
