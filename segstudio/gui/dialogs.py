@@ -1,35 +1,14 @@
-"""Message boxes: the questions that guard unsaved work, and the plain notices.
+"""The questions that guard unsaved work: save before leaving an image, recover a journal.
 
-The questions (save before leaving an image, recover a journal) are modal on purpose: the answer
-decides whether the window may close or switch. Notices (:func:`notice`) are window-modal and open
-without blocking. Every text shown is plain text with control characters escaped, since it may hold
-file names from anyone's dataset (``<b>`` or an escape sequence in a name must not format the box).
+Both are modal on purpose: the answer decides whether the window may close or switch. Plain
+notices are :func:`segstudio.gui.notices.notice`.
 """
 
 from __future__ import annotations
 
 from enum import Enum
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
-
-from segstudio.io.safe_files import printable
-
-
-def shown_text(text: str) -> str:
-    """``text`` as a box shows it: each line with its control characters escaped."""
-    return "\n".join(printable(line) for line in text.split("\n"))
-
-
-def notice(parent: QWidget, icon: QMessageBox.Icon, title: str, text: str, details: str = "") -> QMessageBox:
-    """A window-modal box that does not block the event loop (work and tests go on)."""
-    box = QMessageBox(icon, title, shown_text(text), QMessageBox.StandardButton.Ok, parent)
-    box.setTextFormat(Qt.TextFormat.PlainText)
-    if details:
-        box.setInformativeText(shown_text(details))
-    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    box.open()
-    return box
 
 
 class Unsaved(Enum):

@@ -39,6 +39,7 @@ from segstudio.gui.drop import DropOpener
 from segstudio.gui.exchange.dataset_exchange import ExchangeControl
 from segstudio.gui.modelling.model_backend import BackendFactory, LazyBackend
 from segstudio.gui.modelling.model_docks import ModelDocks
+from segstudio.gui.notices import notice
 from segstudio.gui.panels.image_list import ImageList
 from segstudio.gui.panels.iou_panel import IouPanel
 from segstudio.gui.panels.layers_panel import LayersPanel
@@ -365,7 +366,7 @@ class MainWindow(QMainWindow):
                 lines.append(f"{reason} (could not set it aside: {error})")
             else:
                 lines.append(f"{reason} (kept as {aside.name})")
-        dialogs.notice(
+        notice(
             self,
             QMessageBox.Icon.Warning,
             "Unreadable autosave",
@@ -534,7 +535,7 @@ class MainWindow(QMainWindow):
 
     def show_error(self, title: str, message: str) -> QMessageBox:
         """A window-modal error box that does not block the event loop (work and tests go on)."""
-        return dialogs.notice(self, QMessageBox.Icon.Critical, title, message)
+        return notice(self, QMessageBox.Icon.Critical, title, message)
 
     def show_status(self, message: str, ms: int = 3000) -> None:
         """A message in the status bar for ``ms`` milliseconds."""

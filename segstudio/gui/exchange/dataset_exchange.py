@@ -20,11 +20,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from segstudio.gui.dialogs import notice
 from segstudio.gui.document.projects import PROJECT_SUBFOLDER
 from segstudio.gui.exchange.export_dialog import ExportDialog, export_job
 from segstudio.gui.exchange.import_dialog import ImportDialog, import_job
 from segstudio.gui.host import Host
+from segstudio.gui.notices import notice
 from segstudio.gui.threads.job_client import JobClient, SoloJob
 from segstudio.gui.threads.worker import Job
 

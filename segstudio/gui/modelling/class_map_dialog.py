@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from segstudio.core.palette import Palette
-from segstudio.gui.dialogs import notice
+from segstudio.gui.notices import notice
 from segstudio.io.class_map import (
     ClassMap,
     ClassMapError,

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from segstudio.core.palette import BUILTIN_PALETTES, ClassDef, Color, Palette, PaletteError, builtin_palette
-from segstudio.gui.dialogs import notice
+from segstudio.gui.notices import notice
 
 CLASS_KEYS = "1234567890"
 """Keys picking the first ten classes, in palette order."""
