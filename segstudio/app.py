@@ -13,6 +13,7 @@ from PySide6.QtCore import QStandardPaths, QTimer
 from PySide6.QtWidgets import QApplication
 
 from segstudio.gui.document.projects import sample_project
+from segstudio.gui.icons import app_icon
 from segstudio.gui.main_window import DEFAULT_SIZE, MainWindow
 from segstudio.gui.modelling.model_backend import ModelBackend
 from segstudio.gui.settings import user_settings
@@ -63,6 +64,7 @@ def qt_application() -> QApplication:
         app = QApplication(sys.argv[:1])
         app.setApplicationName(APPLICATION_NAME)
         app.setDesktopFileName("org.segstudio.SegStudio")
+        app.setWindowIcon(app_icon())
     return app  # type: ignore[return-value]
 
 

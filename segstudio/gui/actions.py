@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu
 
+from segstudio.gui.icons import tool_icon
 from segstudio.gui.panels.palette_panel import CLASS_KEYS
 from segstudio.gui.recent import fill_menu
 from segstudio.gui.tools.scribble_tools import ScribbleBrush, ScribbleEraser
@@ -162,6 +163,7 @@ def build(window: MainWindow) -> Actions:
         action = _action(window, text, lambda on, n=name: on and tools.set_tool(n), key, checkable=True)
         _follow_shortcut(action, tip)
         action.setStatusTip(tip)
+        action.setIcon(tool_icon(name))
         group.addAction(action)
         actions.tools[name] = action
     actions.tools[tools.active.name].setChecked(True)
