@@ -94,7 +94,8 @@ def test_install_desktop_uninstall_removes_what_it_wrote(tmp_path: Path) -> None
 def test_install_desktop_quotes_a_command_with_spaces(tmp_path: Path) -> None:
     command = tmp_path / "my apps" / "segstudio"
     env = _installer_env(tmp_path)
-    subprocess.run([sys.executable, str(INSTALLER), "--exec", str(command)], env=env, check=True, capture_output=True)
+    installer = [sys.executable, str(INSTALLER), "--exec", str(command)]
+    subprocess.run(installer, env=env, check=True, capture_output=True)
     entry = tmp_path / "data" / "applications" / f"{APP_ID}.desktop"
     assert _entry(entry)["Exec"] == f'"{command}" %F'
     if shutil.which("desktop-file-validate"):

@@ -110,6 +110,7 @@ class ModelDocks(QObject):
         window, panel = self.window, self.models_panel
         show_status = window.statusBar().showMessage
         self.catalog.problem.connect(lambda text: window.show_error("Models", text))
+        self.catalog.problem.connect(panel.say)  # kept in the dock (e.g. what the models need)
         self.prelabeller.problem.connect(lambda text: window.show_error("Pre-labelling failed", text))
         self.prelabeller.status.connect(lambda text: show_status(text, STATUS_MS))
         panel.message.connect(lambda text: show_status(text, STATUS_MS))
