@@ -12,6 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QStandardPaths, QTimer
 from PySide6.QtWidgets import QApplication
 
+from segstudio.extras import models_missing
 from segstudio.gui.document.projects import sample_project
 from segstudio.gui.icons import app_icon
 from segstudio.gui.main_window import DEFAULT_SIZE, MainWindow
@@ -28,27 +29,13 @@ def data_dir() -> Path:
     return Path(location) if location else Path.home() / f".{APPLICATION_NAME}"
 
 
-def models_missing(error: ImportError) -> str:
-    """What the Models dock says when torch cannot be imported: what is missing and how to get it
-    (the standalone bundle leaves torch out on purpose; a pip install can add it)."""
-    if getattr(sys, "frozen", False):
-        return (
-            "The models need PyTorch, which this standalone build leaves out (several GB); everything "
-            "else works here. To pre-label and train with models, install segstudio with pip in a "
-            "Python 3.11+ environment: pip install 'segstudio[models]'"
-        )
-    return (
-        f"The models need PyTorch and torchvision, which this Python lacks ({error}). "
-        "Install them with: pip install 'segstudio[models]'"
-    )
-
-
 def model_backend() -> ModelBackend:
     """The model half of the window (imports torch): the worker calls this at the first model job."""
     try:
         from segstudio.models.service import ModelService
     except ImportError as error:
-        raise RuntimeError(models_missing(error)) from error
+        text = models_missing(error)
+        raise RuntimeError(text[:1].upper() + text[1:]) from error
     return ModelService()
 
 

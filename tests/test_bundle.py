@@ -51,6 +51,10 @@ def test_the_bundle_has_no_torch_and_says_how_to_get_the_models(binary: Path, tm
     env = user_env(tmp_path / "home")
     internal = binary.parent / "_internal"
     assert not (internal / "torch").exists(), "torch was bundled"
+    # the toolbar's SVG tool icons need Qt's SVG icon engine (else the tools show as words)
+    assert (internal / "PySide6" / "Qt" / "plugins" / "iconengines" / "libqsvgicon.so").is_file()
+    assert (internal / "segstudio" / "resources" / "icons" / "tool-brush.svg").is_file()
     models = subprocess.run([str(binary), "models"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert models.returncode != 0
-    assert "pip install 'segstudio[models]'" in models.stderr, models.stderr
+    assert "standalone build leaves out" in models.stderr, models.stderr
+    assert "pip install 'segstudio[models]'" in models.stderr

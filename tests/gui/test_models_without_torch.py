@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from gui_helpers import open_boxes
 
-from segstudio.app import models_missing
+from segstudio.extras import models_missing
 
 PIP_HINT = "pip install 'segstudio[models]'"
 
