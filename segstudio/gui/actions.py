@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu
 
-from segstudio.gui.icons import tool_icon
+from segstudio.gui.icons import set_command_icons, tool_icon
 from segstudio.gui.panels.palette_panel import CLASS_KEYS
 from segstudio.gui.recent import fill_menu
 from segstudio.gui.tools.scribble_tools import ScribbleBrush, ScribbleEraser
@@ -209,6 +209,8 @@ def build(window: MainWindow) -> Actions:
     view_menu.addSeparator()
     actions.view_menu = view_menu
 
+    set_command_icons({"open": open_project, "save": save, "undo": undo, "redo": redo, "fit": fit})
+    set_command_icons({"only unlabelled": actions.only_unlabelled})
     toolbar = window.addToolBar("Main")
     toolbar.setObjectName("main-toolbar")
     toolbar.addActions([open_project, save, undo, redo])

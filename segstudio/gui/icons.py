@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from PySide6.QtCore import QSize
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QAction, QIcon
 
 APP_ID = "org.segstudio.SegStudio"
 APP_ICON_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
@@ -38,3 +38,14 @@ def tool_icon(tool_name: str) -> QIcon:
     """The toolbar icon of a tool; a null icon (the toolbar shows the name) when none is drawn."""
     path = tool_icon_path(tool_name)
     return QIcon(str(path)) if path.is_file() else QIcon()
+
+
+def command_icon_path(command: str) -> Path:
+    """The SVG of a toolbar command (``"open"``, ``"only unlabelled"`` -> ``command-only-unlabelled.svg``)."""
+    return icons_dir() / f"command-{command.replace(' ', '-')}.svg"
+
+
+def set_command_icons(actions: dict[str, QAction]) -> None:
+    """Give the toolbar's commands (name -> action) their icons; the text stays the tooltip."""
+    for command, action in actions.items():
+        action.setIcon(QIcon(str(command_icon_path(command))))

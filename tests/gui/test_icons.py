@@ -12,7 +12,7 @@ from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QToolBar
 
 from segstudio.gui.actions import TOOL_ACTIONS
-from segstudio.gui.icons import APP_ICON_SIZES, app_icon, icons_dir, tool_icon_path
+from segstudio.gui.icons import APP_ICON_SIZES, app_icon, command_icon_path, icons_dir, tool_icon_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,10 +25,11 @@ def _render_icons_module():
     return module
 
 
-def test_every_tool_has_a_valid_svg_icon(qapp) -> None:
-    for name, *_ in TOOL_ACTIONS:
-        path = tool_icon_path(name)
-        assert path.is_file(), f"{name}: no icon {path.name}"
+def test_every_tool_and_command_icon_is_a_valid_svg(qapp) -> None:
+    paths = [tool_icon_path(name) for name, *_ in TOOL_ACTIONS]
+    paths += [command_icon_path(c) for c in ("open", "save", "undo", "redo", "fit", "only unlabelled")]
+    for path in paths:
+        assert path.is_file(), f"no icon {path.name}"
         assert QSvgRenderer(str(path)).isValid(), f"{path.name}: QtSvg cannot read it"
 
 
@@ -42,6 +43,9 @@ def test_the_toolbar_shows_tool_icons_and_tooltips_keep_names_and_keys(make_wind
         button = toolbar.widgetForAction(action)
         assert button is not None and button.toolButtonStyle() == Qt.ToolButtonStyle.ToolButtonIconOnly
         assert action.toolTip().startswith(f"{text.replace('&', '')} ({key}): "), action.toolTip()
+    commands = [a for a in toolbar.actions() if not a.isSeparator()]
+    assert len(commands) > len(TOOL_ACTIONS)
+    assert not [a.text() for a in commands if a.icon().isNull()], "toolbar commands shown as words"
 
 
 def test_the_app_icon_has_every_size(qapp) -> None:
