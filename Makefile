@@ -32,9 +32,14 @@ bench: $(STAMP)
 dist: $(STAMP)
 	$(PY) -m build --no-isolation --outdir dist .
 
-# The standalone app: dist/segstudio/segstudio, one folder, no torch (packaging/segstudio.spec).
+# The standalone app: dist/segstudio/segstudio, one folder, no torch (packaging/segstudio.spec),
+# built from the wheel installed into build/pyinstaller/site.
+BUNDLE_BUILD := build/pyinstaller
 package: $(STAMP)
-	$(PY) -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller \
+	rm -rf $(BUNDLE_BUILD)/wheel $(BUNDLE_BUILD)/site dist/segstudio
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir $(BUNDLE_BUILD)/wheel .
+	$(PY) -m pip install --quiet --no-deps --no-index --target $(BUNDLE_BUILD)/site $(BUNDLE_BUILD)/wheel/segstudio-*.whl
+	$(PY) -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath $(BUNDLE_BUILD) \
 		packaging/segstudio.spec
 
 # Smoke test of the built bundle: screenshot of the sample, import and export of the test sample.
