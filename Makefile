@@ -36,7 +36,7 @@ dist: $(STAMP)
 # built from the wheel installed into build/pyinstaller/site.
 BUNDLE_BUILD := build/pyinstaller
 package: $(STAMP)
-	rm -rf $(BUNDLE_BUILD)/wheel $(BUNDLE_BUILD)/site dist/segstudio
+	rm -rf build/lib $(BUNDLE_BUILD)/wheel $(BUNDLE_BUILD)/site dist/segstudio  # no stale modules in build/lib
 	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir $(BUNDLE_BUILD)/wheel .
 	$(PY) -m pip install --quiet --no-deps --no-index --target $(BUNDLE_BUILD)/site $(BUNDLE_BUILD)/wheel/segstudio-*.whl
 	$(PY) -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath $(BUNDLE_BUILD) \
