@@ -12,7 +12,9 @@ from pathlib import Path
 from PySide6.QtCore import QStandardPaths, QTimer
 from PySide6.QtWidgets import QApplication
 
+from segstudio.extras import models_missing
 from segstudio.gui.document.projects import sample_project
+from segstudio.gui.icons import app_icon
 from segstudio.gui.main_window import DEFAULT_SIZE, MainWindow
 from segstudio.gui.modelling.model_backend import ModelBackend
 from segstudio.gui.settings import user_settings
@@ -32,9 +34,8 @@ def model_backend() -> ModelBackend:
     try:
         from segstudio.models.service import ModelService
     except ImportError as error:
-        raise RuntimeError(
-            f"models need torch and torchvision ({error}); install them with: pip install 'segstudio[models]'"
-        ) from error
+        text = models_missing(error)
+        raise RuntimeError(text[:1].upper() + text[1:]) from error
     return ModelService()
 
 
@@ -63,6 +64,7 @@ def qt_application() -> QApplication:
         app = QApplication(sys.argv[:1])
         app.setApplicationName(APPLICATION_NAME)
         app.setDesktopFileName("org.segstudio.SegStudio")
+        app.setWindowIcon(app_icon())
     return app  # type: ignore[return-value]
 
 

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from segstudio.cli import CommandError
+from segstudio.extras import models_missing
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,9 +40,7 @@ def model_rows() -> list[dict[str, Any]]:
     try:
         from segstudio.models import registry
     except ImportError as error:
-        raise CommandError(
-            f"models need torch and torchvision ({error}); install them with: pip install 'segstudio[models]'"
-        ) from error
+        raise CommandError(models_missing(error)) from error
     rows = []
     for spec in registry.list_specs():
         row = spec.to_dict()

@@ -21,6 +21,7 @@ from segstudio.cli import CommandError
 from segstudio.commands.progress import progress_line
 from segstudio.core.labels import VOID, LabelMap
 from segstudio.core.palette import BUILTIN_PALETTES, ClassDef, Palette, builtin_palette, voc_color_map
+from segstudio.extras import models_missing
 from segstudio.io.images import read_rgb
 from segstudio.io.semantic_png import IMAGE_SUFFIXES
 
@@ -62,9 +63,7 @@ def require_models() -> None:
     try:
         import segstudio.models.runner  # noqa: F401
     except ImportError as error:
-        raise CommandError(
-            f"models need torch and torchvision ({error}); install them with: pip install 'segstudio[models]'"
-        ) from error
+        raise CommandError(models_missing(error)) from error
 
 
 def image_paths(items: Sequence[Path]) -> list[Path]:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QMainWindow, QMenu
 
 from segstudio.gui.canvas.canvas import Canvas
 from segstudio.gui.exchange.dataset_exchange import ExchangeControl
+from segstudio.gui.icons import set_command_icons, tool_icon
 from segstudio.gui.panels.palette_panel import CLASS_KEYS
 from segstudio.gui.recent import RecentProjects, fill_menu
 from segstudio.gui.tools.scribble_tools import ScribbleBrush, ScribbleEraser
@@ -198,6 +199,7 @@ def build(window: QMainWindow, commands: WindowCommands, parts: Parts) -> Action
         action = _action(window, text, lambda on, n=name: on and tools.set_tool(n), key, checkable=True)
         _follow_shortcut(action, tip)
         action.setStatusTip(tip)
+        action.setIcon(tool_icon(name))
         group.addAction(action)
         actions.tools[name] = action
     actions.tools[tools.active.name].setChecked(True)
@@ -243,6 +245,8 @@ def build(window: QMainWindow, commands: WindowCommands, parts: Parts) -> Action
     view_menu.addSeparator()
     actions.view_menu = view_menu
 
+    set_command_icons({"open": open_project, "save": save, "undo": undo, "redo": redo, "fit": fit})
+    set_command_icons({"only unlabelled": actions.only_unlabelled})
     toolbar = window.addToolBar("Main")
     toolbar.setObjectName("main-toolbar")
     toolbar.addActions([open_project, save, undo, redo])

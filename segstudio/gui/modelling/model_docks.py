@@ -136,6 +136,7 @@ class ModelDocks(QObject):
         host, panel = self.host, self.models_panel
         show_status = host.show_status
         self.catalog.problem.connect(lambda text: host.show_error("Models", text))
+        self.catalog.problem.connect(panel.say)  # kept in the dock (e.g. what the models need)
         self.prelabeller.problem.connect(lambda text: host.show_error("Pre-labelling failed", text))
         self.prelabeller.status.connect(lambda text: show_status(text, STATUS_MS))
         panel.message.connect(lambda text: show_status(text, STATUS_MS))
