@@ -30,7 +30,13 @@ from torch import nn
 
 from segstudio.core.jobs import CancelToken
 from segstudio.core.prompts import Prompts
-from segstudio.models.weights import file_sha256, load_checkpoint, load_state
+from segstudio.models.weights import (
+    ProgressCallback,
+    file_sha256,
+    load_checkpoint,
+    load_state,
+    resolve_weights,
+)
 
 INSTALL_HINT = "pip install 'segstudio[sam]'"
 DEFAULT_CACHE_SIZE = 4
@@ -133,6 +139,31 @@ def load_sam(module: nn.Module, path: str | os.PathLike[str]) -> str:
     A file that is not a checkpoint or does not fit names the file (``WeightsError``)."""
     load_state(module, load_checkpoint(path), path)
     return weights_digest(path)
+
+
+def load_predictor(
+    spec: Any,
+    weights: str | os.PathLike[str] | None = None,
+    *,
+    download: bool = False,
+    progress: ProgressCallback | None = None,
+    device: torch.device | str = "cpu",
+) -> SamPredictor:
+    """A registered SAM model (``registry.ModelSpec``) with its weights, ready to embed and prompt.
+
+    Weights: ``weights`` if given, else the published checkpoint from the hub cache, else (only
+    with ``download``) fetched; missing ones raise ``WeightsMissing`` naming the file to place."""
+    if getattr(spec, "task", None) != "promptable":
+        raise ValueError(f"model {spec.name!r} is not a click-to-segment model (use one of {sam_names()})")
+    require_sam2()
+    path = resolve_weights(spec, weights, download=download, progress=progress)
+    module = spec.build()
+    digest = load_sam(module, path) if path is not None else f"random:{id(module)}"
+    return SamPredictor(module.to(device), digest)
+
+
+def sam_names() -> str:
+    return ", ".join(variant.name for variant in SAM_VARIANTS)
 
 
 # -- prediction ------------------------------------------------------------------------------------
