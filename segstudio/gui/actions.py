@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QMenu
 
 from segstudio.gui.panels.palette_panel import CLASS_KEYS
 from segstudio.gui.recent import fill_menu
+from segstudio.gui.tools.sam_tool import ClickSegment
 from segstudio.gui.tools.scribble_tools import ScribbleBrush, ScribbleEraser
 from segstudio.gui.tools.tools import BoxCut, Brush, Eraser, Fill, Picker, Polygon, SuperpixelBrush
 
@@ -46,6 +47,13 @@ TOOL_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
     (Fill.name, "Flood &fill", "G", f"Fill the region of equal labels under the click. {OBJECTS}"),
     (BoxCut.name, "Box to mask", "R", "Drag a box around an object; GrabCut labels it as a new object"),
     (Picker.name, "P&ick", "I", "Take the class and object under the click; strokes continue that object"),
+    (
+        ClickSegment.name,
+        "Click to se&gment",
+        "A",
+        "SAM 2.1: click an object (right or Alt+click removes, drag a box); Enter keeps the mask as a "
+        "new object, never over your labels (Shift+Enter: over them too); Esc clears",
+    ),
     (
         ScribbleBrush.name,
         "S&cribble",

@@ -30,6 +30,7 @@ from segstudio.gui.drop import DropOpener
 from segstudio.gui.exchange.dataset_exchange import ExchangeControl
 from segstudio.gui.modelling.model_backend import BackendFactory, LazyBackend
 from segstudio.gui.modelling.model_docks import ModelDocks
+from segstudio.gui.modelling.sam_jobs import SamJobs
 from segstudio.gui.panels.image_list import ImageList
 from segstudio.gui.panels.iou_panel import IouPanel
 from segstudio.gui.panels.layers_panel import LayersPanel
@@ -40,6 +41,7 @@ from segstudio.gui.shortcuts import ShortcutMap, ShortcutsDialog, menu_commands
 from segstudio.gui.threads.gc_guard import collect_on_gui_thread
 from segstudio.gui.threads.job_client import JobClient
 from segstudio.gui.threads.worker import Worker
+from segstudio.gui.tools.sam_tool import ClickSegment
 from segstudio.gui.tools.scribbles import ScribbleController
 from segstudio.gui.tools.toolbox import ToolBox
 from segstudio.io.project import ImageState, Project, ProjectError
@@ -124,6 +126,8 @@ class MainWindow(QMainWindow):
         self.resize(min(DEFAULT_SIZE[0], available.width()), min(DEFAULT_SIZE[1], available.height()))
         self._add_docks()
         self.models = ModelDocks(self, LazyBackend(model_backend), settings)
+        self.sam = SamJobs(self.toolbox.jobs, self.models.backend, self)
+        self.toolbox.tools[ClickSegment.name] = ClickSegment(self.toolbox, self.sam)
         self.exchange = ExchangeControl(self)
         self.shortcuts = ShortcutMap(menu_commands(self.menuBar()), settings)
         self.shortcuts.apply_saved()

@@ -55,6 +55,8 @@ class ToolBox(QObject):
         self.tools = {cls.name: cls(self) for cls in TOOL_CLASSES}
         self.active: Tool = self.tools[Brush.name]
         self._hover: Point | None = None
+        self.modifiers = Qt.KeyboardModifier.NoModifier
+        """The keys held at the latest press (click to segment: Alt for a negative point)."""
         self.join_held = False
         """Ctrl was held at the latest press: that object goes into the object under the cursor."""
         self._issued = 0
@@ -188,6 +190,7 @@ class ToolBox(QObject):
 
     def press(self, point: Point, modifiers: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
         """A left press; Ctrl held makes the object begun here go into the object under the cursor."""
+        self.modifiers = modifiers
         self.join_held = bool(modifiers & Qt.KeyboardModifier.ControlModifier)
         if self.document is not None:
             self.document.settle()  # long work (an accept, an undo) ends before new ids are chosen
