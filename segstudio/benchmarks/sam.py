@@ -2,10 +2,12 @@
 
 SAM 2.1 tiny (published weights when they are in the hub cache, else random ones: the cost does not
 depend on the weights) on a 1024x1024 photo-like image, on the best device (``SEGSTUDIO_DEVICE``
-overrides). ``embedding_ms``: median image-encoder pass (each on new pixels, so never a cache
-hit; ``--repeats 1`` is a smoke run that times the first pass, no warm-up); ``prompt_ms``: median
-decoder call per click, as a person clicks (one point, then adding
-points up to five, then starting again), mask returned at the image's size.
+overrides), with the app's threads (the runner's: on the CPU, every core but one).
+
+- ``embedding_ms``: median image-encoder pass, each on new pixels (never a cache hit);
+  ``--repeats 1`` is a smoke run timing the first pass, without a warm-up.
+- ``prompt_ms``: median decoder call per click, as a person clicks (one point, then adding points
+  up to five, then starting again), the mask returned at the image's size.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch
 
 from segstudio.core.prompts import PromptPoint, Prompts
 from segstudio.models import registry
-from segstudio.models.runner import choose_device
+from segstudio.models.runner import Runner
 from segstudio.models.sam import SamPredictor, load_predictor
 from segstudio.models.weights import WeightsMissing
 
@@ -51,7 +53,7 @@ def _predictor(device: torch.device) -> tuple[SamPredictor, str]:
 
 def run_sam_bench(repeats: int = 5) -> dict[str, Any]:
     """Median embedding and per-click times (see the module notes)."""
-    device = choose_device()
+    device = Runner().device  # as in the app: on the CPU, every core but one (torch's threads)
     predictor, weights = _predictor(device)
 
     def sync() -> None:
