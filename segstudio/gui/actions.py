@@ -50,7 +50,7 @@ TOOL_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
     (
         ClickSegment.name,
         "Click to se&gment",
-        "A",
+        "M",
         "SAM 2.1: click an object (right or Alt+click removes, drag a box); Enter keeps the mask as a "
         "new object, never over your labels (Shift+Enter: over them too); Esc clears",
     ),
@@ -160,7 +160,11 @@ def build(window: MainWindow) -> Actions:
     delete_object = _action(window, delete_text, window.delete_object_under_cursor, keys("Del; Backspace"))
     edit_menu.addActions([undo, redo, delete_object])
     edit_menu.addSeparator()
-    edit_menu.addActions([accept_all, accept_class, actions.replace_human])
+    refine_text = "Refine the prediction's objects with &SAM"
+    refine = _action(
+        window, refine_text, lambda: window.sam.refine(window.document, window.palette.thing_ids)
+    )
+    edit_menu.addActions([accept_all, accept_class, actions.replace_human, refine])
     edit_menu.addSeparator()
     edit_menu.addAction(_action(window, "&Keyboard shortcuts…", window.edit_shortcuts))
 

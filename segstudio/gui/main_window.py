@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
         self._add_docks()
         self.models = ModelDocks(self, LazyBackend(model_backend), settings)
         self.sam = SamJobs(self.toolbox.jobs, self.models.backend, self)
+        self.sam.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self.toolbox.tools[ClickSegment.name] = ClickSegment(self.toolbox, self.sam)
         self.exchange = ExchangeControl(self)
         self.shortcuts = ShortcutMap(menu_commands(self.menuBar()), settings)

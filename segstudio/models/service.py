@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -210,6 +210,23 @@ class ModelService:
         """SAM's mask (bool, the image's size) and score for ``prompts`` on the embedded image ``key``."""
         result = self._sam_predictor(name, weights).predict(key, prompts)
         return result.mask, result.score
+
+    def sam_boxes(
+        self,
+        name: str,
+        weights: Path | None,
+        rgb: np.ndarray,
+        boxes: Sequence[tuple[float, float, float, float]],
+        token: CancelToken,
+    ) -> list[np.ndarray]:
+        """SAM's mask for each box prompt on ``rgb`` (one embedding; ``token`` checked between boxes)."""
+        predictor = self._sam_predictor(name, weights)
+        key = predictor.embed(rgb, token)
+        masks = []
+        for box in boxes:
+            token.check()
+            masks.append(predictor.predict(key, Prompts(box=tuple(box))).mask)  # type: ignore[arg-type]
+        return masks
 
     def _sam_predictor(self, name: str, weights: Path | None) -> SamPredictor:
         predictor = self._sam.get((name, weights))

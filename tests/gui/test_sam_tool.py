@@ -7,11 +7,14 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from gui_helpers import BACKGROUND, CAT, HEIGHT, PERSON, WIDTH, click, drag, view_point
+from gui_helpers import BACKGROUND, CAT, DOG, HEIGHT, PALETTE, PERSON, WIDTH, click, drag, view_point
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 from sam_fixtures import small_sam_spec
 
-from segstudio.core.labels import VOID
+from segstudio.core.jobs import CancelToken
+from segstudio.core.labels import VOID, LabelMap, Provenance
+from segstudio.core.sam_refine import refined, thing_boxes
 from segstudio.gui.main_window import MainWindow
 from segstudio.gui.tools.sam_tool import ClickSegment
 from segstudio.models import registry
@@ -30,6 +33,11 @@ def window(make_window, project_root) -> Iterator[MainWindow]:
     yield window
     window.toolbox.finish()
     registry.unregister(NAME)
+
+
+def _action(window: MainWindow, text: str) -> QAction:
+    (action,) = [a for a in window.findChildren(QAction) if a.text().replace("&", "") == text]
+    return action
 
 
 def _tool(window: MainWindow) -> ClickSegment:
@@ -107,3 +115,27 @@ def test_moving_to_another_image_drops_the_prompts_and_their_answer(qtbot, windo
     assert _tool(window).mask is None and np.array_equal(scene.labels.category, before)
     qtbot.keyClick(window.canvas, Qt.Key.Key_Return)  # nothing to commit: said, nothing written
     assert not np.any(window.document.labels.category == PERSON)
+
+
+def test_refine_with_sam_replaces_each_predicted_object_by_the_mask_of_its_box(
+    qtbot, window: MainWindow
+) -> None:
+    document = window.document
+    category = np.full((HEIGHT, WIDTH), BACKGROUND, np.uint16)
+    instance = np.zeros((HEIGHT, WIDTH), np.uint32)
+    category[10:30, 10:40], instance[10:30, 10:40] = DOG, 4
+    category[40:70, 60:100], instance[40:70, 60:100] = CAT, 5
+    before = LabelMap.from_arrays(category, instance, Provenance.MODEL)
+    document.set_prediction(before)
+    labels_before = document.labels.category.copy()
+    things = thing_boxes(before, PALETTE.thing_ids)
+    assert [t.instance for t in things] == [4, 5]
+    with qtbot.waitSignal(document.prediction_changed, timeout=WAIT_MS):
+        _action(window, "Refine the prediction's objects with SAM").trigger()
+    service = window.models.backend.get()
+    masks = service.sam_boxes(NAME, None, document.rgb, [t.box for t in things], CancelToken())
+    expected = refined(before, things, masks)
+    assert np.array_equal(document.prediction.category, expected.category)
+    assert np.array_equal(document.prediction.instance, expected.instance)
+    assert not np.array_equal(document.prediction.instance, before.instance)
+    assert np.array_equal(document.labels.category, labels_before)  # the ground truth is untouched

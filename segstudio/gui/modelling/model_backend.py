@@ -90,6 +90,17 @@ class ModelBackend(Protocol):
         """SAM's mask (bool, image size) and score for ``prompts`` on the embedded image ``key``."""
         ...
 
+    def sam_boxes(
+        self,
+        name: str,
+        weights: Path | None,
+        rgb: np.ndarray,
+        boxes: Sequence[tuple[float, float, float, float]],
+        token: CancelToken,
+    ) -> list[np.ndarray]:
+        """SAM's mask (bool, image size) for each (x0, y0, x1, y1) box prompt on ``rgb``."""
+        ...
+
     def train(
         self,
         project_root: Path,
