@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev,models,cluster,packaging]"
+	# click to segment (issue 20): sam2 is an sdist built against the torch just installed, without
+	# its optional CUDA extension (SAM2_BUILD_CUDA=0), hence no build isolation
+	SAM2_BUILD_CUDA=0 $(PY) -m pip install --quiet --no-build-isolation -e ".[sam]"
 	# labelme's own shape drawing, the reference of tests/io/test_labelme_interop.py (GPL, a test
 	# tool only, never imported by segstudio; --no-deps: its package pulls in Qt5 and onnxruntime)
 	$(PY) -m pip install --quiet --no-deps "labelme>=5.5"

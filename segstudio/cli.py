@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "segstudio.commands.depth",
     "segstudio.commands.models",
     "segstudio.commands.predict",
+    "segstudio.commands.segment",
     "segstudio.commands.prelabel",
     "segstudio.commands.train",
     "segstudio.commands.project",

@@ -55,3 +55,20 @@ def prelabel_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from prelabel_project import make_checkpoint
 
     return make_checkpoint(tmp_path_factory.mktemp("models") / "shapes-net.pt")
+
+
+@pytest.fixture(scope="session")
+def sam_network():  # type: ignore[no-untyped-def]
+    """SAM 2.1 tiny built from the sam2 package's own config with seeded random weights, at a 256-px
+    input (the same architecture as the published 1024 one, 16 times fewer pixels to encode)."""
+    from sam_fixtures import small_sam
+
+    return small_sam()
+
+
+@pytest.fixture(scope="session")
+def sam_checkpoint(tmp_path_factory: pytest.TempPathFactory, sam_network) -> Path:  # type: ignore[no-untyped-def]
+    """``sam_network``'s weights saved as the official checkpoints are (``{"model": state_dict}``)."""
+    from sam_fixtures import save_sam_checkpoint
+
+    return save_sam_checkpoint(sam_network, tmp_path_factory.mktemp("sam") / "sam2.1_hiera_tiny.pt")

@@ -30,7 +30,7 @@ def test_json_lists_every_model_with_its_keys(capsys: pytest.CaptureFixture[str]
     assert {"fcn8s", "unet", "deeplabv3plus", "panoptic_fpn", "maskrcnn_resnet50_fpn_v2"} <= set(rows)
     for row in rows.values():
         assert set(row) >= KEYS
-        assert row["task"] in {"semantic", "instance", "panoptic", "body-parts"}
+        assert row["task"] in {"semantic", "instance", "panoptic", "body-parts", "promptable"}
         assert all(isinstance(name, str) for name in row["classes"])
         for source in row["weights"]:
             assert set(source) == {"url", "sha256", "file_name"}

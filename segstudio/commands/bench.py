@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, str] = {
     "io": "segstudio.benchmarks.io:run_io_bench",
     "store": "segstudio.benchmarks.store:run_store_bench",
     "prelabel": "segstudio.benchmarks.prelabel:run_prelabel_bench",
+    "sam": "segstudio.benchmarks.sam:run_sam_bench",
 }
 """Benchmark name -> ``module:function``; the function takes ``repeats`` and returns a JSON-ready dict.
 Modules are imported only when their benchmark runs (some pull in Qt or torch)."""
@@ -38,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 IO_OPTIONS = ("images", "memory_images", "jobs")
-DEFAULT_REPEATS = {"io": 1}
+DEFAULT_REPEATS = {"io": 1, "sam": 5}
 """``--repeats`` when not given: 15, except where one run takes minutes."""
 
 

@@ -21,6 +21,7 @@ from segstudio.gui.exchange.dataset_exchange import ExchangeControl
 from segstudio.gui.icons import set_command_icons, tool_icon
 from segstudio.gui.panels.palette_panel import CLASS_KEYS
 from segstudio.gui.recent import RecentProjects, fill_menu
+from segstudio.gui.tools.sam_tool import ClickSegment
 from segstudio.gui.tools.scribble_tools import ScribbleBrush, ScribbleEraser
 from segstudio.gui.tools.scribbles import ScribbleController
 from segstudio.gui.tools.toolbox import ToolBox
@@ -52,6 +53,13 @@ TOOL_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
     (BoxCut.name, "Box to mask", "R", "Drag a box around an object; GrabCut labels it as a new object"),
     (Picker.name, "P&ick", "I", "Take the class and object under the click; strokes continue that object"),
     (
+        ClickSegment.name,
+        "Click to se&gment",
+        "M",
+        "SAM 2.1: click an object (right or Alt+click removes, drag a box); Enter keeps the mask as a "
+        "new object, never over your labels (Shift+Enter: over them too); Esc clears",
+    ),
+    (
         ScribbleBrush.name,
         "S&cribble",
         "K",
@@ -77,6 +85,7 @@ class WindowCommands(Protocol):
     def delete_object_under_cursor(self) -> bool: ...
     def edit_shortcuts(self) -> object: ...
     def pick_class(self, position: int) -> None: ...
+    def refine_with_sam(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -189,7 +198,9 @@ def build(window: QMainWindow, commands: WindowCommands, parts: Parts) -> Action
     delete_object = _action(window, delete_text, commands.delete_object_under_cursor, keys("Del; Backspace"))
     edit_menu.addActions([undo, redo, delete_object])
     edit_menu.addSeparator()
-    edit_menu.addActions([accept_all, accept_class, actions.replace_human])
+    refine_text = "Refine the prediction's objects with &SAM"
+    refine = _action(window, refine_text, commands.refine_with_sam)
+    edit_menu.addActions([accept_all, accept_class, actions.replace_human, refine])
     edit_menu.addSeparator()
     edit_menu.addAction(_action(window, "&Keyboard shortcuts…", commands.edit_shortcuts))
 

@@ -39,6 +39,7 @@ from segstudio.gui.drop import DropOpener
 from segstudio.gui.exchange.dataset_exchange import ExchangeControl
 from segstudio.gui.modelling.model_backend import BackendFactory, LazyBackend
 from segstudio.gui.modelling.model_docks import ModelDocks
+from segstudio.gui.modelling.sam_jobs import SamJobs
 from segstudio.gui.notices import notice
 from segstudio.gui.panels.image_list import ImageList
 from segstudio.gui.panels.iou_panel import IouPanel
@@ -50,6 +51,7 @@ from segstudio.gui.shortcuts import ShortcutMap, ShortcutsDialog, menu_commands
 from segstudio.gui.threads.gc_guard import collect_on_gui_thread
 from segstudio.gui.threads.job_client import JobClient
 from segstudio.gui.threads.worker import Worker
+from segstudio.gui.tools.sam_tool import ClickSegment
 from segstudio.gui.tools.scribbles import ScribbleController
 from segstudio.gui.tools.toolbox import ToolBox
 from segstudio.io.project import ImageState, Project, ProjectError
@@ -145,6 +147,9 @@ class MainWindow(QMainWindow):
             view_menu=self.commands.view_menu,
             settings=settings,
         )
+        self.sam = SamJobs(self._jobs(), self.models.backend, self)
+        self.sam.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
+        self.toolbox.add_tool(ClickSegment(self.toolbox, self.sam))
         self.shortcuts = ShortcutMap(menu_commands(self.menuBar()), settings)
         self.shortcuts.apply_saved()
         self.drop_opener = DropOpener(self, self.open_paths)
@@ -383,6 +388,10 @@ class MainWindow(QMainWindow):
         name, _ = QFileDialog.getOpenFileName(self, "Open image", "", IMAGE_FILTER)
         if name:
             self.open_path(Path(name))
+
+    def refine_with_sam(self) -> None:
+        """Edit > Refine the prediction's objects with SAM: each thing instance gets SAM's box mask."""
+        self.sam.refine(self.document, self.palette.thing_ids)
 
     def edit_shortcuts(self) -> ShortcutsDialog:
         """Edit > Keyboard shortcuts: a window-modal dialog (it does not block the event loop)."""

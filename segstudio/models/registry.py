@@ -31,6 +31,9 @@ file_name)``: torchvision's published files, whose names carry a sha256 prefix, 
   (K, 1, H, W) probabilities.
 * ``"panoptic"``: Panoptic FPN, as ``"detections"`` plus ``sem_seg`` (S + 1, H, W) logits;
   ``panoptic_fpn.panoptic_maps(result, spec.num_things)`` merges them into label maps.
+* ``"prompted-masks"``: SAM 2.1 (task ``"promptable"``), a mask per prompt through
+  ``segstudio.models.sam.SamPredictor``; ``build()`` takes no class count, and the runner and
+  pre-labelling refuse it (it labels nothing by itself).
 
 ``predict_logits`` hides the first two. Fine-tuned models: ``spec.fine_tuned(name, classes)``
 describes one, ``save_checkpoint(path, model, spec)`` writes it (a dict with the metadata and
@@ -60,6 +63,7 @@ from segstudio.io.class_map import CLASS_NAME_ALIASES, class_ids
 from segstudio.models.deeplab import DeepLabV3, DeepLabV3Plus
 from segstudio.models.fcn import build_fcn
 from segstudio.models.panoptic_fpn import PanopticFPN
+from segstudio.models.sam import SAM_VARIANTS, SamVariant, build_sam
 from segstudio.models.torchvision_zoo import TORCHVISION_MODELS, build_torchvision
 from segstudio.models.unet import UNet
 from segstudio.models.weights import (
@@ -73,8 +77,8 @@ from segstudio.models.weights import (
 if TYPE_CHECKING:
     from segstudio.models.runner import LoadedModel
 
-Task = Literal["semantic", "instance", "panoptic", "body-parts"]
-Output = Literal["logits", "dict", "detections", "panoptic"]
+Task = Literal["semantic", "instance", "panoptic", "body-parts", "promptable"]
+Output = Literal["logits", "dict", "detections", "panoptic", "prompted-masks"]
 RGB = tuple[float, float, float]
 
 IMAGENET_MEAN: RGB = (0.485, 0.456, 0.406)
@@ -120,6 +124,8 @@ class ModelSpec:
 
         Panoptic models keep ``num_things`` thing classes; the rest are stuff.
         """
+        if self.task == "promptable":
+            return self.builder()
         count = len(self.class_names) if num_classes is None else num_classes
         if count < 1:
             raise ValueError(f"{self.name}: num_classes must be at least 1, got {count}")
@@ -276,6 +282,11 @@ def loaded_model(
     """
     from segstudio.models.runner import LoadedModel  # runner imports the registry lazily too
 
+    if spec.task == "promptable":
+        raise ValueError(
+            f"model {spec.name!r} segments what you click on, it does not label images by itself: "
+            "use `segstudio segment` or the Click to segment tool"
+        )
     path = resolve_weights(spec, weights if weights is not None else local_weights(spec), download=download)
     checkpoint = load_checkpoint(path) if path is not None else None
     module = spec.build()
@@ -378,6 +389,20 @@ def _torchvision_spec(name: str) -> ModelSpec:
     )
 
 
+def _sam_spec(variant: SamVariant) -> ModelSpec:
+    return ModelSpec(
+        variant.name,
+        "promptable",
+        ("object",),
+        partial(build_sam, variant.config),
+        weights=(WeightSource(variant.url, variant.sha256, variant.file_name),),
+        mean=IDENTITY_MEAN,
+        std=IDENTITY_STD,
+        output="prompted-masks",
+        description=variant.description,
+    )
+
+
 def _builtin_specs() -> list[ModelSpec]:
     voc = tuple(c.name for c in builtin_palette("voc"))
     coco = builtin_palette("coco-panoptic")
@@ -413,6 +438,7 @@ def _builtin_specs() -> list[ModelSpec]:
             description="Panoptic FPN (Kirillov et al. 2019): Mask R-CNN + semantic FPN branch, COCO classes",
         ),
         *(_torchvision_spec(name) for name in TORCHVISION_MODELS),
+        *(_sam_spec(variant) for variant in SAM_VARIANTS),
     ]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +28,11 @@ from segstudio.core.model_records import (
     project_checkpoints,
 )
 from segstudio.core.palette import Palette
+from segstudio.core.prompts import Prompts
 from segstudio.io.project import Project
 from segstudio.models import registry
 from segstudio.models.runner import Runner
+from segstudio.models.sam import SamPredictor, load_predictor
 from segstudio.models.train import TrainConfig, train
 from segstudio.models.weights import WeightsError, place_hint, resolve_weights
 
@@ -95,6 +97,7 @@ class ModelService:
         self._num_threads = num_threads
         self._runner: Runner | None = None
         self._message: MessageCallback = lambda text: None
+        self._sam: dict[tuple[str, Path | None], SamPredictor] = {}
 
     def runner(self) -> Runner:
         """The runner, created on first use; its fallback messages go to the current job."""
@@ -118,6 +121,7 @@ class ModelService:
         if preference == self._device:
             return
         old, self._device, self._runner = self._runner, preference, None
+        self._sam.clear()
         if old is not None and old.device.type == "cuda":
             del old
             torch.cuda.empty_cache()  # give the old models' memory back to other programs
@@ -192,6 +196,44 @@ class ModelService:
         finally:
             self._message = lambda text: None
         return labels
+
+    def sam_embed(self, name: str, weights: Path | None, rgb: np.ndarray, token: CancelToken) -> str:
+        """Embed ``rgb`` for SAM model ``name`` (cached per pixels and weights); returns its key.
+
+        The model is loaded once per (name, weights) on the runner's device; ``token`` is checked
+        between the image encoder's blocks."""
+        return self._sam_predictor(name, weights).embed(rgb, token)
+
+    def sam_predict(
+        self, name: str, weights: Path | None, key: str, prompts: Prompts
+    ) -> tuple[np.ndarray, float]:
+        """SAM's mask (bool, the image's size) and score for ``prompts`` on the embedded image ``key``."""
+        result = self._sam_predictor(name, weights).predict(key, prompts)
+        return result.mask, result.score
+
+    def sam_boxes(
+        self,
+        name: str,
+        weights: Path | None,
+        rgb: np.ndarray,
+        boxes: Sequence[tuple[float, float, float, float]],
+        token: CancelToken,
+    ) -> list[np.ndarray]:
+        """SAM's mask for each box prompt on ``rgb`` (one embedding; ``token`` checked between boxes)."""
+        predictor = self._sam_predictor(name, weights)
+        key = predictor.embed(rgb, token)
+        masks = []
+        for box in boxes:
+            token.check()
+            masks.append(predictor.predict(key, Prompts(box=tuple(box))).mask)  # type: ignore[arg-type]
+        return masks
+
+    def _sam_predictor(self, name: str, weights: Path | None) -> SamPredictor:
+        predictor = self._sam.get((name, weights))
+        if predictor is None:
+            predictor = load_predictor(registry.get_spec(name), weights, device=self.runner().device)
+            self._sam[(name, weights)] = predictor
+        return predictor
 
     def train(
         self,

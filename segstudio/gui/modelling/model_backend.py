@@ -20,6 +20,7 @@ from segstudio.core.jobs import CancelToken, ProgressCallback
 from segstudio.core.labels import LabelMap
 from segstudio.core.model_records import ModelInfo, ModelList, TrainPoint, TrainSettings, TrainSummary
 from segstudio.core.palette import Palette
+from segstudio.core.prompts import Prompts
 
 __all__ = [
     "BackendFactory",
@@ -77,6 +78,27 @@ class ModelBackend(Protocol):
 
         ``class_map``: model class name -> palette class name (None: unlabelled), applied before
         the by-name rule; the project's ``models/class-maps/MODEL.json`` (``io.class_map``)."""
+        ...
+
+    def sam_embed(self, name: str, weights: Path | None, rgb: np.ndarray, token: CancelToken) -> str:
+        """Click to segment: embed ``rgb`` with SAM model ``name`` (cached); returns the image's key."""
+        ...
+
+    def sam_predict(
+        self, name: str, weights: Path | None, key: str, prompts: Prompts
+    ) -> tuple[np.ndarray, float]:
+        """SAM's mask (bool, image size) and score for ``prompts`` on the embedded image ``key``."""
+        ...
+
+    def sam_boxes(
+        self,
+        name: str,
+        weights: Path | None,
+        rgb: np.ndarray,
+        boxes: Sequence[tuple[float, float, float, float]],
+        token: CancelToken,
+    ) -> list[np.ndarray]:
+        """SAM's mask (bool, image size) for each (x0, y0, x1, y1) box prompt on ``rgb``."""
         ...
 
     def train(
@@ -157,7 +179,14 @@ def pick_default(models: Sequence[ModelInfo], wanted: str | None) -> int:
     names = [m.name for m in models]
     if wanted in names:
         return names.index(wanted)
-    ready = next((i for i, m in enumerate(models) if m.weights_present and not m.random_init), None)
+    ready = next(
+        (
+            i
+            for i, m in enumerate(models)
+            if m.weights_present and not m.random_init and m.task != "promptable"
+        ),
+        None,
+    )  # SAM (promptable) labels nothing by itself
     if ready is not None:
         return ready
     return names.index(FIRST_DOWNLOAD) if FIRST_DOWNLOAD in names else 0

@@ -56,6 +56,8 @@ class ToolBox(QObject):
         self.tools = {cls.name: cls(self) for cls in TOOL_CLASSES}
         self.active: Tool = self.tools[Brush.name]
         self._hover: Point | None = None
+        self.modifiers = Qt.KeyboardModifier.NoModifier
+        """The keys held at the latest press (click to segment: Alt for a negative point)."""
         self.join_held = False
         """Ctrl was held at the latest press: that object goes into the object under the cursor."""
         self._issued = 0
@@ -64,6 +66,11 @@ class ToolBox(QObject):
     def add_tools(self, classes: Sequence[type[Tool]]) -> None:
         """Tools beyond ``TOOL_CLASSES``, registered by the feature that owns them (the scribble tools)."""
         self.tools.update({cls.name: cls(self) for cls in classes})
+
+    def add_tool(self, tool: Tool) -> None:
+        """A tool built by the feature that owns it, with what it needs (click to segment: its
+        SAM service), since the tool box cannot import other features."""
+        self.tools[tool.name] = tool
 
     # -- settings ---------------------------------------------------------------------------------
 
@@ -189,6 +196,7 @@ class ToolBox(QObject):
 
     def press(self, point: Point, modifiers: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
         """A left press; Ctrl held makes the object begun here go into the object under the cursor."""
+        self.modifiers = modifiers
         self.join_held = bool(modifiers & Qt.KeyboardModifier.ControlModifier)
         if self.document is not None:
             self.document.settle()  # long work (an accept, an undo) ends before new ids are chosen

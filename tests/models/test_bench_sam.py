@@ -1,0 +1,22 @@
+"""``bench sam`` times the real SAM 2.1 tiny at its 1024 input (a smoke run; speed is not asserted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from segstudio.benchmarks.sam import run_sam_bench
+from segstudio.cli import build_parser
+
+
+def test_sam_bench_reports_embedding_and_per_click_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no published weights: random ones
+    monkeypatch.setenv("SEGSTUDIO_DEVICE", "cpu")
+    result = run_sam_bench(repeats=1)
+    assert result["model"] == "sam2.1-tiny" and result["image_size"] == 1024 and result["device"] == "cpu"
+    assert result["weights"].startswith("random") and result["embeddings_timed"] == 1
+    assert result["embedding_ms"] > result["prompt_ms"] > 0 and result["clicks_timed"] == 5
+    assert build_parser().parse_args(["bench", "sam", "--json"]).name == "sam"
