@@ -58,8 +58,8 @@ class ClickSegment(Tool):
 
     name = "click to segment"
 
-    def __init__(self, box: ToolBox, service: SamService) -> None:
-        super().__init__(box)
+    def __init__(self, toolbox: ToolBox, service: SamService) -> None:
+        super().__init__(toolbox)
         self.service = service
         self.prompts = Prompts()
         self.mask: np.ndarray | None = None
@@ -73,15 +73,15 @@ class ClickSegment(Tool):
         pen.setCosmetic(True)
         self._preview.setPen(pen)
         self._preview.setBrush(QBrush(QColor(80, 255, 120, 70)))
-        box.preview.scene.addItem(self._preview)
+        toolbox.preview.scene.addItem(self._preview)
         self._filter = _CanvasEvents(self)
-        for view in box.preview.scene.views():
+        for view in toolbox.preview.scene.views():
             view.viewport().installEventFilter(self._filter)
             view.installEventFilter(self._filter)
 
     @property
     def active(self) -> bool:
-        return self.box.active is self and self.box.document is not None
+        return self.toolbox.active is self and self.toolbox.document is not None
 
     @property
     def waiting(self) -> bool:
@@ -90,19 +90,19 @@ class ClickSegment(Tool):
 
     def press(self, point: Point) -> None:
         self._start = point
-        self._negative = bool(self.box.modifiers & Qt.KeyboardModifier.AltModifier)
+        self._negative = bool(self.toolbox.modifiers & Qt.KeyboardModifier.AltModifier)
         self.service.prefetch(self.document.image_id, self.document.rgb, self._failed)
 
     def move(self, point: Point, dragging: bool) -> None:
         if self._start is not None and dragging and _distance(self._start, point) > DRAG_PIXELS:
             (x0, y0), (x1, y1) = self._start, point
-            self.box.preview.show_outline([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], closed=True)
+            self.toolbox.preview.show_outline([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], closed=True)
 
     def release(self, point: Point) -> None:
         start, self._start = self._start, None
         if start is None:
             return
-        self.box.preview.clear_outline()
+        self.toolbox.preview.clear_outline()
         height, width = self.document.shape
         if _distance(start, point) > DRAG_PIXELS:
             x0, y0 = _inside(start, width, height)
@@ -131,7 +131,7 @@ class ClickSegment(Tool):
     def commit(self, over_human: bool = False) -> None:
         """Write the previewed mask as one undo step (the current class; a new object of a thing)."""
         if self.mask is None or self.waiting:
-            self.box.message.emit(
+            self.toolbox.message.emit(
                 "Click to segment: wait for the mask"
                 if self.waiting
                 else "Click to segment: click an object first"
@@ -140,13 +140,13 @@ class ClickSegment(Tool):
         document, mask, s = self.document, self.mask, self.settings
         area = Box.of_mask(mask)
         if area.is_empty:
-            self.box.message.emit("Click to segment: the mask is empty; add a positive click")
+            self.toolbox.message.emit("Click to segment: the mask is empty; add a positive click")
             return
         start = next(((p.x, p.y) for p in self.prompts.points if p.positive), (area.left, area.top))
-        self.box.begin_object(start, outline=True)  # always a new object of a thing class
+        self.toolbox.begin_object(start, outline=True)  # always a new object of a thing class
         protect = s.protect if (over_human or s.only_unlabelled) else Protect.HUMAN
         paint_mask(document, area, mask[area.slices], s.label, protect, "Click to segment")
-        self.box.end_object()
+        self.toolbox.end_object()
         self.clear()
 
     def clear(self) -> None:
@@ -154,7 +154,7 @@ class ClickSegment(Tool):
         self.prompts, self.mask, self._start = Prompts(), None, None
         self._answered = self._asked
         self._preview.setVisible(False)
-        self.box.preview.clear_outline()
+        self.toolbox.preview.clear_outline()
 
     def cancel(self) -> None:
         self.clear()
@@ -174,18 +174,18 @@ class ClickSegment(Tool):
         )
 
     def _answer(self, document: Document, asked: int, mask: np.ndarray, score: float) -> None:
-        if document is not self.box.document or asked != self._asked:
+        if document is not self.toolbox.document or asked != self._asked:
             return  # another image, or a newer question is out
         self._answered = asked
         self.mask = mask
         self._show()
-        self.box.message.emit(
+        self.toolbox.message.emit(
             f"Click to segment: {int(mask.sum())} pixels (score {score:.2f}); Enter keeps it"
         )
 
     def _failed(self, text: str) -> None:
         self._answered = self._asked
-        self.box.message.emit(f"Click to segment: {text}")
+        self.toolbox.message.emit(f"Click to segment: {text}")
 
     def _show(self) -> None:
         """The mask's outline, filled, and a mark at each click (+ filled, - hollow)."""
@@ -211,7 +211,7 @@ class _CanvasEvents(QObject):
     """Right clicks and Shift+Enter on the canvas, for the tool while it is chosen."""
 
     def __init__(self, tool: ClickSegment) -> None:
-        super().__init__(tool.box)
+        super().__init__(tool.toolbox)
         self._tool = tool
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
