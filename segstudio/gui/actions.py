@@ -193,6 +193,8 @@ def build(window: MainWindow) -> Actions:
         action = _action(window, f"Class {key}", lambda _=False, p=position: window.pick_class(p), key)
         actions.classes.append(action)
     label_menu.addActions(actions.classes)
+    label_menu.addSeparator()
+    label_menu.addActions(window.class_picker.actions())
 
     view_menu = menus.addMenu("&View")
     fit = _action(window, "&Fit to window", canvas.fit, "F")

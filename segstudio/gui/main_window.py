@@ -30,6 +30,7 @@ from segstudio.gui.drop import DropOpener
 from segstudio.gui.exchange.dataset_exchange import ExchangeControl
 from segstudio.gui.modelling.model_backend import BackendFactory, LazyBackend
 from segstudio.gui.modelling.model_docks import ModelDocks
+from segstudio.gui.panels.class_picker import ClassPicker
 from segstudio.gui.panels.image_list import ImageList
 from segstudio.gui.panels.iou_panel import IouPanel
 from segstudio.gui.panels.layers_panel import LayersPanel
@@ -103,6 +104,7 @@ class MainWindow(QMainWindow):
         self.toolbox.jobs = JobClient(lambda: self.worker, self)
         self.scribbles = ScribbleController(lambda: self.worker, self.session, self.toolbox, self)
         self.palette_panel = PalettePanel()
+        self.class_picker = ClassPicker(self.toolbox, self.palette_panel.focus_search, self)
         self.layers_panel = LayersPanel(self.canvas)
         self.iou_panel = IouPanel()
         self.panoptic = LivePQ(JobClient(lambda: self.worker, self), self)
@@ -113,6 +115,7 @@ class MainWindow(QMainWindow):
         self.cursor_label = QLabel("")
         self.tool_label = QLabel("")
         self.tool_label.setToolTip(INSTANCE_TIP)
+        self.statusBar().addPermanentWidget(self.class_picker.label)
         self.statusBar().addPermanentWidget(self.tool_label)
         self.statusBar().addPermanentWidget(self.cursor_label)
         self.recent = RecentProjects(settings)

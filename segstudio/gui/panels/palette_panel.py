@@ -102,7 +102,9 @@ class PalettePanel(QWidget):
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search classes…")
         self.search.setClearButtonEnabled(True)
+        self.search.setToolTip("Type part of a class name; Enter picks the first match (Ctrl+F comes here)")
         self.search.textChanged.connect(self._filter)
+        self.search.returnPressed.connect(self.pick_first_match)
         self.list = QListWidget()
         self.list.currentItemChanged.connect(self._picked)
         self.list.itemDoubleClicked.connect(lambda item: self.edit_class(item.data(ID_ROLE)))
@@ -169,6 +171,26 @@ class PalettePanel(QWidget):
             item = self.list.item(row)
             name = self.palette[int(item.data(ID_ROLE))].name if self.palette else ""
             item.setHidden(bool(needle) and needle not in name.casefold())
+
+    def focus_search(self) -> None:
+        """Ctrl+F: type to find a class (its dock is shown if it was closed)."""
+        dock = self.parentWidget()
+        if dock is not None and not self.isVisible():
+            dock.show()
+        self.search.setFocus()
+        self.search.selectAll()
+
+    def pick_first_match(self) -> bool:
+        """Enter in the search: the single or first class shown becomes the class painted, and the
+        keyboard goes back to the window's shortcuts (the filter stays)."""
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if not item.isHidden():
+                self.list.setCurrentItem(item)
+                self.class_chosen.emit(int(item.data(ID_ROLE)))
+                self.search.clearFocus()
+                return True
+        return False
 
     def _edit_current(self) -> None:
         current = self.current_class()
