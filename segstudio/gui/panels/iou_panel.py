@@ -22,6 +22,21 @@ COLUMNS = ("Class", "IoU", "PQ", "GT px", "Pred. px")
 NO_PREDICTION = "No prediction for this image: there is nothing to compare the ground truth with."
 
 
+MIN_BAR_LUMA = 90
+"""Bars darker than this (Rec. 601 luma, 0..255) are lifted towards white: the plot is black."""
+BAR_OUTLINE = (200, 200, 200)
+
+
+def visible_on_dark(color: tuple[int, int, int], min_luma: int = MIN_BAR_LUMA) -> tuple[int, int, int]:
+    """``color``, mixed with white just enough to reach ``min_luma`` (a black class becomes grey)."""
+    r, g, b = color
+    luma = 0.299 * r + 0.587 * g + 0.114 * b
+    if luma >= min_luma:
+        return color
+    mix = (min_luma - luma) / (255 - luma)
+    return tuple(round(c + (255 - c) * mix) for c in color)  # type: ignore[return-value]
+
+
 def percent(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.2%}"
 
@@ -137,8 +152,14 @@ class IouPanel(QWidget):
             f"mIoU {percent(matrix.miou)}   pixel accuracy {percent(matrix.pixel_accuracy)}\n"
             f"Pixels changed by the human: {document.human_corrections:,}"
         )
-        colors = [pg.mkBrush(*palette[int(matrix.class_ids[i])].color) for i in present]
-        self.bars.setOpts(x=np.arange(len(present)), height=iou[present], width=0.8, brushes=colors)
+        colors = [pg.mkBrush(*visible_on_dark(palette[int(matrix.class_ids[i])].color)) for i in present]
+        self.bars.setOpts(
+            x=np.arange(len(present)),
+            height=iou[present],
+            width=0.8,
+            brushes=colors,
+            pen=pg.mkPen(BAR_OUTLINE),
+        )
         self.plot.getAxis("bottom").setTicks([list(enumerate(names))])
         self.plot.setXRange(-0.6, max(len(present), 1) - 0.4, padding=0)
         self.table.setRowCount(len(present))
