@@ -17,7 +17,16 @@ from PySide6.QtWidgets import QMenu
 from segstudio.gui.panels.palette_panel import CLASS_KEYS
 from segstudio.gui.recent import fill_menu
 from segstudio.gui.tools.scribble_tools import ScribbleBrush, ScribbleEraser
-from segstudio.gui.tools.tools import BoxCut, Brush, Eraser, Fill, Picker, Polygon, SuperpixelBrush
+from segstudio.gui.tools.tools import (
+    BoxCut,
+    Brush,
+    ColourFill,
+    Eraser,
+    Fill,
+    Picker,
+    Polygon,
+    SuperpixelBrush,
+)
 
 if TYPE_CHECKING:
     from segstudio.gui.main_window import MainWindow
@@ -43,7 +52,19 @@ TOOL_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
         "Click corners; double-click or Enter fills, Backspace undoes a corner, Esc cancels. "
         "Each polygon is a new object (Ctrl at the first corner: into the object under it)",
     ),
-    (Fill.name, "Flood &fill", "G", f"Fill the region of equal labels under the click. {OBJECTS}"),
+    (
+        Fill.name,
+        "Label &fill",
+        "G",
+        f"Fill the connected region of equal labels under the click (labels, not colours). {OBJECTS}",
+    ),
+    (
+        ColourFill.name,
+        "Colour fill (magic &wand)",
+        "W",
+        "Label the connected pixels whose colour is within the tolerance of the clicked one; "
+        f"[ and ] change the tolerance. {OBJECTS}",
+    ),
     (BoxCut.name, "Box to mask", "R", "Drag a box around an object; GrabCut labels it as a new object"),
     (Picker.name, "P&ick", "I", "Take the class and object under the click; strokes continue that object"),
     (

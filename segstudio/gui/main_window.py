@@ -527,7 +527,8 @@ class MainWindow(QMainWindow):
         if s.category in palette and palette[s.category].isthing:
             name += instance_text(s.instance, s.mode)
         lock = "  unlabelled only" if s.only_unlabelled else ""
-        self.tool_label.setText(f"{self.toolbox.active.name}  r {round(s.radius, 1):g}  {name}{lock}")
+        active = self.toolbox.active
+        self.tool_label.setText(f"{active.name}  {active.size_text()}  {name}{lock}")
 
     def _work_progress(self, title: str, done: int, total: int) -> None:
         """Long work on the labels (band by band): its progress in the status bar."""

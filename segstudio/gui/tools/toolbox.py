@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import QObject, Qt, Signal
 
+from segstudio.core.colour_fill import MAX_TOLERANCE
 from segstudio.core.edits import Point
 from segstudio.core.instance_choice import InstanceMode, joined_instance
 from segstudio.core.palette import Palette
@@ -20,6 +21,7 @@ from segstudio.gui.threads.job_client import JobClient
 from segstudio.gui.tools.tools import (
     BoxCut,
     Brush,
+    ColourFill,
     Eraser,
     Fill,
     Picker,
@@ -33,7 +35,17 @@ from segstudio.gui.tools.tools import (
 MIN_RADIUS, MAX_RADIUS = 0.5, 512.0
 RADIUS_STEP = 1.25
 
-TOOL_CLASSES: tuple[type[Tool], ...] = (Brush, Eraser, SuperpixelBrush, Polygon, Fill, BoxCut, Picker)
+TOOL_CLASSES: tuple[type[Tool], ...] = (
+    Brush,
+    Eraser,
+    SuperpixelBrush,
+    Polygon,
+    Fill,
+    ColourFill,
+    BoxCut,
+    Picker,
+)
+TOLERANCE_STEP = 4
 
 
 class ToolBox(QObject):
@@ -168,10 +180,21 @@ class ToolBox(QObject):
         self.settings_changed.emit()
 
     def grow_brush(self) -> None:
-        self.set_radius(max(self.settings.radius + 1, self.settings.radius * RADIUS_STEP))
+        """]: a bigger brush, or with the colour fill a wider tolerance."""
+        if isinstance(self.active, ColourFill):
+            self.set_tolerance(self.settings.tolerance + TOLERANCE_STEP)
+        else:
+            self.set_radius(max(self.settings.radius + 1, self.settings.radius * RADIUS_STEP))
 
     def shrink_brush(self) -> None:
-        self.set_radius(min(self.settings.radius - 1, self.settings.radius / RADIUS_STEP))
+        if isinstance(self.active, ColourFill):
+            self.set_tolerance(self.settings.tolerance - TOLERANCE_STEP)
+        else:
+            self.set_radius(min(self.settings.radius - 1, self.settings.radius / RADIUS_STEP))
+
+    def set_tolerance(self, tolerance: int) -> None:
+        self.settings.tolerance = min(MAX_TOLERANCE, max(0, tolerance))
+        self.settings_changed.emit()
 
     def set_only_unlabelled(self, on: bool) -> None:
         self.settings.only_unlabelled = on
