@@ -34,6 +34,7 @@ from segstudio.gui.panels.class_picker import ClassPicker
 from segstudio.gui.panels.image_list import ImageList
 from segstudio.gui.panels.iou_panel import IouPanel
 from segstudio.gui.panels.layers_panel import LayersPanel
+from segstudio.gui.panels.palette_offer import NewProjectPalette
 from segstudio.gui.panels.palette_panel import PalettePanel
 from segstudio.gui.panels.pq_live import LivePQ
 from segstudio.gui.recent import RecentProjects
@@ -105,6 +106,7 @@ class MainWindow(QMainWindow):
         self.scribbles = ScribbleController(lambda: self.worker, self.session, self.toolbox, self)
         self.palette_panel = PalettePanel()
         self.class_picker = ClassPicker(self.toolbox, self.palette_panel.focus_search, self)
+        self.new_palette = NewProjectPalette(settings, self.session, self.palette_panel, data_dir, self)
         self.layers_panel = LayersPanel(self.canvas)
         self.iou_panel = IouPanel()
         self.panoptic = LivePQ(JobClient(lambda: self.worker, self), self)
@@ -224,7 +226,7 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             return False
         folders = [path for path in paths if path.is_dir()]
-        palette = self.palette if self.project else None
+        palette = self.new_palette.palette_for((folders or [*paths])[0])
         try:
             if folders or len(paths) == 1:
                 opened = projects.open_path((folders or list(paths))[0], self.data_dir, palette)

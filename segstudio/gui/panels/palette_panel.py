@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from segstudio.core.palette import BUILTIN_PALETTES, ClassDef, Color, Palette, PaletteError, builtin_palette
 from segstudio.gui.dialogs import notice
+from segstudio.gui.panels.palette_offer import PaletteOffer
 
 CLASS_KEYS = "1234567890"
 """Keys picking the first ten classes, in palette order."""
@@ -121,8 +122,11 @@ class PalettePanel(QWidget):
         row.addStretch(1)
         row.addWidget(self.builtin)
         row.addWidget(load)
+        self.offer = PaletteOffer()
+        self.offer.chosen.connect(self._emit)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.offer)
         layout.addWidget(self.search)
         layout.addWidget(self.list, 1)
         layout.addLayout(row)
