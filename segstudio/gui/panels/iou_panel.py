@@ -18,7 +18,18 @@ from segstudio.core.label_pq import PanopticQuality, Quality
 from segstudio.gui.document.document import Document
 
 REDRAW_MS = 60
-COLUMNS = ("Class", "IoU", "PQ", "GT px", "Pred. px")
+COLUMNS = ("Class", "IoU", "PQ", "GT px", "Pred. px on labelled")
+COLUMN_TIPS = {
+    "GT px": "Ground-truth pixels of the class",
+    "Pred. px on labelled": "Pixels predicted as the class where the ground truth is labelled: the "
+    "pixels IoU is counted on (predictions over unlabelled pixels are left out)",
+}
+HUMAN_DIFFERS = "Human pixels unlike the prediction"
+HUMAN_DIFFERS_TIP = (
+    "Pixels a person labelled last whose class differs from the prediction shown now. Not a running "
+    "total of edits: it falls when a new prediction (a model's or the scribble classifier's) agrees "
+    "with them, and rises with each correction of the current one."
+)
 NO_PREDICTION = "No prediction for this image: there is nothing to compare the ground truth with."
 
 
@@ -68,6 +79,7 @@ class IouPanel(QWidget):
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         self.summary.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.summary.setToolTip(HUMAN_DIFFERS_TIP)
         self.pq_label = QLabel("")
         self.pq_label.setWordWrap(True)
         self.pq_label.setToolTip(
@@ -84,7 +96,8 @@ class IouPanel(QWidget):
         self.plot.addItem(self.bars)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.horizontalHeaderItem(COLUMNS.index("Pred. px")).setToolTip("Predicted pixels")
+        for column, tip in COLUMN_TIPS.items():
+            self.table.horizontalHeaderItem(COLUMNS.index(column)).setToolTip(tip)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         header = self.table.horizontalHeader()
@@ -150,7 +163,7 @@ class IouPanel(QWidget):
         names = [palette[int(matrix.class_ids[i])].name for i in present]
         self.summary.setText(
             f"mIoU {percent(matrix.miou)}   pixel accuracy {percent(matrix.pixel_accuracy)}\n"
-            f"Pixels changed by the human: {document.human_corrections:,}"
+            f"{HUMAN_DIFFERS}: {document.human_corrections:,}"
         )
         colors = [pg.mkBrush(*visible_on_dark(palette[int(matrix.class_ids[i])].color)) for i in present]
         self.bars.setOpts(

@@ -1,7 +1,7 @@
 """Live scribble classification (ilastik / Labkit style): scribble, pause, see the whole image labelled.
 
 Every pause in scribbling (``DEBOUNCE_MS`` after a stroke, an undo or a redo) the controller saves
-the scribbles (``PROJECT/scribbles/ID.png``) and submits one INTERACTIVE job of kind ``"scribbles"``
+the scribbles (``PROJECT/scribbles/ID.scribbles``) and submits one INTERACTIVE job of kind ``"scribbles"``
 keyed by the image id to the window's :class:`Worker`, with a snapshot of the scribbles. The job
 (``core.scribble_run.classify_scribbles``) takes the image's features from a cache shared across
 jobs, trains the forest, predicts every pixel and its uncertainty. A newer job for the same image
