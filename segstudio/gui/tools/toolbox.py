@@ -18,34 +18,12 @@ from segstudio.core.palette import Palette
 from segstudio.gui.canvas.canvas import Preview
 from segstudio.gui.document.document import Document
 from segstudio.gui.threads.job_client import JobClient
-from segstudio.gui.tools.tools import (
-    BoxCut,
-    Brush,
-    ColourFill,
-    Eraser,
-    Fill,
-    Picker,
-    Polygon,
-    SuperpixelBrush,
-    Tool,
-    ToolSettings,
-    pixel_of,
-)
+from segstudio.gui.tools.tools import TOOL_CLASSES, Brush, ColourFill, Tool, ToolSettings, pixel_of
 
 MIN_RADIUS, MAX_RADIUS = 0.5, 512.0
 RADIUS_STEP = 1.25
-
-TOOL_CLASSES: tuple[type[Tool], ...] = (
-    Brush,
-    Eraser,
-    SuperpixelBrush,
-    Polygon,
-    Fill,
-    ColourFill,
-    BoxCut,
-    Picker,
-)
 TOLERANCE_STEP = 4
+"""What [ and ] add to or take from the colour fill's tolerance."""
 
 
 class ToolBox(QObject):

@@ -523,3 +523,16 @@ class Picker(Tool):
         height, width = labels.shape
         if 0 <= x < width and 0 <= y < height and labels.category[y, x] != VOID:
             self.box.pick(int(labels.category[y, x]), int(labels.instance[y, x]))
+
+
+TOOL_CLASSES: tuple[type[Tool], ...] = (
+    Brush,
+    Eraser,
+    SuperpixelBrush,
+    Polygon,
+    Fill,
+    ColourFill,
+    BoxCut,
+    Picker,
+)
+"""The label tools, in menu order (the scribble tools are added by their feature)."""
