@@ -190,8 +190,10 @@ class PalettePanel(QWidget):
         for row in range(self.list.count()):
             item = self.list.item(row)
             if not item.isHidden():
-                self.list.setCurrentItem(item)
-                self.class_chosen.emit(int(item.data(ID_ROLE)))
+                if self.list.currentItem() is item:
+                    self.class_chosen.emit(int(item.data(ID_ROLE)))  # chosen again (after another key)
+                else:
+                    self.list.setCurrentItem(item)  # emits class_chosen
                 self.search.clearFocus()
                 return True
         return False
