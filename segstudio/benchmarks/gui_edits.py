@@ -78,7 +78,7 @@ def _box_to_mask(window: MainWindow, height: int, width: int) -> None:
 
 
 def _fill(window: MainWindow) -> None:
-    window.toolbox.set_tool("fill")
+    window.toolbox.set_tool("label fill")
     window.toolbox.set_label(FILL_CLASS)
     window.toolbox.press((10.5, 10.5))
     window.toolbox.release((10.5, 10.5))

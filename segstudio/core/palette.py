@@ -21,6 +21,8 @@ import numpy as np
 from segstudio.core.labels import VOID
 
 Color = tuple[int, int, int]
+BACKGROUND_NAMES = frozenset({"background", "unlabeled", "unlabelled", "void", "ignore"})
+"""Class names (case and surrounding underscores aside) of background classes."""
 
 
 class PaletteError(ValueError):
@@ -184,6 +186,12 @@ class Palette:
     @property
     def thing_ids(self) -> set[int]:
         return {c.id for c in self._classes if c.isthing}
+
+    @property
+    def background_ids(self) -> frozenset[int]:
+        """Classes that mean "nothing in particular" (VOC's background, labelme's _background_,
+        Cityscapes' unlabeled): overlays leave the photo clear there unless asked."""
+        return frozenset(c.id for c in self._classes if c.name.strip("_ ").casefold() in BACKGROUND_NAMES)
 
     def color_lut(self, alpha: int = 255, void_alpha: int = 0) -> np.ndarray:
         """A (VOID + 1, 4) uint8 RGBA table indexed by category value; unknown ids and VOID are clear."""

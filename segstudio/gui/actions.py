@@ -21,11 +21,21 @@ from segstudio.gui.exchange.dataset_exchange import ExchangeControl
 from segstudio.gui.icons import set_command_icons, tool_icon
 from segstudio.gui.panels.palette_panel import CLASS_KEYS
 from segstudio.gui.recent import RecentProjects, fill_menu
+from segstudio.gui.tools.class_picker import ClassPicker
 from segstudio.gui.tools.sam_tool import ClickSegment
 from segstudio.gui.tools.scribble_tools import ScribbleBrush, ScribbleEraser
 from segstudio.gui.tools.scribbles import ScribbleController
 from segstudio.gui.tools.toolbox import ToolBox
-from segstudio.gui.tools.tools import BoxCut, Brush, Eraser, Fill, Picker, Polygon, SuperpixelBrush
+from segstudio.gui.tools.tools import (
+    BoxCut,
+    Brush,
+    ColourFill,
+    Eraser,
+    Fill,
+    Picker,
+    Polygon,
+    SuperpixelBrush,
+)
 from segstudio.io.project import ImageState
 
 OBJECTS = (
@@ -49,7 +59,19 @@ TOOL_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
         "Click corners; double-click or Enter fills, Backspace undoes a corner, Esc cancels. "
         "Each polygon is a new object (Ctrl at the first corner: into the object under it)",
     ),
-    (Fill.name, "Flood &fill", "G", f"Fill the region of equal labels under the click. {OBJECTS}"),
+    (
+        Fill.name,
+        "Label &fill",
+        "G",
+        f"Fill the connected region of equal labels under the click (labels, not colours). {OBJECTS}",
+    ),
+    (
+        ColourFill.name,
+        "Colour fill (magic &wand)",
+        "W",
+        "Label the connected pixels whose colour is within the tolerance of the clicked one; "
+        f"[ and ] change the tolerance. {OBJECTS}",
+    ),
     (BoxCut.name, "Box to mask", "R", "Drag a box around an object; GrabCut labels it as a new object"),
     (Picker.name, "P&ick", "I", "Take the class and object under the click; strokes continue that object"),
     (
@@ -97,6 +119,7 @@ class Parts:
     scribbles: ScribbleController
     exchange: ExchangeControl
     recent: RecentProjects
+    class_picker: ClassPicker
 
 
 @dataclass
@@ -242,6 +265,8 @@ def build(window: QMainWindow, commands: WindowCommands, parts: Parts) -> Action
         action = _action(window, f"Class {key}", lambda _=False, p=position: commands.pick_class(p), key)
         actions.classes.append(action)
     label_menu.addActions(actions.classes)
+    label_menu.addSeparator()
+    label_menu.addActions(parts.class_picker.actions())
 
     view_menu = menus.addMenu("&View")
     fit = _action(window, "&Fit to window", canvas.fit, "F")

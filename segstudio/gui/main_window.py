@@ -44,6 +44,7 @@ from segstudio.gui.notices import notice
 from segstudio.gui.panels.image_list import ImageList
 from segstudio.gui.panels.iou_panel import IouPanel
 from segstudio.gui.panels.layers_panel import LayersPanel
+from segstudio.gui.panels.palette_offer import NewProjectPalette
 from segstudio.gui.panels.palette_panel import PalettePanel
 from segstudio.gui.panels.pq_live import LivePQ
 from segstudio.gui.recent import RecentProjects
@@ -51,6 +52,7 @@ from segstudio.gui.shortcuts import ShortcutMap, ShortcutsDialog, menu_commands
 from segstudio.gui.threads.gc_guard import collect_on_gui_thread
 from segstudio.gui.threads.job_client import JobClient
 from segstudio.gui.threads.worker import Worker
+from segstudio.gui.tools.class_picker import ClassPicker
 from segstudio.gui.tools.sam_tool import ClickSegment
 from segstudio.gui.tools.scribbles import ScribbleController
 from segstudio.gui.tools.toolbox import ToolBox
@@ -116,6 +118,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(views)
         self.scribbles = ScribbleController(lambda: self.worker, self.session, self.toolbox, self)
         self.palette_panel = PalettePanel()
+        self.class_picker = ClassPicker(self.toolbox, self.palette_panel.focus_search, self)
+        self.new_palette = NewProjectPalette(settings, self.session, self.palette_panel, data_dir, self)
         self.layers_panel = LayersPanel(self.canvas)
         self.iou_panel = IouPanel()
         self.panoptic = LivePQ(self._jobs(), self)
@@ -126,11 +130,14 @@ class MainWindow(QMainWindow):
         self.cursor_label = QLabel("")
         self.tool_label = QLabel("")
         self.tool_label.setToolTip(INSTANCE_TIP)
+        self.statusBar().addPermanentWidget(self.class_picker.label)
         self.statusBar().addPermanentWidget(self.tool_label)
         self.statusBar().addPermanentWidget(self.cursor_label)
         self.recent = RecentProjects(settings)
         self.exchange = ExchangeControl(self, self._jobs(), host=self, data_dir=data_dir)
-        parts = actions.Parts(self.toolbox, self.canvas, self.scribbles, self.exchange, self.recent)
+        parts = actions.Parts(
+            self.toolbox, self.canvas, self.scribbles, self.exchange, self.recent, self.class_picker
+        )
         self.commands = actions.build(self, commands=self, parts=parts)
         save_on_leave = settings is None or settings.value(SAVE_ON_LEAVE_KEY, True, type=bool)
         self.commands.save_on_leave.setChecked(bool(save_on_leave))
@@ -250,7 +257,7 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             return False
         folders = [path for path in paths if path.is_dir()]
-        palette = self.palette if self.project else None
+        palette = self.new_palette.palette_for((folders or [*paths])[0])
         try:
             if folders or len(paths) == 1:
                 opened = projects.open_path((folders or list(paths))[0], self.data_dir, palette)
@@ -571,7 +578,8 @@ class MainWindow(QMainWindow):
         if s.category in palette and palette[s.category].isthing:
             name += instance_text(s.instance, s.mode)
         lock = "  unlabelled only" if s.only_unlabelled else ""
-        self.tool_label.setText(f"{self.toolbox.active.name}  r {round(s.radius, 1):g}  {name}{lock}")
+        active = self.toolbox.active
+        self.tool_label.setText(f"{active.name}  {active.size_text()}  {name}{lock}")
 
     def _work_progress(self, title: str, done: int, total: int) -> None:
         """Long work on the labels (band by band): its progress in the status bar."""

@@ -1,8 +1,11 @@
-"""The project's scribbles: ``PROJECT/scribbles/ID.png``, the input format of ``segstudio pixel-classify``.
+"""The project's scribbles: ``PROJECT/scribbles/ID.scribbles``, what ``segstudio pixel-classify`` reads.
 
 A grey PNG of the image's size, 0 = not scribbled and ``k = id + 1`` for class ``id`` (8-bit when
 every value fits, else 16-bit), written atomically. So a project's scribbles can be fed to the
-headless command as they are. An image without scribbles has no file.
+headless command as they are (it reads PNG data whatever the name). The file is not named
+``.png``: the project of an image folder lives inside it (``.segstudio/``), and tools that list
+images recursively would list the scribbles as photos. Files of the former name ``ID.png`` are
+renamed when first read. An image without scribbles has no file.
 """
 
 from __future__ import annotations
@@ -16,10 +19,24 @@ from segstudio.io.project import Project, ProjectError
 from segstudio.io.semantic_png import read_label_values
 
 SCRIBBLES_DIR = "scribbles"
+SCRIBBLES_SUFFIX = ".scribbles"
+LEGACY_SUFFIX = ".png"
 
 
 def scribbles_path(project: Project, image_id: str) -> Path:
-    return project.root / SCRIBBLES_DIR / f"{project.entry(image_id).id}.png"
+    return project.root / SCRIBBLES_DIR / f"{project.entry(image_id).id}{SCRIBBLES_SUFFIX}"
+
+
+def _adopt_legacy(path: Path) -> None:
+    """Rename a scribble file of the former ``ID.png`` name to ``path`` (once, when first read)."""
+    legacy = path.with_suffix(LEGACY_SUFFIX)
+    if not path.exists() and legacy.is_file():
+        try:
+            legacy.replace(path)
+        except OSError as error:
+            raise ProjectError(
+                f"{legacy}: cannot rename to {path.name} ({error.strerror or error})"
+            ) from error
 
 
 def save_scribbles(project: Project, image_id: str, values: np.ndarray) -> None:
@@ -31,6 +48,7 @@ def save_scribbles(project: Project, image_id: str, values: np.ndarray) -> None:
         raise ProjectError(f"{path}: refusing scribbles of shape {values.shape} for a {size} image")
     if not values.any():
         path.unlink(missing_ok=True)
+        path.with_suffix(LEGACY_SUFFIX).unlink(missing_ok=True)
         return
     dtype = np.uint8 if int(values.max()) <= np.iinfo(np.uint8).max else np.uint16
     try:
@@ -43,6 +61,7 @@ def save_scribbles(project: Project, image_id: str, values: np.ndarray) -> None:
 def load_scribbles(project: Project, image_id: str) -> np.ndarray | None:
     """The saved scribbles of an image (classifier convention), or None when it has none."""
     path = scribbles_path(project, image_id)
+    _adopt_legacy(path)
     if not path.is_file():
         return None
     try:

@@ -260,3 +260,14 @@ def test_coco_panoptic_is_the_official_category_file(coco_panoptic_sample: Path)
 def test_from_categories_requires_a_list() -> None:
     with pytest.raises(PaletteError, match="a category list must be a list, got dict"):
         Palette.from_categories({"id": 1}, "t")
+
+
+def test_background_ids_name_the_classes_that_mean_nothing_in_particular() -> None:
+    assert builtin_palette("voc").background_ids == {0}
+    classes = [
+        ClassDef(0, "_background_", (0, 0, 0)),
+        ClassDef(1, "Unlabeled", (1, 1, 1)),
+        ClassDef(2, "dog", (2, 2, 2)),
+    ]
+    labelme = Palette("p", classes)
+    assert labelme.background_ids == {0, 1}

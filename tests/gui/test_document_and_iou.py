@@ -110,7 +110,7 @@ def test_iou_dock_shows_what_from_maps_computes_after_a_stroke(qtbot, make_windo
     qtbot.waitUntil(lambda: _iou_table(panel) == rows)
     corrections = _corrections(window.document)
     assert f"mIoU {percent(expected.miou)}" in panel.summary.text()
-    assert f"Pixels changed by the human: {corrections:,}" in panel.summary.text()
+    assert f"Human pixels unlike the prediction: {corrections:,}" in panel.summary.text()
     assert panel.bars.opts["height"].tolist() == [v for v in expected.iou if not np.isnan(v)]
 
 

@@ -148,9 +148,9 @@ def test_a_whole_image_fill_is_found_on_the_worker_and_written_in_bands(qtbot, m
     window = make_window(big_root)
     document, log = window.document, BoxLog(window)
     before = document.labels.copy()
-    window.toolbox.set_tool("fill")
+    window.toolbox.set_tool("label fill")
     window.toolbox.set_label(DOG)
-    with qtbot.waitSignal(window.worker.started, check_params_cb=lambda _, title: title == "Flood fill"):
+    with qtbot.waitSignal(window.worker.started, check_params_cb=lambda _, title: title == "Label fill"):
         window.toolbox.press((10.5, 10.5))
         assert document.labels.category[10, 10] == before.category[10, 10]  # nothing written yet
     settled(qtbot, window)

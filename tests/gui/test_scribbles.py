@@ -14,8 +14,10 @@ from PySide6.QtCore import Qt
 from segstudio.core.labels import VOID, Provenance
 from segstudio.gui.canvas.layers import PREDICTION, SCRIBBLES, UNCERTAINTY
 from segstudio.gui.main_window import MainWindow
-from segstudio.io.project import Project
+from segstudio.gui.panels.iou_panel import NO_PREDICTION
+from segstudio.io.project import ImageState, Project
 from segstudio.io.scribble_file import scribbles_path
+from segstudio.io.scribble_prediction import SCRIBBLE_MODEL
 from segstudio.io.semantic_png import read_label_values
 
 HEIGHT, WIDTH = 120, 160
@@ -158,7 +160,7 @@ def test_a_failing_run_is_reported_and_the_next_one_works(qtbot, make_window, sc
     window = scribble_window(make_window, scene_root)
     window.toolbox.set_tool("scribble")
     scribble(qtbot, window, BACKGROUND)
-    monkeypatch.setattr("segstudio.gui.tools.scribbles.classify_scribbles", broken)
+    monkeypatch.setattr("segstudio.io.scribble_prediction.classify_scribbles", broken)
     scribble(qtbot, window, CAT)
     qtbot.waitUntil(
         lambda: "failed: the forest fell over" in window.statusBar().currentMessage(), timeout=WAIT_MS
@@ -224,3 +226,25 @@ def test_undo_erase_and_reopen_act_on_the_scribbles(qtbot, make_window, scene_ro
     reopened = make_window(scene_root)
     assert np.array_equal(reopened.document.scribbles.category, expected)
     assert (reopened.canvas.layers[SCRIBBLES]._index[expected == CAT] == PALETTE.ids.index(CAT)).all()
+
+
+def test_the_scribble_prediction_is_saved_and_shown_on_reopening(qtbot, make_window, scene_root):
+    window = scribble_window(make_window, scene_root)
+    press_key(qtbot, window, Qt.Key.Key_K)
+    scribble(qtbot, window, BACKGROUND)
+    with qtbot.waitSignal(window.scribbles.applied, timeout=WAIT_MS):
+        scribble(qtbot, window, CAT)
+    predicted = window.document.prediction.category.copy()
+    image_id = window.image_name
+    source = window.project.prediction_source(image_id)
+    assert source is not None and source.model == SCRIBBLE_MODEL  # provenance: the scribble classifier
+    assert window.project.entry(image_id).state is ImageState.PRELABELLED  # as a model's pre-label
+    window.close()
+
+    reopened = make_window(scene_root)
+    assert reopened.document.prediction is not None
+    assert np.array_equal(reopened.document.prediction.category, predicted)
+    assert PREDICTION in reopened.canvas.layers
+    assert NO_PREDICTION not in reopened.iou_panel.summary.text()
+    assert "mIoU" in reopened.iou_panel.summary.text()
+    assert reopened.project.prediction_source(image_id).model == SCRIBBLE_MODEL

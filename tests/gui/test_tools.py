@@ -155,7 +155,7 @@ def test_flood_fill_click(qtbot, make_window, project_root):
     press_key(qtbot, window, Qt.Key.Key_G)
     window.toolbox.set_label(DOG)
     before = window.labels.copy()
-    with qtbot.waitSignal(window.worker.started, check_params_cb=lambda _, title: title == "Flood fill"):
+    with qtbot.waitSignal(window.worker.started, check_params_cb=lambda _, title: title == "Label fill"):
         seed = click(qtbot, window, 10, 10)  # the region is found on the worker thread
     settled(qtbot, window)
     expected = before.copy()

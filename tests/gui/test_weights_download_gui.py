@@ -94,7 +94,9 @@ def test_download_stopped_midway_resumes_and_the_model_runs(
     assert window.document.prediction is not None and not open_boxes(window)
 
 
-def test_a_failed_download_names_the_file_to_place(make_window, project_root: Path, qtbot, published) -> None:
+def test_a_failed_download_names_the_file_to_place(
+    make_window, project_root: Path, qtbot, published, capfd
+) -> None:
     served, data, file_name = published
     del served.files[file_name]  # the server answers 404
     window = models_ready(qtbot, make_window(project_root), PUBLISHED)
@@ -106,6 +108,7 @@ def test_a_failed_download_names_the_file_to_place(make_window, project_root: Pa
     assert box.windowTitle() == "Download failed"
     assert "HTTP 404" in box.text() and f"place {file_name} in" in box.text()
     assert bar.button.isEnabled() and "failed" in bar.label.text()
+    assert "Traceback" not in capfd.readouterr().err  # the message box says it all
     box.close()
 
 

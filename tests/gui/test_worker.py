@@ -178,3 +178,20 @@ def test_stop_cancels_the_running_job_and_ends_the_thread(qtbot) -> None:
     worker.submit(Job("loop", "a", forever))
     assert running.wait(WAIT_MS / 1000)
     assert worker.stop(WAIT_MS)
+
+
+def test_a_failure_of_the_world_prints_no_traceback_but_a_bug_does(qtbot, worker: Worker, capfd) -> None:
+    def offline(context: JobContext) -> None:
+        raise OSError("cannot download https://example.invalid/w.pt (no network)")
+
+    def bug(context: JobContext) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    with qtbot.waitSignal(worker.failed, timeout=WAIT_MS) as failed:
+        worker.submit(Job("download", "w", offline))
+    assert "no network" in failed.args[1]
+    assert "Traceback" not in capfd.readouterr().err
+    with qtbot.waitSignal(worker.failed, timeout=WAIT_MS) as failed:
+        worker.submit(Job("bug", "b", bug))
+    assert failed.args[1] == "division by zero"
+    assert "Traceback" in capfd.readouterr().err  # bugs keep their trace for the report

@@ -39,6 +39,7 @@ from segstudio.core.box import Box
 from segstudio.core.edits import Point
 from segstudio.core.palette import Palette
 from segstudio.gui.canvas.layers import (
+    BACKGROUND_LAYERS,
     FOLLOWS_GROUND_TRUTH,
     GROUND_TRUTH,
     IMAGE,
@@ -141,6 +142,8 @@ class Canvas(QGraphicsView):
         self.tool = tool
         self.layers: dict[str, QGraphicsItem] = {}
         self.states: dict[str, LayerState] = default_states()
+        self.show_background = False
+        """Draw background classes in the ground truth and prediction (off: the photo shows there)."""
         self._photo_source: ArrayImage | None = None
         self._document: Document | None = None
         self._pan_from: QPoint | None = None
@@ -176,7 +179,7 @@ class Canvas(QGraphicsView):
         """Show a document's image and overlays, and repaint their changed boxes after each edit."""
         self.set_image(document.rgb)
         self._document = document
-        for name, layer in document_layers(document, palette).items():
+        for name, layer in document_layers(document, palette, self.show_background).items():
             self._add(name, layer)
         document.changed.connect(self.refresh)
         document.prediction_changed.connect(self._prediction_changed)
@@ -188,7 +191,7 @@ class Canvas(QGraphicsView):
         assert document is not None
         for name in [name for name in self.layers if name != IMAGE]:
             self.scene().removeItem(self.layers.pop(name))
-        for name, layer in document_layers(document, document.palette).items():
+        for name, layer in document_layers(document, document.palette, self.show_background).items():
             self._add(name, layer)
         self.layers_changed.emit()
 
@@ -215,6 +218,13 @@ class Canvas(QGraphicsView):
             layer = self.layers.get(name)
             if isinstance(layer, LabelLayer):
                 layer.set_palette(palette)
+
+    def set_show_background(self, on: bool) -> None:
+        self.show_background = on
+        for name in BACKGROUND_LAYERS:
+            layer = self.layers.get(name)
+            if isinstance(layer, LabelLayer):
+                layer.set_show_background(on)
 
     def set_layer_visible(self, name: str, visible: bool) -> None:
         self.states[name].visible = visible

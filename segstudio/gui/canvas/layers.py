@@ -123,19 +123,30 @@ class IndexedLayer(QGraphicsItem):
 
 
 class LabelLayer(IndexedLayer):
-    """A category map drawn with the palette's colours."""
+    """A category map drawn with the palette's colours (its background classes clear unless
+    ``show_background``: a black background class would darken the whole photo)."""
 
-    def __init__(self, category: np.ndarray, palette: Palette, opacity: float = 0.5) -> None:
+    def __init__(
+        self, category: np.ndarray, palette: Palette, opacity: float = 0.5, show_background: bool = True
+    ) -> None:
         self._category = category
         self._palette = palette
         self._lut = display_lut(palette)
+        self._show_background = show_background
         super().__init__(category.shape, opacity)
 
     def _fill(self, box: Box) -> None:
         reindex(self._category, self._lut, self._index, box)
 
     def _color_table(self) -> list[int]:
-        return color_table(self._palette, self._opacity)
+        clear = () if self._show_background else self._palette.background_ids
+        return color_table(self._palette, self._opacity, clear)
+
+    def set_show_background(self, on: bool) -> None:
+        """Draw the background classes or leave the photo clear there (a colour-table swap)."""
+        self._show_background = on
+        self._image.image.setColorTable(self._color_table())
+        self.update()
 
     def set_palette(self, palette: Palette) -> None:
         """New colours are a table swap; pixels are re-indexed only when the class ids changed."""
@@ -185,12 +196,20 @@ class HeatLayer(IndexedLayer):
         return heat_color_table(self._opacity)
 
 
-def document_layers(document: Document, palette: Palette) -> dict[str, IndexedLayer]:
+BACKGROUND_LAYERS: tuple[str, ...] = (GROUND_TRUTH, PREDICTION)
+"""Layers that leave background classes clear unless asked (scribbles always show what was drawn)."""
+
+
+def document_layers(
+    document: Document, palette: Palette, show_background: bool = False
+) -> dict[str, IndexedLayer]:
     """The overlays of one document, bottom to top (no prediction: no prediction or disagreement)."""
     labels, prediction = document.labels, document.prediction
-    layers: dict[str, IndexedLayer] = {GROUND_TRUTH: LabelLayer(labels.category, palette)}
+    layers: dict[str, IndexedLayer] = {
+        GROUND_TRUTH: LabelLayer(labels.category, palette, show_background=show_background)
+    }
     if prediction is not None:
-        layers[PREDICTION] = LabelLayer(prediction.category, palette)
+        layers[PREDICTION] = LabelLayer(prediction.category, palette, show_background=show_background)
     if document.uncertainty is not None:
         layers[UNCERTAINTY] = HeatLayer(document.uncertainty, 0.8)
     if prediction is not None:

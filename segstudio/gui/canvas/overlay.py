@@ -7,6 +7,8 @@ small tables; a pixel edit re-indexes only the changed box.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 from PySide6.QtGui import qRgba
 
@@ -28,13 +30,15 @@ def display_lut(palette: Palette) -> np.ndarray:
     return lut
 
 
-def color_table(palette: Palette, opacity: float) -> list[int]:
-    """256 ARGB entries: palette colours at ``opacity`` (0..1), index 255 clear."""
+def color_table(palette: Palette, opacity: float, clear: Collection[int] = ()) -> list[int]:
+    """256 ARGB entries: palette colours at ``opacity`` (0..1), index 255 and the classes in
+    ``clear`` (ids) clear."""
     alpha = int(round(max(0.0, min(1.0, opacity)) * 255))
     table = [qRgba(0, 0, 0, 0)] * 256
     for position, class_def in enumerate(palette):
-        r, g, b = class_def.color
-        table[position] = qRgba(r, g, b, alpha)
+        if class_def.id not in clear:
+            r, g, b = class_def.color
+            table[position] = qRgba(r, g, b, alpha)
     return table
 
 

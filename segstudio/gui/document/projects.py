@@ -59,6 +59,20 @@ def open_path(path: Path, data_dir: Path, palette: Palette | None = None) -> Ope
     raise ProjectError(f"{path}: no such file or folder")
 
 
+def creates_project(path: Path, data_dir: Path) -> bool:
+    """Whether opening ``path`` (a folder or an image) makes a new project for its image folder."""
+    path = Path(path)
+    if path.is_file() and path.name in (INDEX_NAME, MANIFEST_NAME) or path.is_dir() and is_project(path):
+        return False
+    folder = path if path.is_dir() else path.parent
+    return not any(is_project(root) for root in project_roots(folder, data_dir))
+
+
+def project_roots(folder: Path, data_dir: Path) -> tuple[Path, Path]:
+    """Where an image folder's project lives: its ``.segstudio``, else the per-user fallback."""
+    return folder / PROJECT_SUBFOLDER, _fallback_root(folder, data_dir)
+
+
 def open_images(paths: Sequence[Path], data_dir: Path, palette: Palette | None = None) -> Opened:
     """Several images of one folder: its project with each of them listed, starting on the first.
 
@@ -86,7 +100,7 @@ def open_images(paths: Sequence[Path], data_dir: Path, palette: Palette | None =
 
 def folder_project(folder: Path, data_dir: Path, palette: Palette | None = None) -> Project:
     """The project of an image folder, created on first use (see the module notes for where)."""
-    for root in (folder / PROJECT_SUBFOLDER, _fallback_root(folder, data_dir)):
+    for root in project_roots(folder, data_dir):
         if is_project(root):
             return Project.open(root)
         try:

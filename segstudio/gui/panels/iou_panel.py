@@ -18,8 +18,34 @@ from segstudio.core.label_pq import PanopticQuality, Quality
 from segstudio.gui.document.document import Document
 
 REDRAW_MS = 60
-COLUMNS = ("Class", "IoU", "PQ", "GT px", "Pred. px")
+COLUMNS = ("Class", "IoU", "PQ", "GT px", "Pred. px on labelled")
+COLUMN_TIPS = {
+    "GT px": "Ground-truth pixels of the class",
+    "Pred. px on labelled": "Pixels predicted as the class where the ground truth is labelled: the "
+    "pixels IoU is counted on (predictions over unlabelled pixels are left out)",
+}
+HUMAN_DIFFERS = "Human pixels unlike the prediction"
+HUMAN_DIFFERS_TIP = (
+    "Pixels a person labelled last whose class differs from the prediction shown now. Not a running "
+    "total of edits: it falls when a new prediction (a model's or the scribble classifier's) agrees "
+    "with them, and rises with each correction of the current one."
+)
 NO_PREDICTION = "No prediction for this image: there is nothing to compare the ground truth with."
+
+
+MIN_BAR_LUMA = 90
+"""Bars darker than this (Rec. 601 luma, 0..255) are lifted towards white: the plot is black."""
+BAR_OUTLINE = (200, 200, 200)
+
+
+def visible_on_dark(color: tuple[int, int, int], min_luma: int = MIN_BAR_LUMA) -> tuple[int, int, int]:
+    """``color``, mixed with white just enough to reach ``min_luma`` (a black class becomes grey)."""
+    r, g, b = color
+    luma = 0.299 * r + 0.587 * g + 0.114 * b
+    if luma >= min_luma:
+        return color
+    mix = (min_luma - luma) / (255 - luma)
+    return tuple(round(c + (255 - c) * mix) for c in color)  # type: ignore[return-value]
 
 
 def percent(value: float) -> str:
@@ -53,6 +79,7 @@ class IouPanel(QWidget):
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         self.summary.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.summary.setToolTip(HUMAN_DIFFERS_TIP)
         self.pq_label = QLabel("")
         self.pq_label.setWordWrap(True)
         self.pq_label.setToolTip(
@@ -69,7 +96,8 @@ class IouPanel(QWidget):
         self.plot.addItem(self.bars)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.horizontalHeaderItem(COLUMNS.index("Pred. px")).setToolTip("Predicted pixels")
+        for column, tip in COLUMN_TIPS.items():
+            self.table.horizontalHeaderItem(COLUMNS.index(column)).setToolTip(tip)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         header = self.table.horizontalHeader()
@@ -135,10 +163,16 @@ class IouPanel(QWidget):
         names = [palette[int(matrix.class_ids[i])].name for i in present]
         self.summary.setText(
             f"mIoU {percent(matrix.miou)}   pixel accuracy {percent(matrix.pixel_accuracy)}\n"
-            f"Pixels changed by the human: {document.human_corrections:,}"
+            f"{HUMAN_DIFFERS}: {document.human_corrections:,}"
         )
-        colors = [pg.mkBrush(*palette[int(matrix.class_ids[i])].color) for i in present]
-        self.bars.setOpts(x=np.arange(len(present)), height=iou[present], width=0.8, brushes=colors)
+        colors = [pg.mkBrush(*visible_on_dark(palette[int(matrix.class_ids[i])].color)) for i in present]
+        self.bars.setOpts(
+            x=np.arange(len(present)),
+            height=iou[present],
+            width=0.8,
+            brushes=colors,
+            pen=pg.mkPen(BAR_OUTLINE),
+        )
         self.plot.getAxis("bottom").setTicks([list(enumerate(names))])
         self.plot.setXRange(-0.6, max(len(present), 1) - 0.4, padding=0)
         self.table.setRowCount(len(present))

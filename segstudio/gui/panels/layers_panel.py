@@ -39,7 +39,15 @@ class LayersPanel(QWidget):
             grid.addWidget(check, row, 0)
             grid.addWidget(slider, row, 1)
             self.visible[name], self.opacity[name] = check, slider
-        grid.setRowStretch(len(LAYER_NAMES), 1)
+        self.background = QCheckBox("Draw the background class")
+        self.background.setToolTip(
+            "Colour background classes (VOC's background, labelme's _background_) in the ground truth "
+            "and prediction; off, the photo shows through there, as through unlabelled pixels"
+        )
+        self.background.setChecked(canvas.show_background)
+        self.background.toggled.connect(canvas.set_show_background)
+        grid.addWidget(self.background, len(LAYER_NAMES), 0, 1, 2)
+        grid.setRowStretch(len(LAYER_NAMES) + 1, 1)
         canvas.layers_changed.connect(lambda: self.set_available(self.canvas.layers))
 
     def set_available(self, names: Iterable[str]) -> None:

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from segstudio.core.palette import BUILTIN_PALETTES, ClassDef, Color, Palette, PaletteError, builtin_palette
 from segstudio.gui.notices import notice
+from segstudio.gui.panels.palette_offer import PaletteOffer
 
 CLASS_KEYS = "1234567890"
 """Keys picking the first ten classes, in palette order."""
@@ -102,7 +103,9 @@ class PalettePanel(QWidget):
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search classes…")
         self.search.setClearButtonEnabled(True)
+        self.search.setToolTip("Type part of a class name; Enter picks the first match (Ctrl+F comes here)")
         self.search.textChanged.connect(self._filter)
+        self.search.returnPressed.connect(self.pick_first_match)
         self.list = QListWidget()
         self.list.currentItemChanged.connect(self._picked)
         self.list.itemDoubleClicked.connect(lambda item: self.edit_class(item.data(ID_ROLE)))
@@ -119,8 +122,11 @@ class PalettePanel(QWidget):
         row.addStretch(1)
         row.addWidget(self.builtin)
         row.addWidget(load)
+        self.offer = PaletteOffer()
+        self.offer.chosen.connect(self._emit)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.offer)
         layout.addWidget(self.search)
         layout.addWidget(self.list, 1)
         layout.addLayout(row)
@@ -169,6 +175,28 @@ class PalettePanel(QWidget):
             item = self.list.item(row)
             name = self.palette[int(item.data(ID_ROLE))].name if self.palette else ""
             item.setHidden(bool(needle) and needle not in name.casefold())
+
+    def focus_search(self) -> None:
+        """Ctrl+F: type to find a class (its dock is shown if it was closed)."""
+        dock = self.parentWidget()
+        if dock is not None and not self.isVisible():
+            dock.show()
+        self.search.setFocus()
+        self.search.selectAll()
+
+    def pick_first_match(self) -> bool:
+        """Enter in the search: the single or first class shown becomes the class painted, and the
+        keyboard goes back to the window's shortcuts (the filter stays)."""
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if not item.isHidden():
+                if self.list.currentItem() is item:
+                    self.class_chosen.emit(int(item.data(ID_ROLE)))  # chosen again (after another key)
+                else:
+                    self.list.setCurrentItem(item)  # emits class_chosen
+                self.search.clearFocus()
+                return True
+        return False
 
     def _edit_current(self) -> None:
         current = self.current_class()

@@ -38,6 +38,10 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from segstudio.core.jobs import Cancelled, CancelToken
 
 PROGRESS_INTERVAL_S = 0.05
+EXPECTED_FAILURES: tuple[type[BaseException], ...] = (OSError,)
+"""Failures of the world, not of the code (no network, a missing or unreadable file: a failed
+weights download is one): the message reaches the user, no traceback goes to stderr."""
+
 
 _LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
 """Workers whose thread may still run: joined at interpreter exit."""
@@ -171,7 +175,8 @@ class _Loop(QThread):
             if token.cancelled:
                 self.event.emit("cancelled", job_id, None)
             else:
-                traceback.print_exc()
+                if not isinstance(error, EXPECTED_FAILURES):
+                    traceback.print_exc()  # a bug: its trace helps; the user gets the message either way
                 self.event.emit("failed", job_id, str(error) or type(error).__name__)
         else:
             self.event.emit("cancelled" if token.cancelled else "finished", job_id, result)

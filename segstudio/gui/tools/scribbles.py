@@ -1,13 +1,15 @@
 """Live scribble classification (ilastik / Labkit style): scribble, pause, see the whole image labelled.
 
 Every pause in scribbling (``DEBOUNCE_MS`` after a stroke, an undo or a redo) the controller saves
-the scribbles (``PROJECT/scribbles/ID.png``) and submits one INTERACTIVE job of kind ``"scribbles"``
+the scribbles (``PROJECT/scribbles/ID.scribbles``) and submits one INTERACTIVE job of kind ``"scribbles"``
 keyed by the image id to the window's :class:`Worker`, with a snapshot of the scribbles. The job
 (``core.scribble_run.classify_scribbles``) takes the image's features from a cache shared across
 jobs, trains the forest, predicts every pixel and its uncertainty. A newer job for the same image
 supersedes the older one, which stops at its next stage boundary; its result, should it still
 arrive, is dropped by the worker. The result becomes the document's prediction (MODEL provenance),
-so the IoU dock, the disagreement layer and "Accept the prediction" work on it as on a model's.
+so the IoU dock, the disagreement layer and "Accept the prediction" work on it as on a model's,
+and it is saved as a model's is (``io.scribble_prediction``: the file on the worker, the index
+row here), so reopening the image shows it.
 
 Scribbles of one class only are not trained on: the forest would paint the whole image with that
 class (``train_from_scribbles``), which reads as a bug; the status bar asks for a second class.
@@ -23,14 +25,16 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from segstudio.core.box import Box
 from segstudio.core.features import FeatureCache
 from segstudio.core.pixel_classifier import ClassifierParams, PixelClassifier
-from segstudio.core.scribble_run import ScribbleRequest, ScribbleResult, classify_scribbles
+from segstudio.core.scribble_run import ScribbleRequest, ScribbleResult
 from segstudio.gui.document.document import Document
 from segstudio.gui.document.session import Session
 from segstudio.gui.threads.worker import Job, Priority, Worker
 from segstudio.gui.tools.scribble_tools import SCRIBBLE_TOOLS, is_scribble_tool
 from segstudio.gui.tools.toolbox import ToolBox
+from segstudio.io.prediction_files import PredictionSource
 from segstudio.io.project import Project, ProjectError
 from segstudio.io.scribble_file import load_scribbles, save_scribbles
+from segstudio.io.scribble_prediction import classify_and_file, is_scribble_source
 
 JOB_KIND = "scribbles"
 DEBOUNCE_MS = 300
@@ -68,6 +72,8 @@ class ScribbleController(QObject):
         self._model: tuple[str, PixelClassifier] | None = None
         """The last model and its image: retraining on an unchanged training set hands it back."""
         self._jobs: set[int] = set()
+        self._filing: dict[int, Project] = {}
+        """The project each job writes its prediction into (the user may open another meanwhile)."""
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(debounce_ms)
@@ -83,7 +89,7 @@ class ScribbleController(QObject):
             worker = self._worker = self._get_worker()
             worker.finished.connect(self._finished)
             worker.failed.connect(self._failed)
-            worker.cancelled.connect(self._jobs.discard)
+            worker.cancelled.connect(self._cancelled)
         return self._worker
 
     @property
@@ -180,16 +186,28 @@ class ScribbleController(QObject):
             thing_ids=frozenset(self.toolbox.palette.thing_ids),
         )
         pixels = sum(counts.values())
+        project = self._project
+        if project is None:
+            return None
+        try:
+            source = project.prediction_source(document.image_id)
+            if source is not None and not is_scribble_source(source):
+                project.forget_predictions([document.image_id])  # the file is about to be replaced
+            root, task = project.root, project.image_task(project.entry(document.image_id))
+        except ProjectError as error:
+            self.status.emit(f"The scribble classifier cannot save its prediction: {error}")
+            return None
         cache = self.cache  # the job holds plain data only, never a QObject (see gui.threads.gc_guard)
         job = Job(
             JOB_KIND,
             document.image_id,
-            lambda context: classify_scribbles(request, cache, context.token.check),
+            lambda context: classify_and_file(request, cache, context.token.check, root, task),
             Priority.INTERACTIVE,
             f"Training on {pixels:,} scribbled pixels of {len(counts)} classes…",
         )
         job_id = self.worker.submit(job)
         self._jobs.add(job_id)
+        self._filing[job_id] = project
         self.status.emit(job.title)
         return job_id
 
@@ -203,12 +221,20 @@ class ScribbleController(QObject):
         palette = self.toolbox.palette
         return palette[category].name if category in palette else f"class {category}"
 
+    def _cancelled(self, job_id: int) -> None:
+        self._jobs.discard(job_id)
+        self._filing.pop(job_id, None)
+
     def _finished(self, job_id: int, result: object) -> None:
         if job_id not in self._jobs:
             return
         self._jobs.discard(job_id)
-        assert isinstance(result, ScribbleResult)
+        project = self._filing.pop(job_id)
+        assert isinstance(result, tuple)
+        result, source = result
+        assert isinstance(result, ScribbleResult) and isinstance(source, PredictionSource)
         self._model = (result.image_id, result.model)
+        self._record(project, result.image_id, source)
         document = self._document
         if document is None or document.image_id != result.image_id:
             return  # the user moved on to another image
@@ -222,7 +248,16 @@ class ScribbleController(QObject):
         )
         self.applied.emit(result)
 
+    def _record(self, project: Project, image_id: str, source: PredictionSource) -> None:
+        """The prediction file is written: note its source in the index (unlabelled images become
+        pre-labelled, as with a model's)."""
+        try:
+            project.record_predictions([image_id], source)
+        except ProjectError as error:
+            self.status.emit(f"The scribble classifier's prediction was not recorded: {error}")
+
     def _failed(self, job_id: int, message: str) -> None:
         if job_id in self._jobs:
             self._jobs.discard(job_id)
+            self._filing.pop(job_id, None)
             self.status.emit(f"The scribble classifier failed: {message}")

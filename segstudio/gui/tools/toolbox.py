@@ -11,28 +11,19 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import QObject, Qt, Signal
 
+from segstudio.core.colour_fill import MAX_TOLERANCE
 from segstudio.core.edits import Point, pixel_of
 from segstudio.core.instance_choice import InstanceMode, joined_instance
 from segstudio.core.palette import Palette
 from segstudio.gui.canvas.canvas import Preview
 from segstudio.gui.document.document import Document
 from segstudio.gui.threads.job_client import JobClient
-from segstudio.gui.tools.tools import (
-    BoxCut,
-    Brush,
-    Eraser,
-    Fill,
-    Picker,
-    Polygon,
-    SuperpixelBrush,
-    Tool,
-    ToolSettings,
-)
+from segstudio.gui.tools.tools import TOOL_CLASSES, Brush, ColourFill, Tool, ToolSettings
 
 MIN_RADIUS, MAX_RADIUS = 0.5, 512.0
 RADIUS_STEP = 1.25
-
-TOOL_CLASSES: tuple[type[Tool], ...] = (Brush, Eraser, SuperpixelBrush, Polygon, Fill, BoxCut, Picker)
+TOLERANCE_STEP = 4
+"""What [ and ] add to or take from the colour fill's tolerance."""
 
 
 class ToolBox(QObject):
@@ -176,10 +167,21 @@ class ToolBox(QObject):
         self.settings_changed.emit()
 
     def grow_brush(self) -> None:
-        self.set_radius(max(self.settings.radius + 1, self.settings.radius * RADIUS_STEP))
+        """]: a bigger brush, or with the colour fill a wider tolerance."""
+        if isinstance(self.active, ColourFill):
+            self.set_tolerance(self.settings.tolerance + TOLERANCE_STEP)
+        else:
+            self.set_radius(max(self.settings.radius + 1, self.settings.radius * RADIUS_STEP))
 
     def shrink_brush(self) -> None:
-        self.set_radius(min(self.settings.radius - 1, self.settings.radius / RADIUS_STEP))
+        if isinstance(self.active, ColourFill):
+            self.set_tolerance(self.settings.tolerance - TOLERANCE_STEP)
+        else:
+            self.set_radius(min(self.settings.radius - 1, self.settings.radius / RADIUS_STEP))
+
+    def set_tolerance(self, tolerance: int) -> None:
+        self.settings.tolerance = min(MAX_TOLERANCE, max(0, tolerance))
+        self.settings_changed.emit()
 
     def set_only_unlabelled(self, on: bool) -> None:
         self.settings.only_unlabelled = on

@@ -1,5 +1,5 @@
-"""Mouse and keyboard -> ``core.edits`` calls: brush, eraser, polygon, fill, GrabCut box, picker,
-superpixel brush.
+"""Mouse and keyboard -> ``core.edits`` calls: brush, eraser, polygon, label fill, colour fill
+(magic wand), GrabCut box, picker, superpixel brush.
 
 Tools are small classes with ``press / move / release`` (and ``double_click``, ``key``) in image
 coordinates. Each mouse press to release is one stroke, i.e. one undo step; a brush mouse-move
@@ -7,8 +7,8 @@ applies only the new segment from the previous sample, so only its box is writte
 The tool box (``gui.tools.toolbox``) holds the shared settings (class, instance, brush radius, the
 "only unlabelled" lock) and forwards the canvas's events to the active tool. Which object a
 stroke of a thing class writes follows ``core.instance_choice``: a new one unless it touches one
-(brush, superpixels, fill), N for a new one anyway, the picker or Ctrl to continue one. Fill and
-box-to-mask do their whole-image or slow part on the worker and write band by band.
+(brush, superpixels, fill), N for a new one anyway, the picker or Ctrl to continue one. The fills
+and box-to-mask do their whole-image or slow part on the worker and write band by band.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 
 from segstudio.core.box import Box
+from segstudio.core.colour_fill import DEFAULT_TOLERANCE, similar_colour_region
 from segstudio.core.edits import (
     Label,
     Point,
@@ -56,6 +57,8 @@ class ToolSettings:
     mode: InstanceMode = InstanceMode.AUTO
     """How the next object of a thing class gets its instance (see ``core.instance_choice``)."""
     radius: float = 8.0
+    tolerance: int = DEFAULT_TOLERANCE
+    """The colour fill's bound on each channel's difference from the clicked colour (0..255)."""
     only_unlabelled: bool = False
 
     @property
@@ -98,6 +101,10 @@ class Tool:
 
     def key(self, key: int) -> bool:
         return False
+
+    def size_text(self) -> str:
+        """What [ and ] change for this tool, for the status bar."""
+        return f"r {round(self.settings.radius, 1):g}"
 
     def cancel(self) -> None:
         """Finish or drop whatever is in progress (tool switch, image switch, undo)."""
@@ -317,14 +324,30 @@ class FillRequest:
     """The instance of the class under the click (0: none)."""
     join: bool
     """Ctrl was held."""
+    tolerance: int = DEFAULT_TOLERANCE
+    """The colour fill's per-channel tolerance (the label fill has none)."""
 
 
-def find_fill(labels: LabelMap, point: Point, category: int) -> tuple[Box, np.ndarray, dict[int, int]]:
-    """The fill region under ``point`` and the objects of ``category`` it touches (reads only;
-    runs on the worker on a snapshot)."""
-    box, region = fill_region(labels, point)
+FillResult = tuple[Box, np.ndarray, dict[int, int]]
+"""A fill region's box, its mask over the box, and the objects of the class it touches."""
+
+
+def _with_contacts(labels: LabelMap, box: Box, region: np.ndarray, category: int) -> FillResult:
     contacts = touching_instances(labels, box, region, category) if not box.is_empty else {}
     return box, region, contacts
+
+
+def find_fill(labels: LabelMap, point: Point, category: int) -> FillResult:
+    """The label fill's region under ``point`` and the objects of ``category`` it touches (reads
+    only; runs on the worker on a snapshot)."""
+    return _with_contacts(labels, *fill_region(labels, point), category)
+
+
+def find_colour_fill(
+    rgb: np.ndarray, labels: LabelMap, point: Point, category: int, tolerance: int
+) -> FillResult:
+    """The colour fill's region (``core.colour_fill``) and the objects of ``category`` it touches."""
+    return _with_contacts(labels, *similar_colour_region(rgb, point, tolerance), category)
 
 
 def paint_mask(
@@ -346,15 +369,23 @@ def paint_mask(
 
 
 class Fill(Tool):
-    """Flood fill the region of equal labels under the click: the region is found on the worker
-    (a whole-image pass) and written band by band."""
+    """Label fill: the connected region of equal labels (class and object) under the click. The
+    region is found on the worker (a whole-image pass) and written band by band."""
 
-    name = "fill"
+    name = "label fill"
+    title = "Label fill"
+    unchanged = "the region already has this label, or the unlabelled-only lock keeps it"
 
     def press(self, point: Point) -> None:
         s, document = self.settings, self.document
-        request = FillRequest(point, s.category, self.toolbox.instance_at(point), self.toolbox.join_held)
+        request = FillRequest(
+            point, s.category, self.toolbox.instance_at(point), self.toolbox.join_held, s.tolerance
+        )
         self._find(document, request)
+
+    def _region(self, document: Document, labels: LabelMap, request: FillRequest) -> FillResult:
+        """The region to fill (on the worker, from a snapshot of the labels)."""
+        return find_fill(labels, request.point, request.category)
 
     def _find(self, document: Document, request: FillRequest) -> None:
         labels, revision = document.labels, document.revision
@@ -363,19 +394,13 @@ class Fill(Tool):
             labels.category.copy(), labels.instance.copy(), np.zeros((height, width), np.uint8)
         )
         self.run_on_worker(
-            "fill",
-            "Flood fill",
-            lambda: find_fill(snapshot, request.point, request.category),
+            self.name,
+            self.title,
+            lambda: self._region(document, snapshot, request),
             lambda result: self._write(document, revision, request, result),  # type: ignore[arg-type]
         )
 
-    def _write(
-        self,
-        document: Document,
-        revision: int,
-        request: FillRequest,
-        result: tuple[Box, np.ndarray, dict[int, int]],
-    ) -> None:
+    def _write(self, document: Document, revision: int, request: FillRequest, result: FillResult) -> None:
         """The region arrived: write it, unless the image or class changed meanwhile; labels that
         changed meanwhile (another fill landed first) make it look again from the labels as they are."""
         box, region, contacts = result
@@ -383,23 +408,34 @@ class Fill(Tool):
         if self.toolbox.document is not document or box.is_empty:
             return
         if s.category != request.category:
-            self.toolbox.message.emit("Flood fill dropped: the class changed before the region was found")
+            self.toolbox.message.emit(f"{self.title} dropped: the class changed before the region was found")
             return
         if document.revision != revision:
             self._find(document, request)
             return
         if self.toolbox.begin_object(request.point, join=request.join):
             self.toolbox.join_touched(contacts, request.start)
-        paint_mask(document, box, region, s.label, s.protect, "Filling", self._filled)
+        paint_mask(document, box, region, s.label, s.protect, self.title, self._filled)
         self.toolbox.end_object()
 
     def _filled(self, changed: Box) -> None:
-        """Say why a fill changed nothing (the region has the label already, or is locked)."""
-        self.toolbox.message.emit(
-            "Nothing filled: the region already has this label, or the unlabelled-only lock keeps it"
-            if changed.is_empty
-            else ""
-        )
+        """Say why a fill changed nothing."""
+        self.toolbox.message.emit(f"Nothing filled: {self.unchanged}" if changed.is_empty else "")
+
+
+class ColourFill(Fill):
+    """Colour fill (magic wand): the connected pixels whose colour is within the tolerance of the
+    clicked pixel's, found on the worker and written band by band like the label fill."""
+
+    name = "colour fill"
+    title = "Colour fill"
+    unchanged = "those pixels already have this label, or the unlabelled-only lock keeps them"
+
+    def _region(self, document: Document, labels: LabelMap, request: FillRequest) -> FillResult:
+        return find_colour_fill(document.rgb, labels, request.point, request.category, request.tolerance)
+
+    def size_text(self) -> str:
+        return f"tolerance {self.settings.tolerance}"
 
 
 class BoxCut(Tool):
@@ -468,3 +504,16 @@ class Picker(Tool):
         height, width = labels.shape
         if 0 <= x < width and 0 <= y < height and labels.category[y, x] != VOID:
             self.toolbox.pick(int(labels.category[y, x]), int(labels.instance[y, x]))
+
+
+TOOL_CLASSES: tuple[type[Tool], ...] = (
+    Brush,
+    Eraser,
+    SuperpixelBrush,
+    Polygon,
+    Fill,
+    ColourFill,
+    BoxCut,
+    Picker,
+)
+"""The label tools, in menu order (the scribble tools are added by their feature)."""

@@ -1,0 +1,143 @@
+"""A new project's classes: asked once, without blocking, in the Classes dock.
+
+A folder of images opened for the first time becomes a project with the palette last used (kept
+in the user's settings; the built-in sample palette before any), instead of always VOC. The
+Classes dock then offers, once, to use another palette: the last used one is preselected, so
+ignoring the offer keeps it. Reopening the folder finds its project and asks nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from segstudio.core.palette import BUILTIN_PALETTES, Palette, PaletteError, builtin_palette
+from segstudio.gui.document.projects import creates_project, project_roots
+from segstudio.io.project import Project
+
+if TYPE_CHECKING:
+    from segstudio.gui.document.session import Session
+    from segstudio.gui.panels.palette_panel import PalettePanel
+
+LAST_USED_KEY = "palette/last-used"
+"""User setting: the palette of the last project worked on (its JSON form)."""
+
+
+class LastUsedPalette(QObject):
+    """Remembers the palette of the project in use, for the next new project."""
+
+    def __init__(self, settings: QSettings | None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self._palette: Palette | None = None
+        """Without settings (tests, embedded use): remembered for this window only."""
+
+    def remember(self, palette: Palette) -> None:
+        self._palette = palette
+        if self.settings is not None and len(palette):
+            self.settings.setValue(LAST_USED_KEY, json.dumps(palette.to_dict()))
+
+    def palette(self) -> Palette | None:
+        """The last used palette, or None before any (an unreadable setting counts as none)."""
+        if self.settings is None:
+            return self._palette
+        text = self.settings.value(LAST_USED_KEY, "", type=str)
+        if not text:
+            return self._palette
+        try:
+            return Palette.from_dict(json.loads(text))
+        except (ValueError, PaletteError):
+            return self._palette
+
+
+class PaletteOffer(QFrame):
+    """ "This new project uses … — Use another?": a combo of the current and built-in palettes."""
+
+    chosen = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.text = QLabel("")
+        self.text.setWordWrap(True)
+        self.choices = QComboBox()
+        self.use = QPushButton("Use")
+        self.use.setToolTip("Give the new project these classes")
+        self.use.clicked.connect(self._use)
+        keep = QPushButton("Keep")
+        keep.setToolTip("Keep the classes it has (the dock's Load button changes them later)")
+        keep.clicked.connect(self.hide)
+        row = QHBoxLayout()
+        row.addWidget(self.choices, 1)
+        row.addWidget(self.use)
+        row.addWidget(keep)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.text)
+        layout.addLayout(row)
+        self._palettes: list[Palette] = []
+        self.hide()
+
+    def offer(self, current: Palette, last_used: bool) -> None:
+        """Ask once which classes a new project has; ``current`` (the last used, or the default
+        before any) preselected."""
+        self._palettes = [
+            current,
+            *(builtin_palette(name) for name in BUILTIN_PALETTES if name != current.name),
+        ]
+        self.choices.clear()
+        why = "last used" if last_used else "the default"
+        self.choices.addItem(f"{current.name} ({len(current)} classes, {why})")
+        for palette in self._palettes[1:]:
+            self.choices.addItem(f"{palette.name} ({len(palette)} classes)")
+        self.text.setText(f"New project: its classes are {current.name!r} ({why}). Use others?")
+        self.show()
+
+    def _use(self) -> None:
+        palette = self._palettes[self.choices.currentIndex()]
+        self.hide()
+        self.chosen.emit(palette)
+
+
+class NewProjectPalette(QObject):
+    """Gives a new image folder's project the last used palette, then offers others once."""
+
+    def __init__(
+        self,
+        settings: QSettings | None,
+        session: Session,
+        panel: PalettePanel,
+        data_dir: Path,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.last_used = LastUsedPalette(settings, self)
+        self.panel, self.data_dir = panel, data_dir
+        self._fresh: tuple[Path, ...] = ()
+        """Where the project about to be created lives (empty: the next opening makes none)."""
+        self._remembered = False
+        session.project_opened.connect(self._opened)
+        panel.palette_edited.connect(self.last_used.remember)
+
+    def palette_for(self, path: Path) -> Palette | None:
+        """The palette a project made by opening ``path`` gets: the last used (that of the project
+        open now, if any), else None (the sample palette)."""
+        folder = Path(path) if Path(path).is_dir() else Path(path).parent
+        self._fresh = tuple(r.resolve() for r in project_roots(folder, self.data_dir))
+        if not creates_project(path, self.data_dir):
+            self._fresh = ()
+        remembered = self.last_used.palette()
+        self._remembered = remembered is not None
+        return remembered
+
+    def _opened(self, project: Project) -> None:
+        fresh, self._fresh = self._fresh, ()
+        if project.root.resolve() in fresh:
+            self.panel.offer.offer(project.palette, self._remembered)
+        else:
+            self.panel.offer.hide()
+        self.last_used.remember(project.palette)

@@ -1,0 +1,80 @@
+"""The scribble classifier's prediction filed as a model's: its file tagged with the scribble
+classifier as source, nothing written by a stopped run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from segstudio.core.features import FeatureCache
+from segstudio.core.jobs import Cancelled
+from segstudio.core.palette import builtin_palette
+from segstudio.core.pixel_classifier import ClassifierParams
+from segstudio.core.scribble_run import ScribbleRequest
+from segstudio.io.images import write_png
+from segstudio.io.label_file import read_label_file
+from segstudio.io.prediction_files import prediction_path
+from segstudio.io.project import Project
+from segstudio.io.scribble_prediction import SCRIBBLE_MODEL, classify_and_file, scribble_source
+
+HEIGHT, WIDTH = 24, 32
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    root = tmp_path / "proj"
+    (root / "images").mkdir(parents=True)
+    rgb = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    rgb[:, WIDTH // 2 :] = 200
+    write_png(root / "images" / "two.png", rgb)
+    created = Project.create(root, builtin_palette("voc"), name="Two")
+    created.add_image(root / "images" / "two.png")
+    return created
+
+
+def _request(project: Project) -> ScribbleRequest:
+    values = np.zeros((HEIGHT, WIDTH), np.uint16)
+    values[4:8, 2:10] = 1  # background (id 0)
+    values[4:8, 20:28] = 9  # cat (id 8)
+    rgb = project.read_image("two")
+    return ScribbleRequest("two", rgb, values, ClassifierParams())
+
+
+def test_the_prediction_file_names_the_scribble_classifier(project: Project) -> None:
+    request = _request(project)
+    task = project.image_task(project.entry("two"))
+    result, source = classify_and_file(request, FeatureCache(), lambda: None, project.root, task)
+    assert source == scribble_source(request.values) and source.model == SCRIBBLE_MODEL
+    assert source.weights.startswith("sha256:")
+    stored = read_label_file(prediction_path(project.root, "two"))
+    assert stored.revision == source.token
+    assert np.array_equal(stored.labels.category, result.category)
+    assert set(np.unique(result.category).tolist()) == {0, 8}
+    project.record_predictions(["two"], source)
+    assert np.array_equal(project.load_prediction("two").category, result.category)
+    assert project.prediction_source("two") == source
+    other = request.values.copy()
+    other[10, 10] = 1
+    assert scribble_source(other) != source  # other scribbles, another source
+
+
+def test_a_run_stopped_at_its_last_check_writes_nothing(project: Project, tmp_path: Path) -> None:
+    task = project.image_task(project.entry("two"))
+    counted: list[int] = []
+    classify_and_file(
+        _request(project), FeatureCache(), lambda: counted.append(1), tmp_path / "elsewhere", task
+    )
+    last = len(counted)  # the check after classifying, just before the file is written
+
+    calls: list[int] = []
+
+    def check() -> None:
+        calls.append(1)
+        if len(calls) == last:
+            raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        classify_and_file(_request(project), FeatureCache(), check, project.root, task)
+    assert not prediction_path(project.root, "two").exists()
