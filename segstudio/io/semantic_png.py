@@ -35,17 +35,17 @@ from segstudio.io.datasets import (
     loaded,
     write_records,
 )
-from segstudio.io.images import ImageReadError, image_size, png_bytes
+from segstudio.io.images import ImageReadError, image_size
 from segstudio.io.png import (
     CHANNELS,
     GREY,
     INDEXED,
     decode_png,
-    encode_indexed_png,
     indexed_as_grey,
     png_header,
     read_png_file,
 )
+from segstudio.io.png_encode import encode_png
 from segstudio.io.safe_files import check_regular_file
 
 SEMANTIC_VOID = 255
@@ -124,9 +124,7 @@ def _label_png_bytes(labels: LabelMap, void: int, palette: Palette | None, where
             f"(class ids must be 0..255 and differ from the void value {void})"
         )
     values = np.where(category == VOID, void, category).astype(np.uint8)
-    if palette is not None:
-        return encode_indexed_png(values, indexed_colors(palette, void))
-    return png_bytes(values, where)
+    return encode_png(values, where, palette=None if palette is None else indexed_colors(palette, void))
 
 
 def write_semantic_png(

@@ -1,0 +1,174 @@
+"""The fast writers and readers: PNGs written directly, label zips deflated through ISA-L.
+
+They must be what standard readers read: every PNG decodes with OpenCV and Pillow to exactly
+the pixels given, every zip opens with zipfile and numpy, and a torn or bit-flipped file is
+refused. Each path is also checked against the plain-zlib fallback.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from PIL import Image
+
+from segstudio.core.labels import LabelMap, Provenance
+from segstudio.io import deflate
+from segstudio.io.label_file import LabelFileError, read_label_file, read_label_tokens, write_label_file
+from segstudio.io.png import png_header
+from segstudio.io.png_encode import encode_png
+from segstudio.io.zip_members import pack_members, read_members
+
+DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def test_isal_is_in_use() -> None:
+    assert deflate.accelerated()  # a dependency: without it everything still works, only slower
+
+
+@pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, deflate.RAW])
+def test_deflate_streams_are_standard(wbits: int) -> None:
+    data = bytes(np.repeat(np.arange(200, dtype=np.uint8), 997))
+    packed = deflate.compress(data, wbits=wbits)
+    assert zlib.decompress(packed, wbits) == data
+    assert deflate.decompress(zlib.compress(data, 9) if wbits > 0 else packed, wbits) == data
+    assert deflate.crc32(data) == zlib.crc32(data)
+    with pytest.raises(deflate.ERRORS):
+        deflate.decompress(packed[:-5] + b"xxxxx", wbits)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from([np.uint8, np.uint16]).flatmap(
+        lambda dtype: arrays(
+            dtype,
+            st.tuples(st.integers(1, 9), st.integers(1, 9), st.sampled_from([0, 3, 4])).map(
+                lambda s: s[:2] if s[2] == 0 else s
+            ),
+        )
+    )
+)
+def test_png_encoder_round_trips_through_opencv_and_pillow(pixels: np.ndarray) -> None:
+    data = encode_png(pixels, "test")
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels.ndim == 3:
+        decoded = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB if pixels.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
+    assert decoded.dtype == pixels.dtype
+    np.testing.assert_array_equal(decoded.reshape(pixels.shape), pixels)
+    if pixels.dtype == np.uint8:
+        np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), pixels)
+
+
+def test_indexed_png_keeps_indices_and_colours() -> None:
+    values = np.arange(60, dtype=np.uint8).reshape(6, 10) % 4
+    colours = np.array([[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)
+    data = encode_png(values, "test", palette=colours)
+    image = Image.open(io.BytesIO(data))
+    assert image.mode == "P" and png_header(data, Path("x.png")).colour_type == 3
+    np.testing.assert_array_equal(np.asarray(image), values)
+    np.testing.assert_array_equal(np.asarray(image.convert("RGB")), colours[values])
+
+
+@pytest.mark.parametrize(
+    ("pixels", "problem"),
+    [
+        (np.zeros((2, 2), np.float32), "uint8 or uint16"),
+        (np.zeros((2, 2, 5), np.uint8), "shape"),
+        (np.zeros((0, 3), np.uint8), "empty"),
+    ],
+)
+def test_png_encoder_refuses_what_png_cannot_hold(pixels: np.ndarray, problem: str) -> None:
+    with pytest.raises(ValueError, match=f"where.png: .*{problem}"):
+        encode_png(pixels, "where.png")
+
+
+def test_zip_members_are_a_standard_zip() -> None:
+    members = {"a.npy": b"x" * 10_000, "b.npy": bytes(range(256)) * 7, "empty": b""}
+    data = pack_members(members, DATE)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.testzip() is None
+        assert {name: archive.read(name) for name in archive.namelist()} == members
+        assert [info.date_time for info in archive.infolist()] == [DATE] * 3
+    assert read_members(data) == members
+    assert read_members(data, {"b.npy", "missing"}) == {"b.npy": members["b.npy"]}
+    assert pack_members(members, DATE) == data  # the same bytes for the same members
+
+
+def test_zip_members_read_what_zipfile_writes_at_any_level() -> None:
+    members = {"a": b"abc" * 5000, "b": b"stored"}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("a", members["a"], zipfile.ZIP_DEFLATED, 9)
+        archive.writestr("b", members["b"], zipfile.ZIP_STORED)
+    assert read_members(buffer.getvalue()) == members
+    assert read_members(pack_members(members, DATE, compresslevel=6)) == members
+
+
+def test_a_flipped_byte_in_a_member_is_refused() -> None:
+    data = bytearray(pack_members({"a": bytes(range(256)) * 40}, DATE))
+    data[60] ^= 0x10  # inside the deflated member
+    with pytest.raises((zipfile.BadZipFile, *deflate.ERRORS)):
+        read_members(bytes(data))
+
+
+def _labels() -> LabelMap:
+    category = np.zeros((40, 50), np.uint16)
+    category[5:20, 10:40] = 3
+    instance = np.zeros((40, 50), np.uint32)
+    instance[5:20, 10:25] = 70_000
+    return LabelMap(category, instance, np.full((40, 50), Provenance.HUMAN, np.uint8), {(3, 70_000)})
+
+
+@pytest.mark.parametrize("compresslevel", [1, 6])
+def test_label_files_round_trip_and_open_with_numpy(tmp_path: Path, compresslevel: int) -> None:
+    labels = _labels()
+    path = tmp_path / "labels.npz"
+    revision = write_label_file(path, labels, base="b0", compresslevel=compresslevel)
+    stored = read_label_file(path)
+    for name in ("category", "instance", "provenance"):
+        np.testing.assert_array_equal(getattr(stored.labels, name), getattr(labels, name))
+    assert stored.labels.crowd == labels.crowd
+    assert (stored.revision, stored.base) == (revision, "b0")
+    assert read_label_tokens(path) == (revision, "b0")
+    with np.load(path, allow_pickle=False) as archive:
+        np.testing.assert_array_equal(archive["instance"], labels.instance)
+
+
+def test_a_torn_label_file_names_itself(tmp_path: Path) -> None:
+    path = tmp_path / "labels.npz"
+    write_label_file(path, _labels(), compresslevel=1)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(LabelFileError, match="labels.npz: corrupt or truncated"):
+        read_label_file(path)
+    flipped = bytearray(data)
+    flipped[200] ^= 0xFF
+    path.write_bytes(bytes(flipped))
+    with pytest.raises(LabelFileError, match="labels.npz: corrupt or truncated"):
+        read_label_file(path)
+
+
+def test_without_isal_the_same_formats_come_from_zlib(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fast_png = encode_png(np.arange(120, dtype=np.uint8).reshape(10, 12), "x")
+    monkeypatch.setattr(deflate, "_fast", None)
+    assert not deflate.accelerated()
+    data = bytes(np.repeat(np.arange(50, dtype=np.uint8), 333))
+    assert zlib.decompress(deflate.compress(data, wbits=deflate.RAW), deflate.RAW) == data
+    assert deflate.decompress(deflate.compress(data)) == data
+    slow_png = encode_png(np.arange(120, dtype=np.uint8).reshape(10, 12), "x")
+    decoded = [cv2.imdecode(np.frombuffer(d, np.uint8), cv2.IMREAD_UNCHANGED) for d in (fast_png, slow_png)]
+    np.testing.assert_array_equal(decoded[0], decoded[1])
+    write_label_file(tmp_path / "labels.npz", _labels(), compresslevel=1)
+    np.testing.assert_array_equal(
+        read_label_file(tmp_path / "labels.npz").labels.instance, _labels().instance
+    )
