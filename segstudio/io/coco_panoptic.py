@@ -24,7 +24,7 @@ import numpy as np
 from segstudio.core.jobs import ProgressCallback
 from segstudio.core.labels import LabelMap
 from segstudio.core.palette import Palette
-from segstudio.core.panoptic import bgr_to_ids, ids_to_rgb, labels_to_panoptic, panoptic_to_labels
+from segstudio.core.panoptic import bgr_to_ids, labels_to_panoptic_rgb, panoptic_to_labels
 from segstudio.core.pq import PQStat, pq_image, pq_results
 from segstudio.io.atomic import atomic_directory
 from segstudio.io.datasets import (
@@ -264,8 +264,8 @@ class PanopticWriter:
         return label_file_path(file_name, ".png")
 
     def write_image(self, folder: Path, entry: dict[str, Any], labels: LabelMap, name: Any) -> dict[str, Any]:
-        id_map, segments_info = labels_to_panoptic(labels, self._thing_ids, self._colors)
-        write_png(folder / COCO_ANNOTATIONS_DIR / PNG_DIR / name, ids_to_rgb(id_map), durable=False)
+        rgb, segments_info = labels_to_panoptic_rgb(labels, self._thing_ids, self._colors)
+        write_png(folder / COCO_ANNOTATIONS_DIR / PNG_DIR / name, rgb, durable=False)
         return {"image_id": entry["id"], "file_name": str(name), "segments_info": segments_info}
 
     def finish(self, folder: Path, entries: list[dict[str, Any]], results: list[Any]) -> None:
