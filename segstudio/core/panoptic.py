@@ -66,8 +66,17 @@ def ids_to_rgb(ids: np.ndarray) -> np.ndarray:
         raise ValueError(f"segment ids must be integers, got dtype {ids.dtype}")
     if ids.size and (int(ids.min()) < 0 or int(ids.max()) > MAX_SEGMENT_ID):
         raise ValueError(f"segment ids must lie in 0..{MAX_SEGMENT_ID}")
-    wide = np.ascontiguousarray(ids, dtype="<u4")
-    return np.ascontiguousarray(wide.view(np.uint8).reshape(ids.shape + (4,))[..., :3])
+    return _rgb_of(ids)
+
+
+def _rgb_of(ids: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB bytes of ids that fit 24 bits: the little-endian bytes with the fourth
+    dropped by one OpenCV pass (a numpy slice copy of 3-byte pixels is ten times slower)."""
+    wide = np.ascontiguousarray(ids, dtype="<u4").reshape(ids.shape[0], -1)
+    if wide.size == 0:
+        return np.zeros(ids.shape + (3,), np.uint8)
+    rgba = wide.view(np.uint8).reshape(wide.shape + (4,))
+    return cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB).reshape(ids.shape + (3,))
 
 
 def color_to_id(color: Iterable[int]) -> int:
@@ -120,11 +129,10 @@ def labels_to_panoptic(
 def labels_to_panoptic_rgb(
     labels: LabelMap, thing_ids: Collection[int], colors: Mapping[int, Color] | None = None
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """``labels_to_panoptic`` with the map as (H, W, 3) uint8 RGB, ready for a PNG: painted
-    run by run, without the uint32 map in between."""
-    runs, run_ids, segments_info = _panoptic_runs(labels, thing_ids, colors)
-    run_rgb = run_ids.astype("<u4").view(np.uint8).reshape(-1, 4)[:, :3]
-    return np.repeat(run_rgb, runs.lengths, axis=0).reshape(labels.shape + (3,)), segments_info
+    """``labels_to_panoptic`` with the map as (H, W, 3) uint8 RGB, ready for a PNG (ids are
+    24-bit by construction, so unchecked)."""
+    id_map, segments_info = labels_to_panoptic(labels, thing_ids, colors)
+    return _rgb_of(id_map), segments_info
 
 
 def _panoptic_runs(

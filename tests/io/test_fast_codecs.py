@@ -22,7 +22,13 @@ from PIL import Image
 
 from segstudio.core.labels import LabelMap, Provenance
 from segstudio.io import deflate
-from segstudio.io.label_file import LabelFileError, read_label_file, read_label_tokens, write_label_file
+from segstudio.io.label_file import (
+    LabelFileError,
+    _member,
+    read_label_file,
+    read_label_tokens,
+    write_label_file,
+)
 from segstudio.io.png import png_header
 from segstudio.io.png_encode import encode_png
 from segstudio.io.zip_members import pack_members, read_members
@@ -172,3 +178,27 @@ def test_without_isal_the_same_formats_come_from_zlib(
     np.testing.assert_array_equal(
         read_label_file(tmp_path / "labels.npz").labels.instance, _labels().instance
     )
+
+
+def test_npy_members_read_as_numpy_reads_them() -> None:
+    arrays = {
+        "c": np.arange(12, dtype=">u2").reshape(3, 4),
+        "f": np.asfortranarray(np.arange(12, dtype=np.uint32).reshape(3, 4)),
+        "s": np.array("token"),
+        "e": np.zeros((0, 2), np.int64),
+    }
+    members = {}
+    for name, array in arrays.items():
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, array, version=(2, 0) if name == "f" else None)
+        members[f"{name}.npy"] = buffer.getvalue()
+    for name, array in arrays.items():
+        read = _member(members, name)
+        assert read.dtype == array.dtype and read.shape == array.shape
+        np.testing.assert_array_equal(read, array)
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.array([{"x": 1}], object), allow_pickle=True)
+    with pytest.raises(ValueError, match="Python objects"):
+        _member({"o.npy": buffer.getvalue()}, "o")
+    with pytest.raises(ValueError, match="cut short"):
+        _member({"c.npy": members["c.npy"][:-3]}, "c")
