@@ -11,6 +11,7 @@ with zlib they map to 1-4.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 
 try:
     from isal import isal_zlib as _fast
@@ -33,6 +34,23 @@ def compress(data: bytes | memoryview, level: int = FAST_LEVEL, wbits: int = zli
         return _fast.compress(data, level, wbits)
     packer = zlib.compressobj(level + 1, zlib.DEFLATED, wbits)
     return packer.compress(data) + packer.flush()
+
+
+def compress_pieces(
+    pieces: Sequence[bytes | memoryview], level: int = FAST_LEVEL, wbits: int = zlib.MAX_WBITS
+) -> tuple[bytes, int, int]:
+    """(stream, CRC-32, length) of the concatenated ``pieces``, without concatenating them
+    (an ``.npy`` member is a header and an array's memory)."""
+    if _fast is not None:
+        packer = _fast.compressobj(level, zlib.DEFLATED, wbits)
+    else:
+        packer = zlib.compressobj(level + 1, zlib.DEFLATED, wbits)
+    out, crc, size = [], 0, 0
+    for piece in pieces:
+        out.append(packer.compress(piece))
+        crc, size = crc32(piece, crc), size + len(piece)
+    out.append(packer.flush())
+    return b"".join(out), crc, size
 
 
 def decompress(data: bytes | memoryview, wbits: int = zlib.MAX_WBITS, size: int = 0) -> bytes:

@@ -89,13 +89,18 @@ def write_label_file(
         "revision": np.array(revision),
         "base": np.array(base),
     }
-    encoded = {}
-    for name, array in members.items():
-        data = io.BytesIO()
-        np.lib.format.write_array(data, np.asarray(array), allow_pickle=False)
-        encoded[f"{name}.npy"] = data.getbuffer()
+    encoded = {f"{name}.npy": _npy_pieces(np.asarray(array)) for name, array in members.items()}
     atomic_write_bytes(path, pack_members(encoded, _MEMBER_DATE, compresslevel), durable=durable)
     return revision
+
+
+def _npy_pieces(array: np.ndarray) -> tuple[bytes, memoryview]:
+    """An array's ``.npy`` bytes as (header, the array's own memory): nothing copied."""
+    if not array.flags.c_contiguous:  # C order, as the header will say (0-d arrays always are)
+        array = np.ascontiguousarray(array)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(array))
+    return header.getvalue(), memoryview(array.reshape(-1).view(np.uint8))
 
 
 def _member(archive: Mapping[str, bytes], name: str) -> np.ndarray:

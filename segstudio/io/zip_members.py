@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 from segstudio.io import deflate
 
@@ -26,22 +26,26 @@ FAST_ZLIB_LEVEL = 1
 
 
 def pack_members(
-    members: Mapping[str, bytes | memoryview], date: tuple[int, ...], compresslevel: int = FAST_ZLIB_LEVEL
+    members: Mapping[str, Sequence[bytes | memoryview]],
+    date: tuple[int, ...],
+    compresslevel: int = FAST_ZLIB_LEVEL,
 ) -> bytes:
-    """A zip of ``members`` (name -> bytes, in order) dated ``date`` (zip's ``(year, month, day,
-    hour, minute, second)``). At ``compresslevel`` 1 members are deflated fast (``io/deflate``);
-    higher levels (the smallest files, for saves) use zipfile's zlib at that level."""
-    if compresslevel > FAST_ZLIB_LEVEL or any(len(data) > _LARGEST for data in members.values()):
+    """A zip of ``members`` (name -> the pieces of its bytes, in order) dated ``date`` (zip's
+    ``(year, month, day, hour, minute, second)``). At ``compresslevel`` 1 members are deflated
+    fast (``io/deflate``); higher levels (the smallest files, for saves) use zipfile's zlib."""
+    if compresslevel > FAST_ZLIB_LEVEL or any(
+        sum(len(piece) for piece in pieces) > _LARGEST for pieces in members.values()
+    ):
         return _pack_with_zipfile(members, date, compresslevel)
     year, month, day, hour, minute, second = date
     dos_date = (year - 1980) << 9 | month << 5 | day
     dos_time = hour << 11 | minute << 5 | second // 2
     out, directory = io.BytesIO(), io.BytesIO()
-    for name, data in members.items():
+    for name, pieces in members.items():
         encoded = name.encode("ascii")
-        packed = deflate.compress(data, wbits=deflate.RAW)
-        crc, offset = deflate.crc32(data), out.tell()
-        fields = (zipfile.ZIP_DEFLATED, dos_time, dos_date, crc, len(packed), len(data), len(encoded))
+        packed, crc, size = deflate.compress_pieces(pieces, wbits=deflate.RAW)
+        offset = out.tell()
+        fields = (zipfile.ZIP_DEFLATED, dos_time, dos_date, crc, len(packed), size, len(encoded))
         out.write(_LOCAL.pack(b"PK\x03\x04", _VERSION, 0, *fields, 0))
         out.write(encoded)
         out.write(packed)
@@ -55,11 +59,12 @@ def pack_members(
 
 
 def _pack_with_zipfile(
-    members: Mapping[str, bytes | memoryview], date: tuple[int, ...], compresslevel: int
+    members: Mapping[str, Sequence[bytes | memoryview]], date: tuple[int, ...], compresslevel: int
 ) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-        for name, data in members.items():
+        for name, pieces in members.items():
+            data = b"".join(pieces)
             archive.writestr(zipfile.ZipInfo(name, date), data, zipfile.ZIP_DEFLATED, compresslevel)
     return buffer.getvalue()
 
