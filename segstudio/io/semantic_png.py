@@ -45,6 +45,7 @@ from segstudio.io.png import (
     png_header,
     read_png_file,
 )
+from segstudio.io.png_decode import decode_simple_png
 from segstudio.io.png_encode import encode_png
 from segstudio.io.safe_files import check_regular_file
 
@@ -72,7 +73,9 @@ def read_label_values(path: str | Path) -> np.ndarray:
             f"{path}: {header.kind} PNG; a label PNG must have one channel of class values "
             f"(greyscale or indexed), found {CHANNELS.get(header.colour_type, '?')} channels"
         )
-    values = decode_png(data, path)
+    values = decode_simple_png(data, path) if header.colour_type == GREY else None
+    if values is None:
+        values = decode_png(data, path)
     if values.ndim != 2:
         raise ImageReadError(f"{path}: corrupt or truncated PNG")
     if header.bit_depth < 8:  # OpenCV spreads 1/2/4-bit samples over 0..255: 255 // (2**b - 1) each

@@ -21,7 +21,9 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from segstudio.core.labels import LabelMap, Provenance
+from segstudio.core.panoptic import rgb_to_ids
 from segstudio.io import deflate
+from segstudio.io.coco_panoptic import read_panoptic_png
 from segstudio.io.label_file import (
     LabelFileError,
     _member,
@@ -29,7 +31,8 @@ from segstudio.io.label_file import (
     read_label_tokens,
     write_label_file,
 )
-from segstudio.io.png import png_header
+from segstudio.io.png import png_chunk, png_header
+from segstudio.io.png_decode import decode_simple_png
 from segstudio.io.png_encode import encode_png
 from segstudio.io.zip_members import pack_members, read_members
 
@@ -207,3 +210,84 @@ def test_npy_members_read_as_numpy_reads_them() -> None:
         _member({"o.npy": buffer.getvalue()}, "o")
     with pytest.raises(ValueError, match="cut short"):
         _member({"c.npy": members["c.npy"][:-3]}, "c")
+
+
+def _opencv_png(pixels: np.ndarray, png_filter: int | None, level: int = 6) -> bytes:
+    bgr = pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+    params = [cv2.IMWRITE_PNG_COMPRESSION, level]
+    if png_filter is not None:
+        params += [cv2.IMWRITE_PNG_FILTER, png_filter]
+    ok, encoded = cv2.imencode(".png", bgr, params)
+    assert ok
+    return encoded.tobytes()
+
+
+def _label_like(rng: np.random.Generator, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """Blocks of a few values plus some noise: the rows differ from the ones above and beside."""
+    blocks = (-(-shape[0] // 8), -(-shape[1] // 9))
+    coarse = rng.integers(0, np.iinfo(dtype).max, blocks + shape[2:], dtype=dtype)
+    pixels = np.repeat(np.repeat(coarse, 8, axis=0), 9, axis=1)[: shape[0], : shape[1]]
+    noise = rng.random(pixels.shape[:2]) < 0.05
+    pixels[noise] = rng.integers(0, 255, pixels[noise].shape, dtype=dtype)
+    return np.ascontiguousarray(pixels)
+
+
+@pytest.mark.parametrize("png_filter", ["none", "sub", "up", "ours"])
+@pytest.mark.parametrize(
+    ("shape", "dtype"), [((30, 41, 3), np.uint8), ((30, 41), np.uint8), ((30, 41), np.uint16)]
+)
+def test_simple_pngs_decode_to_libpngs_pixels(png_filter: str, shape: tuple[int, ...], dtype: type) -> None:
+    pixels = _label_like(np.random.default_rng(len(shape) + len(png_filter)), shape, dtype)
+    if png_filter == "ours":
+        data = encode_png(pixels, "x")
+    else:
+        data = _opencv_png(pixels, getattr(cv2, f"IMWRITE_PNG_FILTER_{png_filter.upper()}"))
+    decoded = decode_simple_png(data, Path("x.png"))
+    assert decoded is not None and decoded.dtype == dtype
+    np.testing.assert_array_equal(decoded, pixels)
+
+
+def test_mixed_sub_and_up_rows_decode_exactly() -> None:
+    pixels = _label_like(np.random.default_rng(7), (40, 33, 3), np.uint8)
+    rows = np.zeros((40, 1 + 99), np.uint8)
+    flat = pixels.reshape(40, 99)
+    for y in range(40):  # a pattern of none / sub / up rows, filtered by hand
+        kind = (0, 1, 2, 2, 1)[y % 5] if y else 1
+        rows[y, 0] = kind
+        if kind == 0:
+            rows[y, 1:] = flat[y]
+        elif kind == 1:
+            rows[y, 1:] = flat[y] - np.concatenate([np.zeros(3, np.uint8), flat[y, :-3]])
+        else:
+            rows[y, 1:] = flat[y] - flat[y - 1]
+    good = encode_png(pixels, "x")
+    ihdr = good[8:33]
+    data = good[:8] + ihdr + png_chunk(b"IDAT", zlib.compress(rows.tobytes())) + png_chunk(b"IEND", b"")
+    np.testing.assert_array_equal(decode_simple_png(data, Path("x.png")), pixels)
+
+
+@pytest.mark.parametrize("png_filter", ["paeth", "avg", None])
+def test_other_filters_are_left_to_opencv(png_filter: str | None) -> None:
+    pixels = _label_like(np.random.default_rng(2), (30, 41, 3), np.uint8)
+    code = None if png_filter is None else getattr(cv2, f"IMWRITE_PNG_FILTER_{png_filter.upper()}")
+    data = _opencv_png(pixels, code)
+    if png_filter is None and decode_simple_png(data, Path("x.png")) is not None:
+        pytest.skip("OpenCV chose only none/sub/up rows for this image")
+    assert decode_simple_png(data, Path("x.png")) is None
+
+
+def test_panoptic_pngs_read_the_same_by_either_decoder(tmp_path: Path) -> None:
+    rgb = _label_like(np.random.default_rng(5), (30, 41, 3), np.uint8)
+    for name, data in (
+        ("ours.png", encode_png(rgb, "x")),
+        ("paeth.png", _opencv_png(rgb, cv2.IMWRITE_PNG_FILTER_PAETH)),
+    ):
+        (tmp_path / name).write_bytes(data)
+        np.testing.assert_array_equal(read_panoptic_png(tmp_path / name), rgb_to_ids(rgb))
+
+
+def test_a_stream_shorter_than_its_rows_is_left_to_opencv() -> None:
+    pixels = np.zeros((10, 10), np.uint8)
+    good = encode_png(pixels, "x")
+    short = good[:33] + png_chunk(b"IDAT", zlib.compress(b"\0" * 50)) + png_chunk(b"IEND", b"")
+    assert decode_simple_png(short, Path("x.png")) is None
