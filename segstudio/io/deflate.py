@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from typing import Any
 
 try:
     from isal import isal_zlib as _fast
@@ -58,6 +59,11 @@ def decompress(data: bytes | memoryview, wbits: int = zlib.MAX_WBITS, size: int 
     if _fast is not None:
         return _fast.decompress(data, wbits, size or 16384)
     return zlib.decompress(data, wbits, size or 16384)
+
+
+def decompressobj(wbits: int = zlib.MAX_WBITS) -> Any:
+    """An incremental inflater (``zlib.decompressobj``'s interface, ``max_length`` included)."""
+    return (_fast or zlib).decompressobj(wbits)
 
 
 def crc32(data: bytes | memoryview, value: int = 0) -> int:

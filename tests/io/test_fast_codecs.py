@@ -32,7 +32,7 @@ from segstudio.io.label_file import (
     write_label_file,
 )
 from segstudio.io.png import png_chunk, png_header
-from segstudio.io.png_decode import decode_simple_png
+from segstudio.io.png_decode import PROBE_ROWS, decode_simple_png
 from segstudio.io.png_encode import encode_png
 from segstudio.io.zip_members import pack_members, read_members
 
@@ -291,3 +291,13 @@ def test_a_stream_shorter_than_its_rows_is_left_to_opencv() -> None:
     good = encode_png(pixels, "x")
     short = good[:33] + png_chunk(b"IDAT", zlib.compress(b"\0" * 50)) + png_chunk(b"IEND", b"")
     assert decode_simple_png(short, Path("x.png")) is None
+
+
+@pytest.mark.parametrize("paeth_row", [0, PROBE_ROWS - 1, PROBE_ROWS, 119])
+def test_a_paeth_row_anywhere_goes_to_opencv(paeth_row: int) -> None:
+    rows = np.zeros((120, 1 + 30), np.uint8)
+    rows[paeth_row, 0] = 4
+    good = encode_png(np.zeros((120, 10, 3), np.uint8), "x")
+    data = good[:33] + png_chunk(b"IDAT", zlib.compress(rows.tobytes())) + png_chunk(b"IEND", b"")
+    assert decode_simple_png(data, Path("x.png")) is None
+    np.testing.assert_array_equal(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), 0)
