@@ -121,7 +121,8 @@ def _member(archive: Mapping[str, bytes], name: str) -> np.ndarray:
     count = math.prod(shape)
     if len(data) - start - length < count * dtype.itemsize:
         raise ValueError(f"member {name!r} is cut short")
-    array = np.frombuffer(data, dtype, count, offset=start + length)
+    # a copy, writable as numpy's own reader gives it: editors and OpenCV draw into label maps
+    array = np.frombuffer(data, dtype, count, offset=start + length).copy()
     return array.reshape(shape[::-1]).T if fortran_order else array.reshape(shape)
 
 

@@ -149,6 +149,7 @@ def test_label_files_round_trip_and_open_with_numpy(tmp_path: Path, compressleve
     stored = read_label_file(path)
     for name in ("category", "instance", "provenance"):
         np.testing.assert_array_equal(getattr(stored.labels, name), getattr(labels, name))
+        assert getattr(stored.labels, name).flags.writeable  # the editor draws into them
     assert stored.labels.crowd == labels.crowd
     assert (stored.revision, stored.base) == (revision, "b0")
     assert read_label_tokens(path) == (revision, "b0")
@@ -202,7 +203,7 @@ def test_npy_members_read_as_numpy_reads_them() -> None:
         members[f"{name}.npy"] = buffer.getvalue()
     for name, array in arrays.items():
         read = _member(members, name)
-        assert read.dtype == array.dtype and read.shape == array.shape
+        assert read.dtype == array.dtype and read.shape == array.shape and read.flags.writeable
         np.testing.assert_array_equal(read, array)
     buffer = io.BytesIO()
     np.lib.format.write_array(buffer, np.array([{"x": 1}], object), allow_pickle=True)
