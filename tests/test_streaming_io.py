@@ -154,6 +154,10 @@ def test_bench_io_runs_small(capsys: pytest.CaptureFixture[str]) -> None:
     ):  # fmt: skip
         assert key in result
     assert set(result["peak_rss_mb"]) == {"3", "5"} and result["import_images_per_s"] > 0
+    steps = {"import", "export", "eval"} | ({"hotcoco"} if result["hotcoco_seconds"] is not None else set())
+    assert set(result["cpu_seconds"]) == steps
+    assert all(seconds > 0 for seconds in result["cpu_seconds"].values())  # workers' time included
+    assert result["isal"] is True
     if result["hotcoco_seconds"] is not None:
         assert result["pq_equal"] and result["pq_max_difference"] <= 1e-9
     else:

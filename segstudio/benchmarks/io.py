@@ -11,7 +11,9 @@ and its workers, see ``_peak_rss_mb``):
   ``hotcoco_seconds`` for hotcoco's ``PanopticEval`` on the same files (hotcoco is a dev-only
   baseline: without it, ``hotcoco`` says so), with both PQs and their difference;
 * ``peak_rss_mb`` of the import at ``images`` and at ``memory_images`` images, and their ratio
-  (streaming means it stays near 1).
+  (streaming means it stays near 1);
+* ``cpu_seconds`` of each step (the process and its workers, start-up included) and the
+  ``load_average`` at the end: on a shared machine wall times follow the load, CPU time much less.
 
 Sizes and ``jobs`` are options, so a test can run it small.
 """
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from segstudio.benchmarks.panoptic_data import first_images, write_generated_dataset
+from segstudio.io import deflate
 from segstudio.io.parallel import default_jobs
 
 PQ_TOLERANCE = 1e-9
@@ -85,10 +88,18 @@ _RESULT_MARK = "SEGSTUDIO-BENCH-RESULT "
 def child_main(argv: list[str]) -> None:
     """Entry of a child process: run one step, print its result (with its peak memory) last."""
     step, arguments = argv[0], json.loads(argv[1])
+    before = _cpu_seconds(resource.RUSAGE_SELF)
     result = _STEPS[step](**arguments)
-    result["peak_rss_mb"] = _peak_rss_mb()
+    result["peak_rss_mb"] = _peak_rss_mb()  # reaps the workers, so their CPU time counts below
+    own = _cpu_seconds(resource.RUSAGE_SELF) - before
+    result["cpu_seconds"] = own + _cpu_seconds(resource.RUSAGE_CHILDREN)
     sys.stdout.flush()
     print(_RESULT_MARK + json.dumps(result), flush=True)
+
+
+def _cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _peak_rss_mb() -> float:
@@ -200,6 +211,13 @@ def run_io_bench(
         "export_peak_rss_mb": round(max(r["peak_rss_mb"] for r in exports), 1),
         "eval_peak_rss_mb": round(max(r["peak_rss_mb"] for r in evals), 1),
         "generate_seconds": round(generate_seconds, 1),
+        "cpu_seconds": {
+            "import": round(best_import["cpu_seconds"], 2),
+            "export": round(best_export["cpu_seconds"], 2),
+            "eval": round(best_eval["cpu_seconds"], 2),
+        },
+        "load_average": round(os.getloadavg()[0], 1),
+        "isal": deflate.accelerated(),
     }
     result["peak_rss_ratio"] = round(
         result["peak_rss_mb"][str(memory_images)] / result["peak_rss_mb"][str(images)], 3
@@ -214,6 +232,7 @@ def run_io_bench(
         for group in ("All", "Things", "Stuff")
         for key in ("pq", "sq", "rq")
     )
+    result["cpu_seconds"]["hotcoco"] = round(best_hotcoco["cpu_seconds"], 2)
     result.update(
         hotcoco_seconds=round(best_hotcoco["seconds"], 3),
         hotcoco_pq=best_hotcoco["pq"]["All"]["pq"],

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from segstudio.core.labels import VOID, LabelMap, Provenance
-from segstudio.core.runs import find_runs, group_runs
+from segstudio.core.runs import Runs, find_runs, group_runs
 
 MAX_SEGMENT_ID = 256**3 - 1
 """Largest id an RGB PNG can carry."""
@@ -66,24 +66,23 @@ def ids_to_rgb(ids: np.ndarray) -> np.ndarray:
         raise ValueError(f"segment ids must be integers, got dtype {ids.dtype}")
     if ids.size and (int(ids.min()) < 0 or int(ids.max()) > MAX_SEGMENT_ID):
         raise ValueError(f"segment ids must lie in 0..{MAX_SEGMENT_ID}")
-    wide = np.ascontiguousarray(ids, dtype="<u4")
-    return np.ascontiguousarray(wide.view(np.uint8).reshape(ids.shape + (4,))[..., :3])
+    return _rgb_of(ids)
+
+
+def _rgb_of(ids: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB bytes of ids that fit 24 bits: the little-endian bytes with the fourth
+    dropped by one OpenCV pass (a numpy slice copy of 3-byte pixels is ten times slower)."""
+    wide = np.ascontiguousarray(ids, dtype="<u4").reshape(ids.shape[0], -1)
+    if wide.size == 0:
+        return np.zeros(ids.shape + (3,), np.uint8)
+    rgba = wide.view(np.uint8).reshape(wide.shape + (4,))
+    return cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB).reshape(ids.shape + (3,))
 
 
 def color_to_id(color: Iterable[int]) -> int:
     """The segment id whose RGB encoding is ``color``."""
     r, g, b = (int(c) for c in color)
     return r + 256 * g + 256 * 256 * b
-
-
-def _stuff_canonical(labels: LabelMap, thing_ids: Collection[int]) -> LabelMap:
-    """The same map with every stuff pixel's instance set to 0, so each stuff class is one segment."""
-    keeps_instance = np.zeros(VOID + 1, bool)
-    keeps_instance[[int(t) for t in thing_ids if 0 <= int(t) <= VOID]] = True
-    keeps_instance[VOID] = True
-    instance = np.where(keeps_instance[labels.category], labels.instance, 0).astype(labels.instance.dtype)
-    crowd = {(c, i if c in thing_ids else 0) for c, i in labels.crowd}
-    return LabelMap(labels.category, instance, labels.provenance, crowd)
 
 
 def _assign_ids(
@@ -123,34 +122,70 @@ def labels_to_panoptic(
     ``colors`` (category -> RGB) lets stuff take its colour's id, as COCO ground truth does.
     Entries are plain ints, sorted by (category, instance); no segment has zero area.
     """
+    runs, run_ids, segments_info = _panoptic_runs(labels, thing_ids, colors)
+    return np.repeat(run_ids, runs.lengths).reshape(labels.shape), segments_info
+
+
+def labels_to_panoptic_rgb(
+    labels: LabelMap, thing_ids: Collection[int], colors: Mapping[int, Color] | None = None
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """``labels_to_panoptic`` with the map as (H, W, 3) uint8 RGB, ready for a PNG (ids are
+    24-bit by construction, so unchecked)."""
+    id_map, segments_info = labels_to_panoptic(labels, thing_ids, colors)
+    return _rgb_of(id_map), segments_info
+
+
+def _panoptic_runs(
+    labels: LabelMap, thing_ids: Collection[int], colors: Mapping[int, Color] | None
+) -> tuple[Runs, np.ndarray, list[dict[str, Any]]]:
+    """Runs of one segment along the rows, each run's segment id, and ``segments_info``.
+
+    Everything is worked out per run (``core.runs``): stuff runs drop their instance (one
+    segment per stuff class), and areas and boxes are sums and extremes over the runs.
+    """
     thing_ids = {int(t) for t in thing_ids}
-    canonical = _stuff_canonical(labels, thing_ids)
-    segments = canonical.segments()
-    keys = [(s.category, s.instance) for s in segments]
-    ids = _assign_ids(keys, thing_ids, colors)
-
-    # Paint ids run by run: each run of one (category, instance) gets its segment's id.
-    runs = find_runs(canonical.category, canonical.instance)
-    run_category = canonical.category.ravel()[runs.starts]
-    run_key = (run_category.astype(np.uint64) << np.uint64(32)) | canonical.instance.ravel()[runs.starts]
-    key_values = np.array([(c << 32) | i for c, i in keys], np.uint64)
-    run_ids = np.zeros(len(runs.starts), np.uint32)
-    labelled = run_category != VOID
-    if keys:
-        run_ids[labelled] = np.asarray(ids, np.uint32)[np.searchsorted(key_values, run_key[labelled])]
-    id_map = np.repeat(run_ids, runs.lengths).reshape(labels.shape)
-
+    height, width = labels.shape
+    runs = find_runs(labels.category, labels.instance, row_width=width)
+    first = runs.starts
+    run_category = labels.category.ravel()[first]
+    keeps_instance = np.zeros(VOID + 1, bool)
+    keeps_instance[[t for t in thing_ids if 0 <= t <= VOID]] = True
+    run_instance = np.where(keeps_instance[run_category], labels.instance.ravel()[first], 0)
+    run_key = (run_category.astype(np.uint64) << np.uint64(32)) | run_instance.astype(np.uint64)
+    keys, group, areas = group_runs(run_key, runs)
+    labelled = (keys >> np.uint64(32)) != VOID
+    n = len(keys)
+    top, bottom = np.full(n, labels.category.size, np.int64), np.full(n, -1, np.int64)
+    left, right = np.full(n, width, np.int64), np.full(n, -1, np.int64)
+    last = first + runs.lengths - 1
+    np.minimum.at(top, group, first)
+    np.maximum.at(bottom, group, last)
+    np.minimum.at(left, group, first % width)
+    np.maximum.at(right, group, last % width)
+    pairs = [(k >> 32, k & 0xFFFFFFFF) for k in keys[labelled].tolist()]
+    ids = _assign_ids(pairs, thing_ids, colors)
+    key_ids = np.zeros(n, np.uint32)
+    key_ids[labelled] = ids
+    crowd = {(c, i if c in thing_ids else 0) for c, i in labels.crowd}
+    boxes = zip(
+        (top // width)[labelled].tolist(),
+        left[labelled].tolist(),
+        (bottom // width)[labelled].tolist(),
+        right[labelled].tolist(),
+        areas[labelled].tolist(),
+        strict=True,
+    )
     segments_info = [
         {
             "id": segment_id,
-            "category_id": s.category,
-            "iscrowd": int(s.iscrowd),
-            "bbox": [int(v) for v in s.bbox],
-            "area": s.area,
+            "category_id": category,
+            "iscrowd": int((category, instance) in crowd),
+            "bbox": [x0, y0, x1 - x0 + 1, y1 - y0 + 1],
+            "area": area,
         }
-        for segment_id, s in zip(ids, segments, strict=True)
+        for segment_id, (category, instance), (y0, x0, y1, x1, area) in zip(ids, pairs, boxes, strict=True)
     ]
-    return id_map, segments_info
+    return runs, key_ids[group], segments_info
 
 
 def panoptic_to_labels(

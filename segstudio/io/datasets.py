@@ -23,6 +23,7 @@ import numpy as np
 
 from segstudio.core.labels import VOID, LabelMap, Segment
 from segstudio.core.palette import Color, Palette, PaletteError, builtin_palette, voc_color_map
+from segstudio.core.runs import unique_counts
 from segstudio.io.atomic import atomic_write_json
 from segstudio.io.safe_files import check_regular_file
 
@@ -286,7 +287,7 @@ def check_labels(entry: dict[str, Any], labels: LabelMap, known: np.ndarray, pal
         raise ValueError(
             f"{where}: entry says {entry['width']}x{entry['height']}, labels are {width}x{height}"
         )
-    present = np.flatnonzero(np.bincount(labels.category.ravel(), minlength=VOID + 1))
+    present, _ = unique_counts(labels.category)
     unknown = [int(c) for c in present if not known[c]]
     if unknown:
         raise ValueError(f"{where}: categories {unknown} are not in palette {palette_name!r}")

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from segstudio.io.atomic import atomic_write_bytes
+from segstudio.io.png_encode import encode_png
 from segstudio.io.safe_files import check_pixels, check_regular_file, quiet_native_stderr
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -263,40 +264,17 @@ def image_size(path: str | os.PathLike[str]) -> ImageSize:
     return ImageSize(height, width)
 
 
-PNG_FAST = [cv2.IMWRITE_PNG_COMPRESSION, 1]
-"""Label PNGs are few colours in large runs: zlib level 1 without row filters is several times
-faster to write and to read back than OpenCV's default and about as small. PNG is lossless at
-every level, so readers see the same pixels."""
-if hasattr(cv2, "IMWRITE_PNG_FILTER"):  # OpenCV >= 4.10
-    PNG_FAST += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
-
-
-def png_bytes(array: np.ndarray, where: object) -> bytes:
-    """A lossless PNG of an OpenCV-ordered array (grey, BGR or BGRA; uint8 or uint16), encoded fast."""
-    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(array), PNG_FAST)
-    if not ok:
-        raise ValueError(f"{where}: OpenCV could not encode the array as PNG")
-    return encoded.tobytes()
-
-
 def write_png(path: str | os.PathLike[str], array: np.ndarray, *, durable: bool = True) -> None:
     """Write an array as a lossless PNG, atomically (``durable``: see ``atomic_write_bytes``).
 
-    Accepts uint8 or uint16 grey (H, W), RGB (H, W, 3) or RGBA (H, W, 4). Colour is given in RGB
-    and converted to OpenCV's BGR here. Other dtypes are refused rather than silently narrowed.
+    Accepts uint8 or uint16 grey (H, W), RGB (H, W, 3) or RGBA (H, W, 4), colour in RGB order.
+    Other dtypes are refused rather than silently narrowed. Rows are stored unfiltered and
+    deflated fast (``io/png_encode``): label maps, the usual content, come out small.
     """
     path = Path(path)
     array = np.asarray(array)
-    if array.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"{path}: PNG holds uint8 or uint16 samples, got {array.dtype}")
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
-    if array.ndim == 3 and array.shape[2] == 3:
-        array = cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_RGB2BGR)
-    elif array.ndim == 3 and array.shape[2] == 4:
-        array = cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_RGBA2BGRA)
-    elif array.ndim != 2:
+    if array.ndim == 3 and array.shape[2] == 2:
         raise ValueError(f"{path}: expected (H, W), (H, W, 3) or (H, W, 4), got shape {array.shape}")
-    if array.size == 0:
-        raise ValueError(f"{path}: cannot write an empty image of shape {array.shape}")
-    atomic_write_bytes(path, png_bytes(array, path), durable=durable)
+    atomic_write_bytes(path, encode_png(array, path), durable=durable)

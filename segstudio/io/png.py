@@ -2,14 +2,13 @@
 
 Format readers need what OpenCV hides: the colour type and bit depth as stored (a panoptic PNG
 must be 8-bit RGB) and the indices of an indexed PNG, which OpenCV expands to colours; label
-writers need a colour table, which OpenCV cannot write. Pixels are still decoded by OpenCV.
+writers need a colour table, which OpenCV cannot write (``png_encode`` writes PNGs).
 Errors are ImageReadError naming the file.
 """
 
 from __future__ import annotations
 
 import struct
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -17,12 +16,11 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from segstudio.io import deflate
 from segstudio.io.images import ImageReadError
+from segstudio.io.png_encode import GREY, GREY_ALPHA, INDEXED, PNG_SIGNATURE, RGB, RGBA, png_chunk
 from segstudio.io.safe_files import check_pixels, check_regular_file, quiet_native_stderr
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-GREY, RGB, INDEXED, GREY_ALPHA, RGBA = 0, 2, 3, 4, 6
-"""PNG colour types."""
 COLOUR_TYPES = {
     GREY: "greyscale",
     RGB: "RGB",
@@ -62,11 +60,6 @@ def read_png_file(path: Path) -> bytes:
     return data
 
 
-def png_chunk(kind: bytes, body: bytes) -> bytes:
-    """One encoded chunk: length, type, body, CRC."""
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
 def png_chunks(data: bytes, path: Path) -> Iterator[tuple[bytes, bytes]]:
     """(type, body) of every chunk of a PNG's bytes up to IEND, CRCs checked.
 
@@ -82,7 +75,7 @@ def png_chunks(data: bytes, path: Path) -> Iterator[tuple[bytes, bytes]]:
         name = kind.decode("latin-1")
         if len(body) < length or len(crc) < 4:
             raise ImageReadError(f"{path}: truncated PNG ({name} chunk cut short)")
-        if struct.unpack(">I", crc)[0] != zlib.crc32(kind + body):
+        if struct.unpack(">I", crc)[0] != deflate.crc32(body, deflate.crc32(kind)):
             raise ImageReadError(f"{path}: corrupt PNG (bad CRC in {name} chunk)")
         yield kind, body
         offset += 12 + length
@@ -124,20 +117,3 @@ def indexed_as_grey(data: bytes, path: Path) -> bytes:
     grey_header = header[:9] + bytes([GREY]) + header[10:]
     idat = b"".join(png_chunk(kind, body) for kind, body in chunks if kind == b"IDAT")
     return PNG_SIGNATURE + png_chunk(b"IHDR", grey_header) + idat + png_chunk(b"IEND", b"")
-
-
-def encode_indexed_png(values: np.ndarray, colors: np.ndarray) -> bytes:
-    """An 8-bit indexed PNG of ``values`` (H, W uint8) with colour table ``colors`` (N <= 256, 3)."""
-    height, width = values.shape
-    rows = np.zeros((height, width + 1), np.uint8)  # each row starts with filter type 0 (none)
-    rows[:, 1:] = values
-    header = struct.pack(">IIBBBBB", width, height, 8, INDEXED, 0, 0, 0)
-    return b"".join(
-        (
-            PNG_SIGNATURE,
-            png_chunk(b"IHDR", header),
-            png_chunk(b"PLTE", np.ascontiguousarray(colors, np.uint8).tobytes()),
-            png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)),  # fast: see images.PNG_FAST
-            png_chunk(b"IEND", b""),
-        )
-    )

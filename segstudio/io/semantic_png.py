@@ -35,17 +35,18 @@ from segstudio.io.datasets import (
     loaded,
     write_records,
 )
-from segstudio.io.images import ImageReadError, image_size, png_bytes
+from segstudio.io.images import ImageReadError, image_size
 from segstudio.io.png import (
     CHANNELS,
     GREY,
     INDEXED,
     decode_png,
-    encode_indexed_png,
     indexed_as_grey,
     png_header,
     read_png_file,
 )
+from segstudio.io.png_decode import decode_simple_png
+from segstudio.io.png_encode import encode_png
 from segstudio.io.safe_files import check_regular_file
 
 SEMANTIC_VOID = 255
@@ -72,7 +73,9 @@ def read_label_values(path: str | Path) -> np.ndarray:
             f"{path}: {header.kind} PNG; a label PNG must have one channel of class values "
             f"(greyscale or indexed), found {CHANNELS.get(header.colour_type, '?')} channels"
         )
-    values = decode_png(data, path)
+    values = decode_simple_png(data, path) if header.colour_type == GREY else None
+    if values is None:
+        values = decode_png(data, path)
     if values.ndim != 2:
         raise ImageReadError(f"{path}: corrupt or truncated PNG")
     if header.bit_depth < 8:  # OpenCV spreads 1/2/4-bit samples over 0..255: 255 // (2**b - 1) each
@@ -124,9 +127,7 @@ def _label_png_bytes(labels: LabelMap, void: int, palette: Palette | None, where
             f"(class ids must be 0..255 and differ from the void value {void})"
         )
     values = np.where(category == VOID, void, category).astype(np.uint8)
-    if palette is not None:
-        return encode_indexed_png(values, indexed_colors(palette, void))
-    return png_bytes(values, where)
+    return encode_png(values, where, palette=None if palette is None else indexed_colors(palette, void))
 
 
 def write_semantic_png(

@@ -15,6 +15,7 @@ from segstudio.core.panoptic import (
     color_to_id,
     ids_to_rgb,
     labels_to_panoptic,
+    labels_to_panoptic_rgb,
     panoptic_to_labels,
     rgb_to_ids,
 )
@@ -154,3 +155,21 @@ def test_sample_segments_match_segments_info(coco_panoptic_sample: Path) -> None
         assert np.array_equal(id_map, ids)
         key = lambda s: s["id"]  # noqa: E731
         assert sorted(segments_info, key=key) == sorted(annotation["segments_info"], key=key)
+
+
+def test_rgb_painting_is_the_id_map_in_rgb() -> None:
+    rng = np.random.default_rng(3)
+    category = rng.choice(np.array([SKY, GRASS, PERSON, VOID], np.uint16), (37, 53))
+    category = np.repeat(np.repeat(category[::4, ::5], 4, axis=0)[:37], 5, axis=1)[:, :53]
+    instance = np.where(category == PERSON, rng.integers(1, 4, category.shape), 0).astype(np.uint32)
+    instance[category == SKY] = 9  # stuff instances merge into one segment per class
+    labels = LabelMap.from_arrays(category, instance)
+    labels.crowd = {(PERSON, 2), (SKY, 9)}
+    colors = {SKY: (10, 20, 30), GRASS: (0, 0, 0)}
+    id_map, segments = labels_to_panoptic(labels, THINGS, colors)
+    rgb, rgb_segments = labels_to_panoptic_rgb(labels, THINGS, colors)
+    assert rgb_segments == segments
+    np.testing.assert_array_equal(rgb, ids_to_rgb(id_map))
+    by_category = {s["category_id"]: s for s in segments if s["category_id"] != PERSON}
+    assert by_category[SKY]["id"] == 10 + 256 * 20 + 65536 * 30 and by_category[SKY]["iscrowd"] == 1
+    assert by_category[GRASS]["id"] not in (0, by_category[SKY]["id"])
