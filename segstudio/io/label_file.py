@@ -29,7 +29,7 @@ import numpy as np
 from segstudio.core.labels import CATEGORY_DTYPE, INSTANCE_DTYPE, VOID, LabelMap, Provenance
 from segstudio.io import deflate
 from segstudio.io.atomic import atomic_write_bytes
-from segstudio.io.zip_members import pack_members, read_members
+from segstudio.io.zip_members import FAST_ZLIB_LEVEL, pack_members, read_members
 
 LABEL_FILE_SUFFIX = ".npz"
 LABEL_FORMAT_VERSION = 1
@@ -61,11 +61,17 @@ class StoredLabels:
     base: str
 
 
+SAVE_COMPRESSLEVEL = FAST_ZLIB_LEVEL
+"""Saves deflate fast (ISA-L's level 1 through ``io/deflate``): a 12 MP label map is written in
+~25 ms instead of ~710 ms at zlib's level 6, for a file ~20% larger (368 KB against 303 KB), and a
+save runs on the GUI thread. Callers may still ask for a higher level (zipfile's zlib)."""
+
+
 def write_label_file(
     path: str | Path,
     labels: LabelMap,
     base: str = "",
-    compresslevel: int = 6,
+    compresslevel: int = SAVE_COMPRESSLEVEL,
     revision: str | None = None,
     *,
     durable: bool = True,

@@ -32,7 +32,7 @@ def pack_members(
 ) -> bytes:
     """A zip of ``members`` (name -> the pieces of its bytes, in order) dated ``date`` (zip's
     ``(year, month, day, hour, minute, second)``). At ``compresslevel`` 1 members are deflated
-    fast (``io/deflate``); higher levels (the smallest files, for saves) use zipfile's zlib."""
+    fast (``io/deflate``); higher levels (smaller files, when asked) use zipfile's zlib."""
     if compresslevel > FAST_ZLIB_LEVEL or any(
         sum(len(piece) for piece in pieces) > _LARGEST for pieces in members.values()
     ):
