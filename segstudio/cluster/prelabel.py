@@ -76,11 +76,16 @@ def ray_batches(
         compute=pool,
         **remote_args,
     )
+    stream = dataset.iter_batches(batch_size=None, batch_format="numpy")
     try:
-        for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+        for batch in stream:
             yield [by_id[str(i)] for i in batch["id"]], [str(e) for e in batch["error"]]
     except ray.exceptions.RayError as error:
         raise ClusterError(one_line(error)) from error
+    finally:  # stop Ray Data's executor thread now: left to the garbage collector, it could still
+        close = getattr(stream, "close", None)  # run at ray.shutdown and end the process with 1
+        if close is not None:
+            close()
 
 
 def cluster_executor(ray: ModuleType, actors: int | None, gpus_per_actor: float = 0.0) -> Executor:
