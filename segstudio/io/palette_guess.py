@@ -3,26 +3,30 @@
 A new project for an image folder should get the classes of its dataset, not merely those used
 last. The clues, strongest first:
 
-- Cityscapes file names (``*_leftImg8bit.png`` photos, ``*_gtFine_*`` labels): ``cityscapes``;
-- a COCO annotation file (panoptic or instances) beside the photos: its ``categories`` (the
-  built-in ``coco-panoptic`` when they are exactly its 133);
-- one-channel label PNGs (grey or indexed, 8-bit) named after the photos (``2007_000032.png``
-  for ``2007_000032.jpg``, or ``photo_mask.png``): the first of VOC (0-20), ADE20K (0-149) and
-  COCO panoptic whose class ids hold every value found (255 is void). Only masks named after
-  the photos count, so an unrelated grey picture or binary mask nearby is no clue.
+- Cityscapes file names (``*_leftImg8bit.png`` photos, ``*_gtFine_*`` labels) in the folder or
+  its subfolders: ``cityscapes``;
+- a COCO annotation file (panoptic or instances): its ``categories`` (the built-in
+  ``coco-panoptic`` when they are exactly its 133); in the folder itself, or beside it (a COCO
+  ``annotations`` folder) when it lists one of the folder's photos;
+- one-channel label PNGs (grey or indexed, 8-bit) named after the folder's photos
+  (``SegmentationClass/2007_000032.png`` for ``2007_000032.jpg``, or ``photo_mask.png``): the
+  first of VOC (0-20), ADE20K (0-149) and COCO panoptic whose class ids hold every value found
+  (255 is void).
 
-The folder, its subfolders and its siblings are looked at, a bounded number of names and files
-each, so a folder of 100,000 photos costs milliseconds. Nothing here raises: unreadable files
-are no clue.
+Data beside the folder counts only where it names the folder's photos, so an unrelated dataset,
+grey picture or binary mask nearby is no clue. The folder, its subfolders, its siblings and
+theirs are looked at, a bounded number of names and files each, so a folder of 100,000 photos
+costs milliseconds. Nothing here raises: an unreadable file is no clue.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
@@ -39,12 +43,14 @@ MAX_FOLDERS = 24
 MAX_JSON_FILES = 4
 MAX_LABEL_PNGS = 6
 WHOLE_JSON_BYTES = 32 << 20
-"""A bigger JSON file is searched for its categories in its tail only (COCO puts them last)."""
-JSON_TAIL_BYTES = 4 << 20
+"""A bigger JSON file is read in part: its head for the images, its tail for the categories
+(COCO writes ``images`` before ``annotations`` and ``categories`` last)."""
+JSON_PART_BYTES = 4 << 20
 VALUE_PALETTES = ("voc", "ade20k", "coco-panoptic")
 """Tried in this order for label PNG values: the first whose ids hold them all."""
 SKIPPED_FOLDERS = frozenset({".segstudio", ".git", "__pycache__"})
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+FILE_NAME = re.compile(r'"file_name"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
 @dataclass(frozen=True)
@@ -55,22 +61,40 @@ class PaletteGuess:
     reason: str
 
 
+@dataclass
+class _Surroundings:
+    """The files of the folder and its subfolders (``own``) and of its siblings and theirs."""
+
+    folder: Path
+    own: list[Path] = field(default_factory=list)
+    near: list[Path] = field(default_factory=list)
+    photos: dict[str, set[Path]] = field(default_factory=dict)
+    """The folder's images by stem."""
+
+    @property
+    def photo_names(self) -> set[str]:
+        return {path.name for paths in self.photos.values() for path in paths}
+
+
 def guess_palette(folder: Path) -> PaletteGuess | None:
     """The palette ``folder``'s data says it uses (see the module notes), or None."""
-    folder = Path(folder)
-    files = list(_files(_places(folder)))
-    photos = {path.stem for path in files if path.parent == folder and path.suffix.lower() in PHOTO_SUFFIXES}
-    return _cityscapes(files) or _coco_json(files) or _label_values(files, photos)
+    around = _surroundings(Path(folder))
+    return _cityscapes(around) or _coco_json(around) or _label_values(around)
 
 
-def _places(folder: Path) -> list[Path]:
-    """The folder, its subfolders, its parent's other subfolders (a VOC ``SegmentationClass`` or a
-    COCO ``annotations`` beside the photos) and their subfolders, at most ``MAX_FOLDERS``."""
-    places = [folder, *_subfolders(folder)]
+def _surroundings(folder: Path) -> _Surroundings:
+    around = _Surroundings(folder)
+    own = [folder, *_subfolders(folder)]
+    near: list[Path] = []
     for sibling in _subfolders(folder.parent) if folder.parent != folder else []:
         if sibling != folder:
-            places += [sibling, *_subfolders(sibling)]
-    return places[:MAX_FOLDERS]
+            near += [sibling, *_subfolders(sibling)]
+    around.own = list(_files(own[:MAX_FOLDERS]))
+    around.near = list(_files(near[: max(0, MAX_FOLDERS - len(own))]))
+    for path in around.own:
+        if path.parent == folder and path.suffix.lower() in PHOTO_SUFFIXES:
+            around.photos.setdefault(path.stem, set()).add(path)
+    return around
 
 
 def _entries(folder: Path) -> Iterator[os.DirEntry[str]]:
@@ -107,18 +131,20 @@ def _files(places: Sequence[Path]) -> Iterator[Path]:
         yield from sorted(names)
 
 
-def _cityscapes(files: Sequence[Path]) -> PaletteGuess | None:
-    for path in files:
+def _cityscapes(around: _Surroundings) -> PaletteGuess | None:
+    for path in around.own:
         if path.name.endswith("_leftImg8bit.png") or "_gtFine_" in path.name:
             clue = "_leftImg8bit.png" if path.name.endswith("_leftImg8bit.png") else "_gtFine_"
             return PaletteGuess(builtin_palette("cityscapes"), f"Cityscapes file names (*{clue}*)")
     return None
 
 
-def _coco_json(files: Sequence[Path]) -> PaletteGuess | None:
-    for path in [p for p in files if p.suffix.lower() == ".json"][:MAX_JSON_FILES]:
-        categories = _categories(path)
-        if not categories:
+def _coco_json(around: _Surroundings) -> PaletteGuess | None:
+    own = [path for path in around.own if path.parent == around.folder]
+    candidates = [path for path in [*own, *around.near] if path.suffix.lower() == ".json"]
+    for path in candidates[:MAX_JSON_FILES]:
+        categories, file_names = _coco_parts(path)
+        if not categories or (path not in own and not file_names & around.photo_names):
             continue
         try:
             checked = coco_categories({"categories": categories}, path)
@@ -133,19 +159,40 @@ def _coco_json(files: Sequence[Path]) -> PaletteGuess | None:
     return None
 
 
-def _categories(path: Path) -> list[Any] | None:
-    """A COCO file's ``categories`` list, read whole when small, else from the file's tail."""
+def _coco_parts(path: Path) -> tuple[list[Any] | None, set[str]]:
+    """A COCO file's ``categories`` and the base names of its images' ``file_name``s; a big
+    file's from its head and tail only. (None, {}) for anything else."""
     try:
         size = path.stat().st_size
         with path.open("rb") as file:
             if size <= WHOLE_JSON_BYTES:
-                data = json.loads(file.read())
-                value = data.get("categories") if isinstance(data, Mapping) else None
-                return value if isinstance(value, list) else None
-            file.seek(size - JSON_TAIL_BYTES)
+                return _whole_coco(json.loads(file.read()))
+            head = file.read(JSON_PART_BYTES).decode("utf-8", errors="replace")
+            file.seek(size - JSON_PART_BYTES)
             tail = file.read().decode("utf-8", errors="replace")
     except (OSError, ValueError, RecursionError):
-        return None
+        return None, set()
+    names = {_base_name(json.loads(f'"{name}"')) for name in FILE_NAME.findall(head)}
+    return _tail_categories(tail), names
+
+
+def _whole_coco(data: Any) -> tuple[list[Any] | None, set[str]]:
+    if not isinstance(data, Mapping) or not isinstance(data.get("categories"), list):
+        return None, set()
+    images = data.get("images")
+    names = {
+        _base_name(image["file_name"])
+        for image in (images if isinstance(images, list) else [])
+        if isinstance(image, Mapping) and isinstance(image.get("file_name"), str)
+    }
+    return data["categories"], names
+
+
+def _base_name(file_name: str) -> str:
+    return PureWindowsPath(PurePosixPath(file_name).name).name
+
+
+def _tail_categories(tail: str) -> list[Any] | None:
     at = tail.rfind('"categories"')
     start = tail.find("[", at)
     if at < 0 or start < 0 or tail[at + len('"categories"') : start].strip() != ":":
@@ -169,16 +216,19 @@ def _is_label_png(path: Path) -> bool:
     )
 
 
-def _named_after(stem: str, photos: set[str]) -> bool:
-    """``stem`` is a photo's name, or one with a suffix (``photo_mask``, ``photo-label``)."""
-    return stem in photos or any(stem.rsplit(mark, 1)[0] in photos for mark in "_-." if mark in stem)
+def _named_after(path: Path, photos: Mapping[str, set[Path]]) -> bool:
+    """``path`` is named as another image of the folder, or so with a suffix (``photo_mask.png``,
+    ``photo-label.png`` for ``photo.jpg``)."""
+    stem = path.stem
+    names = [stem, *(stem.rsplit(mark, 1)[0] for mark in "_-." if mark in stem)]
+    return any(photos.get(name, set()) - {path} for name in names)
 
 
-def _label_values(files: Sequence[Path], photos: set[str]) -> PaletteGuess | None:
-    named = (path for path in files if path.suffix.lower() == ".png" and _named_after(path.stem, photos))
+def _label_values(around: _Surroundings) -> PaletteGuess | None:
+    pngs = (path for path in [*around.own, *around.near] if path.suffix.lower() == ".png")
     labels = []
-    for path in named:
-        if _is_label_png(path):
+    for path in pngs:
+        if _named_after(path, around.photos) and _is_label_png(path):
             labels.append(path)
             if len(labels) == MAX_LABEL_PNGS:
                 break
