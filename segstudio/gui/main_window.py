@@ -209,6 +209,9 @@ class MainWindow(QMainWindow):
         showing one of them never squeezes the class list (the tabs share that place)."""
         for dock in (self.models.models_dock, self.models.train_dock, self.depth_dock):
             self.tabifyDockWidget(self.iou_dock, dock)
+        for dock in (self.iou_dock, self.models.models_dock, self.models.train_dock, self.depth_dock):
+            toggle = dock.toggleViewAction()
+            toggle.triggered.connect(lambda shown, d=dock: shown and d.raise_())  # shown in front of its tabs
         self.iou_dock.raise_()
 
     def size_docks(self) -> None:
