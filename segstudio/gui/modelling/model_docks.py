@@ -96,7 +96,8 @@ class ModelDocks(QObject):
         dock.setWidget(scroll)
         self.window.addDockWidget(area, dock)
         dock.hide()  # shown on demand: no model backend is loaded until then
-        dock.visibilityChanged.connect(lambda visible: visible and self.ensure_list())
+        # shown, even behind another tab (visibilityChanged says only whether it is in front)
+        dock.toggleViewAction().toggled.connect(lambda shown: shown and self.ensure_list())
         if self._view_menu is not None:
             self._view_menu.addAction(dock.toggleViewAction())
         return dock
