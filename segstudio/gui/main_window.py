@@ -434,6 +434,9 @@ class MainWindow(QMainWindow):
     # -- saving -------------------------------------------------------------------------------------
 
     def save(self, state: ImageState | None = None) -> bool:
+        if self.document is None:
+            self.statusBar().showMessage("No image is open: nothing to save", 3000)
+            return False
         self.toolbox.finish()
         try:
             self.session.save(state)

@@ -76,7 +76,9 @@ def test_a_new_folder_gets_the_palette_its_data_says_and_the_status_bar_says_why
     assert "_leftImg8bit.png" in offer.text.text()
 
 
-def test_a_folder_without_clues_says_it_took_the_last_used_palette(qtbot, make_window, project_root, tmp_path):
+def test_a_folder_without_clues_says_it_took_the_last_used_palette(
+    qtbot, make_window, project_root, tmp_path
+):
     window = make_window(project_root)
     said: list[str] = []
     window.statusBar().messageChanged.connect(said.append)

@@ -8,9 +8,11 @@ from gui_helpers import press_key
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QTabBar, QToolBar, QToolButton, QWidget
 
+from segstudio.core.palette import builtin_palette
 from segstudio.gui.actions import TOOL_GROUPS
 from segstudio.gui.main_window import MainWindow
 from segstudio.gui.panels.palette_panel import MIN_VISIBLE_CLASSES
+from segstudio.io.project import Project
 
 SMALL_SCREEN = (1024, 700)
 """A 1024x768 screen less the desktop's panels and the window's frame."""
@@ -117,3 +119,16 @@ def test_the_status_bar_names_the_class_once(qtbot, make_window, project_root) -
     assert "aeroplane" in window.class_picker.label.text()
     assert window.tool_label.text().startswith("brush")
     assert "(new or touched)" in window.tool_label.text()  # the next object, beside the class
+
+
+def test_commands_with_nothing_to_act_on_say_why(qtbot, make_window, tmp_path) -> None:
+    empty = tmp_path / "empty"
+    Project.create(empty, builtin_palette("voc"), name="empty")
+    window = make_window(empty)
+    assert window.document is None
+    with qtbot.waitActive(window):
+        window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert "nothing to save" in window.statusBar().currentMessage()
+    choose(qtbot, window, "Models", "Cancel pre-labelling")
+    assert window.statusBar().currentMessage() == "No pre-labelling batch is running"

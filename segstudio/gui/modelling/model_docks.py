@@ -110,7 +110,7 @@ class ModelDocks(QObject):
             ("Pre-label the &selected images", self._show_models(panel.selected_button.click), None),
             ("Pre-label &all images", self._show_models(panel.all_button.click), None),
             ("Pre-label the &unlabelled images", self._show_models(panel.unlabelled_button.click), None),
-            ("Ca&ncel pre-labelling", self.prelabeller.cancel_batch, None),
+            ("Ca&ncel pre-labelling", self.cancel_prelabelling, None),
             ("&Train on this project…", lambda: self._raise(self.train_dock), None),
             ("&Score the project's predictions…", self.score_project, None),
             ("&Refresh the model list", self.refresh, None),
@@ -162,6 +162,13 @@ class ModelDocks(QObject):
         """Show ``dock`` in front of the dock it shares tabs with."""
         dock.show()
         dock.raise_()
+
+    def cancel_prelabelling(self) -> None:
+        """Models > Cancel pre-labelling; says so when there is nothing to cancel."""
+        if not self.prelabeller.batch_running:
+            self.host.show_status("No pre-labelling batch is running", STATUS_MS)
+            return
+        self.prelabeller.cancel_batch()
 
     def ensure_list(self) -> None:
         """Ask for the model list once (later: on project change or on request)."""
