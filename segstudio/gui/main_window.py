@@ -78,7 +78,7 @@ DEPTH_DOCK_MINIMUM = (360, 320)
 def instance_text(instance: int, mode: InstanceMode) -> str:
     """The status bar's word on the next object of a thing class."""
     if mode is InstanceMode.NEW:
-        return "object: (new instance)"
+        return "object (new instance)"
     if mode is InstanceMode.PICKED:
         return f"object #{instance} (picked)"
     return f"object{f' #{instance}' if instance else ''} (new or touched)"
