@@ -106,7 +106,7 @@ def sample(out: Path) -> None:
     window.models.models_panel.select_model("deeplabv3_resnet50")
     pump(1.0)
     window.canvas.fit()
-    shot(window, out / "screenshot-scribbles.png")
+    shot(window, out / "screenshot-1024.png")
     document.mark_saved()
     window.close()
 
