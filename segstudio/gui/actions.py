@@ -91,6 +91,24 @@ TOOL_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
+TOOL_GROUPS: tuple[tuple[str, ...], ...] = (
+    (Brush.name, Eraser.name, SuperpixelBrush.name),
+    (Polygon.name, BoxCut.name, ClickSegment.name),
+    (Fill.name, ColourFill.name, Picker.name),
+    (ScribbleBrush.name, ScribbleEraser.name),
+)
+"""The toolbar's and the Tools menu's groups (paint, outline an object, fill and pick, scribble);
+a tool in no group goes last."""
+
+
+def grouped_tools(tools: dict[str, QAction]) -> list[list[QAction]]:
+    """The tool actions in their groups, in group order."""
+    groups = [[tools[name] for name in group if name in tools] for group in TOOL_GROUPS]
+    grouped = {name for group in TOOL_GROUPS for name in group}
+    rest = [action for name, action in tools.items() if name not in grouped]
+    return [group for group in [*groups, rest] if group]
+
+
 class WindowCommands(Protocol):
     """The window's own commands that menus and keys call (opening, saving, editing)."""
 
@@ -237,8 +255,9 @@ def build(window: QMainWindow, commands: WindowCommands, parts: Parts) -> Action
         group.addAction(action)
         actions.tools[name] = action
     actions.tools[tools.active.name].setChecked(True)
-    tool_menu.addActions(list(actions.tools.values()))
-    tool_menu.addSeparator()
+    for group_actions in grouped_tools(actions.tools):
+        tool_menu.addActions(group_actions)
+        tool_menu.addSeparator()
     actions.only_unlabelled = _action(
         window, "Only paint &unlabelled pixels", tools.set_only_unlabelled, "L", checkable=True
     )
@@ -286,8 +305,9 @@ def build(window: QMainWindow, commands: WindowCommands, parts: Parts) -> Action
     toolbar = window.addToolBar("Main")
     toolbar.setObjectName("main-toolbar")
     toolbar.addActions([open_project, save, undo, redo])
-    toolbar.addSeparator()
-    toolbar.addActions(list(actions.tools.values()))
+    for group_actions in grouped_tools(actions.tools):
+        toolbar.addSeparator()
+        toolbar.addActions(group_actions)
     toolbar.addSeparator()
     toolbar.addActions([actions.only_unlabelled, fit])
     return actions

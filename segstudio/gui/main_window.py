@@ -27,7 +27,7 @@ from segstudio.core.edits import erase_object
 from segstudio.core.instance_choice import InstanceMode
 from segstudio.core.labels import VOID, LabelMap
 from segstudio.core.palette import Palette
-from segstudio.gui import actions, dialogs
+from segstudio.gui import actions, dialogs, remembered
 from segstudio.gui.canvas.canvas import Canvas, Preview
 from segstudio.gui.canvas.layers import PREDICTION
 from segstudio.gui.depthview.depth_pair import DepthPair, DepthPane
@@ -48,6 +48,7 @@ from segstudio.gui.panels.palette_offer import NewProjectPalette
 from segstudio.gui.panels.palette_panel import PalettePanel
 from segstudio.gui.panels.pq_live import LivePQ
 from segstudio.gui.recent import RecentProjects
+from segstudio.gui.remembered import ToolMemory
 from segstudio.gui.shortcuts import ShortcutMap, ShortcutsDialog, menu_commands
 from segstudio.gui.threads.gc_guard import collect_on_gui_thread
 from segstudio.gui.threads.job_client import JobClient
@@ -70,15 +71,17 @@ SAVE_ON_LEAVE_KEY = "labels/save-on-leave"
 """User setting: save without asking when leaving an image (on unless switched off)."""
 DEFAULT_SIZE = (1360, 860)
 """Window size where the screen allows (it never opens larger than the screen)."""
+DEPTH_DOCK_MINIMUM = (360, 320)
+"""The depth stream dock's least size: its controls and a preview of about 340x240."""
 
 
 def instance_text(instance: int, mode: InstanceMode) -> str:
     """The status bar's word on the next object of a thing class."""
     if mode is InstanceMode.NEW:
-        return " (new instance)"
+        return "object (new instance)"
     if mode is InstanceMode.PICKED:
-        return f" #{instance} (picked)"
-    return (f" #{instance}" if instance else "") + " (new or touched)"
+        return f"object #{instance} (picked)"
+    return f"object{f' #{instance}' if instance else ''} (new or touched)"
 
 
 class MainWindow(QMainWindow):
@@ -120,6 +123,7 @@ class MainWindow(QMainWindow):
         self.palette_panel = PalettePanel()
         self.class_picker = ClassPicker(self.toolbox, self.palette_panel.focus_search, self)
         self.new_palette = NewProjectPalette(settings, self.session, self.palette_panel, data_dir, self)
+        self.tool_memory = ToolMemory(self.toolbox, settings, self)
         self.layers_panel = LayersPanel(self.canvas)
         self.iou_panel = IouPanel()
         self.panoptic = LivePQ(self._jobs(), self)
@@ -157,12 +161,15 @@ class MainWindow(QMainWindow):
         self.sam = SamJobs(self._jobs(), self.models.backend, self)
         self.sam.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self.toolbox.add_tool(ClickSegment(self.toolbox, self.sam))
+        self._tab_docks()
         self.shortcuts = ShortcutMap(menu_commands(self.menuBar()), settings)
         self.shortcuts.apply_saved()
         self.drop_opener = DropOpener(self, self.open_paths)
         self._connect()
         self._show_tool()
         self._update_title()
+        self.layout_restored = remembered.restore_layout(self, settings)
+        """The window's geometry and docks are those it had when it last closed."""
 
     def _jobs(self) -> JobClient:
         """A job client of the window's worker for one part (each hears only about its own jobs)."""
@@ -177,21 +184,35 @@ class MainWindow(QMainWindow):
             ("Classes", self.palette_panel, right),
             ("IoU", self.iou_panel, right),
         ):
-            dock = QDockWidget(title, self)
-            dock.setObjectName(f"{title.lower()}-dock")
-            dock.setWidget(widget)
-            self.addDockWidget(area, dock)
-            self.commands.view_menu.addAction(dock.toggleViewAction())
-            self._docks.append(dock)
-        self.depth_dock = QDockWidget("Depth stream", self)
-        self.depth_dock.setObjectName("depth-dock")
-        self.depth_dock.setWidget(self.depth_view)
-        self.addDockWidget(right, self.depth_dock)
+            self._docks.append(self._dock(title, f"{title.lower()}-dock", widget, area))
+        self.depth_view.setMinimumSize(*DEPTH_DOCK_MINIMUM)  # a preview worth looking at, never a strip
+        self.depth_dock = self._dock("Depth stream", "depth-dock", self.depth_view, right)
         self.depth_dock.hide()  # hidden by default: start-up loads no model and reads no stream
-        self.commands.view_menu.addAction(self.depth_dock.toggleViewAction())
-        iou_dock = self._docks[-1]
-        iou_dock.visibilityChanged.connect(self.panoptic.set_active)  # no PQ work for a hidden dock
+        self.iou_dock.visibilityChanged.connect(self.panoptic.set_active)  # no PQ work for a hidden dock
         self.size_docks()
+
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        assert self.commands.view_menu is not None
+        self.commands.view_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    @property
+    def iou_dock(self) -> QDockWidget:
+        return self._docks[3]
+
+    def _tab_docks(self) -> None:
+        """Under the Classes, one tabbed place for the IoU, the model docks and the depth stream:
+        showing one of them never squeezes the class list (the tabs share that place)."""
+        for dock in (self.models.models_dock, self.models.train_dock, self.depth_dock):
+            self.tabifyDockWidget(self.iou_dock, dock)
+        for dock in (self.iou_dock, self.models.models_dock, self.models.train_dock, self.depth_dock):
+            toggle = dock.toggleViewAction()
+            toggle.triggered.connect(lambda shown, d=dock: shown and d.raise_())  # shown in front of its tabs
+        self.iou_dock.raise_()
 
     def size_docks(self) -> None:
         """Share the window between the docks and the canvas in proportion to its size."""
@@ -218,6 +239,7 @@ class MainWindow(QMainWindow):
         self.depth_dock.visibilityChanged.connect(self.depth_view.set_streaming)
         self.depth_view.captured.connect(self._captured)
         self.scribbles.status.connect(lambda message: self.statusBar().showMessage(message, 10000))
+        self.new_palette.explained.connect(lambda message: self.statusBar().showMessage(message, 15000))
         self.scribbles.mode_entered.connect(self.show_prediction)
 
     # -- what is open -------------------------------------------------------------------------------
@@ -282,6 +304,7 @@ class MainWindow(QMainWindow):
         self.depth_pair.show_document(None)
         self.iou_panel.set_document(None)
         self.panoptic.set_document(None)
+        self.tool_memory.leave_project()
         self.session.set_project(project)
         if self.offer_recovery:
             QTimer.singleShot(0, self, self._offer_recovery)
@@ -339,6 +362,7 @@ class MainWindow(QMainWindow):
         self.image_list.set_project(project)
         self.palette_panel.set_palette(project.palette)
         self.toolbox.set_palette(project.palette)
+        self.tool_memory.open_project(project.root)
         self._update_class_actions()
         self._update_title()
 
@@ -410,6 +434,9 @@ class MainWindow(QMainWindow):
     # -- saving -------------------------------------------------------------------------------------
 
     def save(self, state: ImageState | None = None) -> bool:
+        if self.document is None:
+            self.statusBar().showMessage("No image is open: nothing to save", 3000)
+            return False
         self.toolbox.finish()
         try:
             self.session.save(state)
@@ -457,6 +484,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
         if self.maybe_save():
+            remembered.save_layout(self, self.settings)
             self.session.close()
             self.depth_view.stop()
             self.scribbles.flush()
@@ -572,14 +600,15 @@ class MainWindow(QMainWindow):
         self._show_tool()
 
     def _show_tool(self) -> None:
+        """The tool, its size and the object the next stroke writes; the class itself is shown
+        once, by the class picker's swatch beside it."""
         s, palette = self.toolbox.settings, self.palette
         self.palette_panel.select(s.category)
-        name = palette[s.category].name if s.category in palette else "–"
-        if s.category in palette and palette[s.category].isthing:
-            name += instance_text(s.instance, s.mode)
-        lock = "  unlabelled only" if s.only_unlabelled else ""
-        active = self.toolbox.active
-        self.tool_label.setText(f"{active.name}  {active.size_text()}  {name}{lock}")
+        thing = s.category in palette and palette[s.category].isthing
+        parts = [self.toolbox.active.name, self.toolbox.active.size_text()]
+        parts += [instance_text(s.instance, s.mode)] if thing else []
+        parts += ["unlabelled only"] if s.only_unlabelled else []
+        self.tool_label.setText("  ".join(part for part in parts if part))
 
     def _work_progress(self, title: str, done: int, total: int) -> None:
         """Long work on the labels (band by band): its progress in the status bar."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gui_helpers import PALETTE, models_ready, open_boxes, write_png
+from PySide6.QtCore import Qt
 
 from segstudio.app import model_backend
 from segstudio.core.jobs import CancelToken
@@ -51,6 +52,23 @@ def test_a_model_with_random_weights_prelabels_only_with_a_warning(make_window, 
     with qtbot.waitSignal(window.models.prelabeller.filed, timeout=WAIT_MS):
         panel.current_button.click()
     assert any("labels with random weights" in text for text in said)
+
+
+def test_a_current_image_run_ends_with_a_full_bar_and_what_it_did(make_window, project_root: Path, qtbot):
+    """The bar does not stay empty or busy, nor an earlier message on screen, after a run."""
+    window = models_ready(qtbot, make_window(project_root), MODEL)
+    window.models.models_dock.raise_()
+    panel = window.models.models_panel
+    panel.say("unet-small has no weights on this computer yet: an earlier message")
+    assert window.open_image("plain")
+    with qtbot.waitSignal(window.models.prelabeller.filed, timeout=WAIT_MS):
+        qtbot.mouseClick(panel.current_button, Qt.MouseButton.LeftButton)
+        assert panel.progress.maximum() == 0 or panel.progress.value() > 0  # busy, then tiles
+        assert panel.status.text().startswith("Pre-labelling the current image with unet-small")
+    assert panel.progress.maximum() > 0 and panel.progress.value() == panel.progress.maximum()
+    assert panel.status.text().startswith("Pre-labelled plain with unet-small")
+    assert "random weights" in panel.status.text()  # this model is untrained: still said
+    assert "earlier message" not in panel.status.text()
 
 
 def test_prelabel_current_image_fills_the_prediction_layer(make_window, project_root: Path, qtbot) -> None:

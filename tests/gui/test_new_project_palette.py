@@ -57,3 +57,31 @@ def test_the_last_used_palette_is_remembered_across_windows(qtbot, make_window, 
     )
     qtbot.mouseClick(keep, Qt.MouseButton.LeftButton)
     assert not window.palette_panel.offer.isVisible() and window.palette.name == "coco-panoptic"
+
+
+def test_a_new_folder_gets_the_palette_its_data_says_and_the_status_bar_says_why(
+    qtbot, make_window, project_root, tmp_path
+):
+    window = make_window(project_root)  # a VOC project was used last
+    said: list[str] = []
+    window.statusBar().messageChanged.connect(said.append)
+    folder = tmp_path / "leftImg8bit" / "val" / "frankfurt"
+    folder.mkdir(parents=True)
+    write_png(folder / "frankfurt_000000_000294_leftImg8bit.png", scene_image())
+    assert window.open_path(folder)
+    assert window.palette.name == "cityscapes"  # inferred, not the last used VOC
+    assert any("cityscapes" in text and "_leftImg8bit.png" in text for text in said)
+    offer = window.palette_panel.offer
+    assert offer.isVisible() and "inferred from the data" in offer.choices.currentText()
+    assert "_leftImg8bit.png" in offer.text.text()
+
+
+def test_a_folder_without_clues_says_it_took_the_last_used_palette(
+    qtbot, make_window, project_root, tmp_path
+):
+    window = make_window(project_root)
+    said: list[str] = []
+    window.statusBar().messageChanged.connect(said.append)
+    assert window.open_path(_image_folder(tmp_path / "holiday"))
+    assert window.palette.name == "voc"
+    assert any("'voc'" in text and "last used" in text for text in said)

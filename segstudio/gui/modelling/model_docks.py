@@ -27,8 +27,9 @@ from segstudio.gui.threads.job_client import JobClient, SoloJob
 from segstudio.io.project import ImageState, Project
 
 STATUS_MS = 5000
-DOCK_HEIGHT_SHARE = 0.55
-"""Of the window's height, for a model dock the first time it is shown."""
+MIN_DOCK_SIZE = (300, 260)
+"""A model dock's least size: the model choice, the pre-label buttons and the progress in view
+(the rest scrolls); the window tabs it with the IoU dock, so it never squeezes the classes."""
 
 
 class ModelHost(Host, Protocol):
@@ -70,8 +71,6 @@ class ModelDocks(QObject):
         self._session = session
         self._view_menu = view_menu
         self._settings = settings
-        self._sized: set[QDockWidget] = set()
-        """Docks already given their first height."""
         self.score_dialog: ProjectScoreDialog | None = None
         self.jobs = jobs
         self.catalog = ModelCatalog(self.jobs, backend, self)
@@ -93,10 +92,12 @@ class ModelDocks(QObject):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(widget)  # type: ignore[arg-type]
+        scroll.setMinimumSize(*MIN_DOCK_SIZE)
         dock.setWidget(scroll)
         self.window.addDockWidget(area, dock)
         dock.hide()  # shown on demand: no model backend is loaded until then
-        dock.visibilityChanged.connect(lambda visible: visible and self._shown(dock))
+        # shown, even behind another tab (visibilityChanged says only whether it is in front)
+        dock.toggleViewAction().toggled.connect(lambda shown: shown and self.ensure_list())
         if self._view_menu is not None:
             self._view_menu.addAction(dock.toggleViewAction())
         return dock
@@ -109,7 +110,7 @@ class ModelDocks(QObject):
             ("Pre-label the &selected images", self._show_models(panel.selected_button.click), None),
             ("Pre-label &all images", self._show_models(panel.all_button.click), None),
             ("Pre-label the &unlabelled images", self._show_models(panel.unlabelled_button.click), None),
-            ("Ca&ncel pre-labelling", self.prelabeller.cancel_batch, None),
+            ("Ca&ncel pre-labelling", self.cancel_prelabelling, None),
             ("&Train on this project…", lambda: self._raise(self.train_dock), None),
             ("&Score the project's predictions…", self.score_project, None),
             ("&Refresh the model list", self.refresh, None),
@@ -162,25 +163,12 @@ class ModelDocks(QObject):
         dock.show()
         dock.raise_()
 
-    def _shown(self, dock: QDockWidget) -> None:
-        """First time shown: take a good share of the height (docks beside it keep the rest)."""
-        if dock not in self._sized:
-            self._sized.add(dock)
-            height = self.window.height()
-            neighbours = [
-                d
-                for d in self.window.findChildren(QDockWidget)
-                if d.isVisible()
-                and d not in (self.models_dock, self.train_dock)
-                and self.window.dockWidgetArea(d) == self.window.dockWidgetArea(dock)
-            ]
-            rest = int(height * (1 - DOCK_HEIGHT_SHARE)) // max(1, len(neighbours))
-            self.window.resizeDocks(
-                [*neighbours, dock],
-                [rest] * len(neighbours) + [int(height * DOCK_HEIGHT_SHARE)],
-                Qt.Orientation.Vertical,
-            )
-        self.ensure_list()
+    def cancel_prelabelling(self) -> None:
+        """Models > Cancel pre-labelling; says so when there is nothing to cancel."""
+        if not self.prelabeller.batch_running:
+            self.host.show_status("No pre-labelling batch is running", STATUS_MS)
+            return
+        self.prelabeller.cancel_batch()
 
     def ensure_list(self) -> None:
         """Ask for the model list once (later: on project change or on request)."""

@@ -97,6 +97,10 @@ class PreLabeller(QObject):
     """Images labelled, images asked for."""
     filed = Signal(str)
     """An image's prediction was saved (and shown when it is the open image)."""
+    current_progress = Signal(int, int)
+    """The current image's run: tiles done, tiles in all."""
+    current_ended = Signal(str, bool)
+    """The current image's run ended: the image, whether its prediction was filed."""
     status = Signal(str)
     problem = Signal(str)
 
@@ -126,10 +130,18 @@ class PreLabeller(QObject):
         if project is None or document is None:
             self.status.emit("No image is open")
             return None
-        job = self._job(project, document.image_id, document.rgb.copy(), model, weights, Priority.INTERACTIVE)
+        image_id = document.image_id
+        job = self._job(project, image_id, document.rgb.copy(), model, weights, Priority.INTERACTIVE)
+
+        def failed(text: str) -> None:
+            self._failed(text)
+            self.current_ended.emit(image_id, False)
+
         handlers = Handlers(
-            done=lambda result: self._file(project, result),
-            failed=self._failed,
+            done=lambda result: self.current_ended.emit(image_id, self._file(project, result)),
+            failed=failed,
+            cancelled=lambda: self.current_ended.emit(image_id, False),
+            progress=self.current_progress.emit,
             message=self.status.emit,
         )
         return self.jobs.submit(job, handlers)

@@ -118,6 +118,8 @@ class ModelsPanel(QWidget):
         catalog.changed.connect(self._fill)
         prelabeller.batch_progress.connect(self._batch_progress)
         prelabeller.batch_ended.connect(self._batch_ended)
+        prelabeller.current_progress.connect(self._batch_progress)
+        prelabeller.current_ended.connect(self._current_ended)
         prelabeller.status.connect(self.status.setText)
         self._set_running(False)
 
@@ -167,8 +169,21 @@ class ModelsPanel(QWidget):
         self.message.emit(text)
 
     def prelabel_current(self) -> None:
-        if self._ready():
-            self.prelabeller.current(self.model, self.weights)  # type: ignore[arg-type]
+        """Pre-label the open image; the bar shows its run, the line under it what became of it."""
+        if not self._ready():
+            return
+        warning = self.status.text() if self._random_weights() else ""
+        if self.prelabeller.current(self.model, self.weights) is None:  # type: ignore[arg-type]
+            return
+        if not self.prelabeller.batch_running:
+            self.progress.setRange(0, 0)  # busy until the first tiles are done
+        self.status.setText(
+            " ".join(filter(None, [f"Pre-labelling the current image with {self.model}…", warning]))
+        )
+
+    def _random_weights(self) -> bool:
+        info = self.catalog.get(self.model or "")
+        return info is not None and info.random_init and self.weights is None
 
     def prelabel_batch(self, image_ids: list[str]) -> None:
         if not self._ready():
@@ -194,7 +209,7 @@ class ModelsPanel(QWidget):
             project = self.prelabeller.session.project
             self.catalog.refresh(None if project is None else project.root)  # a file placed by hand since
             return False
-        if info is not None and info.random_init and self.weights is None:
+        if self._random_weights():
             self.say(RANDOM_WEIGHTS_WARNING.format(name=info.name))  # runs, but never unsaid
         return True
 
@@ -233,6 +248,17 @@ class ModelsPanel(QWidget):
     def _batch_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(done)
+
+    def _current_ended(self, image_id: str, filed: bool) -> None:
+        """A finished run leaves no busy or empty bar and no earlier message behind."""
+        if not self.prelabeller.batch_running:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1 if filed else 0)
+        if filed:
+            noise = " (random weights: noise until trained)" if self._random_weights() else ""
+            self.status.setText(f"Pre-labelled {image_id} with {self.model}{noise}")
+        elif not self.status.text() or self.status.text().endswith("…"):
+            self.status.setText(f"Pre-labelling {image_id} did not finish")
 
     def _batch_ended(self, labelled: int, asked: int) -> None:
         self._set_running(False)

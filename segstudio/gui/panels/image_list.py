@@ -187,7 +187,9 @@ class ImageList(QWidget):
         columns.setHighlightSections(False)
         columns.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         columns.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
-        self.view.setColumnWidth(1, self.fontMetrics().horizontalAdvance("pre-labelled (photo missing)") + 12)
+        # the common states fit; a rarer longer one is elided (the column can be widened), so the
+        # names keep most of a narrow dock
+        self.view.setColumnWidth(1, self.fontMetrics().horizontalAdvance("edited (unsaved)") + 12)
         self.view.selectionModel().currentChanged.connect(self._picked)
         row = QHBoxLayout()
         row.addWidget(self.search, 1)

@@ -1,8 +1,10 @@
-"""A new project's classes: asked once, without blocking, in the Classes dock.
+"""A new project's classes: inferred from the data where it says, asked once without blocking.
 
-A folder of images opened for the first time becomes a project with the palette last used (kept
-in the user's settings; the built-in sample palette before any), instead of always VOC. The
-Classes dock then offers, once, to use another palette: the last used one is preselected, so
+A folder of images opened for the first time becomes a project with the palette its data points
+to (``io.palette_guess``: Cityscapes file names, a COCO file's categories, the values of label
+PNGs named after the photos), else the palette last used (kept in the user's settings; the
+built-in sample palette before any), never simply VOC. The status bar says which and why, and
+the Classes dock offers, once, to use another palette: the chosen one is preselected, so
 ignoring the offer keeps it. Reopening the folder finds its project and asks nothing.
 """
 
@@ -17,6 +19,7 @@ from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QPushButto
 
 from segstudio.core.palette import BUILTIN_PALETTES, Palette, PaletteError, builtin_palette
 from segstudio.gui.document.projects import creates_project, project_roots
+from segstudio.io.palette_guess import guess_palette
 from segstudio.io.project import Project
 
 if TYPE_CHECKING:
@@ -82,16 +85,15 @@ class PaletteOffer(QFrame):
         self._palettes: list[Palette] = []
         self.hide()
 
-    def offer(self, current: Palette, last_used: bool) -> None:
-        """Ask once which classes a new project has; ``current`` (the last used, or the default
-        before any) preselected."""
+    def offer(self, current: Palette, why: str) -> None:
+        """Ask once which classes a new project has; ``current`` (inferred from the data, else the
+        last used, else the default) preselected, ``why`` it was chosen."""
         self._palettes = [
             current,
             *(builtin_palette(name) for name in BUILTIN_PALETTES if name != current.name),
         ]
         self.choices.clear()
-        why = "last used" if last_used else "the default"
-        self.choices.addItem(f"{current.name} ({len(current)} classes, {why})")
+        self.choices.addItem(f"{current.name} ({len(current)} classes, {why.split(':')[0]})")
         for palette in self._palettes[1:]:
             self.choices.addItem(f"{palette.name} ({len(palette)} classes)")
         self.text.setText(f"New project: its classes are {current.name!r} ({why}). Use others?")
@@ -104,7 +106,11 @@ class PaletteOffer(QFrame):
 
 
 class NewProjectPalette(QObject):
-    """Gives a new image folder's project the last used palette, then offers others once."""
+    """Gives a new image folder's project the palette its data says (else the last used), says
+    so, then offers others once."""
+
+    explained = Signal(str)
+    """Which classes a new project got and why, for the status bar."""
 
     def __init__(
         self,
@@ -119,25 +125,34 @@ class NewProjectPalette(QObject):
         self.panel, self.data_dir = panel, data_dir
         self._fresh: tuple[Path, ...] = ()
         """Where the project about to be created lives (empty: the next opening makes none)."""
-        self._remembered = False
+        self._why = ""
+        """Why the project about to be created gets its palette."""
         session.project_opened.connect(self._opened)
         panel.palette_edited.connect(self.last_used.remember)
 
     def palette_for(self, path: Path) -> Palette | None:
-        """The palette a project made by opening ``path`` gets: the last used (that of the project
-        open now, if any), else None (the sample palette)."""
+        """The palette a project made by opening ``path`` gets: the one its data says, else the
+        last used (that of the project open now, if any), else None (the sample palette). An
+        existing project keeps its own (None: nothing is looked at)."""
         folder = Path(path) if Path(path).is_dir() else Path(path).parent
-        self._fresh = tuple(r.resolve() for r in project_roots(folder, self.data_dir))
         if not creates_project(path, self.data_dir):
             self._fresh = ()
+            return None
+        self._fresh = tuple(r.resolve() for r in project_roots(folder, self.data_dir))
+        guess = guess_palette(folder)
+        if guess is not None:
+            self._why = f"inferred from the data: {guess.reason}"
+            return guess.palette
         remembered = self.last_used.palette()
-        self._remembered = remembered is not None
+        self._why = "last used" if remembered is not None else "the default"
         return remembered
 
     def _opened(self, project: Project) -> None:
         fresh, self._fresh = self._fresh, ()
         if project.root.resolve() in fresh:
-            self.panel.offer.offer(project.palette, self._remembered)
+            palette = project.palette
+            self.panel.offer.offer(palette, self._why)
+            self.explained.emit(f"New project: classes {palette.name!r} ({len(palette)}), {self._why}")
         else:
             self.panel.offer.hide()
         self.last_used.remember(project.palette)

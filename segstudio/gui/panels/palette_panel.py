@@ -35,6 +35,8 @@ CLASS_KEYS = "1234567890"
 """Keys picking the first ten classes, in palette order."""
 
 ID_ROLE = Qt.ItemDataRole.UserRole
+MIN_VISIBLE_CLASSES = 10
+"""Rows the class list always shows, however many docks share its side of the window."""
 
 
 def swatch(color: Color, size: int = 14) -> QIcon:
@@ -107,6 +109,8 @@ class PalettePanel(QWidget):
         self.search.textChanged.connect(self._filter)
         self.search.returnPressed.connect(self.pick_first_match)
         self.list = QListWidget()
+        row_height = max(self.list.fontMetrics().height(), 16) + 2  # text or 14 px swatch, with margins
+        self.list.setMinimumHeight(MIN_VISIBLE_CLASSES * row_height + 2 * self.list.frameWidth())
         self.list.currentItemChanged.connect(self._picked)
         self.list.itemDoubleClicked.connect(lambda item: self.edit_class(item.data(ID_ROLE)))
         edit = QPushButton("Edit…")

@@ -1,0 +1,134 @@
+"""The window's layout (issue 16): docks that share a side are tabbed and keep sensible sizes,
+the toolbar hides nothing at 1024 px, the status bar names the class once. The real window,
+driven through its menus and keys with real mouse and keyboard events."""
+
+from __future__ import annotations
+
+from gui_helpers import press_key
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QTabBar, QToolBar, QToolButton, QWidget
+
+from segstudio.core.palette import builtin_palette
+from segstudio.gui.actions import TOOL_GROUPS
+from segstudio.gui.main_window import MainWindow
+from segstudio.gui.panels.palette_panel import MIN_VISIBLE_CLASSES
+from segstudio.io.project import Project
+
+SMALL_SCREEN = (1024, 700)
+"""A 1024x768 screen less the desktop's panels and the window's frame."""
+
+
+def choose(qtbot, window: QMainWindow, menu_title: str, item_text: str) -> None:
+    """Open ``menu_title`` in the menu bar and click ``item_text``, as a user does with the mouse."""
+    bar = window.menuBar()
+    entry = next(a for a in bar.actions() if a.text().replace("&", "") == menu_title)
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.actionGeometry(entry).center())
+    menu = entry.menu()
+    qtbot.waitUntil(menu.isVisible)
+    item = next(a for a in menu.actions() if a.text().replace("&", "") == item_text)
+    qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(item).center())
+    qtbot.waitUntil(lambda: not menu.isVisible())
+
+
+def visible_rows(window: MainWindow) -> int:
+    """Rows of the class list on screen whole."""
+    view = window.palette_panel.list
+    inside = view.viewport().rect()
+    return sum(inside.contains(view.visualItemRect(view.item(row))) for row in range(view.count()))
+
+
+def on_screen(widget: QWidget) -> bool:
+    return widget.isVisible() and not widget.visibleRegion().isEmpty()
+
+
+def small(qtbot, window: MainWindow) -> MainWindow:
+    window.resize(*SMALL_SCREEN)
+    qtbot.waitUntil(lambda: window.width() == SMALL_SCREEN[0])
+    QApplication.processEvents()
+    return window
+
+
+def test_opening_the_models_and_depth_docks_keeps_the_class_list(qtbot, make_window, project_root) -> None:
+    window = small(qtbot, make_window(project_root))
+    assert visible_rows(window) >= MIN_VISIBLE_CLASSES
+    models = window.models.models_dock
+    choose(qtbot, window, "View", "Models")
+    qtbot.waitUntil(models.isVisible)
+    assert window.iou_dock in window.tabifiedDockWidgets(models)  # a tab beside the IoU, not a row
+    assert visible_rows(window) >= MIN_VISIBLE_CLASSES
+    assert models.widget().height() >= 250 and models.widget().width() >= 290
+
+    choose(qtbot, window, "View", "Depth stream")
+    qtbot.waitUntil(window.depth_dock.isVisible)
+    assert window.iou_dock in window.tabifiedDockWidgets(window.depth_dock)
+    QApplication.processEvents()
+    assert visible_rows(window) >= MIN_VISIBLE_CLASSES
+    preview = window.depth_view.canvas
+    assert preview.width() >= 340 and preview.height() >= 200  # not a 250x110 strip
+    choose(qtbot, window, "View", "Depth stream")  # hidden again: the stream stops
+    qtbot.waitUntil(lambda: not window.depth_dock.isVisible())
+
+
+def test_the_docks_beside_the_iou_are_tabs_chosen_by_a_click(qtbot, make_window, project_root) -> None:
+    window = small(qtbot, make_window(project_root))
+    choose(qtbot, window, "View", "Models")
+    qtbot.waitUntil(lambda: on_screen(window.models.models_panel))  # in front of the IoU
+    assert not on_screen(window.iou_panel)
+    bar = next(b for b in window.findChildren(QTabBar) if b.isVisible() and b.count() > 1)
+    assert _tab_texts(bar) == ["IoU", "Models"]  # Train and Depth stream: closed, so no tab
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(0).center())
+    qtbot.waitUntil(lambda: on_screen(window.iou_panel))
+    assert not on_screen(window.models.models_panel)
+
+
+def _tab_texts(bar) -> list[str]:
+    return [bar.tabText(i) for i in range(bar.count())]
+
+
+def test_the_toolbar_hides_nothing_at_1024_px_and_groups_the_tools(qtbot, make_window, project_root) -> None:
+    window = small(qtbot, make_window(project_root))
+    toolbar = window.findChild(QToolBar, "main-toolbar")
+    extension = [b for b in toolbar.findChildren(QToolButton) if b.objectName() == "qt_toolbar_ext_button"]
+    assert not any(button.isVisible() for button in extension)  # no » with tools behind it
+    for action in toolbar.actions():
+        if action.isSeparator():
+            continue
+        button = toolbar.widgetForAction(action)
+        assert button.isVisible() and toolbar.rect().contains(button.geometry()), action.text()
+        assert (
+            not button.icon().isNull() and button.toolButtonStyle() == Qt.ToolButtonStyle.ToolButtonIconOnly
+        )
+        assert action.toolTip()  # an icon says what it is when pointed at
+    # the tools come in their groups, a separator between groups
+    items = toolbar.actions()
+    tools = {action: name for name, action in window.commands.tools.items()}
+    runs: list[list[str]] = [[]]
+    for action in items:
+        if action.isSeparator():
+            runs.append([])
+        elif action in tools:
+            runs[-1].append(tools[action])
+    assert [tuple(run) for run in runs if run] == list(TOOL_GROUPS)
+
+
+def test_the_status_bar_names_the_class_once(qtbot, make_window, project_root) -> None:
+    window = make_window(project_root)
+    press_key(qtbot, window, Qt.Key.Key_2)  # VOC's "aeroplane", a thing class
+    texts = [label.text() for label in window.statusBar().findChildren(QLabel) if label.isVisible()]
+    assert sum("aeroplane" in text for text in texts) == 1
+    assert "aeroplane" in window.class_picker.label.text()
+    assert window.tool_label.text().startswith("brush")
+    assert "(new or touched)" in window.tool_label.text()  # the next object, beside the class
+
+
+def test_commands_with_nothing_to_act_on_say_why(qtbot, make_window, tmp_path) -> None:
+    empty = tmp_path / "empty"
+    Project.create(empty, builtin_palette("voc"), name="empty")
+    window = make_window(empty)
+    assert window.document is None
+    with qtbot.waitActive(window):
+        window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert "nothing to save" in window.statusBar().currentMessage()
+    choose(qtbot, window, "Models", "Cancel pre-labelling")
+    assert window.statusBar().currentMessage() == "No pre-labelling batch is running"
