@@ -24,7 +24,7 @@ import numpy as np
 from segstudio.core.jobs import ProgressCallback
 from segstudio.core.labels import LabelMap
 from segstudio.core.palette import Palette
-from segstudio.core.panoptic import bgr_to_ids, labels_to_panoptic_rgb, panoptic_to_labels, rgb_to_ids
+from segstudio.core.panoptic import labels_to_panoptic_rgb, panoptic_to_labels, rgb_to_ids
 from segstudio.core.pq import PQStat, pq_image, pq_results
 from segstudio.io.atomic import atomic_directory
 from segstudio.io.datasets import (
@@ -44,7 +44,6 @@ from segstudio.io.datasets import (
 from segstudio.io.images import ImageReadError, write_png
 from segstudio.io.parallel import OrderedPool, PoolFactory
 from segstudio.io.png import RGB, decode_png, png_header, read_png_file
-from segstudio.io.png_decode import decode_simple_png
 from segstudio.io.safe_files import contained_path
 
 JSON_NAME = "panoptic.json"
@@ -81,13 +80,7 @@ def read_panoptic_png(path: str | Path) -> np.ndarray:
         raise ImageReadError(
             f"{path}: {header.kind} PNG; panoptic PNGs must be 8-bit RGB (id = R + 256G + 65536B)"
         )
-    rgb = decode_simple_png(data, path)
-    if rgb is not None:
-        return rgb_to_ids(rgb)
-    bgr = decode_png(data, path)
-    if bgr.ndim != 3 or bgr.shape[2] != 3:
-        raise ImageReadError(f"{path}: corrupt or truncated PNG")
-    return bgr_to_ids(bgr)
+    return rgb_to_ids(decode_png(data, path))
 
 
 # -- JSON ----------------------------------------------------------------------------------------
