@@ -42,7 +42,7 @@ from segstudio.io.datasets import (
     write_records,
 )
 from segstudio.io.images import ImageReadError, write_png
-from segstudio.io.parallel import OrderedPool, PoolFactory
+from segstudio.io.parallel import OrderedPool, PoolFactory, map_in_batches
 from segstudio.io.png import RGB, decode_png, png_header, read_png_file
 from segstudio.io.safe_files import contained_path
 
@@ -328,7 +328,8 @@ def evaluate_panoptic_files(
 
     stat = PQStat()
     with pool(jobs, partial(dict, isthing)) as workers:
-        for done, (image_stat, image_warnings) in enumerate(workers.map(_pair_stat, pairs)):
+        scored = map_in_batches(workers, _pair_stat, pairs, PAIRS_PER_TASK)
+        for done, (image_stat, image_warnings) in enumerate(scored):
             stat += image_stat
             if warnings is not None:
                 where = f"{gt_json}: image {pairs[done].image_id!r} ({pairs[done].gt_file})"
@@ -339,6 +340,10 @@ def evaluate_panoptic_files(
     for category_id, values in results["per_class"].items():
         values["name"] = str(categories[int(category_id)].get("name", category_id))
     return results
+
+
+PAIRS_PER_TASK = 8
+"""Image pairs a worker scores per hand-over (``parallel.map_in_batches``)."""
 
 
 class _ImagePair(NamedTuple):
