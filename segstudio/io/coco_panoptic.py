@@ -13,7 +13,7 @@ round-trip as ``segstudio.core.panoptic`` documents.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -24,7 +24,7 @@ import numpy as np
 from segstudio.core.jobs import ProgressCallback
 from segstudio.core.labels import LabelMap
 from segstudio.core.palette import Palette
-from segstudio.core.panoptic import bgr_to_ids, labels_to_panoptic_rgb, panoptic_to_labels, rgb_to_ids
+from segstudio.core.panoptic import labels_to_panoptic_rgb, panoptic_to_labels, rgb_to_ids
 from segstudio.core.pq import PQStat, pq_image, pq_results
 from segstudio.io.atomic import atomic_directory
 from segstudio.io.datasets import (
@@ -42,9 +42,9 @@ from segstudio.io.datasets import (
     write_records,
 )
 from segstudio.io.images import ImageReadError, write_png
-from segstudio.io.parallel import OrderedPool, PoolFactory
+from segstudio.io.json_stream import check_json_object, json_items
+from segstudio.io.parallel import OrderedPool, PoolFactory, map_in_batches
 from segstudio.io.png import RGB, decode_png, png_header, read_png_file
-from segstudio.io.png_decode import decode_simple_png
 from segstudio.io.safe_files import contained_path
 
 JSON_NAME = "panoptic.json"
@@ -81,13 +81,7 @@ def read_panoptic_png(path: str | Path) -> np.ndarray:
         raise ImageReadError(
             f"{path}: {header.kind} PNG; panoptic PNGs must be 8-bit RGB (id = R + 256G + 65536B)"
         )
-    rgb = decode_simple_png(data, path)
-    if rgb is not None:
-        return rgb_to_ids(rgb)
-    bgr = decode_png(data, path)
-    if bgr.ndim != 3 or bgr.shape[2] != 3:
-        raise ImageReadError(f"{path}: corrupt or truncated PNG")
-    return bgr_to_ids(bgr)
+    return rgb_to_ids(decode_png(data, path))
 
 
 # -- JSON ----------------------------------------------------------------------------------------
@@ -126,66 +120,134 @@ def read_coco_panoptic(
     Thing segments keep their segment id as instance id; see ``segstudio.core.panoptic``. PNG
     file names may not lead out of ``png_dir`` (absolute ones elsewhere only with ``allow_absolute``).
     """
-    stream, info, licenses = scan_coco_panoptic(json_path, png_dir, allow_absolute=allow_absolute)
+    json_path = Path(json_path)
+    stream = scan_coco_panoptic(json_path, png_dir, allow_absolute=allow_absolute)
     records = [PanopticRecord(record.image, record.load().labels) for record in stream.records]
-    return PanopticDataset(stream.palette, records, info, licenses)
-
-
-class PanopticScan(NamedTuple):
-    """A COCO panoptic file scanned: its records (PNGs decoded when loaded) and the file's extras."""
-
-    stream: LabelStream
-    info: dict[str, Any] | None
-    licenses: list[Any]
+    info = next(json_items(json_path, "info"), None)
+    licenses = next(json_items(json_path, "licenses"), None)
+    return PanopticDataset(
+        stream.palette,
+        records,
+        info if isinstance(info, dict) else None,
+        licenses if isinstance(licenses, list) else [],
+    )
 
 
 def scan_coco_panoptic(
     json_path: str | Path, png_dir: str | Path | None = None, *, allow_absolute: bool = False
-) -> PanopticScan:
+) -> LabelStream:
     """The JSON of a COCO panoptic dataset checked, and per image a record that reads its PNG
-    (see :func:`read_coco_panoptic`)."""
+    (see :func:`read_coco_panoptic`).
+
+    The file is streamed (``io.json_stream``): its categories are read, then every image and
+    annotation is checked in one pass that keeps only image ids; the records are a second pass,
+    made as they are taken, so memory does not grow with the dataset. Annotations are matched to
+    images as they come: in the usual layout (both lists in the same order) nothing waits.
+    """
     json_path = Path(json_path)
     png_dir = default_png_dir(json_path) if png_dir is None else Path(png_dir)
-    data = read_json(json_path)
+    check_json_object(json_path)
     # pydantic is imported when a file is checked, not at start-up (0.2 s the app need not pay)
-    from segstudio.io.schemas import validate
-    from segstudio.io.schemas.coco import PanopticFile
+    from segstudio.io.schemas import validate_entry
+    from segstudio.io.schemas.coco import Category
 
-    validate(PanopticFile, data, json_path, DatasetError)
+    categories = []
+    for n, entry in enumerate(json_items(json_path, "categories.item")):
+        validate_entry(Category, entry, json_path, DatasetError, ("categories", n))
+        categories.append(entry)
     palette = categories_palette(
-        coco_categories(data, json_path), json_path.stem, json_path, things_by_default=False
+        coco_categories({"categories": categories}, json_path),
+        json_path.stem,
+        json_path,
+        things_by_default=False,
     )
-    annotations: dict[Any, tuple[str, list[Mapping[str, Any]]]] = {}
-    for n, entry in enumerate(list_field(data, "annotations", json_path)):
-        image_id, file_name, segments = _annotation(entry, n, json_path)
-        if image_id in annotations:
-            raise DatasetError(f"{json_path}: image id {image_id!r} has two annotations")
-        annotations[image_id] = (file_name, segments)
+    records = PanopticRecords(json_path, png_dir, palette, allow_absolute)
+    records.check()
+    return LabelStream(records, palette, [])
 
-    records = []
-    thing_ids = frozenset(palette.thing_ids)
-    for n, image in enumerate(list_field(data, "images", json_path)):
-        if not isinstance(image, Mapping) or "id" not in image:
-            raise DatasetError(f"{json_path}: image #{n} needs an 'id'")
-        if image["id"] not in annotations:
-            raise DatasetError(f"{json_path}: image id {image['id']!r} has no annotation")
-        file_name, segments = annotations.pop(image["id"])
-        png_path = contained_path(png_dir, file_name, json_path, DatasetError, allow_absolute)
+
+class PanopticRecords:
+    """The records of a checked COCO panoptic file, read from it each time they are iterated."""
+
+    def __init__(self, json_path: Path, png_dir: Path, palette: Palette, allow_absolute: bool) -> None:
+        self.json_path = json_path
+        self.png_dir = png_dir
+        self.palette = palette
+        self.allow_absolute = allow_absolute
+        self._thing_ids = frozenset(palette.thing_ids)
+        self._count: int | None = None
+
+    def check(self) -> None:
+        """Read the whole file once, raising DatasetError at the first problem; counts the images."""
+        self._count = sum(1 for _ in self._matched(check=True))
+
+    def __len__(self) -> int:
+        if self._count is None:
+            self.check()
+        assert self._count is not None
+        return self._count
+
+    def __iter__(self) -> Iterator[LazyRecord]:
+        for image, file_name, segments in self._matched(check=False):
+            png_path = contained_path(
+                self.png_dir, file_name, self.json_path, DatasetError, self.allow_absolute
+            )
+            size = (image.get("height"), image.get("width"))
+            where = PanopticSource(self.json_path, png_path, image["id"], size)
+            yield LazyRecord(image, partial(_panoptic_labels, where, segments, self._thing_ids))
+
+    def _matched(self, check: bool) -> Iterator[tuple[dict[str, Any], str, list[Mapping[str, Any]]]]:
+        """(image entry, PNG file name, segments_info) per image, in ``images`` order; with
+        ``check``, every entry is validated and every rule of the format enforced."""
+        from segstudio.io.schemas import validate_entry
+        from segstudio.io.schemas.coco import Image, PanopticAnnotation
+
+        path = self.json_path
+        annotations = enumerate(json_items(path, "annotations.item"))
+        waiting: dict[Any, tuple[str, list[Mapping[str, Any]]]] = {}
+        matched: set[Any] = set()
+        for n, image in enumerate(json_items(path, "images.item")):
+            if check:
+                validate_entry(Image, image, path, DatasetError, ("images", n))
+            if not isinstance(image, Mapping) or "id" not in image:
+                raise DatasetError(f"{path}: image #{n} needs an 'id'")
+            image_id = image["id"]
+            while image_id not in waiting:
+                if image_id in matched:
+                    raise DatasetError(f"{path}: image id {image_id!r} appears twice in 'images'")
+                m, entry = next(annotations, (None, None))
+                if m is None:
+                    raise DatasetError(f"{path}: image id {image_id!r} has no annotation")
+                if check:
+                    validate_entry(PanopticAnnotation, entry, path, DatasetError, ("annotations", m))
+                annotated_id, file_name, segments = _annotation(entry, m, path)
+                if annotated_id in waiting or annotated_id in matched:
+                    raise DatasetError(f"{path}: image id {annotated_id!r} has two annotations")
+                if check:
+                    self._check_annotation(file_name, segments)
+                waiting[annotated_id] = (file_name, segments)
+            file_name, segments = waiting.pop(image_id)
+            matched.add(image_id)
+            yield dict(image), file_name, segments
+        for m, entry in annotations:  # the rest must not be orphans (nor duplicates)
+            if check:
+                validate_entry(PanopticAnnotation, entry, path, DatasetError, ("annotations", m))
+            annotated_id = _annotation(entry, m, path)[0]
+            if annotated_id in waiting or annotated_id in matched:
+                raise DatasetError(f"{path}: image id {annotated_id!r} has two annotations")
+            waiting[annotated_id] = ("", [])
+        if waiting:
+            orphan = next(iter(waiting))
+            raise DatasetError(f"{path}: annotation for image id {orphan!r} has no entry in 'images'")
+
+    def _check_annotation(self, file_name: str, segments: list[Mapping[str, Any]]) -> None:
+        contained_path(self.png_dir, file_name, self.json_path, DatasetError, self.allow_absolute)
         for segment in segments:
-            if segment["category_id"] not in palette:
+            if segment["category_id"] not in self.palette:
                 raise DatasetError(
-                    f"{json_path}: segment {segment['id']} of {file_name} has unknown category_id "
+                    f"{self.json_path}: segment {segment['id']} of {file_name} has unknown category_id "
                     f"{segment['category_id']}"
                 )
-        size = (image.get("height"), image.get("width"))
-        where = PanopticSource(json_path, png_path, image["id"], size)
-        records.append(LazyRecord(dict(image), partial(_panoptic_labels, where, segments, thing_ids)))
-    if annotations:
-        orphan = next(iter(annotations))
-        raise DatasetError(f"{json_path}: annotation for image id {orphan!r} has no entry in 'images'")
-    info = data.get("info") if isinstance(data.get("info"), dict) else None
-    licenses = data.get("licenses") if isinstance(data.get("licenses"), list) else []
-    return PanopticScan(LabelStream(records, palette, []), info, licenses)
 
 
 class PanopticSource(NamedTuple):
@@ -335,7 +397,8 @@ def evaluate_panoptic_files(
 
     stat = PQStat()
     with pool(jobs, partial(dict, isthing)) as workers:
-        for done, (image_stat, image_warnings) in enumerate(workers.map(_pair_stat, pairs)):
+        scored = map_in_batches(workers, _pair_stat, pairs, PAIRS_PER_TASK)
+        for done, (image_stat, image_warnings) in enumerate(scored):
             stat += image_stat
             if warnings is not None:
                 where = f"{gt_json}: image {pairs[done].image_id!r} ({pairs[done].gt_file})"
@@ -346,6 +409,10 @@ def evaluate_panoptic_files(
     for category_id, values in results["per_class"].items():
         values["name"] = str(categories[int(category_id)].get("name", category_id))
     return results
+
+
+PAIRS_PER_TASK = 8
+"""Image pairs a worker scores per hand-over (``parallel.map_in_batches``)."""
 
 
 class _ImagePair(NamedTuple):

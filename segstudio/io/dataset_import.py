@@ -74,8 +74,7 @@ def scan_dataset(source: DatasetSource) -> tuple[LabelStream, Path]:
         raise ValueError(f"{fmt.value} import needs the folder of the photos")
     images = Path(source.images)
     if fmt is ImportFormat.COCO_PANOPTIC:
-        scan = scan_coco_panoptic(annotations, source.masks, allow_absolute=source.allow_absolute)
-        return scan.stream, images
+        return scan_coco_panoptic(annotations, source.masks, allow_absolute=source.allow_absolute), images
     if fmt is ImportFormat.COCO_INSTANCES:
         return scan_coco_instances(annotations), images
     if fmt is ImportFormat.CITYSCAPES:

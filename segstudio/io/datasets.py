@@ -70,7 +70,8 @@ class LabelStream(NamedTuple):
     """What a scan returns: records in a stable order (labels not decoded), the classes, and what
     the scan itself skipped (decoding may add more, per record)."""
 
-    records: list[LazyRecord]
+    records: Iterable[LazyRecord]
+    """Iterated once by a reader; a list, or a sized iterable that streams its file again."""
     palette: Palette
     warnings: list[str]
 

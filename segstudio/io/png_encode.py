@@ -2,9 +2,10 @@
 
 Label PNGs (panoptic ids, class values, masks) are few values in long runs. Written with no row
 filter and ISA-L's fastest deflate (``io/deflate``) they come out smaller than OpenCV's level-1
-files and 5-10x faster; they are standard PNGs that every reader decodes to the same pixels,
-and ``png_decode`` reads them back without OpenCV. Pixels are given in RGB order, as everywhere
-outside OpenCV calls, so no channel swap is needed.
+files and 5-10x faster; they are standard PNGs that every reader decodes to the same pixels.
+imagecodecs' libpng writer at its fastest settings (level 1, no filter or Sub) takes ~5 ms for
+a 640x480 panoptic map where this takes ~0.6 ms, so label PNGs stay written here. Pixels are
+given in RGB order, as everywhere outside OpenCV calls, so no channel swap is needed.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import stat
 import sys
 import threading
 from collections.abc import Iterator, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 PIXEL_LIMIT_VARIABLE = "SEGSTUDIO_MAX_PIXELS"
 DEFAULT_PIXEL_LIMIT = 400_000_000
@@ -89,20 +89,20 @@ def contained_path(
     ``allow_absolute``.
     """
     text = str(name).replace("\\", "/")
-    relative = PurePosixPath(text)
-    base = Path(os.path.normpath(Path(root).absolute()))
-    if relative.is_absolute():
-        target = Path(os.path.normpath(text))
-        if allow_absolute or target == base or base in target.parents:
-            return target
+    base = os.path.normpath(os.path.abspath(root))  # strings, not pathlib: called per image
+    inside = base.rstrip(os.sep) + os.sep
+    if text.startswith("/"):
+        target = os.path.normpath(text)
+        if allow_absolute or target == base or target.startswith(inside):
+            return Path(target)
         raise error_type(
             f"{where}: file name {printable(name)!r} is an absolute path outside {base} "
             "(allow absolute paths to import it)"
         )
-    target = Path(os.path.normpath(base / text))
-    if not text or (target != base and base not in target.parents):
+    target = os.path.normpath(os.path.join(base, text))
+    if not text or (target != base and not target.startswith(inside)):
         raise error_type(f"{where}: file name {printable(name)!r} leads outside {base}")
-    return target
+    return Path(target)
 
 
 def printable(text: object) -> str:

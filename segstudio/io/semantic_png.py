@@ -5,12 +5,11 @@ kinds of file carry the values: grey PNGs (1 to 16 bit) and indexed (palette, "P
 whose pixels are indices into a colour table: VOC's files are indexed, index 255 the void
 border drawn (224, 224, 192).
 
-Values are read exactly, never resampled or colour-converted. OpenCV expands an indexed PNG to
-BGR colours, which loses the indices; so an indexed file is handed to OpenCV relabelled as the
+Values are read exactly, never resampled or colour-converted. libpng (``io.png``) expands an
+indexed PNG to colours, which loses the indices; so an indexed file is decoded relabelled as the
 grey PNG it is byte for byte (same samples, filters and interlacing; colour type 3 -> 0, PLTE
-dropped), which gives the indices back. OpenCV scales 1/2/4-bit grey samples up to 8 bits; they
-are scaled back. Indexed PNGs are written byte by byte (``segstudio.io.png``), since OpenCV
-cannot write a colour table.
+dropped), which gives the indices back. libpng scales 1/2/4-bit grey samples up to 8 bits; they
+are scaled back. PNGs, indexed ones with their colour table, are written by ``io.png_encode``.
 """
 
 from __future__ import annotations
@@ -45,7 +44,6 @@ from segstudio.io.png import (
     png_header,
     read_png_file,
 )
-from segstudio.io.png_decode import decode_simple_png
 from segstudio.io.png_encode import encode_png
 from segstudio.io.safe_files import check_regular_file
 
@@ -73,12 +71,10 @@ def read_label_values(path: str | Path) -> np.ndarray:
             f"{path}: {header.kind} PNG; a label PNG must have one channel of class values "
             f"(greyscale or indexed), found {CHANNELS.get(header.colour_type, '?')} channels"
         )
-    values = decode_simple_png(data, path) if header.colour_type == GREY else None
-    if values is None:
-        values = decode_png(data, path)
+    values = decode_png(data, path)
     if values.ndim != 2:
         raise ImageReadError(f"{path}: corrupt or truncated PNG")
-    if header.bit_depth < 8:  # OpenCV spreads 1/2/4-bit samples over 0..255: 255 // (2**b - 1) each
+    if header.bit_depth < 8:  # libpng spreads 1/2/4-bit samples over 0..255: 255 // (2**b - 1) each
         values //= 255 // ((1 << header.bit_depth) - 1)
     return values
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -246,3 +248,67 @@ def test_evaluation_errors_name_the_file(sample_copy: Path, sample_json: Path) -
         evaluate_panoptic_files(sample_json, pred)
     with pytest.raises(DatasetError, match=r"nowhere: PNG folder not found"):
         evaluate_panoptic_files(sample_json, pred, pred_dir=pred.parent / "nowhere")
+
+
+# -- the JSON streamed ---------------------------------------------------------------------------
+
+
+def test_annotations_in_another_order_than_images_are_matched(sample_copy: Path) -> None:
+    expected = read_coco_panoptic(sample_copy)
+    _edit_json(sample_copy, lambda d: d["annotations"].reverse())
+    again = read_coco_panoptic(sample_copy)
+    assert [r.image for r in again.records] == [r.image for r in expected.records]
+    for read, first in zip(again.records, expected.records, strict=True):
+        np.testing.assert_array_equal(read.labels.instance, first.labels.instance)
+    assert again.info == expected.info and again.licenses == expected.licenses
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["annotations"].append(dict(d["annotations"][0])), "image id 142238 has two annotations"),
+        (
+            lambda d: d["annotations"].insert(0, dict(d["annotations"][1])),
+            "image id 439180 has two annotations",
+        ),
+        (lambda d: d["images"].append(dict(d["images"][0])), "image id 142238 appears twice in 'images'"),
+        (lambda d: d["annotations"].pop(), "image id 439180 has no annotation"),
+        (
+            lambda d: d["annotations"].append({**d["annotations"][0], "image_id": 7}),
+            "annotation for image id 7 has no entry in 'images'",
+        ),
+        (lambda d: d["annotations"][1].update(image_id="x"), "image id 439180 has no annotation"),
+        (lambda d: d["images"][1].update(id=None), r"images\[1\].id"),
+        (
+            lambda d: d["annotations"][1]["segments_info"][0].update(id=0),
+            r"annotations\[1\].segments_info\[0\].id",
+        ),
+    ],
+)
+def test_streamed_checks_name_the_file_and_the_problem(sample_copy: Path, change: Any, message: str) -> None:
+    _edit_json(sample_copy, change)
+    with pytest.raises(DatasetError, match="^" + re.escape(str(sample_copy)) + rf": .*{message}"):
+        read_coco_panoptic(sample_copy)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[1, 2]", "expected a JSON object at the top level"),
+        ("", "not valid JSON"),
+        ("   \n", "not valid JSON"),
+        ('{\n"images": [],\n"annotations": [\n{"image_id": 1,,}]}', r"not valid JSON \(line 4, column"),
+    ],
+)
+def test_broken_json_is_one_line_naming_the_file(sample_copy: Path, text: str, message: str) -> None:
+    sample_copy.write_text(text)
+    with pytest.raises(DatasetError, match="^" + re.escape(str(sample_copy)) + rf": {message}") as caught:
+        read_coco_panoptic(sample_copy)
+    assert "\n" not in str(caught.value)
+
+
+def test_json_torn_after_the_entries_is_refused(sample_copy: Path) -> None:
+    data = sample_copy.read_bytes()
+    sample_copy.write_bytes(data[: len(data) - 40])  # the end of the categories cut away
+    with pytest.raises(DatasetError, match="^" + re.escape(str(sample_copy)) + r": not valid JSON"):
+        read_coco_panoptic(sample_copy)

@@ -1,8 +1,10 @@
-"""The fast writers and readers: PNGs written directly, label zips deflated through ISA-L.
+"""The fast writers and readers: PNGs written directly, label zips deflated through ISA-L, PNGs
+read through libpng (imagecodecs).
 
 They must be what standard readers read: every PNG decodes with OpenCV and Pillow to exactly
-the pixels given, every zip opens with zipfile and numpy, and a torn or bit-flipped file is
-refused. Each path is also checked against the plain-zlib fallback.
+the pixels given, every zip opens with zipfile and numpy, the PNG reader gives OpenCV's pixels
+for every row filter, and a torn or bit-flipped file is refused naming itself. Each write path
+is also checked against the plain-zlib fallback.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from segstudio.core.labels import LabelMap, Provenance
 from segstudio.core.panoptic import rgb_to_ids
 from segstudio.io import deflate
 from segstudio.io.coco_panoptic import read_panoptic_png
+from segstudio.io.images import ImageReadError
 from segstudio.io.label_file import (
     LabelFileError,
     _member,
@@ -31,8 +34,7 @@ from segstudio.io.label_file import (
     read_label_tokens,
     write_label_file,
 )
-from segstudio.io.png import png_chunk, png_header
-from segstudio.io.png_decode import PROBE_ROWS, decode_simple_png
+from segstudio.io.png import decode_png, png_chunk, png_header
 from segstudio.io.png_encode import encode_png
 from segstudio.io.zip_members import pack_members, read_members
 
@@ -233,22 +235,22 @@ def _label_like(rng: np.random.Generator, shape: tuple[int, ...], dtype: type) -
     return np.ascontiguousarray(pixels)
 
 
-@pytest.mark.parametrize("png_filter", ["none", "sub", "up", "ours"])
+@pytest.mark.parametrize("png_filter", ["none", "sub", "up", "avg", "paeth", "ours"])
 @pytest.mark.parametrize(
     ("shape", "dtype"), [((30, 41, 3), np.uint8), ((30, 41), np.uint8), ((30, 41), np.uint16)]
 )
-def test_simple_pngs_decode_to_libpngs_pixels(png_filter: str, shape: tuple[int, ...], dtype: type) -> None:
+def test_pngs_decode_to_the_pixels_written(png_filter: str, shape: tuple[int, ...], dtype: type) -> None:
     pixels = _label_like(np.random.default_rng(len(shape) + len(png_filter)), shape, dtype)
     if png_filter == "ours":
         data = encode_png(pixels, "x")
     else:
         data = _opencv_png(pixels, getattr(cv2, f"IMWRITE_PNG_FILTER_{png_filter.upper()}"))
-    decoded = decode_simple_png(data, Path("x.png"))
-    assert decoded is not None and decoded.dtype == dtype
+    decoded = decode_png(data, Path("x.png"))
+    assert decoded.dtype == dtype
     np.testing.assert_array_equal(decoded, pixels)
 
 
-def test_mixed_sub_and_up_rows_decode_exactly() -> None:
+def test_mixed_row_filters_decode_exactly() -> None:
     pixels = _label_like(np.random.default_rng(7), (40, 33, 3), np.uint8)
     rows = np.zeros((40, 1 + 99), np.uint8)
     flat = pixels.reshape(40, 99)
@@ -264,17 +266,10 @@ def test_mixed_sub_and_up_rows_decode_exactly() -> None:
     good = encode_png(pixels, "x")
     ihdr = good[8:33]
     data = good[:8] + ihdr + png_chunk(b"IDAT", zlib.compress(rows.tobytes())) + png_chunk(b"IEND", b"")
-    np.testing.assert_array_equal(decode_simple_png(data, Path("x.png")), pixels)
+    np.testing.assert_array_equal(decode_png(data, Path("x.png")), pixels)
 
 
-@pytest.mark.parametrize("png_filter", ["paeth", "avg"])
-def test_other_filters_are_left_to_opencv(png_filter: str) -> None:
-    pixels = _label_like(np.random.default_rng(2), (30, 41, 3), np.uint8)
-    data = _opencv_png(pixels, getattr(cv2, f"IMWRITE_PNG_FILTER_{png_filter.upper()}"))
-    assert decode_simple_png(data, Path("x.png")) is None
-
-
-def test_panoptic_pngs_read_the_same_by_either_decoder(tmp_path: Path) -> None:
+def test_panoptic_pngs_read_the_same_whatever_the_filters(tmp_path: Path) -> None:
     rgb = _label_like(np.random.default_rng(5), (30, 41, 3), np.uint8)
     for name, data in (
         ("ours.png", encode_png(rgb, "x")),
@@ -284,18 +279,49 @@ def test_panoptic_pngs_read_the_same_by_either_decoder(tmp_path: Path) -> None:
         np.testing.assert_array_equal(read_panoptic_png(tmp_path / name), rgb_to_ids(rgb))
 
 
-def test_a_stream_shorter_than_its_rows_is_left_to_opencv() -> None:
-    pixels = np.zeros((10, 10), np.uint8)
-    good = encode_png(pixels, "x")
-    short = good[:33] + png_chunk(b"IDAT", zlib.compress(b"\0" * 50)) + png_chunk(b"IEND", b"")
-    assert decode_simple_png(short, Path("x.png")) is None
+def _with_rows(rows: bytes, good: bytes) -> bytes:
+    """``good``'s header (its first 33 bytes) with ``rows`` as its one IDAT, CRCs intact."""
+    return good[:33] + png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b"")
 
 
-@pytest.mark.parametrize("paeth_row", [0, PROBE_ROWS - 1, PROBE_ROWS, 119])
-def test_a_paeth_row_anywhere_goes_to_opencv(paeth_row: int) -> None:
-    rows = np.zeros((120, 1 + 30), np.uint8)
-    rows[paeth_row, 0] = 4
-    good = encode_png(np.zeros((120, 10, 3), np.uint8), "x")
-    data = good[:33] + png_chunk(b"IDAT", zlib.compress(rows.tobytes())) + png_chunk(b"IEND", b"")
-    assert decode_simple_png(data, Path("x.png")) is None
-    np.testing.assert_array_equal(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), 0)
+def test_a_stream_shorter_than_its_rows_is_refused_naming_the_file() -> None:
+    short = _with_rows(b"\0" * 50, encode_png(np.zeros((10, 10), np.uint8), "x"))
+    with pytest.raises(ImageReadError, match=r"^short\.png: corrupt or truncated PNG \(.+\)$"):
+        decode_png(short, Path("short.png"))
+
+
+def test_an_unknown_row_filter_is_refused_naming_the_file() -> None:
+    rows = np.zeros((12, 1 + 30), np.uint8)
+    rows[5, 0] = 9  # filter types stop at 4 (Paeth)
+    data = _with_rows(rows.tobytes(), encode_png(np.zeros((12, 10, 3), np.uint8), "x"))
+    with pytest.raises(ImageReadError, match=r"^bad\.png: corrupt or truncated PNG"):
+        decode_png(data, Path("bad.png"))
+
+
+def _a_label_png(tmp_path: Path) -> Path:
+    path = tmp_path / "map.png"
+    path.write_bytes(_opencv_png(_label_like(np.random.default_rng(3), (60, 70, 3), np.uint8), None))
+    return path
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.6, 0.95])
+def test_a_torn_panoptic_png_is_one_line_naming_the_file(tmp_path: Path, keep: float) -> None:
+    path = _a_label_png(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(ImageReadError, match=r"map\.png: truncated PNG") as caught:
+        read_panoptic_png(path)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("where", [0.2, 0.5, 0.8])
+def test_a_bit_flip_in_a_panoptic_png_is_one_line_naming_the_file(tmp_path: Path, where: float) -> None:
+    path = _a_label_png(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[int(len(data) * where)] ^= 0x08
+    path.write_bytes(bytes(data))
+    with pytest.raises(
+        ImageReadError, match=r"map\.png: corrupt PNG \(bad CRC in (IDAT|IHDR) chunk\)"
+    ) as caught:
+        read_panoptic_png(path)
+    assert "\n" not in str(caught.value)

@@ -9,7 +9,7 @@ from functools import partial
 
 import pytest
 
-from segstudio.io.parallel import IN_FLIGHT_PER_JOB, OrderedPool, check_jobs, default_jobs
+from segstudio.io.parallel import IN_FLIGHT_PER_JOB, OrderedPool, check_jobs, default_jobs, map_in_batches
 
 
 def _slow_square(offset: int, n: int) -> tuple[int, int]:
@@ -39,6 +39,23 @@ def test_a_task_error_comes_back_at_its_item(jobs: int) -> None:
         for value in pool.map(_fail_at_three, range(10)):
             seen.append(value)
     assert seen == [0, 1, 2]
+
+
+@pytest.mark.parametrize(("jobs", "size"), [(1, 3), (2, 3), (2, 1), (2, 50)])
+def test_batches_give_one_result_per_item_in_order(jobs: int, size: int) -> None:
+    with OrderedPool(jobs, partial(int, 7)) as pool:
+        results = list(map_in_batches(pool, _slow_square, range(11), size))
+    assert [value for value, _ in results] == [n * n + 7 for n in range(11)]
+    if jobs == 2 and size == 3:  # items of one batch share its worker
+        assert results[0][1] == results[1][1] == results[2][1]
+
+
+def test_a_batched_task_error_comes_back_in_order() -> None:
+    seen = []
+    with OrderedPool(2) as pool, pytest.raises(ValueError, match="item 3 is bad"):
+        for value in map_in_batches(pool, _fail_at_three, range(10), 2):
+            seen.append(value)
+    assert seen == [0, 1]  # the batch holding item 3 fails whole: its item 2 is not given
 
 
 def test_work_in_flight_is_bounded() -> None:

@@ -65,6 +65,14 @@ def validate(
                 _check(entry_model, item, path, error_type, (name, n))
 
 
+def validate_entry(
+    model: type[BaseModel], entry: Any, path: Path, error_type: type[ValueError], where: tuple[int | str, ...]
+) -> None:
+    """One entry of a file's list (``where``: ``("annotations", 3)``) checked as :func:`validate`
+    checks it, for readers that stream a file's entries (``io.json_stream``)."""
+    _check(model, entry, path, error_type, where)
+
+
 def _entry_lists(schema: type[BaseModel]) -> dict[str, type[BaseModel]]:
     """The fields of ``schema`` that are lists of models, with their entry model."""
     lists = {}
