@@ -37,23 +37,14 @@ Color = tuple[int, int, int]
 
 def rgb_to_ids(rgb: np.ndarray) -> np.ndarray:
     """Segment ids (uint32) of an (H, W, 3) RGB array (in RGB order, not OpenCV's BGR)."""
-    return _ids_of(rgb, cv2.COLOR_RGB2RGBA)
-
-
-def bgr_to_ids(bgr: np.ndarray) -> np.ndarray:
-    """Segment ids (uint32) of an (H, W, 3) array in OpenCV's BGR order (as ``cv2.imdecode`` gives)."""
-    return _ids_of(bgr, cv2.COLOR_BGR2RGBA)
-
-
-def _ids_of(pixels: np.ndarray, to_rgba: int) -> np.ndarray:
-    """One OpenCV pass to RGBA, read as little-endian uint32 (R + 256 G + 65536 B + alpha << 24)."""
-    if pixels.ndim != 3 or pixels.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) RGB array, got shape {pixels.shape}")
-    if pixels.dtype != np.uint8:
-        raise ValueError(f"expected 8-bit RGB, got dtype {pixels.dtype}")
-    if pixels.size == 0:
-        return np.zeros(pixels.shape[:2], np.uint32)
-    rgba = cv2.cvtColor(np.ascontiguousarray(pixels), to_rgba)
+    # one OpenCV pass to RGBA, read as little-endian uint32 (R + 256 G + 65536 B + alpha << 24)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) RGB array, got shape {rgb.shape}")
+    if rgb.dtype != np.uint8:
+        raise ValueError(f"expected 8-bit RGB, got dtype {rgb.dtype}")
+    if rgb.size == 0:
+        return np.zeros(rgb.shape[:2], np.uint32)
+    rgba = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2RGBA)
     ids = rgba.view("<u4")[..., 0].astype(np.uint32, copy=False)
     ids &= np.uint32(MAX_SEGMENT_ID)
     return ids
