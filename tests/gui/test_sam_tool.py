@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from gui_helpers import BACKGROUND, CAT, DOG, HEIGHT, PALETTE, PERSON, WIDTH, click, drag, view_point
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu
 from sam_fixtures import small_sam_spec
 
 from segstudio.core.jobs import CancelToken
@@ -139,3 +140,36 @@ def test_refine_with_sam_replaces_each_predicted_object_by_the_mask_of_its_box(
     assert np.array_equal(document.prediction.instance, expected.instance)
     assert not np.array_equal(document.prediction.instance, before.instance)
     assert np.array_equal(document.labels.category, labels_before)  # the ground truth is untouched
+
+
+def _click_menu_item(qtbot, menu: QMenu, action: QAction) -> None:
+    """A real click on ``action`` in ``menu``, popped up on the screen."""
+    menu.popup(QPoint(0, 0))
+    qtbot.waitExposed(menu)
+    qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(action).center())
+    qtbot.waitUntil(lambda: not menu.isVisible())
+
+
+def test_the_model_is_chosen_in_the_models_menu_remembered_and_used(
+    qtbot, make_window, project_root, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no published weights here
+    window = make_window(project_root)
+    menu = window.sam_models
+    assert window.sam.model == "sam2.1-tiny" and menu.actions["sam2.1-tiny"].isChecked()
+    texts = [a.text() for a in menu.submenu.actions()]
+    assert len(texts) == 4 and "small" in texts[1] and "large" in texts[3]
+    window.commands.tools[ClickSegment.name].trigger()
+    click(qtbot, window, 40, 84)  # a prompt of the tiny model (its weights are missing too)
+    _click_menu_item(qtbot, menu.submenu, menu.actions["sam2.1-small"])
+    assert window.sam.model == "sam2.1-small" and menu.actions["sam2.1-small"].isChecked()
+    assert _tool(window).prompts.empty and _tool(window).mask is None  # the other model's prompts went
+
+    said: list[str] = []
+    window.toolbox.message.connect(said.append)
+    click(qtbot, window, 40, 84)
+    qtbot.waitUntil(lambda: any("sam2.1_hiera_small.pt" in text for text in said), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not window.sam.pending(), timeout=WAIT_MS)
+
+    again = make_window(project_root)  # the choice is kept in the user's settings
+    assert again.sam.model == "sam2.1-small" and again.sam_models.actions["sam2.1-small"].isChecked()
