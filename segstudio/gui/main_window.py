@@ -155,7 +155,7 @@ class MainWindow(QMainWindow):
             view_menu=self.commands.view_menu,
             settings=settings,
         )
-        self.sam = SamJobs(self._jobs(), self.models.backend, self)
+        self.sam = SamJobs(self._jobs(), self.models.backend, self, project=lambda: self.project)
         self.sam.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
         click_segment = ClickSegment(self.toolbox, self.sam)
         self.toolbox.add_tool(click_segment)

@@ -228,6 +228,12 @@ class ModelService:
             masks.append(predictor.predict(key, Prompts(box=tuple(box))).mask)  # type: ignore[arg-type]
         return masks
 
+    def sam_weights(self, name: str, weights: Path | None) -> str:
+        """Which weights SAM model ``name`` runs with, as a prediction's source names them
+        (``sha256:<hex>`` of the checkpoint; ``random:...`` for a network without weights)."""
+        digest = self._sam_predictor(name, weights).weights_digest
+        return digest if ":" in digest else f"sha256:{digest}"
+
     def _sam_predictor(self, name: str, weights: Path | None) -> SamPredictor:
         predictor = self._sam.get((name, weights))
         if predictor is None:

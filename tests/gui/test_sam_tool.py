@@ -18,6 +18,7 @@ from segstudio.core.labels import VOID, LabelMap, Provenance
 from segstudio.core.sam_refine import refined, thing_boxes
 from segstudio.gui.main_window import MainWindow
 from segstudio.gui.tools.sam_tool import ClickSegment
+from segstudio.io.prediction_files import PredictionSource
 from segstudio.models import registry
 
 NAME = "sam-test-gui"
@@ -140,6 +141,47 @@ def test_refine_with_sam_replaces_each_predicted_object_by_the_mask_of_its_box(
     assert np.array_equal(document.prediction.instance, expected.instance)
     assert not np.array_equal(document.prediction.instance, before.instance)
     assert np.array_equal(document.labels.category, labels_before)  # the ground truth is untouched
+    _saved_as_sams(window, service)
+
+
+def _saved_as_sams(window: MainWindow, service) -> None:  # type: ignore[no-untyped-def]
+    """The refined prediction is the image's saved prediction, filed under SAM's name and weights."""
+    document, project = window.document, window.project
+    source = project.prediction_source(document.image_id)
+    assert source == PredictionSource(f"sam-refine:{NAME}", service.sam_weights(NAME, None))
+    saved = project.load_prediction(document.image_id)
+    assert np.array_equal(saved.category, document.prediction.category)
+    assert np.array_equal(saved.instance, document.prediction.instance)
+
+
+def test_ctrl_click_refines_only_the_predicted_object_under_it(qtbot, window: MainWindow) -> None:
+    document = window.document
+    category = np.full((HEIGHT, WIDTH), BACKGROUND, np.uint16)
+    instance = np.zeros((HEIGHT, WIDTH), np.uint32)
+    category[10:30, 10:40], instance[10:30, 10:40] = DOG, 4
+    category[40:70, 60:100], instance[40:70, 60:100] = CAT, 5
+    before = LabelMap.from_arrays(category, instance, Provenance.MODEL)
+    document.set_prediction(before)
+    said: list[str] = []
+    window.sam.message.connect(said.append)
+    window.toolbox.message.connect(said.append)
+    click(qtbot, window, 110, 85, Qt.KeyboardModifier.ControlModifier)  # background: no object
+    assert "no object of the prediction there" in said[-1] and document.prediction is before
+    with qtbot.waitSignal(document.prediction_changed, timeout=WAIT_MS):
+        click(qtbot, window, 80, 55, Qt.KeyboardModifier.ControlModifier)  # the cat, instance 5
+    assert _tool(window).prompts.empty  # a Ctrl+click is no prompt
+    service = window.models.backend.get()
+    (cat,) = thing_boxes(before, PALETTE.thing_ids, only=5)
+    (mask,) = service.sam_boxes(NAME, None, document.rgb, [cat.box], CancelToken())
+    expected = refined(before, [cat], [mask])
+    after = document.prediction
+    assert np.array_equal(after.instance, expected.instance)
+    assert np.array_equal(after.category, expected.category)
+    dog = before.instance == 4
+    assert np.all(after.instance[dog & ~mask] == 4)  # the dog is not refined (where the cat is not)
+    assert not np.array_equal(after.instance == 5, before.instance == 5)
+    assert said[-1] == "Refine with SAM: 1 object refined"
+    _saved_as_sams(window, service)
 
 
 def _click_menu_item(qtbot, menu: QMenu, action: QAction) -> None:

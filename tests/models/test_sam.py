@@ -19,10 +19,10 @@ from sam_fixtures import TEST_INPUT, small_sam
 from weights_server import Served, serving
 
 from segstudio.core.jobs import Cancelled, CancelToken
-from segstudio.core.prompts import PromptPoint, Prompts
+from segstudio.core.prompts import SAM_MODELS, PromptPoint, Prompts
 from segstudio.models import registry
 from segstudio.models import weights as W
-from segstudio.models.sam import SAM_VARIANTS, SamPredictor, load_sam, prompt_arrays
+from segstudio.models.sam import SAM_VARIANTS, SamPredictor, load_sam, prompt_arrays, require_sam2
 
 HEIGHT, WIDTH = 96, 160  # not square, so a swapped or shared axis scale shows
 
@@ -204,6 +204,7 @@ def test_a_saved_checkpoint_loads_with_its_digest_and_a_bad_one_is_named(
 def test_every_sam_model_is_registered_with_its_official_checkpoint() -> None:
     from hydra import compose
 
+    require_sam2()  # initialises hydra with the package's configs
     for variant in SAM_VARIANTS:
         spec = registry.get_spec(variant.name)
         assert spec.task == "promptable" and variant.name in registry.BUILTIN_MODELS
@@ -212,6 +213,7 @@ def test_every_sam_model_is_registered_with_its_official_checkpoint() -> None:
         assert source.file_name == source.url.rsplit("/", 1)[-1] and len(source.sha256 or "") == 64
         W.check_download(source.url, source.sha256, source.file_name)
         assert compose(config_name=variant.config).model.image_size == 1024  # the package has the config
+    assert [name for name, _ in SAM_MODELS] == [variant.name for variant in SAM_VARIANTS]  # the app's menu
     with pytest.raises(ValueError, match="does not label images by itself"):
         registry.loaded_model(registry.get_spec("sam2.1-tiny"))
 

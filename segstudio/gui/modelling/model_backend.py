@@ -90,6 +90,10 @@ class ModelBackend(Protocol):
         """SAM's mask (bool, image size) and score for ``prompts`` on the embedded image ``key``."""
         ...
 
+    def sam_weights(self, name: str, weights: Path | None) -> str:
+        """The SAM weights' digest as a prediction's source names it (``sha256:<hex>``)."""
+        ...
+
     def sam_boxes(
         self,
         name: str,

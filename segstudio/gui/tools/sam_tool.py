@@ -1,6 +1,8 @@
 """Click to segment (SAM 2.1): clicks and a dragged box are prompts, the mask is previewed after each.
 
-Left click adds a positive point, right click or Alt+click a negative one, a drag sets the box.
+Left click adds a positive point, right click or Alt+click a negative one, a drag sets the box;
+Ctrl+click on an object of the prediction refines that object alone with SAM (its box as the
+prompt; the refined prediction is saved as the image's prediction).
 Each change asks the model half (``SamService``, on the worker) for the mask of all the prompts so
 far; an answer older than the latest question, or for an image left meanwhile, is dropped. Enter
 writes the mask as one undo step: a new object of a thing class, or the region of a stuff class,
@@ -12,7 +14,7 @@ the canvas, which sends tools only left presses and plain keys.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Protocol
 
 import cv2
@@ -52,6 +54,8 @@ class SamService(Protocol):
 
     def cancel(self) -> None: ...
 
+    def refine(self, document: Document, thing_ids: Collection[int], instance: int | None = None) -> None: ...
+
 
 class ClickSegment(Tool):
     """Prompts in, SAM's mask out; Enter commits it."""
@@ -89,6 +93,9 @@ class ClickSegment(Tool):
         return self._answered < self._asked
 
     def press(self, point: Point) -> None:
+        if self.toolbox.modifiers & Qt.KeyboardModifier.ControlModifier:
+            self.refine_at(point)
+            return
         self._start = point
         self._negative = bool(self.toolbox.modifiers & Qt.KeyboardModifier.AltModifier)
         self.service.prefetch(self.document.image_id, self.document.rgb, self._failed)
@@ -112,6 +119,20 @@ class ClickSegment(Tool):
             return
         x, y = _inside(point, width, height)
         self._ask(self.prompts.with_point(PromptPoint(x, y, positive=not self._negative)))
+
+    def refine_at(self, point: Point) -> None:
+        """Ctrl+click: Refine with SAM the prediction's object under ``point`` (of a thing class)."""
+        document, x, y = self.document, int(point[0]), int(point[1])
+        prediction = document.prediction
+        height, width = document.shape
+        if prediction is None or not (0 <= x < width and 0 <= y < height):
+            self.toolbox.message.emit("Click to segment: Ctrl+click an object of the prediction to refine it")
+            return
+        instance = int(prediction.instance[y, x])
+        if not instance:
+            self.toolbox.message.emit("Click to segment: no object of the prediction there to refine")
+            return
+        self.service.refine(document, self.toolbox.palette.thing_ids, instance)
 
     def add_negative(self, point: Point) -> None:
         """A right click: remove what is under it."""
