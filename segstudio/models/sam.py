@@ -6,7 +6,8 @@ SAM model is built, so every other command and the app start without it. Weights
 offline message naming the file). :class:`SamPredictor` wraps sam2's ``SAM2ImagePredictor``:
 
 - ``embed(rgb)`` runs the image encoder once per image and keeps the result in a small LRU keyed
-  by a digest of the pixels and the weights' digest, so coming back to an image costs nothing;
+  by a digest of the pixels and the weights' digest, so coming back to an image costs nothing
+  (and, with a ``store``, on disk: ``sam_cache``);
   the encoder checks a :class:`CancelToken` between its blocks (moving to another image stops it).
 - ``predict(key, prompts)`` runs only the prompt encoder and mask decoder. Prompts are in image
   pixels; sam2's own ``SAM2Transforms`` maps them to the model's square input (a resize of each
@@ -30,6 +31,7 @@ from torch import nn
 
 from segstudio.core.jobs import CancelToken
 from segstudio.core.prompts import Prompts
+from segstudio.models.sam_cache import EmbeddingStore
 from segstudio.models.sam_decoder import ImageSide, decode, image_side, positional_encoding
 from segstudio.models.weights import (
     ProgressCallback,
@@ -212,7 +214,11 @@ class SamPredictor:
         self._cache: OrderedDict[str, _Embedding] = OrderedDict()
         self._cache_size = max(1, cache_size)
         self.embeddings_computed = 0
-        """How many times the image encoder ran (the cache's hits do not count)."""
+        """How many times the image encoder ran (the caches' hits do not count)."""
+        self.embeddings_loaded = 0
+        """How many embeddings came from ``store`` instead."""
+        self.store: EmbeddingStore | None = None
+        """Embeddings on disk (``sam_cache``), beside the memory LRU; None: memory only."""
 
     @property
     def input_size(self) -> int:
@@ -236,20 +242,40 @@ class SamPredictor:
         if key in self._cache:
             self._cache.move_to_end(key)
             return key
-        with self._checking(cancel), torch.inference_mode():
-            self._predictor.set_image(np.ascontiguousarray(rgb))
-        if cancel is not None:
-            cancel.check()
-        features = self._predictor._features
+        orig_hw = (int(rgb.shape[0]), int(rgb.shape[1]))
+        stored = None if self.store is None else self.store.load(key, self._device)
+        if stored is not None and stored[1] == orig_hw:
+            features = stored[0]
+            self.embeddings_loaded += 1
+        else:
+            with self._checking(cancel), torch.inference_mode():
+                self._predictor.set_image(np.ascontiguousarray(rgb))
+            if cancel is not None:
+                cancel.check()
+            features = self._predictor._features
+            self.embeddings_computed += 1
+            self._store(key, features, orig_hw)
         with torch.inference_mode():
             if self._key_pe is None:
                 self._key_pe = positional_encoding(self.module)
             side = image_side(self.module, features, self._key_pe)
-        self._cache[key] = _Embedding(features, (int(rgb.shape[0]), int(rgb.shape[1])), side)
-        self.embeddings_computed += 1
+        self._cache[key] = _Embedding(features, orig_hw, side)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return key
+
+    @property
+    def _device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    def _store(self, key: str, features: dict[str, Any], orig_hw: tuple[int, int]) -> None:
+        """Keep a new embedding on disk too, when a store is set (a full disk is a note, not an error)."""
+        if self.store is None:
+            return
+        try:
+            self.store.save(key, features, orig_hw)
+        except OSError as error:
+            self.store.note(f"SAM embedding cache: not saved ({error})")
 
     def predict(self, key: str, prompts: Prompts) -> SamMask:
         """The mask for ``prompts`` on the embedded image ``key`` (``embed`` first).

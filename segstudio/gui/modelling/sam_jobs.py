@@ -70,6 +70,8 @@ class SamJobs(QObject):
         """The SAM model the tool uses (a registered ``promptable`` model)."""
         self.weights: Path | None = None
         """A local checkpoint; None: the model's published weights (hub cache)."""
+        self.disk_cache: Path | None = None
+        """A folder keeping embeddings between sessions (None: in memory only)."""
         self._embedding: tuple[str, int] | None = None
         self._submitted: list[int] = []
 
@@ -78,10 +80,10 @@ class SamJobs(QObject):
         if self._embedding == (image_id, id(rgb)):
             return
         self._embedding = (image_id, id(rgb))
-        backend, model, weights = self._backend, self.model, self.weights
+        backend, model, weights, cache = self._backend, self.model, self.weights, self.disk_cache
 
         def run(context: JobContext) -> str:
-            return backend.get().sam_embed(model, weights, rgb, context.token)
+            return backend.get().sam_embed(model, weights, rgb, context.token, cache, context.message)
 
         self._submit(Job(EMBED_KIND, KEY, run, Priority.INTERACTIVE, "Embedding the image for SAM"), failed)
 
@@ -95,11 +97,11 @@ class SamJobs(QObject):
     ) -> None:
         """SAM's mask for ``prompts``; ``done(mask, score)`` on the GUI thread."""
         self.prefetch(image_id, rgb, failed)
-        backend, model, weights = self._backend, self.model, self.weights
+        backend, model, weights, cache = self._backend, self.model, self.weights, self.disk_cache
 
         def run(context: JobContext) -> tuple[np.ndarray, float]:
             service = backend.get()
-            key = service.sam_embed(model, weights, rgb, context.token)
+            key = service.sam_embed(model, weights, rgb, context.token, cache, context.message)
             return service.sam_predict(model, weights, key, prompts)
 
         job = Job(PROMPT_KIND, KEY, run, Priority.INTERACTIVE, "Click to segment")
@@ -177,7 +179,8 @@ class SamJobs(QObject):
     ) -> None:
         pending = set(self._jobs.pending())
         self._submitted = [job_id for job_id in self._submitted if job_id in pending]
-        self._submitted.append(self._jobs.submit(job, Handlers(done=done, failed=failed)))
+        handlers = Handlers(done=done, failed=failed, message=self.message.emit)
+        self._submitted.append(self._jobs.submit(job, handlers))
 
 
 def _objects(count: int) -> str:

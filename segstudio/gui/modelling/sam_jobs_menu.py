@@ -1,5 +1,6 @@
 """Models > Click-to-segment model: which SAM 2.1 model the click-to-segment tool and "Refine with
-SAM" use (tiny ... large), kept in the user's settings.
+SAM" use (tiny ... large), and whether image embeddings are kept on disk between sessions (off by
+default; ``models.sam_cache``, in the user's cache folder), both kept in the user's settings.
 
 A change takes effect at the next prompt: the open image's prompts are cleared (their mask came
 from the other model) and the new model embeds the image again. Missing weights are not checked
@@ -10,8 +11,9 @@ the other models do, and the Models dock offers the download.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
-from PySide6.QtCore import QObject, QSettings
+from PySide6.QtCore import QObject, QSettings, QStandardPaths
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu
 
@@ -19,6 +21,13 @@ from segstudio.core.prompts import SAM_MODELS
 from segstudio.gui.modelling.sam_jobs import DEFAULT_MODEL, SamJobs
 
 SETTINGS_KEY = "sam/model"
+DISK_CACHE_KEY = "sam/disk_cache"
+CACHE_FOLDER = "sam-embeddings"
+
+
+def default_cache_folder() -> Path:
+    """The user's cache folder for embeddings (``QStandardPaths.CacheLocation``)."""
+    return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.CacheLocation)) / CACHE_FOLDER
 
 
 class SamModelMenu(QObject):
@@ -32,9 +41,11 @@ class SamModelMenu(QObject):
         settings: QSettings | None,
         changed: Callable[[], None] = lambda: None,
         parent: QObject | None = None,
+        cache_folder: Path | None = None,
     ) -> None:
         super().__init__(parent)
         self.sam, self.settings, self._changed = sam, settings, changed
+        cache_folder = cache_folder or default_cache_folder()
         names = [name for name, _ in SAM_MODELS]
         saved = str(settings.value(SETTINGS_KEY, DEFAULT_MODEL)) if settings is not None else DEFAULT_MODEL
         self.submenu = menu.addMenu("Click-to-segment &model")
@@ -50,6 +61,18 @@ class SamModelMenu(QObject):
             self.submenu.addAction(action)
             self.actions[name] = action
         self._set(saved if saved in names else DEFAULT_MODEL)
+        self.submenu.addSeparator()
+        self.disk_cache = QAction("Keep embeddings on &disk", self.submenu)
+        self.disk_cache.setCheckable(True)
+        self.disk_cache.setStatusTip(
+            f"Keep each image's SAM embedding in {cache_folder} (up to about 1 GB), so it is not "
+            "computed again in a later session"
+        )
+        self.disk_cache.toggled.connect(self._disk_cache_toggled)
+        self.submenu.addAction(self.disk_cache)
+        self._cache_folder = cache_folder
+        keep = settings is not None and settings.value(DISK_CACHE_KEY, False, type=bool)
+        self.disk_cache.setChecked(bool(keep))
 
     def choose(self, name: str) -> None:
         """Use ``name`` from the next prompt on, and remember it."""
@@ -65,3 +88,9 @@ class SamModelMenu(QObject):
     def _set(self, name: str) -> None:
         self.sam.model = name
         self.actions[name].setChecked(True)
+
+    def _disk_cache_toggled(self, keep: bool) -> None:
+        self.sam.disk_cache = self._cache_folder if keep else None
+        if self.settings is not None:
+            self.settings.setValue(DISK_CACHE_KEY, keep)
+            self.settings.sync()
