@@ -215,3 +215,19 @@ def test_the_model_is_chosen_in_the_models_menu_remembered_and_used(
 
     again = make_window(project_root)  # the choice is kept in the user's settings
     assert again.sam.model == "sam2.1-small" and again.sam_models.actions["sam2.1-small"].isChecked()
+
+
+def test_embeddings_kept_on_disk_when_the_menu_says_so(
+    qtbot, window: MainWindow, make_window, project_root, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the user's cache folder
+    menu = window.sam_models
+    assert not menu.disk_cache.isChecked() and window.sam.disk_cache is None  # off by default
+    _click_menu_item(qtbot, menu.submenu, menu.disk_cache)
+    folder = window.sam.disk_cache
+    assert menu.disk_cache.isChecked() and folder is not None and folder.is_relative_to(tmp_path)
+    click(qtbot, window, 40, 84)
+    _answered(qtbot, window)
+    assert len(list(folder.glob("*.sam.pt"))) == 1  # the open image's embedding
+    again = make_window(project_root)  # remembered in the user's settings
+    assert again.sam_models.disk_cache.isChecked() and again.sam.disk_cache == folder

@@ -45,7 +45,6 @@ class SamModelMenu(QObject):
     ) -> None:
         super().__init__(parent)
         self.sam, self.settings, self._changed = sam, settings, changed
-        cache_folder = cache_folder or default_cache_folder()
         names = [name for name, _ in SAM_MODELS]
         saved = str(settings.value(SETTINGS_KEY, DEFAULT_MODEL)) if settings is not None else DEFAULT_MODEL
         self.submenu = menu.addMenu("Click-to-segment &model")
@@ -65,8 +64,8 @@ class SamModelMenu(QObject):
         self.disk_cache = QAction("Keep embeddings on &disk", self.submenu)
         self.disk_cache.setCheckable(True)
         self.disk_cache.setStatusTip(
-            f"Keep each image's SAM embedding in {cache_folder} (up to about 1 GB), so it is not "
-            "computed again in a later session"
+            "Keep each image's SAM embedding in the user's cache folder (up to about 1 GB), so it "
+            "is not computed again in a later session"
         )
         self.disk_cache.toggled.connect(self._disk_cache_toggled)
         self.submenu.addAction(self.disk_cache)
@@ -90,7 +89,7 @@ class SamModelMenu(QObject):
         self.actions[name].setChecked(True)
 
     def _disk_cache_toggled(self, keep: bool) -> None:
-        self.sam.disk_cache = self._cache_folder if keep else None
+        self.sam.disk_cache = (self._cache_folder or default_cache_folder()) if keep else None
         if self.settings is not None:
             self.settings.setValue(DISK_CACHE_KEY, keep)
             self.settings.sync()
