@@ -9,6 +9,8 @@ overrides), with the app's threads (the runner's: on the CPU, every core but one
   pass, without a warm-up.
 - ``embed_max_stall_ms``: the GUI thread's longest stall while those embedding jobs ran (a
   ``PROBE_MS`` QTimer probe, as ``bench worker``; goal <= 50): the GIL held by the job's Python.
+  ``idle_max_stall_ms`` is the same probe for ``IDLE_S`` with no job: what the machine's other
+  load costs the GUI thread by itself (on a busy shared VM it is not 0).
 - ``prompt_ms``: median decoder call per click, as a person clicks (one point, then adding points
   up to five, then starting again), the mask returned at the image's size (goal <= 50 on CPU).
 - ``sam2_prompt_ms``: the same clicks through sam2's own ``SAM2ImagePredictor.predict`` on the same
@@ -42,6 +44,7 @@ MODEL = "sam2.1-tiny"
 SIDE = 1024
 CLICKS_PER_OBJECT = 5
 TIMEOUT_S = 1200.0
+IDLE_S = 3.0
 GOALS = {"prompt_ms": 50.0, "embed_max_stall_ms": 50.0}
 
 
@@ -97,6 +100,16 @@ def _embed_on_worker(predictor: SamPredictor, images: list[np.ndarray], probe: S
     return times
 
 
+def _idle_stall_ms() -> float:
+    """The probe's longest stall over ``IDLE_S`` with the event loop idle (no job anywhere)."""
+    probe, loop = StallProbe(), QEventLoop()
+    QTimer.singleShot(int(IDLE_S * 1000), loop.quit)
+    probe.start()
+    loop.exec()
+    probe.stop()
+    return probe.max_stall_ms
+
+
 def _sam2_predict(predictor: SamPredictor, key: str, prompts: Prompts) -> None:
     """sam2's own ``SAM2ImagePredictor.predict`` on ``key``'s embedding, its best mask as a bool
     array: what ``SamPredictor.predict`` did before it prepared the image half and upsampled one mask."""
@@ -126,6 +139,7 @@ def run_sam_bench(repeats: int = 5) -> dict[str, Any]:
         other = image.copy()
         other[0, 0, 0] ^= i + 1  # new pixels: a cache miss each time
         others.append(other)
+    idle_stall_ms = _idle_stall_ms()
     probe = StallProbe()
     embeddings = _embed_on_worker(predictor, others, probe)
     key = predictor.key(others[-1])
@@ -157,6 +171,7 @@ def run_sam_bench(repeats: int = 5) -> dict[str, Any]:
         "embedding_ms": round(statistics.median(embeddings), 1),
         "embeddings_timed": len(embeddings),
         "embed_max_stall_ms": round(probe.max_stall_ms, 1),
+        "idle_max_stall_ms": round(idle_stall_ms, 1),
         "probe_interval_ms": PROBE_MS,
         "prompt_ms": round(prompt_ms, 2),
         "sam2_prompt_ms": round(sam2_ms, 2),
