@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from gui_helpers import BACKGROUND, CAT, DOG, HEIGHT, PALETTE, PERSON, WIDTH, click, drag, view_point
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
 from sam_fixtures import small_sam_spec
@@ -17,7 +17,7 @@ from segstudio.core.jobs import CancelToken
 from segstudio.core.labels import VOID, LabelMap, Provenance
 from segstudio.core.sam_refine import refined, thing_boxes
 from segstudio.gui.main_window import MainWindow
-from segstudio.gui.tools.sam_tool import ClickSegment
+from segstudio.gui.tools.sam_tool import ClickSegment, mask_outline
 from segstudio.io.prediction_files import PredictionSource
 from segstudio.models import registry
 
@@ -231,3 +231,16 @@ def test_embeddings_kept_on_disk_when_the_menu_says_so(
     assert len(list(folder.glob("*.sam.pt"))) == 1  # the open image's embedding
     again = make_window(project_root)  # remembered in the user's settings
     assert again.sam_models.disk_cache.isChecked() and again.sam.disk_cache == folder
+
+
+def test_the_preview_outline_fills_the_mask_and_leaves_its_holes(qtbot) -> None:
+    mask = np.zeros((60, 90), bool)
+    mask[10:50, 10:50] = True
+    mask[20:30, 20:30] = False  # a hole
+    mask[5:15, 60:85] = True  # a second region
+    path = mask_outline(mask)
+    inside = [(12.5, 12.5), (45.5, 45.5), (70.5, 10.5)]
+    outside = [(25.5, 25.5), (55.5, 30.5), (70.5, 40.5)]
+    assert all(path.contains(QPointF(x, y)) for x, y in inside)
+    assert not any(path.contains(QPointF(x, y)) for x, y in outside)
+    assert mask_outline(np.zeros((5, 5), bool)).isEmpty()

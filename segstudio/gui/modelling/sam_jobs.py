@@ -30,7 +30,7 @@ DEFAULT_MODEL = "sam2.1-tiny"
 EMBED_KIND, PROMPT_KIND, REFINE_KIND = "sam-embed", "sam-prompt", "sam-refine"
 KEY = "open image"
 
-MaskCallback = Callable[[np.ndarray, float], None]
+MaskCallback = Callable[[np.ndarray, float, object], None]
 
 
 class PredictionHolder(Protocol):
@@ -94,18 +94,21 @@ class SamJobs(QObject):
         prompts: Prompts,
         done: MaskCallback,
         failed: Callable[[str], None],
+        shape: Callable[[np.ndarray], object] = lambda mask: None,
     ) -> None:
-        """SAM's mask for ``prompts``; ``done(mask, score)`` on the GUI thread."""
+        """SAM's mask for ``prompts``; ``done(mask, score, shape(mask))`` on the GUI thread, where
+        ``shape`` (the tool's outline of the mask) runs on the worker, off the GUI thread."""
         self.prefetch(image_id, rgb, failed)
         backend, model, weights, cache = self._backend, self.model, self.weights, self.disk_cache
 
-        def run(context: JobContext) -> tuple[np.ndarray, float]:
+        def run(context: JobContext) -> tuple[np.ndarray, float, object]:
             service = backend.get()
             key = service.sam_embed(model, weights, rgb, context.token, cache, context.message)
-            return service.sam_predict(model, weights, key, prompts)
+            mask, score = service.sam_predict(model, weights, key, prompts)
+            return mask, score, shape(mask)
 
         job = Job(PROMPT_KIND, KEY, run, Priority.INTERACTIVE, "Click to segment")
-        self._submit(job, failed, lambda result: done(*result))
+        self._submit(job, failed, lambda result: done(*result))  # type: ignore[misc]
 
     def refine(
         self, document: PredictionHolder | None, thing_ids: Collection[int], instance: int | None = None
