@@ -119,16 +119,22 @@ def test_moving_to_another_image_drops_the_prompts_and_their_answer(qtbot, windo
     assert not np.any(window.document.labels.category == PERSON)
 
 
-def test_refine_with_sam_replaces_each_predicted_object_by_the_mask_of_its_box(
-    qtbot, window: MainWindow
-) -> None:
-    document = window.document
+def _dog_and_cat(window: MainWindow) -> LabelMap:
+    """A prediction with two objects (a dog, instance 4; a cat, instance 5), set on the open image."""
     category = np.full((HEIGHT, WIDTH), BACKGROUND, np.uint16)
     instance = np.zeros((HEIGHT, WIDTH), np.uint32)
     category[10:30, 10:40], instance[10:30, 10:40] = DOG, 4
     category[40:70, 60:100], instance[40:70, 60:100] = CAT, 5
-    before = LabelMap.from_arrays(category, instance, Provenance.MODEL)
-    document.set_prediction(before)
+    prediction = LabelMap.from_arrays(category, instance, Provenance.MODEL)
+    window.document.set_prediction(prediction)
+    return prediction
+
+
+def test_refine_with_sam_replaces_each_predicted_object_by_the_mask_of_its_box(
+    qtbot, window: MainWindow
+) -> None:
+    document = window.document
+    before = _dog_and_cat(window)
     labels_before = document.labels.category.copy()
     things = thing_boxes(before, PALETTE.thing_ids)
     assert [t.instance for t in things] == [4, 5]
@@ -156,12 +162,7 @@ def _saved_as_sams(window: MainWindow, service) -> None:  # type: ignore[no-unty
 
 def test_ctrl_click_refines_only_the_predicted_object_under_it(qtbot, window: MainWindow) -> None:
     document = window.document
-    category = np.full((HEIGHT, WIDTH), BACKGROUND, np.uint16)
-    instance = np.zeros((HEIGHT, WIDTH), np.uint32)
-    category[10:30, 10:40], instance[10:30, 10:40] = DOG, 4
-    category[40:70, 60:100], instance[40:70, 60:100] = CAT, 5
-    before = LabelMap.from_arrays(category, instance, Provenance.MODEL)
-    document.set_prediction(before)
+    before = _dog_and_cat(window)
     said: list[str] = []
     window.sam.message.connect(said.append)
     window.toolbox.message.connect(said.append)
