@@ -253,9 +253,12 @@ class ModelService:
         return digest if ":" in digest else f"sha256:{digest}"
 
     def _sam_predictor(self, name: str, weights: Path | None) -> SamPredictor:
+        """The SAM model in use, loaded on first use; one at a time (another model chosen in the
+        app lets the previous one go, with its embeddings: SAM 2.1 large alone is ~0.9 GB)."""
         predictor = self._sam.get((name, weights))
         if predictor is None:
             predictor = load_predictor(registry.get_spec(name), weights, device=self.runner().device)
+            self._sam.clear()
             self._sam[(name, weights)] = predictor
         return predictor
 
