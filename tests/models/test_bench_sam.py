@@ -11,8 +11,8 @@ from segstudio.cli import build_parser
 
 
 def test_sam_bench_reports_embedding_and_per_click_times(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+    qapp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # qapp: the bench's worker needs a Qt application; a QApplication serves later GUI tests too
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no published weights: random ones
     monkeypatch.setenv("SEGSTUDIO_DEVICE", "cpu")
     result = run_sam_bench(repeats=1)
