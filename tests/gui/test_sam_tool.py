@@ -201,7 +201,8 @@ def test_the_model_is_chosen_in_the_models_menu_remembered_and_used(
     menu = window.sam_models
     assert window.sam.model == "sam2.1-tiny" and menu.actions["sam2.1-tiny"].isChecked()
     texts = [a.text() for a in menu.submenu.actions()]
-    assert len(texts) == 4 and "small" in texts[1] and "large" in texts[3]
+    assert len(menu.actions) == 4 and "small" in texts[1] and "large" in texts[3]
+    assert texts[-1] == "Keep embeddings on &disk"  # after the models
     window.commands.tools[ClickSegment.name].trigger()
     click(qtbot, window, 40, 84)  # a prompt of the tiny model (its weights are missing too)
     _click_menu_item(qtbot, menu.submenu, menu.actions["sam2.1-small"])
