@@ -9,6 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+SAM_MODELS: tuple[tuple[str, str], ...] = (
+    ("sam2.1-tiny", "SAM 2.1 tiny (fastest)"),
+    ("sam2.1-small", "SAM 2.1 small"),
+    ("sam2.1-base-plus", "SAM 2.1 base+"),
+    ("sam2.1-large", "SAM 2.1 large (best, slowest)"),
+)
+"""The click-to-segment models the app offers (name, menu text), smallest first: the names of
+``models.sam.SAM_VARIANTS``, here for the GUI, which never imports the model half."""
+
 
 @dataclass(frozen=True)
 class PromptPoint:

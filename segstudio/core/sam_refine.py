@@ -1,6 +1,10 @@
 """Refine a prediction's objects with SAM: each thing instance's box becomes a box prompt, and
 SAM's mask replaces the instance's pixels (still a prediction, so the IoU and PQ docks show the
-change). Pure numpy: the masks come from the model half (``ModelBackend.sam_boxes``)."""
+change). Pure numpy: the masks come from the model half (``ModelBackend.sam_boxes``).
+
+The refined prediction is filed as a model's (``refined_source_model``): the same prediction file, tagged
+``sam-refine:<SAM model>`` with the SAM weights' digest, so reopening the image shows it and the
+index says where it came from (a model's pre-label run never takes it for its own)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,13 @@ import numpy as np
 from segstudio.core.box import Box
 from segstudio.core.labels import VOID, LabelMap, Provenance
 
+REFINE_PREFIX = "sam-refine:"
+
+
+def refined_source_model(sam_model: str) -> str:
+    """The model name a refined prediction is filed under (its weights: the SAM weights' digest)."""
+    return f"{REFINE_PREFIX}{sam_model}"
+
 
 @dataclass(frozen=True)
 class ThingBox:
@@ -22,11 +33,15 @@ class ThingBox:
     box: tuple[float, float, float, float]
 
 
-def thing_boxes(prediction: LabelMap, thing_ids: Collection[int]) -> list[ThingBox]:
-    """Every instance of a thing class in ``prediction`` with its bounding box, by instance id."""
+def thing_boxes(
+    prediction: LabelMap, thing_ids: Collection[int], only: int | None = None
+) -> list[ThingBox]:
+    """Every instance of a thing class in ``prediction`` with its bounding box, by instance id
+    (``only``: that instance alone, none when it is not an object of a thing class)."""
     things = []
     is_thing = np.isin(prediction.category, np.fromiter(thing_ids, np.int64, len(thing_ids)))
-    for instance in np.unique(prediction.instance[is_thing & (prediction.instance > 0)]):
+    chosen = prediction.instance > 0 if only is None else prediction.instance == only
+    for instance in np.unique(prediction.instance[is_thing & chosen]):
         pixels = prediction.instance == instance
         categories, counts = np.unique(prediction.category[pixels], return_counts=True)
         area = Box.of_mask(pixels)

@@ -40,6 +40,7 @@ from segstudio.gui.exchange.dataset_exchange import ExchangeControl
 from segstudio.gui.modelling.model_backend import BackendFactory, LazyBackend
 from segstudio.gui.modelling.model_docks import ModelDocks
 from segstudio.gui.modelling.sam_jobs import SamJobs
+from segstudio.gui.modelling.sam_jobs_menu import SamModelMenu
 from segstudio.gui.notices import notice
 from segstudio.gui.panels.image_list import ImageList
 from segstudio.gui.panels.iou_panel import IouPanel
@@ -158,9 +159,11 @@ class MainWindow(QMainWindow):
             view_menu=self.commands.view_menu,
             settings=settings,
         )
-        self.sam = SamJobs(self._jobs(), self.models.backend, self)
+        self.sam = SamJobs(self._jobs(), self.models.backend, self, project=lambda: self.project)
         self.sam.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
-        self.toolbox.add_tool(ClickSegment(self.toolbox, self.sam))
+        click_segment = ClickSegment(self.toolbox, self.sam)
+        self.toolbox.add_tool(click_segment)
+        self.sam_models = SamModelMenu(self.models.menu, self.sam, settings, click_segment.clear, self)
         self._tab_docks()
         self.shortcuts = ShortcutMap(menu_commands(self.menuBar()), settings)
         self.shortcuts.apply_saved()

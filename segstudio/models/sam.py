@@ -6,7 +6,8 @@ SAM model is built, so every other command and the app start without it. Weights
 offline message naming the file). :class:`SamPredictor` wraps sam2's ``SAM2ImagePredictor``:
 
 - ``embed(rgb)`` runs the image encoder once per image and keeps the result in a small LRU keyed
-  by a digest of the pixels and the weights' digest, so coming back to an image costs nothing;
+  by a digest of the pixels and the weights' digest, so coming back to an image costs nothing
+  (and, with a ``store``, on disk: ``sam_cache``);
   the encoder checks a :class:`CancelToken` between its blocks (moving to another image stops it).
 - ``predict(key, prompts)`` runs only the prompt encoder and mask decoder. Prompts are in image
   pixels; sam2's own ``SAM2Transforms`` maps them to the model's square input (a resize of each
@@ -30,6 +31,8 @@ from torch import nn
 
 from segstudio.core.jobs import CancelToken
 from segstudio.core.prompts import Prompts
+from segstudio.models.sam_cache import EmbeddingStore
+from segstudio.models.sam_decoder import ImageSide, decode, image_side, positional_encoding
 from segstudio.models.weights import (
     ProgressCallback,
     file_sha256,
@@ -181,6 +184,8 @@ class SamMask:
 class _Embedding:
     features: dict[str, Any]
     orig_hw: tuple[int, int]
+    side: ImageSide
+    """The decoder's image half, laid out once (``sam_decoder``)."""
 
 
 def image_digest(rgb: np.ndarray) -> str:
@@ -203,12 +208,17 @@ class SamPredictor:
         self.module = module.eval()
         self.weights_digest = weights_digest
         self._predictor = SAM2ImagePredictor(self.module)
+        self._key_pe: torch.Tensor | None = None
         side = int(self.module.image_size)  # sam2 assumes 1024; derive the feature sizes instead
         self._predictor._bb_feat_sizes = [(side // 4,) * 2, (side // 8,) * 2, (side // 16,) * 2]
         self._cache: OrderedDict[str, _Embedding] = OrderedDict()
         self._cache_size = max(1, cache_size)
         self.embeddings_computed = 0
-        """How many times the image encoder ran (the cache's hits do not count)."""
+        """How many times the image encoder ran (the caches' hits do not count)."""
+        self.embeddings_loaded = 0
+        """How many embeddings came from ``store`` instead."""
+        self.store: EmbeddingStore | None = None
+        """Embeddings on disk (``sam_cache``), beside the memory LRU; None: memory only."""
 
     @property
     def input_size(self) -> int:
@@ -232,22 +242,51 @@ class SamPredictor:
         if key in self._cache:
             self._cache.move_to_end(key)
             return key
-        with self._checking(cancel), torch.inference_mode():
-            self._predictor.set_image(np.ascontiguousarray(rgb))
-        if cancel is not None:
-            cancel.check()
-        features = self._predictor._features
-        self._cache[key] = _Embedding(features, (int(rgb.shape[0]), int(rgb.shape[1])))
-        self.embeddings_computed += 1
+        orig_hw = (int(rgb.shape[0]), int(rgb.shape[1]))
+        stored = None if self.store is None else self.store.load(key, self._device)
+        if stored is not None and stored[1] == orig_hw:
+            features = stored[0]
+            self.embeddings_loaded += 1
+        else:
+            with self._checking(cancel), torch.inference_mode():
+                self._predictor.set_image(np.ascontiguousarray(rgb))
+            if cancel is not None:
+                cancel.check()
+            features = self._predictor._features
+            self.embeddings_computed += 1
+            self._store(key, features, orig_hw)
+        with torch.inference_mode():
+            if self._key_pe is None:
+                self._key_pe = positional_encoding(self.module)
+            side = image_side(self.module, features, self._key_pe)
+        self._cache[key] = _Embedding(features, orig_hw, side)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return key
+
+    @property
+    def _device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    def _store(self, key: str, features: dict[str, Any], orig_hw: tuple[int, int]) -> None:
+        """Keep a new embedding on disk too, when a store is set (a full disk is a note, not an error)."""
+        if self.store is None:
+            return
+        try:
+            self.store.save(key, features, orig_hw)
+        except OSError as error:
+            self.store.note(f"SAM embedding cache: not saved ({error})")
 
     def predict(self, key: str, prompts: Prompts) -> SamMask:
         """The mask for ``prompts`` on the embedded image ``key`` (``embed`` first).
 
         One point alone is ambiguous (a part or the whole?): SAM gives three masks and the one it
-        scores best is taken; with more prompts it gives one, as its authors advise."""
+        scores best is taken; with more prompts it gives one, as its authors advise. The same mask
+        as sam2's ``SAM2ImagePredictor.predict`` (tests/models/test_sam.py compares them pixel for
+        pixel), for less: the decoder's image half was laid out when the image was embedded
+        (``sam_decoder``), and sam2's post-processing (upsampling the 256-px logits to the image's
+        size, hole filling when configured) runs on the kept mask only, which stays boolean.
+        """
         embedding = self._cache.get(key)
         if embedding is None:
             raise KeyError(f"image {key} is not embedded (call embed first)")
@@ -261,11 +300,34 @@ class SamPredictor:
         coords, labels, box = prompt_arrays(prompts)
         multimask = len(prompts.points) == 1 and prompts.box is None
         with torch.inference_mode():
-            masks, scores, _ = self._predictor.predict(
-                point_coords=coords, point_labels=labels, box=box, multimask_output=multimask
-            )
-        best = int(np.argmax(scores))
-        return SamMask(np.asarray(masks[best], dtype=bool), float(scores[best]))
+            low_res, scores = self._decode(embedding, coords, labels, box, multimask)
+            best = int(torch.argmax(scores))
+            kept = low_res[best : best + 1][None]
+            logits = self._predictor._transforms.postprocess_masks(kept, embedding.orig_hw)
+            mask = (logits[0, 0] > self._predictor.mask_threshold).cpu().numpy()
+        return SamMask(mask, float(scores[best]))
+
+    def _decode(
+        self,
+        embedding: _Embedding,
+        coords: np.ndarray | None,
+        labels: np.ndarray | None,
+        box: np.ndarray | None,
+        multimask: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """sam2's prompt transform, then its prompt encoder and mask decoder (``sam_decoder``): (C, h, w)
+        low-res logits and C scores, before any upsampling."""
+        _, points, point_labels, boxes = self._predictor._prep_prompts(coords, labels, box, None, True)
+        if boxes is not None:  # sam2's _predict: the box's corners go first, labelled 2 and 3
+            corners = boxes.reshape(-1, 2, 2)
+            corner_labels = torch.tensor([[2, 3]], dtype=torch.int, device=corners.device)
+            if points is None:
+                points, point_labels = corners, corner_labels
+            else:
+                points = torch.cat([corners, points], dim=1)
+                point_labels = torch.cat([corner_labels, point_labels], dim=1)
+        low_res, scores = decode(self.module, embedding.side, (points, point_labels), multimask)
+        return low_res[0], scores[0]
 
     def _use(self, embedding: _Embedding) -> None:
         """Point sam2's predictor at a cached embedding (what its ``set_image`` leaves behind)."""

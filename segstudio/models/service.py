@@ -33,6 +33,7 @@ from segstudio.io.project import Project
 from segstudio.models import registry
 from segstudio.models.runner import Runner
 from segstudio.models.sam import SamPredictor, load_predictor
+from segstudio.models.sam_cache import EmbeddingStore
 from segstudio.models.train import TrainConfig, train
 from segstudio.models.weights import WeightsError, place_hint, resolve_weights
 
@@ -197,12 +198,29 @@ class ModelService:
             self._message = lambda text: None
         return labels
 
-    def sam_embed(self, name: str, weights: Path | None, rgb: np.ndarray, token: CancelToken) -> str:
+    def sam_embed(
+        self,
+        name: str,
+        weights: Path | None,
+        rgb: np.ndarray,
+        token: CancelToken,
+        disk_cache: Path | None = None,
+        message: MessageCallback | None = None,
+    ) -> str:
         """Embed ``rgb`` for SAM model ``name`` (cached per pixels and weights); returns its key.
 
         The model is loaded once per (name, weights) on the runner's device; ``token`` is checked
-        between the image encoder's blocks."""
-        return self._sam_predictor(name, weights).embed(rgb, token)
+        between the image encoder's blocks. ``disk_cache``: a folder that keeps embeddings between
+        sessions too (``models.sam_cache``; None: memory only); ``message`` hears about its files
+        that had to be ignored."""
+        predictor = self._sam_predictor(name, weights)
+        if disk_cache is None:
+            predictor.store = None
+        elif predictor.store is None or predictor.store.folder != disk_cache:
+            predictor.store = EmbeddingStore(disk_cache)
+        if predictor.store is not None:
+            predictor.store.note = message or (lambda text: None)
+        return predictor.embed(rgb, token)
 
     def sam_predict(
         self, name: str, weights: Path | None, key: str, prompts: Prompts
@@ -228,10 +246,19 @@ class ModelService:
             masks.append(predictor.predict(key, Prompts(box=tuple(box))).mask)  # type: ignore[arg-type]
         return masks
 
+    def sam_weights(self, name: str, weights: Path | None) -> str:
+        """Which weights SAM model ``name`` runs with, as a prediction's source names them
+        (``sha256:<hex>`` of the checkpoint; ``random:...`` for a network without weights)."""
+        digest = self._sam_predictor(name, weights).weights_digest
+        return digest if ":" in digest else f"sha256:{digest}"
+
     def _sam_predictor(self, name: str, weights: Path | None) -> SamPredictor:
+        """The SAM model in use, loaded on first use; one at a time (another model chosen in the
+        app lets the previous one go, with its embeddings: SAM 2.1 large alone is ~0.9 GB)."""
         predictor = self._sam.get((name, weights))
         if predictor is None:
             predictor = load_predictor(registry.get_spec(name), weights, device=self.runner().device)
+            self._sam.clear()
             self._sam[(name, weights)] = predictor
         return predictor
 

@@ -11,12 +11,14 @@ from segstudio.cli import build_parser
 
 
 def test_sam_bench_reports_embedding_and_per_click_times(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+    qapp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # qapp: the bench's worker needs a Qt application; a QApplication serves later GUI tests too
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no published weights: random ones
     monkeypatch.setenv("SEGSTUDIO_DEVICE", "cpu")
     result = run_sam_bench(repeats=1)
     assert result["model"] == "sam2.1-tiny" and result["image_size"] == 1024 and result["device"] == "cpu"
     assert result["weights"].startswith("random") and result["embeddings_timed"] == 1
     assert result["embedding_ms"] > result["prompt_ms"] > 0 and result["clicks_timed"] == 5
+    assert result["sam2_prompt_ms"] > 0 and result["prompt_speedup"] > 0  # sam2's own, interleaved
+    assert result["embed_max_stall_ms"] >= 0 and 2.0 < result["decoder_gflop"] < 6.0
     assert build_parser().parse_args(["bench", "sam", "--json"]).name == "sam"

@@ -19,10 +19,10 @@ from sam_fixtures import TEST_INPUT, small_sam
 from weights_server import Served, serving
 
 from segstudio.core.jobs import Cancelled, CancelToken
-from segstudio.core.prompts import PromptPoint, Prompts
+from segstudio.core.prompts import SAM_MODELS, PromptPoint, Prompts
 from segstudio.models import registry
 from segstudio.models import weights as W
-from segstudio.models.sam import SAM_VARIANTS, SamPredictor, load_sam
+from segstudio.models.sam import SAM_VARIANTS, SamPredictor, load_sam, prompt_arrays, require_sam2
 
 HEIGHT, WIDTH = 96, 160  # not square, so a swapped or shared axis scale shows
 
@@ -109,6 +109,44 @@ def test_one_click_takes_the_best_of_three_masks_and_more_prompts_one(
         predictor.predict(key, Prompts())
 
 
+def _sam2_answer(network: torch.nn.Module, rgb: np.ndarray, prompts: Prompts) -> tuple[np.ndarray, float]:
+    """sam2's own ``SAM2ImagePredictor`` on ``rgb``: its best mask and score, as its README uses it."""
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+    reference = SAM2ImagePredictor(network)
+    side = TEST_INPUT
+    reference._bb_feat_sizes = [(side // 4,) * 2, (side // 8,) * 2, (side // 16,) * 2]
+    reference.set_image(rgb)
+    coords, labels, box = prompt_arrays(prompts)
+    with torch.inference_mode():
+        masks, scores, _ = reference.predict(
+            coords, labels, box, multimask_output=len(prompts.points) == 1 and prompts.box is None
+        )
+    best = int(np.argmax(scores))
+    return masks[best].astype(bool), float(scores[best])
+
+
+def test_the_masks_are_sam2s_own_pixel_for_pixel(sam_network: torch.nn.Module) -> None:
+    """The per-click path (image half laid out once, one mask upsampled) changes no pixel."""
+    rgb = _noise(5)
+    predictor = SamPredictor(sam_network, "test-weights")
+    key = predictor.embed(rgb)
+    rng = np.random.default_rng(7)
+    cases = [Prompts(box=(12.0, 8.0, 90.5, 70.0))]
+    for n in range(1, 6):
+        points = rng.random((n, 2)) * [WIDTH, HEIGHT]
+        prompts = Prompts(tuple(PromptPoint(x, y, i % 3 != 2) for i, (x, y) in enumerate(points)))
+        cases += [prompts, prompts.with_box(30, 20, 150, 90)]
+    sizes = set()
+    for prompts in cases:
+        expected, score = _sam2_answer(sam_network, rgb, prompts)
+        result = predictor.predict(key, prompts)
+        assert np.array_equal(result.mask, expected), prompts
+        assert result.score == score
+        sizes.add(int(expected.sum()))
+    assert len(sizes) > len(cases) // 2  # the prompts give different masks, not one answer
+
+
 def test_an_image_is_embedded_once_per_pixels_and_weights(sam_network: torch.nn.Module) -> None:
     first, second = _noise(1), _noise(2)
     predictor = SamPredictor(sam_network, "weights-a")
@@ -166,6 +204,7 @@ def test_a_saved_checkpoint_loads_with_its_digest_and_a_bad_one_is_named(
 def test_every_sam_model_is_registered_with_its_official_checkpoint() -> None:
     from hydra import compose
 
+    require_sam2()  # initialises hydra with the package's configs
     for variant in SAM_VARIANTS:
         spec = registry.get_spec(variant.name)
         assert spec.task == "promptable" and variant.name in registry.BUILTIN_MODELS
@@ -174,6 +213,7 @@ def test_every_sam_model_is_registered_with_its_official_checkpoint() -> None:
         assert source.file_name == source.url.rsplit("/", 1)[-1] and len(source.sha256 or "") == 64
         W.check_download(source.url, source.sha256, source.file_name)
         assert compose(config_name=variant.config).model.image_size == 1024  # the package has the config
+    assert [name for name, _ in SAM_MODELS] == [variant.name for variant in SAM_VARIANTS]  # the app's menu
     with pytest.raises(ValueError, match="does not label images by itself"):
         registry.loaded_model(registry.get_spec("sam2.1-tiny"))
 

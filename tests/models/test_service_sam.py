@@ -59,3 +59,17 @@ def test_a_sam_model_is_never_the_default_for_pre_labelling() -> None:
 
     models = [info("sam2.1-tiny", "promptable"), info("fcn8s", "semantic")]
     assert pick_default(models, None) == 1
+
+
+def test_one_sam_model_at_a_time_and_its_weights_named_for_a_prediction(sam_spec: str) -> None:
+    other = f"{sam_spec}-other"
+    registry.register(dataclasses.replace(registry.get_spec(sam_spec), name=other), replace=True)
+    try:
+        service = ModelService("cpu", num_threads=1)
+        rgb = np.random.default_rng(0).integers(0, 256, (50, 70, 3), dtype=np.uint8)
+        service.sam_embed(sam_spec, None, rgb, CancelToken())
+        assert service.sam_weights(sam_spec, None).startswith("random:")  # no weights file: said so
+        service.sam_embed(other, None, rgb, CancelToken())
+        assert list(service._sam) == [(other, None)]  # the first model was let go
+    finally:
+        registry.unregister(other)

@@ -80,14 +80,28 @@ class ModelBackend(Protocol):
         the by-name rule; the project's ``models/class-maps/MODEL.json`` (``io.class_map``)."""
         ...
 
-    def sam_embed(self, name: str, weights: Path | None, rgb: np.ndarray, token: CancelToken) -> str:
-        """Click to segment: embed ``rgb`` with SAM model ``name`` (cached); returns the image's key."""
+    def sam_embed(
+        self,
+        name: str,
+        weights: Path | None,
+        rgb: np.ndarray,
+        token: CancelToken,
+        disk_cache: Path | None = None,
+        message: MessageCallback | None = None,
+    ) -> str:
+        """Click to segment: embed ``rgb`` with SAM model ``name`` (cached in memory, and in the
+        ``disk_cache`` folder when given; ``message`` hears of its unusable files); returns the
+        image's key."""
         ...
 
     def sam_predict(
         self, name: str, weights: Path | None, key: str, prompts: Prompts
     ) -> tuple[np.ndarray, float]:
         """SAM's mask (bool, image size) and score for ``prompts`` on the embedded image ``key``."""
+        ...
+
+    def sam_weights(self, name: str, weights: Path | None) -> str:
+        """The SAM weights' digest as a prediction's source names it (``sha256:<hex>``)."""
         ...
 
     def sam_boxes(
