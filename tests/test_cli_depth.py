@@ -49,7 +49,7 @@ def test_eval_prints_part_and_joint_scores(tiny_model: Path, capsys: pytest.Capt
     result = json.loads(captured.out)
     assert {
         "mean_class_accuracy",
-        "forest_class_accuracy",
+        "raw_mean_class_accuracy",
         "joint_map",
         "per_joint",
         "per_part_accuracy",
