@@ -128,6 +128,7 @@ def run_train(args: argparse.Namespace) -> int:
             seed=args.seed,
         )
         params.forest_params()
+        params.tree_shares()
     except ValueError as error:
         raise CommandError(str(error)) from error
     model = train_body_parts(params, progress=_progress("training images"))

@@ -68,8 +68,6 @@ class TrainingParams:
     def __post_init__(self) -> None:
         if self.frames < 1 or self.pixels_per_frame < 1 or self.features < 1 or self.first_frame < 0:
             raise ValueError(f"need frames, pixels_per_frame, features >= 1 and first_frame >= 0; got {self}")
-        if self.disjoint_trees and self.frames < self.trees:
-            raise ValueError(f"disjoint trees need at least one frame per tree; got {self}")
         if not 0.0 <= self.balance <= 1.0:
             raise ValueError(f"balance must lie in 0..1; got {self.balance}")
 
@@ -90,6 +88,8 @@ class TrainingParams:
         consecutive share of the frames (its own tree seed, the same offsets)."""
         if not self.disjoint_trees:
             return [self]
+        if self.frames < self.trees:
+            raise ValueError(f"disjoint trees need at least one frame per tree; got {self}")
         bounds = np.linspace(self.first_frame, self.first_frame + self.frames, self.trees + 1).astype(int)
         return [
             replace(

@@ -131,4 +131,4 @@ def test_disjoint_trees_each_learn_from_their_own_frames() -> None:
     again = train_body_parts(params)
     np.testing.assert_array_equal(model.forest.threshold, again.forest.threshold)
     with pytest.raises(ValueError, match="frame per tree"):
-        TrainingParams(frames=2, trees=3, disjoint_trees=True)
+        TrainingParams(frames=2, trees=3, disjoint_trees=True).tree_shares()
