@@ -49,7 +49,7 @@ def test_eval_prints_part_and_joint_scores(tiny_model: Path, capsys: pytest.Capt
     result = json.loads(captured.out)
     assert {
         "mean_class_accuracy",
-        "forest_class_accuracy",
+        "raw_mean_class_accuracy",
         "joint_map",
         "per_joint",
         "per_part_accuracy",
@@ -98,3 +98,14 @@ def test_the_bundled_forest_evaluates(capsys: pytest.CaptureFixture[str]) -> Non
     assert cli.main(["depth", "eval", "--images", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["mean_class_accuracy"] > 0.3  # one frame; the full score is in resources/models/README.md
+
+
+def test_train_with_disjoint_trees(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "disjoint.npz"
+    assert cli.main(["depth", "train", "--out", str(out), *TINY_TRAIN, "--disjoint-trees", "--json"]) == 0
+    model = BodyPartModel.load(out)
+    assert model.info.disjoint_trees and model.forest.n_trees == 2
+    capsys.readouterr()
+    too_few = ["--frames", "1", "--trees", "2", "--disjoint-trees"]
+    assert cli.main(["depth", "train", "--out", str(tmp_path / "x.npz"), *too_few]) == 2
+    assert "frame per tree" in capsys.readouterr().err and not (tmp_path / "x.npz").exists()

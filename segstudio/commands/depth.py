@@ -51,6 +51,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--trees", type=int, default=defaults.trees, help="trees in the forest")
     train.add_argument("--depth", type=int, default=defaults.depth, help="largest tree depth")
     train.add_argument(
+        "--disjoint-trees",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.disjoint_trees,
+        help="grow each tree on its own share of the frames (no bagging), one share in memory at a time",
+    )
+    train.add_argument(
         "--seed", type=int, default=defaults.seed, help="seed of the offsets, samples and trees"
     )
     train.add_argument("--json", action="store_true", help="print the training summary as JSON")
@@ -118,9 +124,11 @@ def run_train(args: argparse.Namespace) -> int:
             min_samples_leaf=args.min_leaf,
             trees=args.trees,
             depth=args.depth,
+            disjoint_trees=args.disjoint_trees,
             seed=args.seed,
         )
         params.forest_params()
+        params.tree_shares()
     except ValueError as error:
         raise CommandError(str(error)) from error
     model = train_body_parts(params, progress=_progress("training images"))
@@ -148,9 +156,8 @@ def run_eval(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     result = evaluate_model(model, args.images, args.seed, progress=_progress("images"))
     result["seconds"] = round(time.perf_counter() - start, 1)
-    _print(
-        result, args.json, ("images", "mean_class_accuracy", "forest_class_accuracy", "joint_map", "seconds")
-    )
+    keys = ("images", "mean_class_accuracy", "raw_mean_class_accuracy", "joint_map", "seconds")
+    _print(result, args.json, keys)
     return 0
 
 

@@ -139,7 +139,7 @@ def evaluate_model(
     parts as predicted (smoothed), the raw forest's per-pixel argmax, and joint proposals."""
     seeds = evaluation_seeds(images, first_seed, model.info.frame_seeds)
     confusion = np.zeros((N_PARTS, N_PARTS + 1), np.int64)
-    forest_confusion = np.zeros_like(confusion)
+    raw_confusion = np.zeros_like(confusion)
     joints = JointScores()
     for done, seed in enumerate(seeds, 1):
         frame = render_frame(seed)
@@ -147,7 +147,7 @@ def evaluate_model(
         raw = model.predict_pixels(frame.depth, pixels)
         proba = smooth(pixels, raw, frame.depth)
         proposals = propose_joints(frame.depth, pixels, proba, frame.camera)
-        for matrix, p in ((confusion, proba), (forest_confusion, raw)):
+        for matrix, p in ((confusion, proba), (raw_confusion, raw)):
             predicted = np.full(frame.parts.shape, BACKGROUND, np.uint8)
             predicted[pixels[:, 0], pixels[:, 1]] = p.argmax(axis=1)
             matrix += part_confusion(frame.parts, predicted)
@@ -159,7 +159,7 @@ def evaluate_model(
         "images": images,
         "seeds": [seeds.start, seeds.stop - 1],
         "mean_class_accuracy": _rounded(mean_class_accuracy(confusion)),
-        "forest_class_accuracy": _rounded(mean_class_accuracy(forest_confusion)),
+        "raw_mean_class_accuracy": _rounded(mean_class_accuracy(raw_confusion)),
         "joint_map": _rounded(float(np.nanmean(aps))) if np.isfinite(aps).any() else None,
         "per_part_accuracy": dict(zip(PART_NAMES, map(_rounded, class_accuracies(confusion)), strict=True)),
         "per_joint": {

@@ -16,6 +16,7 @@ an explicit ``mask`` (ground truth for synthetic frames, or a camera's user mask
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -27,6 +28,7 @@ import numpy as np
 
 from segstudio.core.forest import Forest
 from segstudio.core.npz import load_npz, save_npz
+from segstudio.depth.descent import DepthDescent
 from segstudio.depth.features import FeatureBank, depth_in_metres
 from segstudio.depth.parts import BACKGROUND, N_PARTS
 
@@ -60,6 +62,8 @@ class TrainingInfo:
     depth: int = 0
     features: int = 0
     candidate_features: int = 0
+    disjoint_trees: bool = False
+    """Each tree grown on its own share of the frames (else all trees on bootstrap draws of all)."""
     seconds: float = 0.0
 
     @property
@@ -119,11 +123,16 @@ class BodyPartModel:
         if self.forest.n_classes != N_PARTS:
             raise ValueError(f"forest has {self.forest.n_classes} classes; body parts need {N_PARTS}")
 
+    @functools.cached_property
+    def descent(self) -> DepthDescent:
+        """The forest laid out node by node with its offsets, for ``predict_pixels``."""
+        return DepthDescent.build(self.forest, self.bank)
+
     def predict_pixels(self, depth_mm: np.ndarray, pixels: np.ndarray) -> np.ndarray:
         """(N, 31) float32 part probabilities of ``pixels`` (valid readings), features read lazily:
-        only the ~depth offset pairs each tree visits are evaluated, not the whole bank."""
-        reader = self.bank.pair_reader(depth_in_metres(depth_mm), pixels)
-        return self.forest.predict_proba_lazy(len(pixels), reader)
+        only the ~depth offset pairs each tree visits are evaluated, not the whole bank (bit for
+        bit ``forest.predict_proba_lazy`` with ``bank.pair_reader``, in fewer numpy passes)."""
+        return self.descent.predict_proba(depth_in_metres(depth_mm), np.asarray(pixels))
 
     def predict(
         self, depth_mm: np.ndarray, mask: np.ndarray | None = None, smoothing: float = SMOOTHING_PX_M

@@ -116,3 +116,19 @@ def test_a_tiny_model_clearly_beats_chance_on_held_out_frames() -> None:
         frame = render_frame(seed)
         confusion += part_confusion(frame.parts, model.predict(frame.depth, frame.parts != BACKGROUND).parts)
     assert mean_class_accuracy(confusion) > 4.0 / N_PARTS  # chance is 1/31
+
+
+def test_disjoint_trees_each_learn_from_their_own_frames() -> None:
+    params = TrainingParams(
+        frames=5, pixels_per_frame=120, features=40, min_samples_leaf=2, trees=2, depth=6, disjoint_trees=True
+    )
+    shares = params.tree_shares()
+    assert [(s.first_frame, s.frames, s.trees) for s in shares] == [(0, 2, 1), (2, 3, 1)]
+    assert len({s.seed for s in shares}) == 2
+    model = train_body_parts(params)
+    assert model.forest.n_trees == 2 and model.info.disjoint_trees
+    assert model.info.frame_seeds == range(0, 5)
+    again = train_body_parts(params)
+    np.testing.assert_array_equal(model.forest.threshold, again.forest.threshold)
+    with pytest.raises(ValueError, match="frame per tree"):
+        TrainingParams(frames=2, trees=3, disjoint_trees=True).tree_shares()
