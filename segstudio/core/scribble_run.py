@@ -18,6 +18,7 @@ cache and is computed once per image).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 import threading
@@ -141,7 +142,12 @@ class ScribbleResult:
         return self.features_ms + self.train_ms + self.predict_ms
 
     def to_labels(self) -> LabelMap:
-        """The prediction as a label map written by a model."""
+        """The prediction as a label map written by a model (built once: the run builds it on the
+        worker, so the GUI thread that shows the result does not check and copy 12 MP arrays)."""
+        return self.labels
+
+    @functools.cached_property
+    def labels(self) -> LabelMap:
         return LabelMap.from_arrays(self.category, self.instance, Provenance.MODEL)
 
     @property
@@ -177,12 +183,14 @@ def classify_coarse(
     params = dataclasses.replace(params, forest=dataclasses.replace(params.forest, n_trees=COARSE_TREES))
     result = _classify(request, features, values, None, start, check, factor, params)
     shape = request.rgb.shape[:2]
-    return dataclasses.replace(
+    scaled = dataclasses.replace(
         result,
         category=_upscale(result.category, shape),
         instance=_upscale(result.instance, shape),
         uncertainty=_upscale(result.uncertainty, shape),
     )
+    scaled.to_labels()  # built here, on the worker
+    return scaled
 
 
 def coarse_image(rgb: np.ndarray, factor: int) -> np.ndarray:
@@ -225,7 +233,7 @@ def _classify(
     quantised = np.rint(margin_uncertainty(proba) * UNCERTAINTY_LEVELS).astype(np.uint8)
     predicted = time.perf_counter()
     check()
-    return ScribbleResult(
+    result = ScribbleResult(
         request.image_id,
         category,
         instance,
@@ -237,3 +245,6 @@ def _classify(
         (predicted - trained) * 1000.0,
         scale,
     )
+    if scale == 1:
+        result.to_labels()  # built here, on the worker (a coarse one is built once scaled up)
+    return result
