@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 from segstudio.core.box import Box
@@ -50,7 +51,12 @@ BAND_PIXELS = 1 << 17
 
 
 def human_corrections(gt_category: np.ndarray, provenance: np.ndarray, pred_category: np.ndarray) -> int:
-    """Pixels a human wrote last whose class differs from the prediction."""
+    """Pixels a human wrote last whose class differs from the prediction (OpenCV's compares on
+    large maps: a new 12 MP prediction counts them on the GUI thread)."""
+    if gt_category.ndim == 2 and gt_category.size >= 4096 and provenance.dtype == np.uint8:
+        differs = cv2.compare(gt_category, pred_category, cv2.CMP_NE)
+        differs &= cv2.compare(provenance, float(Provenance.HUMAN), cv2.CMP_EQ)
+        return int(cv2.countNonZero(differs))
     return int(np.count_nonzero((provenance == Provenance.HUMAN) & (gt_category != pred_category)))
 
 

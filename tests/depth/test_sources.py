@@ -153,3 +153,41 @@ def test_source_from_spec(tmp_path: Path) -> None:
         source_from_spec(str(tmp_path / "absent"))
     with pytest.raises(ValueError, match="integer"):
         source_from_spec("synthetic:x")
+
+
+def test_a_render_ahead_source_gives_the_same_frames_from_a_child_process() -> None:
+    from segstudio.depth.render_ahead import RenderAheadSource
+
+    direct = SyntheticSource(seed=3, n_frames=3)
+    direct.open()
+    expected = [direct.read() for _ in range(3)]
+    ahead = RenderAheadSource(SyntheticSource(seed=3, n_frames=3))
+    assert ahead.fps == direct.fps
+    ahead.open()
+    try:
+        frames = [ahead.read() for _ in range(3)]
+        assert ahead.read() is None  # the end of a finite source crosses over too
+    finally:
+        ahead.close()
+    for want, got in zip(expected, frames, strict=True):
+        assert got is not None and want is not None
+        assert got.timestamp == want.timestamp
+        np.testing.assert_array_equal(got.depth, want.depth)
+        np.testing.assert_array_equal(got.parts, want.parts)
+
+
+def test_a_render_ahead_source_reports_the_childs_failure_and_closes(tmp_path) -> None:
+    from segstudio.depth.render_ahead import RenderAheadSource
+
+    missing = RenderAheadSource(FolderSource(tmp_path / "no-such-folder"))
+    missing.open()
+    try:
+        with pytest.raises(SourceError, match="no-such-folder"):
+            missing.read()
+    finally:
+        missing.close()
+    endless = RenderAheadSource(SyntheticSource())
+    endless.open()
+    assert endless.read() is not None
+    endless.close()  # a child blocked on a full queue still stops
+    endless.close()  # twice is harmless
