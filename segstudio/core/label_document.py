@@ -62,18 +62,19 @@ def human_corrections(gt_category: np.ndarray, provenance: np.ndarray, pred_cate
 
 @dataclass(frozen=True)
 class MetricsDelta:
-    """What one undo step did to the live metrics, against the prediction it was made under."""
+    """What one undo step did to the live metrics, against the prediction it was made under
+    (its serial number, not the map: a step must not keep an old 12 MP prediction alive)."""
 
-    prediction: LabelMap
+    prediction: int
     class_ids: tuple[int, ...]
     counts: np.ndarray
     """Confusion-matrix counts after the step minus before."""
     corrections: int
 
-    def applies(self, prediction: LabelMap | None, confusion: ConfusionMatrix | None) -> bool:
-        """Whether the delta still holds: the same prediction object and the same classes."""
+    def applies(self, prediction: int, confusion: ConfusionMatrix | None) -> bool:
+        """Whether the delta still holds: the same prediction (serial) and the same classes."""
         return (
-            prediction is self.prediction
+            prediction == self.prediction
             and confusion is not None
             and tuple(confusion.class_ids.tolist()) == self.class_ids
         )
@@ -142,8 +143,10 @@ class LabelDocument(Strokes):
         self.palette = palette
         self.history = History()
         self._recorder: StrokeRecorder | None = None
-        self._stroke_metrics: tuple[LabelMap, np.ndarray, int] | None = None
-        """(prediction, confusion counts, corrections) when the open stroke began."""
+        self._stroke_metrics: tuple[int, np.ndarray, int] | None = None
+        """(prediction serial, confusion counts, corrections) when the open stroke began."""
+        self._prediction_serial = 0
+        """Counts predictions shown: an undo step's metrics delta holds for its serial only."""
         self.revision = 0
         """Counts changes of the ground truth: a result computed from older labels is stale."""
         self._dirty = dirty
@@ -176,6 +179,7 @@ class LabelDocument(Strokes):
             raise ValueError(f"{self.image_id}: uncertainty needs a prediction of the image's size")
         self.prediction = prediction
         self.uncertainty = uncertainty
+        self._prediction_serial += 1
         if prediction is None:
             self.confusion = None
             self.human_corrections = 0
@@ -230,7 +234,7 @@ class LabelDocument(Strokes):
 
     def _metrics_delta(self) -> MetricsDelta | None:
         start, self._stroke_metrics = self._stroke_metrics, None
-        if start is None or self.confusion is None or start[0] is not self.prediction:
+        if start is None or self.confusion is None or start[0] != self._prediction_serial:
             return None
         prediction, counts, corrections = start
         if counts.shape != self.confusion.counts.shape:
@@ -272,7 +276,7 @@ class LabelDocument(Strokes):
     ) -> Iterator[None]:
         """Write a step back: at once with its metrics delta (``sign`` -1 undoes it), else a part
         per ``next()``, each part's box recounted."""
-        if isinstance(note, MetricsDelta) and note.applies(self.prediction, self.confusion):
+        if isinstance(note, MetricsDelta) and note.applies(self._prediction_serial, self.confusion):
             box = Box.empty()
             for part in parts:
                 box = box.union(part)
