@@ -225,22 +225,22 @@ class LabelDocument(Strokes):
 
     def _note_metrics(self) -> None:
         """Remember the metrics as a stroke begins, to note what the stroke did to them."""
-        prediction, confusion = self.prediction, self.confusion
+        confusion = self.confusion
         self._stroke_metrics = (
             None
-            if prediction is None or confusion is None
-            else (prediction, confusion.counts.copy(), self.human_corrections)
+            if self.prediction is None or confusion is None
+            else (self._prediction_serial, confusion.counts.copy(), self.human_corrections)
         )
 
     def _metrics_delta(self) -> MetricsDelta | None:
         start, self._stroke_metrics = self._stroke_metrics, None
         if start is None or self.confusion is None or start[0] != self._prediction_serial:
             return None
-        prediction, counts, corrections = start
+        serial, counts, corrections = start
         if counts.shape != self.confusion.counts.shape:
             return None
         return MetricsDelta(
-            prediction,
+            serial,
             tuple(self.confusion.class_ids.tolist()),
             self.confusion.counts - counts,
             self.human_corrections - corrections,
