@@ -32,7 +32,7 @@ import numpy as np
 
 from segstudio.core.features import FeatureCache
 from segstudio.core.instances import split_things
-from segstudio.core.labels import LabelMap, Provenance
+from segstudio.core.labels import CATEGORY_DTYPE, INSTANCE_DTYPE, LabelMap, Provenance
 from segstudio.core.pixel_classifier import (
     ClassifierParams,
     PixelClassifier,
@@ -148,7 +148,12 @@ class ScribbleResult:
 
     @functools.cached_property
     def labels(self) -> LabelMap:
-        return LabelMap.from_arrays(self.category, self.instance, Provenance.MODEL)
+        category, instance = self.category, self.instance
+        if category.dtype == CATEGORY_DTYPE and instance.dtype == INSTANCE_DTYPE:
+            # The classifier's ids are trained values - 1 (values >= 1): never VOID, so every pixel
+            # is the model's, and the arrays (fresh, never edited) need no checks or copies.
+            return LabelMap(category, instance, np.full(category.shape, Provenance.MODEL, np.uint8))
+        return LabelMap.from_arrays(category, instance, Provenance.MODEL)
 
     @property
     def classes(self) -> list[int]:
