@@ -31,8 +31,7 @@ from segstudio.core.labels import LabelMap, Provenance
 from segstudio.depth.joints import SKELETON_EDGES
 from segstudio.depth.model import BodyPartModel, bundled_model_path
 from segstudio.depth.parts import PARTS_PALETTE, to_category_map
-from segstudio.depth.render_ahead import RenderAheadSource
-from segstudio.depth.sources import CAMERAS, DepthSource, SyntheticSource, source_from_spec
+from segstudio.depth.sources import CAMERAS, DepthSource, source_from_spec
 from segstudio.gui.canvas.overlay import color_table
 from segstudio.gui.canvas.qimage import ArrayImage, indexed_image
 from segstudio.gui.depthview.depth_worker import NO_READING_INDEX, DepthResult, DepthWorker
@@ -223,8 +222,6 @@ class DepthView(QWidget):
         except (OSError, ValueError) as error:
             self._show_message(str(error))
             return False
-        if isinstance(source, SyntheticSource):  # rendered on our CPU: in a child process
-            source = RenderAheadSource(source)
         self.stop()
         self._spec = spec
         self.start_source(source)
