@@ -21,6 +21,9 @@ are in the window's backing store. Medians in milliseconds:
 - the long edits (accept the prediction, flood fill, undo, redo, box-to-mask, save) on an
   unlabelled copy of the photo, each with the GUI thread's longest stall while it ran
   (``benchmarks/gui_edits.py``; ``edit_repeats`` of each, at most ``MAX_EDIT_REPEATS``).
+- the scribble classifier on the same photo: seconds from a stroke's release to the first (coarse)
+  and to the refined result, first with the features still to compute, then after a next stroke,
+  and the GUI thread's longest stall meanwhile (``benchmarks/gui_scribbles.py``, ``scribble_*``).
 
 ``*_samples`` are the sample counts behind each median; ``goals_ms`` the goals they are held to.
 """
@@ -44,7 +47,8 @@ from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
-from segstudio.benchmarks.gui_edits import add_bare_image, measure_edits
+from segstudio.benchmarks.gui_edits import BARE_ID, add_bare_image, measure_edits
+from segstudio.benchmarks.gui_scribbles import measure_scribbles
 from segstudio.benchmarks.images import photo_like
 from segstudio.core.box import Box
 from segstudio.core.labels import VOID, LabelMap, Provenance
@@ -411,6 +415,7 @@ def run_gui_bench(repeats: int = 15, height: int = HEIGHT, width: int = WIDTH) -
             strokes = measure_strokes(window, repeats * MOVES_PER_REPEAT, top.pad(-margin))
             iou = measure_iou(window, repeats, bottom.pad(-margin))
             edits = measure_edits(window, max(1, min(repeats, MAX_EDIT_REPEATS)), height, width)
+            scribbles = measure_scribbles(window, BARE_ID, height, width)
         finally:
             if window.document is not None:
                 window.document.mark_saved()
@@ -432,5 +437,6 @@ def run_gui_bench(repeats: int = 15, height: int = HEIGHT, width: int = WIDTH) -
         "iou_update_ms": median(iou, "IoU"),
         "iou_update_samples": len(iou),
         **edits,
+        **scribbles,
         "goals_ms": GOALS_MS,
     }

@@ -11,6 +11,7 @@ from segstudio.cli import CommandError
 BENCHMARKS: dict[str, str] = {
     "core": "segstudio.benchmarks.core:run_core_bench",
     "depth": "segstudio.benchmarks.depth:run_depth_bench",
+    "depthview": "segstudio.benchmarks.depthview:run_depthview_bench",
     "pixel-classify": "segstudio.benchmarks.pixel_classify:run_pixel_classify_bench",
     "gui": "segstudio.benchmarks.gui:run_gui_bench",
     "worker": "segstudio.benchmarks.worker:run_worker_bench",

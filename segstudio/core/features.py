@@ -29,7 +29,7 @@ import math
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -152,85 +152,177 @@ def _split(length: int, count: int) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
-def compute_features(
-    image: np.ndarray, config: FeatureConfig | None = None, threads: int | None = None
-) -> np.ndarray:
-    """The ``(F, H, W)`` float32 feature stack of an RGB (or grey) uint8 image; see the module notes.
+Tile = tuple[tuple[int, int], tuple[int, int]]
+"""((top, bottom), (left, right)) of one tile's core."""
 
-    Computed tile by tile with a halo, so the result does not depend on the tiling. Tiles run on
-    ``threads`` threads (OpenCV releases the GIL); an image of one tile is cut into bands of rows for
-    them when it is tall enough that the halos cost little (at least 4 halos a band).
-    """
-    config = config or FeatureConfig()
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
-        raise ValueError(
-            f"expected an (H, W, 3) RGB or (H, W) grey uint8 image; got {image.dtype} {image.shape}"
-        )
-    height, width = image.shape[:2]
-    out = np.empty((config.n_features, height, width), np.float32)
-    halo = config.halo
-    threads = threads or worker_threads()
-    bands = max(1, round(height / config.tile), min(threads, height // (4 * halo)))
-    boxes = [
+
+def feature_tiles(shape: tuple[int, int], config: FeatureConfig, threads: int) -> list[Tile]:
+    """The tiles a stack of ``shape`` is computed in (their cores cover it once)."""
+    height, width = shape
+    bands = max(1, round(height / config.tile), min(threads, height // (4 * config.halo)))
+    return [
         (rows, cols)
         for rows in _split(height, bands)
         for cols in _split(width, max(1, round(width / config.tile)))
     ]
 
-    def run(box: tuple[tuple[int, int], tuple[int, int]]) -> None:
-        (top, bottom), (left, right) = box
-        r0, c0 = max(0, top - halo), max(0, left - halo) // ALIGN * ALIGN
-        r1, c1 = min(height, bottom + halo), min(width, right + halo)
-        crop = (slice(top - r0, bottom - r0), slice(left - c0, right - c0))
-        _tile_features(_as_lab(image[r0:r1, c0:c1]), config.scales, out[:, top:bottom, left:right], crop)
 
-    if threads == 1 or len(boxes) == 1:
-        for box in boxes:
-            run(box)
-    else:
-        with ThreadPoolExecutor(min(threads, len(boxes))) as pool:
-            list(pool.map(run, boxes))
-    return out
+def _compute_tile(image: np.ndarray, config: FeatureConfig, out: np.ndarray, tile: Tile) -> None:
+    """Write the features of one tile's core into ``out`` (read with its halo, aligned)."""
+    height, width = image.shape[:2]
+    halo = config.halo
+    (top, bottom), (left, right) = tile
+    r0, c0 = max(0, top - halo), max(0, left - halo) // ALIGN * ALIGN
+    r1, c1 = min(height, bottom + halo), min(width, right + halo)
+    crop = (slice(top - r0, bottom - r0), slice(left - c0, right - c0))
+    _tile_features(_as_lab(image[r0:r1, c0:c1]), config.scales, out[:, top:bottom, left:right], crop)
+
+
+def _checked_image(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise ValueError(
+            f"expected an (H, W, 3) RGB or (H, W) grey uint8 image; got {image.dtype} {image.shape}"
+        )
+    return image
+
+
+def compute_features(
+    image: np.ndarray,
+    config: FeatureConfig | None = None,
+    threads: int | None = None,
+    dtype: type[np.floating] = np.float32,
+) -> np.ndarray:
+    """The ``(F, H, W)`` feature stack of an RGB (or grey) uint8 image; see the module notes.
+
+    Computed tile by tile with a halo, so the result does not depend on the tiling. Tiles run on
+    ``threads`` threads (OpenCV releases the GIL); an image of one tile is cut into bands of rows for
+    them when it is tall enough that the halos cost little (at least 4 halos a band). ``dtype``
+    float16 stores each tile's float32 values rounded (half the memory of a 12 MP stack).
+    """
+    stack = PartialStack.empty(_checked_image(image), config or FeatureConfig(), threads, dtype)
+    stack.complete(image)
+    return stack.array
+
+
+@dataclass
+class PartialStack:
+    """A feature stack filled tile by tile: a run stopped between tiles keeps the tiles it finished,
+    so the next run over the same image computes only the rest."""
+
+    array: np.ndarray
+    config: FeatureConfig
+    tiles: list[Tile]
+    done: list[bool]
+    threads: int
+
+    @classmethod
+    def empty(
+        cls,
+        image: np.ndarray,
+        config: FeatureConfig,
+        threads: int | None = None,
+        dtype: type[np.floating] = np.float32,
+    ) -> PartialStack:
+        threads = threads or worker_threads()
+        shape = image.shape[:2]
+        tiles = feature_tiles(shape, config, threads)
+        array = np.empty((config.n_features, *shape), dtype)
+        return cls(array, config, tiles, [False] * len(tiles), threads)
+
+    @property
+    def complete_now(self) -> bool:
+        return all(self.done)
+
+    def complete(self, image: np.ndarray, check: Callable[[], None] = lambda: None) -> None:
+        """Compute the missing tiles, ``threads`` at a time, calling ``check`` before each round
+        (it may raise to stop: the finished tiles stay)."""
+        image = _checked_image(image)
+        missing = [i for i, done in enumerate(self.done) if not done]
+        rounds = max(1, self.threads)
+
+        def run(index: int) -> None:
+            _compute_tile(image, self.config, self.array, self.tiles[index])
+
+        for start in range(0, len(missing), rounds):
+            check()
+            batch = [index for index in missing[start : start + rounds] if not self.done[index]]
+            if len(batch) == 1 or self.threads == 1:
+                for index in batch:
+                    run(index)
+            else:
+                with ThreadPoolExecutor(len(batch)) as pool:
+                    list(pool.map(run, batch))
+            for index in batch:
+                self.done[index] = True
 
 
 class FeatureCache:
     """The feature stacks of the last few images, so re-training on new scribbles skips the filters.
 
     Keyed by the caller's image identity (a path, a project image id) and version (bumped when the
-    pixels change), plus the config. Least recently used stacks go first; stacks larger than
-    ``max_bytes`` are computed but not kept. Safe to share between threads.
+    pixels change), plus the config and the stored dtype. Least recently used stacks go first;
+    stacks larger than ``max_bytes`` are computed but not kept. A computation stopped by ``check``
+    keeps its finished tiles for the next call. Safe to share between threads.
     """
 
     def __init__(self, max_entries: int = 2, max_bytes: int = 2 << 30) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._stacks: OrderedDict[tuple[Hashable, Hashable, FeatureConfig], np.ndarray] = OrderedDict()
+        self._stacks: OrderedDict[tuple[Hashable, Hashable, FeatureConfig, str], PartialStack] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(
-        self, key: Hashable, version: Hashable, image: np.ndarray, config: FeatureConfig | None = None
+        self,
+        key: Hashable,
+        version: Hashable,
+        image: np.ndarray | Callable[[], np.ndarray],
+        config: FeatureConfig | None = None,
+        check: Callable[[], None] = lambda: None,
+        dtype: type[np.floating] = np.float32,
     ) -> np.ndarray:
-        """The stack of ``image`` (computed on a miss); read-only, as it is shared."""
-        entry = (key, version, config or FeatureConfig())
+        """The stack of ``image`` (computed where missing); read-only, as it is shared. ``image``
+        may be a function making it (a downscaled copy), called only when tiles are missing."""
+        config = config or FeatureConfig()
+        entry = (key, version, config, np.dtype(dtype).str)
         with self._lock:
-            if entry in self._stacks:
+            stack = self._stacks.get(entry)
+            if stack is not None:
                 self._stacks.move_to_end(entry)
-                return self._stacks[entry]
-        stack = compute_features(image, entry[2])
-        stack.flags.writeable = False
+        if stack is None or not stack.complete_now:
+            image = image() if callable(image) else image
+        if stack is None:
+            stack = PartialStack.empty(_checked_image(image), config, dtype=dtype)
+            with self._lock:
+                for old in [k for k in self._stacks if k[0] == key and k[1] != version]:  # stale versions
+                    del self._stacks[old]
+                if stack.array.nbytes <= self.max_bytes:
+                    self._stacks[entry] = stack
+                    while len(self._stacks) > self.max_entries or self.nbytes > self.max_bytes:
+                        self._stacks.popitem(last=False)
+        if not stack.complete_now:
+            assert not callable(image)
+            stack.complete(image, check)
+        array = stack.array.view()
+        array.flags.writeable = False
+        return array
+
+    def has(
+        self,
+        key: Hashable,
+        version: Hashable,
+        config: FeatureConfig | None = None,
+        dtype: type[np.floating] = np.float32,
+    ) -> bool:
+        """Whether the whole stack is cached (a call to ``get`` costs no filtering)."""
+        entry = (key, version, config or FeatureConfig(), np.dtype(dtype).str)
         with self._lock:
-            for old in [k for k in self._stacks if k[0] == key and k[1] != version]:  # stale versions
-                del self._stacks[old]
-            if stack.nbytes <= self.max_bytes:
-                self._stacks[entry] = stack
-                while len(self._stacks) > self.max_entries or self.nbytes > self.max_bytes:
-                    self._stacks.popitem(last=False)
-        return stack
+            stack = self._stacks.get(entry)
+        return stack is not None and stack.complete_now
 
     @property
     def nbytes(self) -> int:
-        return sum(stack.nbytes for stack in self._stacks.values())
+        return sum(stack.array.nbytes for stack in self._stacks.values())
 
     def clear(self) -> None:
         with self._lock:

@@ -10,8 +10,11 @@ or ``with history.stroke(labels) as recorder: ...``. Edits call ``recorder.recor
 mask)`` *before* they write (``core.edits.apply_mask`` does it for every edit), so the recorder
 keeps the old values of exactly the pixels about to change; nothing scans the whole image.
 ``end()`` merges the stroke into one diff over the union box holding only the pixels whose
-final value differs from the first: a bit mask of them plus their old and new category,
-instance and provenance, each zlib-compressed when that pays off.
+final value differs from the first: a bit mask of them (none when every pixel of the box
+changed) plus their old and new category, instance and provenance, small ones zlib-compressed
+when that pays off. Large value arrays (a 12 MP accept or fill) are kept as arrays: undo must
+write them back in milliseconds, and decompressing 70 MB took a good part of a second; the
+memory bound still holds (such a step is counted at its full size).
 
 A long edit (a whole-image fill, accepting a prediction) writes band by band and calls
 ``recorder.seal()`` after each band: the writes so far become one *part* of the step, so no
@@ -43,24 +46,33 @@ so that ``nbytes`` tracks real memory even for many tiny steps."""
 
 _LAYERS = ("category", "instance", "provenance")
 
+RAW_BYTES = 1 << 16
+"""Value arrays at least this large are kept as they are, not compressed: unpacking costs nothing."""
+
 
 @dataclass(frozen=True, slots=True)
 class _Packed:
     """A 1-D array's bytes, zlib-compressed when that saves at least a quarter; an array of one
     repeated value (the VOID a fill overwrote, the provenance it wrote) is kept as that value and
-    its length, which costs nothing to pack or unpack."""
+    its length, which costs nothing to pack or unpack; a large array (``RAW_BYTES``) as itself."""
 
-    data: bytes
+    data: bytes | np.ndarray
     dtype: np.dtype
     compressed: bool
     repeat: int = 0
     """Non-zero: ``data`` is one value, repeated this many times."""
 
     @classmethod
-    def pack(cls, array: np.ndarray) -> _Packed:
+    def pack(cls, array: np.ndarray, raw_from: int | None = RAW_BYTES) -> _Packed:
+        """Pack ``array``; one of ``raw_from`` bytes or more is kept as an array (bit masks pass
+        None: they compress well and unpack fast)."""
         array = np.ascontiguousarray(array)
         if array.size >= 64 and (array == array[0]).all():
             return cls(array[:1].tobytes(), array.dtype, False, array.size)
+        if raw_from is not None and array.nbytes >= raw_from:
+            array = array if array.base is None else array.copy()  # never a view of the labels
+            array.flags.writeable = False
+            return cls(array, array.dtype, False)
         raw = array.tobytes()
         if len(raw) >= 64:
             squeezed = zlib.compress(raw, 1)
@@ -72,11 +84,18 @@ class _Packed:
         """The array (for a repeated value a read-only view of it, no copy)."""
         if self.repeat:
             return np.broadcast_to(np.frombuffer(self.data, self.dtype), (self.repeat,))
+        if isinstance(self.data, np.ndarray):
+            return self.data
         return np.frombuffer(zlib.decompress(self.data) if self.compressed else self.data, self.dtype)
 
     @property
+    def value(self) -> np.ndarray | None:
+        """The repeated value (a 0-d array), or None when the values differ."""
+        return np.frombuffer(self.data, self.dtype)[0] if self.repeat else None
+
+    @property
     def nbytes(self) -> int:
-        return len(self.data)
+        return self.data.nbytes if isinstance(self.data, np.ndarray) else len(self.data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +104,7 @@ class _Diff:
 
     shape: tuple[int, int]
     box: Box
-    changed: _Packed  # np.packbits of the changed pixels of ``box``, row-major
+    changed: _Packed | None  # np.packbits of the changed pixels of ``box``, row-major; None: all
     before: tuple[_Packed, ...]  # category, instance, provenance of the changed pixels
     after: tuple[_Packed, ...]
     crowd_added: frozenset[tuple[int, int]]
@@ -93,17 +112,26 @@ class _Diff:
 
     @property
     def nbytes(self) -> int:
-        return _ENTRY_OVERHEAD + sum(p.nbytes for p in (self.changed, *self.before, *self.after))
+        changed = () if self.changed is None else (self.changed,)
+        return _ENTRY_OVERHEAD + sum(p.nbytes for p in (*changed, *self.before, *self.after))
 
     def apply(self, labels: LabelMap, forward: bool) -> Box:
-        """Write the values after (``forward``) or before this step; return the box touched."""
+        """Write the values after (``forward``) or before this step; return the box touched.
+
+        A box whose every pixel changed is written whole (a copy, or a fill for a repeated value)."""
         if labels.shape != self.shape:
             raise ValueError(f"this history belongs to a {self.shape} map, not {labels.shape}")
-        count = self.box.area
-        mask = np.unpackbits(self.changed.unpack(), count=count).view(bool)
-        mask = mask.reshape(self.box.height, self.box.width)
+        shape = (self.box.height, self.box.width)
+        mask = None
+        if self.changed is not None:
+            mask = np.unpackbits(self.changed.unpack(), count=self.box.area).view(bool).reshape(shape)
         for name, packed in zip(_LAYERS, self.after if forward else self.before, strict=True):
-            getattr(labels, name)[self.box.slices][mask] = packed.unpack()
+            target = getattr(labels, name)[self.box.slices]
+            value = packed.value
+            if mask is None:
+                target[...] = value if value is not None else packed.unpack().reshape(shape)
+            else:
+                target[mask] = value if value is not None else packed.unpack()
         added, removed = (
             (self.crowd_added, self.crowd_removed) if forward else (self.crowd_removed, self.crowd_added)
         )
@@ -114,9 +142,11 @@ class _Diff:
 
 @dataclass(frozen=True, slots=True)
 class _Step:
-    """One undo step: its parts in the order they were written (most steps have one)."""
+    """One undo step: its parts in the order they were written (most steps have one), and the
+    caller's note (``History.end(note=...)``: e.g. what the step did to metrics kept beside it)."""
 
     parts: tuple[_Diff, ...]
+    note: object = None
 
     @property
     def nbytes(self) -> int:
@@ -130,6 +160,11 @@ class _Step:
         """Write the parts forward in order, or backward in reverse; yields each part's box."""
         for part in self.parts if forward else reversed(self.parts):
             yield part.apply(labels, forward)
+
+
+def _bits(changed: np.ndarray) -> _Packed | None:
+    """The changed pixels of a diff's box as packed bits; None when all of them changed."""
+    return None if changed.all() else _Packed.pack(np.packbits(changed), raw_from=None)
 
 
 class StrokeRecorder:
@@ -160,11 +195,11 @@ class StrokeRecorder:
         if part is not None:
             self._parts.append(part)
 
-    def finish(self) -> _Step | None:
+    def finish(self, note: object = None) -> _Step | None:
         """Close the stroke as one step of its parts; ``None`` when nothing ended up different."""
         self.seal()
         self._open = False
-        return _Step(tuple(self._parts)) if self._parts else None
+        return _Step(tuple(self._parts), note) if self._parts else None
 
     def _merge(self) -> _Diff | None:
         """The writes since the last seal as one diff over their union box (and the crowd change)."""
@@ -191,7 +226,7 @@ class StrokeRecorder:
         diff = _Diff(
             shape=labels.shape,
             box=tight.shift(union.top, union.left),
-            changed=_Packed.pack(np.packbits(changed)),
+            changed=_bits(changed),
             before=tuple(_Packed.pack(layer[tight.slices][changed]) for layer in before),
             after=tuple(_Packed.pack(layer[tight.slices][changed]) for layer in now),
             crowd_added=crowd - self._crowd,
@@ -217,7 +252,7 @@ class StrokeRecorder:
         diff = _Diff(
             shape=self.labels.shape,
             box=tight.shift(box.top, box.left),
-            changed=_Packed.pack(np.packbits(mask[tight.slices])),
+            changed=_bits(mask[tight.slices]),
             before=tuple(_Packed.pack(old) for old in olds),
             after=tuple(_Packed.pack(new) for new in now),
             crowd_added=crowd - self._crowd,
@@ -249,11 +284,13 @@ class History:
         self._recorder = StrokeRecorder(labels)
         return self._recorder
 
-    def end(self) -> Box:
-        """Finish the stroke as one undo step; return the box it changed (empty when nothing did)."""
+    def end(self, note: object = None) -> Box:
+        """Finish the stroke as one undo step; return the box it changed (empty when nothing did).
+
+        ``note`` rides with the step (``undo_note``/``redo_note`` read it back)."""
         if self._recorder is None:
             raise RuntimeError("no stroke in progress")
-        step, self._recorder = self._recorder.finish(), None
+        step, self._recorder = self._recorder.finish(note), None
         if step is None:
             return Box.empty()
         self._nbytes -= sum(s.nbytes for s in self._redo)
@@ -303,6 +340,16 @@ class History:
             raise ValueError(f"this history belongs to a {step.parts[0].shape} map, not {labels.shape}")
         target.append(source.pop())
         return step.apply(labels, forward)
+
+    @property
+    def undo_note(self) -> object:
+        """The note of the step ``undo`` would revert (None when there is none)."""
+        return self._undo[-1].note if self._undo else None
+
+    @property
+    def redo_note(self) -> object:
+        """The note of the step ``redo`` would re-apply (None when there is none)."""
+        return self._redo[-1].note if self._redo else None
 
     @property
     def can_undo(self) -> bool:

@@ -8,17 +8,24 @@ Nothing here scans the whole image per edit. As napari keeps its layer models Qt
 ``gui.document.Document`` forwards these events to Qt signals and drives the long work (a band
 per event-loop turn); tests and any front end without Qt use this class directly.
 
-Long edits are *work*: iterators that do one part (a band of at most ``BAND_PIXELS``, or one
-part of a long undo step) per ``next()``, each part synced like a stroke. Run to the end
-(``for _ in work: pass``) they are one ordinary call.
+Long edits are *work*: iterators that do one part (a band of at most ``BAND_PIXELS``) per
+``next()``, each part synced like a stroke. Run to the end (``for _ in work: pass``) they are one
+ordinary call.
+
+Undo and redo cost what writing the changed pixels back costs: each step carries what it did to
+the metrics (:class:`MetricsDelta`, its history note), so reverting it adds that delta back instead
+of recounting its box; the shadow copy and the views follow the step's box once. Only a step made
+under another prediction or class list (its delta no longer applies) is recounted, a part per turn.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 from segstudio.core.box import Box
@@ -44,8 +51,33 @@ BAND_PIXELS = 1 << 17
 
 
 def human_corrections(gt_category: np.ndarray, provenance: np.ndarray, pred_category: np.ndarray) -> int:
-    """Pixels a human wrote last whose class differs from the prediction."""
+    """Pixels a human wrote last whose class differs from the prediction (OpenCV's compares on
+    large maps: a new 12 MP prediction counts them on the GUI thread)."""
+    if gt_category.ndim == 2 and gt_category.size >= 4096 and provenance.dtype == np.uint8:
+        differs = cv2.compare(gt_category, pred_category, cv2.CMP_NE)
+        differs &= cv2.compare(provenance, float(Provenance.HUMAN), cv2.CMP_EQ)
+        return int(cv2.countNonZero(differs))
     return int(np.count_nonzero((provenance == Provenance.HUMAN) & (gt_category != pred_category)))
+
+
+@dataclass(frozen=True)
+class MetricsDelta:
+    """What one undo step did to the live metrics, against the prediction it was made under
+    (its serial number, not the map: a step must not keep an old 12 MP prediction alive)."""
+
+    prediction: int
+    class_ids: tuple[int, ...]
+    counts: np.ndarray
+    """Confusion-matrix counts after the step minus before."""
+    corrections: int
+
+    def applies(self, prediction: int, confusion: ConfusionMatrix | None) -> bool:
+        """Whether the delta still holds: the same prediction (serial) and the same classes."""
+        return (
+            prediction == self.prediction
+            and confusion is not None
+            and tuple(confusion.class_ids.tolist()) == self.class_ids
+        )
 
 
 class _Stroked(Protocol):
@@ -111,6 +143,10 @@ class LabelDocument(Strokes):
         self.palette = palette
         self.history = History()
         self._recorder: StrokeRecorder | None = None
+        self._stroke_metrics: tuple[int, np.ndarray, int] | None = None
+        """(prediction serial, confusion counts, corrections) when the open stroke began."""
+        self._prediction_serial = 0
+        """Counts predictions shown: an undo step's metrics delta holds for its serial only."""
         self.revision = 0
         """Counts changes of the ground truth: a result computed from older labels is stale."""
         self._dirty = dirty
@@ -143,6 +179,7 @@ class LabelDocument(Strokes):
             raise ValueError(f"{self.image_id}: uncertainty needs a prediction of the image's size")
         self.prediction = prediction
         self.uncertainty = uncertainty
+        self._prediction_serial += 1
         if prediction is None:
             self.confusion = None
             self.human_corrections = 0
@@ -179,11 +216,35 @@ class LabelDocument(Strokes):
     def begin_stroke(self) -> None:
         """Start one undo step (a mouse press); edits until ``end_stroke`` undo together."""
         self._recorder = self.history.begin(self.labels)
+        self._note_metrics()
 
     def end_stroke(self) -> Box:
         """Close the undo step; returns the box it changed overall."""
         self._recorder = None
-        return self.history.end()
+        return self.history.end(note=self._metrics_delta())
+
+    def _note_metrics(self) -> None:
+        """Remember the metrics as a stroke begins, to note what the stroke did to them."""
+        confusion = self.confusion
+        self._stroke_metrics = (
+            None
+            if self.prediction is None or confusion is None
+            else (self._prediction_serial, confusion.counts.copy(), self.human_corrections)
+        )
+
+    def _metrics_delta(self) -> MetricsDelta | None:
+        start, self._stroke_metrics = self._stroke_metrics, None
+        if start is None or self.confusion is None or start[0] != self._prediction_serial:
+            return None
+        serial, counts, corrections = start
+        if counts.shape != self.confusion.counts.shape:
+            return None
+        return MetricsDelta(
+            serial,
+            tuple(self.confusion.class_ids.tolist()),
+            self.confusion.counts - counts,
+            self.human_corrections - corrections,
+        )
 
     def edit(self, edit: Edit) -> Box:
         """Run one edit inside the current stroke and propagate its box."""
@@ -200,15 +261,29 @@ class LabelDocument(Strokes):
         to the redo stack at once, so run the work to its end before any other edit."""
         if self.in_stroke:
             return iter(())
-        return self._replay(self.history.undo_parts(self.labels), progress)
+        note = self.history.undo_note
+        return self._replay(self.history.undo_parts(self.labels), note, -1, progress)
 
     def redo_work(self, progress: Progress | None = None) -> Iterator[None]:
         """Re-apply the last undone step, a part per ``next()`` (see :meth:`undo_work`)."""
         if self.in_stroke:
             return iter(())
-        return self._replay(self.history.redo_parts(self.labels), progress)
+        note = self.history.redo_note
+        return self._replay(self.history.redo_parts(self.labels), note, 1, progress)
 
-    def _replay(self, parts: Iterator[Box], progress: Progress | None) -> Iterator[None]:
+    def _replay(
+        self, parts: Iterator[Box], note: object, sign: int, progress: Progress | None
+    ) -> Iterator[None]:
+        """Write a step back: at once with its metrics delta (``sign`` -1 undoes it), else a part
+        per ``next()``, each part's box recounted."""
+        if isinstance(note, MetricsDelta) and note.applies(self._prediction_serial, self.confusion):
+            box = Box.empty()
+            for part in parts:
+                box = box.union(part)
+            self._sync(box, (note.counts * sign, note.corrections * sign))
+            if progress is not None:
+                progress(1, 0)
+            return  # done within the first next(): nothing left for a later turn
         for done, box in enumerate(parts, 1):
             self._sync(box)
             if progress is not None:
@@ -226,6 +301,7 @@ class LabelDocument(Strokes):
         gets the box it changed at the end (the undo step is closed even when stopped early)."""
         bands = box.clip(self.shape).bands(BAND_PIXELS)
         recorder = self._recorder = self.history.begin(self.labels)
+        self._note_metrics()
         changed = Box.empty()
         try:
             for count, band in enumerate(bands, 1):
@@ -286,12 +362,20 @@ class LabelDocument(Strokes):
         )
         self.metrics_changed.emit()
 
-    def _sync(self, box: Box) -> None:
-        """Follow a change confined to ``box``: metrics by difference, shadow copy, then tell views."""
+    def _sync(self, box: Box, delta: tuple[np.ndarray, int] | None = None) -> None:
+        """Follow a change confined to ``box``: metrics by difference (or by the known ``delta`` of
+        counts and corrections, for undo and redo), shadow copy, then tell views."""
         if box.is_empty:
             return
         self.revision += 1
-        if self.prediction is not None and self.confusion is not None:
+        if delta is not None and self.confusion is not None:
+            window = box.slices
+            self.confusion.add_counts(delta[0])
+            self.human_corrections += delta[1]
+            self._shadow_category[window] = self.labels.category[window]
+            self._shadow_provenance[window] = self.labels.provenance[window]
+            self.metrics_changed.emit()
+        elif self.prediction is not None and self.confusion is not None:
             window = box.slices
             category, provenance = self.labels.category[window], self.labels.provenance[window]
             predicted = self.prediction.category[window]

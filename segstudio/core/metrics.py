@@ -186,6 +186,10 @@ class ConfusionMatrix:
             raise ValueError("update removes pixels that were never counted; old arrays do not match")
         self.counts = counts
 
+    def add_counts(self, delta: np.ndarray) -> None:
+        """Add known count changes (what an undo step did, reverted), all or nothing."""
+        self._apply(np.asarray(delta, np.int64))
+
     def add(self, gt: np.ndarray, pred: np.ndarray) -> None:
         """Count a region's pixels (e.g. a new image, or a box's new contents)."""
         self._apply(self._histogram(gt, pred))

@@ -93,9 +93,9 @@ class PixelClassifier:
 
 def _check_features(features: np.ndarray) -> np.ndarray:
     features = np.asarray(features)
-    if features.ndim != 3 or features.dtype != np.float32:
+    if features.ndim != 3 or features.dtype not in (np.float32, np.float16):
         raise ValueError(
-            f"expected an (F, H, W) float32 feature stack; got {features.dtype} {features.shape}"
+            f"expected an (F, H, W) float32 (or float16) feature stack; got {features.dtype} {features.shape}"
         )
     return features
 
@@ -140,7 +140,7 @@ def train_from_scribbles(
     if scribbles.shape != features.shape[1:]:
         raise ValueError(f"scribbles are {scribbles.shape} but the features are {features.shape[1:]}")
     pixels, y, classes = training_set(scribbles, params.samples_per_class, params.seed)
-    X = np.ascontiguousarray(features.reshape(features.shape[0], -1)[:, pixels].T)
+    X = np.ascontiguousarray(features.reshape(features.shape[0], -1)[:, pixels].T, np.float32)
     digest = hashlib.blake2b(repr((params, features.shape, classes.tolist())).encode(), digest_size=16)
     for array in (pixels, y, X):
         digest.update(np.ascontiguousarray(array).data)
@@ -201,6 +201,7 @@ def predict_pixels(
     def run(start: int) -> None:
         block = pixels[start : start + chunk]
         values = flat.take(np.pad(block, (0, chunk - block.size), mode="edge"), axis=1)  # (F, chunk)
+        values = values.astype(np.float32, copy=False)  # a half-precision stack's values, exactly
         node = roots.copy()
         record = np.empty(node.size, _NODE)
         index = np.empty(node.size, np.int32)

@@ -120,8 +120,12 @@ class ScribbleMap:
     # -- conversion ------------------------------------------------------------------------------
 
     def values(self) -> np.ndarray:
-        """A copy in the classifier's convention: 0 = not scribbled, ``id + 1`` = class ``id``."""
-        return np.where(self.category == VOID, 0, self.category + 1).astype(CATEGORY_DTYPE)
+        """A copy in the classifier's convention: 0 = not scribbled, ``id + 1`` = class ``id``.
+
+        One uint16 add: VOID (0xFFFF) + 1 wraps to 0, exactly "not scribbled" (one pass instead
+        of a where; this runs on the GUI thread for every training run of a 12 MP image)."""
+        assert self.category.dtype == CATEGORY_DTYPE and np.iinfo(CATEGORY_DTYPE).max == VOID
+        return np.add(self.category, CATEGORY_DTYPE(1), dtype=CATEGORY_DTYPE)
 
     def load_values(self, values: np.ndarray) -> Box:
         """Replace the map with ``values`` (classifier convention); clears undo; returns the full box."""

@@ -297,3 +297,36 @@ def test_a_sealed_stroke_undoes_part_by_part_each_part_a_band() -> None:
     assert_same(labels, original)
     assert [box for box in history.redo_parts(labels)] == boxes[::-1]
     assert_same(labels, done)
+
+
+def test_a_whole_box_change_and_large_values_undo_exactly_and_are_counted_in_full() -> None:
+    """A step that changed every pixel of its box keeps no mask; value arrays of RAW_BYTES and more
+    are kept uncompressed (undo writes them back at memory speed) and the bound counts them whole."""
+    labels = model_labelled(600, 700, seed=3)  # 420,000 pixels: instance values over RAW_BYTES
+    labels.instance[:] = np.arange(labels.instance.size, dtype=np.uint32).reshape(labels.shape)
+    original = labels.copy()
+    history = History()
+    with history.stroke(labels) as recorder:
+        apply_mask(labels, Box.full(labels.shape), np.ones(labels.shape, bool), (3, 0), recorder=recorder)
+    filled = labels.copy()
+    assert history.nbytes >= labels.instance.nbytes  # the old ids are kept as they are
+    assert history.undo(labels) == Box.full(labels.shape)
+    assert_same(labels, original)
+    assert history.redo(labels) == Box.full(labels.shape)
+    assert_same(labels, filled)
+    history.undo(labels)
+    labels.instance[:5] = 0  # the history's arrays are copies, never views of the labels
+    history.redo(labels)
+    history.undo(labels)
+    assert np.array_equal(labels.instance[5:], original.instance[5:])
+
+
+def test_a_step_carries_its_note_to_undo_and_redo() -> None:
+    labels = model_labelled(40, 40)
+    history = History()
+    recorder = history.begin(labels)
+    brush_dab(labels, (10, 10), 3, (2, 0), recorder=recorder)
+    history.end(note="first")
+    assert history.undo_note == "first" and history.redo_note is None
+    history.undo(labels)
+    assert history.undo_note is None and history.redo_note == "first"

@@ -106,18 +106,54 @@ def test_cache_reuses_stacks_per_image_and_version(monkeypatch: pytest.MonkeyPat
     from segstudio.core import features
 
     calls = []
-    real = features.compute_features
-    monkeypatch.setattr(features, "compute_features", lambda *a: calls.append(1) or real(*a))
+    real = features._compute_tile
+    monkeypatch.setattr(features, "_compute_tile", lambda *a: calls.append(1) or real(*a))
     cache = FeatureCache(max_entries=2)
     image = photo_like(20, 20)
     first = cache.get("a.jpg", 1, image, SMALL)
-    assert cache.get("a.jpg", 1, image, SMALL) is first and len(calls) == 1
+    again = cache.get("a.jpg", 1, image, SMALL)
+    assert np.shares_memory(again, first) and len(calls) == 1 and cache.has("a.jpg", 1, SMALL)
     assert not first.flags.writeable
     edited = cache.get("a.jpg", 2, image, SMALL)  # a new version replaces the stale one
-    assert edited is not first and len(calls) == 2 and cache.nbytes == first.nbytes
+    assert not np.shares_memory(edited, first) and len(calls) == 2 and cache.nbytes == first.nbytes
     cache.get("b.jpg", 1, image, SMALL)
     cache.get("c.jpg", 1, image, SMALL)  # over max_entries: a.jpg (least recently used) goes
     cache.get("a.jpg", 2, image, SMALL)
     assert len(calls) == 5
     cache.clear()
     assert cache.nbytes == 0
+
+
+def test_a_stopped_stack_keeps_its_tiles_and_the_next_call_computes_only_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from segstudio.core import features
+
+    image = photo_like(200, 260, seed=2)
+    config = FeatureConfig(scales=(1.0, 3.5), tile=64)
+    cache = FeatureCache()
+    checks = []
+
+    def stop_at_third() -> None:
+        checks.append(1)
+        if len(checks) == 3:
+            raise RuntimeError("a newer stroke")
+
+    computed = []
+    real = features._compute_tile
+    monkeypatch.setattr(features, "_compute_tile", lambda *a: computed.append(a[3]) or real(*a))
+    with pytest.raises(RuntimeError):
+        cache.get("img", 1, image, config, check=stop_at_third)
+    first = list(computed)
+    assert first and not cache.has("img", 1, config)
+    stack = cache.get("img", 1, image, config)
+    assert set(computed[len(first) :]).isdisjoint(first)  # no finished tile is computed again
+    assert len(computed) == len(features.feature_tiles(image.shape[:2], config, features.worker_threads()))
+    np.testing.assert_array_equal(stack, compute_features(image, config))
+
+
+def test_a_half_precision_stack_is_the_float32_one_rounded() -> None:
+    image = photo_like(90, 120, seed=4)
+    half = compute_features(image, SMALL, dtype=np.float16)
+    assert half.dtype == np.float16 and half.nbytes * 2 == compute_features(image, SMALL).nbytes
+    np.testing.assert_array_equal(half, compute_features(image, SMALL).astype(np.float16))

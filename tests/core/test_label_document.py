@@ -107,8 +107,30 @@ def test_accepting_the_prediction_runs_in_bands_as_one_undo_step_keeping_human_p
     assert (document.labels.category[human] == 1).all()  # a person's pixels are kept
     np.testing.assert_array_equal(document.labels.category[~human], document.prediction.category[~human])
     assert (document.confusion, document.human_corrections) == _recount(document)
+    boxes: list[Box] = []
+    document.changed.connect(boxes.append)
+    parts = list(document.undo_work())  # the step's metrics delta is known: written back at once
+    assert parts == [] and boxes == [Box.full(document.shape)]
+    assert (document.labels.category[~human] == VOID).all()
+    assert (document.confusion, document.human_corrections) == _recount(document)
+    assert list(document.redo_work()) == [] and len(boxes) == 2
+    assert (document.confusion, document.human_corrections) == _recount(document)
+
+
+def test_a_step_made_under_another_prediction_is_recounted_part_by_part() -> None:
+    document = _document(600, 500)
+    bands = len(Box.full(document.shape).bands(BAND_PIXELS))
+    accept = document.accept_edit()
+    assert accept is not None
+    for _ in document.band_work(Box.full(document.shape), accept):
+        pass
+    other = document.prediction.copy()
+    other.category[:100] = 2
+    document.set_prediction(other)  # the step's delta was counted against the old prediction
     parts = list(document.undo_work())
-    assert len(parts) == bands and (document.labels.category[~human] == VOID).all()
+    assert len(parts) == bands
+    assert (document.confusion, document.human_corrections) == _recount(document)
+    assert len(list(document.redo_work())) == bands
     assert (document.confusion, document.human_corrections) == _recount(document)
 
 

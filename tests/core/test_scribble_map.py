@@ -134,3 +134,41 @@ def test_a_cancelled_update_stops_between_stages():
     with pytest.raises(Cancelled):
         classify_scribbles(ScribbleRequest("img", rgb, values, ClassifierParams()), FeatureCache(), check)
     assert len(checks) == 2
+
+
+def test_a_large_image_gets_a_coarse_first_result_from_its_own_cached_features(monkeypatch):
+    """Above COARSE_PIXELS the first pass classifies a downscaled copy and scales the labels back;
+    its features are computed once (prefetched) and the full pass agrees with it on plain halves."""
+    from segstudio.core import scribble_run
+
+    monkeypatch.setattr(scribble_run, "COARSE_PIXELS", 60 * 80)  # a 240x320 image: factor 4
+    height, width = 240, 320
+    rgb = np.zeros((height, width, 3), np.uint8)
+    rgb[:, : width // 2] = (30, 90, 200)
+    rgb[:, width // 2 :] = (220, 180, 40)
+    values = np.zeros((height, width), np.uint16)
+    values[40:200, 60] = 1  # one-pixel strokes: never lost by the downscaling
+    values[40:200, 250] = 3
+    assert scribble_run.coarse_factor((height, width)) == 4
+    cache = FeatureCache()
+    scribble_run.prefetch_coarse_features("img", rgb, cache)
+    assert len(cache._stacks) == 1
+    request = ScribbleRequest("img", rgb, values, ClassifierParams())
+    coarse = scribble_run.classify_coarse(request, cache)
+    assert coarse.coarse and coarse.scale == 4 and len(cache._stacks) == 1  # no new features
+    assert coarse.category.shape == coarse.uncertainty.shape == (height, width)
+    assert coarse.model.forest.n_trees == scribble_run.COARSE_TREES
+    assert (coarse.category[:, :150] == 0).all() and (coarse.category[:, 170:] == 2).all()
+    full = classify_scribbles(request, cache)
+    assert not full.coarse and (full.category[:, :150] == 0).all() and (full.category[:, 170:] == 2).all()
+
+
+def test_scribbles_move_onto_the_small_image_block_by_block() -> None:
+    from segstudio.core.scribble_run import downscale_scribbles
+
+    values = np.zeros((7, 10), np.uint16)
+    values[0, 0], values[1, 1], values[6, 9], values[3, 5] = 2, 4, 1, 3
+    small = downscale_scribbles(values, 3)
+    expected = np.zeros((3, 4), np.uint16)
+    expected[0, 0], expected[2, 3], expected[1, 1] = 4, 1, 3  # the largest of each block
+    np.testing.assert_array_equal(small, expected)

@@ -18,6 +18,14 @@ COUNTS = (
     "edits_samples",
 )
 EDITS = ("accept", "fill", "undo", "redo", "box_to_mask", "save")
+SCRIBBLES = (
+    "scribble_prefetch_s",
+    "scribble_first_result_s",
+    "scribble_refined_s",
+    "scribble_next_first_result_s",
+    "scribble_next_refined_s",
+    "scribble_max_stall_ms",
+)
 
 
 def test_gui_bench_is_the_bench_commands_gui_entry() -> None:
@@ -38,3 +46,8 @@ def test_gui_bench_reports_every_measurement_on_a_small_photo(qapp) -> None:
     for name in EDITS:
         assert isinstance(result[f"{name}_ms"], float) and result[f"{name}_ms"] > 0, name
         assert isinstance(result[f"{name}_max_stall_ms"], float) and result[f"{name}_max_stall_ms"] >= 0, name
+    for key in SCRIBBLES:
+        assert isinstance(result[key], float) and result[key] >= 0, key
+    assert result["scribble_first_result_s"] > 0
+    assert result["scribble_refined_s"] >= result["scribble_first_result_s"]
+    assert result["scribble_coarse_scale"] == 1  # 400x300 is below the coarse pass's size

@@ -248,3 +248,36 @@ def test_the_scribble_prediction_is_saved_and_shown_on_reopening(qtbot, make_win
     assert NO_PREDICTION not in reopened.iou_panel.summary.text()
     assert "mIoU" in reopened.iou_panel.summary.text()
     assert reopened.project.prediction_source(image_id).model == SCRIBBLE_MODEL
+
+
+def test_a_large_image_shows_a_coarse_result_first_then_files_the_refined_one(
+    qtbot, make_window, scene_root, monkeypatch
+):
+    """Above COARSE_PIXELS (lowered here to make the test image large): choosing the tool prefetches
+    the coarse features, the first result is the coarse pass (shown, not filed), then the
+    full-resolution refinement replaces it and is filed as the scribble classifier's prediction."""
+    from segstudio.core import scribble_run
+
+    monkeypatch.setattr(scribble_run, "COARSE_PIXELS", HEIGHT * WIDTH // 4)  # factor 2
+    window = scribble_window(make_window, scene_root)
+    controller = window.scribbles
+    with qtbot.waitSignal(window.worker.finished, timeout=WAIT_MS):
+        press_key(qtbot, window, Qt.Key.Key_K)  # the prefetch job
+    assert len(controller.cache._stacks) == 1  # the coarse features, before any stroke
+    scribble(qtbot, window, BACKGROUND)
+    results = []
+    controller.applied.connect(results.append)
+    scribble(qtbot, window, CAT)
+    qtbot.waitUntil(lambda: len(results) == 2, timeout=WAIT_MS)
+    coarse, refined = results
+    assert coarse.coarse and coarse.scale == 2 and not refined.coarse
+    assert coarse.category.shape == refined.category.shape == TRUTH.shape
+    outside_disc = TRUTH != DOG
+    for k in (BACKGROUND, CAT):
+        assert iou(coarse.category, TRUTH, k, outside_disc) >= 0.8, k
+    np.testing.assert_array_equal(window.document.prediction.category, refined.category)
+    project = window.session.project
+    image_id = window.document.image_id
+    assert project.prediction_source(image_id).model == SCRIBBLE_MODEL
+    np.testing.assert_array_equal(project.load_prediction(image_id).category, refined.category)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=WAIT_MS)

@@ -43,7 +43,9 @@ from segstudio.gui.canvas.layers import (
     FOLLOWS_GROUND_TRUTH,
     GROUND_TRUTH,
     IMAGE,
+    LAYER_NAMES,
     PREDICTION,
+    PREDICTION_LAYERS,
     SCRIBBLES,
     IndexedLayer,
     LabelLayer,
@@ -186,13 +188,16 @@ class Canvas(QGraphicsView):
         document.scribbles_changed.connect(self._scribbles_changed)
 
     def _prediction_changed(self) -> None:
-        """Rebuild the overlays over the photo (cheap next to the model run that caused it)."""
+        """Rebuild the overlays that show the prediction; the ground truth's, the outlines and the
+        scribbles do not depend on it (rebuilding them cost a 12 MP scribble result ~0.1 s)."""
         document = self._document
         assert document is not None
-        for name in [name for name in self.layers if name != IMAGE]:
+        for name in [name for name in self.layers if name in PREDICTION_LAYERS]:
             self.scene().removeItem(self.layers.pop(name))
-        for name, layer in document_layers(document, document.palette, self.show_background).items():
+        fresh = document_layers(document, document.palette, self.show_background, only=PREDICTION_LAYERS)
+        for name, layer in fresh.items():
             self._add(name, layer)
+        self.layers = {name: self.layers[name] for name in LAYER_NAMES if name in self.layers}
         self.layers_changed.emit()
 
     def _scribbles_changed(self, box: Box) -> None:
@@ -201,7 +206,7 @@ class Canvas(QGraphicsView):
             layer.refresh(box)
 
     def _add(self, name: str, item: QGraphicsItem) -> None:
-        item.setZValue(len(self.layers))
+        item.setZValue(LAYER_NAMES.index(name))  # bottom to top, whichever is added when
         self.scene().addItem(item)
         self.layers[name] = item
         self._apply_state(name)

@@ -7,7 +7,7 @@ colours are colour-table swaps, never pixel work.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -200,27 +200,37 @@ BACKGROUND_LAYERS: tuple[str, ...] = (GROUND_TRUTH, PREDICTION)
 """Layers that leave background classes clear unless asked (scribbles always show what was drawn)."""
 
 
+PREDICTION_LAYERS: tuple[str, ...] = (PREDICTION, UNCERTAINTY, DISAGREEMENT)
+"""Layers rebuilt when a new prediction arrives (the others do not depend on it)."""
+
+
 def document_layers(
-    document: Document, palette: Palette, show_background: bool = False
+    document: Document,
+    palette: Palette,
+    show_background: bool = False,
+    only: Collection[str] = LAYER_NAMES,
 ) -> dict[str, IndexedLayer]:
-    """The overlays of one document, bottom to top (no prediction: no prediction or disagreement)."""
+    """The overlays of one document, bottom to top (no prediction: no prediction or disagreement);
+    ``only`` those named (a new prediction rebuilds ``PREDICTION_LAYERS``, not the 12 MP rest)."""
     labels, prediction = document.labels, document.prediction
-    layers: dict[str, IndexedLayer] = {
-        GROUND_TRUTH: LabelLayer(labels.category, palette, show_background=show_background)
-    }
-    if prediction is not None:
+    layers: dict[str, IndexedLayer] = {}
+    if GROUND_TRUTH in only:
+        layers[GROUND_TRUTH] = LabelLayer(labels.category, palette, show_background=show_background)
+    if prediction is not None and PREDICTION in only:
         layers[PREDICTION] = LabelLayer(prediction.category, palette, show_background=show_background)
-    if document.uncertainty is not None:
+    if document.uncertainty is not None and UNCERTAINTY in only:
         layers[UNCERTAINTY] = HeatLayer(document.uncertainty, 0.8)
-    if prediction is not None:
+    if prediction is not None and DISAGREEMENT in only:
         layers[DISAGREEMENT] = MaskLayer(
             labels.shape,
             lambda box: disagreement_mask(labels.category, prediction.category, box),
             (255, 0, 64),
             0.7,
         )
-    layers[OUTLINES] = MaskLayer(
-        labels.shape, lambda box: outline_mask(labels.instance, box), (255, 255, 255), 0.9, margin=1
-    )
-    layers[SCRIBBLES] = LabelLayer(document.scribbles.category, palette, 0.9)
+    if OUTLINES in only:
+        layers[OUTLINES] = MaskLayer(
+            labels.shape, lambda box: outline_mask(labels.instance, box), (255, 255, 255), 0.9, margin=1
+        )
+    if SCRIBBLES in only:
+        layers[SCRIBBLES] = LabelLayer(document.scribbles.category, palette, 0.9)
     return layers

@@ -224,10 +224,12 @@ class DepthView(QWidget):
             return False
         self.stop()
         self._spec = spec
-        self._start_source(source)
+        self.start_source(source)
         return True
 
-    def _start_source(self, source: DepthSource) -> None:
+    def start_source(self, source: DepthSource) -> None:
+        """Stream ``source`` (stopping the one before; the source picker goes through here)."""
+        self.stop()
         self._show_message("")
         self._shown_at.clear()
         worker = DepthWorker(source, self._load_model, self._model, self._spec in CAMERAS, self)

@@ -2,16 +2,21 @@
 
 Unlike IoU, PQ cannot be updated from a stroke's box (a stroke can merge or split segments,
 changing matches anywhere), so it is recounted whole (``core.label_pq``: ~0.17 s at 12 MP) on
-the shared worker from a snapshot of the labels (a copy of two arrays, a few ms), at most every
-``THROTTLE_MS`` while edits come in. A newer count supersedes an older one for the same image,
-so the dock never shows a stale number after the latest edit's count arrives. While the document
+the shared worker from a snapshot of the labels, at most every ``THROTTLE_MS`` while edits come
+in. The snapshot (72 MB at 12 MP, 20-160 ms) is copied on the worker, not the GUI thread: the
+copy is kept only when the labels' revision did not move while it was taken (edits happen on the
+GUI thread meanwhile); a torn copy counts nothing and the count is scheduled again. A newer
+count supersedes an older one for the same image, so the dock never shows a stale number after
+the latest edit's count arrives. While the document
 writes long work band by band (``Document.busy``) nothing is counted: the count follows its end.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from segstudio.core.label_document import LabelDocument
 from segstudio.core.label_pq import PanopticQuality, label_map_pq
 from segstudio.gui.document.document import Document
 from segstudio.gui.threads.job_client import Handlers, JobClient
@@ -19,6 +24,18 @@ from segstudio.gui.threads.worker import Job, JobContext, Priority
 
 THROTTLE_MS = 250
 PQ_KIND = "pq"
+
+
+def consistent_snapshot(model: LabelDocument) -> tuple[np.ndarray, np.ndarray, set[tuple[int, int]]] | None:
+    """Category, instance and crowd copied off the GUI thread; None when an edit landed meanwhile
+    (``revision`` moves with every change of the ground truth): the count is asked again after the
+    edits pause, never retried in a loop that would copy 72 MB per band of long work."""
+    revision, labels = model.revision, model.labels
+    try:
+        snapshot = labels.category.copy(), labels.instance.copy(), set(labels.crowd)
+    except RuntimeError:  # the crowd set changed while it was read: an edit
+        return None
+    return snapshot if model.revision == revision else None
 
 
 class LivePQ(QObject):
@@ -79,11 +96,14 @@ class LivePQ(QObject):
                 self.quality = None
                 self.updated.emit(None)
             return None
-        labels, prediction = document.labels, document.prediction  # the prediction is never edited
-        gt_category, gt_instance, crowd = labels.category.copy(), labels.instance.copy(), set(labels.crowd)
+        model, prediction = document.model, document.prediction  # the prediction is never edited
         isthing = {c.id: c.isthing for c in document.palette}
 
-        def run(context: JobContext) -> PanopticQuality:
+        def run(context: JobContext) -> PanopticQuality | None:
+            snapshot = consistent_snapshot(model)
+            if snapshot is None:
+                return None
+            gt_category, gt_instance, crowd = snapshot
             return label_map_pq(
                 gt_category, gt_instance, prediction.category, prediction.instance, isthing, crowd
             )
@@ -91,10 +111,14 @@ class LivePQ(QObject):
         job = Job(PQ_KIND, document.image_id, run, Priority.INTERACTIVE, "Counting panoptic quality")
         return self.jobs.submit(job, Handlers(done=lambda q: self._counted(document, q), failed=self._failed))
 
-    def _counted(self, document: Document, quality: PanopticQuality) -> None:
-        if document is self.document:
-            self.quality = quality
-            self.updated.emit(quality)
+    def _counted(self, document: Document, quality: PanopticQuality | None) -> None:
+        if document is not self.document:
+            return
+        if quality is None:  # the labels changed while the snapshot was taken: count them again
+            self._schedule()
+            return
+        self.quality = quality
+        self.updated.emit(quality)
 
     def _failed(self, text: str) -> None:
         self.quality = None

@@ -11,6 +11,13 @@ so the IoU dock, the disagreement layer and "Accept the prediction" work on it a
 and it is saved as a model's is (``io.scribble_prediction``: the file on the worker, the index
 row here), so reopening the image shows it.
 
+On an image larger than ``core.scribble_run.COARSE_PIXELS`` (a 12 MP photo) the job is the coarse
+pass (``classify_coarse``: a downscaled copy, its features prefetched by a BATCH ``"scribble-features"``
+job as soon as a scribble tool is chosen), shown as the prediction at once but not filed; its
+arrival submits the full-resolution run as a BATCH ``"scribbles-refine"`` job (the same snapshot),
+whose feature tiles are yield points: a newer stroke's coarse job runs between them, and the tiles
+already computed stay cached. The refined result replaces the coarse one and is filed.
+
 Scribbles of one class only are not trained on: the forest would paint the whole image with that
 class (``train_from_scribbles``), which reads as a bug; the status bar asks for a second class.
 Scribbles are training hints, saved as they are drawn; discarding label edits does not discard them.
@@ -25,7 +32,13 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from segstudio.core.box import Box
 from segstudio.core.features import FeatureCache
 from segstudio.core.pixel_classifier import ClassifierParams, PixelClassifier
-from segstudio.core.scribble_run import ScribbleRequest, ScribbleResult
+from segstudio.core.scribble_run import (
+    ScribbleRequest,
+    ScribbleResult,
+    classify_coarse,
+    coarse_factor,
+    prefetch_coarse_features,
+)
 from segstudio.gui.document.document import Document
 from segstudio.gui.document.session import Session
 from segstudio.gui.threads.worker import Job, Priority, Worker
@@ -37,6 +50,8 @@ from segstudio.io.scribble_file import load_scribbles, save_scribbles
 from segstudio.io.scribble_prediction import classify_and_file, is_scribble_source
 
 JOB_KIND = "scribbles"
+REFINE_KIND = "scribbles-refine"
+FEATURES_KIND = "scribble-features"
 DEBOUNCE_MS = 300
 """Quiet time after a scribble change before the classifier retrains."""
 
@@ -72,6 +87,8 @@ class ScribbleController(QObject):
         self._model: tuple[str, PixelClassifier] | None = None
         """The last model and its image: retraining on an unchanged training set hands it back."""
         self._jobs: set[int] = set()
+        self._coarse: dict[int, tuple[ScribbleRequest, Project]] = {}
+        """Coarse jobs and what their full-resolution refinement will need."""
         self._filing: dict[int, Project] = {}
         """The project each job writes its prediction into (the user may open another meanwhile)."""
         self._timer = QTimer(self)
@@ -100,7 +117,7 @@ class ScribbleController(QObject):
     @property
     def busy(self) -> bool:
         """A training run is waiting for the pause, queued or running."""
-        return self._timer.isActive() or bool(self._jobs)
+        return self._timer.isActive() or bool(self._jobs) or bool(self._coarse)
 
     # -- the document ------------------------------------------------------------------------------
 
@@ -120,6 +137,24 @@ class ScribbleController(QObject):
         if values is not None:
             document.scribbles_changed.emit(document.scribbles.load_values(values))
         document.scribbles_changed.connect(self._scribbles_changed)
+        if self.active:
+            self.prefetch()
+
+    def prefetch(self) -> int | None:
+        """Compute the coarse pass's features of a large image ahead of the first stroke (a BATCH
+        job: interactive work runs between its tiles); returns its job id, None when not needed."""
+        document = self._document
+        if document is None or coarse_factor(document.shape) == 1:
+            return None
+        image_id, rgb, cache = document.image_id, document.rgb, self.cache
+        job = Job(
+            FEATURES_KIND,
+            image_id,
+            lambda context: prefetch_coarse_features(image_id, rgb, cache, context.token.check),
+            Priority.BATCH,
+            "Preparing the scribble classifier…",
+        )
+        return self.worker.submit(job)
 
     def _scribbles_changed(self, box: Box) -> None:
         """A stroke segment, a whole stroke, an undo: retrain once the scribbling pauses."""
@@ -163,6 +198,7 @@ class ScribbleController(QObject):
     def _tool_changed(self, name: str) -> None:
         if self.active:
             self.mode_entered.emit()
+            self.prefetch()
 
     # -- training ----------------------------------------------------------------------------------
 
@@ -193,22 +229,48 @@ class ScribbleController(QObject):
             source = project.prediction_source(document.image_id)
             if source is not None and not is_scribble_source(source):
                 project.forget_predictions([document.image_id])  # the file is about to be replaced
-            root, task = project.root, project.image_task(project.entry(document.image_id))
         except ProjectError as error:
             self.status.emit(f"The scribble classifier cannot save its prediction: {error}")
             return None
+        title = f"Training on {pixels:,} scribbled pixels of {len(counts)} classes…"
         cache = self.cache  # the job holds plain data only, never a QObject (see gui.threads.gc_guard)
+        if coarse_factor(document.shape) > 1:
+            self.worker.cancel_kind(REFINE_KIND)  # a refinement of older scribbles is stale
+            job = Job(
+                JOB_KIND,
+                document.image_id,
+                lambda context: classify_coarse(request, cache, context.token.check),
+                Priority.INTERACTIVE,
+                title,
+            )
+            job_id = self.worker.submit(job)
+            self._coarse[job_id] = (request, project)
+            self.status.emit(job.title)
+            return job_id
+        return self._submit_full(request, project, Priority.INTERACTIVE, JOB_KIND, title)
+
+    def _submit_full(
+        self, request: ScribbleRequest, project: Project, priority: Priority, kind: str, title: str
+    ) -> int | None:
+        """The full-resolution run, which files its prediction; None when it cannot be filed."""
+        try:
+            root, task = project.root, project.image_task(project.entry(request.image_id))
+        except ProjectError as error:
+            self.status.emit(f"The scribble classifier cannot save its prediction: {error}")
+            return None
+        cache = self.cache
         job = Job(
-            JOB_KIND,
-            document.image_id,
+            kind,
+            request.image_id,
             lambda context: classify_and_file(request, cache, context.token.check, root, task),
-            Priority.INTERACTIVE,
-            f"Training on {pixels:,} scribbled pixels of {len(counts)} classes…",
+            priority,
+            title,
         )
         job_id = self.worker.submit(job)
         self._jobs.add(job_id)
         self._filing[job_id] = project
-        self.status.emit(job.title)
+        if priority == Priority.INTERACTIVE:
+            self.status.emit(job.title)
         return job_id
 
     def _why_not(self, counts: dict[int, int]) -> str:
@@ -224,8 +286,12 @@ class ScribbleController(QObject):
     def _cancelled(self, job_id: int) -> None:
         self._jobs.discard(job_id)
         self._filing.pop(job_id, None)
+        self._coarse.pop(job_id, None)
 
     def _finished(self, job_id: int, result: object) -> None:
+        if job_id in self._coarse:
+            self._coarse_finished(job_id, result)
+            return
         if job_id not in self._jobs:
             return
         self._jobs.discard(job_id)
@@ -248,6 +314,21 @@ class ScribbleController(QObject):
         )
         self.applied.emit(result)
 
+    def _coarse_finished(self, job_id: int, result: object) -> None:
+        """Show the coarse result at once, then refine at full resolution on the worker."""
+        request, project = self._coarse.pop(job_id)
+        assert isinstance(result, ScribbleResult)
+        document = self._document
+        if document is None or document.image_id != result.image_id:
+            return  # the user moved on to another image
+        document.set_prediction(result.to_labels(), result.uncertainty)
+        self.status.emit(
+            f"Scribble classifier: first result at 1/{result.scale} scale in {result.total_ms:.0f} ms; "
+            "refining at full resolution…"
+        )
+        self.applied.emit(result)
+        self._submit_full(request, project, Priority.BATCH, REFINE_KIND, "Refining the scribble classifier…")
+
     def _record(self, project: Project, image_id: str, source: PredictionSource) -> None:
         """The prediction file is written: note its source in the index (unlabelled images become
         pre-labelled, as with a model's)."""
@@ -257,7 +338,8 @@ class ScribbleController(QObject):
             self.status.emit(f"The scribble classifier's prediction was not recorded: {error}")
 
     def _failed(self, job_id: int, message: str) -> None:
-        if job_id in self._jobs:
+        if job_id in self._jobs or job_id in self._coarse:
             self._jobs.discard(job_id)
+            self._coarse.pop(job_id, None)
             self._filing.pop(job_id, None)
             self.status.emit(f"The scribble classifier failed: {message}")
