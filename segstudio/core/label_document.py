@@ -48,6 +48,9 @@ Progress = Callable[[int, int], None]
 
 BAND_PIXELS = 1 << 17
 """Pixels per band of long work: a few milliseconds of writing, syncing and repainting."""
+REPLAY_PIXELS = 1 << 21
+"""Pixels an undo or redo with a known metrics delta writes back per event-loop turn: ~6 turns at
+12 MP keep each under the 50 ms stall goal, where one turn for all stalled the window ~100 ms."""
 
 
 def human_corrections(gt_category: np.ndarray, provenance: np.ndarray, pred_category: np.ndarray) -> int:
@@ -78,6 +81,20 @@ class MetricsDelta:
             and confusion is not None
             and tuple(confusion.class_ids.tolist()) == self.class_ids
         )
+
+
+def _groups(parts: Iterator[Box], pixels: int) -> Iterator[tuple[Box, bool]]:
+    """Run ``parts`` (each written as it is taken) in groups of about ``pixels``, yielding each
+    group's box and whether it is the last. One part is taken ahead to know that, so the last
+    group needs no event-loop turn of its own (a small step is done within the call)."""
+    box, area = Box.empty(), 0
+    ahead = next(parts, None)
+    while ahead is not None:
+        part, ahead = ahead, next(parts, None)
+        box, area = box.union(part), area + part.area
+        if area >= pixels or ahead is None:
+            yield box, ahead is None
+            box, area = Box.empty(), 0
 
 
 class _Stroked(Protocol):
@@ -274,16 +291,19 @@ class LabelDocument(Strokes):
     def _replay(
         self, parts: Iterator[Box], note: object, sign: int, progress: Progress | None
     ) -> Iterator[None]:
-        """Write a step back: at once with its metrics delta (``sign`` -1 undoes it), else a part
-        per ``next()``, each part's box recounted."""
+        """Write a step back: with its metrics delta (``sign`` -1 undoes it) a group of
+        ``REPLAY_PIXELS`` per ``next()``, nothing recounted; else a part per ``next()``, each
+        part's box recounted."""
         if isinstance(note, MetricsDelta) and note.applies(self._prediction_serial, self.confusion):
-            box = Box.empty()
-            for part in parts:
-                box = box.union(part)
-            self._sync(box, (note.counts * sign, note.corrections * sign))
-            if progress is not None:
-                progress(1, 0)
-            return  # done within the first next(): nothing left for a later turn
+            delta = (note.counts * sign, note.corrections * sign)
+            for done, (box, last) in enumerate(_groups(parts, REPLAY_PIXELS), 1):
+                self._sync(box, delta)
+                delta = (np.zeros_like(note.counts), 0)  # counted once, with the first group
+                if progress is not None:
+                    progress(done, 0)
+                if not last:
+                    yield
+            return
         for done, box in enumerate(parts, 1):
             self._sync(box)
             if progress is not None:

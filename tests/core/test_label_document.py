@@ -7,7 +7,7 @@ import pytest
 
 from segstudio.core.box import Box
 from segstudio.core.edits import brush_stroke, flood_fill
-from segstudio.core.label_document import BAND_PIXELS, LabelDocument, human_corrections
+from segstudio.core.label_document import BAND_PIXELS, REPLAY_PIXELS, LabelDocument, human_corrections
 from segstudio.core.labels import VOID, LabelMap, Provenance
 from segstudio.core.metrics import ConfusionMatrix
 from segstudio.core.palette import ClassDef, Palette
@@ -109,11 +109,34 @@ def test_accepting_the_prediction_runs_in_bands_as_one_undo_step_keeping_human_p
     assert (document.confusion, document.human_corrections) == _recount(document)
     boxes: list[Box] = []
     document.changed.connect(boxes.append)
-    parts = list(document.undo_work())  # the step's metrics delta is known: written back at once
+    parts = list(document.undo_work())  # the delta is known and the step small: written in the call
     assert parts == [] and boxes == [Box.full(document.shape)]
     assert (document.labels.category[~human] == VOID).all()
     assert (document.confusion, document.human_corrections) == _recount(document)
     assert list(document.redo_work()) == [] and len(boxes) == 2
+    assert (document.confusion, document.human_corrections) == _recount(document)
+
+
+def test_a_large_step_is_undone_in_groups_a_turn_each_with_the_metrics_exact() -> None:
+    document = _document(1500, 2000)  # 3 MP: more than one group of REPLAY_PIXELS
+    before, accept = document.labels.copy(), document.accept_edit()
+    assert accept is not None and document.labels.category.size > REPLAY_PIXELS
+    for _ in document.band_work(Box.full(document.shape), accept):
+        pass
+    accepted = document.labels.copy()
+    boxes: list[Box] = []
+    document.changed.connect(boxes.append)
+    work = document.undo_work()
+    next(work)  # the first group written, the rest left for later turns
+    assert len(boxes) == 1 and 0 < boxes[0].area < document.labels.category.size
+    later_turns = sum(1 for _ in work)  # a turn per group; the last one's ends the work
+    assert len(boxes) == 1 + later_turns + 1 and all(box.area <= REPLAY_PIXELS + BAND_PIXELS for box in boxes)
+    np.testing.assert_array_equal(document.labels.category, before.category)
+    np.testing.assert_array_equal(document.labels.instance, before.instance)
+    assert (document.confusion, document.human_corrections) == _recount(document)
+    for _ in document.redo_work():
+        pass
+    np.testing.assert_array_equal(document.labels.category, accepted.category)
     assert (document.confusion, document.human_corrections) == _recount(document)
 
 
