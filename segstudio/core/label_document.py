@@ -25,16 +25,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-import cv2
 import numpy as np
 
 from segstudio.core.box import Box
 from segstudio.core.edits import Protect, Recorder, copy_prediction
 from segstudio.core.events import Event
 from segstudio.core.history import History, StrokeRecorder
-from segstudio.core.labels import LabelMap, Provenance
+from segstudio.core.labels import LabelMap
 from segstudio.core.metrics import ConfusionMatrix
 from segstudio.core.palette import Palette
+from segstudio.core.prediction_metrics import LabelsSnapshot, PredictionMetrics, human_corrections
 from segstudio.core.scribbles import ScribbleMap
 
 Edit = Callable[[LabelMap, Recorder], Box]
@@ -51,16 +51,6 @@ BAND_PIXELS = 1 << 17
 REPLAY_PIXELS = 1 << 21
 """Pixels an undo or redo with a known metrics delta writes back per event-loop turn: ~6 turns at
 12 MP keep each under the 50 ms stall goal, where one turn for all stalled the window ~100 ms."""
-
-
-def human_corrections(gt_category: np.ndarray, provenance: np.ndarray, pred_category: np.ndarray) -> int:
-    """Pixels a human wrote last whose class differs from the prediction (OpenCV's compares on
-    large maps: a new 12 MP prediction counts them on the GUI thread)."""
-    if gt_category.ndim == 2 and gt_category.size >= 4096 and provenance.dtype == np.uint8:
-        differs = cv2.compare(gt_category, pred_category, cv2.CMP_NE)
-        differs &= cv2.compare(provenance, float(Provenance.HUMAN), cv2.CMP_EQ)
-        return int(cv2.countNonZero(differs))
-    return int(np.count_nonzero((provenance == Provenance.HUMAN) & (gt_category != pred_category)))
 
 
 @dataclass(frozen=True)
@@ -177,14 +167,26 @@ class LabelDocument(Strokes):
         if prediction is not None:
             self._start_metrics()
 
-    def _start_metrics(self) -> None:
-        # Old contents of edited boxes, so metrics follow edits of any origin (undo included).
-        self._shadow_category = self.labels.category.copy()
-        self._shadow_provenance = self.labels.provenance.copy()
-        self._recount()
+    def _start_metrics(self, counted: PredictionMetrics | None = None) -> None:
+        # Old contents of edited boxes, so metrics follow edits of any origin (undo included);
+        # already current when a prediction was shown (every edit synced it), else copied.
+        if self.confusion is None:
+            self._shadow_category = self.labels.category.copy()
+            self._shadow_provenance = self.labels.provenance.copy()
+        if counted is not None and counted.holds_for(self.revision, tuple(self.palette.ids)):
+            self.confusion, self.human_corrections = counted.confusion, counted.corrections
+            self.metrics_changed.emit()
+        else:
+            self._recount()
 
-    def set_prediction(self, prediction: LabelMap | None, uncertainty: np.ndarray | None = None) -> None:
-        """Show a new model (or scribble classifier) output; metrics are recounted once for it.
+    def set_prediction(
+        self,
+        prediction: LabelMap | None,
+        uncertainty: np.ndarray | None = None,
+        metrics: PredictionMetrics | None = None,
+    ) -> None:
+        """Show a new model (or scribble classifier) output; metrics are recounted once for it,
+        unless ``metrics`` counted it (off the GUI thread) against the labels as they still are.
 
         The ground truth is untouched: accepting the prediction is a separate, undoable step.
         ``uncertainty`` (uint8 per pixel) comes with a prediction that has one (the scribble classifier).
@@ -202,8 +204,18 @@ class LabelDocument(Strokes):
             self.human_corrections = 0
             self.metrics_changed.emit()
         else:
-            self._start_metrics()
+            self._start_metrics(metrics)
         self.prediction_changed.emit()
+
+    def labels_snapshot(self) -> LabelsSnapshot:
+        """A copy of the ground truth at this revision, to count a coming prediction against it
+        on a worker (``LabelsSnapshot.count``; ~6 ms of copying at 12 MP instead of ~70 ms of counting)."""
+        return LabelsSnapshot(
+            self.revision,
+            self.labels.category.copy(),
+            self.labels.provenance.copy(),
+            tuple(self.palette.ids),
+        )
 
     # -- state ------------------------------------------------------------------------------------
 

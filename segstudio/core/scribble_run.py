@@ -40,6 +40,7 @@ from segstudio.core.pixel_classifier import (
     train_from_scribbles,
 )
 from segstudio.core.pixel_classifier import uncertainty as margin_uncertainty
+from segstudio.core.prediction_metrics import LabelsSnapshot, PredictionMetrics
 from segstudio.core.scribbles import categories_from_values
 
 UNCERTAINTY_LEVELS = 255
@@ -114,6 +115,8 @@ class ScribbleRequest:
     """The last model of this image: handed back untouched when the training set did not change."""
     thing_ids: frozenset[int] = frozenset()
     """Palette ids of thing classes: each connected blob of one in the prediction is an instance."""
+    labels: LabelsSnapshot | None = None
+    """The ground truth when the request was made: the result's metrics are counted on the worker."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,8 @@ class ScribbleResult:
     predict_ms: float
     scale: int = 1
     """1: a full-resolution result; ``n``: the coarse pass, classified ``n`` times smaller."""
+    metrics: PredictionMetrics | None = None
+    """Counted against the request's ``labels`` (None without them)."""
 
     @property
     def coarse(self) -> bool:
@@ -170,7 +175,17 @@ def classify_scribbles(
     rgb = request.rgb
     dtype = np.float16 if rgb.shape[0] * rgb.shape[1] > HALF_PRECISION_PIXELS else np.float32
     features = cache.get(request.image_id, image_version(rgb), rgb, check=check, dtype=dtype)
-    return _classify(request, features, request.values, request.previous, start, check, 1, request.params)
+    result = _classify(request, features, request.values, request.previous, start, check, 1, request.params)
+    return _counted(request, result)
+
+
+def _counted(request: ScribbleRequest, result: ScribbleResult) -> ScribbleResult:
+    """The result with its metrics against the request's labels (here, on the worker), and its
+    label map built: the GUI thread that shows it then neither counts nor copies 12 MP."""
+    if request.labels is not None:
+        result = dataclasses.replace(result, metrics=request.labels.count(result.category))
+    result.to_labels()  # after replace: a replaced result does not carry the cached map
+    return result
 
 
 def classify_coarse(
@@ -194,8 +209,7 @@ def classify_coarse(
         instance=_upscale(result.instance, shape),
         uncertainty=_upscale(result.uncertainty, shape),
     )
-    scaled.to_labels()  # built here, on the worker
-    return scaled
+    return _counted(request, scaled)
 
 
 def coarse_image(rgb: np.ndarray, factor: int) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -167,3 +169,33 @@ def test_a_long_undo_is_refused_inside_a_stroke() -> None:
     document.begin_stroke()
     assert list(document.undo_work()) == [] and document.history.can_undo
     document.end_stroke()
+
+
+def test_a_prediction_counted_on_a_snapshot_is_taken_while_the_labels_are_unchanged() -> None:
+    document = _document()
+    other = document.prediction.copy()
+    other.category[:, :30] = 1
+    fresh = document.labels_snapshot()
+    document.set_prediction(other, metrics=fresh.count(other.category))
+    assert (document.confusion, document.human_corrections) == _recount(document)
+    with document.stroke():  # edits after a counted prediction stay exact (the shadow is current)
+        document.edit(lambda labels, rec: brush_stroke(labels, [(5, 5), (50, 40)], 4, (2, 3), recorder=rec))
+    assert (document.confusion, document.human_corrections) == _recount(document)
+
+
+def test_a_prediction_counted_on_older_labels_or_classes_is_recounted() -> None:
+    document = _document()
+    stale = document.labels_snapshot()
+    with document.stroke():  # the labels change after the snapshot
+        document.edit(lambda labels, rec: brush_stroke(labels, [(5, 5), (50, 40)], 4, (2, 3), recorder=rec))
+    other = document.prediction.copy()
+    other.category[:, :30] = 2
+    counted = stale.count(other.category)
+    document.set_prediction(other, metrics=counted)
+    assert document.confusion is not counted.confusion
+    assert (document.confusion, document.human_corrections) == _recount(document)
+    fresh = document.labels_snapshot()
+    wrong_classes = dataclasses.replace(fresh.count(other.category), class_ids=(0, 1))
+    document.set_prediction(other, metrics=wrong_classes)
+    assert document.confusion is not wrong_classes.confusion
+    assert (document.confusion, document.human_corrections) == _recount(document)

@@ -172,3 +172,30 @@ def test_scribbles_move_onto_the_small_image_block_by_block() -> None:
     expected = np.zeros((3, 4), np.uint16)
     expected[0, 0], expected[2, 3], expected[1, 1] = 4, 1, 3  # the largest of each block
     np.testing.assert_array_equal(small, expected)
+
+
+def test_a_result_is_counted_on_the_worker_against_the_labels_it_was_asked_with(monkeypatch):
+    """The request's labels snapshot gives the result its metrics (coarse and full), equal to
+    counting the result's map against those labels; without a snapshot there are none."""
+    from segstudio.core import scribble_run
+    from segstudio.core.label_document import human_corrections
+    from segstudio.core.metrics import ConfusionMatrix
+    from segstudio.core.prediction_metrics import LabelsSnapshot
+
+    monkeypatch.setattr(scribble_run, "COARSE_PIXELS", 20 * 20)
+    rgb, values = _two_halves()
+    truth = np.full(SHAPE, VOID, np.uint16)
+    truth[:, :20] = 0
+    truth[5:15, 40:60] = 0  # a person says background where the classifier will say 5
+    provenance = np.where(truth == VOID, Provenance.NONE, Provenance.HUMAN).astype(np.uint8)
+    labels = LabelsSnapshot(7, truth, provenance, (0, 5))
+    request = ScribbleRequest("img", rgb, values, ClassifierParams(), labels=labels)
+    coarse = scribble_run.classify_coarse(request, FeatureCache())
+    for result in (coarse, classify_scribbles(request, FeatureCache())):
+        assert result.metrics is not None and result.metrics.revision == 7
+        assert result.metrics.confusion == ConfusionMatrix.from_maps(truth, result.category, (0, 5))
+        assert result.metrics.corrections == human_corrections(truth, provenance, result.category)
+        assert result.metrics.corrections > 0
+        assert result.to_labels().category is result.category  # the map is built on the worker
+    bare = classify_scribbles(ScribbleRequest("img", rgb, values, ClassifierParams()), FeatureCache())
+    assert bare.metrics is None

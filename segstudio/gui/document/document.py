@@ -22,6 +22,7 @@ from segstudio.core.label_document import BAND_PIXELS, BandEdit, Edit, LabelDocu
 from segstudio.core.labels import LabelMap
 from segstudio.core.metrics import ConfusionMatrix
 from segstudio.core.palette import Palette
+from segstudio.core.prediction_metrics import LabelsSnapshot, PredictionMetrics
 from segstudio.core.scribbles import ScribbleMap
 
 __all__ = ["BAND_PIXELS", "BandEdit", "Document", "Edit"]
@@ -131,9 +132,18 @@ class Document(QObject, Strokes):
     def mark_saved(self) -> None:
         self.model.mark_saved()
 
-    def set_prediction(self, prediction: LabelMap | None, uncertainty: np.ndarray | None = None) -> None:
+    def set_prediction(
+        self,
+        prediction: LabelMap | None,
+        uncertainty: np.ndarray | None = None,
+        metrics: PredictionMetrics | None = None,
+    ) -> None:
         """Show a new model (or scribble classifier) output (``LabelDocument.set_prediction``)."""
-        self.model.set_prediction(prediction, uncertainty)
+        self.model.set_prediction(prediction, uncertainty, metrics)
+
+    def labels_snapshot(self) -> LabelsSnapshot:
+        """The labels at this revision, for a worker to count a coming prediction against."""
+        return self.model.labels_snapshot()
 
     def set_palette(self, palette: Palette) -> None:
         """Use another palette; the metrics are recounted once when its class ids differ."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from segstudio.core.box import Box
@@ -167,13 +168,15 @@ class ScribbleController(QObject):
         self._timer.stop()
         self._save()
 
-    def _save(self) -> None:
+    def _save(self, values: np.ndarray | None = None) -> None:
+        """Write the scribbles if changed; ``values``: the map's ``values()`` when already made."""
         document, project = self._document, self._project
         if not self._unsaved or document is None or project is None:
             return
         self._unsaved = False
         try:
-            save_scribbles(project, document.image_id, document.scribbles.values())
+            scribbled = document.scribbles.values() if values is None else values
+            save_scribbles(project, document.image_id, scribbled)
         except ProjectError as error:
             self.status.emit(f"The scribbles could not be saved: {error}")
 
@@ -205,10 +208,12 @@ class ScribbleController(QObject):
     def train_now(self) -> int | None:
         """Save the scribbles and submit a training run for the current image; returns its job id."""
         self._timer.stop()
-        self._save()
         document = self._document
         if document is None:
+            self._save()
             return None
+        values = document.scribbles.values()  # one 12 MP pass for the file and the request
+        self._save(values)
         counts = document.scribbles.counts()
         if len(counts) < 2:
             self.status.emit(self._why_not(counts))
@@ -216,10 +221,11 @@ class ScribbleController(QObject):
         request = ScribbleRequest(
             document.image_id,
             document.rgb,
-            document.scribbles.values(),
+            values,
             self.params,
             self._model[1] if self._model and self._model[0] == document.image_id else None,
             thing_ids=frozenset(self.toolbox.palette.thing_ids),
+            labels=document.labels_snapshot(),
         )
         pixels = sum(counts.values())
         project = self._project
@@ -305,7 +311,7 @@ class ScribbleController(QObject):
         if document is None or document.image_id != result.image_id:
             return  # the user moved on to another image
         prediction = result.to_labels()
-        document.set_prediction(prediction, result.uncertainty)
+        document.set_prediction(prediction, result.uncertainty, result.metrics)
         names = ", ".join(self._name(category) for category in result.classes)
         self.status.emit(
             f"Scribble classifier: {names} from {result.scribbled_pixels:,} pixels in "
@@ -321,7 +327,7 @@ class ScribbleController(QObject):
         document = self._document
         if document is None or document.image_id != result.image_id:
             return  # the user moved on to another image
-        document.set_prediction(result.to_labels(), result.uncertainty)
+        document.set_prediction(result.to_labels(), result.uncertainty, result.metrics)
         self.status.emit(
             f"Scribble classifier: first result at 1/{result.scale} scale in {result.total_ms:.0f} ms; "
             "refining at full resolution…"
