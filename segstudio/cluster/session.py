@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from types import ModuleType
 
 INSTALL_HINT = "install it with: pip install 'segstudio[cluster]'"
+DATA_THREADS_WAIT_S = 20.0
+"""How long ``ray.shutdown`` waits for Ray Data's threads of a stopped pipeline to end."""
 
 
 class ClusterError(RuntimeError):
@@ -48,7 +52,35 @@ def connected(address: str | None, num_cpus: int | None = None) -> Iterator[Modu
         quiet_data(ray)
         yield ray
     finally:
+        settle_data_threads()
         ray.shutdown()
+
+
+def data_threads() -> list[threading.Thread]:
+    """This process's live Ray Data threads: the streaming executor's loop, its metadata fetcher,
+    the batch prefetchers of ``iter_batches`` (their code or class lives in ``ray.data``)."""
+    found = []
+    for thread in threading.enumerate():
+        code = getattr(thread, "_target", None) or thread
+        module = getattr(code, "__module__", None) or type(thread).__module__
+        if module.startswith("ray.data") and thread.is_alive():
+            found.append(thread)
+    return found
+
+
+def settle_data_threads(timeout_s: float = DATA_THREADS_WAIT_S) -> None:
+    """Let Ray Data's threads of a closed pipeline end before Ray shuts down: a Ctrl+C'd run
+    closes its stream, but the executor joins its loop for only 2 s, and a thread that touches
+    Ray after ``ray.shutdown`` ends the whole process with status 1 ("The core worker has already
+    been shutdown"), seen in CI under load instead of the stopped run's 130."""
+    deadline = time.monotonic() + timeout_s
+    for thread in data_threads():
+        owner = getattr(getattr(thread, "_target", None), "__self__", None)
+        stop = getattr(owner, "stop", None)  # a parked block prefetcher waits until stopped
+        if callable(stop):
+            with contextlib.suppress(Exception):
+                stop()
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def quiet_data(ray: ModuleType) -> None:
