@@ -31,10 +31,10 @@ import torch
 from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 from torch.utils.flop_counter import FlopCounterMode
 
-from segstudio.benchmarks.stall import PROBE_MS, StallProbe
+from segstudio.benchmarks.stall import PROBE_MS, StallProbe, run_on_worker
 from segstudio.core.jobs import CancelToken
 from segstudio.core.prompts import PromptPoint, Prompts
-from segstudio.gui.threads.worker import Job, JobContext, Priority, Worker
+from segstudio.gui.threads.worker import Job, JobContext, Priority
 from segstudio.models import registry
 from segstudio.models.runner import Runner
 from segstudio.models.sam import SamPredictor, load_predictor, prompt_arrays
@@ -72,13 +72,6 @@ def _predictor(device: torch.device) -> tuple[SamPredictor, str]:
 def _embed_on_worker(predictor: SamPredictor, images: list[np.ndarray], probe: StallProbe) -> list[float]:
     """Embed each image as a job on the app's worker thread (as ``SamJobs.prefetch`` does), the GUI
     thread spinning its event loop with ``probe``; each job's own time, in ms."""
-    worker, loop = Worker(), QEventLoop()
-    times: list[float] = []
-    errors: list[str] = []
-    worker.finished.connect(lambda job_id, result: times.append(result))
-    worker.failed.connect(lambda job_id, text: errors.append(text))
-    worker.idle.connect(loop.quit)
-    QTimer.singleShot(int(TIMEOUT_S * 1000), loop.quit)
 
     def job(number: int, rgb: np.ndarray) -> Job:
         def run(context: JobContext) -> float:
@@ -89,14 +82,8 @@ def _embed_on_worker(predictor: SamPredictor, images: list[np.ndarray], probe: S
 
         return Job("sam-embed", str(number), run, Priority.INTERACTIVE, "Embedding the image for SAM")
 
-    probe.start()
-    for number, rgb in enumerate(images):
-        worker.submit(job(number, rgb))
-    loop.exec()
-    probe.stop()
-    worker.stop()
-    if errors or len(times) != len(images):
-        raise RuntimeError(f"the worker did not embed every image: {errors or len(times)}")
+    jobs = [job(number, rgb) for number, rgb in enumerate(images)]
+    times, _ = run_on_worker(jobs, TIMEOUT_S, probe)
     return times
 
 

@@ -25,13 +25,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
+from PySide6.QtCore import QCoreApplication
 
 from segstudio.benchmarks.images import photo_like
-from segstudio.benchmarks.stall import PROBE_MS, StallProbe
+from segstudio.benchmarks.stall import PROBE_MS, StallProbe, run_on_worker
 from segstudio.core.jobs import CancelToken
 from segstudio.core.palette import Palette, builtin_palette
-from segstudio.gui.threads.worker import Job, JobContext, Worker
+from segstudio.gui.threads.worker import Job, JobContext
 from segstudio.models import registry
 from segstudio.models.service import ModelService, project_class_ids
 
@@ -69,14 +69,6 @@ def _through_worker(
     service: ModelService, name: str, images: list[np.ndarray], palette: Palette, probe: StallProbe | None
 ) -> float:
     """Mean wall time per image from submitting one job per image to the last result, in ms."""
-    worker = Worker()
-    loop = QEventLoop()
-    results: list[object] = []
-    errors: list[str] = []
-    worker.finished.connect(lambda job_id, result: results.append(result))
-    worker.failed.connect(lambda job_id, text: errors.append(text))
-    worker.idle.connect(loop.quit)
-    QTimer.singleShot(int(TIMEOUT_S * 1000), loop.quit)
 
     def job(rgb: np.ndarray) -> Any:
         def run(context: JobContext) -> Any:
@@ -85,18 +77,8 @@ def _through_worker(
 
         return run
 
-    if probe is not None:
-        probe.start()
-    start = time.perf_counter()
-    for number, rgb in enumerate(images):
-        worker.submit(Job("bench", str(number), job(rgb), title=f"image {number}"))
-    loop.exec()
-    elapsed = time.perf_counter() - start
-    if probe is not None:
-        probe.stop()
-    worker.stop()
-    if errors or len(results) != len(images):
-        raise RuntimeError(f"the worker did not finish every image: {errors or len(results)}")
+    jobs = [Job("bench", str(number), job(rgb), title=f"image {number}") for number, rgb in enumerate(images)]
+    _, elapsed = run_on_worker(jobs, TIMEOUT_S, probe)
     return elapsed * 1000 / len(images)
 
 
