@@ -402,11 +402,12 @@ class LabelDocument(Strokes):
         self.revision += 1
         if delta is not None and self.confusion is not None:
             window = box.slices
-            self.confusion.add_counts(delta[0])
-            self.human_corrections += delta[1]
             self._shadow_category[window] = self.labels.category[window]
             self._shadow_provenance[window] = self.labels.provenance[window]
-            self.metrics_changed.emit()
+            if delta[1] or delta[0].any():  # a replayed step's later groups: counted already
+                self.confusion.add_counts(delta[0])
+                self.human_corrections += delta[1]
+                self.metrics_changed.emit()
         elif self.prediction is not None and self.confusion is not None:
             window = box.slices
             category, provenance = self.labels.category[window], self.labels.provenance[window]

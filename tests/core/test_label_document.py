@@ -127,12 +127,15 @@ def test_a_large_step_is_undone_in_groups_a_turn_each_with_the_metrics_exact() -
         pass
     accepted = document.labels.copy()
     boxes: list[Box] = []
+    metrics: list[None] = []
     document.changed.connect(boxes.append)
+    document.metrics_changed.connect(lambda: metrics.append(None))
     work = document.undo_work()
     next(work)  # the first group written, the rest left for later turns
     assert len(boxes) == 1 and 0 < boxes[0].area < document.labels.category.size
     later_turns = sum(1 for _ in work)  # a turn per group; the last one's ends the work
     assert len(boxes) == 1 + later_turns + 1 and all(box.area <= REPLAY_PIXELS + BAND_PIXELS for box in boxes)
+    assert len(metrics) == 1  # the step's delta is added once, with the first group
     np.testing.assert_array_equal(document.labels.category, before.category)
     np.testing.assert_array_equal(document.labels.instance, before.instance)
     assert (document.confusion, document.human_corrections) == _recount(document)
