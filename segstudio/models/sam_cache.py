@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ class EmbeddingStore:
         if problem is not None:
             self._drop(path, problem)
             return None
-        os.utime(path)  # recently used: kept longest
+        _touch(path)  # recently used: kept longest
         features = {"image_embed": stored["image_embed"], "high_res_feats": list(stored["high_res_feats"])}
         return features, (int(stored["orig_hw"][0]), int(stored["orig_hw"][1]))
 
@@ -78,20 +79,23 @@ class EmbeddingStore:
         if buffer.tell() > self.max_bytes:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(self.path(key), buffer.getvalue(), durable=False)
-        self._prune()
+        path = self.path(key)
+        atomic_write_bytes(path, buffer.getvalue(), durable=False)
+        _touch(path)
+        self._prune(keep=path)
 
-    def _prune(self) -> None:
-        """Remove the least recently used files until the folder holds at most ``max_bytes``."""
+    def _prune(self, keep: Path) -> None:
+        """Remove the least recently used files until the folder holds at most ``max_bytes``;
+        ``keep`` (the file just written) goes last."""
         files = []
         for path in self.folder.glob(f"*{SUFFIX}"):
             try:
                 stat = path.stat()
             except FileNotFoundError:
                 continue
-            files.append((stat.st_mtime_ns, stat.st_size, path))
-        total = sum(size for _, size, _ in files)
-        for _, size, path in sorted(files):
+            files.append((path == keep, stat.st_mtime_ns, stat.st_size, path))
+        total = sum(size for _, _, size, _ in files)
+        for _, _, size, path in sorted(files):
             if total <= self.max_bytes:
                 break
             path.unlink(missing_ok=True)
@@ -100,6 +104,13 @@ class EmbeddingStore:
     def _drop(self, path: Path, why: str) -> None:
         self.note(f"SAM embedding cache: ignored {path.name}: {why}; the image is embedded again")
         path.unlink(missing_ok=True)
+
+
+def _touch(path: Path) -> None:
+    """Mark ``path`` used now, to the nanosecond: the file system's own write times tick every few
+    milliseconds, so two files written or used close together would tie and drop in name order."""
+    now = time.time_ns()
+    os.utime(path, ns=(now, now))
 
 
 def _problem(stored: object, key: str) -> str | None:
