@@ -16,7 +16,7 @@ overrides), with the app's threads (the runner's: on the CPU, every core but one
 - ``sam2_prompt_ms``: the same clicks through sam2's own ``SAM2ImagePredictor.predict`` on the same
   embedding, interleaved with ours; ``prompt_speedup`` is their ratio (one run, one machine).
 - ``decoder_gflop``: the floating-point work of one click (torch's flop counter), so ``prompt_ms``
-  can be read against the CPU's speed.
+  can be read against the CPU's speed; ``sam2_decoder_gflop`` the same for sam2's own path.
 """
 
 from __future__ import annotations
@@ -137,6 +137,8 @@ def run_sam_bench(repeats: int = 5) -> dict[str, Any]:
     _sam2_predict(predictor, key, first)
     with FlopCounterMode(display=False) as flops:
         predictor.predict(key, first)
+    with FlopCounterMode(display=False) as sam2_flops:
+        _sam2_predict(predictor, key, first)
     for n in range(max(CLICKS_PER_OBJECT, 4 * repeats)):
         if n % CLICKS_PER_OBJECT == 0:
             prompts = Prompts()
@@ -164,6 +166,7 @@ def run_sam_bench(repeats: int = 5) -> dict[str, Any]:
         "sam2_prompt_ms": round(sam2_ms, 2),
         "prompt_speedup": round(sam2_ms / prompt_ms, 2),
         "decoder_gflop": round(flops.get_total_flops() / 1e9, 2),
+        "sam2_decoder_gflop": round(sam2_flops.get_total_flops() / 1e9, 2),
         "clicks_timed": len(clicks),
         "goals": GOALS,
     }

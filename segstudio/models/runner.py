@@ -11,7 +11,12 @@ from the caller's thread; an out-of-memory fallback lasts for the call that need
 call starts again from the runner's own device, batch and tile size.
 
 Threads: on CPU, creating a runner calls ``torch.set_num_threads(cpu_count - 1)`` (at least 1),
-a process-wide setting that leaves the GUI thread a core while inference runs.
+a process-wide setting that leaves the GUI thread a core while inference runs. Two threads on a
+two-core machine under other load were measured four times slower than one (SAM's decoder).
+
+Memory: creating a runner also lets glibc keep freed tensors of up to 32 MB for reuse
+(``io.parallel.keep_freed_memory``), process-wide: by default each such tensor is mapped fresh
+and the kernel zeroes and faults in its pages on every use; a SAM click was ~30% slower so.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import torch
 from segstudio.core.instances import split_things
 from segstudio.core.jobs import CancelToken, ProgressCallback
 from segstudio.core.labels import CATEGORY_DTYPE, VOID, LabelMap, Provenance
+from segstudio.io.parallel import keep_freed_memory
 from segstudio.models import registry
 from segstudio.models.panoptic_fpn import MergeSettings, merge_panoptic, panoptic_maps
 
@@ -191,6 +197,7 @@ class Runner:
         """bfloat16 autocast for forward passes; None: on CUDA devices that support it (not on CPU,
         where it is often slower). Decisions agree with float32 on all but boundary pixels."""
         self._models: dict[tuple[str, str | None], LoadedModel] = {}
+        keep_freed_memory()
         if self.device.type == "cpu":
             self._set_cpu_threads()
 

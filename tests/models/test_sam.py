@@ -127,7 +127,8 @@ def _sam2_answer(network: torch.nn.Module, rgb: np.ndarray, prompts: Prompts) ->
 
 
 def test_the_masks_are_sam2s_own_pixel_for_pixel(sam_network: torch.nn.Module) -> None:
-    """The per-click path (image half laid out once, one mask upsampled) changes no pixel."""
+    """The per-click path (image half laid out once, attention regrouped, one mask upsampled)
+    changes no pixel; the scores differ by float rounding only."""
     rgb = _noise(5)
     predictor = SamPredictor(sam_network, "test-weights")
     key = predictor.embed(rgb)
@@ -142,7 +143,7 @@ def test_the_masks_are_sam2s_own_pixel_for_pixel(sam_network: torch.nn.Module) -
         expected, score = _sam2_answer(sam_network, rgb, prompts)
         result = predictor.predict(key, prompts)
         assert np.array_equal(result.mask, expected), prompts
-        assert result.score == score
+        assert result.score == pytest.approx(score, rel=1e-5, abs=1e-6)
         sizes.add(int(expected.sum()))
     assert len(sizes) > len(cases) // 2  # the prompts give different masks, not one answer
 
