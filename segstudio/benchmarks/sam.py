@@ -15,6 +15,8 @@ overrides), with the app's threads (the runner's: on the CPU, every core but one
   up to five, then starting again), the mask returned at the image's size (goal <= 50 on CPU).
 - ``sam2_prompt_ms``: the same clicks through sam2's own ``SAM2ImagePredictor.predict`` on the same
   embedding, interleaved with ours; ``prompt_speedup`` is their ratio (one run, one machine).
+- ``mask_12mp_ms``: turning one click's logits into the mask of a 4000 x 3000 photo, the only
+  part of a click that grows with the image; ``sam2_mask_12mp_ms`` sam2's own way, same run.
 - ``decoder_gflop``: the floating-point work of one click (torch's flop counter), so ``prompt_ms``
   can be read against the CPU's speed; ``sam2_decoder_gflop`` the same for sam2's own path.
 """
@@ -43,6 +45,8 @@ from segstudio.models.weights import WeightsMissing
 MODEL = "sam2.1-tiny"
 SIDE = 1024
 CLICKS_PER_OBJECT = 5
+PHOTO_HW = (3000, 4000)
+"""A 12 MP photo, for the part of a click that grows with the image (the mask at its size)."""
 TIMEOUT_S = 1200.0
 IDLE_S = 3.0
 GOALS = {"prompt_ms": 50.0, "embed_max_stall_ms": 50.0}
@@ -109,6 +113,22 @@ def _sam2_predict(predictor: SamPredictor, key: str, prompts: Prompts) -> None:
     np.asarray(masks[int(np.argmax(scores))], dtype=bool)
 
 
+def _mask_at_photo_size(predictor: SamPredictor, repeats: int) -> tuple[float, float]:
+    """Median ms to turn one click's 256-px logits into the mask of a 4000 x 3000 photo: ours, then
+    sam2's own post-processing and threshold (the rest of a click does not depend on the size)."""
+    logits = torch.from_numpy(photo_like(256, seed=2)[..., 0].astype(np.float32) - 128.0)
+    ours, theirs = [], []
+    transforms, threshold = predictor._predictor._transforms, predictor._predictor.mask_threshold
+    for _ in range(repeats):
+        start = time.perf_counter()
+        predictor._mask_at_size(logits, PHOTO_HW)
+        middle = time.perf_counter()
+        (transforms.postprocess_masks(logits[None, None], PHOTO_HW)[0, 0] > threshold).cpu().numpy()
+        ours.append((middle - start) * 1000.0)
+        theirs.append((time.perf_counter() - middle) * 1000.0)
+    return statistics.median(ours), statistics.median(theirs)
+
+
 def run_sam_bench(repeats: int = 5) -> dict[str, Any]:
     """Median embedding and per-click times and the GUI's stall (see the module notes)."""
     QCoreApplication.instance() or QCoreApplication([])  # QtCore only, for the worker and the probe
@@ -151,6 +171,7 @@ def run_sam_bench(repeats: int = 5) -> dict[str, Any]:
             sync()
             times.append((time.perf_counter() - start) * 1000.0)
     prompt_ms, sam2_ms = statistics.median(clicks), statistics.median(reference)
+    mask_ms, sam2_mask_ms = _mask_at_photo_size(predictor, max(3, repeats))
     return {
         "model": MODEL,
         "weights": weights,
@@ -168,5 +189,7 @@ def run_sam_bench(repeats: int = 5) -> dict[str, Any]:
         "decoder_gflop": round(flops.get_total_flops() / 1e9, 2),
         "sam2_decoder_gflop": round(sam2_flops.get_total_flops() / 1e9, 2),
         "clicks_timed": len(clicks),
+        "mask_12mp_ms": round(mask_ms, 2),
+        "sam2_mask_12mp_ms": round(sam2_mask_ms, 2),
         "goals": GOALS,
     }

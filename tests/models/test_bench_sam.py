@@ -21,5 +21,6 @@ def test_sam_bench_reports_embedding_and_per_click_times(
     assert result["embedding_ms"] > result["prompt_ms"] > 0 and result["clicks_timed"] == 5
     assert result["sam2_prompt_ms"] > 0 and result["prompt_speedup"] > 0  # sam2's own, interleaved
     assert result["embed_max_stall_ms"] >= 0
+    assert result["mask_12mp_ms"] > 0 and result["sam2_mask_12mp_ms"] > 0
     assert 1.0 < result["decoder_gflop"] < result["sam2_decoder_gflop"] < 6.0  # regrouped: less work
     assert build_parser().parse_args(["bench", "sam", "--json"]).name == "sam"

@@ -110,7 +110,8 @@ def test_one_click_takes_the_best_of_three_masks_and_more_prompts_one(
 
 
 def _sam2_answer(network: torch.nn.Module, rgb: np.ndarray, prompts: Prompts) -> tuple[np.ndarray, float]:
-    """sam2's own ``SAM2ImagePredictor`` on ``rgb``: its best mask and score, as its README uses it."""
+    """sam2's own ``SAM2ImagePredictor`` on ``rgb``: its best mask's logits at the image's size (its
+    mask is where they exceed 0) and its score, as its README uses it."""
     from sam2.sam2_image_predictor import SAM2ImagePredictor
 
     reference = SAM2ImagePredictor(network)
@@ -119,16 +120,21 @@ def _sam2_answer(network: torch.nn.Module, rgb: np.ndarray, prompts: Prompts) ->
     reference.set_image(rgb)
     coords, labels, box = prompt_arrays(prompts)
     with torch.inference_mode():
-        masks, scores, _ = reference.predict(
-            coords, labels, box, multimask_output=len(prompts.points) == 1 and prompts.box is None
+        logits, scores, _ = reference.predict(
+            coords,
+            labels,
+            box,
+            multimask_output=len(prompts.points) == 1 and prompts.box is None,
+            return_logits=True,
         )
     best = int(np.argmax(scores))
-    return masks[best].astype(bool), float(scores[best])
+    return logits[best], float(scores[best])
 
 
 def test_the_masks_are_sam2s_own_pixel_for_pixel(sam_network: torch.nn.Module) -> None:
-    """The per-click path (image half laid out once, attention regrouped, one mask upsampled)
-    changes no pixel; the scores differ by float rounding only."""
+    """The per-click path (image half laid out once, sums regrouped, one mask upsampled by
+    OpenCV) changes no pixel but where sam2's own logit is within 1e-4 of the threshold; the
+    scores differ by float rounding only."""
     rgb = _noise(5)
     predictor = SamPredictor(sam_network, "test-weights")
     key = predictor.embed(rgb)
@@ -140,9 +146,12 @@ def test_the_masks_are_sam2s_own_pixel_for_pixel(sam_network: torch.nn.Module) -
         cases += [prompts, prompts.with_box(30, 20, 150, 90)]
     sizes = set()
     for prompts in cases:
-        expected, score = _sam2_answer(sam_network, rgb, prompts)
+        logits, score = _sam2_answer(sam_network, rgb, prompts)
+        expected = logits > 0
         result = predictor.predict(key, prompts)
-        assert np.array_equal(result.mask, expected), prompts
+        differing = result.mask != expected
+        assert not differing[np.abs(logits) > 1e-4].any(), prompts
+        assert differing.sum() <= 2, prompts
         assert result.score == pytest.approx(score, rel=1e-5, abs=1e-6)
         sizes.add(int(expected.sum()))
     assert len(sizes) > len(cases) // 2  # the prompts give different masks, not one answer
