@@ -173,6 +173,9 @@ class MainWindow(QMainWindow):
         self._update_title()
         self.layout_restored = remembered.restore_layout(self, settings)
         """The window's geometry and docks are those it had when it last closed."""
+        models = self.models  # docks it brought back load nothing until the user turns to them
+        remembered.hold_until_used(self, [models.models_dock, models.train_dock], models.hold, models.release)
+        remembered.hold_until_used(self, [self.depth_dock], self.depth_view.hold, self.depth_view.release)
 
     def _jobs(self) -> JobClient:
         """A job client of the window's worker for one part (each hears only about its own jobs)."""

@@ -4,9 +4,9 @@ driven through its menus and keys with real mouse and keyboard events."""
 
 from __future__ import annotations
 
-from gui_helpers import press_key
+from gui_helpers import choose, press_key
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QTabBar, QToolBar, QToolButton, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QTabBar, QToolBar, QToolButton, QWidget
 
 from segstudio.core.palette import builtin_palette
 from segstudio.gui.actions import TOOL_GROUPS
@@ -16,18 +16,6 @@ from segstudio.io.project import Project
 
 SMALL_SCREEN = (1024, 700)
 """A 1024x768 screen less the desktop's panels and the window's frame."""
-
-
-def choose(qtbot, window: QMainWindow, menu_title: str, item_text: str) -> None:
-    """Open ``menu_title`` in the menu bar and click ``item_text``, as a user does with the mouse."""
-    bar = window.menuBar()
-    entry = next(a for a in bar.actions() if a.text().replace("&", "") == menu_title)
-    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.actionGeometry(entry).center())
-    menu = entry.menu()
-    qtbot.waitUntil(menu.isVisible)
-    item = next(a for a in menu.actions() if a.text().replace("&", "") == item_text)
-    qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(item).center())
-    qtbot.waitUntil(lambda: not menu.isVisible())
 
 
 def visible_rows(window: MainWindow) -> int:
