@@ -14,7 +14,7 @@ from gui_helpers import choose
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QTabBar
 
-from segstudio.gui.depthview.depth_view import HELD_MESSAGE
+from segstudio.gui.depthview.depth_view import HELD_MESSAGE, HELD_TEXT
 from segstudio.gui.main_window import MainWindow
 from segstudio.gui.modelling.model_docks import HELD_PLACEHOLDER
 from segstudio.gui.settings import user_settings
@@ -54,6 +54,7 @@ def test_remembered_docks_start_idle_until_the_user_turns_to_them(qtbot, make_wi
     settle(0.5)
     assert window.depth_view.worker is None and not window.depth_view.streaming
     assert window.depth_view.message_label.text() == HELD_MESSAGE
+    assert window.depth_view.canvas.placeholder == HELD_TEXT  # the picture says how to start it
     catalog = window.models.catalog
     assert not catalog.asking and not catalog.loaded and not window.models.backend.created
     assert window.models.models_panel.model_combo.placeholderText() == HELD_PLACEHOLDER

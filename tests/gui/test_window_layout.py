@@ -4,13 +4,14 @@ driven through its menus and keys with real mouse and keyboard events."""
 
 from __future__ import annotations
 
-from gui_helpers import choose, press_key
+from gui_helpers import MODELS_WAIT_MS, choose, press_key
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel, QTabBar, QToolBar, QToolButton, QWidget
 
 from segstudio.core.palette import builtin_palette
 from segstudio.gui.actions import TOOL_GROUPS
 from segstudio.gui.main_window import MainWindow
+from segstudio.gui.modelling.model_backend import FIRST_DOWNLOAD
 from segstudio.gui.panels.palette_panel import MIN_VISIBLE_CLASSES
 from segstudio.io.project import Project
 
@@ -120,3 +121,20 @@ def test_commands_with_nothing_to_act_on_say_why(qtbot, make_window, tmp_path) -
     assert "nothing to save" in window.statusBar().currentMessage()
     choose(qtbot, window, "Models", "Cancel pre-labelling")
     assert window.statusBar().currentMessage() == "No pre-labelling batch is running"
+
+
+def test_the_models_dock_needs_no_sideways_scrolling_at_1024_px(qtbot, make_window, project_root) -> None:
+    """The model list's long entries ("lraspp_mobilenet_v3_large  (semantic, 21 classes, weights
+    missing)") are elided in the closed list, not widening the dock past its place."""
+    window = small(qtbot, make_window(project_root))
+    window.size_docks()
+    choose(qtbot, window, "View", "Models")
+    qtbot.waitUntil(lambda: window.models.catalog.loaded, timeout=MODELS_WAIT_MS)
+    panel = window.models.models_panel
+    for name in (FIRST_DOWNLOAD, max((m.name for m in window.models.catalog.models), key=len)):
+        panel.select_model(name)
+        QApplication.processEvents()
+        scroll = window.models.models_dock.widget()
+        assert not scroll.horizontalScrollBar().isVisible(), name
+        assert panel.width() <= scroll.viewport().width()
+        assert len(panel.model_combo.currentText()) > 40  # the whole entry is still there (elided on screen)

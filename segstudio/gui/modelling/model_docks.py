@@ -97,7 +97,9 @@ class ModelDocks(QObject):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(widget)  # type: ignore[arg-type]
-        scroll.setMinimumSize(*MIN_DOCK_SIZE)
+        # as wide as the panel's least width beside a vertical scroll bar: it never scrolls sideways
+        least = widget.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()  # type: ignore[attr-defined]
+        scroll.setMinimumSize(max(MIN_DOCK_SIZE[0], least), MIN_DOCK_SIZE[1])
         dock.setWidget(scroll)
         self.window.addDockWidget(area, dock)
         dock.hide()  # shown on demand: no model backend is loaded until then
