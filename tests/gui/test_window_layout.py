@@ -4,7 +4,7 @@ driven through its menus and keys with real mouse and keyboard events."""
 
 from __future__ import annotations
 
-from gui_helpers import MODELS_WAIT_MS, choose, press_key
+from gui_helpers import MODELS_WAIT_MS, choose, press_key, settled, view_point, zoomed
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel, QTabBar, QToolBar, QToolButton, QWidget
 
@@ -138,3 +138,25 @@ def test_the_models_dock_needs_no_sideways_scrolling_at_1024_px(qtbot, make_wind
         assert not scroll.horizontalScrollBar().isVisible(), name
         assert panel.width() <= scroll.viewport().width()
         assert len(panel.model_combo.currentText()) > 40  # the whole entry is still there (elided on screen)
+
+
+def test_a_long_status_message_is_shown_whole_at_1024_px(qtbot, make_window, project_root) -> None:
+    """The tool and cursor readouts make room for a message they would cut; the class stays."""
+    window = small(qtbot, zoomed(make_window(project_root)))
+    bar = window.statusBar()
+    qtbot.mouseMove(window.canvas.viewport(), view_point(window, 30, 30))  # a cursor readout to show
+    qtbot.waitUntil(lambda: window.cursor_label.text() != "")
+    press_key(qtbot, window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)  # a short message
+    assert bar.currentMessage().startswith("Saved") and window.cursor_label.isVisible()
+    for _ in range(2):  # the second time there is nothing left to accept
+        press_key(qtbot, window, Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)
+        settled(qtbot, window)
+    message = bar.currentMessage()
+    assert message.startswith("Nothing to accept") and "Edit > Accepting" in message
+    QApplication.processEvents()
+    assert not window.cursor_label.isVisible() and not window.tool_label.isVisible()
+    assert window.class_picker.label.isVisible()
+    room = window.class_picker.label.geometry().left()  # the message is drawn left of the swatch
+    assert bar.fontMetrics().horizontalAdvance(message) < room
+    bar.clearMessage()
+    assert window.cursor_label.isVisible() and window.tool_label.isVisible()
