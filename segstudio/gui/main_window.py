@@ -387,6 +387,7 @@ class MainWindow(QMainWindow):
         document.work_progress.connect(self._work_progress)
         self._dirty_changed(document.dirty)
         self.canvas.fit()
+        self._show_cursor(-1, -1)  # the last image's pixel is not this one's (the next move says)
 
     def _offer_recovery(self) -> None:
         review = self.session.journal_review()

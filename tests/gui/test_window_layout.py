@@ -160,3 +160,15 @@ def test_a_long_status_message_is_shown_whole_at_1024_px(qtbot, make_window, pro
     assert bar.fontMetrics().horizontalAdvance(message) < room
     bar.clearMessage()
     assert window.cursor_label.isVisible() and window.tool_label.isVisible()
+
+
+def test_another_image_forgets_the_last_images_cursor_readout(qtbot, make_window, project_root) -> None:
+    """No stale "x, y, class" of the image just left, and Delete does not act at that point."""
+    window = make_window(project_root)
+    qtbot.mouseMove(window.canvas.viewport(), view_point(window, 100, 40))
+    qtbot.waitUntil(lambda: "cat" in window.cursor_label.text())
+    press_key(qtbot, window, Qt.Key.Key_D)  # the next image, saved on the way
+    qtbot.waitUntil(lambda: window.image_name == "plain")
+    assert window.cursor_label.text() == ""
+    press_key(qtbot, window, Qt.Key.Key_Delete)
+    assert window.statusBar().currentMessage().startswith("Point at an object")
