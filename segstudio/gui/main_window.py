@@ -72,6 +72,8 @@ SAVE_ON_LEAVE_KEY = "labels/save-on-leave"
 """User setting: save without asking when leaving an image (on unless switched off)."""
 DEFAULT_SIZE = (1360, 860)
 """Window size where the screen allows (it never opens larger than the screen)."""
+STATUS_SPACING = 16
+"""Pixels between the status bar's message and each readout (margins and a gap)."""
 DEPTH_DOCK_MINIMUM = (360, 320)
 """The depth stream dock's least size: its controls and a preview of about 340x240."""
 
@@ -173,6 +175,9 @@ class MainWindow(QMainWindow):
         self._update_title()
         self.layout_restored = remembered.restore_layout(self, settings)
         """The window's geometry and docks are those it had when it last closed."""
+        models = self.models  # docks it brought back load nothing until the user turns to them
+        remembered.hold_until_used(self, [models.models_dock, models.train_dock], models.hold, models.release)
+        remembered.hold_until_used(self, [self.depth_dock], self.depth_view.hold, self.depth_view.release)
 
     def _jobs(self) -> JobClient:
         """A job client of the window's worker for one part (each hears only about its own jobs)."""
@@ -244,6 +249,7 @@ class MainWindow(QMainWindow):
         self.scribbles.status.connect(lambda message: self.statusBar().showMessage(message, 10000))
         self.new_palette.explained.connect(lambda message: self.statusBar().showMessage(message, 15000))
         self.scribbles.mode_entered.connect(self.show_prediction)
+        self.statusBar().messageChanged.connect(self._make_room)
 
     # -- what is open -------------------------------------------------------------------------------
 
@@ -381,6 +387,7 @@ class MainWindow(QMainWindow):
         document.work_progress.connect(self._work_progress)
         self._dirty_changed(document.dirty)
         self.canvas.fit()
+        self._show_cursor(-1, -1)  # the last image's pixel is not this one's (the next move says)
 
     def _offer_recovery(self) -> None:
         review = self.session.journal_review()
@@ -550,8 +557,8 @@ class MainWindow(QMainWindow):
         """Say what accepting did, above all when it did nothing."""
         if box.is_empty:
             self.statusBar().showMessage(
-                "Nothing to accept: every predicted pixel is already labelled by a person or equal "
-                "to the prediction (Edit > Accepting replaces human labels overwrites them)",
+                "Nothing to accept: each predicted pixel is a person's label or equals the prediction "
+                "(see Edit > Accepting replaces human labels)",
                 8000,
             )
         else:
@@ -587,6 +594,16 @@ class MainWindow(QMainWindow):
     def show_status(self, message: str, ms: int = 3000) -> None:
         """A message in the status bar for ``ms`` milliseconds."""
         self.statusBar().showMessage(message, ms)
+
+    def _make_room(self, message: str) -> None:
+        """A message longer than the room the readouts leave hides the tool and cursor readouts
+        while it shows (at 1024 px they cut it mid-word); the class swatch always stays."""
+        bar, readouts = self.statusBar(), (self.tool_label, self.cursor_label)
+        room = bar.width() - self.class_picker.label.sizeHint().width() - STATUS_SPACING
+        room -= sum(label.sizeHint().width() + STATUS_SPACING for label in readouts)
+        fits = not message or bar.fontMetrics().horizontalAdvance(message) <= room
+        for label in readouts:
+            label.setVisible(fits)
 
     def show_prediction(self) -> None:
         """Make the prediction layer visible (hidden by default, under the ground truth)."""

@@ -7,16 +7,21 @@
 - The brush size, for every project.
 - Per project (keyed by its folder): the last tool and class, restored when it opens again.
 
+A dock with heavy work behind it (the Models dock's list imports torch, the depth stream loads its
+forest and reads frames) that a layout brings back stays idle until the user turns to it
+(:func:`hold_until_used`): start-up stays quick and quiet whatever was open at the last close.
+
 A window built without settings (tests, benchmarks) remembers nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QObject, QSettings
-from PySide6.QtWidgets import QMainWindow
+from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QWidget
 
 from segstudio.gui.tools.toolbox import ToolBox
 
@@ -43,6 +48,74 @@ def save_layout(window: QMainWindow, settings: QSettings | None) -> None:
     if settings is not None:
         settings.setValue(GEOMETRY_KEY, window.saveGeometry())
         settings.setValue(STATE_KEY, window.saveState(LAYOUT_VERSION))
+
+
+USER_INPUT = frozenset(
+    {
+        QEvent.Type.MouseButtonPress,
+        QEvent.Type.MouseButtonDblClick,
+        QEvent.Type.KeyPress,
+        QEvent.Type.Wheel,
+        QEvent.Type.TouchBegin,
+    }
+)
+
+
+class UntilUsed(QObject):
+    """Calls ``release`` once the user turns to ``docks`` restored by a layout: a click, key or
+    wheel inside one of them, its View menu toggle, or one coming to the front after the user did
+    anything at all (a click on its tab). Showing the window at start-up is none of these."""
+
+    def __init__(self, docks: Sequence[QDockWidget], release: Callable[[], None], parent: QObject) -> None:
+        super().__init__(parent)
+        self.docks, self._release = list(docks), release
+        self.user_acted = False
+        """An input event reached the application since the hold began (the window is up)."""
+        self.released = False
+        for dock in self.docks:
+            dock.toggleViewAction().triggered.connect(self._toggled)
+            dock.visibilityChanged.connect(self._visible)
+        app = QApplication.instance()
+        assert app is not None
+        app.installEventFilter(self)  # removed at release: no cost for the rest of the session
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        if event.type() in USER_INPUT:
+            self.user_acted = True
+            if isinstance(watched, QWidget) and any(dock.isAncestorOf(watched) for dock in self.docks):
+                self.release()
+        return False
+
+    def _toggled(self, shown: bool) -> None:
+        if shown:
+            self.release()
+
+    def _visible(self, visible: bool) -> None:
+        if visible and self.user_acted:
+            self.release()
+
+    def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        for dock in self.docks:
+            dock.toggleViewAction().triggered.disconnect(self._toggled)
+            dock.visibilityChanged.disconnect(self._visible)
+        self._release()
+
+
+def hold_until_used(
+    window: QMainWindow, docks: Sequence[QDockWidget], hold: Callable[[], None], release: Callable[[], None]
+) -> UntilUsed | None:
+    """After :func:`restore_layout`: if it brought back one of ``docks``, ``hold`` their feature
+    (it does nothing heavy when shown) and ``release`` it when the user turns to them."""
+    if all(dock.isHidden() for dock in docks):
+        return None
+    hold()
+    return UntilUsed(docks, release, window)
 
 
 def project_key(root: Path) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PySide6.QtCore import QPoint, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
 
 from segstudio.core.labels import LabelMap, Provenance
 from segstudio.core.palette import builtin_palette
@@ -160,3 +160,15 @@ def models_ready(qtbot, window: MainWindow, model: str) -> MainWindow:
 def open_boxes(window: MainWindow) -> list[QMessageBox]:
     """The message boxes the window shows now (errors open without blocking)."""
     return [box for box in window.findChildren(QMessageBox) if box.isVisible()]
+
+
+def choose(qtbot, window: QMainWindow, menu_title: str, item_text: str) -> None:
+    """Open ``menu_title`` in the menu bar and click ``item_text``, as a user does with the mouse."""
+    bar = window.menuBar()
+    entry = next(a for a in bar.actions() if a.text().replace("&", "") == menu_title)
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.actionGeometry(entry).center())
+    menu = entry.menu()
+    qtbot.waitUntil(menu.isVisible)
+    item = next(a for a in menu.actions() if a.text().replace("&", "") == item_text)
+    qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(item).center())
+    qtbot.waitUntil(lambda: not menu.isVisible())

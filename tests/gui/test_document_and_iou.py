@@ -86,8 +86,9 @@ def test_disagreement_and_outline_layers_equal_a_whole_image_pass_after_edits(
 
 
 def _iou_table(panel) -> dict[str, str]:
+    """Class -> IoU as its cell's tooltip gives it (exact; the cell itself shows one decimal)."""
     return {
-        panel.table.item(row, 0).text(): panel.table.item(row, 1).text()
+        panel.table.item(row, 0).text(): panel.table.item(row, 1).toolTip()
         for row in range(panel.table.rowCount())
     }
 
@@ -116,7 +117,7 @@ def test_iou_dock_shows_what_from_maps_computes_after_a_stroke(qtbot, make_windo
 
 def _pq_column(panel) -> dict[str, str]:
     rows = range(panel.table.rowCount())
-    return {panel.table.item(row, 0).text(): panel.table.item(row, 2).text() for row in rows}
+    return {panel.table.item(row, 0).text(): panel.table.item(row, 2).toolTip() for row in rows}
 
 
 def _direct_pq(document: Document):

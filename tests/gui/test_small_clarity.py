@@ -27,15 +27,15 @@ def test_the_iou_dock_says_what_its_counts_count(qtbot, make_window, project_roo
     qtbot.waitUntil(lambda: panel.table.rowCount() == 3)
     assert HUMAN_DIFFERS in panel.summary.text() and "Pixels changed" not in panel.summary.text()
     assert "Not a running total" in panel.summary.toolTip() and "person labelled" in panel.summary.toolTip()
-    column = COLUMNS.index("Pred. px on labelled")
+    column = COLUMNS.index("Pred px")
     header = panel.table.horizontalHeaderItem(column)
     assert "where the ground truth is labelled" in header.toolTip()
     rows = {
-        panel.table.item(r, 0).text(): panel.table.item(r, column).text()
+        panel.table.item(r, 0).text(): panel.table.item(r, column).toolTip()
         for r in range(panel.table.rowCount())
     }
     predicted_cat = (window.document.prediction.category == CAT) & (window.labels.category != 0xFFFF)
-    assert rows["cat"] == f"{int(predicted_cat.sum()):,}"
+    assert rows["cat"] == f"{int(predicted_cat.sum()):,} px"
     assert int((window.document.prediction.category == CAT).sum()) > predicted_cat.sum()  # the strip left out
 
 

@@ -4,30 +4,19 @@ driven through its menus and keys with real mouse and keyboard events."""
 
 from __future__ import annotations
 
-from gui_helpers import press_key
+from gui_helpers import MODELS_WAIT_MS, choose, press_key, settled, view_point, zoomed
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QTabBar, QToolBar, QToolButton, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QTabBar, QToolBar, QToolButton, QWidget
 
 from segstudio.core.palette import builtin_palette
 from segstudio.gui.actions import TOOL_GROUPS
 from segstudio.gui.main_window import MainWindow
+from segstudio.gui.modelling.model_backend import FIRST_DOWNLOAD
 from segstudio.gui.panels.palette_panel import MIN_VISIBLE_CLASSES
 from segstudio.io.project import Project
 
 SMALL_SCREEN = (1024, 700)
 """A 1024x768 screen less the desktop's panels and the window's frame."""
-
-
-def choose(qtbot, window: QMainWindow, menu_title: str, item_text: str) -> None:
-    """Open ``menu_title`` in the menu bar and click ``item_text``, as a user does with the mouse."""
-    bar = window.menuBar()
-    entry = next(a for a in bar.actions() if a.text().replace("&", "") == menu_title)
-    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.actionGeometry(entry).center())
-    menu = entry.menu()
-    qtbot.waitUntil(menu.isVisible)
-    item = next(a for a in menu.actions() if a.text().replace("&", "") == item_text)
-    qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(item).center())
-    qtbot.waitUntil(lambda: not menu.isVisible())
 
 
 def visible_rows(window: MainWindow) -> int:
@@ -132,3 +121,54 @@ def test_commands_with_nothing_to_act_on_say_why(qtbot, make_window, tmp_path) -
     assert "nothing to save" in window.statusBar().currentMessage()
     choose(qtbot, window, "Models", "Cancel pre-labelling")
     assert window.statusBar().currentMessage() == "No pre-labelling batch is running"
+
+
+def test_the_models_dock_needs_no_sideways_scrolling_at_1024_px(qtbot, make_window, project_root) -> None:
+    """The model list's long entries ("lraspp_mobilenet_v3_large  (semantic, 21 classes, weights
+    missing)") are elided in the closed list, not widening the dock past its place."""
+    window = small(qtbot, make_window(project_root))
+    window.size_docks()
+    choose(qtbot, window, "View", "Models")
+    qtbot.waitUntil(lambda: window.models.catalog.loaded, timeout=MODELS_WAIT_MS)
+    panel = window.models.models_panel
+    for name in (FIRST_DOWNLOAD, max((m.name for m in window.models.catalog.models), key=len)):
+        panel.select_model(name)
+        QApplication.processEvents()
+        scroll = window.models.models_dock.widget()
+        assert not scroll.horizontalScrollBar().isVisible(), name
+        assert panel.width() <= scroll.viewport().width()
+        assert len(panel.model_combo.currentText()) > 40  # the whole entry is still there (elided on screen)
+
+
+def test_a_long_status_message_is_shown_whole_at_1024_px(qtbot, make_window, project_root) -> None:
+    """The tool and cursor readouts make room for a message they would cut; the class stays."""
+    window = small(qtbot, zoomed(make_window(project_root)))
+    bar = window.statusBar()
+    qtbot.mouseMove(window.canvas.viewport(), view_point(window, 30, 30))  # a cursor readout to show
+    qtbot.waitUntil(lambda: window.cursor_label.text() != "")
+    press_key(qtbot, window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)  # a short message
+    assert bar.currentMessage().startswith("Saved") and window.cursor_label.isVisible()
+    for _ in range(2):  # the second time there is nothing left to accept
+        press_key(qtbot, window, Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)
+        settled(qtbot, window)
+    message = bar.currentMessage()
+    assert message.startswith("Nothing to accept") and "Edit > Accepting" in message
+    QApplication.processEvents()
+    assert not window.cursor_label.isVisible() and not window.tool_label.isVisible()
+    assert window.class_picker.label.isVisible()
+    room = window.class_picker.label.geometry().left()  # the message is drawn left of the swatch
+    assert bar.fontMetrics().horizontalAdvance(message) < room
+    bar.clearMessage()
+    assert window.cursor_label.isVisible() and window.tool_label.isVisible()
+
+
+def test_another_image_forgets_the_last_images_cursor_readout(qtbot, make_window, project_root) -> None:
+    """No stale "x, y, class" of the image just left, and Delete does not act at that point."""
+    window = make_window(project_root)
+    qtbot.mouseMove(window.canvas.viewport(), view_point(window, 100, 40))
+    qtbot.waitUntil(lambda: "cat" in window.cursor_label.text())
+    press_key(qtbot, window, Qt.Key.Key_D)  # the next image, saved on the way
+    qtbot.waitUntil(lambda: window.image_name == "plain")
+    assert window.cursor_label.text() == ""
+    press_key(qtbot, window, Qt.Key.Key_Delete)
+    assert window.statusBar().currentMessage().startswith("Point at an object")

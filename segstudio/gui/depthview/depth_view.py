@@ -42,6 +42,9 @@ CAPTURE_FOLDER = "captures"
 DEFAULT_OPACITY = 0.6
 FPS_WINDOW_S = 2.0
 MIN_JOINT_CONFIDENCE = 0.002
+HELD_MESSAGE = "Shown at start-up, the stream waits for you: click the picture or choose a source"
+HELD_TEXT = "Click to start the stream"
+WAITING_TEXT = "Waiting for frames…"
 """Joints drawn only above this mean-shift density: weaker proposals mostly sit on the floor."""
 SOURCE_CHOICES: tuple[tuple[str, str | None], ...] = (
     ("Synthetic body", "synthetic"),
@@ -80,6 +83,8 @@ class DepthCanvas(QWidget):
         self.joints = np.zeros((0, 2))
         self.confidence = np.zeros(0)
         self.opacity = DEFAULT_OPACITY
+        self.placeholder = WAITING_TEXT
+        """Said while no frame is shown."""
         self.setMinimumSize(160, 120)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
@@ -104,7 +109,7 @@ class DepthCanvas(QWidget):
         painter.fillRect(self.rect(), QColor(20, 20, 20))
         if self.depth_image is None or self.parts_image is None:
             painter.setPen(QColor(200, 200, 200))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Waiting for frames…")
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
             return
         height, width = self.depth_image.array.shape
         scale = min(self.width() / width, self.height() / height)
@@ -153,6 +158,10 @@ class DepthView(QWidget):
         self._load_model = model_loader or (lambda: BodyPartModel.load(bundled_model_path()))
         self._model: BodyPartModel | None = None
         self._spec = "synthetic"
+        self.held = False
+        """Shown by a restored layout, not by the user: showing it starts no stream yet."""
+        self._wanted = False
+        """The dock is in view: the stream runs unless held."""
         self.worker: DepthWorker | None = None
         self.shown: DepthResult | None = None
         self.frames_shown = 0
@@ -210,10 +219,28 @@ class DepthView(QWidget):
 
     def set_streaming(self, on: bool) -> None:
         """Start (loading the model the first time) or stop the stream; the dock's visibility."""
-        if on and not self.streaming:
+        self._wanted = on
+        if on and self.held:
+            self._show_message(HELD_MESSAGE)
+        elif on and not self.streaming:
             self.open_spec(self._spec)
         elif not on:
             self.stop()
+
+    def hold(self) -> None:
+        """Start no stream when shown (start-up with a remembered layout) until :meth:`release`."""
+        self.held = True
+        self.canvas.placeholder = HELD_TEXT
+        self.canvas.update()
+
+    def release(self) -> None:
+        """The user turned to the dock: stream if it is in view."""
+        if self.held:
+            self.held = False
+            self.canvas.placeholder = WAITING_TEXT
+            self.canvas.update()
+            self._show_message("")
+            self.set_streaming(self._wanted)
 
     def open_spec(self, spec: str) -> bool:
         """Switch to the source ``spec`` (see ``source_from_spec``); errors show in the dock."""
@@ -230,6 +257,7 @@ class DepthView(QWidget):
     def start_source(self, source: DepthSource) -> None:
         """Stream ``source`` (stopping the one before; the source picker goes through here)."""
         self.stop()
+        self.held, self.canvas.placeholder = False, WAITING_TEXT  # a source chosen by the user
         self._show_message("")
         self._shown_at.clear()
         worker = DepthWorker(source, self._load_model, self._model, self._spec in CAMERAS, self)

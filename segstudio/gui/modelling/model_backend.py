@@ -157,6 +157,11 @@ class LazyBackend:
     def available(self) -> bool:
         return self._factory is not None
 
+    @property
+    def created(self) -> bool:
+        """The backend was made (the model half, torch, is loaded)."""
+        return self._backend is not None
+
     def get(self) -> ModelBackend:
         """The backend; raises RuntimeError when this window was built without models."""
         with self._lock:

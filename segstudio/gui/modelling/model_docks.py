@@ -2,7 +2,8 @@
 
 Kept out of ``main_window.py`` so the window only creates this and closes the worker. Both docks
 start hidden and the model list is asked for the first time one is shown (or a model command
-runs), so start-up never loads the model backend (torch).
+runs), so start-up never loads the model backend (torch). A remembered layout that shows one at
+start-up holds the list (:meth:`ModelDocks.hold`) until the user turns to the dock.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from segstudio.gui.threads.job_client import JobClient, SoloJob
 from segstudio.io.project import ImageState, Project
 
 STATUS_MS = 5000
+HELD_PLACEHOLDER = "The model list loads when you use this dock"
+LOADING_PLACEHOLDER = "Loading the model list…"
 MIN_DOCK_SIZE = (300, 260)
 """A model dock's least size: the model choice, the pre-label buttons and the progress in view
 (the rest scrolls); the window tabs it with the IoU dock, so it never squeezes the classes."""
@@ -72,6 +75,8 @@ class ModelDocks(QObject):
         self._view_menu = view_menu
         self._settings = settings
         self.score_dialog: ProjectScoreDialog | None = None
+        self.held = False
+        """Shown by a restored layout, not by the user: showing a dock asks for no list yet."""
         self.jobs = jobs
         self.catalog = ModelCatalog(self.jobs, backend, self)
         self.prelabeller = PreLabeller(self.jobs, backend, session, host.show_image_state, self)
@@ -92,12 +97,14 @@ class ModelDocks(QObject):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(widget)  # type: ignore[arg-type]
-        scroll.setMinimumSize(*MIN_DOCK_SIZE)
+        # as wide as the panel's least width beside a vertical scroll bar: it never scrolls sideways
+        least = widget.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()  # type: ignore[attr-defined]
+        scroll.setMinimumSize(max(MIN_DOCK_SIZE[0], least), MIN_DOCK_SIZE[1])
         dock.setWidget(scroll)
         self.window.addDockWidget(area, dock)
         dock.hide()  # shown on demand: no model backend is loaded until then
         # shown, even behind another tab (visibilityChanged says only whether it is in front)
-        dock.toggleViewAction().toggled.connect(lambda shown: shown and self.ensure_list())
+        dock.toggleViewAction().toggled.connect(lambda shown: shown and not self.held and self.ensure_list())
         if self._view_menu is not None:
             self._view_menu.addAction(dock.toggleViewAction())
         return dock
@@ -169,6 +176,19 @@ class ModelDocks(QObject):
             self.host.show_status("No pre-labelling batch is running", STATUS_MS)
             return
         self.prelabeller.cancel_batch()
+
+    def hold(self) -> None:
+        """Ask for no model list when a dock shows (start-up with a remembered layout): the
+        backend (torch) loads when the user turns to the dock (:meth:`release`) or runs a command."""
+        self.held = True
+        self.models_panel.model_combo.setPlaceholderText(HELD_PLACEHOLDER)
+
+    def release(self) -> None:
+        """The user turned to a model dock: the list as when it is shown."""
+        self.held = False
+        self.models_panel.model_combo.setPlaceholderText(LOADING_PLACEHOLDER)
+        if self.models_dock.toggleViewAction().isChecked() or self.train_dock.toggleViewAction().isChecked():
+            self.ensure_list()
 
     def ensure_list(self) -> None:
         """Ask for the model list once (later: on project change or on request)."""

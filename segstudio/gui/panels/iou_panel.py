@@ -18,12 +18,18 @@ from segstudio.core.label_pq import PanopticQuality, Quality
 from segstudio.gui.document.document import Document
 
 REDRAW_MS = 60
-COLUMNS = ("Class", "IoU", "PQ", "GT px", "Pred. px on labelled")
+COLUMNS = ("Class", "IoU", "PQ", "GT px", "Pred px")
+"""Short headers, so the table fits the dock at its default width (1024 px windows); each says
+what it counts in its tooltip."""
 COLUMN_TIPS = {
-    "GT px": "Ground-truth pixels of the class",
-    "Pred. px on labelled": "Pixels predicted as the class where the ground truth is labelled: the "
-    "pixels IoU is counted on (predictions over unlabelled pixels are left out)",
+    "Class": "The classes in the ground truth or the prediction (the full name in each cell's tooltip)",
+    "IoU": "Intersection over union of the prediction with the ground truth, per class",
+    "PQ": "Panoptic quality of the class's segments (COCO): SQ x RQ",
+    "GT px": "Ground-truth pixels of the class (the exact count in each cell's tooltip)",
+    "Pred px": "Pixels predicted as the class where the ground truth is labelled: the pixels IoU "
+    "is counted on (predictions over unlabelled pixels are left out)",
 }
+
 HUMAN_DIFFERS = "Human pixels unlike the prediction"
 HUMAN_DIFFERS_TIP = (
     "Pixels a person labelled last whose class differs from the prediction shown now. Not a running "
@@ -50,6 +56,25 @@ def visible_on_dark(color: tuple[int, int, int], min_luma: int = MIN_BAR_LUMA) -
 
 def percent(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.2%}"
+
+
+def short_percent(value: float) -> str:
+    """A table cell's percentage: one decimal, enough to follow an edit, narrow enough to fit."""
+    return "–" if math.isnan(value) else f"{value:.1%}"
+
+
+def short_count(count: int) -> str:
+    """A pixel count in at most five characters (``9,870``, ``12.4k``, ``310k``, ``3.1M``): a 12 MP
+    photo's counts in full would widen the table past the dock; the cell's tooltip has the exact number."""
+    if count < 10_000:
+        return f"{count:,}"
+    for unit, scale in (("k", 1e3), ("M", 1e6), ("G", 1e9)):
+        value = count / scale
+        if round(value, 1) < 100:
+            return f"{value:.1f}{unit}"
+        if round(value) < 1000:
+            return f"{value:.0f}{unit}"
+    return f"{count / 1e9:.0f}G"
 
 
 def quality_text(quality: Quality) -> str:
@@ -102,7 +127,9 @@ class IouPanel(QWidget):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # names take what is left, elided
+        header.setMinimumSectionSize(24)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.setMinimumWidth(120)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -178,16 +205,21 @@ class IouPanel(QWidget):
         self.table.setRowCount(len(present))
         for row, (i, name) in enumerate(zip(present, names, strict=True)):
             class_quality = None if quality is None else quality.per_class.get(int(matrix.class_ids[i]))
+            pq = math.nan if class_quality is None else class_quality.pq
+            counts = (int(gt_area[i]), int(pred_area[i]))
             cells = (
-                name,
-                percent(float(iou[i])),
-                "–" if class_quality is None else percent(class_quality.pq),
-                f"{int(gt_area[i]):,}",
-                f"{int(pred_area[i]):,}",
+                (name, name),
+                *((short_percent(value), percent(value)) for value in (float(iou[i]), pq)),
+                *((short_count(count), f"{count:,} px") for count in counts),
             )
-            for column, text in enumerate(cells):
+            for column, (text, tip) in enumerate(cells):
                 item = self.table.item(row, column)
                 if item is None:
-                    self.table.setItem(row, column, QTableWidgetItem(text))
+                    item = QTableWidgetItem(text)
+                    if column:
+                        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    self.table.setItem(row, column, item)
                 elif item.text() != text:  # only changed cells: a long edit redraws this often
                     item.setText(text)
+                if item.toolTip() != tip:
+                    item.setToolTip(tip)
