@@ -145,15 +145,35 @@ def test_streaming_import_memory_does_not_grow_with_the_images(tmp_path: Path) -
     assert growth < holding_them_all / 3, (runs, holding_them_all)
 
 
+@pytest.mark.slow
+def test_streaming_eval_memory_does_not_grow_with_the_images(tmp_path: Path) -> None:
+    """2,000 small image pairs against 200: peak memory of ``eval panoptic`` (process and workers)
+    grows far less than holding the extra annotations parsed (as reading the JSON whole did)."""
+    few, many = 200, 2000
+    data = write_generated_dataset(tmp_path / "data", many, width=64, height=48, jobs=2)
+    masks = str(tmp_path / "data" / "panoptic")
+    peaks = {}
+    for count in (few, many):
+        json_path = first_images(data.gt_json, count, tmp_path / f"first-{count}.json")
+        files = {"gt_json": str(json_path), "pred_json": str(json_path), "gt_dir": masks, "pred_dir": masks}
+        run = run_step("eval", **files, jobs=2)
+        assert run["pq"]["All"]["pq"] > 0.999  # the ground truth against itself (crowd aside)
+        peaks[count] = run["peak_rss_mb"]
+    json_mb = data.gt_json.stat().st_size / 2**20
+    parsed_mb = 2 * 8 * json_mb * (many - few) / many  # both files, ~8x their text once parsed
+    assert peaks[many] - peaks[few] < parsed_mb / 3, (peaks, parsed_mb)
+
+
 def test_bench_io_runs_small(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "io", "--json", "--images", "3", "--memory-images", "5", "--jobs", "2"]) == 0
     result = json.loads(capsys.readouterr().out)
     for key in (
         "import_images_per_s", "export_images_per_s", "eval_seconds", "hotcoco_seconds", "pq",
-        "peak_rss_mb", "peak_rss_ratio",
+        "peak_rss_mb", "peak_rss_ratio", "eval_memory_peak_rss_mb", "eval_peak_rss_ratio",
     ):  # fmt: skip
         assert key in result
     assert set(result["peak_rss_mb"]) == {"3", "5"} and result["import_images_per_s"] > 0
+    assert set(result["eval_memory_peak_rss_mb"]) == {"3", "5"} and result["eval_peak_rss_ratio"] > 0
     steps = {"import", "export", "eval"} | ({"hotcoco"} if result["hotcoco_seconds"] is not None else set())
     assert set(result["cpu_seconds"]) == steps
     assert all(seconds > 0 for seconds in result["cpu_seconds"].values())  # workers' time included

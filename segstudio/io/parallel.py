@@ -144,6 +144,7 @@ class OrderedPool(Generic[Context]):
 
     def __enter__(self) -> OrderedPool[Context]:
         if self.jobs == 1:
+            keep_freed_memory()  # as the workers do: the same per-image arrays, here in this process
             self._local_context = self._make_context() if self._make_context is not None else None
         else:
             self._executor = ProcessPoolExecutor(
