@@ -43,7 +43,7 @@ from segstudio.io.datasets import (
 )
 from segstudio.io.images import ImageReadError, write_png
 from segstudio.io.json_stream import check_json_object, json_items
-from segstudio.io.parallel import OrderedPool, PoolFactory, map_in_batches
+from segstudio.io.parallel import OrderedPool, PoolFactory, map_in_batches, prestart
 from segstudio.io.png import RGB, decode_png, png_header, read_png_file
 from segstudio.io.safe_files import contained_path
 
@@ -368,6 +368,8 @@ def evaluate_panoptic_files(
     flight and the ids of the images matched, never the annotations of the whole dataset (see
     :func:`image_pairs`). A problem in either file is raised when the stream reaches it.
     """
+    if pool is OrderedPool:
+        prestart(jobs)  # the workers' start-up overlaps the reading of the categories below
     gt_json, pred_json = Path(gt_json), Path(pred_json)
     gt_dir = default_png_dir(gt_json) if gt_dir is None else Path(gt_dir)
     pred_dir = default_png_dir(pred_json) if pred_dir is None else Path(pred_dir)
