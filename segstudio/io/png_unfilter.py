@@ -45,9 +45,27 @@ FIRST_ROWS = 16
 before the whole stream is inflated (~6% of libpng's time, paid twice otherwise)."""
 
 
+REST_AFTER, RETRY_EVERY = 8, 64
+"""After ``REST_AFTER`` files declined in a row, only every ``RETRY_EVERY``-th file is tried: a
+dataset's files come from one writer, and a declined file costs ~0.1-0.3 ms of looking first
+(~5-10% of libpng's decode). Either path gives the same pixels, so this changes only time."""
+_declined_in_a_row = 0
+
+
 def decode_filtered(header: bytes, idat: bytes) -> np.ndarray | None:
     """Samples ``(H, W)`` or ``(H, W, C)`` of an 8-bit non-interlaced PNG from its 13-byte IHDR
-    body and its joined IDAT bodies; None where this decoder does not apply (see module doc)."""
+    body and its joined IDAT bodies; None where this decoder does not apply (see module doc) or
+    rests (``REST_AFTER``)."""
+    global _declined_in_a_row
+    if _declined_in_a_row >= REST_AFTER and _declined_in_a_row % RETRY_EVERY:
+        _declined_in_a_row += 1
+        return None
+    samples = _decode(header, idat)
+    _declined_in_a_row = 0 if samples is not None else _declined_in_a_row + 1
+    return samples
+
+
+def _decode(header: bytes, idat: bytes) -> np.ndarray | None:
     width = int.from_bytes(header[0:4], "big")
     height = int.from_bytes(header[4:8], "big")
     bit_depth, colour_type, compression, filter_method, interlace = header[8:13]

@@ -17,7 +17,14 @@ import pytest
 from segstudio.io.images import ImageReadError
 from segstudio.io.png import decode_png, png_chunks
 from segstudio.io.png_encode import PNG_SIGNATURE, encode_png, png_chunk
-from segstudio.io.png_unfilter import EDGES_MAX, PAETH_ROWS_MAX, decode_filtered, unfilter
+from segstudio.io.png_unfilter import (
+    EDGES_MAX,
+    PAETH_ROWS_MAX,
+    REST_AFTER,
+    RETRY_EVERY,
+    decode_filtered,
+    unfilter,
+)
 
 NONE, SUB, UP, AVERAGE, PAETH = range(5)
 COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}
@@ -63,6 +70,16 @@ def _label_like(rng: np.random.Generator, height: int, width: int, bpp: int) -> 
     region = ((xx + 2 * np.sin(yy) > width / 2).astype(int) + 2 * (yy + xx // 3 > height / 2)) % 4
     pixels = colours[region]
     return pixels[..., 0] if bpp == 1 else pixels
+
+
+@pytest.fixture(autouse=True)
+def awake() -> None:
+    """The decoder taking files again (it rests after declining some in a row, maybe in an
+    earlier test): a plain file offered until it takes one."""
+    pixels = np.zeros((4, 4), np.uint8)
+    chunks = dict(png_chunks(encode_png(pixels, "x"), Path("x.png")))
+    taken = (decode_filtered(chunks[b"IHDR"], chunks[b"IDAT"]) for _ in range(RETRY_EVERY + 1))
+    assert any(result is not None for result in taken)
 
 
 @pytest.mark.parametrize("bpp", [1, 2, 3, 4])
@@ -170,3 +187,18 @@ def _unfilter_in_pieces(rows: np.ndarray) -> np.ndarray:
         out[start : start + len(done)] = done
         previous = done[-1]
     return out
+
+
+def test_after_files_it_declines_in_a_row_it_rests_and_tries_again_now_and_then() -> None:
+    pixels = _label_like(np.random.default_rng(7), 20, 24, 3)
+    plain = dict(png_chunks(_png(pixels, _filter_rows(pixels, [SUB] + [UP] * 19)), Path("p.png")))
+    paeth = dict(png_chunks(_png(pixels, _filter_rows(pixels, [PAETH] * 20)), Path("q.png")))
+    assert decode_filtered(plain[b"IHDR"], plain[b"IDAT"]) is not None
+    for _ in range(REST_AFTER):
+        assert decode_filtered(paeth[b"IHDR"], paeth[b"IDAT"]) is None
+    tried = [decode_filtered(plain[b"IHDR"], plain[b"IDAT"]) is not None for _ in range(RETRY_EVERY)]
+    # resting, except the RETRY_EVERY-th file, which is decoded here: awake again from then on
+    assert tried == [False] * (RETRY_EVERY - REST_AFTER) + [True] * REST_AFTER
+    np.testing.assert_array_equal(
+        decode_png(_png(pixels, _filter_rows(pixels, [PAETH] * 20)), Path("q")), pixels
+    )
