@@ -4,6 +4,7 @@ the same bytes whatever ``--jobs``, nothing left by a cancel, memory flat in the
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from segstudio.cli import main
 from segstudio.core.jobs import Cancelled
 from segstudio.io.coco_panoptic import evaluate_panoptic_files, read_coco_panoptic, read_panoptic_png
 from segstudio.io.dataset_import import DatasetSource, ImportFormat, import_dataset
+from segstudio.io.datasets import DatasetError
 from segstudio.io.export import ExportFormat, export_project
 from segstudio.io.project import Project
 from segstudio.io.project_eval import evaluate_project
@@ -96,6 +98,21 @@ def test_eval_is_the_same_at_every_jobs(generated: Path, tmp_path: Path) -> None
         for j in (1, 2)
     ]
     assert semantic[0] == semantic[1] and semantic[0]["images"] == 10
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_eval_reports_a_problem_in_the_json_before_scoring_any_image(
+    generated: Path, tmp_path: Path, jobs: int
+) -> None:
+    """The last image has no prediction and the first image's PNG is broken: the JSON's problem
+    is the one reported, whatever ``jobs`` (the last image is in a later batch than the first)."""
+    data = json.loads((generated / "pred.json").read_text())
+    missing = data["annotations"].pop()["image_id"]
+    (tmp_path / "pred.json").write_text(json.dumps(data))
+    shutil.copytree(generated / "pred", tmp_path / "pred")
+    (tmp_path / "pred" / data["annotations"][0]["file_name"]).write_bytes(b"not a png")
+    with pytest.raises(DatasetError, match=rf"pred\.json: no prediction for image id {missing}$"):
+        evaluate_panoptic_files(generated / "panoptic.json", tmp_path / "pred.json", jobs=jobs)
 
 
 def test_a_cancelled_parallel_export_leaves_no_output(generated: Path, tmp_path: Path) -> None:

@@ -364,9 +364,10 @@ def evaluate_panoptic_files(
     so the numbers do not depend on ``jobs`` (nor on ``pool``, which may put them on a cluster);
     ``progress(done, total)`` comes per image.
 
-    Both files are streamed (``io.json_stream``): memory holds the categories, the image pairs in
-    flight and the ids of the images matched, never the annotations of the whole dataset (see
-    :func:`image_pairs`). A problem in either file is raised when the stream reaches it.
+    Both files are streamed (``io.json_stream``), twice: a checking pass, so every problem in
+    either file is raised before any image is scored, then the scoring pass. Memory holds the
+    categories, the image pairs in flight and the ids of the images matched, never the
+    annotations of the whole dataset (see :func:`image_pairs`).
     """
     if pool is OrderedPool:
         prestart(jobs)  # the workers' start-up overlaps the reading of the categories below
@@ -380,11 +381,14 @@ def evaluate_panoptic_files(
     for folder in (gt_dir, pred_dir):
         if not folder.is_dir():
             raise DatasetError(f"{folder}: PNG folder not found")
-    total = sum(1 for _ in json_items(gt_json, "annotations.item.image_id")) if progress else 0
+    # A checking pass first (as the import's): every problem of either file is raised before any
+    # image is scored, so the first error does not depend on ``jobs``; it overlaps the workers'
+    # start-up. The scoring pass reads the files again, unchecked.
+    total = sum(1 for _ in image_pairs(gt_json, pred_json, gt_dir, pred_dir))
     in_flight: deque[_ImagePair] = deque()
 
     def pairs() -> Iterator[_ImagePair]:
-        for pair in image_pairs(gt_json, pred_json, gt_dir, pred_dir):
+        for pair in image_pairs(gt_json, pred_json, gt_dir, pred_dir, check=False):
             in_flight.append(pair)
             yield pair
 
@@ -398,7 +402,7 @@ def evaluate_panoptic_files(
                 where = f"{gt_json}: image {pair.image_id!r} ({pair.gt_file})"
                 warnings += [f"{where}: {w}" for w in image_warnings]
             if progress is not None:
-                progress(done, max(total, done))
+                progress(done, total)
     results = pq_results(stat, isthing)
     for category_id, values in results["per_class"].items():
         values["name"] = str(categories[int(category_id)].get("name", category_id))
@@ -428,31 +432,36 @@ def _check_whole(schema: Any, path: Path) -> None:
     validate(schema, read_json(path), path, DatasetError)
 
 
-def _checked_annotations(path: Path, schema: Any) -> Iterator[tuple[Any, str, list[Mapping[str, Any]]]]:
-    """(image_id, PNG file name, segments_info) of each annotation of ``path``, streamed and
-    checked; when there are none, the whole file is checked against ``schema``."""
+def _annotations(path: Path, schema: Any, check: bool) -> Iterator[tuple[Any, str, list[Mapping[str, Any]]]]:
+    """(image_id, PNG file name, segments_info) of each annotation of ``path``, streamed; with
+    ``check``, each entry validated, and the whole file checked against ``schema`` when there are
+    none (so that a missing or malformed list is named)."""
     from segstudio.io.schemas import validate_entry
     from segstudio.io.schemas.coco import PanopticAnnotation
 
     count = 0
     for count, entry in enumerate(json_items(path, "annotations.item"), 1):
-        validate_entry(PanopticAnnotation, entry, path, DatasetError, ("annotations", count - 1))
+        if check:
+            validate_entry(PanopticAnnotation, entry, path, DatasetError, ("annotations", count - 1))
         yield _annotation(entry, count - 1, path)
-    if not count:
+    if check and not count:
         _check_whole(schema, path)
 
 
-def image_pairs(gt_json: Path, pred_json: Path, gt_dir: Path, pred_dir: Path) -> Iterator[_ImagePair]:
-    """Each ground-truth annotation with its prediction, in ground-truth order, both files streamed.
+def image_pairs(
+    gt_json: Path, pred_json: Path, gt_dir: Path, pred_dir: Path, *, check: bool = True
+) -> Iterator[_ImagePair]:
+    """Each ground-truth annotation with its prediction, in ground-truth order, both files streamed
+    (``check``: every entry validated too; a second pass over checked files may leave it out).
 
     Predictions are read as far as the one needed: in the usual layout (the same order in both
     files) none waits; one read ahead of its turn waits in memory. What is kept for the rest of
-    the run is the set of image ids matched, to refuse an image annotated twice. The predictions
+    the pass is the set of image ids matched, to refuse an image annotated twice. The predictions
     left after the last ground-truth image are still read, so the whole file is checked.
     """
     from segstudio.io.schemas.coco import PanopticFile, PanopticGroundTruth
 
-    predictions = _checked_annotations(pred_json, PanopticFile)
+    predictions = _annotations(pred_json, PanopticFile, check)
     waiting: dict[Any, tuple[str, list[Mapping[str, Any]]]] = {}
     matched: set[Any] = set()
 
@@ -461,7 +470,7 @@ def image_pairs(gt_json: Path, pred_json: Path, gt_dir: Path, pred_dir: Path) ->
             raise DatasetError(f"{pred_json}: image id {image_id!r} has two annotations")
         waiting[image_id] = (file_name, segments)
 
-    for image_id, gt_file, gt_segments in _checked_annotations(gt_json, PanopticGroundTruth):
+    for image_id, gt_file, gt_segments in _annotations(gt_json, PanopticGroundTruth, check):
         if image_id in matched:
             raise DatasetError(f"{gt_json}: image id {image_id!r} has two annotations")
         while image_id not in waiting:
