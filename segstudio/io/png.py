@@ -107,15 +107,10 @@ def decode_png(data: bytes, path: Path) -> np.ndarray:
     BGR), bit depth kept (1/2/4-bit grey scaled to 0..255, indexed expanded to RGB, as libpng
     does); ImageReadError naming ``path`` when a chunk is torn or bit-flipped or the pixels do not
     decode."""
-    header, idat, plain = b"", [], True
-    for kind, body in png_chunks(data, path):  # every CRC, before any decoder sees the bytes
-        if kind == b"IHDR" and not header:
-            header = body
-        elif kind == b"IDAT":
-            idat.append(body)
-        plain = plain and kind in PLAIN_CHUNKS
-    if plain and len(header) == 13 and idat:
-        samples = decode_filtered(header, b"".join(idat) if len(idat) > 1 else idat[0])
+    chunks = list(png_chunks(data, path))  # every CRC, before any decoder sees the bytes
+    if _plain_layout([kind for kind, _ in chunks]) and len(chunks[0][1]) == 13:
+        idat = [body for kind, body in chunks if kind == b"IDAT"]
+        samples = decode_filtered(chunks[0][1], b"".join(idat) if len(idat) > 1 else idat[0])
         if samples is not None:
             return samples
     try:
@@ -123,6 +118,18 @@ def decode_png(data: bytes, path: Path) -> np.ndarray:
             return imagecodecs.png_decode(data)
     except (imagecodecs.PngError, ValueError, MemoryError) as error:
         raise ImageReadError(f"{path}: corrupt or truncated PNG ({error})") from None
+
+
+def _plain_layout(kinds: list[bytes]) -> bool:
+    """Whether chunks of these types are a well-formed PNG that ``png_unfilter`` may decode: IHDR
+    first and once, one run of IDATs, IEND last, nothing that changes the samples. Anything
+    else goes to libpng, which decodes it or says what is wrong."""
+    if kinds[0] != b"IHDR" or kinds.count(b"IHDR") != 1 or b"IDAT" not in kinds:
+        return False
+    if not PLAIN_CHUNKS.issuperset(kinds):
+        return False
+    first, count = kinds.index(b"IDAT"), kinds.count(b"IDAT")
+    return kinds[first : first + count] == [b"IDAT"] * count
 
 
 def indexed_as_grey(data: bytes, path: Path) -> bytes:

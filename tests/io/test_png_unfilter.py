@@ -202,3 +202,27 @@ def test_after_files_it_declines_in_a_row_it_rests_and_tries_again_now_and_then(
     np.testing.assert_array_equal(
         decode_png(_png(pixels, _filter_rows(pixels, [PAETH] * 20)), Path("q")), pixels
     )
+
+
+@pytest.mark.parametrize("layout", ["split-idat", "idat-before-ihdr", "two-ihdr", "multi-idat"])
+def test_unusual_chunk_layouts_decode_as_libpng_decodes_them_or_fail_naming_the_file(layout: str) -> None:
+    pixels = _label_like(np.random.default_rng(8), 10, 12, 3)
+    stream = zlib.compress(_filter_rows(pixels, [SUB] * 10).tobytes())
+    ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 12, 10, 8, 2, 0, 0, 0))
+    half = len(stream) // 2
+    first, second = png_chunk(b"IDAT", stream[:half]), png_chunk(b"IDAT", stream[half:])
+    note = png_chunk(b"tEXt", b"Comment\0between")
+    body = {
+        "split-idat": ihdr + first + note + second,
+        "idat-before-ihdr": first + ihdr + second,
+        "two-ihdr": ihdr + ihdr + first + second,
+        "multi-idat": ihdr + note + first + second + note,
+    }[layout]
+    data = PNG_SIGNATURE + body + png_chunk(b"IEND", b"")
+    try:
+        expected = imagecodecs.png_decode(data)
+    except Exception:  # noqa: BLE001 - whatever libpng refuses must be refused here too
+        with pytest.raises(ImageReadError, match=r"^odd\.png: "):
+            decode_png(data, Path("odd.png"))
+        return
+    np.testing.assert_array_equal(decode_png(data, Path("odd.png")), expected)
