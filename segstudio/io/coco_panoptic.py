@@ -370,7 +370,7 @@ def evaluate_panoptic_files(
     annotations of the whole dataset (see :func:`image_pairs`).
     """
     if pool is OrderedPool:
-        prestart(jobs)  # the workers' start-up overlaps the reading of the categories below
+        prestart(jobs)  # the workers start while both JSONs are read and checked below
     gt_json, pred_json = Path(gt_json), Path(pred_json)
     gt_dir = default_png_dir(gt_json) if gt_dir is None else Path(gt_dir)
     pred_dir = default_png_dir(pred_json) if pred_dir is None else Path(pred_dir)
