@@ -4,6 +4,7 @@ the same bytes whatever ``--jobs``, nothing left by a cancel, memory flat in the
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from segstudio.cli import main
 from segstudio.core.jobs import Cancelled
 from segstudio.io.coco_panoptic import evaluate_panoptic_files, read_coco_panoptic, read_panoptic_png
 from segstudio.io.dataset_import import DatasetSource, ImportFormat, import_dataset
+from segstudio.io.datasets import DatasetError
 from segstudio.io.export import ExportFormat, export_project
 from segstudio.io.project import Project
 from segstudio.io.project_eval import evaluate_project
@@ -98,6 +100,21 @@ def test_eval_is_the_same_at_every_jobs(generated: Path, tmp_path: Path) -> None
     assert semantic[0] == semantic[1] and semantic[0]["images"] == 10
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_eval_reports_a_problem_in_the_json_before_scoring_any_image(
+    generated: Path, tmp_path: Path, jobs: int
+) -> None:
+    """The last image has no prediction and the first image's PNG is broken: the JSON's problem
+    is the one reported, whatever ``jobs`` (the last image is in a later batch than the first)."""
+    data = json.loads((generated / "pred.json").read_text())
+    missing = data["annotations"].pop()["image_id"]
+    (tmp_path / "pred.json").write_text(json.dumps(data))
+    shutil.copytree(generated / "pred", tmp_path / "pred")
+    (tmp_path / "pred" / data["annotations"][0]["file_name"]).write_bytes(b"not a png")
+    with pytest.raises(DatasetError, match=rf"pred\.json: no prediction for image id {missing}$"):
+        evaluate_panoptic_files(generated / "panoptic.json", tmp_path / "pred.json", jobs=jobs)
+
+
 def test_a_cancelled_parallel_export_leaves_no_output(generated: Path, tmp_path: Path) -> None:
     project = _import(generated, tmp_path / "project", 2)
     out = tmp_path / "exports" / "out"
@@ -145,15 +162,35 @@ def test_streaming_import_memory_does_not_grow_with_the_images(tmp_path: Path) -
     assert growth < holding_them_all / 3, (runs, holding_them_all)
 
 
+@pytest.mark.slow
+def test_streaming_eval_memory_does_not_grow_with_the_images(tmp_path: Path) -> None:
+    """2,000 small image pairs against 200: peak memory of ``eval panoptic`` (process and workers)
+    grows far less than holding the extra annotations parsed (as reading the JSON whole did)."""
+    few, many = 200, 2000
+    data = write_generated_dataset(tmp_path / "data", many, width=64, height=48, jobs=2)
+    masks = str(tmp_path / "data" / "panoptic")
+    peaks = {}
+    for count in (few, many):
+        json_path = first_images(data.gt_json, count, tmp_path / f"first-{count}.json")
+        files = {"gt_json": str(json_path), "pred_json": str(json_path), "gt_dir": masks, "pred_dir": masks}
+        run = run_step("eval", **files, jobs=2)
+        assert run["pq"]["All"]["pq"] > 0.999  # the ground truth against itself (crowd aside)
+        peaks[count] = run["peak_rss_mb"]
+    json_mb = data.gt_json.stat().st_size / 2**20
+    parsed_mb = 2 * 8 * json_mb * (many - few) / many  # both files, ~8x their text once parsed
+    assert peaks[many] - peaks[few] < parsed_mb / 3, (peaks, parsed_mb)
+
+
 def test_bench_io_runs_small(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "io", "--json", "--images", "3", "--memory-images", "5", "--jobs", "2"]) == 0
     result = json.loads(capsys.readouterr().out)
     for key in (
         "import_images_per_s", "export_images_per_s", "eval_seconds", "hotcoco_seconds", "pq",
-        "peak_rss_mb", "peak_rss_ratio",
+        "peak_rss_mb", "peak_rss_ratio", "eval_memory_peak_rss_mb", "eval_peak_rss_ratio",
     ):  # fmt: skip
         assert key in result
     assert set(result["peak_rss_mb"]) == {"3", "5"} and result["import_images_per_s"] > 0
+    assert set(result["eval_memory_peak_rss_mb"]) == {"3", "5"} and result["eval_peak_rss_ratio"] > 0
     steps = {"import", "export", "eval"} | ({"hotcoco"} if result["hotcoco_seconds"] is not None else set())
     assert set(result["cpu_seconds"]) == steps
     assert all(seconds > 0 for seconds in result["cpu_seconds"].values())  # workers' time included

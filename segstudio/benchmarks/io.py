@@ -11,7 +11,8 @@ and its workers, see ``_peak_rss_mb``):
   ``hotcoco_seconds`` for hotcoco's ``PanopticEval`` on the same files (hotcoco is a dev-only
   baseline: without it, ``hotcoco`` says so), with both PQs and their difference;
 * ``peak_rss_mb`` of the import at ``images`` and at ``memory_images`` images, and their ratio
-  (streaming means it stays near 1);
+  (streaming means it stays near 1); the same for eval (``eval_memory_peak_rss_mb``,
+  ``eval_peak_rss_ratio``: the ground truth scored against itself at both sizes);
 * ``cpu_seconds`` of each step (the process and its workers, start-up included) and the
   ``load_average`` at the end: on a shared machine wall times follow the load, CPU time much less.
 
@@ -191,6 +192,12 @@ def run_io_bench(
         evals = [run_step("eval", **pair, jobs=jobs) for _ in range(repeats)]
         hotcocos = [run_step("hotcoco", **pair) for _ in range(repeats)]
         large = import_run(data.gt_json, "large") if memory_images != images else imports[0]
+        # eval's memory at both sizes: the ground truth scored against itself (predictions are
+        # generated for ``images`` only), so the two runs differ in nothing but the image count
+        eval_memory = {}
+        for count, json_path in ((images, small_json), (memory_images, data.gt_json)):
+            files = {"gt_json": str(json_path), "gt_dir": masks, "pred_dir": masks}
+            eval_memory[count] = run_step("eval", **files, pred_json=str(json_path), jobs=jobs)["peak_rss_mb"]
 
     best_import = min(imports, key=lambda r: r["seconds"])
     best_export = min(exports, key=lambda r: r["seconds"])
@@ -210,6 +217,7 @@ def run_io_bench(
         },
         "export_peak_rss_mb": round(max(r["peak_rss_mb"] for r in exports), 1),
         "eval_peak_rss_mb": round(max(r["peak_rss_mb"] for r in evals), 1),
+        "eval_memory_peak_rss_mb": {str(count): round(mb, 1) for count, mb in eval_memory.items()},
         "generate_seconds": round(generate_seconds, 1),
         "cpu_seconds": {
             "import": round(best_import["cpu_seconds"], 2),
@@ -222,6 +230,7 @@ def run_io_bench(
     result["peak_rss_ratio"] = round(
         result["peak_rss_mb"][str(memory_images)] / result["peak_rss_mb"][str(images)], 3
     )
+    result["eval_peak_rss_ratio"] = round(eval_memory[memory_images] / eval_memory[images], 3)
     if hotcocos[0].get("missing"):
         result["hotcoco"] = "not installed (pip install hotcoco, or the dev extra)"
         result["hotcoco_seconds"] = None

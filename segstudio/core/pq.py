@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from segstudio.core.runs import pair_counts
+from segstudio.core.runs import pack_pairs, pair_runs
 
 OFFSET = 256 * 256 * 256
 VOID_ID = 0
@@ -151,14 +151,15 @@ def pq_image(
             f"ground truth is {gt_ids.shape[1]}x{gt_ids.shape[0]} pixels but the prediction is "
             f"{pred_ids.shape[1]}x{pred_ids.shape[0]}"
         )
-    for side, ids in (("ground-truth", gt_ids), ("predicted", pred_ids)):
-        if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= OFFSET):
+    # Overlap of every (gt id, pred id) pair present in the image (by runs: ``core.runs``); every
+    # id is some run's, so the runs' values are the ones whose range is checked.
+    runs, gt_values, pred_values = pair_runs(gt_ids, pred_ids)
+    for side, values in (("ground-truth", gt_values), ("predicted", pred_values)):
+        if values.size and (int(values.min()) < 0 or int(values.max()) >= OFFSET):
             raise ValueError(f"{side} segment ids must lie in 0..{OFFSET - 1} (24-bit RGB ids)")
     gt_segms = _segment_table(gt_segments, "ground-truth")
     pred_segms = _segment_table(pred_segments, "predicted")
-
-    # Overlap of every (gt id, pred id) pair present in the image (by runs: ``core.runs``).
-    pairs, intersections = pair_counts(gt_ids, pred_ids, OFFSET)
+    pairs, intersections = pack_pairs(runs, gt_values, pred_values, OFFSET)
     gt_of_pair = (pairs // np.uint64(OFFSET)).tolist()
     pred_of_pair = pairs % np.uint64(OFFSET)
     overlap: dict[tuple[int, int], int] = dict(

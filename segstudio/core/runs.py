@@ -65,11 +65,25 @@ def unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return unique, np.repeat(group, runs.lengths)
 
 
+def pair_runs(first: np.ndarray, second: np.ndarray) -> tuple[Runs, np.ndarray, np.ndarray]:
+    """Runs along two same-shape maps and each run's value in each: every value of either map is
+    some run's, so a check of the values' range needs only these (a few thousand, not every pixel)."""
+    a, b = np.asarray(first).ravel(), np.asarray(second).ravel()
+    runs = find_runs(a, b)
+    return runs, a[runs.starts], b[runs.starts]
+
+
+def pack_pairs(
+    runs: Runs, first: np.ndarray, second: np.ndarray, offset: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(unique keys, pixel counts)`` of ``first * offset + second`` over runs and their values
+    (``pair_runs``): non-negative, ``second < offset``, the keys must fit uint64."""
+    keys = first.astype(np.uint64) * np.uint64(offset) + second.astype(np.uint64)
+    unique, _, counts = group_runs(keys, runs)
+    return unique, counts
+
+
 def pair_counts(first: np.ndarray, second: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(first * offset + second, return_counts=True)`` over two same-shape non-negative
     integer maps (``second < offset``; the packed keys must fit uint64), without packing every pixel."""
-    a, b = np.asarray(first).ravel(), np.asarray(second).ravel()
-    runs = find_runs(a, b)
-    keys = a[runs.starts].astype(np.uint64) * np.uint64(offset) + b[runs.starts].astype(np.uint64)
-    unique, _, counts = group_runs(keys, runs)
-    return unique, counts
+    return pack_pairs(*pair_runs(first, second), offset)

@@ -13,6 +13,7 @@ round-trip as ``segstudio.core.panoptic`` documents.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -36,14 +37,13 @@ from segstudio.io.datasets import (
     categories_palette,
     coco_categories,
     label_file_path,
-    list_field,
     read_json,
     write_coco_json,
     write_records,
 )
 from segstudio.io.images import ImageReadError, write_png
 from segstudio.io.json_stream import check_json_object, json_items
-from segstudio.io.parallel import OrderedPool, PoolFactory, map_in_batches
+from segstudio.io.parallel import OrderedPool, PoolFactory, map_in_batches, prestart
 from segstudio.io.png import RGB, decode_png, png_header, read_png_file
 from segstudio.io.safe_files import contained_path
 
@@ -363,52 +363,128 @@ def evaluate_panoptic_files(
     Images are scored by ``jobs`` processes (``io.parallel``) and their sums added in image order,
     so the numbers do not depend on ``jobs`` (nor on ``pool``, which may put them on a cluster);
     ``progress(done, total)`` comes per image.
+
+    Both files are streamed (``io.json_stream``), twice: a checking pass, so every problem in
+    either file is raised before any image is scored, then the scoring pass. Memory holds the
+    categories, the image pairs in flight and the ids of the images matched, never the
+    annotations of the whole dataset (see :func:`image_pairs`).
     """
+    if pool is OrderedPool:
+        prestart(jobs)  # the workers start while both JSONs are read and checked below
     gt_json, pred_json = Path(gt_json), Path(pred_json)
     gt_dir = default_png_dir(gt_json) if gt_dir is None else Path(gt_dir)
     pred_dir = default_png_dir(pred_json) if pred_dir is None else Path(pred_dir)
-    gt_data, pred_data = read_json(gt_json), read_json(pred_json)
-    # pydantic is imported when a file is checked, not at start-up (0.2 s the app need not pay)
-    from segstudio.io.schemas import validate
-    from segstudio.io.schemas.coco import PanopticFile, PanopticGroundTruth
-
-    validate(PanopticGroundTruth, gt_data, gt_json, DatasetError)
-    validate(PanopticFile, pred_data, pred_json, DatasetError)
-    categories = {entry["id"]: entry for entry in coco_categories(gt_data, gt_json)}
+    for path in (gt_json, pred_json):
+        check_json_object(path)
+    categories = {entry["id"]: entry for entry in _ground_truth_categories(gt_json)}
     isthing = {category_id: entry.get("isthing", 0) == 1 for category_id, entry in categories.items()}
     for folder in (gt_dir, pred_dir):
         if not folder.is_dir():
             raise DatasetError(f"{folder}: PNG folder not found")
-    predictions: dict[Any, tuple[str, list[Mapping[str, Any]]]] = {}
-    for n, entry in enumerate(list_field(pred_data, "annotations", pred_json)):
-        image_id, file_name, segments = _annotation(entry, n, pred_json)
-        predictions[image_id] = (file_name, segments)
+    # A checking pass first (as the import's): every problem of either file is raised before any
+    # image is scored, so the first error does not depend on ``jobs``; it overlaps the workers'
+    # start-up. The scoring pass reads the files again, unchecked.
+    total = sum(1 for _ in image_pairs(gt_json, pred_json, gt_dir, pred_dir))
+    in_flight: deque[_ImagePair] = deque()
 
-    pairs: list[_ImagePair] = []
-    for n, entry in enumerate(list_field(gt_data, "annotations", gt_json)):
-        image_id, gt_file, gt_segments = _annotation(entry, n, gt_json)
-        if image_id not in predictions:
-            raise DatasetError(f"{pred_json}: no prediction for image id {image_id!r}")
-        pred_file, pred_segments = predictions[image_id]
-        gt_png = contained_path(gt_dir, gt_file, gt_json, DatasetError)
-        pred_png = contained_path(pred_dir, pred_file, pred_json, DatasetError)
-        pairs.append(_ImagePair(image_id, gt_file, gt_png, gt_segments, pred_png, pred_segments))
-    del gt_data, pred_data, predictions
+    def pairs() -> Iterator[_ImagePair]:
+        for pair in image_pairs(gt_json, pred_json, gt_dir, pred_dir, check=False):
+            in_flight.append(pair)
+            yield pair
 
     stat = PQStat()
     with pool(jobs, partial(dict, isthing)) as workers:
-        scored = map_in_batches(workers, _pair_stat, pairs, PAIRS_PER_TASK)
-        for done, (image_stat, image_warnings) in enumerate(scored):
+        scored = map_in_batches(workers, _pair_stat, pairs(), PAIRS_PER_TASK)
+        for done, (image_stat, image_warnings) in enumerate(scored, 1):
+            pair = in_flight.popleft()
             stat += image_stat
             if warnings is not None:
-                where = f"{gt_json}: image {pairs[done].image_id!r} ({pairs[done].gt_file})"
+                where = f"{gt_json}: image {pair.image_id!r} ({pair.gt_file})"
                 warnings += [f"{where}: {w}" for w in image_warnings]
             if progress is not None:
-                progress(done + 1, len(pairs))
+                progress(done, total)
     results = pq_results(stat, isthing)
     for category_id, values in results["per_class"].items():
         values["name"] = str(categories[int(category_id)].get("name", category_id))
     return results
+
+
+def _ground_truth_categories(gt_json: Path) -> list[Mapping[str, Any]]:
+    """The ground truth's ``categories``, each entry checked (the whole file when there are none,
+    so that a missing or malformed list is named as the schema names it)."""
+    # pydantic is imported when a file is checked, not at start-up (0.2 s the app need not pay)
+    from segstudio.io.schemas import validate_entry
+    from segstudio.io.schemas.coco import Category, PanopticGroundTruth
+
+    categories = []
+    for n, entry in enumerate(json_items(gt_json, "categories.item")):
+        validate_entry(Category, entry, gt_json, DatasetError, ("categories", n))
+        categories.append(entry)
+    if not categories:
+        _check_whole(PanopticGroundTruth, gt_json)
+    return coco_categories({"categories": categories}, gt_json)
+
+
+def _check_whole(schema: Any, path: Path) -> None:
+    """The whole file read and checked: only where streaming found nothing to say why."""
+    from segstudio.io.schemas import validate
+
+    validate(schema, read_json(path), path, DatasetError)
+
+
+def _annotations(path: Path, schema: Any, check: bool) -> Iterator[tuple[Any, str, list[Mapping[str, Any]]]]:
+    """(image_id, PNG file name, segments_info) of each annotation of ``path``, streamed; with
+    ``check``, each entry validated, and the whole file checked against ``schema`` when there are
+    none (so that a missing or malformed list is named)."""
+    from segstudio.io.schemas import validate_entry
+    from segstudio.io.schemas.coco import PanopticAnnotation
+
+    count = 0
+    for count, entry in enumerate(json_items(path, "annotations.item"), 1):
+        if check:
+            validate_entry(PanopticAnnotation, entry, path, DatasetError, ("annotations", count - 1))
+        yield _annotation(entry, count - 1, path)
+    if check and not count:
+        _check_whole(schema, path)
+
+
+def image_pairs(
+    gt_json: Path, pred_json: Path, gt_dir: Path, pred_dir: Path, *, check: bool = True
+) -> Iterator[_ImagePair]:
+    """Each ground-truth annotation with its prediction, in ground-truth order, both files streamed
+    (``check``: every entry validated too; a second pass over checked files may leave it out).
+
+    Predictions are read as far as the one needed: in the usual layout (the same order in both
+    files) none waits; one read ahead of its turn waits in memory. What is kept for the rest of
+    the pass is the set of image ids matched, to refuse an image annotated twice. The predictions
+    left after the last ground-truth image are still read, so the whole file is checked.
+    """
+    from segstudio.io.schemas.coco import PanopticFile, PanopticGroundTruth
+
+    predictions = _annotations(pred_json, PanopticFile, check)
+    waiting: dict[Any, tuple[str, list[Mapping[str, Any]]]] = {}
+    matched: set[Any] = set()
+
+    def take(image_id: Any, file_name: str, segments: list[Mapping[str, Any]]) -> None:
+        if image_id in waiting or image_id in matched:
+            raise DatasetError(f"{pred_json}: image id {image_id!r} has two annotations")
+        waiting[image_id] = (file_name, segments)
+
+    for image_id, gt_file, gt_segments in _annotations(gt_json, PanopticGroundTruth, check):
+        if image_id in matched:
+            raise DatasetError(f"{gt_json}: image id {image_id!r} has two annotations")
+        while image_id not in waiting:
+            prediction = next(predictions, None)
+            if prediction is None:
+                raise DatasetError(f"{pred_json}: no prediction for image id {image_id!r}")
+            take(*prediction)
+        pred_file, pred_segments = waiting.pop(image_id)
+        matched.add(image_id)
+        gt_png = contained_path(gt_dir, gt_file, gt_json, DatasetError)
+        pred_png = contained_path(pred_dir, pred_file, pred_json, DatasetError)
+        yield _ImagePair(image_id, gt_file, gt_png, gt_segments, pred_png, pred_segments)
+    for prediction in predictions:  # extra images are ignored, as by the API, but checked
+        take(prediction[0], "", [])
 
 
 PAIRS_PER_TASK = 8

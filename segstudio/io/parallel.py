@@ -84,6 +84,16 @@ def _start_method() -> multiprocessing.context.BaseContext:
     return context
 
 
+def prestart(jobs: int) -> None:
+    """Start the fork server now, so that it imports its modules (~0.3 s of start-up) while this
+    process reads its inputs, instead of after; the pool entered later finds it ready. Nothing
+    for ``jobs`` 1 or where there is no fork server."""
+    if check_jobs(jobs) > 1 and _start_method().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 """glibc's ``mallopt`` parameters (malloc.h)."""
 KEPT_HEAP_BYTES = 32 << 20
@@ -144,6 +154,7 @@ class OrderedPool(Generic[Context]):
 
     def __enter__(self) -> OrderedPool[Context]:
         if self.jobs == 1:
+            keep_freed_memory()  # as the workers do: the same per-image arrays, here in this process
             self._local_context = self._make_context() if self._make_context is not None else None
         else:
             self._executor = ProcessPoolExecutor(

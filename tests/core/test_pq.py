@@ -105,6 +105,15 @@ def test_prediction_sanity_checks_match_the_api() -> None:
         pq_image(GT, GT_SEGMENTS, PRED[:, :40], PRED_SEGMENTS, CATEGORIES)
 
 
+@pytest.mark.parametrize("side", ["ground-truth", "predicted"])
+@pytest.mark.parametrize("bad", [-1, 256**3])
+def test_ids_outside_24_bits_are_refused_wherever_they_are(side: str, bad: int) -> None:
+    gt, pred = GT.astype(np.int64), PRED.astype(np.int64)
+    (gt if side == "ground-truth" else pred)[0, 17] = bad  # one pixel inside a run of others
+    with pytest.raises(ValueError, match=rf"^{side} segment ids must lie in 0\.\.16777215"):
+        pq_image(gt, GT_SEGMENTS, pred, PRED_SEGMENTS, CATEGORIES)
+
+
 def test_nothing_counted_gives_zero_not_a_crash() -> None:
     results = pq_results(PQStat(), CATEGORIES)
     assert results["All"] == {"pq": 0.0, "sq": 0.0, "rq": 0.0, "n": 0}
