@@ -3,11 +3,18 @@
 ``Forest.predict_proba_lazy`` is generic: per tree level it drops the (pixel, tree) pairs that
 reached a leaf, looks up each pair's feature, asks a feature function for the values (which
 gathers the pixel's position and the feature's offsets again) and compares. Here the forest's nodes
-carry their offsets directly ((4, nodes): u row, v row, u col, v col) and every leaf points to
-itself with an infinite threshold, so a pair that reached its leaf stays there with no bookkeeping:
-one level is about a dozen whole-array numpy calls on (4, pairs) arrays. Finished pairs are dropped
-every ``COMPACT_EVERY`` levels, when enough of them have. A large body is split into blocks of
-pixels that descend on threads, one per core (the whole-array numpy calls release the GIL).
+carry their offsets directly (one (4,) row per node: u row, u col, v row, v col) and every leaf
+points to itself with an infinite threshold, so a pair that reached its leaf stays there with no
+bookkeeping. Finished pairs are dropped every ``COMPACT_EVERY`` levels, when enough of them have. A
+large body is split into blocks of pixels that descend on threads, one per core (the whole-array
+numpy calls release the GIL).
+
+Layout, for speed (measured: about half the time of a (4, nodes) layout): per level a pair's node
+is gathered as rows, one 16-byte offset row and one 8-byte (threshold, left child) record, since a
+gather of rows costs about what a gather of single values does; the arithmetic then runs on
+contiguous (pairs, 4) arrays with the pixel's position and inverse depth repeated to the same
+shape (numpy broadcasts a (pairs, 1) column over 4 columns several times slower). The frame is
+padded to a square, so one scalar bound clamps rows and columns.
 
 The arithmetic is ``features._Probes``' (float32 products, ``np.rint``, clamping into the padded
 frame, one flat gather per probe), in the same order, so every comparison and hence every leaf is
@@ -36,16 +43,19 @@ MIN_BLOCK_PIXELS = 2048
 """Fewest pixels worth a thread of their own: below that, thread hand-offs cost more than they save."""
 
 
+BRANCH = np.dtype([("threshold", np.float32), ("left", np.int32)])
+"""A node's comparison: go to ``left + 1`` when the feature exceeds ``threshold``, else ``left``."""
+
+
 @dataclass(frozen=True, eq=False)
 class DepthDescent:
-    """A forest over a feature bank, node by node: ``offsets`` (4, nodes) float32 pixel-metres of
-    the node's probe pair, rows then columns (u row, v row, u col, v col; zero at leaves),
-    ``threshold`` (+inf at leaves), ``left`` the left child (the node itself at leaves),
-    ``leaf_row`` the row of ``leaf_proba`` at leaves."""
+    """A forest over a feature bank, node by node: ``offsets`` (nodes, 4) float32 pixel-metres of
+    the node's probe pair (u row, u col, v row, v col; zero at leaves), ``branch`` its threshold
+    (+inf at leaves) and left child (the node itself at leaves), ``leaf_row`` the row of
+    ``leaf_proba`` at leaves."""
 
     offsets: np.ndarray
-    threshold: np.ndarray
-    left: np.ndarray
+    branch: np.ndarray
     leaf_row: np.ndarray
     roots: np.ndarray
     leaf_proba: np.ndarray
@@ -55,14 +65,14 @@ class DepthDescent:
     def build(cls, forest: Forest, bank: FeatureBank) -> DepthDescent:
         inner = forest.child >= 0
         feature = np.where(inner, forest.feature, 0)
-        u, v = bank.u[feature], bank.v[feature]
-        offsets = np.stack([u[:, 0], v[:, 0], u[:, 1], v[:, 1]]).astype(np.float32)  # (4, nodes)
-        offsets[:, ~inner] = 0.0
-        nodes = np.arange(forest.n_nodes, dtype=np.int32)
+        offsets = np.concatenate([bank.u[feature], bank.v[feature]], axis=1).astype(np.float32)
+        offsets[~inner] = 0.0
+        branch = np.empty(forest.n_nodes, BRANCH)
+        branch["threshold"] = np.where(inner, forest.threshold, np.float32(np.inf))
+        branch["left"] = np.where(inner, forest.child, np.arange(forest.n_nodes))
         return cls(
             offsets=np.ascontiguousarray(offsets),
-            threshold=np.where(inner, forest.threshold, np.float32(np.inf)).astype(np.float32),
-            left=np.where(inner, forest.child, nodes).astype(np.int32),
+            branch=branch,
             leaf_row=np.where(inner, -1, ~forest.child).astype(np.int32),
             roots=forest.roots.astype(np.int32),
             leaf_proba=forest.leaf_proba,
@@ -73,7 +83,7 @@ class DepthDescent:
         """(N, C) float32 mean leaf distribution of foreground ``pixels`` (N, 2) of a metre frame;
         large inputs descend in ``_workers()`` blocks of pixels on threads (numpy releases the GIL
         in its whole-array calls)."""
-        probes = _Probes(depth_m, pixels)
+        probes = _Probes(depth_m, pixels, square=True)
         n, n_trees = len(probes), self.roots.size
         blocks = np.linspace(0, n, min(_workers(), max(1, n // MIN_BLOCK_PIXELS)) + 1).astype(int)
         spans = list(zip(blocks[:-1], blocks[1:], strict=True))
@@ -82,8 +92,8 @@ class DepthDescent:
         else:
             parts = [self._leaves(probes, 0, n)]
         leaves = np.concatenate(parts, axis=1)  # (trees, n)
-        proba = np.zeros((n, self.leaf_proba.shape[1]), np.float32)
-        for tree in range(n_trees):  # tree by tree: the same float32 sums as predict_proba_lazy
+        proba = np.take(self.leaf_proba, leaves[0], axis=0)
+        for tree in range(1, n_trees):  # tree by tree: the same float32 sums as predict_proba_lazy
             proba += np.take(self.leaf_proba, leaves[tree], axis=0)
         proba /= np.float32(n_trees)
         return proba
@@ -93,28 +103,29 @@ class DepthDescent:
         n, n_trees = stop - start, self.roots.size
         rows, cols = probes.rows[start:stop], probes.cols[start:stop]
         node = np.repeat(self.roots, n)
-        base = np.tile(np.stack([rows, rows, cols, cols]), n_trees)  # (4, trees * n)
-        inv_depth = np.tile(probes.inv_depth[start:stop], n_trees)
-        limit = np.array([probes.last_row] * 2 + [probes.last_col] * 2, base.dtype)[:, None]
-        stride = base.dtype.type(probes.last_col + 1)
+        base = np.tile(np.stack([rows, cols, rows, cols], axis=1), (n_trees, 1))  # (trees * n, 4)
+        inv_depth = np.tile(np.repeat(probes.inv_depth[start:stop, None], 4, axis=1), (n_trees, 1))
+        last = probes.last_row  # == probes.last_col: the frame is square
         slot = np.arange(node.size)
         leaf_node = np.empty(node.size, np.int32)
         for level in range(self.depth):
+            branch = np.take(self.branch, node)
             if level and level % COMPACT_EVERY == 0:
-                done = self.left[node] == node
+                done = branch["left"] == node
                 if done.sum() >= COMPACT_FRACTION * node.size:
                     leaf_node[slot[done]] = node[done]
                     live = ~done
-                    node, base, inv_depth, slot = node[live], base[:, live], inv_depth[live], slot[live]
-            probe = np.take(self.offsets, node, axis=1).astype(base.dtype, copy=False)
+                    node, branch, slot = node[live], branch[live], slot[live]
+                    base, inv_depth = base[live], inv_depth[live]
+            probe = np.take(self.offsets, node, axis=0).astype(base.dtype, copy=False)
             probe *= inv_depth
             np.rint(probe, out=probe)
             probe += base
-            np.clip(probe, 0, limit, out=probe)
-            index = probe[:2] * stride  # u and v: row * stride + col
-            index += probe[2:]
+            np.clip(probe, 0, last, out=probe)
+            index = probe[:, 0::2] * (last + 1)  # u and v: row * stride + col
+            index += probe[:, 1::2]
             values = np.take(probes.flat, index.astype(np.intp))
-            node = self.left[node] + (values[0] - values[1] > self.threshold[node])
+            node = branch["left"] + (values[:, 0] - values[:, 1] > branch["threshold"])
         leaf_node[slot] = node
         return self.leaf_row[leaf_node].reshape(n_trees, n)
 
