@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from segstudio.core.forest import Forest
+from segstudio.depth.descent_jit import leaves_kernel
 from segstudio.depth.features import FeatureBank, _Probes
 
 COMPACT_EVERY = 4
@@ -79,24 +81,47 @@ class DepthDescent:
             depth=forest.depth,
         )
 
-    def predict_proba(self, depth_m: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    @functools.cached_property
+    def _jit_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Threshold and left child as contiguous arrays, as the compiled descent reads them."""
+        return np.ascontiguousarray(self.branch["threshold"]), np.ascontiguousarray(self.branch["left"])
+
+    def predict_proba(self, depth_m: np.ndarray, pixels: np.ndarray, compiled: bool = True) -> np.ndarray:
         """(N, C) float32 mean leaf distribution of foreground ``pixels`` (N, 2) of a metre frame;
-        large inputs descend in ``_workers()`` blocks of pixels on threads (numpy releases the GIL
-        in its whole-array calls)."""
+        large inputs descend in ``_workers()`` blocks of pixels on threads (Numba's compiled
+        descent and numpy's whole-array calls release the GIL). ``compiled``: use the Numba descent
+        (``descent_jit``) where it is available; the leaves are the same either way."""
         probes = _Probes(depth_m, pixels, square=True)
         n, n_trees = len(probes), self.roots.size
+        float32 = probes.rows.dtype == np.float32  # else a frame of 2**24 pixels or more: numpy
+        kernel = leaves_kernel() if compiled and float32 else None
+        descend = self._leaves if kernel is None else functools.partial(self._compiled_leaves, kernel)
         blocks = np.linspace(0, n, min(_workers(), max(1, n // MIN_BLOCK_PIXELS)) + 1).astype(int)
         spans = list(zip(blocks[:-1], blocks[1:], strict=True))
         if len(spans) > 1:
-            parts = list(_pool().map(lambda span: self._leaves(probes, *span), spans))
+            parts = list(_pool().map(lambda span: descend(probes, *span), spans))
         else:
-            parts = [self._leaves(probes, 0, n)]
+            parts = [descend(probes, 0, n)]
         leaves = np.concatenate(parts, axis=1)  # (trees, n)
         proba = np.take(self.leaf_proba, leaves[0], axis=0)
         for tree in range(1, n_trees):  # tree by tree: the same float32 sums as predict_proba_lazy
             proba += np.take(self.leaf_proba, leaves[tree], axis=0)
         proba /= np.float32(n_trees)
         return proba
+
+    def _compiled_leaves(
+        self, kernel: Callable[..., None], probes: _Probes, start: int, stop: int
+    ) -> np.ndarray:
+        """``_leaves`` by the compiled ``kernel`` (``descent_jit``)."""
+        node = np.empty((self.roots.size, stop - start), np.int32)
+        last = probes.last_row  # == probes.last_col: the frame is square
+        threshold, left = self._jit_arrays
+        rows, cols, inv_depth = (a[start:stop] for a in (probes.rows, probes.cols, probes.inv_depth))
+        kernel(
+            probes.flat, last, last + 1, rows, cols, inv_depth, self.roots, self.offsets, threshold, left,
+            self.depth, node,
+        )  # fmt: skip
+        return self.leaf_row[node]
 
     def _leaves(self, probes: _Probes, start: int, stop: int) -> np.ndarray:
         """Leaf row of every (tree, pixel) pair of pixels ``start .. stop - 1``: (trees, pixels)."""
