@@ -88,26 +88,34 @@ class DepthDescent:
 
     def predict_proba(self, depth_m: np.ndarray, pixels: np.ndarray, compiled: bool = True) -> np.ndarray:
         """(N, C) float32 mean leaf distribution of foreground ``pixels`` (N, 2) of a metre frame;
-        large inputs descend in ``_workers()`` blocks of pixels on threads (Numba's compiled
-        descent and numpy's whole-array calls release the GIL). ``compiled``: use the Numba descent
-        (``descent_jit``) where it is available; the leaves are the same either way."""
+        large inputs descend and average in ``_workers()`` blocks of pixels on threads (Numba's
+        compiled descent and numpy's whole-array calls release the GIL). ``compiled``: use the
+        Numba descent (``descent_jit``) where it is available; the leaves are the same either way."""
         probes = _Probes(depth_m, pixels, square=True)
-        n, n_trees = len(probes), self.roots.size
+        n = len(probes)
         float32 = probes.rows.dtype == np.float32  # else a frame of 2**24 pixels or more: numpy
         kernel = leaves_kernel() if compiled and float32 else None
         descend = self._leaves if kernel is None else functools.partial(self._compiled_leaves, kernel)
+        proba = np.empty((n, self.leaf_proba.shape[1]), np.float32)
+
+        def block(start: int, stop: int) -> None:
+            self._mean_proba(descend(probes, start, stop), proba[start:stop])
+
         blocks = np.linspace(0, n, min(_workers(), max(1, n // MIN_BLOCK_PIXELS)) + 1).astype(int)
         spans = list(zip(blocks[:-1], blocks[1:], strict=True))
         if len(spans) > 1:
-            parts = list(_pool().map(lambda span: descend(probes, *span), spans))
+            list(_pool().map(lambda span: block(*span), spans))
         else:
-            parts = [descend(probes, 0, n)]
-        leaves = np.concatenate(parts, axis=1)  # (trees, n)
-        proba = np.take(self.leaf_proba, leaves[0], axis=0)
-        for tree in range(1, n_trees):  # tree by tree: the same float32 sums as predict_proba_lazy
-            proba += np.take(self.leaf_proba, leaves[tree], axis=0)
-        proba /= np.float32(n_trees)
+            block(0, n)
         return proba
+
+    def _mean_proba(self, leaves: np.ndarray, out: np.ndarray) -> None:
+        """The mean of the trees' leaf distributions (``leaves``: (trees, pixels)) into ``out``,
+        tree by tree: the same float32 sums as ``Forest.predict_proba_lazy``."""
+        np.take(self.leaf_proba, leaves[0], axis=0, out=out)
+        for tree_leaves in leaves[1:]:
+            out += np.take(self.leaf_proba, tree_leaves, axis=0)
+        out /= np.float32(len(leaves))
 
     def _compiled_leaves(
         self, kernel: Callable[..., None], probes: _Probes, start: int, stop: int

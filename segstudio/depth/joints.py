@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 
 from segstudio.depth.body import JOINT_NAMES, Frame
@@ -130,13 +131,26 @@ def back_project(pixels: np.ndarray, depth_m: np.ndarray, camera: Camera) -> np.
 
 
 def _joint_probability(proba: np.ndarray, specs: tuple[JointSpec, ...]) -> np.ndarray:
-    """(N, J) summed probability of each joint's parts, added left to right: one gather of every
-    joint's first part, then one column add per further part."""
-    joint_p = np.take(proba, [spec.parts[0] for spec in specs], axis=1)
+    """(J, N) summed probability of each joint's parts, added left to right: one gather of every
+    joint's first part, then one row add per further part. Joints first, so each joint's voters
+    are one contiguous row (``_voters``)."""
+    by_part = proba.T
+    joint_p = by_part[[spec.parts[0] for spec in specs]]
     for rank in range(1, max(len(spec.parts) for spec in specs)):
         joints = [j for j, spec in enumerate(specs) if len(spec.parts) > rank]
-        joint_p[:, joints] += np.take(proba, [specs[j].parts[rank] for j in joints], axis=1)
+        joint_p[joints] += by_part[[specs[j].parts[rank] for j in joints]]
     return joint_p
+
+
+def _voters(joint_p: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Joint and pixel of every (J, N) entry at least its joint's threshold, joint by joint and in
+    pixel order within a joint (``np.nonzero``'s order; OpenCV's ``findNonZero``, ~10x faster)."""
+    voting = (joint_p >= thresholds[:, None]).view(np.uint8)
+    found = cv2.findNonZero(voting) if voting.size else None
+    if found is None:
+        return np.zeros(0, np.intp), np.zeros(0, np.intp)
+    found = found.reshape(-1, 2).astype(np.intp)  # (x, y) = (pixel, joint)
+    return found[:, 1], found[:, 0]
 
 
 def _linspace_index(count: np.ndarray, num: int) -> np.ndarray:
@@ -194,7 +208,7 @@ def _votes(
     and a joint with more than ``max_points`` keeps ranks ``np.linspace(0, n - 1, max_points)``."""
     joint_p = _joint_probability(proba, specs)
     thresholds = np.array([spec.threshold for spec in specs], np.float32)
-    joint_of, pixel_of = np.nonzero((joint_p >= thresholds).T)  # voters grouped by joint
+    joint_of, pixel_of = _voters(joint_p, thresholds)  # grouped by joint
     voters = np.bincount(joint_of, minlength=len(specs))
     width = max(1, min(max_points, int(voters.max(initial=0))))
     rank = np.where(voters[:, None] > width, _linspace_index(voters, width), np.arange(width))
@@ -207,7 +221,7 @@ def _votes(
     weights = np.zeros((len(specs), width), np.float32)
     points[joint, chosen] = back_project(pixels[voter], z, camera)
     scale = (voters / np.maximum(1, kept))[joint]
-    weights[joint, chosen] = joint_p[voter, joint] * (z / camera.fx) ** 2 * scale
+    weights[joint, chosen] = joint_p[joint, voter] * (z / camera.fx) ** 2 * scale
     return points, weights
 
 
@@ -232,7 +246,9 @@ def _kernel(modes: np.ndarray, columns: np.ndarray, inv_bw2: np.ndarray) -> np.n
     squared = (modes * modes).sum(axis=2, keepdims=True)
     rows = np.concatenate([2.0 * inv_bw2 * modes, -inv_bw2 * squared, np.ones_like(squared)], axis=2)
     exponent = rows @ columns
-    return np.exp(exponent, out=exponent)
+    flat = exponent.reshape(-1, exponent.shape[-1])  # 2-D: OpenCV would read a 3-D array as channels
+    cv2.exp(flat, flat)  # SIMD: 4-5x numpy's float32 exp here, as accurate (2e-7)
+    return exponent
 
 
 def select_proposals(
