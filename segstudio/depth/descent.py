@@ -82,9 +82,15 @@ class DepthDescent:
         )
 
     @functools.cached_property
-    def _jit_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """Threshold and left child as contiguous arrays, as the compiled descent reads them."""
-        return np.ascontiguousarray(self.branch["threshold"]), np.ascontiguousarray(self.branch["left"])
+    def _jit_nodes(self) -> tuple[np.ndarray, np.ndarray]:
+        """The nodes as the compiled descent reads them: (nodes, 8) float32 rows of offsets and
+        threshold, and the same memory as int32, whose column 5 holds the left child."""
+        nodes = np.zeros((len(self.offsets), 8), np.float32)
+        nodes[:, :4] = self.offsets
+        nodes[:, 4] = self.branch["threshold"]
+        links = nodes.view(np.int32)
+        links[:, 5] = self.branch["left"]
+        return nodes, links
 
     def predict_proba(self, depth_m: np.ndarray, pixels: np.ndarray, compiled: bool = True) -> np.ndarray:
         """(N, C) float32 mean leaf distribution of foreground ``pixels`` (N, 2) of a metre frame;
@@ -123,12 +129,9 @@ class DepthDescent:
         """``_leaves`` by the compiled ``kernel`` (``descent_jit``)."""
         node = np.empty((self.roots.size, stop - start), np.int32)
         last = probes.last_row  # == probes.last_col: the frame is square
-        threshold, left = self._jit_arrays
+        nodes, links = self._jit_nodes
         rows, cols, inv_depth = (a[start:stop] for a in (probes.rows, probes.cols, probes.inv_depth))
-        kernel(
-            probes.flat, last, last + 1, rows, cols, inv_depth, self.roots, self.offsets, threshold, left,
-            self.depth, node,
-        )  # fmt: skip
+        kernel(probes.flat, last, last + 1, rows, cols, inv_depth, self.roots, nodes, links, self.depth, node)
         return self.leaf_row[node]
 
     def _leaves(self, probes: _Probes, start: int, stop: int) -> np.ndarray:
