@@ -24,9 +24,7 @@ the one ``Forest.predict_proba_lazy`` reaches: probabilities are bit-identical (
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,13 +32,12 @@ import numpy as np
 from segstudio.core.forest import Forest
 from segstudio.depth.descent_jit import leaves_kernel
 from segstudio.depth.features import FeatureBank, _Probes
+from segstudio.depth.workers import run_blocks, spans
 
 COMPACT_EVERY = 4
 """Levels between checks for finished (pixel, tree) pairs to drop."""
 COMPACT_FRACTION = 0.25
 """Drop finished pairs once at least this fraction of the live ones has reached a leaf."""
-MAX_WORKERS = 4
-"""Most threads one frame's descent uses (one per core; a body of ~15k pixels gains little more)."""
 MIN_BLOCK_PIXELS = 2048
 """Fewest pixels worth a thread of their own: below that, thread hand-offs cost more than they save."""
 
@@ -94,7 +91,7 @@ class DepthDescent:
 
     def predict_proba(self, depth_m: np.ndarray, pixels: np.ndarray, compiled: bool = True) -> np.ndarray:
         """(N, C) float32 mean leaf distribution of foreground ``pixels`` (N, 2) of a metre frame;
-        large inputs descend and average in ``_workers()`` blocks of pixels on threads (Numba's
+        large inputs descend and average in blocks of pixels on ``depth.workers``' threads (Numba's
         compiled descent and numpy's whole-array calls release the GIL). ``compiled``: use the
         Numba descent (``descent_jit``) where it is available; the leaves are the same either way."""
         probes = _Probes(depth_m, pixels, square=True)
@@ -107,12 +104,7 @@ class DepthDescent:
         def block(start: int, stop: int) -> None:
             self._mean_proba(descend(probes, start, stop), proba[start:stop])
 
-        blocks = np.linspace(0, n, min(_workers(), max(1, n // MIN_BLOCK_PIXELS)) + 1).astype(int)
-        spans = list(zip(blocks[:-1], blocks[1:], strict=True))
-        if len(spans) > 1:
-            list(_pool().map(lambda span: block(*span), spans))
-        else:
-            block(0, n)
+        run_blocks(block, spans(n, n // MIN_BLOCK_PIXELS))
         return proba
 
     def _mean_proba(self, leaves: np.ndarray, out: np.ndarray) -> None:
@@ -164,14 +156,3 @@ class DepthDescent:
             node = branch["left"] + (values[:, 0] - values[:, 1] > branch["threshold"])
         leaf_node[slot] = node
         return self.leaf_row[leaf_node].reshape(n_trees, n)
-
-
-def _workers() -> int:
-    """Threads for one frame's descent: the CPU cores, at most ``MAX_WORKERS``."""
-    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
-
-
-@functools.cache
-def _pool() -> ThreadPoolExecutor:
-    """One process-wide pool: threads are started once, not per frame."""
-    return ThreadPoolExecutor(_workers(), thread_name_prefix="depth-descent")

@@ -31,7 +31,7 @@ from segstudio.core.npz import load_npz, save_npz
 from segstudio.depth.descent import DepthDescent
 from segstudio.depth.features import FeatureBank, depth_in_metres
 from segstudio.depth.parts import BACKGROUND, N_PARTS
-from segstudio.depth.smoothing_jit import window_means_kernel
+from segstudio.depth.smoothing_jit import window_means
 
 FORMAT_NAME = "segstudio-body-parts"
 FORMAT_VERSION = 1
@@ -218,15 +218,12 @@ def smooth(
         return proba
     top, left = pixels.min(axis=0)
     rows, cols = pixels[:, 0] - top, pixels[:, 1] - left
-    kernel = window_means_kernel() if compiled else None
-    if kernel is not None:
-        height, width = int(rows.max()) + 1, int(cols.max()) + 1
-        index = np.full((height, width), -1, np.int32)
+    if compiled:
+        index = np.full((int(rows.max()) + 1, int(cols.max()) + 1), -1, np.int32)
         index[rows, cols] = np.arange(len(pixels), dtype=np.int32)
-        proba = np.ascontiguousarray(proba, np.float32)
-        out = np.empty_like(proba)
-        kernel(index, proba, size // 2, np.empty((width, height, proba.shape[1]), np.float32), out)
-        return out
+        out = window_means(index, np.ascontiguousarray(proba, np.float32), size // 2)
+        if out is not None:
+            return out
     crop = np.zeros((rows.max() + 1, cols.max() + 1, proba.shape[1]), np.float32)
     crop[rows, cols] = proba
     summed = cv2.boxFilter(crop, -1, (size, size), normalize=False, borderType=cv2.BORDER_CONSTANT)

@@ -4,8 +4,9 @@ OpenCV's box filter over the body's bounding box (31 channels, sums in float64) 
 step of smoothing, before the copies into and out of that box. Here the sums run straight from the
 (N, 31) probabilities through an index map of the box: running sums along each row (a pixel
 entering the window added, one leaving it subtracted), stored column by column, then running sums
-down each column, normalised and written only at body pixels. Sums are float32, so they differ
-from OpenCV's in the last bits (below 1e-6 of a pixel's probabilities; tests/depth).
+down each column, normalised and written only at body pixels; each pass in blocks of rows or
+columns on the frame's threads. Sums are float32, so they differ from OpenCV's in the last bits
+(below 2e-6 of a pixel's probabilities; tests/depth).
 """
 
 from __future__ import annotations
@@ -15,52 +16,89 @@ import functools
 import numpy as np
 
 from segstudio.depth.jit import Kernel, compiled
+from segstudio.depth.workers import run_blocks, spans
 
 
-def _window_means(
-    index: np.ndarray, proba: np.ndarray, radius: int, row_sums: np.ndarray, out: np.ndarray
-) -> None:
-    """``out[k]``: the probabilities summed over the ``2 * radius + 1`` square window around pixel
-    ``k``, divided by their total. ``index`` (h, w): the pixel at each place of the box, -1 for
-    none; ``row_sums`` (w, h, C): scratch."""
+def window_means(index: np.ndarray, proba: np.ndarray, radius: int) -> np.ndarray | None:
+    """(N, C) each pixel's probabilities summed over the ``2 * radius + 1`` square window around
+    it and divided by their total; ``index`` (h, w): the row of ``proba`` at each place of the
+    body's box, -1 for none. Rows, then columns, in blocks on ``depth.workers``' threads. ``None``
+    where Numba is missing or fails."""
+    kernels = _kernels()
+    if kernels is None:
+        return None
+    row_sums_of, column_means_of = kernels
     height, width = index.shape
-    channels = proba.shape[1]
-    total = np.zeros(channels, np.float32)
-    for y in range(height):  # row sums over x - radius .. x + radius
+    row_sums = np.empty((width, height, proba.shape[1]), np.float32)
+    out = np.empty_like(proba)
+    run_blocks(
+        lambda start, stop: row_sums_of(index, proba, radius, row_sums, start, stop), spans(height, height)
+    )
+    run_blocks(
+        lambda start, stop: column_means_of(index, radius, row_sums, out, start, stop), spans(width, width)
+    )
+    return out
+
+
+def _row_sums(
+    index: np.ndarray, proba: np.ndarray, radius: int, row_sums: np.ndarray, start: int, stop: int
+) -> None:
+    """``row_sums[x, y]``: the probabilities summed over ``x - radius .. x + radius`` of box row
+    ``y``, for rows ``start .. stop - 1``: running sums, a pixel entering added, one leaving
+    subtracted."""
+    width = index.shape[1]
+    total = np.zeros(proba.shape[1], np.float32)
+    for y in range(start, stop):
         total[:] = 0
         for x in range(-radius, width):
             enter = index[y, x + radius] if x + radius < width else -1
-            leave = index[y, x - radius - 1] if x - radius - 1 >= 0 else -1
-            for c in range(channels):
-                if enter >= 0:
+            if enter >= 0:
+                for c in range(total.size):
                     total[c] += proba[enter, c]
-                if leave >= 0:
+            leave = index[y, x - radius - 1] if x - radius - 1 >= 0 else -1
+            if leave >= 0:
+                for c in range(total.size):
                     total[c] -= proba[leave, c]
             if x >= 0:
                 row_sums[x, y] = total
-    for x in range(width):  # column sums of the row sums over y - radius .. y + radius
+
+
+def _column_means(
+    index: np.ndarray, radius: int, row_sums: np.ndarray, out: np.ndarray, start: int, stop: int
+) -> None:
+    """``out`` at the body pixels of box columns ``start .. stop - 1``: the row sums summed over
+    ``y - radius .. y + radius`` (running sums again), divided by their total."""
+    height = index.shape[0]
+    total = np.zeros(row_sums.shape[2], np.float32)
+    for x in range(start, stop):
         total[:] = 0
         for y in range(-radius, height):
-            enter, leave = y + radius, y - radius - 1
-            for c in range(channels):
-                if enter < height:
-                    total[c] += row_sums[x, enter, c]
-                if leave >= 0:
-                    total[c] -= row_sums[x, leave, c]
+            if y + radius < height:
+                for c in range(total.size):
+                    total[c] += row_sums[x, y + radius, c]
+            if y - radius - 1 >= 0:
+                for c in range(total.size):
+                    total[c] -= row_sums[x, y - radius - 1, c]
             pixel = index[y, x] if y >= 0 else -1
             if pixel >= 0:
                 norm = total.sum()
-                for c in range(channels):
+                for c in range(total.size):
                     out[pixel, c] = total[c] / norm
 
 
 @functools.cache
-def window_means_kernel() -> Kernel | None:
-    """``_window_means`` compiled, or ``None`` where Numba is missing or fails."""
-    return compiled(_window_means, _warm_up)
+def _kernels() -> tuple[Kernel, Kernel] | None:
+    """``_row_sums`` and ``_column_means`` compiled, or ``None`` where Numba is missing or fails."""
+    row_sums = compiled(_row_sums, _warm_up_rows)
+    column_means = compiled(_column_means, _warm_up_columns)
+    return None if row_sums is None or column_means is None else (row_sums, column_means)
 
 
-def _warm_up(kernel: Kernel) -> None:
-    """One body pixel in a one-pixel box, in the argument types of ``smooth``."""
-    proba = np.ones((1, 2), np.float32)
-    kernel(np.zeros((1, 1), np.int32), proba, 1, np.empty((1, 1, 2), np.float32), np.empty_like(proba))
+def _warm_up_rows(kernel: Kernel) -> None:
+    """One body pixel in a one-pixel box, in the argument types of ``window_means``."""
+    kernel(np.zeros((1, 1), np.int32), np.ones((1, 2), np.float32), 1, np.empty((1, 1, 2), np.float32), 0, 1)
+
+
+def _warm_up_columns(kernel: Kernel) -> None:
+    """One body pixel in a one-pixel box, in the argument types of ``window_means``."""
+    kernel(np.zeros((1, 1), np.int32), 1, np.ones((1, 1, 2), np.float32), np.empty((1, 2), np.float32), 0, 1)

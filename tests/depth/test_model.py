@@ -18,7 +18,7 @@ from segstudio.depth.model import (
     smooth,
 )
 from segstudio.depth.parts import BACKGROUND, N_PARTS
-from segstudio.depth.smoothing_jit import window_means_kernel
+from segstudio.depth.smoothing_jit import _kernels
 from segstudio.depth.training import TrainingParams, train_body_parts
 
 TINY = TrainingParams(
@@ -168,7 +168,7 @@ def test_smoothing_outvotes_a_stray_pixel_and_keeps_distributions(compiled: bool
 def test_compiled_smoothing_matches_the_box_filter() -> None:
     """The running sums (Numba) and OpenCV's box filter agree on held-out frames near and far (the
     window's side changes with the median depth), on a ragged body and at the box's edges."""
-    assert window_means_kernel() is not None  # Numba is a dependency: the fast path must load
+    assert _kernels() is not None  # Numba is a dependency: the fast path must load
     model = BodyPartModel.load(bundled_model_path())
     for seed in (2_000_000, 2_000_003):
         frame = render_frame(seed)
