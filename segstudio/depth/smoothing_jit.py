@@ -29,7 +29,7 @@ def window_means(index: np.ndarray, proba: np.ndarray, radius: int) -> np.ndarra
         return None
     row_sums_of, column_means_of = kernels
     height, width = index.shape
-    row_sums = np.empty((width, height, proba.shape[1]), np.float32)
+    row_sums = np.empty((height, width, proba.shape[1]), np.float32)
     out = np.empty_like(proba)
     run_blocks(
         lambda start, stop: row_sums_of(index, proba, radius, row_sums, start, stop), spans(height, height)
@@ -43,7 +43,7 @@ def window_means(index: np.ndarray, proba: np.ndarray, radius: int) -> np.ndarra
 def _row_sums(
     index: np.ndarray, proba: np.ndarray, radius: int, row_sums: np.ndarray, start: int, stop: int
 ) -> None:
-    """``row_sums[x, y]``: the probabilities summed over ``x - radius .. x + radius`` of box row
+    """``row_sums[y, x]``: the probabilities summed over ``x - radius .. x + radius`` of box row
     ``y``, for rows ``start .. stop - 1``: running sums, a pixel entering added, one leaving
     subtracted."""
     width = index.shape[1]
@@ -60,30 +60,35 @@ def _row_sums(
                 for c in range(total.size):
                     total[c] -= proba[leave, c]
             if x >= 0:
-                row_sums[x, y] = total
+                row_sums[y, x] = total
 
 
 def _column_means(
     index: np.ndarray, radius: int, row_sums: np.ndarray, out: np.ndarray, start: int, stop: int
 ) -> None:
     """``out`` at the body pixels of box columns ``start .. stop - 1``: the row sums summed over
-    ``y - radius .. y + radius`` (running sums again), divided by their total."""
+    ``y - radius .. y + radius`` (running sums again, all the block's columns a row at a time, so
+    memory is read in order), divided by their total."""
     height = index.shape[0]
-    total = np.zeros(row_sums.shape[2], np.float32)
-    for x in range(start, stop):
-        total[:] = 0
-        for y in range(-radius, height):
-            if y + radius < height:
-                for c in range(total.size):
-                    total[c] += row_sums[x, y + radius, c]
-            if y - radius - 1 >= 0:
-                for c in range(total.size):
-                    total[c] -= row_sums[x, y - radius - 1, c]
-            pixel = index[y, x] if y >= 0 else -1
+    total = np.zeros((stop - start, row_sums.shape[2]), np.float32)
+    channels = total.shape[1]
+    for y in range(-radius, height):
+        if y + radius < height:
+            for x in range(start, stop):
+                for c in range(channels):
+                    total[x - start, c] += row_sums[y + radius, x, c]
+        if y - radius - 1 >= 0:
+            for x in range(start, stop):
+                for c in range(channels):
+                    total[x - start, c] -= row_sums[y - radius - 1, x, c]
+        if y < 0:
+            continue
+        for x in range(start, stop):
+            pixel = index[y, x]
             if pixel >= 0:
-                norm = total.sum()
-                for c in range(total.size):
-                    out[pixel, c] = total[c] / norm
+                norm = total[x - start].sum()
+                for c in range(channels):
+                    out[pixel, c] = total[x - start, c] / norm
 
 
 @functools.cache
