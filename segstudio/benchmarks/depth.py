@@ -3,7 +3,8 @@
 One frame's work, timed from the depth image to joints: depth features and the forest on the body
 pixels (lazy: only the offset pairs the trees visit), posterior smoothing, and mean-shift joint
 proposals. Frames are held-out synthetic frames with one body; rendering them is not timed. The
-numpy path runs on the CPU, stage by stage; when torch is importable and sees a CUDA device, the
+CPU path runs stage by stage (numpy and OpenCV, the descent and smoothing's window sums compiled
+by Numba where it loads: ``device`` says which); when torch is importable and sees a CUDA device, the
 whole frame is timed there too (``TorchBodyPipeline``: upload of depth and mask, features,
 forest, smoothing, mean shift, read-back of the modes and the host's pick of the best ones,
 replayed as a CUDA graph unless ``torch_cuda_graph`` says capture failed).
@@ -21,6 +22,7 @@ import numpy as np
 
 from segstudio.benchmarks.timing import median_ms
 from segstudio.depth.body import Frame, render_frame
+from segstudio.depth.descent_jit import leaves_kernel
 from segstudio.depth.evaluation import EVAL_FIRST_SEED
 from segstudio.depth.joints import propose_joints
 from segstudio.depth.model import BodyPartModel, bundled_model_path, smooth
@@ -63,7 +65,7 @@ def run_depth_bench(repeats: int = 30, model: BodyPartModel | None = None) -> di
     stages = {name: median_ms(_cycle(fn, BENCH_FRAMES), repeats) for name, fn in timed.items()}
     total = sum(stages.values())
     result: dict[str, Any] = {
-        "device": "cpu (numpy)",
+        "device": "cpu (numpy + numba)" if leaves_kernel() else "cpu (numpy)",
         "cpu_count": os.cpu_count() or 0,
         "frame": f"{frames[0].depth.shape[1]}x{frames[0].depth.shape[0]}",
         "body_pixels": int(statistics.mean(len(p) for p in pixels)),

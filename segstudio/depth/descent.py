@@ -3,11 +3,19 @@
 ``Forest.predict_proba_lazy`` is generic: per tree level it drops the (pixel, tree) pairs that
 reached a leaf, looks up each pair's feature, asks a feature function for the values (which
 gathers the pixel's position and the feature's offsets again) and compares. Here the forest's nodes
-carry their offsets directly ((4, nodes): u row, v row, u col, v col) and every leaf points to
-itself with an infinite threshold, so a pair that reached its leaf stays there with no bookkeeping:
-one level is about a dozen whole-array numpy calls on (4, pairs) arrays. Finished pairs are dropped
-every ``COMPACT_EVERY`` levels, when enough of them have. A large body is split into blocks of
-pixels that descend on threads, one per core (the whole-array numpy calls release the GIL).
+carry their offsets directly (one (4,) row per node: u row, u col, v row, v col) and every leaf
+points to itself with an infinite threshold, so a pair that reached its leaf stays there with no
+bookkeeping. Finished pairs are dropped every ``COMPACT_EVERY`` levels, when enough of them have. A
+large body is split into blocks of pixels that descend on threads, one per core (the whole-array
+numpy calls release the GIL). Where Numba loads, each block descends in ``descent_jit`` instead
+(the same leaves in about half the CPU time); this numpy descent is the fallback and its reference.
+
+Layout, for speed (measured: ~20% less CPU than a (4, nodes) layout): per level a pair's node
+is gathered as rows, one 16-byte offset row and one 8-byte (threshold, left child) record, since a
+gather of rows costs about what a gather of single values does; the arithmetic then runs on
+contiguous (pairs, 4) arrays with the pixel's position and inverse depth repeated to the same
+shape (numpy broadcasts a (pairs, 1) column over 4 columns several times slower). The frame is
+padded to a square, so one scalar bound clamps rows and columns.
 
 The arithmetic is ``features._Probes``' (float32 products, ``np.rint``, clamping into the padded
 frame, one flat gather per probe), in the same order, so every comparison and hence every leaf is
@@ -17,35 +25,37 @@ the one ``Forest.predict_proba_lazy`` reaches: probabilities are bit-identical (
 from __future__ import annotations
 
 import functools
-import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from segstudio.core.forest import Forest
+from segstudio.depth.descent_jit import leaves_kernel
 from segstudio.depth.features import FeatureBank, _Probes
+from segstudio.depth.workers import run_blocks, spans
 
 COMPACT_EVERY = 4
 """Levels between checks for finished (pixel, tree) pairs to drop."""
 COMPACT_FRACTION = 0.25
 """Drop finished pairs once at least this fraction of the live ones has reached a leaf."""
-MAX_WORKERS = 4
-"""Most threads one frame's descent uses (one per core; a body of ~15k pixels gains little more)."""
 MIN_BLOCK_PIXELS = 2048
 """Fewest pixels worth a thread of their own: below that, thread hand-offs cost more than they save."""
 
 
+BRANCH = np.dtype([("threshold", np.float32), ("left", np.int32)])
+"""A node's comparison: go to ``left + 1`` when the feature exceeds ``threshold``, else ``left``."""
+
+
 @dataclass(frozen=True, eq=False)
 class DepthDescent:
-    """A forest over a feature bank, node by node: ``offsets`` (4, nodes) float32 pixel-metres of
-    the node's probe pair, rows then columns (u row, v row, u col, v col; zero at leaves),
-    ``threshold`` (+inf at leaves), ``left`` the left child (the node itself at leaves),
-    ``leaf_row`` the row of ``leaf_proba`` at leaves."""
+    """A forest over a feature bank, node by node: ``offsets`` (nodes, 4) float32 pixel-metres of
+    the node's probe pair (u row, u col, v row, v col; zero at leaves), ``branch`` its threshold
+    (+inf at leaves) and left child (the node itself at leaves), ``leaf_row`` the row of
+    ``leaf_proba`` at leaves."""
 
     offsets: np.ndarray
-    threshold: np.ndarray
-    left: np.ndarray
+    branch: np.ndarray
     leaf_row: np.ndarray
     roots: np.ndarray
     leaf_proba: np.ndarray
@@ -55,76 +65,95 @@ class DepthDescent:
     def build(cls, forest: Forest, bank: FeatureBank) -> DepthDescent:
         inner = forest.child >= 0
         feature = np.where(inner, forest.feature, 0)
-        u, v = bank.u[feature], bank.v[feature]
-        offsets = np.stack([u[:, 0], v[:, 0], u[:, 1], v[:, 1]]).astype(np.float32)  # (4, nodes)
-        offsets[:, ~inner] = 0.0
-        nodes = np.arange(forest.n_nodes, dtype=np.int32)
+        offsets = np.concatenate([bank.u[feature], bank.v[feature]], axis=1).astype(np.float32)
+        offsets[~inner] = 0.0
+        branch = np.empty(forest.n_nodes, BRANCH)
+        branch["threshold"] = np.where(inner, forest.threshold, np.float32(np.inf))
+        branch["left"] = np.where(inner, forest.child, np.arange(forest.n_nodes))
         return cls(
             offsets=np.ascontiguousarray(offsets),
-            threshold=np.where(inner, forest.threshold, np.float32(np.inf)).astype(np.float32),
-            left=np.where(inner, forest.child, nodes).astype(np.int32),
+            branch=branch,
             leaf_row=np.where(inner, -1, ~forest.child).astype(np.int32),
             roots=forest.roots.astype(np.int32),
             leaf_proba=forest.leaf_proba,
             depth=forest.depth,
         )
 
-    def predict_proba(self, depth_m: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    @functools.cached_property
+    def _jit_nodes(self) -> tuple[np.ndarray, np.ndarray]:
+        """The nodes as the compiled descent reads them: (nodes, 8) float32 rows of offsets and
+        threshold, and the same memory as int32, whose column 5 holds the left child."""
+        nodes = np.zeros((len(self.offsets), 8), np.float32)
+        nodes[:, :4] = self.offsets
+        nodes[:, 4] = self.branch["threshold"]
+        links = nodes.view(np.int32)
+        links[:, 5] = self.branch["left"]
+        return nodes, links
+
+    def predict_proba(self, depth_m: np.ndarray, pixels: np.ndarray, compiled: bool = True) -> np.ndarray:
         """(N, C) float32 mean leaf distribution of foreground ``pixels`` (N, 2) of a metre frame;
-        large inputs descend in ``_workers()`` blocks of pixels on threads (numpy releases the GIL
-        in its whole-array calls)."""
-        probes = _Probes(depth_m, pixels)
-        n, n_trees = len(probes), self.roots.size
-        blocks = np.linspace(0, n, min(_workers(), max(1, n // MIN_BLOCK_PIXELS)) + 1).astype(int)
-        spans = list(zip(blocks[:-1], blocks[1:], strict=True))
-        if len(spans) > 1:
-            parts = list(_pool().map(lambda span: self._leaves(probes, *span), spans))
-        else:
-            parts = [self._leaves(probes, 0, n)]
-        leaves = np.concatenate(parts, axis=1)  # (trees, n)
-        proba = np.zeros((n, self.leaf_proba.shape[1]), np.float32)
-        for tree in range(n_trees):  # tree by tree: the same float32 sums as predict_proba_lazy
-            proba += np.take(self.leaf_proba, leaves[tree], axis=0)
-        proba /= np.float32(n_trees)
+        large inputs descend and average in blocks of pixels on ``depth.workers``' threads (Numba's
+        compiled descent and numpy's whole-array calls release the GIL). ``compiled``: use the
+        Numba descent (``descent_jit``) where it is available; the leaves are the same either way."""
+        probes = _Probes(depth_m, pixels, square=True)
+        n = len(probes)
+        float32 = probes.rows.dtype == np.float32  # else a frame of 2**24 pixels or more: numpy
+        kernel = leaves_kernel() if compiled and float32 else None
+        descend = self._leaves if kernel is None else functools.partial(self._compiled_leaves, kernel)
+        proba = np.empty((n, self.leaf_proba.shape[1]), np.float32)
+
+        def block(start: int, stop: int) -> None:
+            self._mean_proba(descend(probes, start, stop), proba[start:stop])
+
+        run_blocks(block, spans(n, n // MIN_BLOCK_PIXELS))
         return proba
+
+    def _mean_proba(self, leaves: np.ndarray, out: np.ndarray) -> None:
+        """The mean of the trees' leaf distributions (``leaves``: (trees, pixels)) into ``out``,
+        tree by tree: the same float32 sums as ``Forest.predict_proba_lazy``."""
+        np.take(self.leaf_proba, leaves[0], axis=0, out=out)
+        for tree_leaves in leaves[1:]:
+            out += np.take(self.leaf_proba, tree_leaves, axis=0)
+        out /= np.float32(len(leaves))
+
+    def _compiled_leaves(
+        self, kernel: Callable[..., None], probes: _Probes, start: int, stop: int
+    ) -> np.ndarray:
+        """``_leaves`` by the compiled ``kernel`` (``descent_jit``)."""
+        node = np.empty((self.roots.size, stop - start), np.int32)
+        last = probes.last_row  # == probes.last_col: the frame is square
+        nodes, links = self._jit_nodes
+        rows, cols, inv_depth = (a[start:stop] for a in (probes.rows, probes.cols, probes.inv_depth))
+        kernel(probes.flat, last, last + 1, rows, cols, inv_depth, self.roots, nodes, links, self.depth, node)
+        return self.leaf_row[node]
 
     def _leaves(self, probes: _Probes, start: int, stop: int) -> np.ndarray:
         """Leaf row of every (tree, pixel) pair of pixels ``start .. stop - 1``: (trees, pixels)."""
         n, n_trees = stop - start, self.roots.size
         rows, cols = probes.rows[start:stop], probes.cols[start:stop]
         node = np.repeat(self.roots, n)
-        base = np.tile(np.stack([rows, rows, cols, cols]), n_trees)  # (4, trees * n)
-        inv_depth = np.tile(probes.inv_depth[start:stop], n_trees)
-        limit = np.array([probes.last_row] * 2 + [probes.last_col] * 2, base.dtype)[:, None]
-        stride = base.dtype.type(probes.last_col + 1)
+        base = np.tile(np.stack([rows, cols, rows, cols], axis=1), (n_trees, 1))  # (trees * n, 4)
+        inv_depth = np.tile(np.repeat(probes.inv_depth[start:stop, None], 4, axis=1), (n_trees, 1))
+        last = probes.last_row  # == probes.last_col: the frame is square
         slot = np.arange(node.size)
         leaf_node = np.empty(node.size, np.int32)
         for level in range(self.depth):
+            branch = np.take(self.branch, node)
             if level and level % COMPACT_EVERY == 0:
-                done = self.left[node] == node
+                done = branch["left"] == node
                 if done.sum() >= COMPACT_FRACTION * node.size:
                     leaf_node[slot[done]] = node[done]
                     live = ~done
-                    node, base, inv_depth, slot = node[live], base[:, live], inv_depth[live], slot[live]
-            probe = np.take(self.offsets, node, axis=1).astype(base.dtype, copy=False)
+                    node, branch, slot = node[live], branch[live], slot[live]
+                    base, inv_depth = base[live], inv_depth[live]
+            probe = np.take(self.offsets, node, axis=0).astype(base.dtype, copy=False)
             probe *= inv_depth
             np.rint(probe, out=probe)
             probe += base
-            np.clip(probe, 0, limit, out=probe)
-            index = probe[:2] * stride  # u and v: row * stride + col
-            index += probe[2:]
+            np.clip(probe, 0, last, out=probe)
+            index = probe[:, 0::2] * (last + 1)  # u and v: row * stride + col
+            index += probe[:, 1::2]
             values = np.take(probes.flat, index.astype(np.intp))
-            node = self.left[node] + (values[0] - values[1] > self.threshold[node])
+            node = branch["left"] + (values[:, 0] - values[:, 1] > branch["threshold"])
         leaf_node[slot] = node
         return self.leaf_row[leaf_node].reshape(n_trees, n)
-
-
-def _workers() -> int:
-    """Threads for one frame's descent: the CPU cores, at most ``MAX_WORKERS``."""
-    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
-
-
-@functools.cache
-def _pool() -> ThreadPoolExecutor:
-    """One process-wide pool: threads are started once, not per frame."""
-    return ThreadPoolExecutor(_workers(), thread_name_prefix="depth-descent")

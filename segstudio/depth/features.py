@@ -120,10 +120,12 @@ class _Probes:
     The image is padded by one pixel and its zeros replaced by the background constant, so a probe
     clamped into the padded frame reads the right value with no masks: off-image probes land on the
     border, which holds the constant. Coordinates are float32 (exact integers; float64 for images of
-    2**24 pixels or more), half the memory traffic of int64.
+    2**24 pixels or more), half the memory traffic of int64. ``square`` pads the shorter side up to
+    the longer one, so one bound clamps rows and columns alike (``DepthDescent``); a probe clamped
+    into the extra rows or columns reads the constant, as it would on the one-pixel border.
     """
 
-    def __init__(self, depth: np.ndarray, pixels: np.ndarray) -> None:
+    def __init__(self, depth: np.ndarray, pixels: np.ndarray, square: bool = False) -> None:
         image = np.asarray(depth, np.float32)
         pixels = np.asarray(pixels)
         if image.ndim != 2:
@@ -134,13 +136,14 @@ class _Probes:
         rows, cols = pixels[:, 0].astype(np.int64), pixels[:, 1].astype(np.int64)
         if rows.size and (rows.min() < 0 or cols.min() < 0 or rows.max() >= height or cols.max() >= width):
             raise ValueError(f"pixels must lie inside the {height}x{width} image")
-        reference = image[rows, cols]
+        reference = np.take(image.ravel(), rows * width + cols)  # a flat gather: ~5x image[rows, cols]
         if not np.all(reference > 0):
             raise ValueError("features are defined at foreground pixels only (depth > 0)")
-        padded = np.full((height + 2, width + 2), BACKGROUND_DEPTH_M, np.float32)
-        padded[1:-1, 1:-1] = np.where(image > 0, image, np.float32(BACKGROUND_DEPTH_M))
+        shape = (max(height, width) + 2,) * 2 if square else (height + 2, width + 2)
+        padded = np.full(shape, BACKGROUND_DEPTH_M, np.float32)
+        padded[1 : height + 1, 1 : width + 1] = np.where(image > 0, image, np.float32(BACKGROUND_DEPTH_M))
         dtype = np.float32 if padded.size < 1 << 24 else np.float64
-        self.flat, self.last_row, self.last_col = padded.ravel(), dtype(height + 1), dtype(width + 1)
+        self.flat, self.last_row, self.last_col = padded.ravel(), dtype(shape[0] - 1), dtype(shape[1] - 1)
         self.rows, self.cols = (rows + 1).astype(dtype), (cols + 1).astype(dtype)
         self.inv_depth = (1.0 / reference).astype(dtype)
 

@@ -1,0 +1,38 @@
+"""The frame's blocks cover the work exactly once, on the pool or inline."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from segstudio.depth.workers import run_blocks, spans, workers
+
+
+@pytest.mark.parametrize(("n", "most"), [(0, 0), (1, 5), (10, 1), (10_001, 10_001), (7, 3)])
+def test_spans_tile_the_range(n: int, most: int) -> None:
+    blocks = spans(n, most)
+    assert 1 <= len(blocks) <= max(1, min(workers(), most))
+    assert blocks[0][0] == 0 and blocks[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:], strict=False))
+
+
+def test_run_blocks_does_every_block_once_and_raises_their_errors() -> None:
+    seen = np.zeros(1000, np.int64)
+    names: set[str] = set()
+
+    def work(start: int, stop: int) -> None:
+        seen[start:stop] += 1
+        names.add(threading.current_thread().name)
+
+    run_blocks(work, spans(1000, 1000))
+    assert (seen == 1).all()
+    if workers() > 1:
+        assert all(name.startswith("depth-frame") for name in names)
+
+    def fail(start: int, stop: int) -> None:
+        raise ValueError(f"block {start}")
+
+    with pytest.raises(ValueError, match="block"):
+        run_blocks(fail, spans(1000, 1000))
