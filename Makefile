@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,models,cluster,packaging]"
+	$(PY) -m pip install --quiet -e ".[dev,models,cluster,packaging,jit]"
 	# click to segment (issue 20): sam2 is an sdist built against the torch just installed, without
 	# its optional CUDA extension (SAM2_BUILD_CUDA=0), hence no build isolation
 	SAM2_BUILD_CUDA=0 $(PY) -m pip install --quiet --no-build-isolation -e ".[sam]"
