@@ -137,6 +137,32 @@ def test_interactive_job_runs_at_a_check_point_of_a_long_batch_job(qtbot, worker
     assert order == ["interactive", "batch done"]
 
 
+@pytest.mark.parametrize(
+    ("yields", "order_seen"), [(True, ["tool", "count done"]), (False, ["count done", "tool"])]
+)
+def test_an_interactive_job_that_yields_lets_a_queued_job_run_at_its_check_points(
+    qtbot, worker: Worker, yields: bool, order_seen: list[str]
+) -> None:
+    """A live count (PQ) marked ``yields`` lets a tool's job (a fill's region search) queued
+    meanwhile run at its check point; an ordinary interactive job keeps the thread to its end."""
+    order: list[str] = []
+    running = threading.Event()
+    queued = threading.Event()
+
+    def count(context: JobContext) -> None:
+        running.set()
+        assert queued.wait(WAIT_MS / 1000)
+        context.token.check()
+        order.append("count done")
+
+    worker.submit(Job("pq", "img", count, Priority.INTERACTIVE, yields=yields))
+    assert running.wait(WAIT_MS / 1000)
+    worker.submit(Job("label fill", "img", lambda context: order.append("tool"), Priority.INTERACTIVE))
+    queued.set()
+    qtbot.waitUntil(lambda: len(order) == 2, timeout=WAIT_MS)
+    assert order == order_seen
+
+
 def test_a_failing_job_is_reported_and_the_thread_goes_on(qtbot, worker: Worker) -> None:
     def broken(context: JobContext) -> None:
         raise ValueError("model.pt: not a checkpoint")
