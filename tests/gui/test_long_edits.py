@@ -30,7 +30,7 @@ from segstudio.core.edits import Protect, copy_prediction, flood_fill
 from segstudio.core.label_document import REPLAY_PIXELS, LabelDocument
 from segstudio.core.labels import LabelMap
 from segstudio.core.metrics import ConfusionMatrix
-from segstudio.gui.canvas.overlay import display_lut
+from segstudio.gui.canvas.overlay import disagreement_mask, display_lut, outline_mask
 from segstudio.gui.document.document import BAND_PIXELS, Document
 from segstudio.gui.tools.tools import paint_mask
 from segstudio.io.project import Project
@@ -80,6 +80,11 @@ def _consistent(window) -> None:
     assert document.confusion == full
     overlay = window.canvas.layers["ground truth"]._index
     assert np.array_equal(overlay, display_lut(PALETTE)[document.labels.category])
+    whole = Box.full(document.shape)  # the overlays of large boxes are recomputed side by side
+    disagreement = disagreement_mask(document.labels.category, document.prediction.category, whole)
+    assert np.array_equal(window.canvas.layers["disagreement"]._index, disagreement)
+    outlines = outline_mask(document.labels.instance, whole)
+    assert np.array_equal(window.canvas.layers["instance outlines"]._index, outlines)
 
 
 def _banded(boxes: list[Box]) -> None:
