@@ -50,32 +50,62 @@ def test_a_copy_overtaken_by_an_edit_is_dropped_and_the_next_one_kept() -> None:
     assert instance.shape == SHAPE and crowd == set()
 
 
-def test_a_count_asked_before_an_edit_is_dropped_before_copying(qtbot) -> None:
-    """The labels moved between the ask and the start (a fill's bands began): nothing is copied
-    or counted, and a count is scheduled again for the labels as they are."""
-    labels = LabelMap.from_arrays(np.zeros(SHAPE, np.uint16), None, Provenance.HUMAN)
-    prediction = LabelMap.from_arrays(np.zeros(SHAPE, np.uint16), None, Provenance.MODEL)
-    model = LabelDocument("img", np.zeros((*SHAPE, 3), np.uint8), labels, builtin_palette("voc"), prediction)
-    document = Document(model)
-    worker = Worker()
+def _counting(shape: tuple[int, int]) -> tuple[Document, Worker, LivePQ, list[object]]:
+    """A document with a prediction, the live count on a real worker, and the results it delivers."""
+    labels = LabelMap.from_arrays(np.zeros(shape, np.uint16), None, Provenance.HUMAN)
+    prediction = LabelMap.from_arrays(np.zeros(shape, np.uint16), None, Provenance.MODEL)
+    model = LabelDocument("img", np.zeros((*shape, 3), np.uint8), labels, builtin_palette("voc"), prediction)
+    document, worker = Document(model), Worker()
+    live = LivePQ(JobClient(lambda: worker))
+    results: list[object] = []
+    worker.finished.connect(lambda job_id, result: results.append(result))
+    return document, worker, live, results
+
+
+def _held(worker: Worker) -> threading.Event:
+    """Holds the worker until the returned event is set (a job queued meanwhile waits)."""
+    gate = threading.Event()
+    worker.submit(Job("gate", "gate", lambda context: gate.wait(5), Priority.INTERACTIVE))
+    return gate
+
+
+def test_a_count_overtaken_by_long_work_stops_before_copying(qtbot) -> None:
+    """Long work (a fill's bands) began between the ask and the start: nothing is copied or
+    counted, and the work's end asks for a count of the labels as they are then."""
+    document, worker, live, results = _counting((400, 400))  # two bands of long work
     try:
-        live = LivePQ(JobClient(lambda: worker))
-        results: list[object] = []
-        worker.finished.connect(lambda job_id, result: results.append(result))
-        gate = threading.Event()
-        worker.submit(Job("gate", "gate", lambda context: gate.wait(5), Priority.INTERACTIVE))
-        live.document = document  # no count on assignment: the next one is asked below
-        document.metrics_changed.connect(live._schedule)
-        assert live.recount() is not None  # queued behind the gate
+        gate = _held(worker)
+        live.set_document(document)  # asks for a count: queued behind the gate
+        band = np.ones((400, 400), bool)
+        document.apply_in_bands(
+            Box(0, 0, 400, 400),
+            lambda m, rec, b: apply_mask(m, b, band[b.slices], (5, 0), recorder=rec),
+            "Filling",
+        )
+        assert document.busy  # the first band is written, the second waits for the event loop
+        after = threading.Event()  # a batch job runs after the count, never at its check points
+        worker.submit(Job("after", "after", lambda context: after.set(), Priority.BATCH))
+        gate.set()
+        assert after.wait(5)  # the count ran while the long work was still under way
+        qtbot.waitUntil(lambda: len(results) == 3, timeout=5000)
+        assert results[1] is None and live.quality is None
+        qtbot.waitUntil(lambda: live.quality is not None, timeout=5000)  # counted after the work ended
+        assert not document.busy
+    finally:
+        assert worker.stop()
+
+
+def test_a_count_asked_before_a_stroke_still_counts(qtbot) -> None:
+    """An ordinary edit between the ask and the start: the count goes on (numbers keep coming
+    during a long stroke)."""
+    document, worker, live, results = _counting(SHAPE)
+    try:
+        gate = _held(worker)
+        live.set_document(document)
         mask = np.ones((10, 10), bool)
         document.apply(lambda m, rec: apply_mask(m, Box(0, 0, 10, 10), mask, (5, 0), recorder=rec))
-        live._timer.stop()  # the edit's own scheduling: only the dropped count's is looked at
         gate.set()
         qtbot.waitUntil(lambda: len(results) == 2, timeout=5000)
-        assert results[1] is None and live.quality is None
-        assert live._timer.isActive()  # asked again
-        with qtbot.waitSignal(live.updated, timeout=5000) as updated:
-            live.recount()
-        assert updated.args[0] is not None and live.quality is not None
+        assert results[1] is not None
     finally:
         assert worker.stop()

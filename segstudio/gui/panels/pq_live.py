@@ -10,8 +10,9 @@ count supersedes an older one for the same image, so the dock never shows a stal
 the latest edit's count arrives. While the document
 writes long work band by band (``Document.busy``) nothing is counted: the count follows its end.
 A count never holds back a tool: it lets jobs queued meanwhile (a fill's region search) run at its
-check points (``Job.yields``), and stops there when the labels moved since it was asked (a count
-started just before a fill's bands would only copy 72 MB to throw away).
+check points (``Job.yields``), and stops there when long work began after it was asked (a count
+started as a fill's bands are written would only copy 72 MB to throw away). Strokes do not stop
+it: a long stroke still shows numbers as it goes.
 """
 
 from __future__ import annotations
@@ -105,16 +106,15 @@ class LivePQ(QObject):
             return None
         model, prediction = document.model, document.prediction  # the prediction is never edited
         isthing = {c.id: c.isthing for c in document.palette}
-        asked = model.revision
 
         def run(context: JobContext) -> PanopticQuality | None:
             def check() -> None:
                 context.token.check()  # a tool's job queued meanwhile (a fill's region search) runs here
-                if model.revision != asked:
+                if document.busy:  # long work began after the ask: its end asks for a count again
                     raise _Stale
 
             try:
-                check()  # the labels moved since the count was asked: it would count old labels
+                check()
                 snapshot = consistent_snapshot(model)
                 if snapshot is None:
                     return None
