@@ -223,7 +223,8 @@ class Document(QObject, Strokes):
         return self.model.edit(edit)
 
     def undo(self) -> None:
-        """Revert the last step, part by part (a long step's bands a turn each)."""
+        """Revert the last step, part by part (a long step's groups back to back within turns of
+        ``replay_turn_s``)."""
         self.settle()
         if not self.in_stroke:
             self._start(self.model.undo_work(self._progress("Undoing")), self.replay_turn_s)
