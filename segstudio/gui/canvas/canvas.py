@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import numpy as np
@@ -59,10 +58,6 @@ from segstudio.gui.document.document import Document
 
 ZOOM_STEP = 1.25
 PREVIEW_Z = 100.0
-PARALLEL_PIXELS = 1 << 18
-"""Boxes of at least this many pixels have their overlays recomputed on ``_OVERLAY_THREADS``
-(a 12 MP undo's groups; a brush dab is done before a thread would have started)."""
-_OVERLAY_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="overlays")
 
 
 class ToolSink(Protocol):
@@ -217,17 +212,11 @@ class Canvas(QGraphicsView):
         self._apply_state(name)
 
     def refresh(self, box: Box) -> None:
-        """Recompute the ground-truth-dependent overlays over ``box`` only; a large box's layers
-        side by side (``_OVERLAY_THREADS``: OpenCV and numpy let go of the GIL)."""
-        layers = [
-            layer for name in FOLLOWS_GROUND_TRUTH if isinstance(layer := self.layers.get(name), IndexedLayer)
-        ]
-        if box.area < PARALLEL_PIXELS or len(layers) < 2:
-            boxes = [layer.recompute(box) for layer in layers]
-        else:
-            boxes = list(_OVERLAY_THREADS.map(lambda layer: layer.recompute(box), layers))
-        for layer, grown in zip(layers, boxes, strict=True):
-            layer.repaint(grown)
+        """Recompute the ground-truth-dependent overlays over ``box`` only."""
+        for name in FOLLOWS_GROUND_TRUTH:
+            layer = self.layers.get(name)
+            if isinstance(layer, IndexedLayer):
+                layer.refresh(box)
 
     def set_palette(self, palette: Palette) -> None:
         for name in (GROUND_TRUTH, PREDICTION, SCRIBBLES):

@@ -105,20 +105,11 @@ class IndexedLayer(QGraphicsItem):
 
     def refresh(self, box: Box) -> None:
         """Recompute and repaint only ``box`` (grown by ``margin``) after the labels changed there."""
-        self.repaint(self.recompute(box))
-
-    def recompute(self, box: Box) -> Box:
-        """Recompute the pixels of ``box`` grown by ``margin``; returns that box (numpy and OpenCV
-        only: safe on another thread while the labels stay as they are)."""
         box = box.pad(self.margin).clip(self._index.shape)
-        if not box.is_empty:
-            self._fill(box)
-        return box
-
-    def repaint(self, box: Box) -> None:
-        """Ask Qt to repaint ``box`` (on the GUI thread)."""
-        if not box.is_empty:
-            self.update(QRectF(box.left, box.top, box.width, box.height))
+        if box.is_empty:
+            return
+        self._fill(box)
+        self.update(QRectF(box.left, box.top, box.width, box.height))
 
     def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
         height, width = self._index.shape
