@@ -80,7 +80,7 @@ def _consistent(window) -> None:
     assert document.confusion == full
     overlay = window.canvas.layers["ground truth"]._index
     assert np.array_equal(overlay, display_lut(PALETTE)[document.labels.category])
-    whole = Box.full(document.shape)  # the overlays of large boxes are recomputed side by side
+    whole = Box.full(document.shape)  # every overlay, one-valued boxes taking their short cut
     disagreement = disagreement_mask(document.labels.category, document.prediction.category, whole)
     assert np.array_equal(window.canvas.layers["disagreement"]._index, disagreement)
     outlines = outline_mask(document.labels.instance, whole)
