@@ -157,6 +157,9 @@ class LabelDocument(Strokes):
         self.revision = 0
         """Counts changes of the ground truth: a result computed from older labels is stale."""
         self._dirty = dirty
+        self._stale_shadow = Box.empty()
+        """Where the shadow copy lags the labels: an undo or redo with a known metrics delta reads
+        nothing from it, so it is brought up to date only before an edit or a recount reads it."""
         self.confusion: ConfusionMatrix | None = None
         self.human_corrections = 0
         """Human-written ground-truth pixels whose class differs from the prediction."""
@@ -173,6 +176,7 @@ class LabelDocument(Strokes):
         if self.confusion is None:
             self._shadow_category = self.labels.category.copy()
             self._shadow_provenance = self.labels.provenance.copy()
+            self._stale_shadow = Box.empty()
         if counted is not None and counted.holds_for(self.revision, tuple(self.palette.ids)):
             self.confusion, self.human_corrections = counted.confusion, counted.corrections
             self.metrics_changed.emit()
@@ -244,6 +248,7 @@ class LabelDocument(Strokes):
 
     def begin_stroke(self) -> None:
         """Start one undo step (a mouse press); edits until ``end_stroke`` undo together."""
+        self._follow_shadow()
         self._recorder = self.history.begin(self.labels)
         self._note_metrics()
 
@@ -316,6 +321,7 @@ class LabelDocument(Strokes):
                 if not last:
                     yield
             return
+        self._follow_shadow()  # each part is recounted from it
         for done, box in enumerate(parts, 1):
             self._sync(box)
             if progress is not None:
@@ -332,6 +338,7 @@ class LabelDocument(Strokes):
         """``edit`` over ``box`` band by band as one undo step, a band per ``next()``; ``done``
         gets the box it changed at the end (the undo step is closed even when stopped early)."""
         bands = box.clip(self.shape).bands(BAND_PIXELS)
+        self._follow_shadow()
         recorder = self._recorder = self.history.begin(self.labels)
         self._note_metrics()
         changed = Box.empty()
@@ -394,16 +401,23 @@ class LabelDocument(Strokes):
         )
         self.metrics_changed.emit()
 
+    def _follow_shadow(self) -> None:
+        """Copy the labels into the shadow where replays left it behind (before it is read)."""
+        stale, self._stale_shadow = self._stale_shadow, Box.empty()
+        if not stale.is_empty and self.confusion is not None:
+            window = stale.slices
+            self._shadow_category[window] = self.labels.category[window]
+            self._shadow_provenance[window] = self.labels.provenance[window]
+
     def _sync(self, box: Box, delta: tuple[np.ndarray, int] | None = None) -> None:
         """Follow a change confined to ``box``: metrics by difference (or by the known ``delta`` of
-        counts and corrections, for undo and redo), shadow copy, then tell views."""
+        counts and corrections, for undo and redo: the shadow copy then follows later, see
+        ``_stale_shadow``), shadow copy, then tell views."""
         if box.is_empty:
             return
         self.revision += 1
         if delta is not None and self.confusion is not None:
-            window = box.slices
-            self._shadow_category[window] = self.labels.category[window]
-            self._shadow_provenance[window] = self.labels.provenance[window]
+            self._stale_shadow = self._stale_shadow.union(box)
             if delta[1] or delta[0].any():  # a replayed step's later groups: counted already
                 self.confusion.add_counts(delta[0])
                 self.human_corrections += delta[1]

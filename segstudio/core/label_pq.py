@@ -13,7 +13,7 @@ which the editor, the importers and the models all keep. A thing-class region wi
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,11 +88,13 @@ def label_map_pq(
     pred_instance: np.ndarray,
     isthing: Mapping[int, bool],
     gt_crowd: Collection[tuple[int, int]] = (),
+    check: Callable[[], None] | None = None,
 ) -> PanopticQuality:
     """PQ of the prediction against the ground truth; ``isthing`` (category id -> thing?) is the
     palette's and decides which categories are averaged; ``gt_crowd`` holds the ground truth's
-    (category, instance) pairs marked crowd (never matched; predictions on them are not errors)."""
-    stat = label_map_pq_stat(gt_category, gt_instance, pred_category, pred_instance, gt_crowd)
+    (category, instance) pairs marked crowd (never matched; predictions on them are not errors).
+    ``check`` is called between the passes over the pixels (a job's check point)."""
+    stat = label_map_pq_stat(gt_category, gt_instance, pred_category, pred_instance, gt_crowd, check)
     return panoptic_quality(stat, isthing)
 
 
@@ -102,14 +104,20 @@ def label_map_pq_stat(
     pred_category: np.ndarray,
     pred_instance: np.ndarray,
     gt_crowd: Collection[tuple[int, int]] = (),
+    check: Callable[[], None] | None = None,
 ) -> PQStat:
-    """One image's PQ sums (add several images' with ``+=``, as the COCO evaluation does)."""
+    """One image's PQ sums (add several images' with ``+=``, as the COCO evaluation does);
+    ``check`` as in :func:`label_map_pq`."""
+    check = check or (lambda: None)
     if np.shape(gt_category) != np.shape(pred_category):
         shapes = f"ground truth is {np.shape(gt_category)} but the prediction is {np.shape(pred_category)}"
         raise ValueError(shapes)
     gt_keys, gt_things = segment_keys(gt_category, gt_instance)
+    check()
     pred_keys, pred_things = segment_keys(pred_category, pred_instance)
+    check()
     pairs, counts = pair_counts(gt_keys, pred_keys, 1 << 32)
+    check()
     gt_of_pair = (pairs >> np.uint64(32)).tolist()
     pred_of_pair = (pairs & np.uint64(0xFFFFFFFF)).tolist()
     overlap = dict(zip(zip(gt_of_pair, pred_of_pair, strict=True), counts.tolist(), strict=True))

@@ -143,6 +143,16 @@ def test_a_large_step_is_undone_in_groups_a_turn_each_with_the_metrics_exact() -
         pass
     np.testing.assert_array_equal(document.labels.category, accepted.category)
     assert (document.confusion, document.human_corrections) == _recount(document)
+    for _ in document.undo_work():  # the shadow copy lags after replays: edits still count right
+        pass
+    document.apply(lambda labels, rec: brush_stroke(labels, [(5, 5), (900, 1400)], 40, (2, 9), recorder=rec))
+    assert (document.confusion, document.human_corrections) == _recount(document)
+    for _ in document.undo_work():
+        pass
+    document.set_prediction(accepted)  # the steps' deltas no longer hold: recounted part by part
+    for _ in document.redo_work():
+        pass
+    assert (document.confusion, document.human_corrections) == _recount(document)
 
 
 def test_a_step_made_under_another_prediction_is_recounted_part_by_part() -> None:

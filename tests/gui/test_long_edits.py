@@ -6,6 +6,7 @@ timing asserted: speed lives in ``segstudio bench gui``)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,11 @@ from PySide6.QtCore import Qt, QTimer
 
 from segstudio.core.box import Box
 from segstudio.core.edits import Protect, copy_prediction, flood_fill
+from segstudio.core.label_document import REPLAY_PIXELS, LabelDocument
 from segstudio.core.labels import LabelMap
 from segstudio.core.metrics import ConfusionMatrix
-from segstudio.gui.canvas.overlay import display_lut
-from segstudio.gui.document.document import BAND_PIXELS
+from segstudio.gui.canvas.overlay import disagreement_mask, display_lut, outline_mask
+from segstudio.gui.document.document import BAND_PIXELS, Document
 from segstudio.gui.tools.tools import paint_mask
 from segstudio.io.project import Project
 
@@ -78,6 +80,11 @@ def _consistent(window) -> None:
     assert document.confusion == full
     overlay = window.canvas.layers["ground truth"]._index
     assert np.array_equal(overlay, display_lut(PALETTE)[document.labels.category])
+    whole = Box.full(document.shape)  # every overlay, one-valued boxes taking their short cut
+    disagreement = disagreement_mask(document.labels.category, document.prediction.category, whole)
+    assert np.array_equal(window.canvas.layers["disagreement"]._index, disagreement)
+    outlines = outline_mask(document.labels.instance, whole)
+    assert np.array_equal(window.canvas.layers["instance outlines"]._index, outlines)
 
 
 def _banded(boxes: list[Box]) -> None:
@@ -177,3 +184,45 @@ def test_a_worker_result_arriving_mid_stroke_is_written_after_the_stroke(qtbot, 
     qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=view_point(window, 8, 5))
     qtbot.waitUntil(lambda: (document.labels.category[40:60, 10:30] == DOG).all())
     assert len(document.history) == 2  # the stroke and the result, each its own undo step
+
+
+def _large_document(turn_s: float) -> tuple[Document, LabelMap]:
+    """A 3 MP document (more than one undo group) whose whole-image accept is done; returns it and
+    the labels before the accept."""
+    height, width = 1500, 2000
+    truth = LabelMap.empty(height, width)
+    model = LabelDocument(
+        "large", np.zeros((height, width, 3), np.uint8), truth, PALETTE, prediction(height, width)
+    )
+    document = Document(model)
+    document.replay_turn_s = turn_s
+    before = document.labels.copy()
+    document.accept_prediction()
+    document.settle()
+    assert document.labels.category.size > REPLAY_PIXELS
+    return document, before
+
+
+@pytest.mark.parametrize("turn_s", [0.0, math.inf])
+def test_undo_writes_its_groups_back_to_back_within_a_turn(qtbot, turn_s: float) -> None:
+    """A turn of 0 s writes a group per event-loop turn; an endless one the whole step in the call.
+    Either way the labels and metrics come back exactly."""
+    document, before = _large_document(turn_s)
+    accepted = document.labels.copy()
+    boxes: list[Box] = []
+    document.changed.connect(boxes.append)
+    document.undo()
+    assert document.busy == (turn_s == 0.0)
+    if turn_s == 0.0:
+        assert len(boxes) == 1  # one group, then the event loop
+    qtbot.waitUntil(lambda: not document.busy)
+    assert len(boxes) >= 2
+    assert np.array_equal(document.labels.category, before.category)
+    assert np.array_equal(document.labels.instance, before.instance)
+    assert document.confusion == ConfusionMatrix.from_maps(
+        before.category, document.prediction.category, PALETTE.ids
+    )
+    document.redo()
+    qtbot.waitUntil(lambda: not document.busy)
+    assert np.array_equal(document.labels.category, accepted.category)
+    assert np.array_equal(document.labels.provenance, accepted.provenance)

@@ -116,25 +116,37 @@ def test_interactive_jobs_run_before_queued_batch_jobs(qtbot, worker: Worker) ->
     assert order == ["interactive", "batch 1", "batch 2"]
 
 
-def test_interactive_job_runs_at_a_check_point_of_a_long_batch_job(qtbot, worker: Worker) -> None:
-    """No time window: the batch job reaches one check point only after the interactive job is queued
-    (``submit`` queues synchronously), so the order is decided by the yield point alone."""
+@pytest.mark.parametrize(
+    ("priority", "yields", "first"),
+    [
+        (Priority.BATCH, False, "interactive"),
+        (Priority.INTERACTIVE, True, "interactive"),
+        (Priority.INTERACTIVE, False, "long done"),
+    ],
+)
+def test_interactive_job_runs_at_a_check_point_of_a_long_batch_job(
+    qtbot, worker: Worker, priority: Priority, yields: bool, first: str
+) -> None:
+    """No time window: the long job reaches one check point only after the interactive job is queued
+    (``submit`` queues synchronously), so the order is decided by the yield point alone. A batch job
+    (training) and an interactive one that ``yields`` (the live PQ count) let it run there; an
+    ordinary interactive job keeps the thread to its end."""
     order: list[str] = []
     running = threading.Event()
     queued = threading.Event()
 
-    def train(context: JobContext) -> None:
+    def long(context: JobContext) -> None:
         running.set()
         assert queued.wait(WAIT_MS / 1000)
         context.token.check()  # the yield point: the queued interactive job runs inside this call
-        order.append("batch done")
+        order.append("long done")
 
-    worker.submit(Job("train", "project", train, Priority.BATCH))
+    worker.submit(Job("train", "project", long, priority, yields=yields))
     assert running.wait(WAIT_MS / 1000)
     worker.submit(Job("prelabel", "img", lambda context: order.append("interactive"), Priority.INTERACTIVE))
     queued.set()
-    qtbot.waitUntil(lambda: "batch done" in order, timeout=WAIT_MS)
-    assert order == ["interactive", "batch done"]
+    qtbot.waitUntil(lambda: len(order) == 2, timeout=WAIT_MS)
+    assert order[0] == first
 
 
 def test_a_failing_job_is_reported_and_the_thread_goes_on(qtbot, worker: Worker) -> None:

@@ -18,9 +18,12 @@ from segstudio.core.labels import VOID
 from segstudio.core.palette import Palette
 
 CLEAR_INDEX = 255
+"""Display index for VOID and for ids the palette does not know: fully transparent."""
 _SIMD_MIN = 64
 """Smaller boxes go through numpy: OpenCV reads a scalar operand as a 4-vector, ambiguous on tiny arrays."""
-"""Display index for VOID and for ids the palette does not know: fully transparent."""
+UNIFORM_MIN = 1 << 16
+"""Boxes of at least this many pixels are first checked for one repeated value (an undo back to
+unlabelled, a fill, its redo): one read pass then replaces the overlay's several."""
 
 
 def display_lut(palette: Palette) -> np.ndarray:
@@ -50,14 +53,35 @@ def reindex(category: np.ndarray, lut: np.ndarray, out: np.ndarray, box: Box | N
 
     When every id below 255 is all the table knows (every built-in palette), the ids are
     saturated to 8 bits and looked up by OpenCV (two SIMD passes, ~5x numpy's uint16 gather on a
-    12 MP undo); ids of 255 and more then all mean "clear", as in ``lut``."""
+    12 MP undo); ids of 255 and more then all mean "clear", as in ``lut``. A large box of one id
+    (``uniform_value``) is one fill."""
     region = box.slices if box is not None else (slice(None), slice(None))
     source, target = category[region], out[region]
+    value = uniform_value(source)
+    if value is not None and value < len(lut):
+        target[...] = lut[value]
+        return
     small = _small_lut(lut)
     if small is None or category.dtype != np.uint16 or not target.flags.c_contiguous:
         target[...] = lut[source]
         return
     cv2.LUT(cv2.convertScaleAbs(source), small, dst=target)
+
+
+def uniform_value(array: np.ndarray) -> int | None:
+    """The one value every element of a large 2-D uint16 or uint32 array holds, else None (and
+    None for small arrays, where the check would cost more than it saves). A few probes rule
+    out most varied arrays before OpenCV's min/max pass reads the whole."""
+    if array.size < UNIFORM_MIN or array.dtype not in (np.uint16, np.uint32) or array.ndim != 2:
+        return None
+    first = array[0, 0]
+    height, width = array.shape
+    for probe in (array[-1, -1], array[0, -1], array[-1, 0], array[height // 2, width // 2]):
+        if probe != first:
+            return None
+    values = array.view(np.int32) if array.dtype == np.uint32 else array  # equal bits, equal ints
+    low, high, _, _ = cv2.minMaxLoc(values)
+    return int(first) if low == high else None
 
 
 def _small_lut(lut: np.ndarray) -> np.ndarray | None:
@@ -87,6 +111,11 @@ def disagreement_mask(gt: np.ndarray, pred: np.ndarray, box: Box) -> np.ndarray:
     Unlabelled (VOID) ground truth is work not done yet rather than a disagreement, so it is left out.
     """
     truth, predicted = gt[box.slices], pred[box.slices]
+    value = uniform_value(truth)
+    if value == VOID:
+        return np.zeros(truth.shape, bool)
+    if value is not None and predicted.dtype == np.uint16:
+        return _as_bool(cv2.compare(predicted, float(value), cv2.CMP_NE))
     if truth.size < _SIMD_MIN or truth.dtype != np.uint16 or predicted.dtype != np.uint16:
         return (truth != predicted) & (truth != VOID)
     differs = cv2.compare(truth, predicted, cv2.CMP_NE)  # 255 where true, by OpenCV's SIMD loops
@@ -104,8 +133,14 @@ def outline_mask(instance: np.ndarray, box: Box) -> np.ndarray:
     """Pixels of ``box`` on an instance's border: instance > 0 and a 4-neighbour holds another id.
 
     Neighbours just outside ``box`` are read too, so a box-by-box update gives the same pixels
-    as a whole-image pass.
+    as a whole-image pass. When the box but its rim holds one id (an undo back to unlabelled, a
+    fill), only the rim can be outline: its inside is not compared at all.
     """
+    core = box.pad(-1)
+    value = None if core.is_empty else uniform_value(instance[core.slices])
+    quiet = core if value == 0 else core.pad(-1)
+    if value is not None and not quiet.is_empty:
+        return _outline_of_rim(instance, box, quiet)
     outer = box.pad(1).clip(instance.shape)
     ids = instance[outer.slices]
     if ids.dtype == np.uint32:  # OpenCV compares int32; equality is the same on the bits
@@ -122,6 +157,22 @@ def outline_mask(instance: np.ndarray, box: Box) -> np.ndarray:
     cv2.bitwise_or(edge[:-1], vertical, dst=edge[:-1])
     cv2.bitwise_and(edge, cv2.compare(ids, 0.0, cv2.CMP_NE), dst=edge)
     return _as_bool(edge)[inner.slices]
+
+
+def _outline_of_rim(instance: np.ndarray, box: Box, quiet: Box) -> np.ndarray:
+    """``outline_mask`` of ``box`` when no pixel of ``quiet`` (inside it) can be outline: the
+    four strips around ``quiet`` are computed, the rest is left clear."""
+    edge = np.zeros((box.height, box.width), bool)
+    strips = (
+        Box(box.top, box.left, quiet.top, box.right),
+        Box(quiet.bottom, box.left, box.bottom, box.right),
+        Box(quiet.top, box.left, quiet.bottom, quiet.left),
+        Box(quiet.top, quiet.right, quiet.bottom, box.right),
+    )
+    for strip in strips:
+        if not strip.is_empty:
+            edge[strip.shift(-box.top, -box.left).slices] = outline_mask(instance, strip)
+    return edge
 
 
 def _outline_numpy(ids: np.ndarray) -> np.ndarray:

@@ -9,6 +9,10 @@ GUI thread meanwhile); a torn copy counts nothing and the count is scheduled aga
 count supersedes an older one for the same image, so the dock never shows a stale number after
 the latest edit's count arrives. While the document
 writes long work band by band (``Document.busy``) nothing is counted: the count follows its end.
+A count never holds back a tool: it lets jobs queued meanwhile (a fill's region search) run at its
+check points (``Job.yields``), and stops there when long work began after it was asked (a count
+started as a fill's bands are written would only copy 72 MB to throw away). Strokes do not stop
+it: a long stroke still shows numbers as it goes.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ def consistent_snapshot(model: LabelDocument) -> tuple[np.ndarray, np.ndarray, s
     except RuntimeError:  # the crowd set changed while it was read: an edit
         return None
     return snapshot if model.revision == revision else None
+
+
+class _Stale(Exception):
+    """The labels changed while a count ran: it stops, and the next count is scheduled."""
 
 
 class LivePQ(QObject):
@@ -100,15 +108,27 @@ class LivePQ(QObject):
         isthing = {c.id: c.isthing for c in document.palette}
 
         def run(context: JobContext) -> PanopticQuality | None:
-            snapshot = consistent_snapshot(model)
-            if snapshot is None:
-                return None
-            gt_category, gt_instance, crowd = snapshot
-            return label_map_pq(
-                gt_category, gt_instance, prediction.category, prediction.instance, isthing, crowd
-            )
+            def check() -> None:
+                context.token.check()  # a tool's job queued meanwhile (a fill's region search) runs here
+                if document.busy:  # long work began after the ask: its end asks for a count again
+                    raise _Stale
 
-        job = Job(PQ_KIND, document.image_id, run, Priority.INTERACTIVE, "Counting panoptic quality")
+            try:
+                check()
+                snapshot = consistent_snapshot(model)
+                if snapshot is None:
+                    return None
+                check()
+                gt_category, gt_instance, crowd = snapshot
+                return label_map_pq(
+                    gt_category, gt_instance, prediction.category, prediction.instance, isthing, crowd, check
+                )
+            except _Stale:
+                return None
+
+        job = Job(
+            PQ_KIND, document.image_id, run, Priority.INTERACTIVE, "Counting panoptic quality", yields=True
+        )
         return self.jobs.submit(job, Handlers(done=lambda q: self._counted(document, q), failed=self._failed))
 
     def _counted(self, document: Document, quality: PanopticQuality | None) -> None:

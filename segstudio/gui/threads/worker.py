@@ -89,6 +89,9 @@ class Job:
     run: Callable[[JobContext], Any]
     priority: Priority = Priority.BATCH
     title: str = ""
+    yields: bool = False
+    """An interactive job that lets interactive jobs queued meanwhile run at its check points
+    (as every batch job does): a live count must not hold back a tool's job."""
 
 
 @dataclass(order=True)
@@ -122,7 +125,7 @@ class _Loop(QThread):
                     return
                 item = heapq.heappop(self.queue)
                 self.running = item
-            if item.job.priority is Priority.BATCH:
+            if item.job.priority is Priority.BATCH or item.job.yields:
                 item.token.set_yield_point(self._run_waiting_interactive)
             self._execute(item)
             with self.ready:
