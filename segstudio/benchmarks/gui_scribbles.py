@@ -74,7 +74,7 @@ def measure_scribbles(window: MainWindow, image_id: str, height: int, width: int
     controller = window.scribbles
     results: list[ScribbleResult] = []
     controller.applied.connect(results.append)
-    probe = StallProbe()
+    probe = StallProbe(label="scribble, whole run")
     probe.start()
     window.toolbox.set_tool("scribble")
     window.toolbox.set_radius(BRUSH)
