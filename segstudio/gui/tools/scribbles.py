@@ -35,6 +35,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from segstudio.core.box import Box
 from segstudio.core.features import FeatureCache
 from segstudio.core.pixel_classifier import ClassifierParams, PixelClassifier
+from segstudio.core.prediction_metrics import LabelsSnapshot
 from segstudio.core.scribble_run import (
     ScribbleRequest,
     ScribbleResult,
@@ -46,6 +47,7 @@ from segstudio.gui.document.document import Document
 from segstudio.gui.document.session import Session
 from segstudio.gui.threads.file_writes import FileWrites
 from segstudio.gui.threads.worker import Job, Priority, Worker
+from segstudio.gui.tools.scribble_tally import ScribbleTally
 from segstudio.gui.tools.scribble_tools import SCRIBBLE_TOOLS, is_scribble_tool
 from segstudio.gui.tools.toolbox import ToolBox
 from segstudio.io.project import Project, ProjectError
@@ -87,6 +89,10 @@ class ScribbleController(QObject):
         self._project: Project | None = None
         self._document: Document | None = None
         self._unsaved = False
+        self.tally = ScribbleTally()
+        """The scribbles' values and class counts, updated by the boxes strokes change."""
+        self._snapshot: tuple[Document, LabelsSnapshot] | None = None
+        """The last labels snapshot and its document: scribbling leaves the labels as they are."""
         self.writes = FileWrites(self)
         """The scribble files being written (see :meth:`flush`)."""
         self.writes.failed.connect(
@@ -138,6 +144,8 @@ class ScribbleController(QObject):
         if self._document is not None:
             self._document.scribbles_changed.disconnect(self._scribbles_changed)
         self._project, self._document = project, document
+        self._snapshot = None
+        self.tally.follow(None)
         if project is None or document is None:
             return
         try:
@@ -148,6 +156,7 @@ class ScribbleController(QObject):
             values = None
         if values is not None:
             document.scribbles_changed.emit(document.scribbles.load_values(values))
+        self.tally.follow(document.scribbles)
         document.scribbles_changed.connect(self._scribbles_changed)
         if self.active:
             self.prefetch()
@@ -170,6 +179,7 @@ class ScribbleController(QObject):
 
     def _scribbles_changed(self, box: Box) -> None:
         """A stroke segment, a whole stroke, an undo: retrain once the scribbling pauses."""
+        self.tally.changed(box)
         if self._document is not None and not self._document.scribbles.in_stroke:
             self._unsaved = True
             self._timer.start()
@@ -193,7 +203,7 @@ class ScribbleController(QObject):
         except ProjectError as error:
             self.status.emit(f"The scribbles could not be saved: {error}")
             return
-        scribbled = document.scribbles.values() if values is None else values
+        scribbled = self.tally.values() if values is None else values
         self.writes.submit(str(target.path), lambda: write_scribbles(target, scribbled))
 
     def undo(self) -> None:
@@ -228,9 +238,9 @@ class ScribbleController(QObject):
         if document is None:
             self._save()
             return None
-        values = document.scribbles.values()  # one 12 MP pass for the file and the request
+        values = self.tally.values()  # one 12 MP copy for the file and the request
         self._save(values)
-        counts = document.scribbles.counts()
+        counts = self.tally.counts()
         if len(counts) < 2:
             self.status.emit(self._why_not(counts))
             return None
@@ -241,7 +251,7 @@ class ScribbleController(QObject):
             self.params,
             self._model[1] if self._model and self._model[0] == document.image_id else None,
             thing_ids=frozenset(self.toolbox.palette.thing_ids),
-            labels=document.labels_snapshot(),
+            labels=self._labels_snapshot(document),
         )
         pixels = sum(counts.values())
         project = self._project
@@ -263,6 +273,21 @@ class ScribbleController(QObject):
             self.status.emit(job.title)
             return job_id
         return self._submit_full(request, project, Priority.INTERACTIVE, JOB_KIND, title)
+
+    def _labels_snapshot(self, document: Document) -> LabelsSnapshot:
+        """The labels to count the prediction against, copied again only when they changed (two
+        12 MP copies; scribbling alone never changes them)."""
+        kept = self._snapshot
+        if (
+            kept is not None
+            and kept[0] is document
+            and kept[1].revision == document.revision
+            and kept[1].class_ids == tuple(document.palette.ids)
+        ):
+            return kept[1]
+        snapshot = document.labels_snapshot()
+        self._snapshot = (document, snapshot)
+        return snapshot
 
     def _submit_full(
         self, request: ScribbleRequest, project: Project, priority: Priority, kind: str, title: str
