@@ -29,11 +29,15 @@ BRUSH = 6.0
 
 
 def _stroke(window: MainWindow, category: int, points: list[tuple[float, float]]) -> None:
-    tools = window.toolbox
+    """A stroke as a mouse makes it: each move its own event, the event loop turning in between
+    (so the stall probe sees what one move costs, not the whole stroke at once)."""
+    app, tools = QApplication.instance(), window.toolbox
     tools.set_label(category)
     tools.press(points[0])
     for point in points[1:]:
+        app.processEvents()
         tools.move(point, True)
+    app.processEvents()
     tools.release(points[-1])
 
 
