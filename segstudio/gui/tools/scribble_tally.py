@@ -4,8 +4,9 @@ Every training run needs the scribbles in the classifier's convention (``Scribbl
 fresh array the worker and the file writer may read) and the scribbled pixels per class (fewer
 than two classes train nothing). On a 12 MP image recounting the whole map cost the GUI thread
 ~12 ms on a quiet machine and several times that under load, each pause in scribbling; a stroke
-changes a few thousand pixels. So the last values handed out are kept: the next ones are a copy
-of them with only the boxes changed since rewritten, and the counts follow those boxes.
+changes a few thousand pixels. So the last values handed out are kept (from the file, or zeros,
+when the image opens): the next ones are a copy of them with only the boxes changed since
+rewritten, and the counts follow those boxes.
 """
 
 from __future__ import annotations
@@ -34,10 +35,18 @@ class ScribbleTally:
         self._counts: Counter[int] = Counter()
         self._changed = Box.empty()
 
-    def follow(self, scribbles: ScribbleMap | None) -> None:
-        """Tally another map (an image opened): the next :meth:`values` reads it whole."""
-        self._scribbles, self._values = scribbles, None
-        self._counts, self._changed = Counter(), Box.empty()
+    def follow(self, scribbles: ScribbleMap | None, loaded: np.ndarray | None = None) -> None:
+        """Tally another map, as just opened: empty, or holding the ``loaded`` values (read from its
+        file, a fresh array the tally keeps). So the first run after opening copies and counts
+        nothing whole (an empty map's values are zeros the system hands out untouched)."""
+        self._scribbles, self._changed = scribbles, Box.empty()
+        if scribbles is None:
+            self._values, self._counts = None, Counter()
+        elif loaded is None:
+            self._values, self._counts = np.zeros(scribbles.shape, CATEGORY_DTYPE), Counter()
+        else:
+            self._values = np.asarray(loaded, CATEGORY_DTYPE)
+            self._counts = _tally(self._values)
 
     def changed(self, box: Box) -> None:
         """The map changed inside ``box`` (a stroke, an undo, a redo, a clear)."""
@@ -46,12 +55,9 @@ class ScribbleTally:
     def values(self) -> np.ndarray:
         """A fresh copy of the scribbles in the classifier's convention (never changed afterwards)."""
         scribbles = self._scribbles
-        if scribbles is None:
+        if scribbles is None or self._values is None:
             raise RuntimeError("no scribble map to tally")
-        if self._values is None:
-            self._values = scribbles.values()
-            self._counts = _tally(self._values)
-        elif not self._changed.is_empty:
+        if not self._changed.is_empty:
             window = self._changed.clip(scribbles.shape).slices
             values = self._values.copy()
             self._counts.subtract(_tally(values[window]))

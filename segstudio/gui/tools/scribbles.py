@@ -156,7 +156,7 @@ class ScribbleController(QObject):
             values = None
         if values is not None:
             document.scribbles_changed.emit(document.scribbles.load_values(values))
-        self.tally.follow(document.scribbles)
+        self.tally.follow(document.scribbles, values)
         document.scribbles_changed.connect(self._scribbles_changed)
         if self.active:
             self.prefetch()
