@@ -57,7 +57,7 @@ from segstudio.gui.canvas.qimage import ArrayImage, rgb_image
 from segstudio.gui.document.document import Document
 
 ZOOM_STEP = 1.25
-BUILD_PIXELS = 1 << 20
+BUILD_PIXELS = 1 << 19
 """A new prediction's overlays are filled this many pixels (whole rows) per event-loop turn."""
 PREVIEW_Z = 100.0
 

@@ -33,13 +33,15 @@ class ScribbleTally:
         self._scribbles: ScribbleMap | None = None
         self._values: np.ndarray | None = None
         self._counts: Counter[int] = Counter()
-        self._changed = Box.empty()
+        self._changed: list[Box] = []
+        """Boxes changed since the last values, each kept apart: two strokes far apart on a 12 MP
+        image have a union box of millions of pixels."""
 
     def follow(self, scribbles: ScribbleMap | None, loaded: np.ndarray | None = None) -> None:
         """Tally another map, as just opened: empty, or holding the ``loaded`` values (read from its
         file, a fresh array the tally keeps). So the first run after opening copies and counts
         nothing whole (an empty map's values are zeros the system hands out untouched)."""
-        self._scribbles, self._changed = scribbles, Box.empty()
+        self._scribbles, self._changed = scribbles, []
         if scribbles is None:
             self._values, self._counts = None, Counter()
         elif loaded is None:
@@ -50,21 +52,23 @@ class ScribbleTally:
 
     def changed(self, box: Box) -> None:
         """The map changed inside ``box`` (a stroke, an undo, a redo, a clear)."""
-        self._changed = self._changed.union(box)
+        if not box.is_empty:
+            self._changed.append(box)
 
     def values(self) -> np.ndarray:
         """A fresh copy of the scribbles in the classifier's convention (never changed afterwards)."""
         scribbles = self._scribbles
         if scribbles is None or self._values is None:
             raise RuntimeError("no scribble map to tally")
-        if not self._changed.is_empty:
-            window = self._changed.clip(scribbles.shape).slices
+        if self._changed:
             values = self._values.copy()
-            self._counts.subtract(_tally(values[window]))
-            np.add(scribbles.category[window], CATEGORY_DTYPE(1), out=values[window])  # VOID + 1 wraps to 0
-            self._counts.update(_tally(values[window]))
+            for box in self._changed:  # one after another: overlapping boxes are counted right
+                window = box.clip(scribbles.shape).slices
+                self._counts.subtract(_tally(values[window]))
+                np.add(scribbles.category[window], CATEGORY_DTYPE(1), out=values[window])  # VOID + 1 = 0
+                self._counts.update(_tally(values[window]))
             self._values = values
-        self._changed = Box.empty()
+        self._changed = []
         return self._values
 
     def counts(self) -> dict[int, int]:
