@@ -5,7 +5,7 @@ whole-image fill. Real window and canvas; the band size is lowered so the test i
 from __future__ import annotations
 
 import numpy as np
-from gui_helpers import DOG, HEIGHT, WIDTH, drag
+from gui_helpers import DOG, WIDTH, drag
 
 from segstudio.gui.canvas import canvas as canvas_module
 from segstudio.gui.canvas.layers import (
