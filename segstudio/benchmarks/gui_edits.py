@@ -48,12 +48,12 @@ def _idle(window: MainWindow) -> bool:
     return not busy and not window.toolbox.jobs.pending()
 
 
-def _timed(window: MainWindow, action: Callable[[], object]) -> tuple[float, float]:
+def _timed(window: MainWindow, action: Callable[[], object], name: str = "") -> tuple[float, float]:
     """(ms from the call until the window is idle, the GUI thread's longest stall meanwhile in ms)."""
     app = QApplication.instance()
     for _ in range(5):
         app.processEvents()
-    probe = StallProbe()
+    probe = StallProbe(label=name)
     probe.start()
     start = time.perf_counter()
     action()
@@ -96,12 +96,13 @@ def measure_edits(window: MainWindow, repeats: int, height: int, width: int) -> 
             ("accept", lambda: window.accept_prediction(False)),
             ("fill", lambda: _fill(window)),
         ):
-            samples[name].append(_timed(window, first))
-            samples["undo"].append(_timed(window, window.undo))
-            samples["redo"].append(_timed(window, window.redo))
-            _timed(window, window.undo)
-        samples["box_to_mask"].append(_timed(window, lambda: _box_to_mask(window, height, width)))
-        samples["save"].append(_timed(window, window.save))
+            samples[name].append(_timed(window, first, name))
+            samples["undo"].append(_timed(window, window.undo, f"undo {name}"))
+            samples["redo"].append(_timed(window, window.redo, f"redo {name}"))
+            _timed(window, window.undo, f"undo {name}")
+        box_to_mask = _timed(window, lambda: _box_to_mask(window, height, width), "box_to_mask")
+        samples["box_to_mask"].append(box_to_mask)
+        samples["save"].append(_timed(window, window.save, "save"))
     result: dict[str, object] = {}
     for name in ACTIONS:
         result[f"{name}_ms"] = round(statistics.median(ms for ms, _ in samples[name]), 3)

@@ -29,11 +29,15 @@ BRUSH = 6.0
 
 
 def _stroke(window: MainWindow, category: int, points: list[tuple[float, float]]) -> None:
-    tools = window.toolbox
+    """A stroke as a mouse makes it: each move its own event, the event loop turning in between
+    (so the stall probe sees what one move costs, not the whole stroke at once)."""
+    app, tools = QApplication.instance(), window.toolbox
     tools.set_label(category)
     tools.press(points[0])
     for point in points[1:]:
+        app.processEvents()
         tools.move(point, True)
+    app.processEvents()
     tools.release(points[-1])
 
 
@@ -74,7 +78,7 @@ def measure_scribbles(window: MainWindow, image_id: str, height: int, width: int
     controller = window.scribbles
     results: list[ScribbleResult] = []
     controller.applied.connect(results.append)
-    probe = StallProbe()
+    probe = StallProbe(label="scribble, whole run")
     probe.start()
     window.toolbox.set_tool("scribble")
     window.toolbox.set_radius(BRUSH)

@@ -10,6 +10,7 @@ renamed when first read. An image without scribbles has no file.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ LEGACY_SUFFIX = ".png"
 
 
 def scribbles_path(project: Project, image_id: str) -> Path:
-    return project.root / SCRIBBLES_DIR / f"{project.entry(image_id).id}{SCRIBBLES_SUFFIX}"
+    return scribbles_target(project, image_id).path
 
 
 def _adopt_legacy(path: Path) -> None:
@@ -39,12 +40,28 @@ def _adopt_legacy(path: Path) -> None:
             ) from error
 
 
-def save_scribbles(project: Project, image_id: str, values: np.ndarray) -> None:
-    """Write the scribbles (classifier convention) of an image; none at all removes its file."""
-    path = scribbles_path(project, image_id)
+@dataclass(frozen=True)
+class ScribbleTarget:
+    """Where an image's scribbles go and the size they must have: all a writer thread needs
+    (it never touches the index, which the GUI thread reads to make this)."""
+
+    path: Path
+    height: int
+    width: int
+
+
+def scribbles_target(project: Project, image_id: str) -> ScribbleTarget:
     entry = project.entry(image_id)
-    if values.shape != (entry.height, entry.width):
-        size = f"{entry.width}x{entry.height}"
+    path = project.root / SCRIBBLES_DIR / f"{entry.id}{SCRIBBLES_SUFFIX}"
+    return ScribbleTarget(path, entry.height, entry.width)
+
+
+def write_scribbles(target: ScribbleTarget, values: np.ndarray) -> None:
+    """Write scribbles (classifier convention) atomically; none at all removes the file. Safe on
+    any thread (the file only); ProjectError naming the file on failure."""
+    path = target.path
+    if values.shape != (target.height, target.width):
+        size = f"{target.width}x{target.height}"
         raise ProjectError(f"{path}: refusing scribbles of shape {values.shape} for a {size} image")
     if not values.any():
         path.unlink(missing_ok=True)
@@ -53,9 +70,14 @@ def save_scribbles(project: Project, image_id: str, values: np.ndarray) -> None:
     dtype = np.uint8 if int(values.max()) <= np.iinfo(np.uint8).max else np.uint16
     try:
         path.parent.mkdir(exist_ok=True)
-        write_png(path, values.astype(dtype))
+        write_png(path, values.astype(dtype, copy=False))
     except OSError as error:
         raise ProjectError(f"{path}: cannot write the scribbles ({error.strerror or error})") from error
+
+
+def save_scribbles(project: Project, image_id: str, values: np.ndarray) -> None:
+    """Write the scribbles (classifier convention) of an image; none at all removes its file."""
+    write_scribbles(scribbles_target(project, image_id), values)
 
 
 def load_scribbles(project: Project, image_id: str) -> np.ndarray | None:

@@ -12,6 +12,7 @@ from segstudio.core.features import FeatureConfig, compute_features
 from segstudio.core.forest import ForestParams
 from segstudio.core.pixel_classifier import (
     ClassifierParams,
+    _blown_up,
     predict,
     predict_pixels,
     train_from_scribbles,
@@ -183,3 +184,11 @@ def test_splits_sit_halfway_between_the_scribbles(seed: int) -> None:
     border = int(np.argmax(labels[:, 4] == 2))
     assert (labels[:border] == 1).all() and (labels[border:] == 2).all()
     assert 26 <= border <= 38, border
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (4, 6, 3)])
+def test_blocks_are_blown_up_as_np_repeat_does(shape) -> None:
+    blocks = np.random.default_rng(0).random(shape).astype(np.float32)
+    expected = np.repeat(np.repeat(blocks, 3, axis=0), 3, axis=1)
+    assert np.array_equal(_blown_up(blocks, 3), expected)
+    assert np.array_equal(_blown_up(blocks > 0.5, 3), expected > 0.5)

@@ -3,6 +3,7 @@ classifier as source, nothing written by a stopped run."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,8 @@ from segstudio.core.pixel_classifier import ClassifierParams
 from segstudio.core.scribble_run import ScribbleRequest
 from segstudio.io.images import write_png
 from segstudio.io.label_file import read_label_file
-from segstudio.io.prediction_files import prediction_path
-from segstudio.io.project import Project
+from segstudio.io.prediction_files import PREDICTIONS_DIR, PredictionSource, prediction_path
+from segstudio.io.project import ImageState, Project
 from segstudio.io.scribble_prediction import SCRIBBLE_MODEL, classify_and_file, scribble_source
 
 HEIGHT, WIDTH = 24, 32
@@ -44,29 +45,42 @@ def _request(project: Project) -> ScribbleRequest:
 
 def test_the_prediction_file_names_the_scribble_classifier(project: Project) -> None:
     request = _request(project)
-    task = project.image_task(project.entry("two"))
-    result, source = classify_and_file(request, FeatureCache(), lambda: None, project.root, task)
+    filed = classify_and_file(request, FeatureCache(), lambda: None, project)
+    result, source = filed.result, filed.source
+    assert filed.problem is None
     assert source == scribble_source(request.values) and source.model == SCRIBBLE_MODEL
     assert source.weights.startswith("sha256:")
     stored = read_label_file(prediction_path(project.root, "two"))
     assert stored.revision == source.token
     assert np.array_equal(stored.labels.category, result.category)
     assert set(np.unique(result.category).tolist()) == {0, 8}
-    project.record_predictions(["two"], source)
     assert np.array_equal(project.load_prediction("two").category, result.category)
-    assert project.prediction_source("two") == source
+    assert project.prediction_source("two") == source  # the index row, written by the same call
+    assert project.entry("two").state is ImageState.PRELABELLED
     other = request.values.copy()
     other[10, 10] = 1
     assert scribble_source(other) != source  # other scribbles, another source
 
 
-def test_a_run_stopped_at_its_last_check_writes_nothing(project: Project, tmp_path: Path) -> None:
-    task = project.image_task(project.entry("two"))
+def test_a_model_record_is_replaced_and_a_failed_filing_still_gives_the_result(project: Project) -> None:
+    model = PredictionSource("deeplab", "sha256:" + "0" * 64)
+    project.save_prediction("two", project.load_labels("two"), model)
+    filed = classify_and_file(_request(project), FeatureCache(), lambda: None, project)
+    assert project.prediction_source("two") == filed.source != model
+
+    folder = project.root / PREDICTIONS_DIR
+    shutil.rmtree(folder)
+    folder.write_text("not a folder")  # the prediction file cannot be written
+    again = classify_and_file(_request(project), FeatureCache(), lambda: None, project)
+    assert again.problem is not None and PREDICTIONS_DIR in again.problem
+    assert np.array_equal(again.result.category, filed.result.category)
+
+
+def test_a_run_stopped_at_its_last_check_writes_nothing(project: Project) -> None:
     counted: list[int] = []
-    classify_and_file(
-        _request(project), FeatureCache(), lambda: counted.append(1), tmp_path / "elsewhere", task
-    )
+    classify_and_file(_request(project), FeatureCache(), lambda: counted.append(1), project)
     last = len(counted)  # the check after classifying, just before the file is written
+    prediction_path(project.root, "two").unlink()
 
     calls: list[int] = []
 
@@ -76,5 +90,5 @@ def test_a_run_stopped_at_its_last_check_writes_nothing(project: Project, tmp_pa
             raise Cancelled()
 
     with pytest.raises(Cancelled):
-        classify_and_file(_request(project), FeatureCache(), check, project.root, task)
+        classify_and_file(_request(project), FeatureCache(), check, project)
     assert not prediction_path(project.root, "two").exists()

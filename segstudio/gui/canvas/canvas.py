@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -57,6 +57,8 @@ from segstudio.gui.canvas.qimage import ArrayImage, rgb_image
 from segstudio.gui.document.document import Document
 
 ZOOM_STEP = 1.25
+BUILD_PIXELS = 1 << 19
+"""A new prediction's overlays are filled this many pixels (whole rows) per event-loop turn."""
 PREVIEW_Z = 100.0
 
 
@@ -148,6 +150,11 @@ class Canvas(QGraphicsView):
         """Draw background classes in the ground truth and prediction (off: the photo shows there)."""
         self._photo_source: ArrayImage | None = None
         self._document: Document | None = None
+        self._building: tuple[dict[str, IndexedLayer], list[Box]] | None = None
+        """A new prediction's overlays being filled off-screen, and the row bands still to fill."""
+        self._build_timer = QTimer(self)
+        self._build_timer.setInterval(0)
+        self._build_timer.timeout.connect(self._build_step)
         self._pan_from: QPoint | None = None
         self._space_down = False
         self._tool_down = False
@@ -158,6 +165,8 @@ class Canvas(QGraphicsView):
 
     def clear(self) -> None:
         """Show nothing (no image open)."""
+        self._building = None
+        self._build_timer.stop()
         if self._document is not None:
             self._document.changed.disconnect(self.refresh)
             self._document.prediction_changed.disconnect(self._prediction_changed)
@@ -189,16 +198,48 @@ class Canvas(QGraphicsView):
 
     def _prediction_changed(self) -> None:
         """Rebuild the overlays that show the prediction; the ground truth's, the outlines and the
-        scribbles do not depend on it (rebuilding them cost a 12 MP scribble result ~0.1 s)."""
+        scribbles do not depend on it (rebuilding them cost a 12 MP scribble result ~0.1 s). They
+        are filled off-screen, ``BUILD_PIXELS`` per event-loop turn (all three took the GUI thread
+        ~40 ms at 12 MP, several times that under load), and replace the old ones when whole; a
+        small image's are done within the call."""
         document = self._document
         assert document is not None
+        fresh = document_layers(
+            document, document.palette, self.show_background, only=PREDICTION_LAYERS, filled=False
+        )
+        height, width = document.labels.shape
+        rows = max(1, BUILD_PIXELS // max(width, 1))
+        bands = [Box(top, 0, min(top + rows, height), width) for top in range(0, height, rows)]
+        self._building = (fresh, bands if fresh else [])
+        self._build_step()
+        if self._building is not None:
+            self._build_timer.start()
+
+    def _build_step(self) -> None:
+        """Fill the next band of the overlays being built; show them once the last is filled."""
+        if self._building is None:
+            self._build_timer.stop()
+            return
+        fresh, bands = self._building
+        if bands:
+            band = bands.pop(0)
+            for layer in fresh.values():
+                layer.refresh(band)  # off the scene: fills, repaints nothing
+            if bands:
+                return
+        self._building = None
+        self._build_timer.stop()
         for name in [name for name in self.layers if name in PREDICTION_LAYERS]:
             self.scene().removeItem(self.layers.pop(name))
-        fresh = document_layers(document, document.palette, self.show_background, only=PREDICTION_LAYERS)
         for name, layer in fresh.items():
             self._add(name, layer)
         self.layers = {name: self.layers[name] for name in LAYER_NAMES if name in self.layers}
         self.layers_changed.emit()
+
+    def finish_layers(self) -> None:
+        """Finish building the prediction's overlays now (before their palette or looks change)."""
+        while self._building is not None:
+            self._build_step()
 
     def _scribbles_changed(self, box: Box) -> None:
         layer = self.layers.get(SCRIBBLES)
@@ -212,19 +253,22 @@ class Canvas(QGraphicsView):
         self._apply_state(name)
 
     def refresh(self, box: Box) -> None:
-        """Recompute the ground-truth-dependent overlays over ``box`` only."""
+        """Recompute the ground-truth-dependent overlays over ``box`` only (those being built too)."""
+        building = self._building[0] if self._building is not None else {}
         for name in FOLLOWS_GROUND_TRUTH:
-            layer = self.layers.get(name)
-            if isinstance(layer, IndexedLayer):
-                layer.refresh(box)
+            for layer in (self.layers.get(name), building.get(name)):
+                if isinstance(layer, IndexedLayer):
+                    layer.refresh(box)
 
     def set_palette(self, palette: Palette) -> None:
+        self.finish_layers()
         for name in (GROUND_TRUTH, PREDICTION, SCRIBBLES):
             layer = self.layers.get(name)
             if isinstance(layer, LabelLayer):
                 layer.set_palette(palette)
 
     def set_show_background(self, on: bool) -> None:
+        self.finish_layers()
         self.show_background = on
         for name in BACKGROUND_LAYERS:
             layer = self.layers.get(name)

@@ -78,11 +78,12 @@ class IndexedLayer(QGraphicsItem):
     margin = 0
     """How far outside an edited box this layer's pixels depend on the edit."""
 
-    def __init__(self, shape: tuple[int, int], opacity: float) -> None:
+    def __init__(self, shape: tuple[int, int], opacity: float, filled: bool = True) -> None:
         super().__init__()
         self._opacity = opacity
         self._index = np.zeros(shape, np.uint8)
-        self._fill(Box.full(shape))
+        if filled:  # else the owner fills it with ``refresh`` (band by band, before showing it)
+            self._fill(Box.full(shape))
         self._image: ArrayImage = indexed_image(self._index, self._color_table())
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
 
@@ -127,13 +128,18 @@ class LabelLayer(IndexedLayer):
     ``show_background``: a black background class would darken the whole photo)."""
 
     def __init__(
-        self, category: np.ndarray, palette: Palette, opacity: float = 0.5, show_background: bool = True
+        self,
+        category: np.ndarray,
+        palette: Palette,
+        opacity: float = 0.5,
+        show_background: bool = True,
+        filled: bool = True,
     ) -> None:
         self._category = category
         self._palette = palette
         self._lut = display_lut(palette)
         self._show_background = show_background
-        super().__init__(category.shape, opacity)
+        super().__init__(category.shape, opacity, filled)
 
     def _fill(self, box: Box) -> None:
         reindex(self._category, self._lut, self._index, box)
@@ -169,11 +175,12 @@ class MaskLayer(IndexedLayer):
         color: tuple[int, int, int],
         opacity: float,
         margin: int = 0,
+        filled: bool = True,
     ) -> None:
         self._compute = compute
         self._color = color
         self.margin = margin
-        super().__init__(shape, opacity)
+        super().__init__(shape, opacity, filled)
 
     def _fill(self, box: Box) -> None:
         self._index[box.slices] = self._compute(box)
@@ -185,9 +192,9 @@ class MaskLayer(IndexedLayer):
 class HeatLayer(IndexedLayer):
     """A uint8 level map (the scribble classifier's uncertainty): clear at 0, opaque hot colours at 255."""
 
-    def __init__(self, levels: np.ndarray, opacity: float) -> None:
+    def __init__(self, levels: np.ndarray, opacity: float, filled: bool = True) -> None:
         self._levels = levels
-        super().__init__(levels.shape, opacity)
+        super().__init__(levels.shape, opacity, filled)
 
     def _fill(self, box: Box) -> None:
         self._index[box.slices] = self._levels[box.slices]
@@ -209,23 +216,28 @@ def document_layers(
     palette: Palette,
     show_background: bool = False,
     only: Collection[str] = LAYER_NAMES,
+    filled: bool = True,
 ) -> dict[str, IndexedLayer]:
     """The overlays of one document, bottom to top (no prediction: no prediction or disagreement);
-    ``only`` those named (a new prediction rebuilds ``PREDICTION_LAYERS``, not the 12 MP rest)."""
+    ``only`` those named (a new prediction rebuilds ``PREDICTION_LAYERS``, not the 12 MP rest);
+    not ``filled``: their pixels left for the caller to fill (``refresh``) band by band."""
     labels, prediction = document.labels, document.prediction
     layers: dict[str, IndexedLayer] = {}
     if GROUND_TRUTH in only:
         layers[GROUND_TRUTH] = LabelLayer(labels.category, palette, show_background=show_background)
     if prediction is not None and PREDICTION in only:
-        layers[PREDICTION] = LabelLayer(prediction.category, palette, show_background=show_background)
+        layers[PREDICTION] = LabelLayer(
+            prediction.category, palette, show_background=show_background, filled=filled
+        )
     if document.uncertainty is not None and UNCERTAINTY in only:
-        layers[UNCERTAINTY] = HeatLayer(document.uncertainty, 0.8)
+        layers[UNCERTAINTY] = HeatLayer(document.uncertainty, 0.8, filled)
     if prediction is not None and DISAGREEMENT in only:
         layers[DISAGREEMENT] = MaskLayer(
             labels.shape,
             lambda box: disagreement_mask(labels.category, prediction.category, box),
             (255, 0, 64),
             0.7,
+            filled=filled,
         )
     if OUTLINES in only:
         layers[OUTLINES] = MaskLayer(

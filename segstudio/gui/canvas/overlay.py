@@ -7,6 +7,7 @@ small tables; a pixel edit re-indexes only the changed box.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 
 import cv2
@@ -99,8 +100,10 @@ def mask_color_table(color: tuple[int, int, int], opacity: float) -> list[int]:
     return table
 
 
+@functools.lru_cache(maxsize=16)
 def heat_color_table(opacity: float) -> list[int]:
-    """256 ARGB entries for a 0..255 level map: yellow to red, alpha rising with the level, 0 clear."""
+    """256 ARGB entries for a 0..255 level map: yellow to red, alpha rising with the level, 0 clear
+    (kept per opacity: each new scribble result's layer asks again; never change the list)."""
     opacity = max(0.0, min(1.0, opacity))
     return [qRgba(255, 255 - level, 0, int(round(level * opacity))) for level in range(256)]
 

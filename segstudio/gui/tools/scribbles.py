@@ -1,15 +1,17 @@
 """Live scribble classification (ilastik / Labkit style): scribble, pause, see the whole image labelled.
 
 Every pause in scribbling (``DEBOUNCE_MS`` after a stroke, an undo or a redo) the controller saves
-the scribbles (``PROJECT/scribbles/ID.scribbles``) and submits one INTERACTIVE job of kind ``"scribbles"``
+the scribbles (``PROJECT/scribbles/ID.scribbles``, written on a thread of its own by
+``gui.threads.file_writes``: the GUI thread only copies them; reading them back, another project or
+closing the window waits for the write) and submits one INTERACTIVE job of kind ``"scribbles"``
 keyed by the image id to the window's :class:`Worker`, with a snapshot of the scribbles. The job
 (``core.scribble_run.classify_scribbles``) takes the image's features from a cache shared across
 jobs, trains the forest, predicts every pixel and its uncertainty. A newer job for the same image
 supersedes the older one, which stops at its next stage boundary; its result, should it still
 arrive, is dropped by the worker. The result becomes the document's prediction (MODEL provenance),
 so the IoU dock, the disagreement layer and "Accept the prediction" work on it as on a model's,
-and it is saved as a model's is (``io.scribble_prediction``: the file on the worker, the index
-row here), so reopening the image shows it.
+and it is saved as a model's is (``io.scribble_prediction``: file and index row written by the job
+on the worker), so reopening the image shows it.
 
 On an image larger than ``core.scribble_run.COARSE_PIXELS`` (a 12 MP photo) the job is the coarse
 pass (``classify_coarse``: a downscaled copy, its features prefetched by a BATCH ``"scribble-features"``
@@ -33,6 +35,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from segstudio.core.box import Box
 from segstudio.core.features import FeatureCache
 from segstudio.core.pixel_classifier import ClassifierParams, PixelClassifier
+from segstudio.core.prediction_metrics import LabelsSnapshot
 from segstudio.core.scribble_run import (
     ScribbleRequest,
     ScribbleResult,
@@ -42,13 +45,14 @@ from segstudio.core.scribble_run import (
 )
 from segstudio.gui.document.document import Document
 from segstudio.gui.document.session import Session
+from segstudio.gui.threads.file_writes import FileWrites
 from segstudio.gui.threads.worker import Job, Priority, Worker
+from segstudio.gui.tools.scribble_tally import ScribbleTally
 from segstudio.gui.tools.scribble_tools import SCRIBBLE_TOOLS, is_scribble_tool
 from segstudio.gui.tools.toolbox import ToolBox
-from segstudio.io.prediction_files import PredictionSource
 from segstudio.io.project import Project, ProjectError
-from segstudio.io.scribble_file import load_scribbles, save_scribbles
-from segstudio.io.scribble_prediction import classify_and_file, is_scribble_source
+from segstudio.io.scribble_file import load_scribbles, scribbles_target, write_scribbles
+from segstudio.io.scribble_prediction import FiledScribbles, classify_and_file
 
 JOB_KIND = "scribbles"
 REFINE_KIND = "scribbles-refine"
@@ -85,13 +89,21 @@ class ScribbleController(QObject):
         self._project: Project | None = None
         self._document: Document | None = None
         self._unsaved = False
+        self.tally = ScribbleTally()
+        """The scribbles' values and class counts, updated by the boxes strokes change."""
+        self._snapshot: tuple[Document, LabelsSnapshot] | None = None
+        """The last labels snapshot and its document: scribbling leaves the labels as they are."""
+        self.writes = FileWrites(self)
+        """The scribble files being written (see :meth:`flush`)."""
+        self.writes.failed.connect(
+            lambda path, error: self.status.emit(f"The scribbles could not be saved: {error}")
+        )
         self._model: tuple[str, PixelClassifier] | None = None
         """The last model and its image: retraining on an unchanged training set hands it back."""
         self._jobs: set[int] = set()
         self._coarse: dict[int, tuple[ScribbleRequest, Project]] = {}
-        """Coarse jobs and what their full-resolution refinement will need."""
-        self._filing: dict[int, Project] = {}
-        """The project each job writes its prediction into (the user may open another meanwhile)."""
+        """Coarse jobs and what their full-resolution refinement will need (the project it files
+        into: the user may open another meanwhile)."""
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(debounce_ms)
@@ -123,20 +135,28 @@ class ScribbleController(QObject):
     # -- the document ------------------------------------------------------------------------------
 
     def set_document(self, project: Project | None, document: Document | None) -> None:
-        """Follow the open image: save the previous one's scribbles, load the new one's."""
-        self.flush()
+        """Follow the open image: save the previous one's scribbles (in the background, but every
+        write of a project lands before another project is shown), load the new one's."""
+        self._timer.stop()
+        self._save()
+        if project is not self._project:
+            self.writes.settle()
         if self._document is not None:
             self._document.scribbles_changed.disconnect(self._scribbles_changed)
         self._project, self._document = project, document
+        self._snapshot = None
+        self.tally.follow(None)
         if project is None or document is None:
             return
         try:
+            self.writes.settle(str(scribbles_target(project, document.image_id).path))  # the last saved
             values = load_scribbles(project, document.image_id)
         except ProjectError as error:
             self.status.emit(f"The scribbles were left out: {error}")
             values = None
         if values is not None:
             document.scribbles_changed.emit(document.scribbles.load_values(values))
+        self.tally.follow(document.scribbles, values)
         document.scribbles_changed.connect(self._scribbles_changed)
         if self.active:
             self.prefetch()
@@ -159,26 +179,32 @@ class ScribbleController(QObject):
 
     def _scribbles_changed(self, box: Box) -> None:
         """A stroke segment, a whole stroke, an undo: retrain once the scribbling pauses."""
+        self.tally.changed(box)
         if self._document is not None and not self._document.scribbles.in_stroke:
             self._unsaved = True
             self._timer.start()
 
     def flush(self) -> None:
-        """Write unsaved scribbles now (image switch, window close); a pending training run is dropped."""
+        """Write unsaved scribbles and wait until every scribble file has landed (the window closes);
+        a pending training run is dropped."""
         self._timer.stop()
         self._save()
+        self.writes.settle()
 
     def _save(self, values: np.ndarray | None = None) -> None:
-        """Write the scribbles if changed; ``values``: the map's ``values()`` when already made."""
+        """Hand the scribbles to the writer thread if changed; ``values``: the map's ``values()``
+        when already made (a fresh array either way, never changed after: the thread may read it)."""
         document, project = self._document, self._project
         if not self._unsaved or document is None or project is None:
             return
         self._unsaved = False
         try:
-            scribbled = document.scribbles.values() if values is None else values
-            save_scribbles(project, document.image_id, scribbled)
+            target = scribbles_target(project, document.image_id)
         except ProjectError as error:
             self.status.emit(f"The scribbles could not be saved: {error}")
+            return
+        scribbled = self.tally.values() if values is None else values
+        self.writes.submit(str(target.path), lambda: write_scribbles(target, scribbled))
 
     def undo(self) -> None:
         self._step(lambda document: document.scribbles.undo())
@@ -212,9 +238,9 @@ class ScribbleController(QObject):
         if document is None:
             self._save()
             return None
-        values = document.scribbles.values()  # one 12 MP pass for the file and the request
+        values = self.tally.values()  # one 12 MP copy for the file and the request
         self._save(values)
-        counts = document.scribbles.counts()
+        counts = self.tally.counts()
         if len(counts) < 2:
             self.status.emit(self._why_not(counts))
             return None
@@ -225,18 +251,11 @@ class ScribbleController(QObject):
             self.params,
             self._model[1] if self._model and self._model[0] == document.image_id else None,
             thing_ids=frozenset(self.toolbox.palette.thing_ids),
-            labels=document.labels_snapshot(),
+            labels=self._labels_snapshot(document),
         )
         pixels = sum(counts.values())
         project = self._project
         if project is None:
-            return None
-        try:
-            source = project.prediction_source(document.image_id)
-            if source is not None and not is_scribble_source(source):
-                project.forget_predictions([document.image_id])  # the file is about to be replaced
-        except ProjectError as error:
-            self.status.emit(f"The scribble classifier cannot save its prediction: {error}")
             return None
         title = f"Training on {pixels:,} scribbled pixels of {len(counts)} classes…"
         cache = self.cache  # the job holds plain data only, never a QObject (see gui.threads.gc_guard)
@@ -255,26 +274,36 @@ class ScribbleController(QObject):
             return job_id
         return self._submit_full(request, project, Priority.INTERACTIVE, JOB_KIND, title)
 
+    def _labels_snapshot(self, document: Document) -> LabelsSnapshot:
+        """The labels to count the prediction against, copied again only when they changed (two
+        12 MP copies; scribbling alone never changes them)."""
+        kept = self._snapshot
+        if (
+            kept is not None
+            and kept[0] is document
+            and kept[1].revision == document.revision
+            and kept[1].class_ids == tuple(document.palette.ids)
+        ):
+            return kept[1]
+        snapshot = document.labels_snapshot()
+        self._snapshot = (document, snapshot)
+        return snapshot
+
     def _submit_full(
         self, request: ScribbleRequest, project: Project, priority: Priority, kind: str, title: str
-    ) -> int | None:
-        """The full-resolution run, which files its prediction; None when it cannot be filed."""
-        try:
-            root, task = project.root, project.image_task(project.entry(request.image_id))
-        except ProjectError as error:
-            self.status.emit(f"The scribble classifier cannot save its prediction: {error}")
-            return None
+    ) -> int:
+        """The full-resolution run, which files its prediction in ``project`` (on the worker: the
+        file and the index's commits are too slow for the GUI thread)."""
         cache = self.cache
         job = Job(
             kind,
             request.image_id,
-            lambda context: classify_and_file(request, cache, context.token.check, root, task),
+            lambda context: classify_and_file(request, cache, context.token.check, project),
             priority,
             title,
         )
         job_id = self.worker.submit(job)
         self._jobs.add(job_id)
-        self._filing[job_id] = project
         if priority == Priority.INTERACTIVE:
             self.status.emit(job.title)
         return job_id
@@ -291,7 +320,6 @@ class ScribbleController(QObject):
 
     def _cancelled(self, job_id: int) -> None:
         self._jobs.discard(job_id)
-        self._filing.pop(job_id, None)
         self._coarse.pop(job_id, None)
 
     def _finished(self, job_id: int, result: object) -> None:
@@ -301,12 +329,11 @@ class ScribbleController(QObject):
         if job_id not in self._jobs:
             return
         self._jobs.discard(job_id)
-        project = self._filing.pop(job_id)
-        assert isinstance(result, tuple)
-        result, source = result
-        assert isinstance(result, ScribbleResult) and isinstance(source, PredictionSource)
+        assert isinstance(result, FiledScribbles)
+        filed, result = result, result.result
         self._model = (result.image_id, result.model)
-        self._record(project, result.image_id, source)
+        if filed.problem is not None:
+            self.status.emit(f"The scribble classifier's prediction was not saved: {filed.problem}")
         document = self._document
         if document is None or document.image_id != result.image_id:
             return  # the user moved on to another image
@@ -335,17 +362,8 @@ class ScribbleController(QObject):
         self.applied.emit(result)
         self._submit_full(request, project, Priority.BATCH, REFINE_KIND, "Refining the scribble classifier…")
 
-    def _record(self, project: Project, image_id: str, source: PredictionSource) -> None:
-        """The prediction file is written: note its source in the index (unlabelled images become
-        pre-labelled, as with a model's)."""
-        try:
-            project.record_predictions([image_id], source)
-        except ProjectError as error:
-            self.status.emit(f"The scribble classifier's prediction was not recorded: {error}")
-
     def _failed(self, job_id: int, message: str) -> None:
         if job_id in self._jobs or job_id in self._coarse:
             self._jobs.discard(job_id)
             self._coarse.pop(job_id, None)
-            self._filing.pop(job_id, None)
             self.status.emit(f"The scribble classifier failed: {message}")

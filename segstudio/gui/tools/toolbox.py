@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import QObject, Qt, Signal
 
+from segstudio.core.box import Box
 from segstudio.core.colour_fill import MAX_TOLERANCE
 from segstudio.core.edits import Point, pixel_of
 from segstudio.core.instance_choice import InstanceMode, joined_instance
@@ -52,7 +53,9 @@ class ToolBox(QObject):
         self.join_held = False
         """Ctrl was held at the latest press: that object goes into the object under the cursor."""
         self._issued = 0
-        """The highest instance id handed out in this image (GrabCut's is written later)."""
+        """At least the highest instance id in this image's labels or handed out (GrabCut's is
+        written later): the image's maximum when it opens, then raised by each changed box's, so a
+        press never scans the whole 12 MP instance map."""
 
     def add_tools(self, classes: Sequence[type[Tool]]) -> None:
         """Tools beyond ``TOOL_CLASSES``, registered by the feature that owns them (the scribble tools)."""
@@ -74,9 +77,19 @@ class ToolBox(QObject):
 
     def set_document(self, document: Document | None) -> None:
         self.finish()
+        if self.document is not None:
+            self.document.changed.disconnect(self._labels_changed)
         self.document = document
-        self.settings.instance, self.settings.mode, self._issued = 0, InstanceMode.AUTO, 0
+        self.settings.instance, self.settings.mode = 0, InstanceMode.AUTO
+        self._issued = 0 if document is None else document.labels.next_instance() - 1
+        if document is not None:
+            document.changed.connect(self._labels_changed)
         self.document_changed.emit()
+
+    def _labels_changed(self, box: Box) -> None:
+        if self.document is not None:
+            highest = self.document.labels.instance[box.slices].max(initial=0)
+            self._issued = max(self._issued, int(highest))
 
     def set_palette(self, palette: Palette) -> None:
         """Keep the current class when the palette still has it (its thing flag may have changed)."""
@@ -122,7 +135,7 @@ class ToolBox(QObject):
     def fresh_instance(self) -> int:
         """An id no object of the image has, nor one handed out and not yet written (GrabCut)."""
         assert self.document is not None
-        self._issued = max(self.document.labels.next_instance(), self._issued + 1)
+        self._issued += 1
         return self._issued
 
     def begin_object(self, start: Point, *, join: bool = False, outline: bool = False) -> bool:
