@@ -96,20 +96,46 @@ def local_batches(
         yield batch, labeller(batch)
 
 
-@contextlib.contextmanager
-def _interrupt_deferred() -> Iterator[None]:
-    """Ctrl+C during the block is raised when it ends (main thread only: signals go there)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
-    if caught:
-        raise KeyboardInterrupt
+class _CtrlC:
+    """Ctrl+C for the length of a run (main thread only: signals go there). Outside ``deferred``
+    blocks it raises KeyboardInterrupt at once, as Python's own handler does; inside one it is
+    raised when the block ends. Either way it is also noted, and ``check`` raises it when the next
+    batch arrives: library code the interrupt lands in while waiting (Ray Data's iterator and its
+    clean-up) could otherwise swallow it, and the run would go on to the end (seen once in CI)."""
+
+    def __init__(self) -> None:
+        self.noted = False
+        self._deferring = False
+
+    def _handle(self, number: int, frame: object) -> None:
+        self.noted = True
+        if not self._deferring:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self._handle)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Ctrl+C during the block is raised when it ends."""
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+        self.check()
+
+    def check(self) -> None:
+        if self.noted:
+            raise KeyboardInterrupt
 
 
 def run_prelabel(
@@ -133,15 +159,18 @@ def run_prelabel(
         return summary
     project.forget_predictions([task.id for task in tasks])
     batches = execute(plan, tasks)
+    ctrl_c = _CtrlC()
     try:
-        for batch, errors in batches:
-            with _interrupt_deferred():  # recorded and counted together, or neither
-                written = [t.id for t, e in zip(batch, errors, strict=True) if not e]
-                project.record_predictions(written, plan.source)
-                summary.failed += [(t.id, e) for t, e in zip(batch, errors, strict=True) if e]
-                summary.labelled += len(written)
-            if progress is not None:
-                progress(summary.labelled + len(summary.failed), len(tasks))
+        with ctrl_c.installed():
+            for batch, errors in batches:
+                ctrl_c.check()  # a Ctrl+C that the wait for this batch swallowed
+                with ctrl_c.deferred():  # recorded and counted together, or neither
+                    written = [t.id for t, e in zip(batch, errors, strict=True) if not e]
+                    project.record_predictions(written, plan.source)
+                    summary.failed += [(t.id, e) for t, e in zip(batch, errors, strict=True) if e]
+                    summary.labelled += len(written)
+                if progress is not None:
+                    progress(summary.labelled + len(summary.failed), len(tasks))
     except KeyboardInterrupt:
         summary.stopped = True
     finally:

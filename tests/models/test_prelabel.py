@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +26,8 @@ from segstudio.cli import main
 from segstudio.io.label_file import read_label_file, read_label_tokens
 from segstudio.io.project import Project
 from segstudio.models import registry
+from segstudio.models.prelabel import make_plan
+from segstudio.models.prelabel_run import local_batches, run_prelabel
 
 
 @pytest.fixture(autouse=True)
@@ -120,3 +125,29 @@ def test_without_ray_the_cluster_option_says_what_to_install(prelabel_template: 
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "pip install 'segstudio[cluster]'" in result.stderr
+
+
+def test_a_ctrl_c_swallowed_while_waiting_for_a_batch_still_stops_the_run(
+    prelabel_template: Path, prelabel_checkpoint: Path, tmp_path: Path
+) -> None:
+    """A library may catch the KeyboardInterrupt that lands in it while the run waits for the next
+    batch (Ray Data's iterator cleans up on BaseException); the run still stops when it comes."""
+    swallowed = []
+
+    def execute_swallowing(plan, tasks):  # type: ignore[no-untyped-def]
+        for number, finished in enumerate(local_batches(plan, tasks, num_threads=1)):
+            if number == 2:
+                try:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(1.0)  # the handler runs in this (main) thread meanwhile
+                except KeyboardInterrupt:
+                    swallowed.append(number)
+            yield finished
+
+    root = copy_project(prelabel_template, tmp_path / "project")
+    with Project.open(root) as project:
+        plan = make_plan(root, str(prelabel_checkpoint), None, project.palette, 4)
+        summary = run_prelabel(project, plan, "unlabelled", execute_swallowing)
+    assert swallowed == [2], "the interrupt did not land in the executor"
+    assert summary.stopped and summary.labelled == 2 * 4 < UNLABELLED
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
