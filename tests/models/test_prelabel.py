@@ -145,9 +145,10 @@ def test_a_ctrl_c_swallowed_while_waiting_for_a_batch_still_stops_the_run(
             yield finished
 
     root = copy_project(prelabel_template, tmp_path / "project")
+    before = signal.getsignal(signal.SIGINT)  # the default, or SIG_IGN after other tests' tools
     with Project.open(root) as project:
         plan = make_plan(root, str(prelabel_checkpoint), None, project.palette, 4)
         summary = run_prelabel(project, plan, "unlabelled", execute_swallowing)
     assert swallowed == [2], "the interrupt did not land in the executor"
     assert summary.stopped and summary.labelled == 2 * 4 < UNLABELLED
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) == before  # the run's handler is gone again
