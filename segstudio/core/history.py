@@ -28,11 +28,12 @@ may toggle one between ``begin`` and ``end``) is undone and redone with the stro
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import reduce
 
 import numpy as np
@@ -48,6 +49,20 @@ _LAYERS = ("category", "instance", "provenance")
 
 RAW_BYTES = 1 << 16
 """Value arrays at least this large are kept as they are, not compressed: unpacking costs nothing."""
+
+_SERIALS = itertools.count(1)
+"""Step serial numbers, unique in the process: a view may keep what it showed before and after a
+step under its serial (a step's before and after are fixed label states while it is in a history)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """An undo or redo about to be written: the step's serial, the way (``forward``: redo) and the
+    box it writes (empty for a step that changed crowd flags only)."""
+
+    step: int
+    forward: bool
+    box: Box
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +162,7 @@ class _Step:
 
     parts: tuple[_Diff, ...]
     note: object = None
+    serial: int = field(default_factory=lambda: next(_SERIALS))
 
     @property
     def nbytes(self) -> int:
@@ -340,6 +356,16 @@ class History:
             raise ValueError(f"this history belongs to a {step.parts[0].shape} map, not {labels.shape}")
         target.append(source.pop())
         return step.apply(labels, forward)
+
+    def next_replay(self, forward: bool) -> Replay | None:
+        """What :meth:`redo_parts` (``forward``) or :meth:`undo_parts` would write; None when nothing."""
+        source = self._redo if forward else self._undo
+        return Replay(source[-1].serial, forward, source[-1].box) if source else None
+
+    @property
+    def undo_serial(self) -> int | None:
+        """The serial of the step ``undo`` would revert (None when there is none)."""
+        return self._undo[-1].serial if self._undo else None
 
     @property
     def undo_note(self) -> object:

@@ -30,7 +30,7 @@ import numpy as np
 from segstudio.core.box import Box
 from segstudio.core.edits import Protect, Recorder, copy_prediction
 from segstudio.core.events import Event
-from segstudio.core.history import History, StrokeRecorder
+from segstudio.core.history import History, Replay, StrokeRecorder
 from segstudio.core.labels import LabelMap
 from segstudio.core.metrics import ConfusionMatrix
 from segstudio.core.palette import Palette
@@ -117,7 +117,10 @@ class LabelDocument(Strokes):
 
     Events (:class:`~segstudio.core.events.Event`): ``changed(Box)`` after every change of the
     ground truth; ``dirty_changed(bool)``; ``metrics_changed()`` when the confusion matrix or the
-    correction count moved; ``prediction_changed()`` when a new prediction (or none) replaced it.
+    correction count moved; ``prediction_changed()`` when a new prediction (or none) replaced it;
+    ``stroke_ended(int | None)`` with the serial of the undo step a stroke became (None: no step);
+    ``replaying(Replay)`` before an undo or redo writes anything and ``replayed()`` after its last
+    part (views may keep what they showed before and after a step, to swap it back).
     """
 
     def __init__(
@@ -141,6 +144,9 @@ class LabelDocument(Strokes):
         self.dirty_changed = Event()
         self.metrics_changed = Event()
         self.prediction_changed = Event()
+        self.stroke_ended = Event()
+        self.replaying = Event()
+        self.replayed = Event()
         self.image_id = image_id
         self.rgb = rgb
         self.labels = labels
@@ -150,6 +156,8 @@ class LabelDocument(Strokes):
         self.palette = palette
         self.history = History()
         self._recorder: StrokeRecorder | None = None
+        self._top_step: int | None = None
+        """The undo step on top when the open stroke began (a stroke that made none leaves it there)."""
         self._stroke_metrics: tuple[int, np.ndarray, int] | None = None
         """(prediction serial, confusion counts, corrections) when the open stroke began."""
         self._prediction_serial = 0
@@ -250,12 +258,16 @@ class LabelDocument(Strokes):
         """Start one undo step (a mouse press); edits until ``end_stroke`` undo together."""
         self._follow_shadow()
         self._recorder = self.history.begin(self.labels)
+        self._top_step = self.history.undo_serial
         self._note_metrics()
 
     def end_stroke(self) -> Box:
         """Close the undo step; returns the box it changed overall."""
         self._recorder = None
-        return self.history.end(note=self._metrics_delta())
+        box = self.history.end(note=self._metrics_delta())
+        top = self.history.undo_serial  # the same: no step, or one too big for the history to keep
+        self.stroke_ended.emit(top if top != self._top_step else None)
+        return box
 
     def _note_metrics(self) -> None:
         """Remember the metrics as a stroke begins, to note what the stroke did to them."""
@@ -295,17 +307,34 @@ class LabelDocument(Strokes):
         to the redo stack at once, so run the work to its end before any other edit."""
         if self.in_stroke:
             return iter(())
-        note = self.history.undo_note
-        return self._replay(self.history.undo_parts(self.labels), note, -1, progress)
+        note, replay = self.history.undo_note, self.history.next_replay(forward=False)
+        return self._replay(self.history.undo_parts(self.labels), note, -1, progress, replay)
 
     def redo_work(self, progress: Progress | None = None) -> Iterator[None]:
         """Re-apply the last undone step, a part per ``next()`` (see :meth:`undo_work`)."""
         if self.in_stroke:
             return iter(())
-        note = self.history.redo_note
-        return self._replay(self.history.redo_parts(self.labels), note, 1, progress)
+        note, replay = self.history.redo_note, self.history.next_replay(forward=True)
+        return self._replay(self.history.redo_parts(self.labels), note, 1, progress, replay)
 
     def _replay(
+        self,
+        parts: Iterator[Box],
+        note: object,
+        sign: int,
+        progress: Progress | None,
+        replay: Replay | None,
+    ) -> Iterator[None]:
+        """``replaying``, the step's parts (:meth:`_write_back`), then ``replayed``."""
+        if replay is None:
+            return
+        self.replaying.emit(replay)
+        try:
+            yield from self._write_back(parts, note, sign, progress)
+        finally:
+            self.replayed.emit()
+
+    def _write_back(
         self, parts: Iterator[Box], note: object, sign: int, progress: Progress | None
     ) -> Iterator[None]:
         """Write a step back: with its metrics delta (``sign`` -1 undoes it) a group of

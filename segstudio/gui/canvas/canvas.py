@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from segstudio.core.box import Box
 from segstudio.core.edits import Point
+from segstudio.core.history import Replay
 from segstudio.core.palette import Palette
 from segstudio.gui.canvas.layers import (
     BACKGROUND_LAYERS,
@@ -53,6 +54,7 @@ from segstudio.gui.canvas.layers import (
     default_states,
     document_layers,
 )
+from segstudio.gui.canvas.overlay_memory import OverlayMemory
 from segstudio.gui.canvas.qimage import ArrayImage, rgb_image
 from segstudio.gui.document.document import Document
 
@@ -155,6 +157,10 @@ class Canvas(QGraphicsView):
         self._build_timer = QTimer(self)
         self._build_timer.setInterval(0)
         self._build_timer.timeout.connect(self._build_step)
+        self.overlay_memory = OverlayMemory()
+        """The ground-truth overlays before and after recent undo steps (swapped back on undo/redo)."""
+        self._restored: set[str] = set()
+        """Layers the running undo or redo put back from memory: its writes need not refresh them."""
         self._pan_from: QPoint | None = None
         self._space_down = False
         self._tool_down = False
@@ -171,7 +177,12 @@ class Canvas(QGraphicsView):
             self._document.changed.disconnect(self.refresh)
             self._document.prediction_changed.disconnect(self._prediction_changed)
             self._document.scribbles_changed.disconnect(self._scribbles_changed)
+            self._document.stroke_ended.disconnect(self.overlay_memory.stroke_ended)
+            self._document.replaying.disconnect(self._replaying)
+            self._document.replayed.disconnect(self._replayed)
             self._document = None
+        self.overlay_memory.clear()
+        self._restored = set()
         for item in self.layers.values():
             self.scene().removeItem(item)
         self.layers.clear()
@@ -195,6 +206,9 @@ class Canvas(QGraphicsView):
         document.changed.connect(self.refresh)
         document.prediction_changed.connect(self._prediction_changed)
         document.scribbles_changed.connect(self._scribbles_changed)
+        document.stroke_ended.connect(self.overlay_memory.stroke_ended)
+        document.replaying.connect(self._replaying)
+        document.replayed.connect(self._replayed)
 
     def _prediction_changed(self) -> None:
         """Rebuild the overlays that show the prediction; the ground truth's, the outlines and the
@@ -252,13 +266,34 @@ class Canvas(QGraphicsView):
         self.layers[name] = item
         self._apply_state(name)
 
+    def _ground_truth_layers(self) -> dict[str, IndexedLayer]:
+        """The shown overlays that follow the ground truth (not those being built)."""
+        return {
+            name: layer
+            for name in FOLLOWS_GROUND_TRUTH
+            if isinstance(layer := self.layers.get(name), IndexedLayer)
+        }
+
     def refresh(self, box: Box) -> None:
-        """Recompute the ground-truth-dependent overlays over ``box`` only (those being built too)."""
-        building = self._building[0] if self._building is not None else {}
-        for name in FOLLOWS_GROUND_TRUTH:
-            for layer in (self.layers.get(name), building.get(name)):
-                if isinstance(layer, IndexedLayer):
+        """Recompute the ground-truth-dependent overlays over ``box`` only (those being built too;
+        not those an undo or redo put back from ``overlay_memory``). Inside a stroke, what they
+        showed there is saved first, for the step's undo."""
+        shown = self._ground_truth_layers()
+        if self._document is not None and self._document.in_stroke:
+            self.overlay_memory.before_edit(shown, box)
+        for name, layer in shown.items():
+            if name not in self._restored:
+                layer.refresh(box)
+        if self._building is not None:
+            for name, layer in self._building[0].items():
+                if name in FOLLOWS_GROUND_TRUTH:
                     layer.refresh(box)
+
+    def _replaying(self, replay: Replay) -> None:
+        self._restored = self.overlay_memory.replay(replay, self._ground_truth_layers())
+
+    def _replayed(self) -> None:
+        self._restored = set()
 
     def set_palette(self, palette: Palette) -> None:
         self.finish_layers()

@@ -7,6 +7,7 @@ colours are colour-table swaps, never pixel work.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -72,6 +73,9 @@ def default_states() -> dict[str, LayerState]:
     }
 
 
+_LAYER_SERIALS = itertools.count(1)
+
+
 class IndexedLayer(QGraphicsItem):
     """Base of the overlays: an index map, a colour table and box-wise repaint."""
 
@@ -80,6 +84,10 @@ class IndexedLayer(QGraphicsItem):
 
     def __init__(self, shape: tuple[int, int], opacity: float, filled: bool = True) -> None:
         super().__init__()
+        self._serial = next(_LAYER_SERIALS)
+        self._version = 0
+        """Bumped when the pixels are recomputed for another reason than a label change (a palette
+        of other class ids): saved pixels of an older version no longer match the labels."""
         self._opacity = opacity
         self._index = np.zeros(shape, np.uint8)
         if filled:  # else the owner fills it with ``refresh`` (band by band, before showing it)
@@ -111,6 +119,36 @@ class IndexedLayer(QGraphicsItem):
             return
         self._fill(box)
         self.update(QRectF(box.left, box.top, box.width, box.height))
+
+    @property
+    def content_key(self) -> tuple[int, int]:
+        """This layer and the rule its pixels follow: pixels saved under another key do not fit."""
+        return self._serial, self._version
+
+    def save(self, box: Box) -> tuple[Box, np.ndarray]:
+        """A copy of the display indices over ``box`` grown by ``margin`` (what ``refresh(box)``
+        would recompute), and that box."""
+        box = box.pad(self.margin).clip(self._index.shape)
+        return box, self._index[box.slices].copy()
+
+    def restore(self, box: Box, indices: np.ndarray) -> None:
+        """Put back indices from ``save`` (for the labels they were saved under) and repaint them."""
+        self._index[box.slices] = indices
+        self.update(QRectF(box.left, box.top, box.width, box.height))
+
+    @property
+    def index_shape(self) -> tuple[int, int]:
+        return self._index.shape  # type: ignore[return-value]
+
+    def exchange(self, indices: np.ndarray) -> np.ndarray:
+        """Show ``indices`` (a whole map from ``save``) and return the map shown until now: an undo
+        or redo of a whole-image step swaps its overlays back without copying them."""
+        if indices.shape != self._index.shape:
+            raise ValueError(f"an overlay of {self._index.shape} cannot show indices of {indices.shape}")
+        old, self._index = self._index, indices
+        self._image = indexed_image(indices, self._color_table())
+        self.update()
+        return old
 
     def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
         height, width = self._index.shape
@@ -160,6 +198,7 @@ class LabelLayer(IndexedLayer):
         self._palette = palette
         if ids_changed:
             self._lut = display_lut(palette)
+            self._version += 1
             self._fill(Box.full(self._index.shape))
         self._image.image.setColorTable(self._color_table())
         self.update()

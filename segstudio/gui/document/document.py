@@ -55,6 +55,12 @@ class Document(QObject, Strokes):
     """(title, bands done, bands) of long work (see the module notes)."""
     busy_changed = Signal(bool)
     """Long work started (True, after its first band) or ended (False)."""
+    stroke_ended = Signal(object)
+    """The serial of the undo step a stroke (or long edit) became; None when it made none."""
+    replaying = Signal(object)
+    """An undo or redo (``core.history.Replay``) is about to write its step."""
+    replayed = Signal()
+    """The undo or redo announced by ``replaying`` has written its last part."""
 
     def __init__(self, model: LabelDocument, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -63,6 +69,9 @@ class Document(QObject, Strokes):
         self.model.dirty_changed.connect(self.dirty_changed.emit)
         self.model.metrics_changed.connect(self.metrics_changed.emit)
         self.model.prediction_changed.connect(self.prediction_changed.emit)
+        self.model.stroke_ended.connect(self.stroke_ended.emit)
+        self.model.replaying.connect(self.replaying.emit)
+        self.model.replayed.connect(self.replayed.emit)
         self._work: Iterator[None] | None = None
         self._turn_s = 0.0
         """How long one turn of the running work may take (0: a step per turn)."""
