@@ -177,7 +177,7 @@ class Canvas(QGraphicsView):
             self._document.changed.disconnect(self.refresh)
             self._document.prediction_changed.disconnect(self._prediction_changed)
             self._document.scribbles_changed.disconnect(self._scribbles_changed)
-            self._document.stroke_ended.disconnect(self.overlay_memory.stroke_ended)
+            self._document.stroke_ended.disconnect(self._stroke_ended)
             self._document.replaying.disconnect(self._replaying)
             self._document.replayed.disconnect(self._replayed)
             self._document = None
@@ -206,7 +206,7 @@ class Canvas(QGraphicsView):
         document.changed.connect(self.refresh)
         document.prediction_changed.connect(self._prediction_changed)
         document.scribbles_changed.connect(self._scribbles_changed)
-        document.stroke_ended.connect(self.overlay_memory.stroke_ended)
+        document.stroke_ended.connect(self._stroke_ended)
         document.replaying.connect(self._replaying)
         document.replayed.connect(self._replayed)
 
@@ -288,6 +288,9 @@ class Canvas(QGraphicsView):
             for name, layer in self._building[0].items():
                 if name in FOLLOWS_GROUND_TRUTH:
                     layer.refresh(box)
+
+    def _stroke_ended(self, step: int | None) -> None:
+        self.overlay_memory.stroke_ended(step, self._ground_truth_layers())
 
     def _replaying(self, replay: Replay) -> None:
         self._restored = self.overlay_memory.replay(replay, self._ground_truth_layers())

@@ -114,7 +114,7 @@ class IndexedLayer(QGraphicsItem):
 
     def refresh(self, box: Box) -> None:
         """Recompute and repaint only ``box`` (grown by ``margin``) after the labels changed there."""
-        box = box.pad(self.margin).clip(self._index.shape)
+        box = self.reach(box)
         if box.is_empty:
             return
         self._fill(box)
@@ -125,11 +125,18 @@ class IndexedLayer(QGraphicsItem):
         """This layer and the rule its pixels follow: pixels saved under another key do not fit."""
         return self._serial, self._version
 
+    def reach(self, box: Box) -> Box:
+        """``box`` grown by ``margin`` and clipped to the layer: what ``refresh(box)`` recomputes."""
+        return box.pad(self.margin).clip(self._index.shape)
+
     def save(self, box: Box) -> tuple[Box, np.ndarray]:
-        """A copy of the display indices over ``box`` grown by ``margin`` (what ``refresh(box)``
-        would recompute), and that box."""
-        box = box.pad(self.margin).clip(self._index.shape)
+        """A copy of the display indices ``refresh(box)`` would recompute, and their box."""
+        box = self.reach(box)
         return box, self._index[box.slices].copy()
+
+    def read(self, box: Box, out: np.ndarray) -> None:
+        """Copy the display indices of exactly ``box`` into ``out``."""
+        np.copyto(out, self._index[box.slices])
 
     def restore(self, box: Box, indices: np.ndarray) -> None:
         """Put back indices from ``save`` (for the labels they were saved under) and repaint them."""

@@ -56,6 +56,67 @@ class _Saved:
             layer.restore(box, indices)
 
 
+class _Before:
+    """One layer's pixels before the open stroke, saved edit by edit. Pieces of whole rows (a band
+    edit's) go into one full-size map, completed from the layer when the stroke ends, so the
+    step's undo swaps that map in rather than copying it; other pieces are kept as they come."""
+
+    def __init__(self, layer: IndexedLayer) -> None:
+        self.key = layer.content_key
+        self.edits = 0
+        self.pieces: list[tuple[Box, np.ndarray]] = []
+        self.rows: np.ndarray | None = None
+        """The full-size map, valid on the ``covered`` rows (None: not whole-row pieces)."""
+        self.covered = np.zeros(layer.index_shape[0], bool)
+
+    def add(self, layer: IndexedLayer, box: Box) -> None:
+        if layer.content_key != self.key:
+            return  # rebuilt mid-stroke (a prediction arrived): one edit short, kept nowhere
+        self.edits += 1
+        height, width = layer.index_shape
+        grown = layer.reach(box)
+        if grown.width < width or self.pieces:
+            self._to_pieces()
+            self.pieces.append(layer.save(box))
+            return
+        if self.rows is None:
+            self.rows = np.empty((height, width), np.uint8)  # pages are taken as rows are written
+        self._copy_rows(layer, np.flatnonzero(~self.covered[grown.top : grown.bottom]) + grown.top)
+
+    def finish(self, layer: IndexedLayer, edits: int) -> _Saved | None:
+        """What was saved, when it has every one of the stroke's ``edits`` under one rule."""
+        if self.edits != edits or layer.content_key != self.key:
+            return None
+        if self.rows is not None and self.covered.sum() * 2 >= len(self.covered):
+            self._copy_rows(layer, np.flatnonzero(~self.covered))  # unchanged there: as it was
+            return _Saved(self.key, [(Box.full(layer.index_shape), self.rows)])
+        self._to_pieces()
+        return _Saved(self.key, self.pieces)
+
+    def _copy_rows(self, layer: IndexedLayer, rows: np.ndarray) -> None:
+        assert self.rows is not None
+        width = self.rows.shape[1]
+        for top, bottom in _runs(rows):
+            layer.read(Box(top, 0, bottom, width), self.rows[top:bottom])
+        self.covered[rows] = True
+
+    def _to_pieces(self) -> None:
+        """Hand the rows saved so far over as pieces (views of the map)."""
+        if self.rows is not None:
+            width = self.rows.shape[1]
+            runs = _runs(np.flatnonzero(self.covered))
+            self.pieces = [(Box(top, 0, bottom, width), self.rows[top:bottom]) for top, bottom in runs]
+            self.rows = None
+
+
+def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
+    """Sorted row numbers as ``(top, bottom)`` runs of consecutive rows."""
+    if not len(rows):
+        return []
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    return [(int(run[0]), int(run[-1]) + 1) for run in np.split(rows, breaks)]
+
+
 State = tuple[int, bool]
 """(step serial, after the step)."""
 
@@ -66,35 +127,43 @@ class OverlayMemory:
     def __init__(self, max_bytes: int = MAX_BYTES) -> None:
         self.max_bytes = max_bytes
         self._states: OrderedDict[State, dict[str, _Saved]] = OrderedDict()
-        self._stroke: dict[str, _Saved] = {}
-        self._stroke_pieces = 0
-        """Edits of the open stroke so far (a layer keeps its pieces only if it has one of each)."""
+        self._stroke: dict[str, _Before] = {}
+        self._stroke_edits = 0
         self.restored = 0
         """Layers put back from memory so far (rather than recomputed)."""
 
     def clear(self) -> None:
         """Forget everything (another document)."""
         self._states.clear()
-        self._stroke, self._stroke_pieces = {}, 0
+        self._stroke, self._stroke_edits = {}, 0
 
     def before_edit(self, layers: Mapping[str, IndexedLayer], box: Box) -> None:
         """An edit inside an open stroke is about to recompute ``box``: save what it shows now."""
-        self._stroke_pieces += 1
-        if self._stroke_pieces > MAX_CAPTURES:
+        self._stroke_edits += 1
+        if self._stroke_edits > MAX_CAPTURES:
             self._stroke.clear()  # the step's undo recomputes
             return
         for name, layer in layers.items():
-            saved = self._stroke.setdefault(name, _Saved(layer.content_key))
-            if saved.key == layer.content_key and len(saved.pieces) == self._stroke_pieces - 1:
-                saved.pieces.append(layer.save(box))
+            if self._stroke_edits == 1:
+                self._stroke[name] = _Before(layer)
+            before = self._stroke.get(name)
+            if before is not None:
+                before.add(layer, box)
 
-    def stroke_ended(self, step: int | None) -> None:
+    def stroke_ended(self, step: int | None, layers: Mapping[str, IndexedLayer]) -> None:
         """The open stroke became ``step`` (None: no step): what it saved is that step's "before"
         (for the layers saved at every edit of it, under one rule)."""
-        stroke, pieces = self._stroke, self._stroke_pieces
-        self._stroke, self._stroke_pieces = {}, 0
-        if step is not None:
-            self._keep((step, False), {name: s for name, s in stroke.items() if len(s.pieces) == pieces})
+        stroke, edits = self._stroke, self._stroke_edits
+        self._stroke, self._stroke_edits = {}, 0
+        if step is None:
+            return
+        kept = {}
+        for name, before in stroke.items():
+            layer = layers.get(name)
+            saved = None if layer is None else before.finish(layer, edits)
+            if saved is not None:
+                kept[name] = saved
+        self._keep((step, False), kept)
 
     def replay(self, replay: Replay, layers: Mapping[str, IndexedLayer]) -> set[str]:
         """An undo or redo is about to write: save the state it leaves, put back the one it goes to

@@ -87,7 +87,8 @@ class ToolBox(QObject):
         self.document_changed.emit()
 
     def _labels_changed(self, box: Box) -> None:
-        if self.document is not None:
+        # An undo or redo (outside any stroke) only brings back ids an edit or the opening saw.
+        if self.document is not None and self.document.in_stroke:
             highest = self.document.labels.instance[box.slices].max(initial=0)
             self._issued = max(self._issued, int(highest))
 
