@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QGraphicsScene
 
 from segstudio.core.edits import Protect, brush_stroke
 from segstudio.core.label_document import LabelDocument
-from segstudio.core.labels import LabelMap, Provenance
+from segstudio.core.labels import VOID, LabelMap, Provenance
 from segstudio.core.palette import Palette
 from segstudio.gui.canvas.canvas import Canvas, Preview
 from segstudio.gui.canvas.layers import FOLLOWS_GROUND_TRUTH, document_layers
@@ -21,6 +21,7 @@ from segstudio.gui.canvas.overlay_memory import OverlayMemory
 from segstudio.gui.document.document import BAND_PIXELS, Document
 
 HEIGHT, WIDTH = 480, 640  # 307,200 pixels: three bands
+UNPREDICTED = 420
 
 
 def _blocky_prediction(seed: int = 0) -> LabelMap:
@@ -31,6 +32,8 @@ def _blocky_prediction(seed: int = 0) -> LabelMap:
     coarse = rng.choice(np.array([0, CAT, DOG, PERSON], np.uint16), (rows, cols))
     category = np.ascontiguousarray(coarse.repeat(block, 0).repeat(block, 1))
     ids = np.arange(1, rows * cols + 1, dtype=np.uint32).reshape(rows, cols).repeat(block, 0).repeat(block, 1)
+    category[UNPREDICTED:] = VOID  # the last band's lower rows stay unlabelled: never repainted
+    ids[UNPREDICTED:] = 0
     return LabelMap.from_arrays(category, np.ascontiguousarray(ids), Provenance.MODEL)
 
 
