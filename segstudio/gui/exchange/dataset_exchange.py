@@ -1,13 +1,14 @@
 """The window's dataset exchange: File > Import dataset… and File > Export dataset…, one at a
 time on the worker, with a progress bar and Stop in the status bar and a message when done.
-Kept out of ``main_window.py``; the dialogs and the jobs are ``import_dialog`` and ``export_dialog``.
+Kept out of ``main_window.py``; the dialogs and the jobs are ``import_dialog`` and ``export_dialog``,
+imported when first opened (the dataset formats behind them take ~0.15 s to import: not at start-up).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import (
@@ -21,12 +22,14 @@ from PySide6.QtWidgets import (
 )
 
 from segstudio.gui.document.projects import PROJECT_SUBFOLDER
-from segstudio.gui.exchange.export_dialog import ExportDialog, export_job
-from segstudio.gui.exchange.import_dialog import ImportDialog, import_job
 from segstudio.gui.host import Host
 from segstudio.gui.notices import notice
 from segstudio.gui.threads.job_client import JobClient, SoloJob
 from segstudio.gui.threads.worker import Job
+
+if TYPE_CHECKING:
+    from segstudio.gui.exchange.export_dialog import ExportDialog
+    from segstudio.gui.exchange.import_dialog import ImportDialog
 
 STATUS_MS = 5000
 MAX_WARNINGS = 30
@@ -97,6 +100,8 @@ class ExchangeControl(QObject):
             return None
         if not self.host.save_edits():
             return None
+        from segstudio.gui.exchange.export_dialog import ExportDialog, export_job
+
         name = project.root.parent.name if project.root.name == PROJECT_SUBFOLDER else project.root.name
         dialog = ExportDialog(project.root, name, export_home(project.root, self.data_dir), self.window)
 
@@ -118,6 +123,8 @@ class ExchangeControl(QObject):
         """File > Import dataset…: the dialog, or None while an exchange runs."""
         if self._busy():
             return None
+        from segstudio.gui.exchange.import_dialog import ImportDialog, import_job
+
         dialog = ImportDialog(self.window)
 
         def start() -> None:

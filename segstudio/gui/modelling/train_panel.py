@@ -3,7 +3,8 @@
 Training is one BATCH job on the shared worker, so pre-labelling the open image still runs at its
 check points. Points of the curve arrive through the job's ``update`` (at most ``PLOT_HZ`` per
 second); the checkpoint goes to ``PROJECT/models/NAME.pt`` (written atomically by the models
-half) and is registered as a model, which the Models dock then offers.
+half) and is registered as a model, which the Models dock then offers. The plot (pyqtgraph, a few
+hundred milliseconds to import) is built the turn after the dock is first shown, or when asked for.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -28,6 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from segstudio.core.model_records import checkpoint_path
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 from segstudio.gui.modelling.model_backend import LazyBackend, TrainPoint, TrainSettings, TrainSummary
 from segstudio.gui.modelling.model_jobs import ModelCatalog
 from segstudio.gui.threads.job_client import Handlers, JobClient
@@ -86,12 +91,8 @@ class TrainPanel(QWidget):
         self.progress = QProgressBar()
         self.result = QLabel("Trains on the labelled images (the open image's edits are saved first)")
         self.result.setWordWrap(True)
-        self.plot = pg.PlotWidget()
-        self.plot.setMinimumHeight(140)
-        self.plot.addLegend(offset=(-10, 10))
-        self.plot.getAxis("bottom").setLabel("step")
-        self.loss_curve = self.plot.plot([], [], pen=pg.mkPen((220, 80, 60), width=2), name="loss")
-        self.miou_curve = self.plot.plot([], [], pen=pg.mkPen((60, 120, 220), width=2), name="mIoU")
+        self._curves: tuple[pg.PlotWidget, pg.PlotDataItem, pg.PlotDataItem] | None = None
+        self._plot_slot = QVBoxLayout()
 
         form = QFormLayout()
         form.addRow("Architecture", self.architecture)
@@ -106,10 +107,43 @@ class TrainPanel(QWidget):
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
-        layout.addWidget(self.plot, 1)
+        layout.addLayout(self._plot_slot, 1)
         layout.addWidget(self.result)
         catalog.changed.connect(self._fill)
         self._set_running(False)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt API)
+        super().showEvent(event)
+        if self._curves is None:
+            QTimer.singleShot(0, self, self._plot_parts)
+
+    @property
+    def plot(self) -> pg.PlotWidget:
+        """The loss/mIoU plot (built now if it was not yet)."""
+        return self._plot_parts()[0]
+
+    @property
+    def loss_curve(self) -> pg.PlotDataItem:
+        return self._plot_parts()[1]
+
+    @property
+    def miou_curve(self) -> pg.PlotDataItem:
+        return self._plot_parts()[2]
+
+    def _plot_parts(self) -> tuple[pg.PlotWidget, pg.PlotDataItem, pg.PlotDataItem]:
+        if self._curves is None:
+            import pyqtgraph as pg
+
+            plot = pg.PlotWidget()
+            plot.setMinimumHeight(140)
+            plot.addLegend(offset=(-10, 10))
+            plot.getAxis("bottom").setLabel("step")
+            loss = plot.plot([], [], pen=pg.mkPen((220, 80, 60), width=2), name="loss")
+            miou = plot.plot([], [], pen=pg.mkPen((60, 120, 220), width=2), name="mIoU")
+            self._plot_slot.addWidget(plot)
+            self._curves = (plot, loss, miou)
+            self._redraw()
+        return self._curves
 
     @property
     def running(self) -> bool:

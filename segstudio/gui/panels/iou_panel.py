@@ -3,19 +3,28 @@
 IoU comes from the document's confusion matrix, which follows each edit's box; this panel only
 redraws, at most once per ``REDRAW_MS`` however fast the mouse moves. PQ comes from
 ``gui.panels.pq_live`` (recounted on the worker) through :meth:`IouPanel.set_quality`.
+
+The bar chart is pyqtgraph's, which takes a few hundred milliseconds to import: it is built in the
+event-loop turn after its place was first painted (the window's first paint is not held back), or
+when it is asked for (``plot``, ``bars``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from segstudio.core.label_pq import PanopticQuality, Quality
 from segstudio.gui.document.document import Document
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 REDRAW_MS = 60
 COLUMNS = ("Class", "IoU", "PQ", "GT px", "Pred px")
@@ -92,6 +101,22 @@ def pq_summary(quality: PanopticQuality) -> str:
     )
 
 
+class ChartSlot(QWidget):
+    """Where a chart goes: ``build`` is called in the event-loop turn after the slot's first paint."""
+
+    def __init__(self, build: Callable[[], object], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._build: Callable[[], object] | None = build
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
+        build, self._build = self._build, None
+        if build is not None:
+            QTimer.singleShot(0, self, build)
+        super().paintEvent(event)
+
+
 class IouPanel(QWidget):
     """mIoU, pixel accuracy, human corrections; a bar per class present and a table of counts."""
 
@@ -111,14 +136,9 @@ class IouPanel(QWidget):
             "Panoptic quality (COCO): segments of one class match when their IoU is over 0.5; "
             "PQ = SQ (mean IoU of matches) x RQ (F1 of matching)"
         )
-        self.plot = pg.PlotWidget()
-        self.plot.setMinimumHeight(140)
-        self.plot.setYRange(0, 1)
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.hideButtons()
-        self.plot.getAxis("left").setLabel("IoU")
-        self.bars = pg.BarGraphItem(x=[], height=[], width=0.8)
-        self.plot.addItem(self.bars)
+        self._chart: tuple[pg.PlotWidget, pg.BarGraphItem] | None = None
+        self.chart_slot = ChartSlot(self._chart_parts)
+        self.chart_slot.setMinimumHeight(140)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         for column, tip in COLUMN_TIPS.items():
@@ -135,12 +155,41 @@ class IouPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.summary)
         layout.addWidget(self.pq_label)
-        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.chart_slot, 1)
         layout.addWidget(self.table, 1)
         self._redraw = QTimer(self)
         self._redraw.setSingleShot(True)
         self._redraw.setInterval(REDRAW_MS)
         self._redraw.timeout.connect(self.refresh)
+
+    @property
+    def chart_built(self) -> bool:
+        return self._chart is not None
+
+    @property
+    def plot(self) -> pg.PlotWidget:
+        """The bar chart's plot (built now if it was not yet)."""
+        return self._chart_parts()[0]
+
+    @property
+    def bars(self) -> pg.BarGraphItem:
+        return self._chart_parts()[1]
+
+    def _chart_parts(self) -> tuple[pg.PlotWidget, pg.BarGraphItem]:
+        if self._chart is None:
+            import pyqtgraph as pg
+
+            plot = pg.PlotWidget()
+            plot.setYRange(0, 1)
+            plot.setMouseEnabled(x=False, y=False)
+            plot.hideButtons()
+            plot.getAxis("left").setLabel("IoU")
+            bars = pg.BarGraphItem(x=[], height=[], width=0.8)
+            plot.addItem(bars)
+            self.chart_slot.layout().addWidget(plot)
+            self._chart = (plot, bars)
+            self.refresh()
+        return self._chart
 
     def set_document(self, document: Document | None) -> None:
         if self.document is not None:
@@ -168,12 +217,32 @@ class IouPanel(QWidget):
         if not self._redraw.isActive():
             self._redraw.start()
 
+    @staticmethod
+    def _draw_bars(
+        chart: tuple[pg.PlotWidget, pg.BarGraphItem],
+        heights: np.ndarray,
+        names: list[str],
+        colors: list[tuple[int, int, int]],
+    ) -> None:
+        import pyqtgraph as pg
+
+        plot, bars = chart
+        bars.setOpts(
+            x=np.arange(len(names)),
+            height=heights,
+            width=0.8,
+            brushes=[pg.mkBrush(*visible_on_dark(color)) for color in colors],
+            pen=pg.mkPen(BAR_OUTLINE),
+        )
+        plot.getAxis("bottom").setTicks([list(enumerate(names))])
+        plot.setXRange(-0.6, max(len(names), 1) - 0.4, padding=0)
+
     def refresh(self) -> None:
         """Redraw from the document's current matrix (O(classes), never O(pixels))."""
         self._redraw.stop()
         document = self.document
         matrix = None if document is None else document.confusion
-        self.plot.setVisible(matrix is not None)
+        self.chart_slot.setVisible(matrix is not None)
         self.table.setVisible(matrix is not None)
         if document is None or matrix is None:
             self.summary.setText(NO_PREDICTION if document is not None else "")
@@ -192,16 +261,9 @@ class IouPanel(QWidget):
             f"mIoU {percent(matrix.miou)}   pixel accuracy {percent(matrix.pixel_accuracy)}\n"
             f"{HUMAN_DIFFERS}: {document.human_corrections:,}"
         )
-        colors = [pg.mkBrush(*visible_on_dark(palette[int(matrix.class_ids[i])].color)) for i in present]
-        self.bars.setOpts(
-            x=np.arange(len(present)),
-            height=iou[present],
-            width=0.8,
-            brushes=colors,
-            pen=pg.mkPen(BAR_OUTLINE),
-        )
-        self.plot.getAxis("bottom").setTicks([list(enumerate(names))])
-        self.plot.setXRange(-0.6, max(len(present), 1) - 0.4, padding=0)
+        if self._chart is not None:
+            colors = [palette[int(matrix.class_ids[i])].color for i in present]
+            self._draw_bars(self._chart, iou[present], names, colors)
         self.table.setRowCount(len(present))
         for row, (i, name) in enumerate(zip(present, names, strict=True)):
             class_quality = None if quality is None else quality.per_class.get(int(matrix.class_ids[i]))

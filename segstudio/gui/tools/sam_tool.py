@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt
 from PySide6.QtGui import QBrush, QColor, QKeyEvent, QMouseEvent, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsView
@@ -191,6 +190,7 @@ class ClickSegment(Tool):
         self._asked += 1
         asked, document = self._asked, self.document
         self._show()
+        _array_path()  # imported here, on the GUI thread, before the worker builds an outline
         self.service.predict(
             document.image_id,
             document.rgb,
@@ -268,7 +268,15 @@ def mask_outline(mask: np.ndarray) -> QPainterPath:
     points = np.concatenate(closed).astype(np.float64)
     connect = np.ones(len(points), bool)
     connect[np.cumsum([len(c) for c in closed]) - 1] = False  # no line from one outline to the next
-    return pg.arrayToQPath(points[:, 0], points[:, 1], connect=connect)
+    return _array_path()(points[:, 0], points[:, 1], connect=connect)
+
+
+def _array_path() -> Callable[..., QPainterPath]:
+    """pyqtgraph's ``arrayToQPath``, imported at the first question: pyqtgraph takes a few hundred
+    milliseconds to import, which start-up need not pay for a tool not yet used."""
+    import pyqtgraph as pg
+
+    return pg.arrayToQPath
 
 
 def _distance(a: Point, b: Point) -> float:
