@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -28,15 +29,16 @@ from PySide6.QtWidgets import (
 )
 
 from segstudio.core.labels import LabelMap, Provenance
-from segstudio.depth.joints import SKELETON_EDGES
-from segstudio.depth.model import BodyPartModel, bundled_model_path
 from segstudio.depth.parts import PARTS_PALETTE, to_category_map
-from segstudio.depth.sources import CAMERAS, DepthSource, source_from_spec
 from segstudio.gui.canvas.overlay import color_table
 from segstudio.gui.canvas.qimage import ArrayImage, indexed_image
 from segstudio.gui.depthview.depth_worker import NO_READING_INDEX, DepthResult, DepthWorker
 from segstudio.io.images import write_png
 from segstudio.io.project import Project, ProjectError
+
+if TYPE_CHECKING:  # the renderer, sources and model are imported when a stream starts
+    from segstudio.depth.model import BodyPartModel
+    from segstudio.depth.sources import DepthSource
 
 CAPTURE_FOLDER = "captures"
 DEFAULT_OPACITY = 0.6
@@ -66,6 +68,18 @@ def _depth_colors() -> np.ndarray:
 
 DEPTH_COLORS = _depth_colors()
 DEPTH_TABLE = [qRgb(*map(int, rgb)) for rgb in DEPTH_COLORS]
+
+
+def _bundled_model() -> BodyPartModel:
+    from segstudio.depth.model import BodyPartModel, bundled_model_path
+
+    return BodyPartModel.load(bundled_model_path())
+
+
+def _is_camera(spec: str | None) -> bool:
+    from segstudio.depth.sources import CAMERAS
+
+    return spec in CAMERAS
 
 
 def parts_match(palette_ids_names: dict[int, str]) -> bool:
@@ -131,6 +145,8 @@ class DepthCanvas(QWidget):
         pen = QPen(QColor(255, 255, 255), 2.5)
         pen.setCosmetic(True)
         painter.setPen(pen)
+        from segstudio.depth.joints import SKELETON_EDGES
+
         points = [QPointF(float(u), float(v)) for u, v in np.nan_to_num(self.joints)]
         for a, b in SKELETON_EDGES:
             if a < len(points) and b < len(points) and found[a] and found[b]:
@@ -155,7 +171,7 @@ class DepthView(QWidget):
     ) -> None:
         super().__init__(parent)
         self._project = project
-        self._load_model = model_loader or (lambda: BodyPartModel.load(bundled_model_path()))
+        self._load_model = model_loader or _bundled_model
         self._model: BodyPartModel | None = None
         self._spec = "synthetic"
         self.held = False
@@ -244,6 +260,8 @@ class DepthView(QWidget):
 
     def open_spec(self, spec: str) -> bool:
         """Switch to the source ``spec`` (see ``source_from_spec``); errors show in the dock."""
+        from segstudio.depth.sources import source_from_spec
+
         try:
             source = source_from_spec(spec)
         except (OSError, ValueError) as error:
@@ -260,7 +278,7 @@ class DepthView(QWidget):
         self.held, self.canvas.placeholder = False, WAITING_TEXT  # a source chosen by the user
         self._show_message("")
         self._shown_at.clear()
-        worker = DepthWorker(source, self._load_model, self._model, self._spec in CAMERAS, self)
+        worker = DepthWorker(source, self._load_model, self._model, _is_camera(self._spec), self)
         worker.frame_ready.connect(self._frame_ready)
         worker.failed.connect(self._failed)
         worker.ended.connect(lambda: self._show_message("End of the recording"))
@@ -301,7 +319,7 @@ class DepthView(QWidget):
             return
         self._show_message(message)
         row = self.source_box.findData(self._spec)
-        if self._spec in CAMERAS and row >= 0:  # grey the camera out, keep the reason at hand
+        if _is_camera(self._spec) and row >= 0:  # grey the camera out, keep the reason at hand
             item = self.source_box.model().item(row)
             item.setEnabled(False)
             item.setToolTip(message)

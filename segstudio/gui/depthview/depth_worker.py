@@ -21,15 +21,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
 
-from segstudio.depth.evaluation import mean_class_accuracy, part_confusion
-from segstudio.depth.joints import propose_joints
-from segstudio.depth.model import BodyPartModel
-from segstudio.depth.sources import DepthFrame, DepthSource
+if TYPE_CHECKING:  # the depth package is imported with the first frame, not at start-up
+    from segstudio.depth.model import BodyPartModel
+    from segstudio.depth.sources import DepthFrame, DepthSource
 
 NEAR_MM, FAR_MM = 500, 4500
 """The depth window shown: readings outside it are clamped to the colour map's ends."""
@@ -100,6 +99,9 @@ class DepthResult:
 
 def classify(model: BodyPartModel, frame: DepthFrame) -> DepthResult:
     """Everything the view shows of ``frame``; runs on the worker thread."""
+    from segstudio.depth.evaluation import mean_class_accuracy, part_confusion
+    from segstudio.depth.joints import propose_joints
+
     start = time.perf_counter()
     prediction = model.predict(frame.depth, mask=frame.player)
     classify_ms = (time.perf_counter() - start) * 1000.0
