@@ -78,7 +78,8 @@ import time
 started = time.perf_counter()
 import json, sys
 from pathlib import Path
-import segstudio.cli  # the entry point's own imports, as `segstudio gui` has them
+import segstudio.cli  # the entry point's own imports, and its parsing of a bare `segstudio` (the gui)
+segstudio.cli.parse([])
 from segstudio import app
 from PySide6.QtCore import QEvent, QObject
 
