@@ -212,3 +212,53 @@ def test_a_prediction_counted_on_older_labels_or_classes_is_recounted() -> None:
     document.set_prediction(other, metrics=wrong_classes)
     assert document.confusion is not wrong_classes.confusion
     assert (document.confusion, document.human_corrections) == _recount(document)
+
+
+def test_views_are_told_which_step_a_stroke_became_and_when_a_replay_runs() -> None:
+    """``stroke_ended`` gives the step's serial (None: no step, or one too big to keep);
+    ``replaying`` comes before an undo or redo writes a pixel, ``replayed`` after its last part."""
+    document = _document()
+    ended: list[int | None] = []
+    document.stroke_ended.connect(ended.append)
+    with document.stroke():
+        document.edit(lambda labels, rec: brush_stroke(labels, [(5, 5), (30, 20)], 3, (2, 7), recorder=rec))
+    assert ended == [document.history.undo_serial] and ended[0] is not None
+    with document.stroke():
+        pass  # changed nothing: no step
+    assert ended[-1] is None
+    first = ended[0]
+    painted = document.labels.copy()
+    events: list[object] = []
+    document.replaying.connect(lambda replay: events.append((replay, document.labels.copy())))
+    document.replayed.connect(lambda: events.append("replayed"))
+    for _ in document.undo_work():
+        pass
+    (replay, labels_then), last = events
+    assert (replay.step, replay.forward, last) == (first, False, "replayed")
+    assert np.array_equal(labels_then.category, painted.category)  # announced before any write-back
+    assert np.array_equal(labels_then.instance, painted.instance)
+    assert not replay.box.is_empty
+    events.clear()
+    for _ in document.redo_work():
+        pass
+    assert events[0][0].step == first and events[0][0].forward and events[-1] == "replayed"
+    events.clear()
+    document.history.max_bytes = 1  # the next step cannot be kept
+    with document.stroke():
+        document.edit(lambda labels, rec: brush_stroke(labels, [(50, 40)], 3, (1, 9), recorder=rec))
+    assert ended[-1] is None and not document.history.can_undo
+    assert list(document.undo_work()) == [] and events == []  # nothing to undo: nothing announced
+
+
+def test_every_step_has_its_own_serial() -> None:
+    document = _document()
+    serials = []
+    for x in range(3):
+        with document.stroke():
+            document.edit(
+                lambda labels, rec, x=x: brush_stroke(labels, [(5 + 20 * x, 50)], 2, (2, 3), recorder=rec)
+            )
+        serials.append(document.history.undo_serial)
+    assert len(set(serials)) == 3
+    assert document.history.next_replay(forward=True) is None
+    assert document.history.next_replay(forward=False).step == serials[-1]
