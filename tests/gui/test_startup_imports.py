@@ -21,6 +21,8 @@ LATER = (
     "segstudio.depth.sources",  # the depth stream: renderer, sources, body-part model
     "segstudio.depth.model",
     "segstudio.depth.joints",
+    "segstudio.gui.modelling.project_score",  # Models > Score project, its evaluation
+    "segstudio.io.project_eval",
     "segstudio.commands.bench",  # the other subcommands
     "importlib.metadata",  # segstudio.__version__
     "torch",

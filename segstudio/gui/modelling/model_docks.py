@@ -9,7 +9,7 @@ start-up holds the list (:meth:`ModelDocks.hold`) until the user turns to the do
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
@@ -21,11 +21,13 @@ from segstudio.gui.modelling.device_menu import DeviceMenu
 from segstudio.gui.modelling.model_backend import LazyBackend
 from segstudio.gui.modelling.model_jobs import ModelCatalog, PreLabeller
 from segstudio.gui.modelling.models_panel import ModelsPanel
-from segstudio.gui.modelling.project_score import ProjectScoreDialog, score_job
 from segstudio.gui.modelling.train_panel import TrainPanel
 from segstudio.gui.modelling.weights_download import WeightsDownloader
 from segstudio.gui.threads.job_client import JobClient, SoloJob
 from segstudio.io.project import ImageState, Project
+
+if TYPE_CHECKING:  # Models > Score project imports its evaluation when asked (not at start-up)
+    from segstudio.gui.modelling.project_score import ProjectScoreDialog
 
 STATUS_MS = 5000
 HELD_PLACEHOLDER = "The model list loads when you use this dock"
@@ -212,6 +214,8 @@ class ModelDocks(QObject):
             return None
         if not host.save_edits():
             return None
+        from segstudio.gui.modelling.project_score import ProjectScoreDialog, score_job
+
         dialog = ProjectScoreDialog(host.open_image, self.window)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         scoring = SoloJob(self.jobs, dialog)
