@@ -224,7 +224,9 @@ def document_layers(
     labels, prediction = document.labels, document.prediction
     layers: dict[str, IndexedLayer] = {}
     if GROUND_TRUTH in only:
-        layers[GROUND_TRUTH] = LabelLayer(labels.category, palette, show_background=show_background)
+        layers[GROUND_TRUTH] = LabelLayer(
+            labels.category, palette, show_background=show_background, filled=filled
+        )
     if prediction is not None and PREDICTION in only:
         layers[PREDICTION] = LabelLayer(
             prediction.category, palette, show_background=show_background, filled=filled
@@ -241,8 +243,13 @@ def document_layers(
         )
     if OUTLINES in only:
         layers[OUTLINES] = MaskLayer(
-            labels.shape, lambda box: outline_mask(labels.instance, box), (255, 255, 255), 0.9, margin=1
+            labels.shape,
+            lambda box: outline_mask(labels.instance, box),
+            (255, 255, 255),
+            0.9,
+            margin=1,
+            filled=filled,
         )
     if SCRIBBLES in only:
-        layers[SCRIBBLES] = LabelLayer(document.scribbles.category, palette, 0.9)
+        layers[SCRIBBLES] = LabelLayer(document.scribbles.category, palette, 0.9, filled=filled)
     return layers

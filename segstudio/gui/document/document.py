@@ -27,6 +27,7 @@ from segstudio.core.metrics import ConfusionMatrix
 from segstudio.core.palette import Palette
 from segstudio.core.prediction_metrics import LabelsSnapshot, PredictionMetrics
 from segstudio.core.scribbles import ScribbleMap
+from segstudio.gui.document.loading import screen_pixels
 
 __all__ = ["BAND_PIXELS", "BandEdit", "Document", "Edit", "REPLAY_TURN_S"]
 
@@ -56,9 +57,13 @@ class Document(QObject, Strokes):
     busy_changed = Signal(bool)
     """Long work started (True, after its first band) or ended (False)."""
 
-    def __init__(self, model: LabelDocument, parent: QObject | None = None) -> None:
+    def __init__(
+        self, model: LabelDocument, parent: QObject | None = None, *, screen: np.ndarray | None = None
+    ) -> None:
+        """``screen``: the photo as ``loading.screen_pixels`` makes it (made here when not given)."""
         super().__init__(parent)
         self.model = model
+        self._screen = screen
         self.model.changed.connect(self.changed.emit)
         self.model.dirty_changed.connect(self.dirty_changed.emit)
         self.model.metrics_changed.connect(self.metrics_changed.emit)
@@ -83,6 +88,13 @@ class Document(QObject, Strokes):
     @property
     def rgb(self) -> np.ndarray:
         return self.model.rgb
+
+    @property
+    def screen(self) -> np.ndarray:
+        """The photo as the screen draws it (BGRX, Qt's RGB32): made off the GUI thread by the loader."""
+        if self._screen is None:
+            self._screen = screen_pixels(self.model.rgb)
+        return self._screen
 
     @property
     def labels(self) -> LabelMap:
