@@ -29,7 +29,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
-def opening_waits_for_the_image(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, qtbot) -> None:
+def opening_waits_for_the_image(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, qtbot
+) -> None:
     """Images are read on the loader thread and shown when they arrive; most tests are about the
     open image, so here each way of opening one returns once the image is shown (or refused),
     with the event loop running meanwhile. Tests marked ``loading`` drive the waiting themselves."""

@@ -202,9 +202,8 @@ class Canvas(QGraphicsView):
         scribbles do not depend on it (rebuilding them cost a 12 MP scribble result ~0.1 s)."""
         document = self._document
         assert document is not None
-        self._build(
-            document_layers(document, document.palette, self.show_background, only=PREDICTION_LAYERS, filled=False)
-        )
+        palette, only = document.palette, PREDICTION_LAYERS
+        self._build(document_layers(document, palette, self.show_background, only=only, filled=False))
 
     def _build(self, fresh: dict[str, IndexedLayer]) -> None:
         """Fill ``fresh`` overlays off-screen, ``BUILD_PIXELS`` per event-loop turn (the three

@@ -83,6 +83,11 @@ class ImageLoader(QObject):
         """The image read or being read ahead, if any."""
         return None if self._ahead is None else self._ahead.image_ids[0]
 
+    @property
+    def ready_image(self) -> LoadedImage | None:
+        """The image read ahead, once read (None while reading or when none is)."""
+        return self._ready
+
     def request(self, project: Project, image_ids: Sequence[str], recover: Collection[str] = ()) -> int:
         """Read the first of ``image_ids`` that loads and emit ``loaded`` (or ``failed`` when none
         does) with the returned number, unless another request comes first."""
