@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from PySide6.QtWidgets import QApplication
 
+from segstudio.benchmarks.gui_open import open_and_wait
 from segstudio.benchmarks.stall import StallProbe
 from segstudio.gui.main_window import MainWindow
 from segstudio.io.project import Project
@@ -88,8 +89,7 @@ def measure_edits(window: MainWindow, repeats: int, height: int, width: int) -> 
     """Every action of the module notes, ``repeats`` times on the open project's bare image."""
     if window.document is not None:
         window.document.mark_saved()  # the earlier measurements' strokes are not kept
-    if not window.open_image(BARE_ID):
-        raise RuntimeError("the benchmark's unlabelled photo did not open")
+    open_and_wait(window, BARE_ID)
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in ACTIONS}
     for _ in range(repeats):
         for name, first in (

@@ -208,8 +208,10 @@ class Canvas(QGraphicsView):
     def _build(self, fresh: dict[str, IndexedLayer]) -> None:
         """Fill ``fresh`` overlays off-screen, ``BUILD_PIXELS`` per event-loop turn (the three
         prediction layers took the GUI thread ~40 ms at 12 MP, several times that under load),
-        and let them replace the shown ones of their names when whole; a small image's are done
-        within the call. Overlays still being built join them (filled again from the top)."""
+        and let them replace the shown ones of their names when whole; a small image's (one band)
+        are done within the call, a large one's first band waits for the next turn (the call that
+        shows a photo paints it first). Overlays still being built join them (filled again from
+        the top)."""
         document = self._document
         assert document is not None
         if self._building is not None:
@@ -218,7 +220,8 @@ class Canvas(QGraphicsView):
         rows = max(1, BUILD_PIXELS // max(width, 1))
         bands = [Box(top, 0, min(top + rows, height), width) for top in range(0, height, rows)]
         self._building = (fresh, bands if fresh else [])
-        self._build_step()
+        if len(bands) <= 1:
+            self._build_step()
         if self._building is not None:
             self._build_timer.start()
 
@@ -242,6 +245,11 @@ class Canvas(QGraphicsView):
             self._add(name, layer)
         self.layers = {name: self.layers[name] for name in LAYER_NAMES if name in self.layers}
         self.layers_changed.emit()
+
+    @property
+    def building(self) -> bool:
+        """Overlays are being filled (shown when whole)."""
+        return self._building is not None
 
     def finish_layers(self) -> None:
         """Finish building the prediction's overlays now (before their palette or looks change)."""

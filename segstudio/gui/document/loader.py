@@ -84,6 +84,12 @@ class ImageLoader(QObject):
         return None if self._ahead is None else self._ahead.image_ids[0]
 
     @property
+    def idle(self) -> bool:
+        """No read is running or waiting."""
+        with self._lock:
+            return not self._draining
+
+    @property
     def ready_image(self) -> LoadedImage | None:
         """The image read ahead, once read (None while reading or when none is)."""
         return self._ready

@@ -119,6 +119,11 @@ class Session(QObject):
         self._prefetch_id = image_id
         self._prefetch_timer.start()
 
+    @property
+    def idle(self) -> bool:
+        """Nothing is being read, nor about to be read ahead."""
+        return self.loading_id is None and not self._prefetch_timer.isActive() and self.loader.idle
+
     def _prefetch_now(self) -> None:
         image_id = self._prefetch_id
         if image_id is not None and self.project is not None and self.loading_id is None:
