@@ -25,7 +25,7 @@ import traceback
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from segstudio.core.jobs import Cancelled, CancelToken
 from segstudio.gui.document.loading import LoadedImage, load_first_readable, still_fresh
@@ -63,8 +63,9 @@ class ImageLoader(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
+        self._thread: threading.Thread | None = None
+        """The thread draining the reads; it ends when none is left (a Python thread: a QRunnable
+        the pool deletes leaves PySide a stale wrapper whose address a later QObject may take)."""
         self._lock = threading.Lock()
         self._waiting: _Read | None = None
         self._prefetch_waiting: _Read | None = None
@@ -144,7 +145,9 @@ class ImageLoader(QObject):
     def stop(self) -> None:
         """Cancel everything and wait for the running read to stop (the window closes)."""
         self.forget()
-        self._pool.waitForDone()
+        thread = self._thread
+        if thread is not None:
+            thread.join()
 
     def _forget_ahead(self) -> None:
         if self._ahead is not None:
@@ -166,7 +169,8 @@ class ImageLoader(QObject):
             if self._draining:
                 return
             self._draining = True
-        self._pool.start(QRunnable.create(self._drain))
+            self._thread = threading.Thread(target=self._drain, name="image-loader")
+            self._thread.start()
 
     def _drain(self) -> None:
         """Loader thread: run the waiting request, else the waiting prefetch, until none is left."""
@@ -190,7 +194,12 @@ class ImageLoader(QObject):
             except Exception as error:  # noqa: BLE001 (a bug must not end the thread; the user hears of it)
                 traceback.print_exc()
                 loaded, problems = None, [f"{read.image_ids[0]}: {type(error).__name__}: {error}"]
-            self._read_done.emit(read, loaded, problems)
+            try:
+                self._read_done.emit(read, loaded, problems)
+            except RuntimeError:  # the loader was deleted (its window is gone): nobody waits for it
+                with self._lock:
+                    self._running, self._draining = None, False
+                return
 
     @Slot(object, object, object)
     def _arrived(self, read: _Read, loaded: LoadedImage | None, problems: list[str]) -> None:
