@@ -23,7 +23,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication
 
-from segstudio.benchmarks.stall import StallProbe
+from segstudio.benchmarks.stall import probed
 from segstudio.gui.main_window import MainWindow
 
 OPEN_TIMEOUT_S = 120.0
@@ -75,22 +75,18 @@ def timed_open(
     window: MainWindow, action: Callable[[], object], image_id: str, label: str
 ) -> tuple[float, float]:
     """(ms from ``action`` until ``image_id`` is on screen, the GUI thread's longest stall meanwhile)."""
-    app = QApplication.instance()
     painted = _Painted(window.canvas.viewport())
-    for _ in range(5):
-        app.processEvents()
-    probe = StallProbe(label=label)
-    probe.start()
-    start = time.perf_counter()
-    action()
-    _until(lambda: shown(window, image_id), f"showed {image_id}")
-    painted.count = 0
-    window.canvas.viewport().update()  # merges with the paint the last overlay asked for, if still due
-    _until(lambda: painted.count > 0, f"painted {image_id}")
-    elapsed = (time.perf_counter() - start) * 1000.0
-    probe.stop()
-    painted.deleteLater()
-    return elapsed, probe.max_stall_ms
+
+    def until_on_screen() -> None:
+        _until(lambda: shown(window, image_id), f"showed {image_id}")
+        painted.count = 0
+        window.canvas.viewport().update()  # merges with the paint the last overlay asked for, if still due
+        _until(lambda: painted.count > 0, f"painted {image_id}")
+
+    try:
+        return probed(action, until_on_screen, label)
+    finally:
+        painted.deleteLater()
 
 
 def measure_open(window: MainWindow, repeats: int, photo: str, away: str) -> list[tuple[float, float]]:

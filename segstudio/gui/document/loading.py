@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -24,6 +25,8 @@ from segstudio.io.project import AUTOSAVE_DIR, Project, ProjectError
 
 LOAD_ERRORS: tuple[type[BaseException], ...] = (ProjectError, OSError, ValueError)
 """An image that cannot be shown (unreadable, damaged, sizes that disagree): its message names it."""
+
+T = TypeVar("T")
 
 FileStamp = tuple[tuple[int, int] | None, ...]
 """(mtime in ns, size) of each file an image is read from, None where it does not exist."""
@@ -93,20 +96,21 @@ def load_image(
     labels = project.recover(image_id) if recovering else project.load_labels(image_id)
     check()
     problems: list[str] = []
-    try:
-        prediction = project.load_prediction(image_id)
-    except ProjectError as error:
-        prediction = None
-        problems.append(f"The prediction was left out: {error}")
+    prediction = _optional(lambda: project.load_prediction(image_id), "prediction", problems)
     check()
-    try:
-        depth = project.read_depth(image_id)
-    except ProjectError as error:
-        depth = None
-        problems.append(f"The depth map was left out: {error}")
+    depth = _optional(lambda: project.read_depth(image_id), "depth map", problems)
     check()
     model = LabelDocument(image_id, rgb, labels, palette, prediction, depth=depth, dirty=recovering)
     return LoadedImage(model, screen, recovering, palette, stamp, problems)
+
+
+def _optional(read: Callable[[], T | None], what: str, problems: list[str]) -> T | None:
+    """A layer the image opens without: None, and its problem noted, when it cannot be read."""
+    try:
+        return read()
+    except ProjectError as error:
+        problems.append(f"The {what} was left out: {error}")
+        return None
 
 
 def load_first_readable(
