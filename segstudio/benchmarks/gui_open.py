@@ -20,13 +20,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
 from segstudio.benchmarks.stall import probed
 from segstudio.gui.main_window import MainWindow
 
 OPEN_TIMEOUT_S = 120.0
+WAKE_MS = 10
 
 
 class _Painted(QObject):
@@ -44,12 +45,17 @@ class _Painted(QObject):
 
 
 def _until(condition: Callable[[], bool], what: str) -> None:
+    """Run the event loop until ``condition`` holds. It sleeps while nothing happens, as the app's
+    does: a loop spinning ``processEvents`` would take the GIL from the loader thread."""
     app = QApplication.instance()
     deadline = time.perf_counter() + OPEN_TIMEOUT_S
+    wake = QTimer()
+    wake.start(WAKE_MS)  # checks the deadline (and a condition no event announces) now and then
     while not condition():
         if time.perf_counter() > deadline:
             raise RuntimeError(f"the window never {what}")
-        app.processEvents()
+        app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
+    wake.stop()
 
 
 def shown(window: MainWindow, image_id: str) -> bool:

@@ -42,6 +42,8 @@ class LoadedImage:
     recovering: bool
     palette: Palette
     stamp: FileStamp
+    next_instance: int
+    """The labels' first free instance id (a pass over the whole instance map)."""
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -101,7 +103,7 @@ def load_image(
     depth = _optional(lambda: project.read_depth(image_id), "depth map", problems)
     check()
     model = LabelDocument(image_id, rgb, labels, palette, prediction, depth=depth, dirty=recovering)
-    return LoadedImage(model, screen, recovering, palette, stamp, problems)
+    return LoadedImage(model, screen, recovering, palette, stamp, labels.next_instance(), problems)
 
 
 def _optional(read: Callable[[], T | None], what: str, problems: list[str]) -> T | None:

@@ -133,7 +133,7 @@ class Session(QObject):
         if number != self._request:
             return
         self.loading_id, self._left = None, None
-        document = Document(loaded.model, screen=loaded.screen)
+        document = Document(loaded.model, screen=loaded.screen, next_instance=loaded.next_instance)
         self._autosave.stop()
         self.document = document
         document.changed.connect(self._edited)
