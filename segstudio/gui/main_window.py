@@ -368,7 +368,7 @@ class MainWindow(QMainWindow):
     def _unreadable(self, problems: list[str], shown: Document | None) -> None:
         """Say which images could not be read (one box) and which is shown instead."""
         more = f"\n(and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        then = f"\nShowing {shown.image_id} instead." if shown is not None else ""
+        then = f"\nShowing {shown.image_id} instead." if shown is not None else "\nNo image is open."
         self.show_error("Cannot open image", "\n".join(problems[:5]) + more + then)
 
     def _project_opened(self, project: Project) -> None:

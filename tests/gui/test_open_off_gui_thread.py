@@ -171,3 +171,15 @@ def test_a_project_whose_first_image_is_unreadable_opens_the_next(qtbot, make_wi
     window = arrived(qtbot, make_window(root), "plain")
     boxes = open_boxes(window)
     assert boxes and "scene.png" in boxes[0].text() and "Showing plain instead." in boxes[0].text()
+
+
+def test_recovering_the_image_on_its_way_reads_it_from_its_journal(qtbot, make_window, project_root):
+    project = Project.open(project_root)
+    journaled = ground_truth()
+    journaled.category[:5, :5] = DOG
+    project.autosave("scene", journaled)
+    window = make_window(project_root)
+    assert window.session.loading_id == "scene"  # read from its saved labels, not yet here
+    window.session.recover(["scene"])  # what answering "Recover" does
+    arrived(qtbot, window, "scene")
+    assert np.array_equal(window.labels.category, journaled.category) and window.document.dirty

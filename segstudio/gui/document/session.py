@@ -219,8 +219,12 @@ class Session(QObject):
         return self._project().set_aside_journal(image_id)
 
     def recover(self, image_ids: list[str]) -> None:
-        """Open these images from their journals from now on (the current one at once)."""
+        """Open these images from their journals from now on (the current one, or the one on its
+        way, at once)."""
         self._recover.update(image_ids)
+        if self.loading_id in self._recover:  # on its way from its saved labels: read it again
+            self.open_first_readable([self.loading_id])
+            return
         document = self.document
         if document is not None and document.image_id in self._recover and not document.dirty:
             self.open_image(document.image_id)
