@@ -80,11 +80,6 @@ class ImageLoader(QObject):
         self._read_done.connect(self._arrived)
 
     @property
-    def ahead(self) -> str | None:
-        """The image read or being read ahead, if any."""
-        return None if self._ahead is None else self._ahead.image_ids[0]
-
-    @property
     def idle(self) -> bool:
         """No read is running or waiting."""
         with self._lock:
