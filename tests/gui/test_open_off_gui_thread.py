@@ -183,3 +183,21 @@ def test_recovering_the_image_on_its_way_reads_it_from_its_journal(qtbot, make_w
     window.session.recover(["scene"])  # what answering "Recover" does
     arrived(qtbot, window, "scene")
     assert np.array_equal(window.labels.category, journaled.category) and window.document.dirty
+
+
+def test_closing_or_opening_another_project_while_loading_shows_nothing_stale(qtbot, make_window, tmp_path):
+    first = big_project(tmp_path / "first", ["a", "b"])
+    other = make_project(tmp_path / "other")
+    window = arrived(qtbot, make_window(first), "a")
+    shown: list[str] = []
+    window.session.document_opened.connect(lambda document: shown.append(document.image_id))
+    press_key(qtbot, window, Qt.Key.Key_D)  # "b" on its way...
+    window.open_path(other)  # ...and another project opened meanwhile
+    arrived(qtbot, window, "scene")
+    qtbot.wait(300)
+    assert shown == ["scene"] and window.project.root == other.resolve()
+    press_key(qtbot, window, Qt.Key.Key_D)  # "plain" on its way while the window closes
+    window.close()  # waits for the running read to stop
+    assert window.session.loader.idle
+    qtbot.wait(300)
+    assert window.document is None and shown == ["scene"]  # nothing arrived after the close
