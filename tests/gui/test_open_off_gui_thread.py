@@ -10,7 +10,9 @@ import pytest
 from gui_helpers import (
     CAT,
     DOG,
+    HEIGHT,
     PALETTE,
+    WIDTH,
     drag,
     ground_truth,
     make_project,
@@ -26,6 +28,7 @@ from PySide6.QtCore import Qt
 from segstudio.core.labels import VOID, LabelMap, Provenance
 from segstudio.gui.main_window import MainWindow
 from segstudio.io.project import Project
+from segstudio.io.scribble_file import scribbles_target, write_scribbles
 
 pytestmark = pytest.mark.loading
 LOAD_MS = 30000
@@ -201,3 +204,23 @@ def test_closing_or_opening_another_project_while_loading_shows_nothing_stale(qt
     assert window.session.loader.idle
     qtbot.wait(300)
     assert window.document is None and shown == ["scene"]  # nothing arrived after the close
+
+
+def test_scribbles_are_read_with_the_image_and_a_newer_file_wins(qtbot, make_window, project_root):
+    project = Project.open(project_root)
+    drawn = np.zeros((HEIGHT, WIDTH), np.uint8)
+    drawn[5:15, 5:60] = CAT + 1  # the file's convention: class id + 1, 0 = none
+    write_scribbles(scribbles_target(project, "plain"), drawn)
+    window = arrived(qtbot, make_window(project_root), "scene")
+    loader = window.session.loader
+    qtbot.waitUntil(lambda: loader.ready_image is not None, timeout=LOAD_MS)
+    read_ahead = loader.ready_image.model.scribbles.category
+    assert (read_ahead[5:15, 5:60] == CAT).all()  # put into the map on the loader thread
+    drawn[40:50, 5:60] = DOG + 1  # the file changes after it was read ahead
+    write_scribbles(scribbles_target(project, "plain"), drawn)
+    press_key(qtbot, window, Qt.Key.Key_D)
+    arrived(qtbot, window, "plain")
+    shown = window.document.scribbles.category
+    assert (shown[5:15, 5:60] == CAT).all() and (shown[40:50, 5:60] == DOG).all()
+    window.scribbles.tally.values()
+    assert window.scribbles.tally.counts() == {CAT: 10 * 55, DOG: 10 * 55}

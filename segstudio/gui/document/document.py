@@ -27,7 +27,7 @@ from segstudio.core.metrics import ConfusionMatrix
 from segstudio.core.palette import Palette
 from segstudio.core.prediction_metrics import LabelsSnapshot, PredictionMetrics
 from segstudio.core.scribbles import ScribbleMap
-from segstudio.gui.document.loading import screen_pixels
+from segstudio.gui.document.loading import ReadScribbles, screen_pixels
 
 __all__ = ["BAND_PIXELS", "BandEdit", "Document", "Edit", "REPLAY_TURN_S"]
 
@@ -64,12 +64,14 @@ class Document(QObject, Strokes):
         *,
         screen: np.ndarray | None = None,
         next_instance: int | None = None,
+        scribbles_read: ReadScribbles | None = None,
     ) -> None:
         """``screen``: the photo as ``loading.screen_pixels`` makes it; ``next_instance``: the labels'
         first free instance id as read (both made here when not given; the loader makes them off
-        the GUI thread)."""
+        the GUI thread); ``scribbles_read``: the scribble file the loader put into the model."""
         super().__init__(parent)
         self.model = model
+        self.scribbles_read = scribbles_read
         self._screen = screen
         self._next_instance = model.labels.next_instance() if next_instance is None else next_instance
         self.model.changed.connect(self._note_instances)

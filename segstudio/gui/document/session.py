@@ -133,7 +133,12 @@ class Session(QObject):
         if number != self._request:
             return
         self.loading_id, self._left = None, None
-        document = Document(loaded.model, screen=loaded.screen, next_instance=loaded.next_instance)
+        document = Document(
+            loaded.model,
+            screen=loaded.screen,
+            next_instance=loaded.next_instance,
+            scribbles_read=loaded.scribbles,
+        )
         self._autosave.stop()
         self.document = document
         document.changed.connect(self._edited)
