@@ -103,11 +103,13 @@ class Document(QObject, Strokes):
     @property
     def next_instance(self) -> int:
         """An instance id no pixel has had since the document was opened (the tools count on from
-        it): kept box by box, so taking a document over costs no pass over a 12 MP instance map."""
+        it): kept box by box as edits write, so taking a document over costs no pass over a 12 MP
+        instance map, and undo and redo none over what they write back."""
         return self._next_instance
 
     def _note_instances(self, box: Box) -> None:
-        if not box.is_empty:
+        # An undo or redo (outside any stroke) only brings back ids an edit or the opening saw.
+        if self.model.in_stroke and not box.is_empty:
             self._next_instance = max(self._next_instance, int(self.labels.instance[box.slices].max()) + 1)
 
     @property
