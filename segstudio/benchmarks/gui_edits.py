@@ -18,7 +18,8 @@ from collections.abc import Callable
 
 from PySide6.QtWidgets import QApplication
 
-from segstudio.benchmarks.stall import StallProbe
+from segstudio.benchmarks.gui_open import open_and_wait
+from segstudio.benchmarks.stall import probed
 from segstudio.gui.main_window import MainWindow
 from segstudio.io.project import Project
 
@@ -51,20 +52,15 @@ def _idle(window: MainWindow) -> bool:
 def _timed(window: MainWindow, action: Callable[[], object], name: str = "") -> tuple[float, float]:
     """(ms from the call until the window is idle, the GUI thread's longest stall meanwhile in ms)."""
     app = QApplication.instance()
-    for _ in range(5):
-        app.processEvents()
-    probe = StallProbe(label=name)
-    probe.start()
-    start = time.perf_counter()
-    action()
-    while not _idle(window):
-        if time.perf_counter() - start > IDLE_TIMEOUT_S:
-            raise RuntimeError("the window never became idle after an edit")
-        app.processEvents()
-    elapsed = (time.perf_counter() - start) * 1000.0
-    app.processEvents()  # the last band's repaint and the probe's next tick
-    probe.stop()
-    return elapsed, probe.max_stall_ms
+
+    def until_idle() -> None:
+        start = time.perf_counter()
+        while not _idle(window):
+            if time.perf_counter() - start > IDLE_TIMEOUT_S:
+                raise RuntimeError("the window never became idle after an edit")
+            app.processEvents()
+
+    return probed(action, until_idle, name)
 
 
 def _box_to_mask(window: MainWindow, height: int, width: int) -> None:
@@ -88,8 +84,7 @@ def measure_edits(window: MainWindow, repeats: int, height: int, width: int) -> 
     """Every action of the module notes, ``repeats`` times on the open project's bare image."""
     if window.document is not None:
         window.document.mark_saved()  # the earlier measurements' strokes are not kept
-    if not window.open_image(BARE_ID):
-        raise RuntimeError("the benchmark's unlabelled photo did not open")
+    open_and_wait(window, BARE_ID)
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in ACTIONS}
     for _ in range(repeats):
         for name, first in (

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QEventLoop
 from PySide6.QtWidgets import QApplication
 
+from segstudio.benchmarks.gui_open import open_and_wait
 from segstudio.benchmarks.stall import StallProbe
 from segstudio.core.scribble_run import ScribbleResult
 from segstudio.gui.main_window import MainWindow
@@ -73,8 +74,7 @@ def measure_scribbles(window: MainWindow, image_id: str, height: int, width: int
     """The module notes' numbers on the open project's image ``image_id``."""
     if window.document is not None:
         window.document.mark_saved()
-    if not window.open_image(image_id):
-        raise RuntimeError("the benchmark photo did not open")
+    open_and_wait(window, image_id)
     controller = window.scribbles
     results: list[ScribbleResult] = []
     controller.applied.connect(results.append)

@@ -15,9 +15,9 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 
 from segstudio.gui.threads.worker import Job, Worker
 
@@ -132,6 +132,22 @@ def _own_frames(frame) -> tuple[str, ...]:  # noqa: ANN001 (a frame object)
 def _short(path: str) -> str:
     marker = path.rfind("segstudio/")
     return path[marker:] if marker >= 0 else os.path.basename(path)
+
+
+def probed(action: Callable[[], object], wait: Callable[[], None], label: str = "") -> tuple[float, float]:
+    """(ms from calling ``action`` until ``wait`` returns, the GUI thread's longest stall meanwhile):
+    queued work is let run first; ``wait`` spins the event loop until what it waits for is done."""
+    for _ in range(5):
+        QCoreApplication.processEvents()
+    probe = StallProbe(label=label)
+    probe.start()
+    start = time.perf_counter()
+    action()
+    wait()
+    elapsed = (time.perf_counter() - start) * 1000.0
+    QCoreApplication.processEvents()  # the last repaint asked for and the probe's next tick
+    probe.stop()
+    return elapsed, probe.max_stall_ms
 
 
 def run_on_worker(

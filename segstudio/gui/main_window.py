@@ -233,6 +233,9 @@ class MainWindow(QMainWindow):
         session, toolbox = self.session, self.toolbox
         session.project_opened.connect(self._project_opened)
         session.document_opened.connect(self._document_opened)
+        session.loading.connect(self._loading)
+        session.reopened.connect(self._reopened)
+        session.unreadable.connect(self._unreadable)
         session.saved.connect(self._saved)
         session.problem.connect(lambda message: self.show_error("Problem with a file", message))
         session.status.connect(lambda message: self.statusBar().showMessage(message, 3000))
@@ -319,32 +322,14 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self, self._offer_recovery)
         if image_id is not None:
             return self.open_image(image_id)
-        return self._open_first_readable(project)
-
-    def _open_first_readable(self, project: Project) -> bool:
-        """Open the project's first image that can be read; say which could not (one box)."""
-        problems: list[str] = []
-        opened = None
-        for entry in project.entries():
-            try:
-                self.session.open_image(entry.id)
-            except (ProjectError, OSError, ValueError) as error:
-                problems.append(str(error))
-                continue
-            opened = entry.id
-            break
-        if problems:
-            more = f"\n(and {len(problems) - 5} more)" if len(problems) > 5 else ""
-            shown = "\n".join(problems[:5]) + more
-            then = f"Showing {opened} instead." if opened else "No image of the project could be opened."
-            self.show_error("Cannot open image", f"{shown}\n{then}")
-        return opened is not None
+        self.session.open_first_readable(project.image_ids())
+        return True
 
     def step_image(self, step: int, to_label_only: bool = False) -> bool:
         """Open the next (``step`` 1) or previous (-1) image of the list as filtered; with
         ``to_label_only``, the next one still unlabelled or only pre-labelled."""
         states = (ImageState.UNLABELLED, ImageState.PRELABELLED) if to_label_only else None
-        target = self.image_list.neighbour(self.image_name or None, step, states)
+        target = self.image_list.neighbour(self.session.loading_id or self.image_name or None, step, states)
         if target is None:
             what = "images to label" if to_label_only else "images"
             self.statusBar().showMessage(f"No more {what} {'after' if step > 0 else 'before'} this one", 3000)
@@ -352,20 +337,39 @@ class MainWindow(QMainWindow):
         return self.open_image(target)
 
     def open_image(self, image_id: str) -> bool:
-        """Switch to another image of the project (asking about unsaved edits first)."""
-        current = self.document
-        if current is not None and current.image_id == image_id:
+        """Switch to another image of the project (saving or asking about unsaved edits first); it
+        is read off the GUI thread and shown when it arrives (``Session.open_image``)."""
+        if image_id == (self.session.loading_id or self.image_name):
             return True
         if not self.maybe_save():
-            self.image_list.set_current(self.image_name or None)
+            self.image_list.set_current(self.session.loading_id or self.image_name or None)
             return False
         try:
             self.session.open_image(image_id)
-        except (ProjectError, OSError, ValueError) as error:
+        except ProjectError as error:
             self.show_error("Cannot open image", str(error))
-            self.image_list.set_current(self.image_name or None)
             return False
         return True
+
+    def _loading(self, image_id: str) -> None:
+        """An image is on its way: the last one stays in view, closed for edits."""
+        self.toolbox.set_document(None)
+        self.image_list.set_current(image_id)
+        self.statusBar().showMessage(f"Loading {image_id}…")
+        self._update_title()
+
+    def _reopened(self, document: Document | None) -> None:
+        """The image left is open again (the one asked for will not come)."""
+        self.toolbox.set_document(document)
+        self.image_list.set_current(self.image_name or None)
+        self.statusBar().clearMessage()
+        self._update_title()
+
+    def _unreadable(self, problems: list[str], shown: Document | None) -> None:
+        """Say which images could not be read (one box) and which is shown instead."""
+        more = f"\n(and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        then = f"\nShowing {shown.image_id} instead." if shown is not None else "\nNo image is open."
+        self.show_error("Cannot open image", "\n".join(problems[:5]) + more + then)
 
     def _project_opened(self, project: Project) -> None:
         self.image_list.set_project(project)
@@ -388,6 +392,8 @@ class MainWindow(QMainWindow):
         self._dirty_changed(document.dirty)
         self.canvas.fit()
         self._show_cursor(-1, -1)  # the last image's pixel is not this one's (the next move says)
+        self.statusBar().clearMessage()  # "Loading…"
+        self.session.prefetch(self.image_list.neighbour(document.image_id, 1, None))
 
     def _offer_recovery(self) -> None:
         review = self.session.journal_review()

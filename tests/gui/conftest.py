@@ -17,6 +17,35 @@ from segstudio.gui.main_window import MainWindow
 from segstudio.gui.threads.gc_guard import stop_collecting_on_gui_thread
 
 MODAL_PATIENCE_S = 5.0
+LOAD_PATIENCE_MS = 30000
+WAITING_OPENS = ("open_image", "open_project", "open_paths")
+"""The window's ways to open an image (``open_path``, ``step_image`` and a drop go through them)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "loading: drives the asynchronous image loading itself (opening does not wait)"
+    )
+
+
+@pytest.fixture(autouse=True)
+def opening_waits_for_the_image(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, qtbot
+) -> None:
+    """Images are read on the loader thread and shown when they arrive; most tests are about the
+    open image, so here each way of opening one returns once the image is shown (or refused),
+    with the event loop running meanwhile. Tests marked ``loading`` drive the waiting themselves."""
+    if request.node.get_closest_marker("loading") is not None:
+        return
+    for name in WAITING_OPENS:
+        opening = getattr(MainWindow, name)
+
+        def waiting(window: MainWindow, *args, _opening=opening, **kwargs):  # noqa: ANN202, ANN002, ANN003
+            result = _opening(window, *args, **kwargs)
+            qtbot.waitUntil(lambda: window.session.loading_id is None, timeout=LOAD_PATIENCE_MS)
+            return result
+
+        monkeypatch.setattr(MainWindow, name, waiting)
 
 
 @pytest.fixture(autouse=True)

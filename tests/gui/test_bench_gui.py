@@ -9,10 +9,19 @@ import json
 from segstudio.benchmarks.gui import run_gui_bench
 from segstudio.commands.bench import BENCHMARKS
 
-TIMINGS = ("stroke_repaint_ms", "open_12mp_ms", "startup_ms", "startup_process_ms", "iou_update_ms")
+TIMINGS = (
+    "stroke_repaint_ms",
+    "open_12mp_ms",
+    "next_12mp_prefetched_ms",
+    "startup_ms",
+    "startup_process_ms",
+    "iou_update_ms",
+)
+STALLS = ("open_12mp_max_stall_ms", "next_12mp_max_stall_ms")
 COUNTS = (
     "stroke_repaint_samples",
     "open_12mp_samples",
+    "next_12mp_samples",
     "startup_samples",
     "iou_update_samples",
     "edits_samples",
@@ -43,6 +52,8 @@ def test_gui_bench_reports_every_measurement_on_a_small_photo(qapp) -> None:
     for key in COUNTS:
         assert isinstance(result[key], int) and result[key] > 0, key
     assert result["startup_imports_torch"] is False
+    for key in STALLS:
+        assert isinstance(result[key], float) and result[key] >= 0, key
     for name in EDITS:
         assert isinstance(result[f"{name}_ms"], float) and result[f"{name}_ms"] > 0, name
         assert isinstance(result[f"{name}_max_stall_ms"], float) and result[f"{name}_max_stall_ms"] >= 0, name

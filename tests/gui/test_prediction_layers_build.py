@@ -40,6 +40,7 @@ def test_the_new_overlays_are_built_in_bands_and_shown_whole(qtbot, make_window,
     monkeypatch.setattr(canvas_module, "BUILD_PIXELS", WIDTH * ROWS)
     window = make_window(project_root)
     canvas = window.canvas
+    qtbot.waitUntil(lambda: PREDICTION in canvas.layers, timeout=5000)  # an opened image's: in bands too
     old = canvas.layers[PREDICTION]
     shown: list[bool] = []
     canvas.layers_changed.connect(lambda: shown.append(True))

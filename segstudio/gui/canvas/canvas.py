@@ -198,11 +198,12 @@ class Canvas(QGraphicsView):
         self.scene().setSceneRect(photo.boundingRect())
 
     def show_document(self, document: Document, palette: Palette) -> None:
-        """Show a document's image and overlays, and repaint their changed boxes after each edit."""
-        self.set_image(document.rgb)
+        """Show a document's image and overlays, and repaint their changed boxes after each edit.
+        The photo shows at once (its screen buffer was made by the loader); the overlays are
+        filled ``BUILD_PIXELS`` per event-loop turn, as a new prediction's are (~0.1 s at 12 MP)."""
+        self.set_image(document.screen)
         self._document = document
-        for name, layer in document_layers(document, palette, self.show_background).items():
-            self._add(name, layer)
+        self._build(document_layers(document, palette, self.show_background, filled=False))
         document.changed.connect(self.refresh)
         document.prediction_changed.connect(self._prediction_changed)
         document.scribbles_changed.connect(self._scribbles_changed)
@@ -212,20 +213,29 @@ class Canvas(QGraphicsView):
 
     def _prediction_changed(self) -> None:
         """Rebuild the overlays that show the prediction; the ground truth's, the outlines and the
-        scribbles do not depend on it (rebuilding them cost a 12 MP scribble result ~0.1 s). They
-        are filled off-screen, ``BUILD_PIXELS`` per event-loop turn (all three took the GUI thread
-        ~40 ms at 12 MP, several times that under load), and replace the old ones when whole; a
-        small image's are done within the call."""
+        scribbles do not depend on it (rebuilding them cost a 12 MP scribble result ~0.1 s)."""
         document = self._document
         assert document is not None
-        fresh = document_layers(
-            document, document.palette, self.show_background, only=PREDICTION_LAYERS, filled=False
-        )
+        palette, only = document.palette, PREDICTION_LAYERS
+        self._build(document_layers(document, palette, self.show_background, only=only, filled=False))
+
+    def _build(self, fresh: dict[str, IndexedLayer]) -> None:
+        """Fill ``fresh`` overlays off-screen, ``BUILD_PIXELS`` per event-loop turn (the three
+        prediction layers took the GUI thread ~40 ms at 12 MP, several times that under load),
+        and let them replace the shown ones of their names when whole; a small image's (one band)
+        are done within the call, a large one's first band waits for the next turn (the call that
+        shows a photo paints it first). Overlays still being built join them (filled again from
+        the top)."""
+        document = self._document
+        assert document is not None
+        if self._building is not None:
+            fresh = {**self._building[0], **fresh}
         height, width = document.labels.shape
         rows = max(1, BUILD_PIXELS // max(width, 1))
         bands = [Box(top, 0, min(top + rows, height), width) for top in range(0, height, rows)]
         self._building = (fresh, bands if fresh else [])
-        self._build_step()
+        if len(bands) <= 1:
+            self._build_step()
         if self._building is not None:
             self._build_timer.start()
 
@@ -243,12 +253,17 @@ class Canvas(QGraphicsView):
                 return
         self._building = None
         self._build_timer.stop()
-        for name in [name for name in self.layers if name in PREDICTION_LAYERS]:
+        for name in [name for name in self.layers if name in fresh or name in PREDICTION_LAYERS]:
             self.scene().removeItem(self.layers.pop(name))
         for name, layer in fresh.items():
             self._add(name, layer)
         self.layers = {name: self.layers[name] for name in LAYER_NAMES if name in self.layers}
         self.layers_changed.emit()
+
+    @property
+    def building(self) -> bool:
+        """Overlays are being filled (shown when whole)."""
+        return self._building is not None
 
     def finish_layers(self) -> None:
         """Finish building the prediction's overlays now (before their palette or looks change)."""
@@ -256,9 +271,10 @@ class Canvas(QGraphicsView):
             self._build_step()
 
     def _scribbles_changed(self, box: Box) -> None:
-        layer = self.layers.get(SCRIBBLES)
-        if isinstance(layer, IndexedLayer):
-            layer.refresh(box)
+        building = self._building[0] if self._building is not None else {}
+        for layer in (self.layers.get(SCRIBBLES), building.get(SCRIBBLES)):
+            if isinstance(layer, IndexedLayer):
+                layer.refresh(box)
 
     def _add(self, name: str, item: QGraphicsItem) -> None:
         item.setZValue(LAYER_NAMES.index(name))  # bottom to top, whichever is added when

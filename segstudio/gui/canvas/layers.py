@@ -89,8 +89,10 @@ class IndexedLayer(QGraphicsItem):
         """Bumped when the pixels are recomputed for another reason than a label change (a palette
         of other class ids): saved pixels of an older version no longer match the labels."""
         self._opacity = opacity
-        self._index = np.zeros(shape, np.uint8)
-        if filled:  # else the owner fills it with ``refresh`` (band by band, before showing it)
+        # Not zeroed: every ``_fill`` writes its whole box, and zeroing 12 MP cost the turn that shows
+        # a photo ~5 ms a layer. Not ``filled``: the owner fills it (``refresh``) before showing it.
+        self._index = np.empty(shape, np.uint8)
+        if filled:
             self._fill(Box.full(shape))
         self._image: ArrayImage = indexed_image(self._index, self._color_table())
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
@@ -270,7 +272,9 @@ def document_layers(
     labels, prediction = document.labels, document.prediction
     layers: dict[str, IndexedLayer] = {}
     if GROUND_TRUTH in only:
-        layers[GROUND_TRUTH] = LabelLayer(labels.category, palette, show_background=show_background)
+        layers[GROUND_TRUTH] = LabelLayer(
+            labels.category, palette, show_background=show_background, filled=filled
+        )
     if prediction is not None and PREDICTION in only:
         layers[PREDICTION] = LabelLayer(
             prediction.category, palette, show_background=show_background, filled=filled
@@ -287,8 +291,13 @@ def document_layers(
         )
     if OUTLINES in only:
         layers[OUTLINES] = MaskLayer(
-            labels.shape, lambda box: outline_mask(labels.instance, box), (255, 255, 255), 0.9, margin=1
+            labels.shape,
+            lambda box: outline_mask(labels.instance, box),
+            (255, 255, 255),
+            0.9,
+            margin=1,
+            filled=filled,
         )
     if SCRIBBLES in only:
-        layers[SCRIBBLES] = LabelLayer(document.scribbles.category, palette, 0.9)
+        layers[SCRIBBLES] = LabelLayer(document.scribbles.category, palette, 0.9, filled=filled)
     return layers

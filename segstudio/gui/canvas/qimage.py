@@ -21,12 +21,14 @@ class ArrayImage:
 
 
 def rgb_image(rgb: np.ndarray) -> ArrayImage:
-    """Wrap an (H, W, 3) uint8 RGB array as an RGB888 QImage (no copy if already contiguous)."""
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"expected an (H, W, 3) uint8 RGB array, got {rgb.shape} {rgb.dtype}")
+    """Wrap an (H, W, 3) uint8 RGB array as an RGB888 QImage, or an (H, W, 4) B, G, R, X one as
+    RGB32 (a pixmap is made from that without converting it), with no copy if already contiguous."""
+    if rgb.ndim != 3 or rgb.shape[2] not in (3, 4) or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3 or 4) uint8 array, got {rgb.shape} {rgb.dtype}")
     array = np.ascontiguousarray(rgb)
-    height, width = array.shape[:2]
-    image = QImage(array.data, width, height, array.strides[0], QImage.Format.Format_RGB888)
+    height, width, channels = array.shape
+    kind = QImage.Format.Format_RGB888 if channels == 3 else QImage.Format.Format_RGB32
+    image = QImage(array.data, width, height, array.strides[0], kind)
     return ArrayImage(array, image)
 
 

@@ -27,6 +27,7 @@ from segstudio.core.metrics import ConfusionMatrix
 from segstudio.core.palette import Palette
 from segstudio.core.prediction_metrics import LabelsSnapshot, PredictionMetrics
 from segstudio.core.scribbles import ScribbleMap
+from segstudio.gui.document.loading import ReadScribbles, screen_pixels
 
 __all__ = ["BAND_PIXELS", "BandEdit", "Document", "Edit", "REPLAY_TURN_S"]
 
@@ -62,9 +63,24 @@ class Document(QObject, Strokes):
     replayed = Signal()
     """The undo or redo announced by ``replaying`` has written its last part."""
 
-    def __init__(self, model: LabelDocument, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        model: LabelDocument,
+        parent: QObject | None = None,
+        *,
+        screen: np.ndarray | None = None,
+        next_instance: int | None = None,
+        scribbles_read: ReadScribbles | None = None,
+    ) -> None:
+        """``screen``: the photo as ``loading.screen_pixels`` makes it; ``next_instance``: the labels'
+        first free instance id as read (both made here when not given; the loader makes them off
+        the GUI thread); ``scribbles_read``: the scribble file the loader put into the model."""
         super().__init__(parent)
         self.model = model
+        self.scribbles_read = scribbles_read
+        self._screen = screen
+        self._next_instance = model.labels.next_instance() if next_instance is None else next_instance
+        self.model.changed.connect(self._note_instances)
         self.model.changed.connect(self.changed.emit)
         self.model.dirty_changed.connect(self.dirty_changed.emit)
         self.model.metrics_changed.connect(self.metrics_changed.emit)
@@ -92,6 +108,25 @@ class Document(QObject, Strokes):
     @property
     def rgb(self) -> np.ndarray:
         return self.model.rgb
+
+    @property
+    def next_instance(self) -> int:
+        """An instance id no pixel has had since the document was opened (the tools count on from
+        it): kept box by box as edits write, so taking a document over costs no pass over a 12 MP
+        instance map, and undo and redo none over what they write back."""
+        return self._next_instance
+
+    def _note_instances(self, box: Box) -> None:
+        # An undo or redo (outside any stroke) only brings back ids an edit or the opening saw.
+        if self.model.in_stroke and not box.is_empty:
+            self._next_instance = max(self._next_instance, int(self.labels.instance[box.slices].max()) + 1)
+
+    @property
+    def screen(self) -> np.ndarray:
+        """The photo as the screen draws it (BGRX, Qt's RGB32): made off the GUI thread by the loader."""
+        if self._screen is None:
+            self._screen = screen_pixels(self.model.rgb)
+        return self._screen
 
     @property
     def labels(self) -> LabelMap:

@@ -14,7 +14,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from segstudio.core.palette import BUILTIN_PALETTES, Palette, PaletteError, builtin_palette
@@ -68,6 +69,7 @@ class PaletteOffer(QFrame):
         self.text = QLabel("")
         self.text.setWordWrap(True)
         self.choices = QComboBox()
+        self.choices.installEventFilter(self)
         self.use = QPushButton("Use")
         self.use.setToolTip("Give the new project these classes")
         self.use.clicked.connect(self._use)
@@ -98,6 +100,16 @@ class PaletteOffer(QFrame):
             self.choices.addItem(f"{palette.name} ({len(palette)} classes)")
         self.text.setText(f"New project: its classes are {current.name!r} ({why}). Use others?")
         self.show()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        """Letters typed into the focused combo search it: the window's one-key shortcuts (A, D
+        and the tools' letters) do not take them."""
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
+            plain = not event.modifiers() & ~Qt.KeyboardModifier.ShiftModifier
+            if plain and event.text().isprintable() and event.text().strip():
+                event.accept()
+                return True
+        return super().eventFilter(watched, event)
 
     def _use(self) -> None:
         palette = self._palettes[self.choices.currentIndex()]

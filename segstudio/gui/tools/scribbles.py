@@ -28,6 +28,7 @@ Scribbles are training hints, saved as they are drawn; discarding label edits do
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -44,6 +45,7 @@ from segstudio.core.scribble_run import (
     prefetch_coarse_features,
 )
 from segstudio.gui.document.document import Document
+from segstudio.gui.document.loading import path_stamp
 from segstudio.gui.document.session import Session
 from segstudio.gui.threads.file_writes import FileWrites
 from segstudio.gui.threads.worker import Job, Priority, Worker
@@ -148,18 +150,34 @@ class ScribbleController(QObject):
         self.tally.follow(None)
         if project is None or document is None:
             return
-        try:
-            self.writes.settle(str(scribbles_target(project, document.image_id).path))  # the last saved
-            values = load_scribbles(project, document.image_id)
-        except ProjectError as error:
-            self.status.emit(f"The scribbles were left out: {error}")
-            values = None
-        if values is not None:
-            document.scribbles_changed.emit(document.scribbles.load_values(values))
+        path = scribbles_target(project, document.image_id).path
+        read = document.scribbles_read
+        if read is not None and not self.writes.pending(str(path)) and read.stamp == path_stamp(path):
+            values, problem = read.values, read.problem  # the loader put them into the map
+        else:
+            values, problem = self._read(project, document, path)
+        if problem:
+            self.status.emit(f"The scribbles were left out: {problem}")
         self.tally.follow(document.scribbles, values)
         document.scribbles_changed.connect(self._scribbles_changed)
         if self.active:
             self.prefetch()
+
+    def _read(self, project: Project, document: Document, path: Path) -> tuple[np.ndarray | None, str]:
+        """Read the scribble file once its last write has landed, into ``document``'s map (which
+        the loader may have filled from an older file): (values, problem)."""
+        self.writes.settle(str(path))
+        try:
+            values = load_scribbles(project, document.image_id)
+        except ProjectError as error:
+            values, problem = None, str(error)
+        else:
+            problem = ""
+        earlier = document.scribbles_read
+        if values is not None or (earlier is not None and earlier.values is not None):
+            loaded = values if values is not None else np.zeros(document.shape, np.uint8)
+            document.scribbles_changed.emit(document.scribbles.load_values(loaded))
+        return values, problem
 
     def prefetch(self) -> int | None:
         """Compute the coarse pass's features of a large image ahead of the first stroke (a BATCH

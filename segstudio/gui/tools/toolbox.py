@@ -81,16 +81,14 @@ class ToolBox(QObject):
             self.document.changed.disconnect(self._labels_changed)
         self.document = document
         self.settings.instance, self.settings.mode = 0, InstanceMode.AUTO
-        self._issued = 0 if document is None else document.labels.next_instance() - 1
+        self._issued = 0 if document is None else document.next_instance - 1
         if document is not None:
             document.changed.connect(self._labels_changed)
         self.document_changed.emit()
 
     def _labels_changed(self, box: Box) -> None:
-        # An undo or redo (outside any stroke) only brings back ids an edit or the opening saw.
-        if self.document is not None and self.document.in_stroke:
-            highest = self.document.labels.instance[box.slices].max(initial=0)
-            self._issued = max(self._issued, int(highest))
+        if self.document is not None:  # the document keeps its highest instance id box by box
+            self._issued = max(self._issued, self.document.next_instance - 1)
 
     def set_palette(self, palette: Palette) -> None:
         """Keep the current class when the palette still has it (its thing flag may have changed)."""
