@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from segstudio.core.labels import LabelMap
 
@@ -63,7 +63,7 @@ class JournalWriter(QObject):
             if self._running:
                 return
             self._running = True
-        self._pool.start(QRunnable.create(self._drain))
+        self._pool.start(self._drain)  # a callable, not QRunnable.create (a stale wrapper: see tests)
 
     def settle(self, keep_waiting: bool = False) -> None:
         """Block until no write runs; the waiting snapshot is dropped unless ``keep_waiting``."""

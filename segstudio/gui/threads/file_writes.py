@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThreadPool, Signal
 
 Write = Callable[[], None]
 """Writes one file from data the caller no longer changes; raises on failure (its message is shown)."""
@@ -57,7 +57,7 @@ class FileWrites(QObject):
             if self._draining:
                 return
             self._draining = True
-        self._pool.start(QRunnable.create(self._drain))
+        self._pool.start(self._drain)  # a callable, not QRunnable.create (a stale wrapper: see tests)
 
     def settle(self, key: str | None = None) -> None:
         """Block until the writes of ``key`` (None: every write) have landed."""
