@@ -1,0 +1,69 @@
+"""The faster renderer gives the frames the bundled forest was trained and measured on, bit for bit."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from segstudio.depth.body import Frame, animate, random_scene, render_frame, render_scene
+from segstudio.depth.noise import DEFAULT_NOISE, KinectNoise, _draws, kernel_settings, numpy_reading
+from segstudio.depth.noise_jit import _kernel, noisy_reading
+
+# sha256 (first 16 hex digits) of depth, parts, clean depth and joints, from the renderer before
+# the speed work (commit 01c7b55): box-limited intersection and labelling and the compiled noise
+# must not change a bit.
+FRAME_DIGESTS = {
+    0: "d1d575f4b35f2516",
+    1: "8bb2ce4f7b054f6c",
+    2: "05d00c8343745b2d",
+    3: "9f9a872e9788e1e1",
+    7_000_000: "a67a6484d4ca87e4",
+}
+
+
+def _digest(frame: Frame) -> str:
+    digest = hashlib.sha256()
+    for array in (frame.depth, frame.parts, frame.clean_depth, frame.joints_world):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+@pytest.mark.parametrize("seed", sorted(FRAME_DIGESTS))
+def test_frames_are_those_of_the_renderer_before_the_speed_work(seed: int) -> None:
+    assert _digest(render_frame(seed)) == FRAME_DIGESTS[seed]
+
+
+def test_clean_and_animated_frames_are_unchanged_too() -> None:
+    assert _digest(render_frame(3, noise=None)) == "6ddea9cbe35166d3"
+    assert _digest(animate(5, 1.3)) == "8fa11e1e5f5d8d01"
+
+
+def test_the_noise_kernel_loads() -> None:
+    assert _kernel() is not None  # Numba is a dependency of the dev environment: the fast path must load
+
+
+MODELS = {
+    "default": DEFAULT_NOISE,
+    "no shadows": replace(DEFAULT_NOISE, shadows=False),
+    "no axial": replace(DEFAULT_NOISE, axial=False),
+    "no quantisation": replace(DEFAULT_NOISE, subpixel=0, axial=False),  # axial noise is sized by the steps
+    "no dropouts": replace(DEFAULT_NOISE, dropout=0.0, edge_dropout=0.0),
+    "short range": replace(DEFAULT_NOISE, max_depth=3.0, edge_jump=0.02),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_compiled_noise_is_bit_identical_to_numpy(name: str) -> None:
+    """Every term of the model, switched on and off, over whole frames (room, body, edges, shadows)."""
+    model: KinectNoise = MODELS[name]
+    for seed in (11, 12):
+        clean = render_scene(random_scene(np.random.default_rng(seed)), None).clean_depth / 1000.0
+        draws = _draws(clean.shape, np.random.default_rng(seed), model)
+        compiled = noisy_reading(clean, *draws, kernel_settings(model))
+        expected = numpy_reading(clean, *draws, model)
+        assert compiled is not None and compiled.dtype == np.uint16
+        np.testing.assert_array_equal(compiled, expected)
+        assert 0 < np.count_nonzero(expected) < expected.size
