@@ -1,4 +1,5 @@
-"""The faster renderer gives the frames the bundled forest was trained and measured on, bit for bit."""
+"""Training's faster renderer and featuriser give the frames and feature matrices the bundled
+forest was trained and measured on, bit for bit."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from segstudio.depth import features_jit
 from segstudio.depth.body import Frame, animate, random_scene, render_frame, render_scene
+from segstudio.depth.features import FeatureBank, depth_in_metres
 from segstudio.depth.noise import DEFAULT_NOISE, KinectNoise, _draws, kernel_settings, numpy_reading
 from segstudio.depth.noise_jit import _kernel, noisy_reading
+from segstudio.depth.training import sample_pixels
 
 # sha256 (first 16 hex digits) of depth, parts, clean depth and joints, from the renderer before
 # the speed work (commit 01c7b55): box-limited intersection and labelling and the compiled noise
@@ -67,3 +71,20 @@ def test_compiled_noise_is_bit_identical_to_numpy(name: str) -> None:
         assert compiled is not None and compiled.dtype == np.uint16
         np.testing.assert_array_equal(compiled, expected)
         assert 0 < np.count_nonzero(expected) < expected.size
+
+
+def test_compiled_features_are_bit_identical_to_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Probes on and off the body, off the image (offsets up to 300 pixel-metres), unary features."""
+    assert features_jit._kernel() is not None
+    bank = FeatureBank.random(300, max_offset=300.0, seed=4)
+    frame = render_frame(5)
+    depth = depth_in_metres(frame.depth)
+    pixels, _ = sample_pixels(frame.parts, 700, np.random.default_rng(0))
+    compiled = bank.evaluate(depth, pixels)
+    subset = bank.evaluate(depth, pixels, np.array([7, 3, 299]))
+    monkeypatch.setattr(features_jit, "_kernel", lambda: None)
+    expected = bank.evaluate(depth, pixels)
+    assert compiled.dtype == expected.dtype == np.float32
+    assert compiled.tobytes() == expected.tobytes()
+    assert subset.tobytes() == expected[:, [7, 3, 299]].tobytes()
+    assert (expected == 0).mean() < 0.5 and (expected > 5).any()  # body, room and off-image probes
