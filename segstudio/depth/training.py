@@ -30,10 +30,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from segstudio.core.forest import Forest, ForestParams, train_forest
-from segstudio.depth.body import Frame, mirror_frame, render_frame
+from segstudio.depth.body import Frame, mirror_frame
 from segstudio.depth.features import MAX_OFFSET_PX_M, FeatureBank, depth_in_metres
+from segstudio.depth.frame_pool import SERIAL_BELOW, rendered_frames
 from segstudio.depth.model import BodyPartModel, TrainingInfo
 from segstudio.depth.parts import BACKGROUND, N_PARTS
+from segstudio.depth.workers import workers
 
 ProgressCallback = Callable[[int, int], None]
 """``progress(done, total)``: training images rendered and featurised so far."""
@@ -100,9 +102,10 @@ class TrainingParams:
 
 
 def training_frames(params: TrainingParams) -> Iterator[Frame]:
-    """The training frames in order: each seed's frame, then its mirror when ``mirror``."""
-    for seed in range(params.first_frame, params.first_frame + params.frames):
-        frame = render_frame(seed)
+    """The training frames in order: each seed's frame, then its mirror when ``mirror``; rendered
+    ahead on one worker process per core when there are many (``frame_pool``)."""
+    seeds = range(params.first_frame, params.first_frame + params.frames)
+    for frame in rendered_frames(seeds, workers() if params.frames >= SERIAL_BELOW else 1):
         yield frame
         if params.mirror:
             yield mirror_frame(frame)

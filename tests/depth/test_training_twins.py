@@ -12,6 +12,7 @@ import pytest
 from segstudio.depth import features_jit
 from segstudio.depth.body import Frame, animate, random_scene, render_frame, render_scene
 from segstudio.depth.features import FeatureBank, depth_in_metres
+from segstudio.depth.frame_pool import rendered_frames
 from segstudio.depth.noise import DEFAULT_NOISE, KinectNoise, _draws, kernel_settings, numpy_reading
 from segstudio.depth.noise_jit import _kernel, noisy_reading
 from segstudio.depth.training import sample_pixels
@@ -88,3 +89,10 @@ def test_compiled_features_are_bit_identical_to_numpy(monkeypatch: pytest.Monkey
     assert compiled.tobytes() == expected.tobytes()
     assert subset.tobytes() == expected[:, [7, 3, 299]].tobytes()
     assert (expected == 0).mean() < 0.5 and (expected > 5).any()  # body, room and off-image probes
+
+
+def test_frames_rendered_on_worker_processes_are_those_rendered_in_turn() -> None:
+    seeds = [9, 4, 100, 2, 31]
+    serial = [_digest(frame) for frame in rendered_frames(seeds, processes=1)]
+    assert [_digest(frame) for frame in rendered_frames(seeds, processes=2, ahead=1)] == serial
+    assert serial == [_digest(render_frame(seed)) for seed in seeds]
