@@ -46,10 +46,10 @@ class TrainingParams:
     """What to train on and how; the defaults are the bundled model's settings (see
     ``resources/models/README.md``)."""
 
-    frames: int = 1800
+    frames: int = 8000
     first_frame: int = 0
     mirror: bool = True
-    pixels_per_frame: int = 500
+    pixels_per_frame: int = 300
     balance: float = 0.5
     features: int = 400
     max_offset: float = MAX_OFFSET_PX_M
@@ -61,7 +61,7 @@ class TrainingParams:
     min_samples_leaf: int = 20
     """Pixels of one frame are strongly correlated: leaves of 20+ pixels generalise far better
     than single-pixel leaves (+5 points of held-out accuracy at a fifth of the size)."""
-    disjoint_trees: bool = False
+    disjoint_trees: bool = True
     """Grow each tree alone on its own share of the frames (no bagging) instead of all trees on
     bootstrap draws of all frames: ``trees`` times the data for the same memory, one share held at
     a time (see the module notes)."""
