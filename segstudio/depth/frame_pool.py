@@ -11,6 +11,9 @@ wait in memory (a frame is ~1.5 MB).
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -28,7 +31,9 @@ def rendered_frames(seeds: Iterable[int], processes: int, ahead: int = 8) -> Ite
         yield from map(render_frame, seeds)
         return
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        processes, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),)
+    ) as pool:
         pending: deque[Future[Frame]] = deque()
         for seed in seeds:
             pending.append(pool.submit(render_frame, seed))
@@ -36,3 +41,15 @@ def rendered_frames(seeds: Iterable[int], processes: int, ahead: int = 8) -> Ite
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def _exit_with(parent: int) -> None:
+    """In a worker: leave as soon as the training process is gone (killed, not shut down), which a
+    forked worker waiting for its next frame would otherwise never notice."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="frame-pool-parent-watch").start()

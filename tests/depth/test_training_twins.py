@@ -4,7 +4,11 @@ forest was trained and measured on, bit for bit."""
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
+import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,3 +100,39 @@ def test_frames_rendered_on_worker_processes_are_those_rendered_in_turn() -> Non
     serial = [_digest(frame) for frame in rendered_frames(seeds, processes=1)]
     assert [_digest(frame) for frame in rendered_frames(seeds, processes=2, ahead=1)] == serial
     assert serial == [_digest(render_frame(seed)) for seed in seeds]
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc (Linux)")
+def test_render_workers_leave_when_the_training_process_is_killed(tmp_path: Path) -> None:
+    """A killed trainer must not leave forked render workers behind."""
+    script = tmp_path / "trainer.py"
+    script.write_text(
+        "import os, sys\n"
+        "from segstudio.depth.frame_pool import rendered_frames\n"
+        "frames = rendered_frames(range(10_000), processes=2, ahead=1)\n"
+        "next(frames)\n"
+        "import multiprocessing\n"
+        "print(' '.join(str(c.pid) for c in multiprocessing.active_children()), flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    trainer = subprocess.Popen(
+        [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert trainer.stdout is not None
+    workers = [int(pid) for pid in trainer.stdout.readline().split()]
+    assert len(workers) == 2
+    trainer.kill()
+    trainer.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie (an orphan is reaped by init, eventually)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
