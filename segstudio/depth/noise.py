@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from segstudio.depth.noise_jit import noisy_reading
 from segstudio.depth.render import FOCAL
 
 
@@ -93,8 +94,39 @@ def _edge_pixels(depth: np.ndarray, jump: float) -> np.ndarray:
 def kinect_noise(
     depth: np.ndarray, rng: np.random.Generator, model: KinectNoise = DEFAULT_NOISE
 ) -> np.ndarray:
-    """The noisy uint16 millimetre reading of a clean float depth in metres (0 = no surface)."""
+    """The noisy uint16 millimetre reading of a clean float depth in metres (0 = no surface):
+    compiled in one pass where Numba loads (``noise_jit``), else ``numpy_reading``; both give the
+    same bits from the same draws."""
     depth = np.asarray(depth, np.float64)
+    normal, drop, edge_drop = _draws(depth.shape, rng, model)
+    reading = noisy_reading(np.ascontiguousarray(depth), normal, drop, edge_drop, kernel_settings(model))
+    return numpy_reading(depth, normal, drop, edge_drop, model) if reading is None else reading
+
+
+def kernel_settings(model: KinectNoise) -> np.ndarray:
+    """The model as the float64 ``settings`` of ``noise_jit.noisy_reading``."""
+    return np.array(
+        [model.focal, model.baseline, model.subpixel, model.min_depth, model.max_depth, model.shadows,
+         model.axial, model.dropout, model.edge_dropout, model.edge_jump], np.float64,
+    )  # fmt: skip
+
+
+def _draws(
+    shape: tuple[int, ...], rng: np.random.Generator, model: KinectNoise
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The noise's random numbers in the order the model uses them (axial, dropout, edge dropout);
+    an unused term gets an array of zeros, drawing nothing from ``rng``."""
+    unused = np.zeros(shape)
+    normal = rng.standard_normal(shape) if model.axial else unused
+    drop = rng.random(shape) if model.dropout else unused
+    edge_drop = rng.random(shape) if model.edge_dropout else unused
+    return normal, drop, edge_drop
+
+
+def numpy_reading(
+    depth: np.ndarray, normal: np.ndarray, drop: np.ndarray, edge_drop: np.ndarray, model: KinectNoise
+) -> np.ndarray:
+    """``kinect_noise`` in numpy, from its draws: the reference of the compiled pass."""
     valid = depth > 0
     if model.shadows:
         valid &= ~shadow_mask(depth, model)
@@ -105,14 +137,14 @@ def kinect_noise(
         # Gaussian part = total axial variance minus the uniform quantisation variance step**2/12.
         step = quantisation_step(z, model)
         gauss = np.sqrt(np.maximum(axial_sigma(z) ** 2 - step**2 / 12, (0.25 * step) ** 2))
-        disparity = disparity + rng.standard_normal(z.shape) * gauss * fb / (z * z)
+        disparity = disparity + normal * gauss * fb / (z * z)
     if model.subpixel:
         disparity = np.round(disparity * model.subpixel) / model.subpixel
     with np.errstate(divide="ignore"):
         z = np.where(disparity > 0, fb / disparity, 0.0)
     valid &= (z >= model.min_depth) & (z <= model.max_depth)
     if model.dropout:
-        valid &= rng.random(z.shape) >= model.dropout
+        valid &= drop >= model.dropout
     if model.edge_dropout:
-        valid &= ~(_edge_pixels(depth, model.edge_jump) & (rng.random(z.shape) < model.edge_dropout))
+        valid &= ~(_edge_pixels(depth, model.edge_jump) & (edge_drop < model.edge_dropout))
     return np.where(valid, np.round(z * 1000.0), 0).astype(np.uint16)

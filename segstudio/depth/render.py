@@ -210,6 +210,10 @@ class Box(Primitive):
         return np.where((near <= far) & (near > 0), near, np.inf)
 
 
+_CORNER_PICK = np.array(np.meshgrid([0, 1], [0, 1], [0, 1])).reshape(3, -1).T
+"""Which of (lo, hi) each of a box's 8 corners takes per axis."""
+
+
 def _pixel_box(camera: Camera, prim: Primitive) -> tuple[int, int, int, int] | None:
     """(v0, v1, u0, u1) pixel rectangle covering the primitive; None when it cannot be seen."""
     bounds = prim.bounds()
@@ -220,7 +224,7 @@ def _pixel_box(camera: Camera, prim: Primitive) -> tuple[int, int, int, int] | N
         return None
     if lo[2] <= 1e-3:  # straddles the camera plane: no tight projection, test every pixel
         return 0, camera.height, 0, camera.width
-    corners = np.array(np.meshgrid(*zip(lo, hi, strict=True))).reshape(3, -1).T
+    corners = np.where(_CORNER_PICK, hi, lo)
     uv = camera.project(corners)
     u0, v0 = np.floor(uv.min(axis=0)).astype(int)
     u1, v1 = np.ceil(uv.max(axis=0)).astype(int) + 1
@@ -228,7 +232,7 @@ def _pixel_box(camera: Camera, prim: Primitive) -> tuple[int, int, int, int] | N
     v0, v1 = max(v0, 0), min(v1, camera.height)
     if u0 >= u1 or v0 >= v1:
         return None
-    return v0, v1, u0, u1
+    return int(v0), int(v1), int(u0), int(u1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -241,10 +245,14 @@ class Render:
 
 
 def raycast(camera: Camera, primitives: list[Primitive]) -> Render:
-    """Z-buffer the primitives: each pixel keeps its nearest hit, labelled by that primitive's rule."""
+    """Z-buffer the primitives: each pixel keeps its nearest hit, labelled by that primitive's rule.
+
+    A primitive's hits lie inside its pixel box, so it is intersected and later labelled there only
+    (the room's planes span the frame; a body part covers a few thousand pixels)."""
     rays = camera.rays()
     dist = np.full((camera.height, camera.width), np.inf)
     index = np.full((camera.height, camera.width), -1, np.int16)
+    boxes: list[tuple[int, tuple[int, int, int, int]]] = []
     for k, prim in enumerate(primitives):
         box = _pixel_box(camera, prim)
         if box is None:
@@ -252,18 +260,19 @@ def raycast(camera: Camera, primitives: list[Primitive]) -> Render:
         v0, v1, u0, u1 = box
         sub_rays = rays[v0:v1, u0:u1]
         s = prim.intersect(sub_rays.reshape(-1, 3)).reshape(sub_rays.shape[:2])
-        sub_dist, sub_index = dist[v0:v1, u0:u1], index[v0:v1, u0:u1]
-        nearer = s < sub_dist
-        sub_dist[nearer] = s[nearer]
-        sub_index[nearer] = k
+        nearer = np.less(s, dist[v0:v1, u0:u1])
+        np.copyto(dist[v0:v1, u0:u1], s, where=nearer)
+        np.copyto(index[v0:v1, u0:u1], k, where=nearer)
+        boxes.append((k, box))
     parts = np.full(dist.shape, BACKGROUND, np.uint8)
-    for k, prim in enumerate(primitives):
-        if prim.rule is None:
+    for k, (v0, v1, u0, u1) in boxes:
+        rule = primitives[k].rule
+        if rule is None:
             continue
-        mask = index == k
+        mask = index[v0:v1, u0:u1] == k
         if mask.any():
-            points = dist[mask][:, None] * rays[mask]
-            parts[mask] = prim.rule.label(points)
+            points = dist[v0:v1, u0:u1][mask][:, None] * rays[v0:v1, u0:u1][mask]
+            parts[v0:v1, u0:u1][mask] = rule.label(points)
     depth = np.where(np.isfinite(dist), dist * rays[..., 2], 0.0)
     return Render(depth, parts, index)
 

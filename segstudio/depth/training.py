@@ -30,10 +30,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from segstudio.core.forest import Forest, ForestParams, train_forest
-from segstudio.depth.body import Frame, mirror_frame, render_frame
+from segstudio.depth.body import Frame, mirror_frame
 from segstudio.depth.features import MAX_OFFSET_PX_M, FeatureBank, depth_in_metres
+from segstudio.depth.frame_pool import SERIAL_BELOW, rendered_frames
 from segstudio.depth.model import BodyPartModel, TrainingInfo
 from segstudio.depth.parts import BACKGROUND, N_PARTS
+from segstudio.depth.workers import workers
 
 ProgressCallback = Callable[[int, int], None]
 """``progress(done, total)``: training images rendered and featurised so far."""
@@ -44,10 +46,10 @@ class TrainingParams:
     """What to train on and how; the defaults are the bundled model's settings (see
     ``resources/models/README.md``)."""
 
-    frames: int = 1800
+    frames: int = 8000
     first_frame: int = 0
     mirror: bool = True
-    pixels_per_frame: int = 500
+    pixels_per_frame: int = 300
     balance: float = 0.5
     features: int = 400
     max_offset: float = MAX_OFFSET_PX_M
@@ -59,7 +61,7 @@ class TrainingParams:
     min_samples_leaf: int = 20
     """Pixels of one frame are strongly correlated: leaves of 20+ pixels generalise far better
     than single-pixel leaves (+5 points of held-out accuracy at a fifth of the size)."""
-    disjoint_trees: bool = False
+    disjoint_trees: bool = True
     """Grow each tree alone on its own share of the frames (no bagging) instead of all trees on
     bootstrap draws of all frames: ``trees`` times the data for the same memory, one share held at
     a time (see the module notes)."""
@@ -100,9 +102,10 @@ class TrainingParams:
 
 
 def training_frames(params: TrainingParams) -> Iterator[Frame]:
-    """The training frames in order: each seed's frame, then its mirror when ``mirror``."""
-    for seed in range(params.first_frame, params.first_frame + params.frames):
-        frame = render_frame(seed)
+    """The training frames in order: each seed's frame, then its mirror when ``mirror``; rendered
+    ahead on one worker process per core when there are many (``frame_pool``)."""
+    seeds = range(params.first_frame, params.first_frame + params.frames)
+    for frame in rendered_frames(seeds, workers() if params.frames >= SERIAL_BELOW else 1):
         yield frame
         if params.mirror:
             yield mirror_frame(frame)

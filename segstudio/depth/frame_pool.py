@@ -1,0 +1,55 @@
+"""Training frames rendered ahead on worker processes, handed out in seed order.
+
+Rendering is most of a training image's cost and holds the GIL in its small numpy steps, so
+threads would not help; forked worker processes render the next frames while the caller samples
+and featurises the current one (where there is no ``fork``, as on Windows, frames render in the
+calling process: spawning would re-run the caller's main script). A frame depends on its seed
+only, so the order and content are those of rendering in turn; at most ``ahead`` frames per worker
+wait in memory (a frame is ~1.5 MB).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from segstudio.depth.body import Frame, render_frame
+
+SERIAL_BELOW = 64
+"""Fewer frames than this render in the calling process: starting workers costs seconds."""
+
+
+def rendered_frames(seeds: Iterable[int], processes: int, ahead: int = 8) -> Iterator[Frame]:
+    """``render_frame(seed)`` for every seed in order, on ``processes`` worker processes (in this
+    process when ``processes`` <= 1)."""
+    if processes <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        yield from map(render_frame, seeds)
+        return
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(
+        processes, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),)
+    ) as pool:
+        pending: deque[Future[Frame]] = deque()
+        for seed in seeds:
+            pending.append(pool.submit(render_frame, seed))
+            if len(pending) >= processes * ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _exit_with(parent: int) -> None:
+    """In a worker: leave as soon as the training process is gone (killed, not shut down), which a
+    forked worker waiting for its next frame would otherwise never notice."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="frame-pool-parent-watch").start()
