@@ -96,7 +96,10 @@ SAM_VARIANTS: tuple[SamVariant, ...] = (
         "SAM 2.1 Hiera-L (Meta): click to segment, 224M parameters",
     ),
 )
-"""The official checkpoints (sha256 as published alongside them by projects that pin them)."""
+"""The official checkpoints. No network here, so the sha256 values were not computed by us: each
+is recorded by several independent projects that downloaded and pinned the same official files
+(for base+, Hugging Face's own blob of ``facebook/sam2.1-hiera-base-plus`` is named by it), with
+sizes 156,008,466 / 184,416,285 / 323,606,802 / 898,083,611 bytes (tiny / small / base+ / large)."""
 
 
 def require_sam2() -> None:
