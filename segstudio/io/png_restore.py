@@ -20,6 +20,7 @@ import struct
 
 import imagecodecs
 
+from segstudio.io import deflate
 from segstudio.io.png_encode import INDEXED, PNG_SIGNATURE, png_chunk
 
 SAMPLES = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
@@ -84,7 +85,7 @@ def restored_png(chunks: list[tuple[bytes, bytes]]) -> bytes | None:
         (
             PNG_SIGNATURE,
             *(png_chunk(kind, body) for kind, body in chunks[:first]),
-            png_chunk(b"IDAT", stored_zlib(inflated)),
+            *_idat_chunk(stored_zlib_pieces(inflated)),
             *(png_chunk(kind, body) for kind, body in chunks[first + count :]),
         )
     )
@@ -92,12 +93,25 @@ def restored_png(chunks: list[tuple[bytes, bytes]]) -> bytes | None:
 
 def stored_zlib(data: bytes) -> bytes:
     """``data`` as a zlib stream of stored deflate blocks (no compression), Adler-32 at the end."""
+    return b"".join(stored_zlib_pieces(data))
+
+
+def stored_zlib_pieces(data: bytes) -> list[bytes | memoryview]:
+    """``stored_zlib(data)`` in pieces (views of ``data``), so that it is copied once, into the file."""
     view = memoryview(data)
-    pieces = [_ZLIB_HEADER]
+    pieces: list[bytes | memoryview] = [_ZLIB_HEADER]
     for start in range(0, max(len(data), 1), STORED_BLOCK):
         block = view[start : start + STORED_BLOCK]
         last = start + STORED_BLOCK >= len(data)
         pieces.append(struct.pack("<BHH", last, len(block), len(block) ^ 0xFFFF))
         pieces.append(block)
     pieces.append(struct.pack(">I", imagecodecs.deflate_adler32(data)))
-    return b"".join(pieces)
+    return pieces
+
+
+def _idat_chunk(pieces: list[bytes | memoryview]) -> list[bytes | memoryview]:
+    """An IDAT chunk of the concatenated ``pieces``, in pieces (length, type, body, CRC)."""
+    crc = deflate.crc32(b"IDAT")
+    for piece in pieces:
+        crc = deflate.crc32(piece, crc)
+    return [struct.pack(">I", sum(len(piece) for piece in pieces)), b"IDAT", *pieces, struct.pack(">I", crc)]
