@@ -211,3 +211,19 @@ def test_bit_flip_in_idat_is_named_by_its_crc(tmp_path: Path) -> None:
     data[data.index(b"IDAT") + 10] ^= 0x10
     with pytest.raises(ImageReadError, match=r"broken\.png: corrupt PNG \(bad CRC in IDAT chunk\)"):
         decode_png(bytes(data), tmp_path / "broken.png")
+
+
+@pytest.mark.parametrize(
+    ("colour_type", "bit_depth", "interlace"), [(RGBA, 16, 0), (RGB, 8, 1), (GREY, 8, 0)]
+)
+def test_image_data_of_several_stored_blocks(colour_type: int, bit_depth: int, interlace: int) -> None:
+    """Over 64 KiB of image data: the stored stream has several blocks, moved into place."""
+    width, height = 161, 130 if bit_depth == 16 else 420
+    samples = _samples(width, height, colour_type, bit_depth, seed=7)
+    data = _png(samples, colour_type, bit_depth, interlace, idats=2)
+    restored = _restored(data)
+    assert restored is not None
+    assert image_data_size(list(png_chunks(data, Path("x.png")))[0][1]) > 65535
+    expected = imagecodecs.png_decode(data)
+    assert np.array_equal(imagecodecs.png_decode(restored), expected)
+    assert np.array_equal(decode_png(data, Path("x.png")), expected)
