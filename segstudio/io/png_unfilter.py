@@ -16,7 +16,7 @@ PNGs written without filters or with None/Sub/Up (segstudio's own, ``png_encode`
 libpng). Files from adaptive-filter encoders (libpng's, PIL's: COCO's, with Paeth on ~1 row in
 4) are seen after inflating their first rows and left to libpng, as are Average rows,
 interlacing, bit depths other than 8, palettes and a stream that is not exactly the image's
-size: the caller gets None and decodes with libpng as before.
+size: the caller gets None and decodes with libpng (``png_restore``: after libdeflate).
 """
 
 from __future__ import annotations
