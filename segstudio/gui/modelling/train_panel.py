@@ -30,14 +30,14 @@ from PySide6.QtWidgets import (
 )
 
 from segstudio.core.model_records import checkpoint_path
-
-if TYPE_CHECKING:
-    import pyqtgraph as pg
 from segstudio.gui.modelling.model_backend import LazyBackend, TrainPoint, TrainSettings, TrainSummary
 from segstudio.gui.modelling.model_jobs import ModelCatalog
 from segstudio.gui.threads.job_client import Handlers, JobClient
 from segstudio.gui.threads.worker import Job, JobContext, Priority
 from segstudio.io.project import Project
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 TRAIN_KIND = "train"
 DEFAULT_ARCHITECTURE = "unet-small"
