@@ -4,7 +4,8 @@ Training is one BATCH job on the shared worker, so pre-labelling the open image 
 check points. Points of the curve arrive through the job's ``update`` (at most ``PLOT_HZ`` per
 second); the checkpoint goes to ``PROJECT/models/NAME.pt`` (written atomically by the models
 half) and is registered as a model, which the Models dock then offers. The plot (pyqtgraph, a few
-hundred milliseconds to import) is built the turn after the dock is first shown, or when asked for.
+hundred milliseconds to import) is built the turn after its slot first paints (the dock shown), or
+when asked for (`gui/chart_slot.py`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QShowEvent
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from segstudio.core.model_records import checkpoint_path
+from segstudio.gui.chart_slot import ChartSlot
 from segstudio.gui.modelling.model_backend import LazyBackend, TrainPoint, TrainSettings, TrainSummary
 from segstudio.gui.modelling.model_jobs import ModelCatalog
 from segstudio.gui.threads.job_client import Handlers, JobClient
@@ -92,7 +93,7 @@ class TrainPanel(QWidget):
         self.result = QLabel("Trains on the labelled images (the open image's edits are saved first)")
         self.result.setWordWrap(True)
         self._curves: tuple[pg.PlotWidget, pg.PlotDataItem, pg.PlotDataItem] | None = None
-        self._plot_slot = QVBoxLayout()
+        self.plot_slot = ChartSlot(self._plot_parts)
 
         form = QFormLayout()
         form.addRow("Architecture", self.architecture)
@@ -107,15 +108,10 @@ class TrainPanel(QWidget):
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
-        layout.addLayout(self._plot_slot, 1)
+        layout.addWidget(self.plot_slot, 1)
         layout.addWidget(self.result)
         catalog.changed.connect(self._fill)
         self._set_running(False)
-
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt API)
-        super().showEvent(event)
-        if self._curves is None:
-            QTimer.singleShot(0, self, self._plot_parts)
 
     @property
     def plot(self) -> pg.PlotWidget:
@@ -140,7 +136,7 @@ class TrainPanel(QWidget):
             plot.getAxis("bottom").setLabel("step")
             loss = plot.plot([], [], pen=pg.mkPen((220, 80, 60), width=2), name="loss")
             miou = plot.plot([], [], pen=pg.mkPen((60, 120, 220), width=2), name="mIoU")
-            self._plot_slot.addWidget(plot)
+            self.plot_slot.put(plot)
             self._curves = (plot, loss, miou)
             self._redraw()
         return self._curves

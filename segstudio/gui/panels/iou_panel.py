@@ -12,15 +12,14 @@ when it is asked for (``plot``, ``bars``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from segstudio.core.label_pq import PanopticQuality, Quality
+from segstudio.gui.chart_slot import ChartSlot
 from segstudio.gui.document.document import Document
 
 if TYPE_CHECKING:
@@ -101,22 +100,6 @@ def pq_summary(quality: PanopticQuality) -> str:
     )
 
 
-class ChartSlot(QWidget):
-    """Where a chart goes: ``build`` is called in the event-loop turn after the slot's first paint."""
-
-    def __init__(self, build: Callable[[], object], parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._build: Callable[[], object] | None = build
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
-        build, self._build = self._build, None
-        if build is not None:
-            QTimer.singleShot(0, self, build)
-        super().paintEvent(event)
-
-
 class IouPanel(QWidget):
     """mIoU, pixel accuracy, human corrections; a bar per class present and a table of counts."""
 
@@ -186,7 +169,7 @@ class IouPanel(QWidget):
             plot.getAxis("left").setLabel("IoU")
             bars = pg.BarGraphItem(x=[], height=[], width=0.8)
             plot.addItem(bars)
-            self.chart_slot.layout().addWidget(plot)
+            self.chart_slot.put(plot)
             self._chart = (plot, bars)
             self.refresh()
         return self._chart
