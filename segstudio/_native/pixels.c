@@ -1,0 +1,344 @@
+/* The per-pixel loops of reading and scoring label PNGs, compiled (segstudio._native.pixels).
+ *
+ * unfilter: PNG row filters (None, Sub, Up, Average, Paeth) undone on the image data that
+ *   libdeflate inflated, straight into the caller's array: libpng would need the data stored
+ *   again as a zlib stream and would recompute its CRC-32 and Adler-32 (io/png_restore.py).
+ * unfilter_rgb_ids: the same for 8-bit RGB rows, each pixel written as the uint32 segment id
+ *   R + 256 G + 65536 B of COCO panoptic PNGs (no RGB image in between).
+ * pair_run_starts: where a run of equal (a, b) values starts along two 4-byte maps, in one pass
+ *   (core/runs.py does it in five numpy passes over every pixel).
+ *
+ * Plain C on the buffer protocol, no numpy C API; the GIL is released in the loops. Optional:
+ * without this module the numpy/libpng paths give the same results (tests hold them equal).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Paeth's predictor without branches (a: left, b: above, c: upper left), ties as the PNG
+ * specification breaks them: a, then b, then c. */
+static inline int paeth(int a, int b, int c)
+{
+    int pa = abs(b - c), pb = abs(a - c), pc = abs(a + b - 2 * c);
+    int not_a = pb <= pc ? b : c;
+    return pa <= pb && pa <= pc ? a : not_a;
+}
+
+/* Sub, Average and Paeth rows of a fixed number of bytes per pixel: the left pixel is kept in
+ * registers (a store and reload per byte would chain the store-forwarding latency) and the
+ * channels, independent chains, are unrolled. The first pixel has no left neighbour. */
+#define LEFT_ROWS(BPP)                                                                               \
+    static void sub_row_##BPP(uint8_t *out, const uint8_t *in, Py_ssize_t stride)                    \
+    {                                                                                                \
+        uint8_t left[BPP];                                                                           \
+        Py_ssize_t x;                                                                                \
+        int k;                                                                                       \
+        for (k = 0; k < BPP; k++)                                                                    \
+            out[k] = left[k] = in[k];                                                                \
+        for (x = BPP; x < stride; x += BPP)                                                          \
+            for (k = 0; k < BPP; k++)                                                                \
+                out[x + k] = left[k] = (uint8_t)(in[x + k] + left[k]);                               \
+    }                                                                                                \
+    static void average_row_##BPP(uint8_t *out, const uint8_t *in, const uint8_t *up, Py_ssize_t stride) \
+    {                                                                                                \
+        uint8_t left[BPP];                                                                           \
+        Py_ssize_t x;                                                                                \
+        int k;                                                                                       \
+        for (k = 0; k < BPP; k++)                                                                    \
+            out[k] = left[k] = (uint8_t)(in[k] + (up[k] >> 1));                                      \
+        for (x = BPP; x < stride; x += BPP)                                                          \
+            for (k = 0; k < BPP; k++)                                                                \
+                out[x + k] = left[k] = (uint8_t)(in[x + k] + ((left[k] + up[x + k]) >> 1));          \
+    }                                                                                                \
+    static void paeth_row_##BPP(uint8_t *out, const uint8_t *in, const uint8_t *up, Py_ssize_t stride) \
+    {                                                                                                \
+        int left[BPP], corner[BPP];                                                                  \
+        Py_ssize_t x;                                                                                \
+        int k;                                                                                       \
+        for (k = 0; k < BPP; k++) {                                                                  \
+            corner[k] = up[k];                                                                       \
+            out[k] = (uint8_t)(left[k] = (in[k] + up[k]) & 0xFF);                                    \
+        }                                                                                            \
+        for (x = BPP; x < stride; x += BPP) {                                                        \
+            if (memcmp(up + x, up + x - BPP, BPP) == 0) { /* above == upper left: the left pixel */  \
+                for (k = 0; k < BPP; k++)                                                            \
+                    out[x + k] = (uint8_t)(left[k] = (in[x + k] + left[k]) & 0xFF);                  \
+                continue; /* corner[k] stays: it equals the byte above */                           \
+            }                                                                                        \
+            for (k = 0; k < BPP; k++) {                                                              \
+                int above = up[x + k];                                                               \
+                left[k] = (in[x + k] + paeth(left[k], above, corner[k])) & 0xFF;                      \
+                corner[k] = above;                                                                   \
+                out[x + k] = (uint8_t)left[k];                                                       \
+            }                                                                                        \
+        }                                                                                            \
+    }
+LEFT_ROWS(1)
+LEFT_ROWS(2)
+LEFT_ROWS(3)
+LEFT_ROWS(4)
+LEFT_ROWS(6)
+LEFT_ROWS(8)
+
+#define BY_BPP(ROW, ...)                     \
+    switch (bpp) {                           \
+    case 1: ROW##_1(__VA_ARGS__); return 0;  \
+    case 2: ROW##_2(__VA_ARGS__); return 0;  \
+    case 3: ROW##_3(__VA_ARGS__); return 0;  \
+    case 4: ROW##_4(__VA_ARGS__); return 0;  \
+    case 6: ROW##_6(__VA_ARGS__); return 0;  \
+    case 8: ROW##_8(__VA_ARGS__); return 0;  \
+    default: return -1;                      \
+    }
+
+/* Row y of the image: filtered bytes `in` (stride), the row above `up` (NULL for the first);
+ * stride is a whole number of pixels of bpp (1, 2, 3, 4, 6 or 8) bytes. -1 for an unknown
+ * filter type. */
+static int unfilter_row(uint8_t *restrict out, const uint8_t *restrict in, const uint8_t *restrict up, int kind,
+                        Py_ssize_t stride, Py_ssize_t bpp)
+{
+    Py_ssize_t x;
+    if (up == NULL && kind >= 2 && kind <= 4) /* the row above is zeros */
+        kind = kind == 2 ? 0 : kind == 4 ? 1 : 5; /* Up is None, Paeth is Sub; 5: Average on zeros */
+    switch (kind) {
+    case 0:
+        memcpy(out, in, (size_t)stride);
+        return 0;
+    case 1:
+        BY_BPP(sub_row, out, in, stride)
+    case 2:
+        for (x = 0; x < stride; x++)
+            out[x] = (uint8_t)(in[x] + up[x]);
+        return 0;
+    case 3:
+        BY_BPP(average_row, out, in, up, stride)
+    case 4:
+        BY_BPP(paeth_row, out, in, up, stride)
+    case 5:
+        for (x = 0; x < bpp; x++)
+            out[x] = in[x];
+        for (; x < stride; x++)
+            out[x] = (uint8_t)(in[x] + (out[x - bpp] >> 1));
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+PyDoc_STRVAR(unfilter_doc,
+             "unfilter(data, out, height, stride, bpp) -> None\n\n"
+             "Undo the PNG row filters of ``data`` (height rows of a filter byte and ``stride`` bytes)\n"
+             "into ``out`` (a writable C-contiguous buffer of height * stride bytes); ``bpp``: bytes per\n"
+             "complete pixel (at least 1). ValueError naming the row if a filter type is not 0-4.");
+
+static PyObject *unfilter(PyObject *self, PyObject *args)
+{
+    Py_buffer in, out;
+    Py_ssize_t height, stride, bpp, y, bad_row = -1;
+    int bad_kind = 0;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*w*nnn", &in, &out, &height, &stride, &bpp))
+        return NULL;
+    if (height < 0 || stride < 1 || bpp < 1 || bpp > 8 || bpp == 5 || bpp == 7 || stride % bpp) {
+        PyErr_SetString(PyExc_ValueError, "unfilter: height >= 0, bpp 1, 2, 3, 4, 6 or 8 and stride a multiple of bpp expected");
+        goto fail;
+    }
+    if (height > PY_SSIZE_T_MAX / (stride + 1) || in.len != height * (stride + 1) || out.len != height * stride) {
+        PyErr_Format(PyExc_ValueError, "unfilter: %zd rows of %zd bytes need %zd filtered and %zd output bytes, got %zd and %zd",
+                     height, stride, height * (stride + 1), height * stride, in.len, out.len);
+        goto fail;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    const uint8_t *src = (const uint8_t *)in.buf;
+    uint8_t *dst = (uint8_t *)out.buf;
+    for (y = 0; y < height; y++) {
+        const uint8_t *row = src + y * (stride + 1);
+        uint8_t *target = dst + y * stride;
+        if (unfilter_row(target, row + 1, y ? target - stride : NULL, row[0], stride, bpp)) {
+            bad_row = y;
+            bad_kind = row[0];
+            break;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (bad_row >= 0) {
+        PyErr_Format(PyExc_ValueError, "row %zd has unknown filter type %d", bad_row, bad_kind);
+        goto fail;
+    }
+    PyBuffer_Release(&in);
+    PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+fail:
+    PyBuffer_Release(&in);
+    PyBuffer_Release(&out);
+    return NULL;
+}
+
+/* R + 256 G + 65536 B of each pixel of an RGB row; rgb[3 * width] must be readable. */
+static void pack_rgb(uint32_t *restrict ids, const uint8_t *restrict rgb, Py_ssize_t width)
+{
+    Py_ssize_t x;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (x = 0; x < width; x++) { /* one 4-byte load per pixel, its fourth byte masked off */
+        uint32_t word;
+        memcpy(&word, rgb + 3 * x, 4);
+        ids[x] = word & 0xFFFFFFu;
+    }
+#else
+    for (x = 0; x < width; x++)
+        ids[x] = (uint32_t)rgb[3 * x] | (uint32_t)rgb[3 * x + 1] << 8 | (uint32_t)rgb[3 * x + 2] << 16;
+#endif
+}
+
+PyDoc_STRVAR(unfilter_rgb_ids_doc,
+             "unfilter_rgb_ids(data, out, height, width) -> None\n\n"
+             "Undo the PNG row filters of 8-bit RGB ``data`` (height rows of a filter byte and 3 * width\n"
+             "bytes) into ``out`` (a writable C-contiguous buffer of height * width uint32), each pixel\n"
+             "as R + 256 G + 65536 B. ValueError naming the row if a filter type is not 0-4.");
+
+static PyObject *unfilter_rgb_ids(PyObject *self, PyObject *args)
+{
+    Py_buffer in, out;
+    Py_ssize_t height, width, stride, y, bad_row = -1;
+    int bad_kind = 0;
+    uint8_t *rows = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*w*nn", &in, &out, &height, &width))
+        return NULL;
+    if (height < 0 || width < 1 || width > PY_SSIZE_T_MAX / 8) {
+        PyErr_SetString(PyExc_ValueError, "unfilter_rgb_ids: height >= 0 and width >= 1 expected");
+        goto fail;
+    }
+    stride = 3 * width;
+    if (height > PY_SSIZE_T_MAX / (stride + 1) || in.len != height * (stride + 1) || out.len != height * width * 4) {
+        PyErr_Format(PyExc_ValueError, "unfilter_rgb_ids: %zd rows of %zd pixels need %zd filtered and %zd output bytes, got %zd and %zd",
+                     height, width, height * (stride + 1), height * width * 4, in.len, out.len);
+        goto fail;
+    }
+    rows = malloc((size_t)(2 * stride + 1)); /* + 1: the last pixel is read as 4 bytes */
+    if (rows == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    const uint8_t *src = (const uint8_t *)in.buf;
+    uint32_t *ids = (uint32_t *)out.buf;
+    uint8_t *current = rows, *above = rows + stride, *swap;
+    for (y = 0; y < height; y++) {
+        const uint8_t *row = src + y * (stride + 1);
+        if (unfilter_row(current, row + 1, y ? above : NULL, row[0], stride, 3)) {
+            bad_row = y;
+            bad_kind = row[0];
+            break;
+        }
+        pack_rgb(ids + y * width, current, width);
+        swap = above;
+        above = current;
+        current = swap;
+    }
+    Py_END_ALLOW_THREADS
+    free(rows);
+    if (bad_row >= 0) {
+        PyErr_Format(PyExc_ValueError, "row %zd has unknown filter type %d", bad_row, bad_kind);
+        goto fail;
+    }
+    PyBuffer_Release(&in);
+    PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+fail:
+    PyBuffer_Release(&in);
+    PyBuffer_Release(&out);
+    return NULL;
+}
+
+#define RUN_BLOCK 16
+
+PyDoc_STRVAR(pair_run_starts_doc,
+             "pair_run_starts(a, b) -> bytes\n\n"
+             "Flat indices (native int64, increasing, 0 first) where a run of equal (a[i], b[i]) starts,\n"
+             "``a`` and ``b`` being buffers of as many 4-byte values, compared bitwise (empty: no runs).");
+
+static PyObject *pair_run_starts(PyObject *self, PyObject *args)
+{
+    Py_buffer a, b;
+    PyObject *result = NULL;
+    int64_t *starts = NULL;
+    Py_ssize_t size, count = 0, capacity, i;
+    int failed = 0;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*", &a, &b))
+        return NULL;
+    if (a.len != b.len || a.len % 4) {
+        PyErr_Format(PyExc_ValueError, "pair_run_starts: two buffers of 4-byte values of one size expected, got %zd and %zd bytes",
+                     a.len, b.len);
+        goto done;
+    }
+    size = a.len / 4;
+    capacity = size < 4096 ? size : 4096;
+    if (size) {
+        starts = malloc((size_t)capacity * sizeof(int64_t));
+        if (starts == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    const uint32_t *p = (const uint32_t *)a.buf, *q = (const uint32_t *)b.buf;
+    if (size) {
+        starts[count++] = 0;
+        i = 1;
+        while (i < size && !failed) {
+            Py_ssize_t end = size - i > RUN_BLOCK ? i + RUN_BLOCK : size;
+            if (end - i == RUN_BLOCK) { /* a block without a change is skipped at once */
+                uint32_t change = 0;
+                for (int k = 0; k < RUN_BLOCK; k++)
+                    change |= (p[i + k] ^ p[i + k - 1]) | (q[i + k] ^ q[i + k - 1]);
+                if (!change) {
+                    i = end;
+                    continue;
+                }
+            }
+            for (; i < end; i++) {
+                if (p[i] == p[i - 1] && q[i] == q[i - 1])
+                    continue;
+                if (count == capacity) {
+                    Py_ssize_t grown = capacity * 2 < size ? capacity * 2 : size;
+                    int64_t *more = realloc(starts, (size_t)grown * sizeof(int64_t));
+                    if (more == NULL) {
+                        failed = 1;
+                        break;
+                    }
+                    starts = more;
+                    capacity = grown;
+                }
+                starts[count++] = i;
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (failed)
+        PyErr_NoMemory();
+    else
+        result = PyBytes_FromStringAndSize((const char *)starts, count * (Py_ssize_t)sizeof(int64_t));
+done:
+    free(starts);
+    PyBuffer_Release(&a);
+    PyBuffer_Release(&b);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"unfilter", unfilter, METH_VARARGS, unfilter_doc},
+    {"unfilter_rgb_ids", unfilter_rgb_ids, METH_VARARGS, unfilter_rgb_ids_doc},
+    {"pair_run_starts", pair_run_starts, METH_VARARGS, pair_run_starts_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "pixels", "Compiled PNG unfiltering and run finding (optional; see segstudio._native).",
+    -1, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit_pixels(void) { return PyModule_Create(&module); }

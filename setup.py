@@ -1,0 +1,18 @@
+"""The optional C extension's build; everything else about the package is in pyproject.toml.
+
+``segstudio._native.pixels`` (PNG unfiltering and run finding, ``segstudio/_native/pixels.c``) is
+optional: where it does not compile, the install goes on and the pure Python/libpng paths run, only
+slower. The dev install (``make``) checks that it was built.
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "segstudio._native.pixels",
+            ["segstudio/_native/pixels.c"],
+            optional=True,
+        )
+    ]
+)
