@@ -100,8 +100,19 @@ static int unfilter_row(uint8_t *restrict out, const uint8_t *restrict in, const
                         Py_ssize_t stride, Py_ssize_t bpp)
 {
     Py_ssize_t x;
-    if (up == NULL && kind >= 2 && kind <= 4) /* the row above is zeros */
-        kind = kind == 2 ? 0 : kind == 4 ? 1 : 5; /* Up is None, Paeth is Sub; 5: Average on zeros */
+    if (up == NULL) { /* the first row: the row above is zeros */
+        if (kind == 3) {
+            for (x = 0; x < bpp; x++)
+                out[x] = in[x];
+            for (; x < stride; x++)
+                out[x] = (uint8_t)(in[x] + (out[x - bpp] >> 1));
+            return 0;
+        }
+        if (kind == 2)
+            kind = 0; /* Up is None */
+        else if (kind == 4)
+            kind = 1; /* Paeth is Sub */
+    }
     switch (kind) {
     case 0:
         memcpy(out, in, (size_t)stride);
@@ -116,12 +127,6 @@ static int unfilter_row(uint8_t *restrict out, const uint8_t *restrict in, const
         BY_BPP(average_row, out, in, up, stride)
     case 4:
         BY_BPP(paeth_row, out, in, up, stride)
-    case 5:
-        for (x = 0; x < bpp; x++)
-            out[x] = in[x];
-        for (; x < stride; x++)
-            out[x] = (uint8_t)(in[x] + (out[x - bpp] >> 1));
-        return 0;
     default:
         return -1;
     }

@@ -43,8 +43,9 @@ def decode_samples(header: bytes, idat: bytes) -> np.ndarray | None:
         return None
     shape = (height, width) if channels == 1 else (height, width, channels)
     samples = np.empty(shape, np.uint8 if bit_depth == 8 else ">u2")
+    pixel_bytes = channels * bit_depth // 8
     try:
-        _native.pixels.unfilter(rows, samples, height, width * channels * bit_depth // 8, channels * bit_depth // 8)
+        _native.pixels.unfilter(rows, samples, height, width * pixel_bytes, pixel_bytes)
     except ValueError:
         return None  # an unknown filter type: libpng's error
     return samples if bit_depth == 8 else samples.astype(np.uint16)

@@ -16,90 +16,29 @@ from pathlib import Path
 import imagecodecs
 import numpy as np
 import pytest
-from _png_files import SIGNATURE, chunk
+from _png_files import (
+    GREY,
+    GREY_ALPHA,
+    INDEXED,
+    PAETH,
+    RGB,
+    RGBA,
+    SIGNATURE,
+    chunk,
+    image_data,
+)
+from _png_files import filtered_rows as _filtered
+from _png_files import layout_png as _png
+from _png_files import row_bytes as _row_bytes
+from _png_files import stripes as _samples
 
 from segstudio.io.images import ImageReadError
 from segstudio.io.png import decode_png, png_chunks
-from segstudio.io.png_restore import ADAM7, image_data_size, restored_png, stored_zlib
+from segstudio.io.png_restore import image_data_size, restored_png, stored_zlib
 
-GREY, RGB, INDEXED, GREY_ALPHA, RGBA = 0, 2, 3, 4, 6
-SAMPLES = {GREY: 1, RGB: 3, INDEXED: 1, GREY_ALPHA: 2, RGBA: 4}
+pytestmark = pytest.mark.usefixtures("pixel_loops")  # every test on both paths
 LAYOUTS = [(GREY, depth) for depth in (1, 2, 4, 8, 16)] + [(INDEXED, depth) for depth in (1, 2, 4, 8)]
 LAYOUTS += [(kind, depth) for kind in (RGB, GREY_ALPHA, RGBA) for depth in (8, 16)]
-NONE, SUB, UP, AVERAGE, PAETH = range(5)
-
-
-def _paeth(a: int, b: int, c: int) -> int:
-    p = a + b - c
-    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-    return a if pa <= pb and pa <= pc else b if pb <= pc else c
-
-
-def _row_bytes(samples: np.ndarray, bit_depth: int) -> np.ndarray:
-    """(H, bytes) of (H, W, C) samples packed as PNG stores them (MSB first, 16-bit big-endian)."""
-    height = samples.shape[0]
-    if bit_depth == 16:
-        return samples.astype(">u2").reshape(height, -1).view(np.uint8)
-    flat = samples.reshape(height, -1).astype(np.uint8)
-    if bit_depth == 8:
-        return flat
-    bits = np.unpackbits(flat[:, :, None], axis=2)[:, :, 8 - bit_depth :].reshape(height, -1)
-    return np.packbits(bits, axis=1)
-
-
-def _filtered(rows: np.ndarray, bpp: int, kinds: cycle) -> bytes:
-    """Each row filtered with the next kind of ``kinds``, byte by byte as the specification says."""
-    out = bytearray()
-    above = [0] * rows.shape[1]
-    for row in rows.tolist():
-        kind = next(kinds)
-        out.append(kind)
-        for x, value in enumerate(row):
-            a = row[x - bpp] if x >= bpp else 0
-            b, c = above[x], above[x - bpp] if x >= bpp else 0
-            predictor = (0, a, b, (a + b) // 2, _paeth(a, b, c))[kind]
-            out.append((value - predictor) % 256)
-        above = row
-    return bytes(out)
-
-
-def _image_data(samples: np.ndarray, bit_depth: int, interlace: int) -> bytes:
-    """The filtered image data of (H, W, C) samples, every filter type in turn (per pass when
-    interlaced)."""
-    bpp = max(1, samples.shape[2] * bit_depth // 8)
-    kinds = cycle([PAETH, AVERAGE, SUB, UP, NONE, PAETH])
-    if not interlace:
-        return _filtered(_row_bytes(samples, bit_depth), bpp, kinds)
-    passes = [samples[y0::dy, x0::dx] for x0, y0, dx, dy in ADAM7]
-    return b"".join(_filtered(_row_bytes(p, bit_depth), bpp, kinds) for p in passes if p.size)
-
-
-def _png(samples: np.ndarray, colour_type: int, bit_depth: int, interlace: int = 0, idats: int = 1) -> bytes:
-    height, width = samples.shape[:2]
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, interlace)
-    stream = zlib.compress(_image_data(samples, bit_depth, interlace), 9)
-    cut = np.linspace(0, len(stream), idats + 1).astype(int)
-    table = b""
-    if colour_type == INDEXED:
-        colours = [(i, 255 - i, (i * 7) % 256) for i in range(2**bit_depth)]
-        table = chunk(b"PLTE", b"".join(bytes(c) for c in colours))
-        table += chunk(b"tRNS", bytes(range(len(colours))))
-    return b"".join(
-        [SIGNATURE, chunk(b"IHDR", header), table, chunk(b"tEXt", b"Comment\0before")]
-        + [chunk(b"IDAT", stream[start:end]) for start, end in zip(cut[:-1], cut[1:], strict=True)]
-        + [chunk(b"tEXt", b"Comment\0after"), chunk(b"IEND", b"")]
-    )
-
-
-def _samples(width: int, height: int, colour_type: int, bit_depth: int, seed: int) -> np.ndarray:
-    """Label-like samples: regions of few values, noise in one corner (so Paeth's three choices occur)."""
-    rng = np.random.default_rng(seed)
-    top = 2**bit_depth
-    channels = SAMPLES[colour_type]
-    region = rng.integers(0, top, (3, 3, channels))
-    samples = np.kron(region, np.ones((height // 3 + 1, width // 3 + 1, 1), np.int64))[:height, :width]
-    samples[: height // 2, : width // 2] = rng.integers(0, top, (height // 2, width // 2, channels))
-    return samples
 
 
 def _restored(data: bytes) -> bytes | None:
@@ -137,7 +76,7 @@ def test_image_data_size_matches_what_was_written() -> None:
         for interlace in (0, 1):
             samples = np.zeros((height, width, 3), np.int64)
             header = struct.pack(">IIBBBBB", width, height, 16, RGB, 0, 0, interlace)
-            assert image_data_size(header) == len(_image_data(samples, 16, interlace))
+            assert image_data_size(header) == len(image_data(samples, 16, interlace))
     assert image_data_size(struct.pack(">IIBBBBB", 4, 4, 16, INDEXED, 0, 0, 0)) is None
     assert image_data_size(struct.pack(">IIBBBBB", 4, 4, 8, 5, 0, 0, 0)) is None
     assert image_data_size(struct.pack(">IIBBBBB", 4, 4, 8, RGB, 0, 0, 2)) is None

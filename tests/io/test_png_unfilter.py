@@ -26,6 +26,7 @@ from segstudio.io.png_unfilter import (
     unfilter,
 )
 
+pytestmark = pytest.mark.usefixtures("pixel_loops")  # every test on both paths
 NONE, SUB, UP, AVERAGE, PAETH = range(5)
 COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}
 
