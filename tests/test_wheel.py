@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import venv
 import zipfile
 from pathlib import Path
@@ -35,7 +36,7 @@ from installed_app import (
 pytestmark = pytest.mark.slow
 
 NOT_COPIED = shutil.ignore_patterns(
-    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis", "out"
+    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis", "out", "*.so"
 )
 
 
@@ -51,10 +52,8 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     version = project_version()
-    return {
-        "wheel": out / f"segstudio-{version}-py3-none-any.whl",
-        "sdist": out / f"segstudio-{version}.tar.gz",
-    }
+    (wheel,) = out.glob(f"segstudio-{version}-*.whl")  # a platform wheel: the C extension (setup.py)
+    return {"wheel": wheel, "sdist": out / f"segstudio-{version}.tar.gz"}
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +89,11 @@ def test_the_wheel_holds_every_package_and_resource(artefacts: dict[str, Path]) 
         "segstudio/core/palettes/coco_panoptic.json",
     ):
         assert needed in names, f"{needed} missing from {artefacts['wheel'].name}"
+    assert any(n.startswith("segstudio/_native/pixels.") and n.endswith((".so", ".pyd")) for n in names)
+    with tarfile.open(artefacts["sdist"]) as archive:
+        sdist = set(archive.getnames())
+    for needed in ("setup.py", "segstudio/_native/pixels.c"):
+        assert any(name.endswith(f"/{needed}") for name in sdist), f"{needed} missing from the sdist"
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(artefacts["wheel"]).read(entry_points).decode()
     assert "segstudio = segstudio.cli:main" in text and "segstudio-gui = segstudio.cli:gui_main" in text
@@ -102,6 +106,12 @@ def test_the_installed_wheel_runs_outside_the_checkout(installed: Path, tmp_path
     work.mkdir()
     origin = run([str(installed / "python"), "-c", "import segstudio; print(segstudio.__file__)"], work, env)
     assert origin.stdout.strip().startswith(str(installed.parent)), origin.stdout
+    compiled = run(
+        [str(installed / "python"), "-c", "import segstudio._native.pixels as m; print(m.__file__)"],
+        work,
+        env,
+    )
+    assert compiled.stdout.strip().startswith(str(installed.parent)), compiled.stdout
     segstudio = installed / "segstudio"
     check_version(segstudio, work, env)
     check_screenshot(segstudio, work, env)

@@ -7,6 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from segstudio import _native
 from segstudio.core.labels import VOID, LabelMap, Provenance
 from segstudio.core.runs import find_runs, pair_counts, unique_counts, unique_inverse
 
@@ -43,6 +44,27 @@ def test_unique_by_runs_equals_numpy(spec) -> None:
     keys, inverse = unique_inverse(b)
     expected_keys, expected_inverse = np.unique(b, return_inverse=True)
     assert np.array_equal(keys, expected_keys) and np.array_equal(inverse, expected_inverse.ravel())
+
+
+@settings(max_examples=60, deadline=None)
+@given(maps, st.sampled_from([np.uint32, np.int32]), st.booleans())
+def test_compiled_runs_are_the_numpy_runs(spec, dtype, two_maps: bool) -> None:
+    """``segstudio._native`` finds runs of one or two 4-byte maps in one pass: the same starts and
+    lengths (and dtypes) as the numpy passes it stands in for."""
+    assert _native.pixels is not None, "segstudio._native.pixels is not built"
+    seed, height, width, values, block = spec
+    rng = np.random.default_rng(seed)
+    a = _blocky(rng, (height, width), values, block).astype(dtype) - (dtype == np.int32)
+    b = _blocky(rng, (height, width), values, block).astype(dtype)
+    maps = (a, b) if two_maps else (a,)
+    compiled = find_runs(*maps)
+    pixels, _native.pixels = _native.pixels, None
+    try:
+        pure = find_runs(*maps)
+    finally:
+        _native.pixels = pixels
+    for got, expected in zip(compiled, pure, strict=True):
+        assert np.array_equal(got, expected) and got.dtype == expected.dtype == np.int64
 
 
 def test_runs_break_at_row_starts() -> None:
