@@ -7,6 +7,8 @@
  *   R + 256 G + 65536 B of COCO panoptic PNGs (no RGB image in between).
  * pair_run_starts: where a run of equal (a, b) values starts along two 4-byte maps, in one pass
  *   (core/runs.py does it in five numpy passes over every pixel).
+ * pair_counts: the pixels of every distinct (a, b) pair of two uint32 maps, sorted: the overlaps
+ *   of PQ's matching (core/pq.py), counted per run in a small hash table instead of sorted.
  *
  * Plain C on the buffer protocol, no numpy C API; the GIL is released in the loops. Optional:
  * without this module the numpy/libpng paths give the same results (tests hold them equal).
@@ -297,9 +299,9 @@ static PyObject *pair_run_starts(PyObject *self, PyObject *args)
         while (i < size && !failed) {
             Py_ssize_t end = size - i > RUN_BLOCK ? i + RUN_BLOCK : size;
             if (end - i == RUN_BLOCK) { /* a block without a change is skipped at once */
-                uint32_t change = 0;
+                uint32_t change = 0, last_p = p[i - 1], last_q = q[i - 1];
                 for (int k = 0; k < RUN_BLOCK; k++)
-                    change |= (p[i + k] ^ p[i + k - 1]) | (q[i + k] ^ q[i + k - 1]);
+                    change |= (p[i + k] ^ last_p) | (q[i + k] ^ last_q);
                 if (!change) {
                     i = end;
                     continue;
@@ -334,9 +336,171 @@ done:
     return result;
 }
 
+/* Pixel counts of (a, b) pairs: an open-addressing table keyed by (a << 32 | b), grown at half full. */
+typedef struct {
+    uint64_t *keys;
+    int64_t *counts;
+    unsigned char *used;
+    size_t capacity, size;
+} PairTable;
+
+static int table_init(PairTable *table, size_t capacity)
+{
+    table->keys = malloc(capacity * sizeof(uint64_t));
+    table->counts = malloc(capacity * sizeof(int64_t));
+    table->used = calloc(capacity, 1);
+    table->capacity = capacity;
+    table->size = 0;
+    return table->keys && table->counts && table->used ? 0 : -1;
+}
+
+static void table_free(PairTable *table)
+{
+    free(table->keys);
+    free(table->counts);
+    free(table->used);
+}
+
+static inline size_t slot_of(uint64_t key, size_t capacity)
+{
+    key *= 0x9E3779B97F4A7C15ull; /* Fibonacci hashing: the high bits are well mixed */
+    return (size_t)(key >> 32) & (capacity - 1);
+}
+
+static int table_add(PairTable *table, uint64_t key, int64_t count)
+{
+    size_t slot = slot_of(key, table->capacity);
+    while (table->used[slot]) {
+        if (table->keys[slot] == key) {
+            table->counts[slot] += count;
+            return 0;
+        }
+        slot = (slot + 1) & (table->capacity - 1);
+    }
+    if (2 * (table->size + 1) > table->capacity) { /* grow, then insert into the new table */
+        PairTable grown;
+        if (table_init(&grown, 2 * table->capacity)) {
+            table_free(&grown);
+            return -1;
+        }
+        for (size_t i = 0; i < table->capacity; i++)
+            if (table->used[i])
+                table_add(&grown, table->keys[i], table->counts[i]);
+        table_free(table);
+        *table = grown;
+        return table_add(table, key, count);
+    }
+    table->used[slot] = 1;
+    table->keys[slot] = key;
+    table->counts[slot] = count;
+    table->size++;
+    return 0;
+}
+
+static int compare_keys(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+PyDoc_STRVAR(pair_counts_doc,
+             "pair_counts(a, b) -> (keys, counts)\n\n"
+             "Every distinct pair of ``a[i]`` and ``b[i]`` (buffers of as many uint32) and its pixel count:\n"
+             "``keys`` holds native uint64 ``a << 32 | b`` in increasing order, ``counts`` native int64.\n"
+             "What ``np.unique`` of the packed pairs gives, in one pass over runs of equal pairs.");
+
+static PyObject *pair_counts(PyObject *self, PyObject *args)
+{
+    Py_buffer a, b;
+    PyObject *keys = NULL, *counts = NULL, *result = NULL;
+    PairTable table = {NULL, NULL, NULL, 0, 0};
+    uint64_t *sorted = NULL;
+    Py_ssize_t size, i, start;
+    int failed = 0;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*", &a, &b))
+        return NULL;
+    if (a.len != b.len || a.len % 4) {
+        PyErr_Format(PyExc_ValueError, "pair_counts: two buffers of as many uint32 expected, got %zd and %zd bytes",
+                     a.len, b.len);
+        goto done;
+    }
+    size = a.len / 4;
+    if (table_init(&table, 1024)) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    const uint32_t *p = (const uint32_t *)a.buf, *q = (const uint32_t *)b.buf;
+    start = 0;
+    i = 1;
+    while (i < size && !failed) {
+        Py_ssize_t end = size - i > RUN_BLOCK ? i + RUN_BLOCK : size;
+        uint32_t last_p = p[i - 1], last_q = q[i - 1];
+        if (end - i == RUN_BLOCK) { /* a block without a change is skipped at once */
+            uint32_t change = 0;
+            for (int k = 0; k < RUN_BLOCK; k++)
+                change |= (p[i + k] ^ last_p) | (q[i + k] ^ last_q);
+            if (!change) {
+                i = end;
+                continue;
+            }
+        }
+        for (; i < end; i++) {
+            if (p[i] == p[i - 1] && q[i] == q[i - 1])
+                continue;
+            if (table_add(&table, (uint64_t)p[i - 1] << 32 | q[i - 1], i - start)) {
+                failed = 1;
+                break;
+            }
+            start = i;
+        }
+    }
+    if (size && !failed)
+        failed = table_add(&table, (uint64_t)p[size - 1] << 32 | q[size - 1], size - start) != 0;
+    if (!failed) {
+        sorted = malloc((table.size ? table.size : 1) * sizeof(uint64_t));
+        if (sorted == NULL)
+            failed = 1;
+    }
+    if (!failed) {
+        size_t n = 0;
+        for (size_t slot = 0; slot < table.capacity; slot++)
+            if (table.used[slot])
+                sorted[n++] = table.keys[slot];
+        qsort(sorted, n, sizeof(uint64_t), compare_keys);
+    }
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    keys = PyBytes_FromStringAndSize((const char *)sorted, (Py_ssize_t)(table.size * sizeof(uint64_t)));
+    counts = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(table.size * sizeof(int64_t)));
+    if (keys == NULL || counts == NULL)
+        goto done;
+    int64_t *out = (int64_t *)PyBytes_AS_STRING(counts);
+    for (size_t n = 0; n < table.size; n++) { /* each sorted key's count, looked up again */
+        size_t slot = slot_of(sorted[n], table.capacity);
+        while (table.keys[slot] != sorted[n] || !table.used[slot])
+            slot = (slot + 1) & (table.capacity - 1);
+        out[n] = table.counts[slot];
+    }
+    result = PyTuple_Pack(2, keys, counts);
+done:
+    Py_XDECREF(keys);
+    Py_XDECREF(counts);
+    free(sorted);
+    table_free(&table);
+    PyBuffer_Release(&a);
+    PyBuffer_Release(&b);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"unfilter", unfilter, METH_VARARGS, unfilter_doc},
     {"unfilter_rgb_ids", unfilter_rgb_ids, METH_VARARGS, unfilter_rgb_ids_doc},
+    {"pair_counts", pair_counts, METH_VARARGS, pair_counts_doc},
     {"pair_run_starts", pair_run_starts, METH_VARARGS, pair_run_starts_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from segstudio.core.runs import pack_pairs, pair_runs
+from segstudio.core.runs import compiled_pair_counts, pack_pairs, pair_runs
 
 OFFSET = 256 * 256 * 256
 VOID_ID = 0
@@ -151,17 +151,24 @@ def pq_image(
             f"ground truth is {gt_ids.shape[1]}x{gt_ids.shape[0]} pixels but the prediction is "
             f"{pred_ids.shape[1]}x{pred_ids.shape[0]}"
         )
-    # Overlap of every (gt id, pred id) pair present in the image (by runs: ``core.runs``); every
-    # id is some run's, so the runs' values are the ones whose range is checked.
-    runs, gt_values, pred_values = pair_runs(gt_ids, pred_ids)
+    # Overlap of every (gt id, pred id) pair present in the image: counted in one compiled pass
+    # where the extension is built, else by runs (``core.runs``); every id is some pair's or some
+    # run's, so those values are the ones whose range is checked.
+    counted = compiled_pair_counts(gt_ids, pred_ids)
+    if counted is None:
+        runs, gt_values, pred_values = pair_runs(gt_ids, pred_ids)
+    else:
+        gt_values, pred_values, intersections = counted
     for side, values in (("ground-truth", gt_values), ("predicted", pred_values)):
         if values.size and (int(values.min()) < 0 or int(values.max()) >= OFFSET):
             raise ValueError(f"{side} segment ids must lie in 0..{OFFSET - 1} (24-bit RGB ids)")
     gt_segms = _segment_table(gt_segments, "ground-truth")
     pred_segms = _segment_table(pred_segments, "predicted")
-    pairs, intersections = pack_pairs(runs, gt_values, pred_values, OFFSET)
-    gt_of_pair = (pairs // np.uint64(OFFSET)).tolist()
-    pred_of_pair = pairs % np.uint64(OFFSET)
+    if counted is None:
+        pairs, intersections = pack_pairs(runs, gt_values, pred_values, OFFSET)
+        gt_of_pair, pred_of_pair = (pairs // np.uint64(OFFSET)).tolist(), pairs % np.uint64(OFFSET)
+    else:  # sorted by (gt, pred) as the packed keys are: pred < OFFSET
+        gt_of_pair, pred_of_pair = gt_values.tolist(), pred_values
     overlap: dict[tuple[int, int], int] = dict(
         zip(zip(gt_of_pair, pred_of_pair.tolist(), strict=True), intersections.tolist(), strict=True)
     )

@@ -101,3 +101,26 @@ def pair_counts(first: np.ndarray, second: np.ndarray, offset: int) -> tuple[np.
     """``np.unique(first * offset + second, return_counts=True)`` over two same-shape non-negative
     integer maps (``second < offset``; the packed keys must fit uint64), without packing every pixel."""
     return pack_pairs(*pair_runs(first, second), offset)
+
+
+def compiled_pair_counts(
+    first: np.ndarray, second: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(values of ``first``, values of ``second``, pixel counts) of every distinct pair along two
+    same-shape uint32 maps, in increasing (first, second) order: ``pair_runs`` + ``pack_pairs``'s
+    answer in one compiled pass (a hash table per run, no sort of the runs). None without the
+    extension or for other dtypes or layouts: the caller takes the numpy path."""
+    if _native.pixels is None:
+        return None
+    a, b = np.asarray(first), np.asarray(second)
+    if a.shape != b.shape or a.dtype != np.uint32 or b.dtype != np.uint32:
+        return None
+    if not (a.flags.c_contiguous and b.flags.c_contiguous):
+        return None
+    keys, counts = _native.pixels.pair_counts(a, b)
+    packed = np.frombuffer(keys, np.uint64)
+    return (
+        (packed >> np.uint64(32)).astype(np.uint32),
+        packed.astype(np.uint32),
+        np.frombuffer(counts, np.int64),
+    )

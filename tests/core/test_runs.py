@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from segstudio import _native
 from segstudio.core.labels import VOID, LabelMap, Provenance
-from segstudio.core.runs import find_runs, pair_counts, unique_counts, unique_inverse
+from segstudio.core.runs import compiled_pair_counts, find_runs, pair_counts, unique_counts, unique_inverse
 
 
 def _blocky(rng: np.random.Generator, shape: tuple[int, int], values: int, block: int) -> np.ndarray:
@@ -65,6 +65,38 @@ def test_compiled_runs_are_the_numpy_runs(spec, dtype, two_maps: bool) -> None:
         _native.pixels = pixels
     for got, expected in zip(compiled, pure, strict=True):
         assert np.array_equal(got, expected) and got.dtype == expected.dtype == np.int64
+
+
+@settings(max_examples=60, deadline=None)
+@given(maps)
+def test_compiled_pair_counts_are_numpys(spec) -> None:
+    """The (gt, pred) overlaps of PQ counted by the extension's hash table: ``np.unique``'s pairs,
+    order and counts."""
+    seed, height, width, values, block = spec
+    rng = np.random.default_rng(seed)
+    a = _blocky(rng, (height, width), values, block).astype(np.uint32) * np.uint32(2**24 - 1)
+    b = _blocky(rng, (height, width), values + 1, block).astype(np.uint32) * np.uint32(977)
+    counted = compiled_pair_counts(a, b)
+    assert counted is not None
+    keys, counts = np.unique(a.astype(np.uint64) * 2**32 + b, return_counts=True)
+    assert np.array_equal(counted[0], keys >> np.uint64(32)) and counted[0].dtype == np.uint32
+    assert np.array_equal(counted[1], keys & np.uint64(2**32 - 1)) and counted[1].dtype == np.uint32
+    assert np.array_equal(counted[2], counts) and counted[2].dtype == np.int64
+    assert compiled_pair_counts(a.astype(np.int32), b.astype(np.int32)) is None  # numpy's to do
+
+
+def test_compiled_pair_counts_of_noise_grow_their_table() -> None:
+    """Tens of thousands of distinct pairs (noise): the table grows many times, nothing is lost."""
+    rng = np.random.default_rng(11)
+    a = rng.integers(0, 2**32, (150, 200), dtype=np.uint32)
+    b = rng.integers(0, 3, (150, 200), dtype=np.uint32)
+    counted = compiled_pair_counts(a, b)
+    assert counted is not None and len(counted[0]) > 20_000
+    keys, counts = np.unique(a.astype(np.uint64) * 2**32 + b, return_counts=True)
+    assert np.array_equal(counted[0].astype(np.uint64) * 2**32 + counted[1], keys)
+    assert np.array_equal(counted[2], counts)
+    empty = compiled_pair_counts(np.zeros(0, np.uint32), np.zeros(0, np.uint32))
+    assert empty is not None and all(len(part) == 0 for part in empty)
 
 
 def test_runs_break_at_row_starts() -> None:
