@@ -188,7 +188,17 @@ static void pack_rgb(uint32_t *restrict ids, const uint8_t *restrict rgb, Py_ssi
 {
     Py_ssize_t x;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    for (x = 0; x < width; x++) { /* one 4-byte load per pixel, its fourth byte masked off */
+    for (x = 0; x + 4 <= width; x += 4) { /* four pixels from three 4-byte words */
+        uint32_t w0, w1, w2;
+        memcpy(&w0, rgb + 3 * x, 4);
+        memcpy(&w1, rgb + 3 * x + 4, 4);
+        memcpy(&w2, rgb + 3 * x + 8, 4);
+        ids[x] = w0 & 0xFFFFFFu;
+        ids[x + 1] = (w0 >> 24 | w1 << 8) & 0xFFFFFFu;
+        ids[x + 2] = (w1 >> 16 | w2 << 16) & 0xFFFFFFu;
+        ids[x + 3] = w2 >> 8;
+    }
+    for (; x < width; x++) { /* one 4-byte load per pixel, its fourth byte masked off */
         uint32_t word;
         memcpy(&word, rgb + 3 * x, 4);
         ids[x] = word & 0xFFFFFFu;
