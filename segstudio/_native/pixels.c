@@ -183,6 +183,23 @@ fail:
 
 #define RUN_BLOCK 16
 
+/* The first index from i on (i >= 1) where (p, q) differs from the pixel before, else size: blocks
+ * of RUN_BLOCK pixels equal to the last one are skipped at once (vectorised compares). */
+static inline Py_ssize_t next_change(const uint32_t *p, const uint32_t *q, Py_ssize_t i, Py_ssize_t size)
+{
+    for (; i + RUN_BLOCK <= size; i += RUN_BLOCK) {
+        uint32_t change = 0, last_p = p[i - 1], last_q = q[i - 1];
+        for (int k = 0; k < RUN_BLOCK; k++)
+            change |= (p[i + k] ^ last_p) | (q[i + k] ^ last_q);
+        if (change)
+            break;
+    }
+    for (; i < size; i++)
+        if (p[i] != p[i - 1] || q[i] != q[i - 1])
+            return i;
+    return size;
+}
+
 PyDoc_STRVAR(pair_run_starts_doc,
              "pair_run_starts(a, b) -> bytes\n\n"
              "Flat indices (native int64, increasing, 0 first) where a run of equal (a[i], b[i]) starts,\n"
@@ -216,33 +233,18 @@ static PyObject *pair_run_starts(PyObject *self, PyObject *args)
     const uint32_t *p = (const uint32_t *)a.buf, *q = (const uint32_t *)b.buf;
     if (size) {
         starts[count++] = 0;
-        i = 1;
-        while (i < size && !failed) {
-            Py_ssize_t end = size - i > RUN_BLOCK ? i + RUN_BLOCK : size;
-            if (end - i == RUN_BLOCK) { /* a block without a change is skipped at once */
-                uint32_t change = 0, last_p = p[i - 1], last_q = q[i - 1];
-                for (int k = 0; k < RUN_BLOCK; k++)
-                    change |= (p[i + k] ^ last_p) | (q[i + k] ^ last_q);
-                if (!change) {
-                    i = end;
-                    continue;
+        for (i = next_change(p, q, 1, size); i < size; i = next_change(p, q, i + 1, size)) {
+            if (count == capacity) {
+                Py_ssize_t grown = capacity * 2 < size ? capacity * 2 : size;
+                int64_t *more = realloc(starts, (size_t)grown * sizeof(int64_t));
+                if (more == NULL) {
+                    failed = 1;
+                    break;
                 }
+                starts = more;
+                capacity = grown;
             }
-            for (; i < end; i++) {
-                if (p[i] == p[i - 1] && q[i] == q[i - 1])
-                    continue;
-                if (count == capacity) {
-                    Py_ssize_t grown = capacity * 2 < size ? capacity * 2 : size;
-                    int64_t *more = realloc(starts, (size_t)grown * sizeof(int64_t));
-                    if (more == NULL) {
-                        failed = 1;
-                        break;
-                    }
-                    starts = more;
-                    capacity = grown;
-                }
-                starts[count++] = i;
-            }
+            starts[count++] = i;
         }
     }
     Py_END_ALLOW_THREADS
@@ -354,31 +356,15 @@ static PyObject *pair_counts(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     const uint32_t *p = (const uint32_t *)a.buf, *q = (const uint32_t *)b.buf;
     start = 0;
-    i = 1;
-    while (i < size && !failed) {
-        Py_ssize_t end = size - i > RUN_BLOCK ? i + RUN_BLOCK : size;
-        uint32_t last_p = p[i - 1], last_q = q[i - 1];
-        if (end - i == RUN_BLOCK) { /* a block without a change is skipped at once */
-            uint32_t change = 0;
-            for (int k = 0; k < RUN_BLOCK; k++)
-                change |= (p[i + k] ^ last_p) | (q[i + k] ^ last_q);
-            if (!change) {
-                i = end;
-                continue;
-            }
+    for (i = size ? next_change(p, q, 1, size) : 0; i > start; i = next_change(p, q, i + 1, size)) {
+        if (table_add(&table, (uint64_t)p[start] << 32 | q[start], i - start)) {
+            failed = 1;
+            break;
         }
-        for (; i < end; i++) {
-            if (p[i] == p[i - 1] && q[i] == q[i - 1])
-                continue;
-            if (table_add(&table, (uint64_t)p[i - 1] << 32 | q[i - 1], i - start)) {
-                failed = 1;
-                break;
-            }
-            start = i;
-        }
+        if (i == size)
+            break;
+        start = i;
     }
-    if (size && !failed)
-        failed = table_add(&table, (uint64_t)p[size - 1] << 32 | q[size - 1], size - start) != 0;
     if (!failed) {
         sorted = malloc((table.size ? table.size : 1) * sizeof(uint64_t));
         if (sorted == NULL)

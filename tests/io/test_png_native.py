@@ -12,25 +12,11 @@ import struct
 import zlib
 from pathlib import Path
 
+import _png_files as made
 import imagecodecs
 import numpy as np
 import pytest
-from _png_files import (
-    GREY,
-    GREY_ALPHA,
-    INDEXED,
-    PAETH,
-    RGB,
-    RGBA,
-    SAMPLES,
-    SIGNATURE,
-    SUB,
-    chunk,
-    filtered_rows,
-    layout_png,
-    row_bytes,
-    stripes,
-)
+from _png_files import GREY, RGB, chunk, filtered_rows, layout_png, row_bytes, stripes
 
 from segstudio import _native
 from segstudio.benchmarks.panoptic_data import write_generated_dataset
@@ -40,7 +26,7 @@ from segstudio.io.images import ImageReadError
 from segstudio.io.png import decode_png, png_chunks
 from segstudio.io.png_native import decode_samples
 
-TAKEN = [(kind, depth) for kind in (GREY, RGB, GREY_ALPHA, RGBA) for depth in (8, 16)]
+TAKEN = [(kind, depth) for kind in (GREY, RGB, made.GREY_ALPHA, made.RGBA) for depth in (8, 16)]
 SIZES = [(1, 1), (1, 9), (9, 1), (7, 5), (19, 12)]
 
 
@@ -53,7 +39,7 @@ def test_the_extension_is_built() -> None:
 def _samples(width: int, height: int, colour_type: int, bit_depth: int, data: str, seed: int) -> np.ndarray:
     if data == "noise":  # Paeth's worst case: every byte an edge, all three predictors chosen
         rng = np.random.default_rng(seed)
-        return rng.integers(0, 2**bit_depth, (height, width, SAMPLES[colour_type]))
+        return rng.integers(0, 2**bit_depth, (height, width, made.SAMPLES[colour_type]))
     return stripes(width, height, colour_type, bit_depth, seed)
 
 
@@ -90,7 +76,7 @@ def test_every_filter_on_every_row_decodes_as_libpng(
 
 
 @pytest.mark.parametrize(
-    ("colour_type", "bit_depth", "interlace"), [(INDEXED, 8, 0), (GREY, 4, 0), (RGB, 8, 1), (GREY, 1, 0)]
+    ("colour_type", "bit_depth", "interlace"), [(made.INDEXED, 8, 0), (GREY, 4, 0), (RGB, 8, 1), (GREY, 1, 0)]
 )
 def test_other_layouts_are_left_to_libpng(colour_type: int, bit_depth: int, interlace: int) -> None:
     samples = stripes(11, 6, colour_type, bit_depth, seed=3)
@@ -101,13 +87,14 @@ def test_other_layouts_are_left_to_libpng(colour_type: int, bit_depth: int, inte
 
 def _rgb_file(stream: bytes, width: int = 6, height: int = 4) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, RGB, 0, 0, 0)
-    return SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", stream) + chunk(b"IEND", b"")
+    return made.SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", stream) + chunk(b"IEND", b"")
 
 
 @pytest.mark.usefixtures("pixel_loops")
 @pytest.mark.parametrize("damage", ["filter type 5", "cut short", "bad adler32", "extra rows"])
 def test_broken_panoptic_pngs_fail_or_decode_as_libpng_naming_the_file(tmp_path: Path, damage: str) -> None:
-    rows = filtered_rows(row_bytes(stripes(6, 4, RGB, 8, seed=2), 8), 3, iter([PAETH, SUB, PAETH, SUB]))
+    kinds = iter([made.PAETH, made.SUB] * 2)
+    rows = filtered_rows(row_bytes(stripes(6, 4, RGB, 8, seed=2), 8), 3, kinds)
     stream = zlib.compress(rows)
     if damage == "filter type 5":
         stream = zlib.compress(rows[:19] + b"\x05" + rows[20:])
