@@ -3,6 +3,8 @@
  * unfilter: PNG row filters (None, Sub, Up, Average, Paeth) undone on the image data that
  *   libdeflate inflated, straight into the caller's array: libpng would need the data stored
  *   again as a zlib stream and would recompute its CRC-32 and Adler-32 (io/png_restore.py).
+ * unfilter_rgb_ids: the same for 8-bit RGB rows, each pixel written as the uint32 segment id
+ *   R + 256 G + 65536 B of COCO panoptic PNGs (no RGB image in between).
  * pair_run_starts: where a run of equal (a, b) values starts along two 4-byte maps, in one pass
  *   (core/runs.py does it in five numpy passes over every pixel).
  * pair_counts: the pixels of every distinct (a, b) pair of two uint32 maps, sorted: the overlaps
@@ -168,6 +170,93 @@ static PyObject *unfilter(PyObject *self, PyObject *args)
         }
     }
     Py_END_ALLOW_THREADS
+    if (bad_row >= 0) {
+        PyErr_Format(PyExc_ValueError, "row %zd has unknown filter type %d", bad_row, bad_kind);
+        goto fail;
+    }
+    PyBuffer_Release(&in);
+    PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+fail:
+    PyBuffer_Release(&in);
+    PyBuffer_Release(&out);
+    return NULL;
+}
+
+/* R + 256 G + 65536 B of each pixel of an RGB row; rgb[3 * width] must be readable. */
+static void pack_rgb(uint32_t *restrict ids, const uint8_t *restrict rgb, Py_ssize_t width)
+{
+    Py_ssize_t x;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (x = 0; x + 4 <= width; x += 4) { /* four pixels from three 4-byte words */
+        uint32_t w0, w1, w2;
+        memcpy(&w0, rgb + 3 * x, 4);
+        memcpy(&w1, rgb + 3 * x + 4, 4);
+        memcpy(&w2, rgb + 3 * x + 8, 4);
+        ids[x] = w0 & 0xFFFFFFu;
+        ids[x + 1] = (w0 >> 24 | w1 << 8) & 0xFFFFFFu;
+        ids[x + 2] = (w1 >> 16 | w2 << 16) & 0xFFFFFFu;
+        ids[x + 3] = w2 >> 8;
+    }
+    for (; x < width; x++) { /* one 4-byte load per pixel, its fourth byte masked off */
+        uint32_t word;
+        memcpy(&word, rgb + 3 * x, 4);
+        ids[x] = word & 0xFFFFFFu;
+    }
+#else
+    for (x = 0; x < width; x++)
+        ids[x] = (uint32_t)rgb[3 * x] | (uint32_t)rgb[3 * x + 1] << 8 | (uint32_t)rgb[3 * x + 2] << 16;
+#endif
+}
+
+PyDoc_STRVAR(unfilter_rgb_ids_doc,
+             "unfilter_rgb_ids(data, out, height, width) -> None\n\n"
+             "Undo the PNG row filters of 8-bit RGB ``data`` (height rows of a filter byte and 3 * width\n"
+             "bytes) into ``out`` (a writable C-contiguous buffer of height * width uint32), each pixel\n"
+             "as R + 256 G + 65536 B. ValueError naming the row if a filter type is not 0-4.");
+
+static PyObject *unfilter_rgb_ids(PyObject *self, PyObject *args)
+{
+    Py_buffer in, out;
+    Py_ssize_t height, width, stride, y, bad_row = -1;
+    int bad_kind = 0;
+    uint8_t *rows = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*w*nn", &in, &out, &height, &width))
+        return NULL;
+    if (height < 0 || width < 1 || width > PY_SSIZE_T_MAX / 8) {
+        PyErr_SetString(PyExc_ValueError, "unfilter_rgb_ids: height >= 0 and width >= 1 expected");
+        goto fail;
+    }
+    stride = 3 * width;
+    if (height > PY_SSIZE_T_MAX / (stride + 1) || in.len != height * (stride + 1) || out.len != height * width * 4) {
+        PyErr_Format(PyExc_ValueError, "unfilter_rgb_ids: %zd rows of %zd pixels need %zd filtered and %zd output bytes, got %zd and %zd",
+                     height, width, height * (stride + 1), height * width * 4, in.len, out.len);
+        goto fail;
+    }
+    rows = malloc((size_t)(2 * stride + 1)); /* + 1: the last pixel is read as 4 bytes */
+    if (rows == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    const uint8_t *src = (const uint8_t *)in.buf;
+    uint32_t *ids = (uint32_t *)out.buf;
+    uint8_t *current = rows, *above = rows + stride, *swap;
+    for (y = 0; y < height; y++) {
+        const uint8_t *row = src + y * (stride + 1);
+        if (unfilter_row(current, row + 1, y ? above : NULL, row[0], stride, 3)) {
+            bad_row = y;
+            bad_kind = row[0];
+            break;
+        }
+        pack_rgb(ids + y * width, current, width);
+        swap = above;
+        above = current;
+        current = swap;
+    }
+    Py_END_ALLOW_THREADS
+    free(rows);
     if (bad_row >= 0) {
         PyErr_Format(PyExc_ValueError, "row %zd has unknown filter type %d", bad_row, bad_kind);
         goto fail;
@@ -406,6 +495,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"unfilter", unfilter, METH_VARARGS, unfilter_doc},
+    {"unfilter_rgb_ids", unfilter_rgb_ids, METH_VARARGS, unfilter_rgb_ids_doc},
     {"pair_counts", pair_counts, METH_VARARGS, pair_counts_doc},
     {"pair_run_starts", pair_run_starts, METH_VARARGS, pair_run_starts_doc},
     {NULL, NULL, 0, NULL},

@@ -44,7 +44,7 @@ from segstudio.io.datasets import (
 from segstudio.io.images import ImageReadError, write_png
 from segstudio.io.json_stream import check_json_object, json_items
 from segstudio.io.parallel import OrderedPool, PoolFactory, map_in_batches, prestart
-from segstudio.io.png import RGB, decode_png, png_header, read_png_file
+from segstudio.io.png import RGB, decode_png, decode_rgb_ids, png_header, read_png_file
 from segstudio.io.safe_files import contained_path
 
 JSON_NAME = "panoptic.json"
@@ -81,7 +81,8 @@ def read_panoptic_png(path: str | Path) -> np.ndarray:
         raise ImageReadError(
             f"{path}: {header.kind} PNG; panoptic PNGs must be 8-bit RGB (id = R + 256G + 65536B)"
         )
-    return rgb_to_ids(decode_png(data, path))
+    ids = decode_rgb_ids(data, path)  # one compiled pass where the extension is built
+    return ids if ids is not None else rgb_to_ids(decode_png(data, path))
 
 
 # -- JSON ----------------------------------------------------------------------------------------

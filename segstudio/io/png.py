@@ -133,6 +133,18 @@ def decode_png(data: bytes, path: Path) -> np.ndarray:
         raise ImageReadError(f"{path}: corrupt or truncated PNG ({error})") from None
 
 
+def decode_rgb_ids(data: bytes, path: Path) -> np.ndarray | None:
+    """The uint32 map ``R + 256 G + 65536 B`` of 8-bit RGB PNG bytes in one compiled pass
+    (``png_native``), CRCs checked first (ImageReadError naming ``path``); None where that path
+    does not apply (no extension, another layout, a stream libpng must judge): the caller then
+    converts ``decode_png``'s pixels."""
+    if not png_native.available():
+        return None
+    chunks = list(png_chunks(data, path))
+    idat = _plain_image_data(chunks)
+    return None if idat is None else png_native.decode_rgb_ids(chunks[0][1], idat)
+
+
 def _plain_image_data(chunks: list[tuple[bytes, bytes]]) -> bytes | None:
     """The joined IDAT bodies of a file that ``png_unfilter``/``png_native`` may decode (see
     ``_plain_layout``), else None."""

@@ -22,6 +22,7 @@ from segstudio.io.safe_files import pixel_limit_problem
 
 CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
 """Samples per pixel of the colour types taken here (grey, RGB, grey+alpha, RGBA)."""
+RGB = 2
 
 
 def available() -> bool:
@@ -48,6 +49,25 @@ def decode_samples(header: bytes, idat: bytes) -> np.ndarray | None:
     except ValueError:
         return None  # an unknown filter type: libpng's error
     return samples if bit_depth == 8 else samples.astype(np.uint16)
+
+
+def decode_rgb_ids(header: bytes, idat: bytes) -> np.ndarray | None:
+    """The uint32 map ``R + 256 G + 65536 B`` of an 8-bit RGB PNG (a COCO panoptic map) in one pass,
+    without an RGB image in between; None where ``decode_samples`` would give None or the file is
+    not 8-bit RGB."""
+    layout = _layout(header)
+    if layout is None or layout[2:] != (8, 3) or header[9] != RGB:
+        return None
+    height, width = layout[:2]
+    rows = _inflated(idat, height, 3 * width)
+    if rows is None:
+        return None
+    ids = np.empty((height, width), np.uint32)
+    try:
+        _native.pixels.unfilter_rgb_ids(rows, ids, height, width)
+    except ValueError:
+        return None
+    return ids
 
 
 def _layout(header: bytes) -> tuple[int, int, int, int] | None:

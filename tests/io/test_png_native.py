@@ -23,7 +23,7 @@ from segstudio.benchmarks.panoptic_data import write_generated_dataset
 from segstudio.core.panoptic import rgb_to_ids
 from segstudio.io.coco_panoptic import evaluate_panoptic_files, read_panoptic_png
 from segstudio.io.images import ImageReadError
-from segstudio.io.png import decode_png, png_chunks
+from segstudio.io.png import decode_png, decode_rgb_ids, png_chunks
 from segstudio.io.png_native import decode_samples
 
 TAKEN = [(kind, depth) for kind in (GREY, RGB, made.GREY_ALPHA, made.RGBA) for depth in (8, 16)]
@@ -83,6 +83,25 @@ def test_other_layouts_are_left_to_libpng(colour_type: int, bit_depth: int, inte
     png = layout_png(samples, colour_type, bit_depth, interlace)
     assert decode_samples(*_image_data(png)) is None
     np.testing.assert_array_equal(decode_png(png, Path("x.png")), imagecodecs.png_decode(png))
+
+
+@pytest.mark.parametrize("kind", [*range(5), None])
+@pytest.mark.parametrize(("width", "height"), SIZES)
+@pytest.mark.parametrize("data", ["labels", "noise"])
+def test_panoptic_ids_come_straight_from_the_rows(
+    kind: int | None, width: int, height: int, data: str
+) -> None:
+    samples = _samples(width, height, RGB, 8, data, seed=width + height)
+    png = layout_png(samples, RGB, 8, idats=3, **({} if kind is None else {"filters": [kind]}))
+    ids = decode_rgb_ids(png, Path("x.png"))
+    assert ids is not None and ids.dtype == np.uint32 and ids.flags.writeable
+    np.testing.assert_array_equal(ids, rgb_to_ids(imagecodecs.png_decode(png)))
+
+
+@pytest.mark.parametrize(("colour_type", "bit_depth"), [(made.RGBA, 8), (RGB, 16), (GREY, 8)])
+def test_ids_of_other_layouts_are_left_to_the_rgb_path(colour_type: int, bit_depth: int) -> None:
+    png = layout_png(stripes(5, 4, colour_type, bit_depth, seed=1), colour_type, bit_depth)
+    assert decode_rgb_ids(png, Path("x.png")) is None
 
 
 def _rgb_file(stream: bytes, width: int = 6, height: int = 4) -> bytes:
