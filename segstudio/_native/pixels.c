@@ -134,6 +134,25 @@ static int unfilter_row(uint8_t *restrict out, const uint8_t *restrict in, const
     }
 }
 
+/* 1, or 0 with ValueError naming the row (bad_row >= 0) whose filter type is unknown. */
+static int row_accepted(Py_ssize_t bad_row, int bad_kind)
+{
+    if (bad_row < 0)
+        return 1;
+    PyErr_Format(PyExc_ValueError, "row %zd has unknown filter type %d", bad_row, bad_kind);
+    return 0;
+}
+
+/* Both buffers released; None if ok, else NULL (the error is set). */
+static PyObject *release_both(Py_buffer *in, Py_buffer *out, int ok)
+{
+    PyBuffer_Release(in);
+    PyBuffer_Release(out);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(unfilter_doc,
              "unfilter(data, out, height, stride, bpp) -> None\n\n"
              "Undo the PNG row filters of ``data`` (height rows of a filter byte and ``stride`` bytes)\n"
@@ -170,17 +189,9 @@ static PyObject *unfilter(PyObject *self, PyObject *args)
         }
     }
     Py_END_ALLOW_THREADS
-    if (bad_row >= 0) {
-        PyErr_Format(PyExc_ValueError, "row %zd has unknown filter type %d", bad_row, bad_kind);
-        goto fail;
-    }
-    PyBuffer_Release(&in);
-    PyBuffer_Release(&out);
-    Py_RETURN_NONE;
+    return release_both(&in, &out, row_accepted(bad_row, bad_kind));
 fail:
-    PyBuffer_Release(&in);
-    PyBuffer_Release(&out);
-    return NULL;
+    return release_both(&in, &out, 0);
 }
 
 /* R + 256 G + 65536 B of each pixel of an RGB row; rgb[3 * width] must be readable. */
@@ -257,17 +268,24 @@ static PyObject *unfilter_rgb_ids(PyObject *self, PyObject *args)
     }
     Py_END_ALLOW_THREADS
     free(rows);
-    if (bad_row >= 0) {
-        PyErr_Format(PyExc_ValueError, "row %zd has unknown filter type %d", bad_row, bad_kind);
-        goto fail;
-    }
-    PyBuffer_Release(&in);
-    PyBuffer_Release(&out);
-    Py_RETURN_NONE;
+    return release_both(&in, &out, row_accepted(bad_row, bad_kind));
 fail:
-    PyBuffer_Release(&in);
-    PyBuffer_Release(&out);
-    return NULL;
+    return release_both(&in, &out, 0);
+}
+
+/* The two buffers of 4-byte values (a, b) of a call and their length in values; -1 with the
+ * error set and nothing held when they are not two buffers of one size. */
+static Py_ssize_t two_maps(PyObject *args, Py_buffer *a, Py_buffer *b, const char *name)
+{
+    if (!PyArg_ParseTuple(args, "y*y*", a, b))
+        return -1;
+    if (a->len == b->len && a->len % 4 == 0)
+        return a->len / 4;
+    PyErr_Format(PyExc_ValueError, "%s: two buffers of as many 4-byte values expected, got %zd and %zd bytes", name,
+                 a->len, b->len);
+    PyBuffer_Release(a);
+    PyBuffer_Release(b);
+    return -1;
 }
 
 #define RUN_BLOCK 16
@@ -302,14 +320,9 @@ static PyObject *pair_run_starts(PyObject *self, PyObject *args)
     Py_ssize_t size, count = 0, capacity, i;
     int failed = 0;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*y*", &a, &b))
+    size = two_maps(args, &a, &b, "pair_run_starts");
+    if (size < 0)
         return NULL;
-    if (a.len != b.len || a.len % 4) {
-        PyErr_Format(PyExc_ValueError, "pair_run_starts: two buffers of 4-byte values of one size expected, got %zd and %zd bytes",
-                     a.len, b.len);
-        goto done;
-    }
-    size = a.len / 4;
     capacity = size < 4096 ? size : 4096;
     if (size) {
         starts = malloc((size_t)capacity * sizeof(int64_t));
@@ -430,14 +443,9 @@ static PyObject *pair_counts(PyObject *self, PyObject *args)
     Py_ssize_t size, i, start;
     int failed = 0;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*y*", &a, &b))
+    size = two_maps(args, &a, &b, "pair_counts");
+    if (size < 0)
         return NULL;
-    if (a.len != b.len || a.len % 4) {
-        PyErr_Format(PyExc_ValueError, "pair_counts: two buffers of as many uint32 expected, got %zd and %zd bytes",
-                     a.len, b.len);
-        goto done;
-    }
-    size = a.len / 4;
     if (table_init(&table, 1024)) {
         PyErr_NoMemory();
         goto done;
