@@ -250,6 +250,7 @@ static PyObject *unfilter_rgb_ids(PyObject *self, PyObject *args)
         PyErr_NoMemory();
         goto fail;
     }
+    rows[2 * stride] = 0;
     Py_BEGIN_ALLOW_THREADS
     const uint8_t *src = (const uint8_t *)in.buf;
     uint32_t *ids = (uint32_t *)out.buf;
