@@ -31,6 +31,7 @@ sam2's prompt encoder, self attention, norms, MLPs and heads run as they are.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -38,6 +39,33 @@ from torch.nn import functional as F
 
 SLICE_ROWS = 1024
 """Pixels of the 128 x 128 grid per slice of the second transposed convolution (512 KB out)."""
+
+
+@dataclass(frozen=True)
+class Factored:
+    """The first transposed convolution's matrix taken back through the blocks' norms, for
+    ``_first_convolution``: per block (first to last) the matrix met by that block's pre-norm
+    tokens and its column sums, the later norms' shifts through it, and the image's own part."""
+
+    matrices: tuple[torch.Tensor, ...]
+    sums: torch.Tensor
+    shifts: torch.Tensor
+    """Row l: block l's norm bias times the matrix after it (for the blocks before the last)."""
+    image: torch.Tensor
+    """The image tokens times the first block's matrix (pixels, 2 x 2 x out)."""
+    added: torch.Tensor
+    """What the convolution adds (``ImageSide.added``) plus the last norm's bias through it."""
+
+
+class Update(NamedTuple):
+    """One block's change to the image tokens, as ``_first_convolution`` reads it: the softmax
+    weights (heads x tokens, pixels), their rows through ``out_proj`` (heads x tokens, c), and the
+    block's norm's mean and 1 / std per pixel (pixels, 1)."""
+
+    weights: torch.Tensor
+    through: torch.Tensor
+    mean: torch.Tensor
+    rstd: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -57,6 +85,7 @@ class ImageSide:
     added: tuple[torch.Tensor, torch.Tensor]
     """What each convolution adds (its bias, plus sam2's high-resolution features), in its
     output's nested order; a bias alone is one row."""
+    factored: Factored
 
 
 def image_side(model: nn.Module, features: dict[str, object], key_pe: torch.Tensor) -> ImageSide:
@@ -77,7 +106,28 @@ def image_side(model: nn.Module, features: dict[str, object], key_pe: torch.Tens
         queries.contiguous(),
     )
     weights, added = _nested(model.sam_mask_decoder, features, (height, width))
-    return ImageSide(keys, key_pe, (height, width), first, weights, added)
+    factored = _factored(model.sam_mask_decoder.transformer, keys, weights[0], added[0])
+    return ImageSide(keys, key_pe, (height, width), first, weights, added, factored)
+
+
+def _factored(
+    transformer: nn.Module, keys: torch.Tensor, matrix: torch.Tensor, added: torch.Tensor
+) -> Factored:
+    """``Factored`` for one image: ``matrix`` taken back through each block's last norm (its scale
+    folded in, its shift kept apart), the last block first."""
+    matrices, sums, shifts = [], [], []
+    for number, layer in reversed(list(enumerate(transformer.layers))):
+        norm = layer.norm4
+        shift = norm.bias @ matrix
+        if number == len(transformer.layers) - 1:
+            added = added + shift
+        else:
+            shifts.insert(0, shift)
+        matrix = norm.weight[:, None] * matrix
+        matrices.insert(0, matrix)
+        sums.insert(0, matrix.sum(dim=0))
+    stacked_shifts = torch.stack(shifts) if shifts else matrix.new_zeros(0, matrix.shape[1])
+    return Factored(tuple(matrices), torch.stack(sums), stacked_shifts, keys @ matrix, added)
 
 
 def positional_encoding(model: nn.Module) -> torch.Tensor:
@@ -95,7 +145,7 @@ def decode(
         raise ValueError(f"one prompt set at a time, not {points[0].shape[0]}")
     decoder = model.sam_mask_decoder
     sparse, _ = model.sam_prompt_encoder(points=points, boxes=None, masks=None)
-    hs, keys = _transformer(decoder, side, sparse)
+    hs, updates = _transformer(decoder, side, sparse)
     scores = decoder.iou_prediction_head(hs[:, 0])[0]  # hs: the IoU token, then the mask tokens
     best = 1 + int(torch.argmax(scores[1:]))  # of masks 1-3 (torch's argmax: the first of ties)
     if multimask:
@@ -105,7 +155,7 @@ def decode(
     else:
         chosen = [0]
     hyper = torch.cat([decoder.output_hypernetworks_mlps[i](hs[:, 1 + i]) for i in chosen])
-    logits = _upscaled_logits(decoder, keys, side, hyper)
+    logits = _upscaled_logits(decoder, _first_convolution(side.factored, updates), side, hyper)
     kept = 0
     if len(chosen) == 2:
         stability = decoder._get_stability_scores(logits[None, :1])
@@ -115,9 +165,9 @@ def decode(
 
 def _transformer(
     decoder: nn.Module, side: ImageSide, sparse: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, list[Update]]:
     """``TwoWayTransformer.forward`` for one prompt set, from the flattened image on: the IoU and
-    mask tokens' final outputs (1, 1 + masks, c) and the image tokens (pixels, c)."""
+    mask tokens' final outputs (1, 1 + masks, c) and each block's update of the image tokens."""
     s = 1 if decoder.pred_obj_scores else 0
     weights = [decoder.iou_token.weight, decoder.mask_tokens.weight]
     if decoder.pred_obj_scores:
@@ -126,14 +176,16 @@ def _transformer(
 
     transformer = decoder.transformer
     first, *others = transformer.layers
-    queries, keys = _first_block(first, tokens, side)
+    queries, keys, update = _first_block(first, tokens, side)
+    updates = [update]
     for layer in others:
-        queries, keys = _block(layer, queries, keys, tokens, side.key_pe)
+        queries, keys, update = _block(layer, queries, keys, tokens, side.key_pe)
+        updates.append(update)
     read = slice(s, s + 1 + decoder.num_mask_tokens)  # the object score token is not read here
     attn_out = _tokens_to_image(
         transformer.final_attn_token_to_image, (queries + tokens)[:, read], keys + side.key_pe, keys
     )
-    return transformer.norm_final_attn(queries[:, read] + attn_out), keys
+    return transformer.norm_final_attn(queries[:, read] + attn_out), updates
 
 
 def _nested(
@@ -159,15 +211,46 @@ def _nested(
     return matrices, added  # type: ignore[return-value]
 
 
+def _first_convolution(factored: Factored, updates: list[Update]) -> torch.Tensor:
+    """The first transposed convolution of the last block's image tokens, plus what sam2 adds
+    after it, (pixels, 2 x 2 x out), without multiplying the 4096 tokens by its 256 x 256 matrix:
+    each block's tokens are its norm (a scale and a shift per pixel, ``Update.mean`` and
+    ``rstd``) of the previous ones plus a few rows of weights times ``Update.through``, so the
+    product is the image's own (``Factored.image``, made once) scaled per pixel, plus those
+    weights (2 x 8 x tokens columns) and three columns of per-pixel scalars times small matrices."""
+    scales: list[torch.Tensor] = []
+    scale = None
+    for update in reversed(updates):
+        scale = update.rstd if scale is None else scale * update.rstd
+        scales.insert(0, scale.view(1, -1))
+    rows = sum(update.weights.shape[0] for update in updates) + 2 * len(updates) - 1
+    left = factored.image.new_empty(rows, factored.image.shape[0])  # transposed: (rows, pixels)
+    right = []
+    row = 0
+    for number, update in enumerate(updates):
+        count = update.weights.shape[0]
+        torch.mul(update.weights, scales[number], out=left[row : row + count])
+        torch.mul(update.mean.view(1, -1), scales[number], out=left[row + count : row + count + 1]).neg_()
+        right += [update.through @ factored.matrices[number], factored.sums[number][None]]
+        row += count + 1
+        if number < len(updates) - 1:
+            left[row] = scales[number + 1]
+            right.append(factored.shifts[number][None])
+            row += 1
+    out = torch.addmm(factored.added, left.t(), torch.cat(right))
+    return out.addcmul_(factored.image, scales[0].view(-1, 1))
+
+
 def _upscaled_logits(
-    decoder: nn.Module, keys: torch.Tensor, side: ImageSide, hyper: torch.Tensor
+    decoder: nn.Module, first: torch.Tensor, side: ImageSide, hyper: torch.Tensor
 ) -> torch.Tensor:
-    """sam2's ``output_upscaling`` (high-resolution features added) on the image tokens, then each
-    row of ``hyper`` (masks, c) dotted with every pixel: (masks, 4h, 4w) logits."""
+    """sam2's ``output_upscaling`` (high-resolution features added) from its first transposed
+    convolution's output (``_first_convolution``), then each row of ``hyper`` (masks, c) dotted
+    with every pixel: (masks, 4h, 4w) logits."""
     _, ln1, act1, _, act2 = decoder.output_upscaling
-    (w1, w2), (added1, added2) = side.weights, side.added
+    w2, added2 = side.weights[1], side.added[1]
     channels = ln1.weight.shape[0]
-    upscaled = torch.addmm(added1, keys, w1).view(-1, channels)  # rows (pixel, i, j)
+    upscaled = first.view(-1, channels)  # rows (pixel, i, j)
     upscaled = act1(F.layer_norm(upscaled, (channels,), ln1.weight, ln1.bias, ln1.eps))
     rows, count = upscaled.shape[0], hyper.shape[0]
     logits = upscaled.new_empty(rows * 4, count)  # rows (pixel, i, j, k, l)
@@ -183,7 +266,7 @@ def _upscaled_logits(
 
 def _first_block(
     block: nn.Module, tokens: torch.Tensor, side: ImageSide
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, Update]:
     """sam2's ``TwoWayAttentionBlock.forward`` for the first block (queries = their positions =
     the prompt tokens), with the image's projections taken from ``side.first``."""
     keys_to, values_to, image_queries = side.first
@@ -199,12 +282,12 @@ def _first_block(
     heads = to_tokens.num_heads
     key = to_tokens.k_proj(queries + tokens)[0].view(tokens.shape[1], heads, -1).transpose(0, 1)
     scores = torch.bmm(key * key.shape[-1] ** -0.5, image_queries)  # (heads, tokens, pixels)
-    return queries, block.norm4(_tokens_out(to_tokens, scores, queries, side.keys))
+    return (queries, *_normed(block.norm4, *_tokens_out(to_tokens, scores, queries, side.keys)))
 
 
 def _block(
     block: nn.Module, queries: torch.Tensor, keys: torch.Tensor, query_pe: torch.Tensor, key_pe: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, Update]:
     """sam2's ``TwoWayAttentionBlock.forward`` after the first, its two cross attentions regrouped."""
     if block.skip_first_layer_pe:
         queries = block.self_attn(q=queries, k=queries, v=queries)
@@ -218,7 +301,18 @@ def _block(
     )
     queries = block.norm3(queries + block.mlp(queries))
     to_tokens = block.cross_attn_image_to_token
-    return queries, block.norm4(_image_to_tokens(to_tokens, with_pe, queries + query_pe, queries, keys))
+    return (
+        queries,
+        *_normed(block.norm4, *_image_to_tokens(to_tokens, with_pe, queries + query_pe, queries, keys)),
+    )
+
+
+def _normed(
+    norm: nn.LayerNorm, tokens: torch.Tensor, weights: torch.Tensor, through: torch.Tensor
+) -> tuple[torch.Tensor, Update]:
+    """``norm`` of the updated image tokens, and the update with the norm's statistics."""
+    out, mean, rstd = torch.native_layer_norm(tokens, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+    return out, Update(weights, through, mean, rstd)
 
 
 def _tokens_to_image(attention: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -242,7 +336,7 @@ def _tokens_to_image(attention: nn.Module, q: torch.Tensor, k: torch.Tensor, v: 
 
 def _image_to_tokens(
     attention: nn.Module, image: torch.Tensor, k: torch.Tensor, v: torch.Tensor, base: torch.Tensor
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``base`` plus sam2's ``Attention.forward`` for the image's many queries (pixels, c) over a
     few keys and values (1, tokens, c), with no (4096, 128) projection of the image: the scores
     are ``W_q,h k_h^T`` (a few rows) times the image, plus the query bias's share."""
@@ -259,17 +353,19 @@ def _image_to_tokens(
 
 def _tokens_out(
     attention: nn.Module, scores: torch.Tensor, v: torch.Tensor, base: torch.Tensor
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``base`` plus the image-to-tokens attention's output from its scaled ``scores`` (heads,
     tokens, pixels): softmax over each head's tokens, then the weights times each head's values
     already taken through ``out_proj`` (``v_h W_o,h^T``, a few rows). Each pixel's weights sum to
-    one per head, so ``out_proj``'s bias is a heads-th of it added to every row."""
+    one per head, so ``out_proj``'s bias is a heads-th of it added to every row. Also the weights
+    and those rows (``Update``)."""
     heads, count, pixels = scores.shape
     value = attention.v_proj(v)[0].view(count, heads, -1)
     w_o = attention.out_proj.weight.view(-1, heads, value.shape[-1])
     through = torch.einsum("thd,chd->htc", value, w_o).reshape(heads * count, -1)
     weights = scores.softmax(dim=1).view(heads * count, pixels)
-    return torch.addmm(base, weights.t(), through + attention.out_proj.bias / heads)
+    through = through + attention.out_proj.bias / heads
+    return torch.addmm(base, weights.t(), through), weights, through
 
 
 def _attend(attention: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
