@@ -37,8 +37,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-SLICE_ROWS = 1024
-"""Pixels of the 128 x 128 grid per slice of the second transposed convolution (512 KB out)."""
+SLICE_PIXELS = 1024
+"""Pixels of the embedding's grid per slice of the upscaling (1 MB out of the first transposed
+convolution, 2 MB out of the second; 128 to 4096 measured alike, within this VM's noise)."""
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,8 @@ class ImageSide:
     key_pe: torch.Tensor
     grid: tuple[int, int]
     first: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-    """The first block's tokens-to-image keys and values (1, pixels, c) and its image-to-tokens
-    queries as (heads, c / heads, pixels)."""
+    """The first block's tokens-to-image keys (heads, c / heads, pixels) and values (heads,
+    pixels, c / heads), and its image-to-tokens queries (heads, c / heads, pixels)."""
     weights: tuple[torch.Tensor, torch.Tensor]
     """The two transposed convolutions as (in, 2 x 2 x out) matrices."""
     added: tuple[torch.Tensor, torch.Tensor]
@@ -100,9 +101,11 @@ def image_side(model: nn.Module, features: dict[str, object], key_pe: torch.Tens
     with_pe = keys + key_pe
     to_tokens = block.cross_attn_image_to_token
     queries = to_tokens.q_proj(with_pe).t().reshape(to_tokens.num_heads, -1, keys.shape[0])
+    to_image = block.cross_attn_token_to_image
+    pixels, heads = keys.shape[0], to_image.num_heads
     first = (
-        block.cross_attn_token_to_image.k_proj(with_pe)[None],
-        block.cross_attn_token_to_image.v_proj(keys)[None],
+        to_image.k_proj(with_pe).t().reshape(heads, -1, pixels).contiguous(),
+        to_image.v_proj(keys).view(pixels, heads, -1).transpose(0, 1).contiguous(),
         queries.contiguous(),
     )
     weights, added = _nested(model.sam_mask_decoder, features, (height, width))
@@ -211,20 +214,20 @@ def _nested(
     return matrices, added  # type: ignore[return-value]
 
 
-def _first_convolution(factored: Factored, updates: list[Update]) -> torch.Tensor:
-    """The first transposed convolution of the last block's image tokens, plus what sam2 adds
-    after it, (pixels, 2 x 2 x out), without multiplying the 4096 tokens by its 256 x 256 matrix:
-    each block's tokens are its norm (a scale and a shift per pixel, ``Update.mean`` and
-    ``rstd``) of the previous ones plus a few rows of weights times ``Update.through``, so the
-    product is the image's own (``Factored.image``, made once) scaled per pixel, plus those
-    weights (2 x 8 x tokens columns) and three columns of per-pixel scalars times small matrices."""
+def _first_convolution(factored: Factored, updates: list[Update]) -> tuple[torch.Tensor, ...]:
+    """The first transposed convolution of the last block's image tokens, without multiplying the
+    4096 tokens by its 256 x 256 matrix: each block's tokens are its norm (a scale and a shift per
+    pixel, ``Update.mean`` and ``rstd``) of the previous ones plus a few rows of weights times
+    ``Update.through``, so the product is the image's own (``Factored.image``, made once) scaled
+    per pixel (``scale``), plus ``left`` (rows, pixels) transposed times ``right`` (rows, out):
+    the weights (2 x 8 x tokens rows) and three rows of per-pixel scalars, times small matrices."""
     scales: list[torch.Tensor] = []
     scale = None
     for update in reversed(updates):
         scale = update.rstd if scale is None else scale * update.rstd
         scales.insert(0, scale.view(1, -1))
     rows = sum(update.weights.shape[0] for update in updates) + 2 * len(updates) - 1
-    left = factored.image.new_empty(rows, factored.image.shape[0])  # transposed: (rows, pixels)
+    left = factored.image.new_empty(rows, factored.image.shape[0])
     right = []
     row = 0
     for number, update in enumerate(updates):
@@ -237,28 +240,31 @@ def _first_convolution(factored: Factored, updates: list[Update]) -> torch.Tenso
             left[row] = scales[number + 1]
             right.append(factored.shifts[number][None])
             row += 1
-    out = torch.addmm(factored.added, left.t(), torch.cat(right))
-    return out.addcmul_(factored.image, scales[0].view(-1, 1))
+    return left, torch.cat(right), scales[0].view(-1, 1)
 
 
 def _upscaled_logits(
-    decoder: nn.Module, first: torch.Tensor, side: ImageSide, hyper: torch.Tensor
+    decoder: nn.Module, first: tuple[torch.Tensor, ...], side: ImageSide, hyper: torch.Tensor
 ) -> torch.Tensor:
     """sam2's ``output_upscaling`` (high-resolution features added) from its first transposed
-    convolution's output (``_first_convolution``), then each row of ``hyper`` (masks, c) dotted
-    with every pixel: (masks, 4h, 4w) logits."""
+    convolution's factors (``_first_convolution``), then each row of ``hyper`` (masks, c) dotted
+    with every pixel: (masks, 4h, 4w) logits, in slices of ``SLICE_PIXELS`` pixels (the 8 MB
+    output of the second convolution is never whole)."""
     _, ln1, act1, _, act2 = decoder.output_upscaling
-    w2, added2 = side.weights[1], side.added[1]
+    left, right, scale = first
+    factored, w2, added2 = side.factored, side.weights[1], side.added[1]
     channels = ln1.weight.shape[0]
-    upscaled = first.view(-1, channels)  # rows (pixel, i, j)
-    upscaled = act1(F.layer_norm(upscaled, (channels,), ln1.weight, ln1.bias, ln1.eps))
-    rows, count = upscaled.shape[0], hyper.shape[0]
-    logits = upscaled.new_empty(rows * 4, count)  # rows (pixel, i, j, k, l)
-    for start in range(0, rows, SLICE_ROWS):
-        stop = min(rows, start + SLICE_ROWS)
-        add = added2[start:stop] if added2.shape[0] > 1 else added2
-        pixels = act2(torch.addmm(add, upscaled[start:stop], w2))
-        torch.mm(pixels.view(-1, hyper.shape[1]), hyper.t(), out=logits[4 * start : 4 * stop])
+    pixels, count = left.shape[1], hyper.shape[0]
+    logits = left.new_empty(pixels * 16, count)  # rows (pixel, i, j, k, l)
+    for start in range(0, pixels, SLICE_PIXELS):
+        stop = min(pixels, start + SLICE_PIXELS)
+        add = factored.added[start:stop] if factored.added.shape[0] > 1 else factored.added
+        upscaled = torch.addmm(add, left[:, start:stop].t(), right)
+        upscaled = upscaled.addcmul_(factored.image[start:stop], scale[start:stop]).view(-1, channels)
+        upscaled = act1(F.layer_norm(upscaled, (channels,), ln1.weight, ln1.bias, ln1.eps))  # (pixel, i, j)
+        add = added2[4 * start : 4 * stop] if added2.shape[0] > 1 else added2
+        upscaled = act2(torch.addmm(add, upscaled, w2))
+        torch.mm(upscaled.view(-1, hyper.shape[1]), hyper.t(), out=logits[16 * start : 16 * stop])
     height, width = side.grid
     nested = logits.t().reshape(count, height, width, 2, 2, 2, 2)  # (mask, py, px, i, j, k, l)
     return nested.permute(0, 1, 3, 5, 2, 4, 6).reshape(count, 4 * height, 4 * width)
@@ -276,7 +282,10 @@ def _first_block(
         queries = tokens + block.self_attn(q=tokens + tokens, k=tokens + tokens, v=tokens)
     queries = block.norm1(queries)
     to_image = block.cross_attn_token_to_image
-    queries = block.norm2(queries + _attend(to_image, to_image.q_proj(queries + tokens), keys_to, values_to))
+    query = to_image.q_proj(queries + tokens)[0].view(tokens.shape[1], to_image.num_heads, -1).transpose(0, 1)
+    weights = torch.bmm(query * query.shape[-1] ** -0.5, keys_to).softmax(dim=-1)  # (heads, tokens, pixels)
+    weighted = torch.bmm(weights, values_to).transpose(0, 1).reshape(1, tokens.shape[1], -1)
+    queries = block.norm2(queries + to_image.out_proj(weighted))
     queries = block.norm3(queries + block.mlp(queries))
     to_tokens = block.cross_attn_image_to_token
     heads = to_tokens.num_heads
@@ -366,15 +375,3 @@ def _tokens_out(
     weights = scores.softmax(dim=1).view(heads * count, pixels)
     through = through + attention.out_proj.bias / heads
     return torch.addmm(base, weights.t(), through), weights, through
-
-
-def _attend(attention: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """sam2's ``Attention.forward`` after its input projections (``q``, ``k``, ``v`` projected)."""
-    heads = attention.num_heads
-    out = F.scaled_dot_product_attention(
-        attention._separate_heads(q, heads),
-        attention._separate_heads(k, heads),
-        attention._separate_heads(v, heads),
-        dropout_p=attention.dropout_p if attention.training else 0.0,
-    )
-    return attention.out_proj(attention._recombine_heads(out))
