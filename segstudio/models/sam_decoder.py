@@ -87,6 +87,11 @@ class ImageSide:
     """What each convolution adds (its bias, plus sam2's high-resolution features), in its
     output's nested order; a bias alone is one row."""
     factored: Factored
+    second: tuple[torch.Tensor, ...] | None
+    """For the second block (``_second_block``; None for a one-block transformer): the image tokens
+    times the first block's norm scale and the second block's three image projections (pixels,
+    3 x c'), what its norm shift, the positions and the biases add to them, that matrix, and its
+    column sums."""
 
 
 def image_side(model: nn.Module, features: dict[str, object], key_pe: torch.Tensor) -> ImageSide:
@@ -109,8 +114,26 @@ def image_side(model: nn.Module, features: dict[str, object], key_pe: torch.Tens
         queries.contiguous(),
     )
     weights, added = _nested(model.sam_mask_decoder, features, (height, width))
-    factored = _factored(model.sam_mask_decoder.transformer, keys, weights[0], added[0])
-    return ImageSide(keys, key_pe, (height, width), first, weights, added, factored)
+    transformer = model.sam_mask_decoder.transformer
+    factored = _factored(transformer, keys, weights[0], added[0])
+    second = _second(transformer, keys, key_pe) if len(transformer.layers) > 1 else None
+    return ImageSide(keys, key_pe, (height, width), first, weights, added, factored, second)
+
+
+def _second(transformer: nn.Module, keys: torch.Tensor, key_pe: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``ImageSide.second``: the second block's tokens-to-image keys and values and image-to-tokens
+    queries are projections of the first block's output, which is its norm of the image tokens
+    plus a low-rank update, so the image's part is made here once."""
+    norm = transformer.layers[0].norm4
+    to_image = transformer.layers[1].cross_attn_token_to_image
+    to_tokens = transformer.layers[1].cross_attn_image_to_token
+    projections = (to_image.k_proj, to_image.v_proj, to_tokens.q_proj)
+    weight = torch.cat([projection.weight for projection in projections]).t()
+    with_positions = [key_pe @ projection.weight.t() for projection in projections]
+    with_positions[1] = torch.zeros_like(with_positions[1])  # the values see no positions
+    shift = norm.bias @ weight + torch.cat([projection.bias for projection in projections])
+    matrix = norm.weight[:, None] * weight
+    return keys @ matrix, torch.cat(with_positions, dim=1) + shift, matrix, matrix.sum(dim=0)
 
 
 def _factored(
@@ -181,8 +204,11 @@ def _transformer(
     first, *others = transformer.layers
     queries, keys, update = _first_block(first, tokens, side)
     updates = [update]
-    for layer in others:
-        queries, keys, update = _block(layer, queries, keys, tokens, side.key_pe)
+    for number, layer in enumerate(others):
+        if number == 0 and side.second is not None:
+            queries, keys, update = _second_block(layer, queries, keys, update, tokens, side.second)
+        else:
+            queries, keys, update = _block(layer, queries, keys, tokens, side.key_pe)
         updates.append(update)
     read = slice(s, s + 1 + decoder.num_mask_tokens)  # the object score token is not read here
     attn_out = _tokens_to_image(
@@ -292,6 +318,46 @@ def _first_block(
     key = to_tokens.k_proj(queries + tokens)[0].view(tokens.shape[1], heads, -1).transpose(0, 1)
     scores = torch.bmm(key * key.shape[-1] ** -0.5, image_queries)  # (heads, tokens, pixels)
     return (queries, *_normed(block.norm4, *_tokens_out(to_tokens, scores, queries, side.keys)))
+
+
+def _second_block(
+    block: nn.Module,
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    update: Update,
+    query_pe: torch.Tensor,
+    second: tuple[torch.Tensor, ...],
+) -> tuple[torch.Tensor, torch.Tensor, Update]:
+    """sam2's ``TwoWayAttentionBlock.forward`` for the second block: its three projections of the
+    image tokens (``keys``, the first block's norm of the image plus ``update``) are the image's
+    part (``ImageSide.second``) plus the update's weights times a few rows, scaled per pixel by
+    the norm (4096 x 8T x 384 multiply-adds instead of three 4096 x 256 x 8T products); then each
+    head attends on its own 16 channels."""
+    image_part, constant, matrix, sums = second
+    if block.skip_first_layer_pe:
+        queries = block.self_attn(q=queries, k=queries, v=queries)
+    else:
+        q = queries + query_pe
+        queries = queries + block.self_attn(q=q, k=q, v=queries)
+    queries = block.norm1(queries)
+    left = torch.cat([update.weights, -update.mean.view(1, -1)])
+    right = torch.cat([update.through @ matrix, sums[None]])
+    projected = torch.addmm(image_part, left.t(), right)
+    projected = torch.addcmul(constant, projected, update.rstd, out=projected)
+    to_image, to_tokens = block.cross_attn_token_to_image, block.cross_attn_image_to_token
+    heads, pixels, count = to_image.num_heads, keys.shape[0], queries.shape[1]
+    image_keys, values, image_queries = projected.split(
+        [to_image.internal_dim, to_image.internal_dim, to_tokens.internal_dim], dim=1
+    )
+    query = to_image.q_proj(queries + query_pe)[0].view(count, heads, -1).transpose(0, 1)
+    weights = torch.bmm(query * query.shape[-1] ** -0.5, image_keys.t().view(heads, -1, pixels))
+    weighted = torch.bmm(weights.softmax(dim=-1), values.view(pixels, heads, -1).transpose(0, 1))
+    queries = block.norm2(queries + to_image.out_proj(weighted.transpose(0, 1).reshape(1, count, -1)))
+    queries = block.norm3(queries + block.mlp(queries))
+    heads = to_tokens.num_heads
+    key = to_tokens.k_proj(queries + query_pe)[0].view(count, heads, -1).transpose(0, 1)
+    scores = torch.bmm(key * key.shape[-1] ** -0.5, image_queries.t().view(heads, -1, pixels))
+    return (queries, *_normed(block.norm4, *_tokens_out(to_tokens, scores, queries, keys)))
 
 
 def _block(
