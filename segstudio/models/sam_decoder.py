@@ -11,6 +11,12 @@ convolutions spend as long again on layout copies. Here, with sam2's own modules
   that no (4096, 128) projection of the image is made per click: a few rows of weights times
   the image instead (``_tokens_to_image``, ``_image_to_tokens``); the image-to-tokens scores are
   made tokens by pixels, so their softmax over a head's few tokens runs along whole rows;
+- each block changes the image tokens by a low-rank update (softmax weights over 8 heads x T
+  tokens times as many rows) and then a LayerNorm, which is affine per pixel (its mean and 1 / std
+  are kept, ``Update``). So what is linear in the tokens next is the image's part, made once,
+  plus a few columns per click: the second block's three projections (``_second_block``) and
+  the upscaling's first transposed convolution (``_first_convolution``, 4096 x (16T + 3) x 256
+  multiply-adds instead of 4096 x 256 x 256);
 - the final attention runs for the tokens whose output is read (the IoU token and the mask
   tokens): every query attends to the image on its own, so the others change nothing;
 - the mask is chosen from the IoU head's scores before the upscaling, by sam2's rules (the best of
@@ -19,8 +25,7 @@ convolutions spend as long again on layout copies. Here, with sam2's own modules
 - the upscaling keeps each pixel's 2x2 (then 4x4) block together (``_nested``): each transposed
   convolution is one matrix product whose bias and high-resolution features (laid out that way
   once per image) are its accumulator, with no pixel shuffle; only the kept mask's 256 x 256
-  logits are put back in row order. The second convolution, its GELU and the hypernetwork
-  product run in slices of pixels that stay in the cache.
+  logits are put back in row order; the upscaling runs in slices of pixels.
 
 The sums are the same as sam2's, in another order, so logits agree to float rounding (1e-5 on
 the tests' decoders): the masks equal ``SAM2ImagePredictor``'s but where its logit is that close
@@ -71,9 +76,10 @@ class Update(NamedTuple):
 
 @dataclass(frozen=True)
 class ImageSide:
-    """What the decoder needs of one image, computed once (about 14 MB beside the 16 MB embedding
-    at 1024 px): the tokens and positions as (pixels, channels), the embedding's (h, w), the first
-    block's projections of the image, and the upscaling's matrices and accumulators (``_nested``)."""
+    """What the decoder needs of one image, computed once (about 38 MB beside sam2's 16 MB of
+    features at 1024 px): the tokens and positions as (pixels, channels), the embedding's (h, w),
+    the first block's projections of the image, the upscaling's matrices and accumulators
+    (``_nested``), and the image's parts of what is linear in the blocks' outputs."""
 
     keys: torch.Tensor
     key_pe: torch.Tensor
