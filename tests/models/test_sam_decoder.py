@@ -23,7 +23,9 @@ DIM, SIDE = 32, 16
 class _Model(nn.Module):
     """The two parts of ``SAM2Base`` the decoder reads."""
 
-    def __init__(self, high_res: bool, stable_at: float | None, side: tuple[int, int]) -> None:
+    def __init__(
+        self, high_res: bool, stable_at: float | None, side: tuple[int, int], depth: int = 2
+    ) -> None:
         super().__init__()
         self.sam_prompt_encoder = PromptEncoder(
             embed_dim=DIM,
@@ -33,7 +35,7 @@ class _Model(nn.Module):
         )
         self.sam_mask_decoder = MaskDecoder(
             transformer_dim=DIM,
-            transformer=TwoWayTransformer(depth=2, embedding_dim=DIM, num_heads=4, mlp_dim=64),
+            transformer=TwoWayTransformer(depth=depth, embedding_dim=DIM, num_heads=4, mlp_dim=64),
             iou_head_hidden_dim=DIM,
             use_high_res_features=high_res,
             pred_obj_scores=True,
@@ -65,19 +67,21 @@ def _sam2s_choice(
 
 
 @pytest.mark.parametrize(
-    ("high_res", "stable_at", "side"),
+    ("high_res", "stable_at", "side", "depth"),
     [
-        (False, None, (SIDE, SIDE)),
-        (True, 0.98, (SIDE, SIDE)),  # SAM 2.1's setting: these masks 0 (stability ~0.88) are not kept
-        (True, 0.5, (12, 20)),  # they are
-        (True, None, (20, 12)),
+        (False, None, (SIDE, SIDE), 2),
+        (True, 0.98, (SIDE, SIDE), 2),  # SAM 2.1's setting: these masks 0 (stability ~0.88) are not kept
+        (True, 0.5, (12, 20), 2),  # they are
+        (True, None, (20, 12), 2),
+        (True, 0.98, (SIDE, SIDE), 3),  # SAM 2 has two blocks; a third takes the general path
+        (False, None, (SIDE, SIDE), 1),
     ],
 )
 def test_the_regrouped_decoder_keeps_sam2s_mask_and_score(
-    high_res: bool, stable_at: float | None, side: tuple[int, int]
+    high_res: bool, stable_at: float | None, side: tuple[int, int], depth: int
 ) -> None:
     torch.manual_seed(3)
-    model = _Model(high_res, stable_at, side).eval()
+    model = _Model(high_res, stable_at, side, depth).eval()
     for parameter in model.parameters():  # sam2 starts some at zero: make every term count
         nn.init.normal_(parameter, std=0.3)
     height, width = side
