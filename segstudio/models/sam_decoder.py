@@ -340,12 +340,7 @@ def _second_block(
     the norm (4096 x 8T x 384 multiply-adds instead of three 4096 x 256 x 8T products); then each
     head attends on its own 16 channels."""
     image_part, constant, matrix, sums = second
-    if block.skip_first_layer_pe:
-        queries = block.self_attn(q=queries, k=queries, v=queries)
-    else:
-        q = queries + query_pe
-        queries = queries + block.self_attn(q=q, k=q, v=queries)
-    queries = block.norm1(queries)
+    queries = _self_attention(block, queries, query_pe)
     left = torch.cat([update.weights, -update.mean.view(1, -1)])
     right = torch.cat([update.through @ matrix, sums[None]])
     projected = torch.addmm(image_part, left.t(), right)
@@ -366,16 +361,19 @@ def _second_block(
     return (queries, *_normed(block.norm4, *_tokens_out(to_tokens, scores, queries, keys)))
 
 
+def _self_attention(block: nn.Module, queries: torch.Tensor, query_pe: torch.Tensor) -> torch.Tensor:
+    """A later block's self attention of the tokens and its norm, as sam2's."""
+    if block.skip_first_layer_pe:
+        return block.norm1(block.self_attn(q=queries, k=queries, v=queries))
+    q = queries + query_pe
+    return block.norm1(queries + block.self_attn(q=q, k=q, v=queries))
+
+
 def _block(
     block: nn.Module, queries: torch.Tensor, keys: torch.Tensor, query_pe: torch.Tensor, key_pe: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, Update]:
     """sam2's ``TwoWayAttentionBlock.forward`` after the first, its two cross attentions regrouped."""
-    if block.skip_first_layer_pe:
-        queries = block.self_attn(q=queries, k=queries, v=queries)
-    else:
-        q = queries + query_pe
-        queries = queries + block.self_attn(q=q, k=q, v=queries)
-    queries = block.norm1(queries)
+    queries = _self_attention(block, queries, query_pe)
     with_pe = keys + key_pe
     queries = block.norm2(
         queries + _tokens_to_image(block.cross_attn_token_to_image, queries + query_pe, with_pe, keys)
