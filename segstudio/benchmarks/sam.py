@@ -12,7 +12,11 @@ overrides), with the app's threads (the runner's: on the CPU, every core but one
   ``idle_max_stall_ms`` is the same probe for ``IDLE_S`` with no job: what the machine's other
   load costs the GUI thread by itself (on a busy shared VM it is not 0).
 - ``prompt_ms``: median decoder call per click, as a person clicks (one point, then adding points
-  up to five, then starting again), the mask returned at the image's size (goal <= 50 on CPU).
+  up to five, then starting again), the mask returned at the image's size (goal <= 50 on CPU),
+  with the app's threads; ``prompt_threads_ms`` the same clicks (interleaved) with each torch
+  thread count from the app's to every core, on the CPU.
+- ``click_stall_ms``: the GUI thread's longest stall while clicks run as jobs on the worker (the
+  same probe), per thread count as ``prompt_threads_ms``.
 - ``sam2_prompt_ms``: the same clicks through sam2's own ``SAM2ImagePredictor.predict`` on the same
   embedding, interleaved with ours; ``prompt_speedup`` is their ratio (one run, one machine).
 - ``mask_12mp_ms``: turning one click's logits into the mask of a 4000 x 3000 photo, the only
@@ -23,8 +27,11 @@ overrides), with the app's threads (the runner's: on the CPU, every core but one
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -91,6 +98,33 @@ def _embed_on_worker(predictor: SamPredictor, images: list[np.ndarray], probe: S
     return times
 
 
+@contextmanager
+def _threads(count: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``count`` for the block, then restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _clicks_on_worker(predictor: SamPredictor, key: str, clicks: list[Prompts], threads: int) -> float:
+    """The GUI thread's longest stall (ms) while ``clicks`` run one by one as jobs on the app's worker
+    thread with ``threads`` torch threads, as ``SamJobs`` submits them."""
+
+    def job(number: int, prompts: Prompts) -> Job:
+        def run(context: JobContext) -> None:
+            with _threads(threads):
+                predictor.predict(key, prompts)
+
+        return Job("sam-prompt", str(number), run, Priority.INTERACTIVE, "SAM click")
+
+    probe = StallProbe()
+    run_on_worker([job(number, prompts) for number, prompts in enumerate(clicks)], TIMEOUT_S, probe)
+    return probe.max_stall_ms
+
+
 def _idle_stall_ms() -> float:
     """The probe's longest stall over ``IDLE_S`` with the event loop idle (no job anywhere)."""
     probe, loop = StallProbe(), QEventLoop()
@@ -151,7 +185,10 @@ def run_sam_bench(repeats: int = 5) -> dict[str, Any]:
     embeddings = _embed_on_worker(predictor, others, probe)
     key = predictor.key(others[-1])
     rng = np.random.default_rng(1)
-    prompts, clicks, reference = Prompts(), [], []
+    app_threads = torch.get_num_threads()
+    counts = sorted({app_threads, os.cpu_count() or 1}) if device.type == "cpu" else [app_threads]
+    prompts, sets, reference = Prompts(), [], []
+    clicks: dict[int, list[float]] = {count: [] for count in counts}
     first = Prompts((PromptPoint(SIDE / 2, SIDE / 2),))
     predictor.predict(key, first)  # warm-up
     _sam2_predict(predictor, key, first)
@@ -164,13 +201,17 @@ def run_sam_bench(repeats: int = 5) -> dict[str, Any]:
             prompts = Prompts()
         x, y = rng.random(2) * (SIDE - 1)
         prompts = prompts.with_point(PromptPoint(float(x), float(y), positive=bool(n % 3 != 2)))
-        for run, times in ((predictor.predict, clicks), (partial(_sam2_predict, predictor), reference)):
-            sync()
-            start = time.perf_counter()
-            run(key, prompts)
-            sync()
-            times.append((time.perf_counter() - start) * 1000.0)
-    prompt_ms, sam2_ms = statistics.median(clicks), statistics.median(reference)
+        sets.append(prompts)
+        runs = [(predictor.predict, clicks[count], count) for count in counts]
+        for run, times, threads in [*runs, (partial(_sam2_predict, predictor), reference, app_threads)]:
+            with _threads(threads):
+                sync()
+                start = time.perf_counter()
+                run(key, prompts)
+                sync()
+                times.append((time.perf_counter() - start) * 1000.0)
+    prompt_ms, sam2_ms = statistics.median(clicks[app_threads]), statistics.median(reference)
+    stalls = {count: _clicks_on_worker(predictor, key, sets, count) for count in counts}
     mask_ms, sam2_mask_ms = _mask_at_photo_size(predictor, max(3, repeats))
     return {
         "model": MODEL,
@@ -184,11 +225,13 @@ def run_sam_bench(repeats: int = 5) -> dict[str, Any]:
         "idle_max_stall_ms": round(idle_stall_ms, 1),
         "probe_interval_ms": PROBE_MS,
         "prompt_ms": round(prompt_ms, 2),
+        "prompt_threads_ms": {str(count): round(statistics.median(clicks[count]), 2) for count in counts},
+        "click_stall_ms": {str(count): round(stall, 1) for count, stall in stalls.items()},
         "sam2_prompt_ms": round(sam2_ms, 2),
         "prompt_speedup": round(sam2_ms / prompt_ms, 2),
         "decoder_gflop": round(flops.get_total_flops() / 1e9, 2),
         "sam2_decoder_gflop": round(sam2_flops.get_total_flops() / 1e9, 2),
-        "clicks_timed": len(clicks),
+        "clicks_timed": len(clicks[app_threads]),
         "mask_12mp_ms": round(mask_ms, 2),
         "sam2_mask_12mp_ms": round(sam2_mask_ms, 2),
         "goals": GOALS,

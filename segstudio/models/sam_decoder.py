@@ -9,38 +9,95 @@ convolutions spend as long again on layout copies. Here, with sam2's own modules
   depend on the prompts;
 - the attentions between the few tokens and the 4096 pixels are regrouped by associativity so
   that no (4096, 128) projection of the image is made per click: a few rows of weights times
-  the image instead (``_tokens_to_image``, ``_image_to_tokens``): 1.82 GFLOP per click;
-- the upscaling works on pixels-by-channels tensors: each 2x2 stride-2 transposed convolution is
-  one matrix product, and its pixel shuffle, bias and the high-resolution features are one sum.
+  the image instead (``_tokens_to_image``, ``_image_to_tokens``); the image-to-tokens scores are
+  made tokens by pixels, so their softmax over a head's few tokens runs along whole rows;
+- each block changes the image tokens by a low-rank update (softmax weights over 8 heads x T
+  tokens times as many rows) and then a LayerNorm, which is affine per pixel (its mean and 1 / std
+  are kept, ``Update``). So what is linear in the tokens next is the image's part, made once,
+  plus a few columns per click: the second block's three projections (``_second_block``) and
+  the upscaling's first transposed convolution (``_first_convolution``, 4096 x (16T + 3) x 256
+  multiply-adds instead of 4096 x 256 x 256);
+- the final attention runs for the tokens whose output is read (the IoU token and the mask
+  tokens): every query attends to the image on its own, so the others change nothing;
+- the mask is chosen from the IoU head's scores before the upscaling, by sam2's rules (the best of
+  masks 1-3 for a lone click; else mask 0, or with its dynamic stability check the best of 1-3 when
+  mask 0 is unstable), so only the kept mask's hypernetwork product is made (two with the check);
+- the upscaling keeps each pixel's 2x2 (then 4x4) block together (``_nested``): each transposed
+  convolution is one matrix product whose bias and high-resolution features (laid out that way
+  once per image) are its accumulator, with no pixel shuffle; only the kept mask's 256 x 256
+  logits are put back in row order; the upscaling runs in slices of pixels.
 
-The sums are the same as sam2's, in another order, so logits agree to float rounding: the masks
-equal ``SAM2ImagePredictor``'s pixel for pixel on the test's prompt sets and the scores to 1e-6
-(``tests/models/test_sam.py``). sam2's prompt encoder, self attention, norms, MLPs and heads run
-as they are.
+The sums are the same as sam2's, in another order, so logits agree to float rounding (1e-5 on
+the tests' decoders): the masks equal ``SAM2ImagePredictor``'s but where its logit is that close
+to the threshold, and the scores to 1e-5 (``tests/models/test_sam.py``, ``test_sam_decoder.py``).
+sam2's prompt encoder, self attention, norms, MLPs and heads run as they are.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+SLICE_PIXELS = 1024
+"""Pixels of the embedding's grid per slice of the upscaling (1 MB out of the first transposed
+convolution, 2 MB out of the second; 128 to 4096 measured alike, within this VM's noise)."""
+
+
+@dataclass(frozen=True)
+class Factored:
+    """The first transposed convolution's matrix taken back through the blocks' norms, for
+    ``_first_convolution``: per block (first to last) the matrix met by that block's pre-norm
+    tokens and its column sums, the later norms' shifts through it, and the image's own part."""
+
+    matrices: tuple[torch.Tensor, ...]
+    sums: torch.Tensor
+    shifts: torch.Tensor
+    """Row l: block l's norm bias times the matrix after it (for the blocks before the last)."""
+    image: torch.Tensor
+    """The image tokens times the first block's matrix (pixels, 2 x 2 x out)."""
+    added: torch.Tensor
+    """What the convolution adds (``ImageSide.added``) plus the last norm's bias through it."""
+
+
+class Update(NamedTuple):
+    """One block's change to the image tokens, as ``_first_convolution`` reads it: the softmax
+    weights (heads x tokens, pixels), their rows through ``out_proj`` (heads x tokens, c), and the
+    block's norm's mean and 1 / std per pixel (pixels, 1)."""
+
+    weights: torch.Tensor
+    through: torch.Tensor
+    mean: torch.Tensor
+    rstd: torch.Tensor
+
 
 @dataclass(frozen=True)
 class ImageSide:
-    """What the decoder needs of one image, computed once: tokens and positions (1, HW, C)
-    contiguous, the (1, C, H, W) shape, sam2's high-resolution features, and the first block's
-    projections of the image (``first``). About 10 MB beside the 16 MB embedding at 1024 px."""
+    """What the decoder needs of one image, computed once (about 38 MB beside sam2's 16 MB of
+    features at 1024 px): the tokens and positions as (pixels, channels), the embedding's (h, w),
+    the first block's projections of the image, the upscaling's matrices and accumulators
+    (``_nested``), and the image's parts of what is linear in the blocks' outputs."""
 
     keys: torch.Tensor
     key_pe: torch.Tensor
-    shape: tuple[int, int, int, int]
-    added: tuple[torch.Tensor, torch.Tensor]
-    """What the upscaling adds after its second and first transposed convolutions (``_upscale``)."""
+    grid: tuple[int, int]
     first: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-    """The first block's tokens-to-image keys and values and image-to-tokens queries."""
+    """The first block's tokens-to-image keys (heads, c / heads, pixels) and values (heads,
+    pixels, c / heads), and its image-to-tokens queries (heads, c / heads, pixels)."""
+    weights: tuple[torch.Tensor, torch.Tensor]
+    """The two transposed convolutions as (in, 2 x 2 x out) matrices."""
+    added: tuple[torch.Tensor, torch.Tensor]
+    """What each convolution adds (its bias, plus sam2's high-resolution features), in its
+    output's nested order; a bias alone is one row."""
+    factored: Factored
+    second: tuple[torch.Tensor, ...] | None
+    """For the second block (``_second_block``; None for a one-block transformer): the image tokens
+    times the first block's norm scale and the second block's three image projections (pixels,
+    3 x c'), what its norm shift, the positions and the biases add to them, that matrix, and its
+    column sums."""
 
 
 def image_side(model: nn.Module, features: dict[str, object], key_pe: torch.Tensor) -> ImageSide:
@@ -49,120 +106,205 @@ def image_side(model: nn.Module, features: dict[str, object], key_pe: torch.Tens
     assert isinstance(embed, torch.Tensor)
     dense = model.sam_prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
     src = embed + dense  # sam2: src + dense_prompt_embeddings (the no-mask embedding, expanded)
-    keys = src.flatten(2).permute(0, 2, 1).contiguous()
+    height, width = src.shape[-2:]
+    keys = src[0].flatten(1).t().contiguous()
     block = model.sam_mask_decoder.transformer.layers[0]
     with_pe = keys + key_pe
+    to_tokens = block.cross_attn_image_to_token
+    queries = to_tokens.q_proj(with_pe).t().reshape(to_tokens.num_heads, -1, keys.shape[0])
+    to_image = block.cross_attn_token_to_image
+    pixels, heads = keys.shape[0], to_image.num_heads
     first = (
-        block.cross_attn_token_to_image.k_proj(with_pe),
-        block.cross_attn_token_to_image.v_proj(keys),
-        block.cross_attn_image_to_token.q_proj(with_pe),
+        to_image.k_proj(with_pe).t().reshape(heads, -1, pixels).contiguous(),
+        to_image.v_proj(keys).view(pixels, heads, -1).transpose(0, 1).contiguous(),
+        queries.contiguous(),
     )
-    added = _added_after_convolutions(model.sam_mask_decoder, features)
-    return ImageSide(keys, key_pe, tuple(src.shape), added, first)  # type: ignore[arg-type]
+    weights, added = _nested(model.sam_mask_decoder, features, (height, width))
+    transformer = model.sam_mask_decoder.transformer
+    factored = _factored(transformer, keys, weights[0], added[0])
+    second = _second(transformer, keys, key_pe) if len(transformer.layers) > 1 else None
+    return ImageSide(keys, key_pe, (height, width), first, weights, added, factored, second)
+
+
+def _second(transformer: nn.Module, keys: torch.Tensor, key_pe: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``ImageSide.second``: the second block's tokens-to-image keys and values and image-to-tokens
+    queries are projections of the first block's output, which is its norm of the image tokens
+    plus a low-rank update, so the image's part is made here once."""
+    norm = transformer.layers[0].norm4
+    to_image = transformer.layers[1].cross_attn_token_to_image
+    to_tokens = transformer.layers[1].cross_attn_image_to_token
+    projections = (to_image.k_proj, to_image.v_proj, to_tokens.q_proj)
+    weight = torch.cat([projection.weight for projection in projections]).t()
+    with_positions = [key_pe @ projection.weight.t() for projection in projections]
+    with_positions[1] = torch.zeros_like(with_positions[1])  # the values see no positions
+    shift = norm.bias @ weight + torch.cat([projection.bias for projection in projections])
+    matrix = norm.weight[:, None] * weight
+    return keys @ matrix, torch.cat(with_positions, dim=1) + shift, matrix, matrix.sum(dim=0)
+
+
+def _factored(
+    transformer: nn.Module, keys: torch.Tensor, matrix: torch.Tensor, added: torch.Tensor
+) -> Factored:
+    """``Factored`` for one image: ``matrix`` taken back through each block's last norm (its scale
+    folded in, its shift kept apart), the last block first."""
+    matrices, sums, shifts = [], [], []
+    for number, layer in reversed(list(enumerate(transformer.layers))):
+        norm = layer.norm4
+        shift = norm.bias @ matrix
+        if number == len(transformer.layers) - 1:
+            added = added + shift
+        else:
+            shifts.insert(0, shift)
+        matrix = norm.weight[:, None] * matrix
+        matrices.insert(0, matrix)
+        sums.insert(0, matrix.sum(dim=0))
+    stacked_shifts = torch.stack(shifts) if shifts else matrix.new_zeros(0, matrix.shape[1])
+    return Factored(tuple(matrices), torch.stack(sums), stacked_shifts, keys @ matrix, added)
 
 
 def positional_encoding(model: nn.Module) -> torch.Tensor:
-    """sam2's dense positional encoding as (1, HW, C), contiguous (the same for every image)."""
-    return model.sam_prompt_encoder.get_dense_pe().flatten(2).permute(0, 2, 1).contiguous()
+    """sam2's dense positional encoding as (pixels, channels), contiguous (the same for every image)."""
+    return model.sam_prompt_encoder.get_dense_pe()[0].flatten(1).t().contiguous()
 
 
 def decode(
     model: nn.Module, side: ImageSide, points: tuple[torch.Tensor, torch.Tensor], multimask: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Low-res mask logits (1, C, 4h, 4w) and scores (1, C) for ``points`` (sam2's concatenated
-    points and box corners, already in the model's input frame), as ``SAM2Base``'s decoder gives."""
+    """The kept mask's low-res logits (4h, 4w) and its score (a 0-d tensor) for one prompt set
+    (``points``: sam2's concatenated points and box corners, batch 1, in the model's input frame):
+    the mask ``SAM2ImagePredictor`` keeps when its caller takes the best scored of those returned."""
+    if points[0].shape[0] != 1:
+        raise ValueError(f"one prompt set at a time, not {points[0].shape[0]}")
     decoder = model.sam_mask_decoder
     sparse, _ = model.sam_prompt_encoder(points=points, boxes=None, masks=None)
-    masks, scores = _predict_masks(decoder, side, sparse)
+    hs, updates = _transformer(decoder, side, sparse)
+    scores = decoder.iou_prediction_head(hs[:, 0])[0]  # hs: the IoU token, then the mask tokens
+    best = 1 + int(torch.argmax(scores[1:]))  # of masks 1-3 (torch's argmax: the first of ties)
     if multimask:
-        return masks[:, 1:], scores[:, 1:]
-    if decoder.dynamic_multimask_via_stability and not decoder.training:
-        return decoder._dynamic_multimask_via_stability(masks, scores)
-    return masks[:, 0:1], scores[:, 0:1]
+        chosen = [best]
+    elif decoder.dynamic_multimask_via_stability and not decoder.training:
+        chosen = [0, best]
+    else:
+        chosen = [0]
+    hyper = torch.cat([decoder.output_hypernetworks_mlps[i](hs[:, 1 + i]) for i in chosen])
+    logits = _upscaled_logits(decoder, _first_convolution(side.factored, updates), side, hyper)
+    kept = 0
+    if len(chosen) == 2:
+        stability = decoder._get_stability_scores(logits[None, :1])
+        kept = 0 if bool(stability[0, 0] >= decoder.dynamic_multimask_stability_thresh) else 1
+    return logits[kept], scores[chosen[kept]]
 
 
-def _predict_masks(
+def _transformer(
     decoder: nn.Module, side: ImageSide, sparse: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``MaskDecoder.predict_masks`` for one image and one prompt set, with ``side`` prepared."""
+) -> tuple[torch.Tensor, list[Update]]:
+    """``TwoWayTransformer.forward`` for one prompt set, from the flattened image on: the IoU and
+    mask tokens' final outputs (1, 1 + masks, c) and each block's update of the image tokens."""
     s = 1 if decoder.pred_obj_scores else 0
     weights = [decoder.iou_token.weight, decoder.mask_tokens.weight]
     if decoder.pred_obj_scores:
         weights.insert(0, decoder.obj_score_token.weight)
-    output_tokens = torch.cat(weights, dim=0).unsqueeze(0).expand(sparse.size(0), -1, -1)
-    tokens = torch.cat((output_tokens, sparse), dim=1)
+    tokens = torch.cat((torch.cat(weights, dim=0)[None], sparse), dim=1)
 
-    transformer = decoder.transformer  # TwoWayTransformer.forward from the flattened image on
+    transformer = decoder.transformer
     first, *others = transformer.layers
-    queries, keys = _first_block(first, tokens, side)
-    for layer in others:
-        queries, keys = _block(layer, queries, keys, tokens, side.key_pe)
+    queries, keys, update = _first_block(first, tokens, side)
+    updates = [update]
+    for number, layer in enumerate(others):
+        if number == 0 and side.second is not None:
+            queries, keys, update = _second_block(layer, queries, keys, update, tokens, side.second)
+        else:
+            queries, keys, update = _block(layer, queries, keys, tokens, side.key_pe)
+        updates.append(update)
+    read = slice(s, s + 1 + decoder.num_mask_tokens)  # the object score token is not read here
     attn_out = _tokens_to_image(
-        transformer.final_attn_token_to_image, queries + tokens, keys + side.key_pe, keys
+        transformer.final_attn_token_to_image, (queries + tokens)[:, read], keys + side.key_pe, keys
     )
-    hs = transformer.norm_final_attn(queries + attn_out)
-
-    upscaled, (height, width) = _upscale(decoder, keys, side)
-    mask_tokens_out = hs[:, s + 1 : (s + 1 + decoder.num_mask_tokens), :]
-    hyper_in = torch.stack(
-        [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)], dim=1
-    )
-    masks = (hyper_in @ upscaled.transpose(1, 2)).view(upscaled.shape[0], -1, height, width)
-    scores = decoder.iou_prediction_head(hs[:, s, :])
-    return masks, scores
+    return transformer.norm_final_attn(queries[:, read] + attn_out), updates
 
 
-def _upscale(decoder: nn.Module, keys: torch.Tensor, side: ImageSide) -> tuple[torch.Tensor, tuple[int, int]]:
-    """sam2's ``output_upscaling`` (with the high-resolution features added, when the model has
-    them) on the image tokens, pixels by channels all the way: each 2x2 stride-2 transposed
-    convolution is one matrix product per pixel, and its pixel shuffle, bias and feature sum are
-    one pass; the layer norm is over the last axis. sam2 runs them as NCHW convolutions, whose
-    layout copies were half a click's time. Returns (batch, pixels, channels) at four times the
-    embedding's side, and that side."""
-    dc1, ln1, act1, dc2, act2 = decoder.output_upscaling
-    batch, _, height, width = side.shape
-    upscaled = _transposed_conv_2x(dc1, keys, height, width, side.added[1])
-    upscaled = act1(F.layer_norm(upscaled, upscaled.shape[-1:], ln1.weight, ln1.bias, ln1.eps))
-    upscaled = _transposed_conv_2x(dc2, upscaled, 2 * height, 2 * width, side.added[0])
-    return act2(upscaled), (4 * height, 4 * width)
-
-
-def _transposed_conv_2x(
-    conv: nn.ConvTranspose2d, pixels: torch.Tensor, height: int, width: int, added: torch.Tensor
-) -> torch.Tensor:
-    """``conv`` (kernel 2, stride 2: each input pixel makes its own 2x2 block) on (batch, height x
-    width, in) pixels in row order, plus ``added`` (its bias, and the features sam2 adds after
-    it): (batch, 2 height x 2 width, out)."""
-    batch, _, channels = pixels.shape
-    out = conv.out_channels
-    weight = conv.weight.permute(0, 2, 3, 1).reshape(channels, 4 * out)  # columns: (row, column, out)
-    blocks = (pixels.reshape(-1, channels) @ weight).view(batch, height, width, 2, 2, out).transpose(2, 3)
-    shuffled = pixels.new_empty(batch, height, 2, width, 2, out)
-    if added.dim() > 1:
-        added = added.view(-1, height, 2, width, 2, out)
-    torch.add(blocks, added, out=shuffled)
-    return shuffled.view(batch, 4 * height * width, out)
-
-
-def _added_after_convolutions(
-    decoder: nn.Module, features: dict[str, object]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """What ``_upscale`` adds after each transposed convolution, (second, first): its bias plus,
-    when the model uses them, the image's high-resolution features (pixels by channels), summed
-    once per image."""
+def _nested(
+    decoder: nn.Module, features: dict[str, object], grid: tuple[int, int]
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """The upscaling's two 2x2 stride-2 transposed convolutions as matrices, and what sam2 adds
+    after each (bias, high-resolution features when the model uses them), in nested order: the
+    first's output rows are (pixel, i, j) of its 2x2 block, the second's (pixel, i, j, k, l), so
+    no pixel shuffle is needed until the mask (``_upscaled_logits``)."""
     dc1, _, _, dc2, _ = decoder.output_upscaling
+    matrices = tuple(conv.weight.permute(0, 2, 3, 1).reshape(conv.in_channels, -1) for conv in (dc1, dc2))
+    biases = (dc1.bias.repeat(4)[None], dc2.bias.repeat(4)[None])
     if not decoder.use_high_res_features:
-        return dc2.bias, dc1.bias
+        return matrices, biases  # type: ignore[return-value]
+    height, width = grid
     feat_s0, feat_s1 = features["high_res_feats"]  # type: ignore[misc]
-    return (
-        (feat_s0.flatten(2).transpose(1, 2) + dc2.bias).contiguous(),
-        (feat_s1.flatten(2).transpose(1, 2) + dc1.bias).contiguous(),
+    s1 = feat_s1[0].permute(1, 2, 0).reshape(height, 2, width, 2, -1).permute(0, 2, 1, 3, 4)
+    s0 = feat_s0[0].permute(1, 2, 0).reshape(height, 2, 2, width, 2, 2, -1).permute(0, 3, 1, 4, 2, 5, 6)
+    added = (
+        s1.reshape(height * width, -1) + biases[0],
+        s0.reshape(height * width * 4, -1) + biases[1],
     )
+    return matrices, added  # type: ignore[return-value]
+
+
+def _first_convolution(factored: Factored, updates: list[Update]) -> tuple[torch.Tensor, ...]:
+    """The first transposed convolution of the last block's image tokens, without multiplying the
+    4096 tokens by its 256 x 256 matrix: each block's tokens are its norm (a scale and a shift per
+    pixel, ``Update.mean`` and ``rstd``) of the previous ones plus a few rows of weights times
+    ``Update.through``, so the product is the image's own (``Factored.image``, made once) scaled
+    per pixel (``scale``), plus ``left`` (rows, pixels) transposed times ``right`` (rows, out):
+    the weights (2 x 8 x tokens rows) and three rows of per-pixel scalars, times small matrices."""
+    scales: list[torch.Tensor] = []
+    scale = None
+    for update in reversed(updates):
+        scale = update.rstd if scale is None else scale * update.rstd
+        scales.insert(0, scale.view(1, -1))
+    rows = sum(update.weights.shape[0] for update in updates) + 2 * len(updates) - 1
+    left = factored.image.new_empty(rows, factored.image.shape[0])
+    right = []
+    row = 0
+    for number, update in enumerate(updates):
+        count = update.weights.shape[0]
+        torch.mul(update.weights, scales[number], out=left[row : row + count])
+        torch.mul(update.mean.view(1, -1), scales[number], out=left[row + count : row + count + 1]).neg_()
+        right += [update.through @ factored.matrices[number], factored.sums[number][None]]
+        row += count + 1
+        if number < len(updates) - 1:
+            left[row] = scales[number + 1]
+            right.append(factored.shifts[number][None])
+            row += 1
+    return left, torch.cat(right), scales[0].view(-1, 1)
+
+
+def _upscaled_logits(
+    decoder: nn.Module, first: tuple[torch.Tensor, ...], side: ImageSide, hyper: torch.Tensor
+) -> torch.Tensor:
+    """sam2's ``output_upscaling`` (high-resolution features added) from its first transposed
+    convolution's factors (``_first_convolution``), then each row of ``hyper`` (masks, c) dotted
+    with every pixel: (masks, 4h, 4w) logits, in slices of ``SLICE_PIXELS`` pixels (the 8 MB
+    output of the second convolution is never whole)."""
+    _, ln1, act1, _, act2 = decoder.output_upscaling
+    left, right, scale = first
+    factored, w2, added2 = side.factored, side.weights[1], side.added[1]
+    channels = ln1.weight.shape[0]
+    pixels, count = left.shape[1], hyper.shape[0]
+    logits = left.new_empty(pixels * 16, count)  # rows (pixel, i, j, k, l)
+    for start in range(0, pixels, SLICE_PIXELS):
+        stop = min(pixels, start + SLICE_PIXELS)
+        add = factored.added[start:stop] if factored.added.shape[0] > 1 else factored.added
+        upscaled = torch.addmm(add, left[:, start:stop].t(), right)
+        upscaled = upscaled.addcmul_(factored.image[start:stop], scale[start:stop]).view(-1, channels)
+        upscaled = act1(F.layer_norm(upscaled, (channels,), ln1.weight, ln1.bias, ln1.eps))  # (pixel, i, j)
+        add = added2[4 * start : 4 * stop] if added2.shape[0] > 1 else added2
+        upscaled = act2(torch.addmm(add, upscaled, w2))
+        torch.mm(upscaled.view(-1, hyper.shape[1]), hyper.t(), out=logits[16 * start : 16 * stop])
+    height, width = side.grid
+    nested = logits.t().reshape(count, height, width, 2, 2, 2, 2)  # (mask, py, px, i, j, k, l)
+    return nested.permute(0, 1, 3, 5, 2, 4, 6).reshape(count, 4 * height, 4 * width)
 
 
 def _first_block(
     block: nn.Module, tokens: torch.Tensor, side: ImageSide
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, Update]:
     """sam2's ``TwoWayAttentionBlock.forward`` for the first block (queries = their positions =
     the prompt tokens), with the image's projections taken from ``side.first``."""
     keys_to, values_to, image_queries = side.first
@@ -172,91 +314,134 @@ def _first_block(
         queries = tokens + block.self_attn(q=tokens + tokens, k=tokens + tokens, v=tokens)
     queries = block.norm1(queries)
     to_image = block.cross_attn_token_to_image
-    queries = block.norm2(queries + _attend(to_image, to_image.q_proj(queries + tokens), keys_to, values_to))
+    query = to_image.q_proj(queries + tokens)[0].view(tokens.shape[1], to_image.num_heads, -1).transpose(0, 1)
+    weights = torch.bmm(query * query.shape[-1] ** -0.5, keys_to).softmax(dim=-1)  # (heads, tokens, pixels)
+    weighted = torch.bmm(weights, values_to).transpose(0, 1).reshape(1, tokens.shape[1], -1)
+    queries = block.norm2(queries + to_image.out_proj(weighted))
     queries = block.norm3(queries + block.mlp(queries))
-    attn_out = _image_to_tokens(
-        block.cross_attn_image_to_token, image_queries, queries + tokens, queries, projected=True
+    to_tokens = block.cross_attn_image_to_token
+    heads = to_tokens.num_heads
+    key = to_tokens.k_proj(queries + tokens)[0].view(tokens.shape[1], heads, -1).transpose(0, 1)
+    scores = torch.bmm(key * key.shape[-1] ** -0.5, image_queries)  # (heads, tokens, pixels)
+    return (queries, *_normed(block.norm4, *_tokens_out(to_tokens, scores, queries, side.keys)))
+
+
+def _second_block(
+    block: nn.Module,
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    update: Update,
+    query_pe: torch.Tensor,
+    second: tuple[torch.Tensor, ...],
+) -> tuple[torch.Tensor, torch.Tensor, Update]:
+    """sam2's ``TwoWayAttentionBlock.forward`` for the second block: its three projections of the
+    image tokens (``keys``, the first block's norm of the image plus ``update``) are the image's
+    part (``ImageSide.second``) plus the update's weights times a few rows, scaled per pixel by
+    the norm (4096 x 8T x 384 multiply-adds instead of three 4096 x 256 x 8T products); then each
+    head attends on its own 16 channels."""
+    image_part, constant, matrix, sums = second
+    queries = _self_attention(block, queries, query_pe)
+    left = torch.cat([update.weights, -update.mean.view(1, -1)])
+    right = torch.cat([update.through @ matrix, sums[None]])
+    projected = torch.addmm(image_part, left.t(), right)
+    projected = torch.addcmul(constant, projected, update.rstd, out=projected)
+    to_image, to_tokens = block.cross_attn_token_to_image, block.cross_attn_image_to_token
+    heads, pixels, count = to_image.num_heads, keys.shape[0], queries.shape[1]
+    image_keys, values, image_queries = projected.split(
+        [to_image.internal_dim, to_image.internal_dim, to_tokens.internal_dim], dim=1
     )
-    return queries, block.norm4(side.keys + attn_out)
+    query = to_image.q_proj(queries + query_pe)[0].view(count, heads, -1).transpose(0, 1)
+    weights = torch.bmm(query * query.shape[-1] ** -0.5, image_keys.t().view(heads, -1, pixels))
+    weighted = torch.bmm(weights.softmax(dim=-1), values.view(pixels, heads, -1).transpose(0, 1))
+    queries = block.norm2(queries + to_image.out_proj(weighted.transpose(0, 1).reshape(1, count, -1)))
+    queries = block.norm3(queries + block.mlp(queries))
+    heads = to_tokens.num_heads
+    key = to_tokens.k_proj(queries + query_pe)[0].view(count, heads, -1).transpose(0, 1)
+    scores = torch.bmm(key * key.shape[-1] ** -0.5, image_queries.t().view(heads, -1, pixels))
+    return (queries, *_normed(block.norm4, *_tokens_out(to_tokens, scores, queries, keys)))
+
+
+def _self_attention(block: nn.Module, queries: torch.Tensor, query_pe: torch.Tensor) -> torch.Tensor:
+    """A later block's self attention of the tokens and its norm, as sam2's."""
+    if block.skip_first_layer_pe:
+        return block.norm1(block.self_attn(q=queries, k=queries, v=queries))
+    q = queries + query_pe
+    return block.norm1(queries + block.self_attn(q=q, k=q, v=queries))
 
 
 def _block(
     block: nn.Module, queries: torch.Tensor, keys: torch.Tensor, query_pe: torch.Tensor, key_pe: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, Update]:
     """sam2's ``TwoWayAttentionBlock.forward`` after the first, its two cross attentions regrouped."""
-    if block.skip_first_layer_pe:
-        queries = block.self_attn(q=queries, k=queries, v=queries)
-    else:
-        q = queries + query_pe
-        queries = queries + block.self_attn(q=q, k=q, v=queries)
-    queries = block.norm1(queries)
+    queries = _self_attention(block, queries, query_pe)
     with_pe = keys + key_pe
     queries = block.norm2(
         queries + _tokens_to_image(block.cross_attn_token_to_image, queries + query_pe, with_pe, keys)
     )
     queries = block.norm3(queries + block.mlp(queries))
     to_tokens = block.cross_attn_image_to_token
-    attn_out = _image_to_tokens(to_tokens, with_pe, queries + query_pe, queries)
-    return queries, block.norm4(keys + attn_out)
+    return (
+        queries,
+        *_normed(block.norm4, *_image_to_tokens(to_tokens, with_pe, queries + query_pe, queries, keys)),
+    )
+
+
+def _normed(
+    norm: nn.LayerNorm, tokens: torch.Tensor, weights: torch.Tensor, through: torch.Tensor
+) -> tuple[torch.Tensor, Update]:
+    """``norm`` of the updated image tokens, and the update with the norm's statistics."""
+    out, mean, rstd = torch.native_layer_norm(tokens, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+    return out, Update(weights, through, mean, rstd)
 
 
 def _tokens_to_image(attention: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """sam2's ``Attention.forward`` for a few queries (the tokens) over the image's many keys, with no
-    projection of the image: each head's scores are ``(q W_q,h) W_k,h`` against the image itself
-    (the key bias adds a constant per query, which softmax ignores), and each head's output is its
-    weights times the image, then ``W_v,h`` (the weights sum to one, so the value bias just adds).
-    The same sums as projecting all 4096 keys and values, grouped so that 2 x 80 rows meet the
-    image instead of 2 x 128 projection columns per pixel, and no (4096, 128) tensors are made."""
+    """sam2's ``Attention.forward`` for a few queries (1, tokens, c) over the image's many keys and
+    values (pixels, c), with no projection of the image: each head's scores are ``(q W_q,h) W_k,h``
+    against the image itself (the key bias adds a constant per query, which softmax ignores), and
+    each head's output is its weights times the image, then ``W_v,h`` (the weights sum to one, so
+    the value bias just adds). The same sums as projecting all 4096 keys and values, grouped so
+    that 2 x 8 rows per token meet the image instead of 2 x 128 projection columns per pixel."""
     heads, dim = attention.num_heads, attention.internal_dim
     per_head = dim // heads
-    batch, count, channels = q.shape
-    query = attention.q_proj(q).view(batch, count, heads, per_head)
+    count = q.shape[1]
+    query = attention.q_proj(q)[0].view(count, heads, per_head) * per_head**-0.5
     w_k = attention.k_proj.weight.view(heads, per_head, -1)
-    reach = torch.einsum("bthd,hdc->bhtc", query, w_k).reshape(batch, heads * count, -1)
-    scores = (reach @ k.transpose(1, 2)) * per_head**-0.5  # (b, heads x tokens, pixels)
-    weighted = scores.softmax(dim=-1) @ v  # (b, heads x tokens, channels)
+    reach = torch.einsum("thd,hdc->htc", query, w_k).reshape(heads * count, -1)
+    weighted = (reach @ k.t()).softmax(dim=-1) @ v  # (heads x tokens, c)
     w_v = attention.v_proj.weight.view(heads, per_head, -1)
-    out = torch.einsum("bhtc,hdc->bthd", weighted.view(batch, heads, count, -1), w_v).reshape(
-        batch, count, dim
-    )
+    out = torch.einsum("htc,hdc->thd", weighted.view(heads, count, -1), w_v).reshape(1, count, dim)
     return attention.out_proj(out + attention.v_proj.bias)
 
 
 def _image_to_tokens(
-    attention: nn.Module, image: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, projected: bool = False
-) -> torch.Tensor:
-    """sam2's ``Attention.forward`` for the image's many queries over a few keys (the tokens), with
-    no (4096, 128) projection of the image: the scores are the image times ``W_q,h k_h^T`` (plus
-    the query bias's share), softmax runs over the few tokens, and the output is the weights times
-    each head's values already taken through ``out_proj`` (``v_h W_o,h^T``, a few rows). ``image``
-    is the queries' input, or their projections when ``projected`` (the first block's, made once
-    per image)."""
+    attention: nn.Module, image: torch.Tensor, k: torch.Tensor, v: torch.Tensor, base: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``base`` plus sam2's ``Attention.forward`` for the image's many queries (pixels, c) over a
+    few keys and values (1, tokens, c), with no (4096, 128) projection of the image: the scores
+    are ``W_q,h k_h^T`` (a few rows) times the image, plus the query bias's share."""
     heads, dim = attention.num_heads, attention.internal_dim
     per_head = dim // heads
-    batch, pixels, _ = image.shape
     count = k.shape[1]
-    key = attention.k_proj(k).view(batch, count, heads, per_head)
-    if projected:
-        scores = torch.einsum("bnhd,bthd->bnht", image.view(batch, pixels, heads, per_head), key)
-    else:
-        w_q = attention.q_proj.weight.view(heads, per_head, -1)
-        reach = torch.einsum("hdc,bthd->bcht", w_q, key).reshape(batch, -1, heads * count)
-        offset = torch.einsum("hd,bthd->bht", attention.q_proj.bias.view(heads, per_head), key)
-        scores = torch.baddbmm(offset.reshape(batch, 1, heads * count), image, reach)
-    weights = (scores.view(batch, pixels, heads, count) * per_head**-0.5).softmax(dim=-1)
-    value = attention.v_proj(v).view(batch, count, heads, per_head)
-    w_o = attention.out_proj.weight.view(-1, heads, per_head)
-    through = torch.einsum("bthd,chd->bhtc", value, w_o).reshape(batch, heads * count, -1)
-    return torch.baddbmm(attention.out_proj.bias, weights.view(batch, pixels, heads * count), through)
+    key = attention.k_proj(k)[0].view(count, heads, per_head) * per_head**-0.5
+    w_q = attention.q_proj.weight.view(heads, per_head, -1)
+    reach = torch.einsum("hdc,thd->htc", w_q, key).reshape(heads * count, -1)
+    offset = torch.einsum("hd,thd->ht", attention.q_proj.bias.view(heads, per_head), key)
+    scores = torch.addmm(offset.reshape(-1, 1), reach, image.t()).view(heads, count, -1)
+    return _tokens_out(attention, scores, v, base)
 
 
-def _attend(attention: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """sam2's ``Attention.forward`` after its input projections (``q``, ``k``, ``v`` projected)."""
-    heads = attention.num_heads
-    out = F.scaled_dot_product_attention(
-        attention._separate_heads(q, heads),
-        attention._separate_heads(k, heads),
-        attention._separate_heads(v, heads),
-        dropout_p=attention.dropout_p if attention.training else 0.0,
-    )
-    return attention.out_proj(attention._recombine_heads(out))
+def _tokens_out(
+    attention: nn.Module, scores: torch.Tensor, v: torch.Tensor, base: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``base`` plus the image-to-tokens attention's output from its scaled ``scores`` (heads,
+    tokens, pixels): softmax over each head's tokens, then the weights times each head's values
+    already taken through ``out_proj`` (``v_h W_o,h^T``, a few rows). Each pixel's weights sum to
+    one per head, so ``out_proj``'s bias is a heads-th of it added to every row. Also the weights
+    and those rows (``Update``)."""
+    heads, count, pixels = scores.shape
+    value = attention.v_proj(v)[0].view(count, heads, -1)
+    w_o = attention.out_proj.weight.view(-1, heads, value.shape[-1])
+    through = torch.einsum("thd,chd->htc", value, w_o).reshape(heads * count, -1)
+    weights = scores.softmax(dim=1).view(heads * count, pixels)
+    through = through + attention.out_proj.bias / heads
+    return torch.addmm(base, weights.t(), through), weights, through

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,11 @@ def test_sam_bench_reports_embedding_and_per_click_times(
     assert result["weights"].startswith("random") and result["embeddings_timed"] == 1
     assert result["embedding_ms"] > result["prompt_ms"] > 0 and result["clicks_timed"] == 5
     assert result["sam2_prompt_ms"] > 0 and result["prompt_speedup"] > 0  # sam2's own, interleaved
+    threads = {str(result["threads"]), str(os.cpu_count())}  # the app's, and every core
+    assert set(result["prompt_threads_ms"]) == set(result["click_stall_ms"]) == threads
+    assert result["prompt_threads_ms"][str(result["threads"])] == result["prompt_ms"]
+    assert all(ms > 0 for ms in result["prompt_threads_ms"].values())
+    assert all(ms >= 0 for ms in result["click_stall_ms"].values())
     assert result["embed_max_stall_ms"] >= 0
     assert result["mask_12mp_ms"] > 0 and result["sam2_mask_12mp_ms"] > 0
     assert 1.0 < result["decoder_gflop"] < result["sam2_decoder_gflop"] < 6.0  # regrouped: less work

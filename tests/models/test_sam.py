@@ -109,15 +109,9 @@ def test_one_click_takes_the_best_of_three_masks_and_more_prompts_one(
         predictor.predict(key, Prompts())
 
 
-def _sam2_answer(network: torch.nn.Module, rgb: np.ndarray, prompts: Prompts) -> tuple[np.ndarray, float]:
-    """sam2's own ``SAM2ImagePredictor`` on ``rgb``: its best mask's logits at the image's size (its
-    mask is where they exceed 0) and its score, as its README uses it."""
-    from sam2.sam2_image_predictor import SAM2ImagePredictor
-
-    reference = SAM2ImagePredictor(network)
-    side = TEST_INPUT
-    reference._bb_feat_sizes = [(side // 4,) * 2, (side // 8,) * 2, (side // 16,) * 2]
-    reference.set_image(rgb)
+def _sam2_answer(reference: Any, prompts: Prompts) -> tuple[np.ndarray, float]:
+    """sam2's own ``SAM2ImagePredictor`` (``reference``, its image set): its best mask's logits at
+    the image's size (its mask is where they exceed 0) and its score, as its README uses it."""
     coords, labels, box = prompt_arrays(prompts)
     with torch.inference_mode():
         logits, scores, _ = reference.predict(
@@ -131,26 +125,40 @@ def _sam2_answer(network: torch.nn.Module, rgb: np.ndarray, prompts: Prompts) ->
     return logits[best], float(scores[best])
 
 
-def test_the_masks_are_sam2s_own_pixel_for_pixel(sam_network: torch.nn.Module) -> None:
-    """The per-click path (image half laid out once, sums regrouped, one mask upsampled by
-    OpenCV) changes no pixel but where sam2's own logit is within 1e-4 of the threshold; the
-    scores differ by float rounding only."""
-    rgb = _noise(5)
+LOGIT_TOLERANCE = 1e-4
+"""The per-click path sums in another order than sam2's (regrouped attention, the first
+convolution through the norms' statistics, OpenCV's resize): a pixel may differ from sam2's only
+where sam2's own logit is within this of the threshold."""
+
+
+@pytest.mark.parametrize(("height", "width", "seed"), [(HEIGHT, WIDTH, 5), (200, 72, 6), (128, 128, 8)])
+def test_the_masks_are_sam2s_own_pixel_for_pixel(
+    sam_network: torch.nn.Module, height: int, width: int, seed: int
+) -> None:
+    """Points (one, then more, positive and negative), a box alone, points and a box, on wide,
+    tall and square images: the kept mask is sam2's but where its logit is within
+    ``LOGIT_TOLERANCE`` of the threshold, the score sam2's to 1e-5."""
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+    rgb = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
     predictor = SamPredictor(sam_network, "test-weights")
     key = predictor.embed(rgb)
-    rng = np.random.default_rng(7)
-    cases = [Prompts(box=(12.0, 8.0, 90.5, 70.0))]
+    reference = SAM2ImagePredictor(sam_network)
+    reference._bb_feat_sizes = [(TEST_INPUT // 4,) * 2, (TEST_INPUT // 8,) * 2, (TEST_INPUT // 16,) * 2]
+    reference.set_image(rgb)
+    rng = np.random.default_rng(seed + 2)
+    cases = [Prompts(box=(0.1 * width, 0.1 * height, 0.6 * width, 0.7 * height))]
     for n in range(1, 6):
-        points = rng.random((n, 2)) * [WIDTH, HEIGHT]
+        points = rng.random((n, 2)) * [width, height]
         prompts = Prompts(tuple(PromptPoint(x, y, i % 3 != 2) for i, (x, y) in enumerate(points)))
-        cases += [prompts, prompts.with_box(30, 20, 150, 90)]
+        cases += [prompts, prompts.with_box(0.2 * width, 0.2 * height, 0.9 * width, 0.95 * height)]
     sizes = set()
     for prompts in cases:
-        logits, score = _sam2_answer(sam_network, rgb, prompts)
+        logits, score = _sam2_answer(reference, prompts)
         expected = logits > 0
         result = predictor.predict(key, prompts)
         differing = result.mask != expected
-        assert not differing[np.abs(logits) > 1e-4].any(), prompts
+        assert not differing[np.abs(logits) > LOGIT_TOLERANCE].any(), prompts
         assert differing.sum() <= 2, prompts
         assert result.score == pytest.approx(score, rel=1e-5, abs=1e-6)
         sizes.add(int(expected.sum()))
