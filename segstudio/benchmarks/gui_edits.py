@@ -4,9 +4,9 @@ On an unlabelled copy of the photo with a prediction, each repeat runs: accept t
 undo, redo, undo; flood fill the (whole, unlabelled) image, undo, redo, undo; box-to-mask
 (GrabCut) on an object-sized box (a tenth of the image across), then save. Each action is timed
 from the call, as the menu or the mouse makes it, until the window is idle again (the document's
-long work written, the tools' worker jobs landed); meanwhile a ``PROBE_MS`` QTimer on the GUI
-thread measures the longest time the event loop was kept from running (``*_max_stall_ms``, the
-worst over the repeats; goal <= 50). ``*_ms`` are medians.
+long work written, the tools' worker jobs landed, the save's write landed); meanwhile a
+``PROBE_MS`` QTimer on the GUI thread measures the longest time the event loop was kept from
+running (``*_max_stall_ms``, the worst over the repeats; goal <= 50). ``*_ms`` are medians.
 """
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ def add_bare_image(project: Project, photo_id: str) -> None:
 
 
 def _idle(window: MainWindow) -> bool:
-    """No long work being written and no tool job (fill, GrabCut) on its way."""
+    """No long work being written, no tool job (fill, GrabCut) and no label save on its way."""
     document = window.document
     busy = document is not None and getattr(document, "busy", False)
-    return not busy and not window.toolbox.jobs.pending()
+    return not busy and not window.toolbox.jobs.pending() and not window.session.saves.busy
 
 
 def _timed(window: MainWindow, action: Callable[[], object], name: str = "") -> tuple[float, float]:

@@ -6,7 +6,7 @@ import threading
 import time
 
 import numpy as np
-from gui_helpers import CAT, DOG, drag, zoomed
+from gui_helpers import CAT, DOG, drag, saves_landed, zoomed
 
 from segstudio.core.labels import LabelMap
 from segstudio.gui.document.journal import JournalWriter, Snapshot
@@ -104,6 +104,7 @@ def test_saving_waits_for_a_running_journal_write_so_no_stale_entry_survives(
     qtbot.waitUntil(lambda: bool(threads))  # the write is running
     window.session.autosave_in_background()  # and another waits behind it
     assert window.save()
+    saves_landed(qtbot, window)
     window.session.journal.settle(keep_waiting=True)
     assert not (project_root / ".autosave" / "scene.npz").exists()
     assert Project.open(project_root).recoverable() == []
