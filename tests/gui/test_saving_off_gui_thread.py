@@ -217,3 +217,22 @@ def test_export_right_after_a_save_sees_the_saved_labels(qtbot, make_window, pro
     assert (values[5, 5:30] == DOG).all()
     for box in open_boxes(window):
         box.close()
+
+
+def test_an_edit_before_the_writer_copied_the_labels_copies_them_first(qtbot, make_window, project_root):
+    """The writer is still busy with the image left when the next one is saved and edited again:
+    the edit copies the labels for that save first, so the file holds what was saved."""
+    window = zoomed(make_window(project_root))
+    release, threads = _held_saves(window)
+    _paint(qtbot, window)
+    press_key(qtbot, window, Qt.Key.Key_D)  # "scene" saved on leaving: held on the writer thread
+    qtbot.waitUntil(lambda: bool(threads))
+    _paint(qtbot, window, PERSON)
+    saved = window.labels.copy()
+    _save_key(qtbot, window)  # waits behind the held save, its copy not taken yet
+    _paint(qtbot, window, CAT, ((10, 60), (60, 60)))
+    assert not np.array_equal(window.labels.category, saved.category)
+    release.set()
+    saves_landed(qtbot, window)
+    assert np.array_equal(Project.open(project_root).load_labels("plain").category, saved.category)
+    assert window.document.dirty

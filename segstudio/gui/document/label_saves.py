@@ -2,12 +2,18 @@
 
 Compressing, writing and fsyncing a 12 MP label file and committing its state to the index took
 19-60 ms on a quiet machine and up to 1.8 s of fsync under disk load, all on the GUI thread. Now
-the GUI thread copies the labels (a few ms) and hands ``Project.save_labels`` of the copy to a
+the GUI thread hands ``Project.save_labels`` of a copy of the labels to a
 :class:`~segstudio.gui.threads.file_writes.FileWrites` writer under the labels file's path: the
 same rules as the scribble files (one thread, the newest waiting write of a file wins, writes of
 one file land in the order handed in; the write itself stays atomic: temp file and rename).
 
-Each save is a :class:`SaveRequest` naming the document and its revision at the copy. Its
+Not even the copy needs the GUI thread (~20 ms at 12 MP on a quiet machine, several times that
+under load): a :class:`LabelsCopy` is made by whichever thread needs it first, the writer as its
+first step (numpy's copy lets the GUI thread run meanwhile) or the GUI thread just before it
+changes the labels (``Document.keep_for_save``: every change of the labels settles the document
+first).
+
+Each save is a :class:`SaveRequest` naming the document and its revision when asked. Its
 :class:`SaveOutcome` comes back on the GUI thread (``landed``) once the write ran, or at once from
 :meth:`LabelSaves.settle`, which whoever reads the file or the index next calls first. Only the
 latest request of an image counts (an older one that still waited never runs; one that ran first is
@@ -29,6 +35,24 @@ from segstudio.core.labels import LabelMap
 from segstudio.gui.document.document import Document
 from segstudio.gui.threads.file_writes import FileWrites
 from segstudio.io.project import ImageState, Project
+
+
+class LabelsCopy:
+    """The labels as a save found them, copied once by whichever thread asks first (see the module
+    notes); the live labels must not change before :meth:`take` returned on some thread."""
+
+    def __init__(self, live: LabelMap) -> None:
+        self._live: LabelMap | None = live
+        self._copy: LabelMap | None = None
+        self._lock = threading.Lock()
+
+    def take(self) -> LabelMap:
+        """The copy (made now, by this thread, unless made already; waits while another makes it)."""
+        with self._lock:
+            if self._copy is None:
+                assert self._live is not None
+                self._copy, self._live = self._live.copy(), None
+            return self._copy
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,12 +114,13 @@ class LabelSaves(QObject):
         """The latest save of ``image_id`` not yet landed, if any."""
         return self._latest.get(image_id)
 
-    def submit(self, project: Project, request: SaveRequest, labels: LabelMap) -> None:
-        """Save ``labels`` (a copy no one changes) as ``request`` says, on the writer thread."""
+    def submit(self, project: Project, request: SaveRequest, copy: LabelsCopy) -> None:
+        """Save the labels of ``copy`` as ``request`` says, on the writer thread."""
         path = project.labels_file(request.image_id)
         self._latest[request.image_id] = request
 
         def write() -> None:
+            labels = copy.take()
             self._before_write()
             try:
                 project.save_labels(request.image_id, labels, request.state)

@@ -26,7 +26,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from segstudio.core.palette import Palette
 from segstudio.gui.document.document import Document
 from segstudio.gui.document.journal import JournalWriter, Snapshot
-from segstudio.gui.document.label_saves import LabelSaves, SaveOutcome, SaveRequest
+from segstudio.gui.document.label_saves import LabelSaves, LabelsCopy, SaveOutcome, SaveRequest
 from segstudio.gui.document.loader import ImageLoader
 from segstudio.gui.document.loading import LoadedImage
 from segstudio.io.project import ImageState, JournalReview, Project, ProjectError
@@ -217,7 +217,8 @@ class Session(QObject):
         return pending if pending is not None and pending.document is document and pending.current else None
 
     def save(self, state: ImageState | None = None) -> None:
-        """Start saving the current labels (a copy) on the writer thread and return; state
+        """Start saving the current labels on the writer thread and return (the copy is made there
+        unless an edit comes first, ``label_saves``); state
         ``edited`` after edits unless given. It lands as ``saved``, or fails as ``save_failed``.
         Raises ProjectError when the image is no longer in the index."""
         project, document = self._project(), self.document
@@ -233,7 +234,9 @@ class Session(QObject):
         self._autosave.stop()
         self.journal.drop_waiting()  # a journal entry written after the save would look newer than it
         request = SaveRequest(document, document.revision, state)
-        self.saves.submit(project, request, document.labels.copy())
+        copy = LabelsCopy(document.labels)
+        document.keep_for_save(copy.take)  # copied before the next change, if the writer has not yet
+        self.saves.submit(project, request, copy)
 
     def settle_saves(self, image_id: str | None = None) -> bool:
         """Block until the saves on their way (of ``image_id``; None: all) landed, their outcomes
