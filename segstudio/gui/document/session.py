@@ -235,7 +235,12 @@ class Session(QObject):
         self.journal.drop_waiting()  # a journal entry written after the save would look newer than it
         request = SaveRequest(document, document.revision, state)
         copy = LabelsCopy(document.labels)
-        document.keep_for_save(copy.take)  # copied before the next change, if the writer has not yet
+
+        def before_change() -> None:  # copied first, if the writer has not yet (``label_saves``)
+            if self.saves.pending(request.image_id) is request:  # a superseded save never writes
+                copy.take()
+
+        document.keep_for_save(before_change)
         self.saves.submit(project, request, copy)
 
     def settle_saves(self, image_id: str | None = None) -> bool:
