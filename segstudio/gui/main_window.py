@@ -462,6 +462,8 @@ class MainWindow(QMainWindow):
         except (ProjectError, OSError) as error:
             self.show_error("Cannot save", str(error))
             return False
+        if self.session.saves.busy:
+            self.statusBar().showMessage(f"Saving {self.image_name}…", 3000)
         return True
 
     def save_edits(self) -> bool:
