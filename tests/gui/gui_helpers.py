@@ -196,3 +196,11 @@ def saves_landed(qtbot, window: MainWindow, timeout: int = 20000) -> MainWindow:
     """Wait until every label save handed to the writer thread has landed (its outcome taken)."""
     qtbot.waitUntil(lambda: not window.session.saves.busy, timeout=timeout)
     return window
+
+
+def brush_stroke(qtbot, window: MainWindow, label: int = DOG, points=((10, 10), (40, 20))) -> None:
+    """A brush stroke of ``label`` (radius 4) through image ``points``, with the real mouse."""
+    window.toolbox.set_tool("brush")
+    window.toolbox.set_label(label)
+    window.toolbox.set_radius(4)
+    drag(qtbot, window, list(points))

@@ -8,8 +8,18 @@ import shutil
 import threading
 
 import numpy as np
-from gui_helpers import CAT, DOG, PERSON, drag, export_from_menu, open_boxes, press_key, saves_landed, zoomed
-from PySide6.QtCore import Qt, QTimer
+from gui_helpers import (
+    CAT,
+    DOG,
+    PERSON,
+    brush_stroke,
+    export_from_menu,
+    open_boxes,
+    press_key,
+    saves_landed,
+    zoomed,
+)
+from PySide6.QtCore import Qt
 
 from segstudio.core.labels import LabelMap
 from segstudio.io.export import ExportFormat
@@ -18,13 +28,6 @@ from segstudio.io.semantic_png import read_label_values
 
 HOLD_S = 10.0
 WAIT_MS = 20000
-
-
-def _paint(qtbot, window, label=DOG, points=((10, 10), (40, 20))) -> None:
-    window.toolbox.set_tool("brush")
-    window.toolbox.set_label(label)
-    window.toolbox.set_radius(4)
-    drag(qtbot, window, list(points))
 
 
 def _held_saves(window) -> tuple[threading.Event, list[threading.Thread]]:
@@ -46,16 +49,29 @@ def _save_key(qtbot, window) -> None:
     press_key(qtbot, window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
 
 
+def _painted_and_saving(qtbot, window) -> tuple[threading.Event, list[threading.Thread], LabelMap]:
+    """A stroke, then Ctrl+S with the write held (``_held_saves``); the labels as saved."""
+    release, threads = _held_saves(window)
+    brush_stroke(qtbot, window)
+    painted = window.labels.copy()
+    _save_key(qtbot, window)
+    return release, threads, painted
+
+
+def _release_soon(release: threading.Event) -> None:
+    """Let the held write go on in 0.2 s, from another thread: the GUI thread may be waiting for it."""
+    timer = threading.Timer(0.2, release.set)
+    timer.daemon = True
+    timer.start()
+
+
 def _saved_category(root) -> np.ndarray:
     return Project.open(root).load_labels("scene").category
 
 
 def test_save_returns_at_once_and_marks_saved_only_when_the_write_lands(qtbot, make_window, project_root):
     window = zoomed(make_window(project_root))
-    release, threads = _held_saves(window)
-    _paint(qtbot, window)
-    painted = window.labels.copy()
-    _save_key(qtbot, window)
+    release, threads, painted = _painted_and_saving(qtbot, window)
     qtbot.waitUntil(lambda: bool(threads))  # the write runs, held, on another thread
     assert threads[0] is not threading.main_thread()
     assert window.document.dirty and window.windowTitle().startswith("scene*")  # not landed yet
@@ -69,13 +85,10 @@ def test_save_returns_at_once_and_marks_saved_only_when_the_write_lands(qtbot, m
 
 def test_save_navigate_and_come_back_shows_the_saved_labels(qtbot, make_window, project_root):
     window = zoomed(make_window(project_root))
-    release, threads = _held_saves(window)
-    _paint(qtbot, window)
-    painted = window.labels.copy()
-    _save_key(qtbot, window)
+    release, _, painted = _painted_and_saving(qtbot, window)
     press_key(qtbot, window, Qt.Key.Key_D)  # to "plain" while the save is still held
     assert window.image_name == "plain" and window.session.saves.pending("scene") is not None
-    QTimer.singleShot(200, release.set)  # lands while coming back waits for it
+    _release_soon(release)  # lands while coming back waits for it
     assert window.open_image("scene")
     assert window.image_name == "scene" and not window.document.dirty
     for name in ("category", "instance", "provenance"):
@@ -85,11 +98,8 @@ def test_save_navigate_and_come_back_shows_the_saved_labels(qtbot, make_window, 
 
 def test_save_then_close_loses_nothing(qtbot, make_window, project_root):
     window = zoomed(make_window(project_root))
-    release, _ = _held_saves(window)
-    _paint(qtbot, window)
-    painted = window.labels.copy()
-    _save_key(qtbot, window)
-    QTimer.singleShot(200, release.set)
+    release, _, painted = _painted_and_saving(qtbot, window)
+    _release_soon(release)
     assert window.close()  # waits for the save to land
     assert not window.isVisible()
     assert np.array_equal(_saved_category(project_root), painted.category)
@@ -102,10 +112,10 @@ def test_an_edit_right_after_saving_stays_unsaved_and_the_file_holds_the_saved_c
     window = zoomed(make_window(project_root))
     window.session.autosave_timer.setInterval(50)
     release, _ = _held_saves(window)
-    _paint(qtbot, window)
+    brush_stroke(qtbot, window)
     saved = window.labels.copy()
     _save_key(qtbot, window)
-    _paint(qtbot, window, CAT, ((10, 60), (60, 60)))  # while the save is on its way
+    brush_stroke(qtbot, window, CAT, ((10, 60), (60, 60)))  # while the save is on its way
     after = window.labels.copy()
     release.set()
     saves_landed(qtbot, window)
@@ -121,9 +131,9 @@ def test_an_edit_right_after_saving_stays_unsaved_and_the_file_holds_the_saved_c
 def test_two_saves_in_a_row_the_later_wins(qtbot, make_window, project_root):
     window = zoomed(make_window(project_root))
     release, _ = _held_saves(window)
-    _paint(qtbot, window)
+    brush_stroke(qtbot, window)
     assert window.save()
-    _paint(qtbot, window, PERSON, ((10, 40), (70, 40)))
+    brush_stroke(qtbot, window, PERSON, ((10, 40), (70, 40)))
     assert window.save()
     assert window.document.dirty
     latest = window.labels.copy()
@@ -156,7 +166,7 @@ def _block_the_labels_file(project_root):
 def test_a_failed_save_keeps_the_edits_says_why_and_a_later_save_succeeds(qtbot, make_window, project_root):
     window = zoomed(make_window(project_root))
     target = _block_the_labels_file(project_root)
-    _paint(qtbot, window)
+    brush_stroke(qtbot, window)
     painted = window.labels.copy()
     _save_key(qtbot, window)
     qtbot.waitUntil(lambda: bool(open_boxes(window)), timeout=WAIT_MS)
@@ -179,7 +189,7 @@ def test_a_failed_save_keeps_the_edits_says_why_and_a_later_save_succeeds(qtbot,
 def test_a_failed_save_on_leaving_brings_the_edits_back_from_the_journal(qtbot, make_window, project_root):
     window = zoomed(make_window(project_root))
     _block_the_labels_file(project_root)
-    _paint(qtbot, window)
+    brush_stroke(qtbot, window)
     painted = window.labels.copy()
     press_key(qtbot, window, Qt.Key.Key_D)  # saves on leaving, off the GUI thread
     assert window.image_name == "plain"
@@ -196,7 +206,7 @@ def test_a_failed_save_on_leaving_brings_the_edits_back_from_the_journal(qtbot, 
 def test_closing_when_the_save_fails_keeps_the_window_open(qtbot, make_window, project_root):
     window = zoomed(make_window(project_root))
     _block_the_labels_file(project_root)
-    _paint(qtbot, window)
+    brush_stroke(qtbot, window)
     assert not window.close()
     assert window.isVisible() and window.document.dirty
     qtbot.waitUntil(lambda: bool(open_boxes(window)), timeout=WAIT_MS)
@@ -206,10 +216,10 @@ def test_closing_when_the_save_fails_keeps_the_window_open(qtbot, make_window, p
 def test_export_right_after_a_save_sees_the_saved_labels(qtbot, make_window, project_root, tmp_path):
     window = zoomed(make_window(project_root))
     release, _ = _held_saves(window)
-    _paint(qtbot, window, DOG, ((5, 5), (30, 5)))
+    brush_stroke(qtbot, window, DOG, ((5, 5), (30, 5)))
     _save_key(qtbot, window)
     out = tmp_path / "export"
-    QTimer.singleShot(200, release.set)
+    _release_soon(release)
     with qtbot.waitSignal(window.exchange.job.done, timeout=WAIT_MS):
         export_from_menu(qtbot, window, ExportFormat.SEMANTIC_PNG, out)
     assert not window.document.dirty
@@ -224,13 +234,13 @@ def test_an_edit_before_the_writer_copied_the_labels_copies_them_first(qtbot, ma
     the edit copies the labels for that save first, so the file holds what was saved."""
     window = zoomed(make_window(project_root))
     release, threads = _held_saves(window)
-    _paint(qtbot, window)
+    brush_stroke(qtbot, window)
     press_key(qtbot, window, Qt.Key.Key_D)  # "scene" saved on leaving: held on the writer thread
     qtbot.waitUntil(lambda: bool(threads))
-    _paint(qtbot, window, PERSON)
+    brush_stroke(qtbot, window, PERSON)
     saved = window.labels.copy()
     _save_key(qtbot, window)  # waits behind the held save, its copy not taken yet
-    _paint(qtbot, window, CAT, ((10, 60), (60, 60)))
+    brush_stroke(qtbot, window, CAT, ((10, 60), (60, 60)))
     assert not np.array_equal(window.labels.category, saved.category)
     release.set()
     saves_landed(qtbot, window)
