@@ -9,11 +9,12 @@ no edit can reach the image being left or the one coming), ``loading_id`` names 
 way, and the window keeps showing the previous one. The image arrives as ``document_opened``; an
 image that cannot be read as ``unreadable``, after which the previous document is open again.
 
-Saving is asynchronous too (``label_saves``): :meth:`Session.save` copies the labels and returns;
-the document is marked saved (``saved``) when the write lands, or the failure comes as
-``save_failed`` with the edits kept. Reading an image whose save is on its way, leaving the project
-and closing first let the save land (:meth:`Session.settle_saves`). While a save is on its way no
-journal entry is written (the save would remove it); the autosave timer starts again when it lands.
+Saving is asynchronous too (``label_saves``): :meth:`Session.save` hands the labels to the writer
+thread (which copies them) and returns; the document is marked saved (``saved``) when the write
+lands, or the failure comes as ``save_failed`` with the edits kept. Reading an image whose save is
+on its way, leaving the project and closing first let the save land (:meth:`Session.settle_saves`).
+While a save is on its way no journal entry is written (the save would remove it); the autosave
+timer starts again when it lands.
 """
 
 from __future__ import annotations
@@ -218,9 +219,9 @@ class Session(QObject):
 
     def save(self, state: ImageState | None = None) -> None:
         """Start saving the current labels on the writer thread and return (the copy is made there
-        unless an edit comes first, ``label_saves``); state
-        ``edited`` after edits unless given. It lands as ``saved``, or fails as ``save_failed``.
-        Raises ProjectError when the image is no longer in the index."""
+        unless an edit comes first, ``label_saves``); state ``edited`` after edits unless given.
+        It lands as ``saved``, or fails as ``save_failed``; a save of what is on its way already is
+        not asked again. Raises ProjectError when the image is no longer in the index."""
         project, document = self._project(), self.document
         if document is None:
             return
