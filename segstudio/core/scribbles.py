@@ -9,7 +9,7 @@ and :meth:`ScribbleMap.from_values` convert. Undo works per stroke, on the strok
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -144,6 +144,12 @@ class ScribbleMap:
         """Scribbled pixels per class id."""
         ids, counts = np.unique(self.category[self.category != VOID], return_counts=True)
         return dict(zip(ids.tolist(), counts.tolist(), strict=True))
+
+
+def value_counts(values: np.ndarray) -> Counter[int]:
+    """Pixels per scribbled value of ``values`` (classifier convention; 0, not scribbled, left out)."""
+    found, counts = np.unique(values[values != 0], return_counts=True)
+    return Counter(dict(zip(found.tolist(), counts.tolist(), strict=True)))
 
 
 def categories_from_values(labels: np.ndarray) -> np.ndarray:

@@ -237,6 +237,7 @@ class MainWindow(QMainWindow):
         session.reopened.connect(self._reopened)
         session.unreadable.connect(self._unreadable)
         session.saved.connect(self._saved)
+        session.save_failed.connect(lambda _image_id, message: self.show_error("Cannot save", message))
         session.problem.connect(lambda message: self.show_error("Problem with a file", message))
         session.status.connect(lambda message: self.statusBar().showMessage(message, 3000))
         toolbox.settings_changed.connect(self._show_tool)
@@ -288,7 +289,7 @@ class MainWindow(QMainWindow):
         A folder among several paths opens alone. What opened joins File > Open recent: a folder
         as given (reopening it lists images added since), else the project folder.
         """
-        if not self.maybe_save():
+        if not self.maybe_save(settle=True):
             return False
         folders = [path for path in paths if path.is_dir()]
         palette = self.new_palette.palette_for((folders or [*paths])[0])
@@ -309,7 +310,7 @@ class MainWindow(QMainWindow):
 
     def open_project(self, project: Project, image_id: str | None = None) -> bool:
         """Show ``project`` at ``image_id`` (default: its first image); offers to recover journals."""
-        if not self.maybe_save():
+        if not self.maybe_save(settle=True):
             return False
         self.toolbox.set_document(None)
         self.canvas.clear()
@@ -450,6 +451,8 @@ class MainWindow(QMainWindow):
     # -- saving -------------------------------------------------------------------------------------
 
     def save(self, state: ImageState | None = None) -> bool:
+        """Start saving the open image (on the writer thread, ``Session.save``): True when started;
+        it says "Saved" when the write lands, or shows why it failed."""
         if self.document is None:
             self.statusBar().showMessage("No image is open: nothing to save", 3000)
             return False
@@ -459,15 +462,18 @@ class MainWindow(QMainWindow):
         except (ProjectError, OSError) as error:
             self.show_error("Cannot save", str(error))
             return False
-        self.statusBar().showMessage(f"Saved {self.image_name}", 3000)
+        if self.session.saves.busy:
+            self.statusBar().showMessage(f"Saving {self.image_name}…", 3000)
         return True
 
     def save_edits(self) -> bool:
-        """Save the open image's unsaved edits, if any, before work that reads labels from disk
-        (training, scoring, export); False when saving failed (the error was shown)."""
+        """Save the open image's unsaved edits, if any, and wait until every save landed, before
+        work that reads labels from disk (training, scoring, export); False when saving failed
+        (the error was shown)."""
         self.toolbox.finish()
-        document = self.document
-        return document is None or not document.dirty or self.save()
+        if self.session.unsaved and not self.save():
+            return False
+        return self.session.settle_saves()
 
     def mark_reviewed(self) -> bool:
         return self.save(ImageState.REVIEWED)
@@ -481,25 +487,25 @@ class MainWindow(QMainWindow):
         if self.settings is not None:
             self.settings.setValue(SAVE_ON_LEAVE_KEY, on)
 
-    def maybe_save(self) -> bool:
-        """True when the current image may be left: nothing unsaved, saved (at once when saving on
-        leaving is on, the default), or discarded on request."""
+    def maybe_save(self, settle: bool = False) -> bool:
+        """True when the current image may be left: nothing unsaved, its save on its way (started
+        at once when saving on leaving is on, the default), or discarded on request. With
+        ``settle`` (leaving the project, closing) the saves must also have landed well."""
         self.toolbox.finish()
         document = self.document
-        if document is None or not document.dirty:
-            return True
-        if self.save_on_leave:
-            return self.save()
-        answer = dialogs.ask_unsaved(self, document.image_id)
-        if answer is dialogs.Unsaved.SAVE:
-            return self.save()
-        if answer is dialogs.Unsaved.DISCARD:
-            self.session.discard()
-            return True
-        return False
+        if document is not None and self.session.unsaved:
+            if self.save_on_leave:
+                answer = dialogs.Unsaved.SAVE
+            else:
+                answer = dialogs.ask_unsaved(self, document.image_id)
+            if answer is dialogs.Unsaved.DISCARD:
+                self.session.discard()
+            elif answer is not dialogs.Unsaved.SAVE or not self.save():
+                return False
+        return not settle or self.session.settle_saves()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
-        if self.maybe_save():
+        if self.maybe_save(settle=True):
             remembered.save_layout(self, self.settings)
             self.session.close()
             self.depth_view.stop()
@@ -510,8 +516,10 @@ class MainWindow(QMainWindow):
             event.ignore()
 
     def _saved(self, image_id: str) -> None:
+        """A save landed (it may be of an image left meanwhile)."""
         if self.project is not None:
-            self.image_list.set_state(image_id, self.project.entry(image_id).state)
+            self.show_image_state(image_id, self.project.entry(image_id).state)
+        self.statusBar().showMessage(f"Saved {image_id}", 3000)
 
     def _captured(self, image_id: str) -> None:
         """A depth frame joined the project: list it, keeping the current image and its state."""

@@ -33,8 +33,9 @@ def opening_waits_for_the_image(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, qtbot
 ) -> None:
     """Images are read on the loader thread and shown when they arrive; most tests are about the
-    open image, so here each way of opening one returns once the image is shown (or refused),
-    with the event loop running meanwhile. Tests marked ``loading`` drive the waiting themselves."""
+    open image, so here each way of opening one returns once the image is shown (or refused) and
+    its IoU numbers drawn, with the event loop running meanwhile. Tests marked ``loading`` drive
+    the waiting themselves."""
     if request.node.get_closest_marker("loading") is not None:
         return
     for name in WAITING_OPENS:
@@ -42,7 +43,10 @@ def opening_waits_for_the_image(
 
         def waiting(window: MainWindow, *args, _opening=opening, **kwargs):  # noqa: ANN202, ANN002, ANN003
             result = _opening(window, *args, **kwargs)
-            qtbot.waitUntil(lambda: window.session.loading_id is None, timeout=LOAD_PATIENCE_MS)
+            qtbot.waitUntil(  # the IoU dock draws the image's numbers the turn after it is shown
+                lambda: window.session.loading_id is None and not window.iou_panel.redraw_due,
+                timeout=LOAD_PATIENCE_MS,
+            )
             return result
 
         monkeypatch.setattr(MainWindow, name, waiting)

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from PySide6.QtCore import QPoint, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialog, QDialogButtonBox, QMainWindow, QMessageBox
 
 from segstudio.core.labels import LabelMap, Provenance
 from segstudio.core.palette import builtin_palette
 from segstudio.gui.main_window import MainWindow
 from segstudio.io.project import Project
+
+if TYPE_CHECKING:
+    from segstudio.io.export import ExportFormat
 
 HEIGHT, WIDTH = 90, 120
 PALETTE = builtin_palette("voc")
@@ -172,3 +176,31 @@ def choose(qtbot, window: QMainWindow, menu_title: str, item_text: str) -> None:
     item = next(a for a in menu.actions() if a.text().replace("&", "") == item_text)
     qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(item).center())
     qtbot.waitUntil(lambda: not menu.isVisible())
+
+
+def export_from_menu(qtbot, window: MainWindow, fmt: ExportFormat, out: Path) -> QDialog:
+    """Choose File > Export dataset…, the format and the folder, and press Export."""
+    from segstudio.gui.exchange.export_dialog import ExportDialog  # as the app: loaded when asked for
+
+    action = next(a for a in window.shortcuts.actions.values() if a.text() == "&Export dataset…")
+    action.trigger()
+    dialog = window.findChild(ExportDialog)
+    assert dialog is not None and dialog.isVisible()
+    dialog.format.setCurrentIndex(dialog.format.findData(fmt))
+    dialog.out.setText(str(out))
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    return dialog
+
+
+def saves_landed(qtbot, window: MainWindow, timeout: int = 20000) -> MainWindow:
+    """Wait until every label save handed to the writer thread has landed (its outcome taken)."""
+    qtbot.waitUntil(lambda: not window.session.saves.busy, timeout=timeout)
+    return window
+
+
+def brush_stroke(qtbot, window: MainWindow, label: int = DOG, points=((10, 10), (40, 20))) -> None:
+    """A brush stroke of ``label`` (radius 4) through image ``points``, with the real mouse."""
+    window.toolbox.set_tool("brush")
+    window.toolbox.set_label(label)
+    window.toolbox.set_radius(4)
+    drag(qtbot, window, list(points))

@@ -6,20 +6,13 @@ import threading
 import time
 
 import numpy as np
-from gui_helpers import CAT, DOG, drag, zoomed
+from gui_helpers import CAT, brush_stroke, saves_landed, zoomed
 
 from segstudio.core.labels import LabelMap
 from segstudio.gui.document.journal import JournalWriter, Snapshot
 from segstudio.io.project import Project
 
 SLOW_WRITE_S = 0.3
-
-
-def _paint(qtbot, window, label=DOG, points=((10, 10), (40, 20))) -> None:
-    window.toolbox.set_tool("brush")
-    window.toolbox.set_label(label)
-    window.toolbox.set_radius(4)
-    drag(qtbot, window, list(points))
 
 
 def _slow(write, wait=lambda: time.sleep(SLOW_WRITE_S)):
@@ -81,12 +74,12 @@ def test_autosave_writes_a_snapshot_on_another_thread_while_editing_goes_on(qtbo
             held_to_the_end.set()
 
     project.autosave, threads = _slow(project.autosave, wait=hold)
-    _paint(qtbot, window)
+    brush_stroke(qtbot, window)
     snapshot = window.labels.copy()
     window.session.autosave_in_background()
     assert not held_to_the_end.is_set()  # the GUI thread came back while the write was still held
     release.set()
-    _paint(qtbot, window, CAT, ((10, 60), (60, 60)))  # edits go on while the journal is written
+    brush_stroke(qtbot, window, CAT, ((10, 60), (60, 60)))  # edits go on while the journal is written
     window.session.journal.settle(keep_waiting=True)
     assert threads and threads[0] is not threading.main_thread()
     journaled = Project.open(project_root).recover("scene")
@@ -99,11 +92,12 @@ def test_saving_waits_for_a_running_journal_write_so_no_stale_entry_survives(
 ):
     window = zoomed(make_window(project_root))
     window.project.autosave, threads = _slow(window.project.autosave)
-    _paint(qtbot, window)
+    brush_stroke(qtbot, window)
     window.session.autosave_in_background()
     qtbot.waitUntil(lambda: bool(threads))  # the write is running
     window.session.autosave_in_background()  # and another waits behind it
     assert window.save()
+    saves_landed(qtbot, window)
     window.session.journal.settle(keep_waiting=True)
     assert not (project_root / ".autosave" / "scene.npz").exists()
     assert Project.open(project_root).recoverable() == []

@@ -7,30 +7,17 @@ import json
 import threading
 from pathlib import Path
 
-from gui_helpers import DOG, drag, open_boxes, zoomed
+from gui_helpers import DOG, drag, export_from_menu, open_boxes, zoomed
 from PySide6.QtWidgets import QDialogButtonBox
 
 from segstudio.cli import main as cli_main
 from segstudio.gui.exchange.dataset_exchange import export_home
-from segstudio.gui.exchange.export_dialog import ExportDialog, free_folder
-from segstudio.gui.main_window import MainWindow
+from segstudio.gui.exchange.export_dialog import free_folder
 from segstudio.gui.threads.worker import Job, Priority
 from segstudio.io.export import ExportFormat
 from segstudio.io.semantic_png import read_label_values
 
 WAIT_MS = 20000
-
-
-def _export(qtbot, window: MainWindow, fmt: ExportFormat, out: Path) -> ExportDialog:
-    """Choose File > Export dataset…, the format and the folder, and press Export."""
-    action = next(a for a in window.shortcuts.actions.values() if a.text() == "&Export dataset…")
-    action.trigger()
-    dialog = window.findChild(ExportDialog)
-    assert dialog is not None and dialog.isVisible()
-    dialog.format.setCurrentIndex(dialog.format.findData(fmt))
-    dialog.out.setText(str(out))
-    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
-    return dialog
 
 
 def test_export_saves_the_open_image_and_equals_the_cli(qtbot, make_window, project_root, tmp_path) -> None:
@@ -41,7 +28,7 @@ def test_export_saves_the_open_image_and_equals_the_cli(qtbot, make_window, proj
     assert window.document.dirty
     out = tmp_path / "gui-export"
     with qtbot.waitSignal(window.exchange.job.done, timeout=WAIT_MS) as finished:
-        _export(qtbot, window, ExportFormat.SEMANTIC_PNG, out)
+        export_from_menu(qtbot, window, ExportFormat.SEMANTIC_PNG, out)
         assert window.exchange.status.isVisible()
     assert finished.args == [1]
     assert not window.document.dirty  # saved before the export read the project
@@ -64,7 +51,7 @@ def test_coco_panoptic_export_from_the_window(qtbot, make_window, project_root, 
     window = make_window(project_root)
     out = tmp_path / "panoptic"
     with qtbot.waitSignal(window.exchange.job.done, timeout=WAIT_MS):
-        _export(qtbot, window, ExportFormat.COCO_PANOPTIC, out)
+        export_from_menu(qtbot, window, ExportFormat.COCO_PANOPTIC, out)
     data = json.loads((out / "annotations" / "panoptic.json").read_text())
     assert [a["file_name"] for a in data["annotations"]] == ["scene.png"]
     categories = {s["category_id"] for s in data["annotations"][0]["segments_info"]}
@@ -100,7 +87,7 @@ def test_a_failing_export_leaves_nothing_and_says_why(qtbot, make_window, projec
     (project_root / "labels" / "scene.npz").write_bytes(b"not a label file")
     out = tmp_path / "broken"
     with qtbot.waitSignal(window.exchange.job.failed, timeout=WAIT_MS) as failed:
-        _export(qtbot, window, ExportFormat.COCO_INSTANCES, out)
+        export_from_menu(qtbot, window, ExportFormat.COCO_INSTANCES, out)
     assert "scene" in failed.args[0]
     assert not out.exists() and not any(p.name.startswith(".broken") for p in tmp_path.iterdir())
     qtbot.waitUntil(lambda: bool(open_boxes(window)), timeout=WAIT_MS)
@@ -115,7 +102,7 @@ def test_stopping_an_export_writes_nothing(qtbot, make_window, project_root, tmp
     gate = threading.Event()
     window.worker.submit(Job("test-gate", "hold", lambda context: gate.wait(WAIT_MS / 1000), Priority.BATCH))
     out = tmp_path / "stopped"
-    _export(qtbot, window, ExportFormat.CITYSCAPES, out)  # queued behind the gate
+    export_from_menu(qtbot, window, ExportFormat.CITYSCAPES, out)  # queued behind the gate
     assert window.exchange.status.isVisible() and window.exchange.job.running
     with qtbot.waitSignal(window.exchange.job.cancelled, timeout=WAIT_MS):
         window.exchange.stop_button.click()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from gui_helpers import DOG, PERSON, answer_modal, drag, press_key, zoomed
+from gui_helpers import DOG, PERSON, answer_modal, drag, press_key, saves_landed, zoomed
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
@@ -25,6 +25,7 @@ def test_save_close_reopen_gives_the_same_labels(qtbot, make_window, project_roo
     assert window.windowTitle().startswith("scene*")
     assert window.image_list.state_text("scene").endswith("(unsaved)")
     press_key(qtbot, window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    saves_landed(qtbot, window)  # written on the writer thread
     assert not window.document.dirty and window.windowTitle().startswith("scene —")
     assert window.image_list.state_text("scene") == "edited"
     painted = window.labels.copy()
@@ -40,6 +41,7 @@ def test_save_close_reopen_gives_the_same_labels(qtbot, make_window, project_roo
 def test_save_as_reviewed_records_the_state(qtbot, make_window, project_root):
     window = make_window(project_root)
     press_key(qtbot, window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    saves_landed(qtbot, window)
     assert Project.open(project_root).entry("scene").state is ImageState.REVIEWED
     assert window.image_list.state_text("scene") == "reviewed"
     window.image_list.state_filter.setCurrentIndex(window.image_list.state_filter.findData("unlabelled"))
@@ -104,6 +106,7 @@ def test_autosave_then_recovery_after_the_window_is_dropped_unsaved(qtbot, make_
     assert np.array_equal(again.labels.category, edited.category)
     assert again.windowTitle().startswith("scene*")
     assert again.save()
+    saves_landed(qtbot, again)
     assert not journal.exists()
     assert np.array_equal(Project.open(project_root).load_labels("scene").category, edited.category)
 
@@ -136,6 +139,7 @@ def test_leaving_an_image_saves_it_without_asking_by_default(qtbot, make_window,
     painted = window.labels.category.copy()
     press_key(qtbot, window, Qt.Key.Key_D)  # next image: no dialog (the watchdog fails the test on one)
     assert window.image_name == "plain"
+    saves_landed(qtbot, window)  # the save of "scene" lands on the writer thread
     assert window.image_list.state_text("scene") == "edited"
     assert np.array_equal(Project.open(project_root).load_labels("scene").category, painted)
     _paint(qtbot, window)
@@ -186,6 +190,7 @@ def test_switching_images_with_unsaved_work_asks_first(qtbot, make_window, proje
     answer_modal(Button.Save)
     assert window.open_image("plain") is True
     assert window.image_name == "plain" and not window.document.dirty
+    saves_landed(qtbot, window)
     assert window.image_list.state_text("scene") == "edited"
     window.toolbox.set_label(PERSON)
     assert window.open_image("scene")

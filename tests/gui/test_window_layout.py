@@ -4,7 +4,7 @@ driven through its menus and keys with real mouse and keyboard events."""
 
 from __future__ import annotations
 
-from gui_helpers import MODELS_WAIT_MS, choose, press_key, settled, view_point, zoomed
+from gui_helpers import MODELS_WAIT_MS, choose, press_key, saves_landed, settled, view_point, zoomed
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel, QTabBar, QToolBar, QToolButton, QWidget
 
@@ -147,6 +147,7 @@ def test_a_long_status_message_is_shown_whole_at_1024_px(qtbot, make_window, pro
     qtbot.mouseMove(window.canvas.viewport(), view_point(window, 30, 30))  # a cursor readout to show
     qtbot.waitUntil(lambda: window.cursor_label.text() != "")
     press_key(qtbot, window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)  # a short message
+    saves_landed(qtbot, window)  # "Saved" when the write has landed
     assert bar.currentMessage().startswith("Saved") and window.cursor_label.isVisible()
     for _ in range(2):  # the second time there is nothing left to accept
         press_key(qtbot, window, Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)

@@ -98,6 +98,8 @@ class Document(QObject, Strokes):
         self._work_timer.timeout.connect(self._work_step)
         self._after_stroke: list[Callable[[], None]] = []
         """Long work that arrived (from the worker) while a mouse stroke was open: started after it."""
+        self._for_saves: list[Callable[[], object]] = []
+        """Copies of the labels that saves on their way still have to take (before any change)."""
 
     # -- the model's state ----------------------------------------------------------------------
 
@@ -213,9 +215,18 @@ class Document(QObject, Strokes):
         return self._work is not None
 
     def settle(self) -> None:
-        """Finish long work now, before anything else reads or writes the labels."""
+        """Finish long work now, before anything else reads or writes the labels; the saves on
+        their way take their copies first (every change of the labels comes through here)."""
+        takes, self._for_saves = self._for_saves, []
+        for take in takes:
+            take()
         while self._work is not None:
             self._work_step()
+
+    def keep_for_save(self, take: Callable[[], object]) -> None:
+        """A save copies the labels with ``take`` on its own thread; the next change calls it
+        first (it returns at once when the copy is made, waits while it is being made)."""
+        self._for_saves.append(take)
 
     def _start(self, work: Iterator[None], turn_s: float = 0.0) -> None:
         """Run ``work`` a turn now and the rest a turn per event-loop turn: a turn is one step,

@@ -5,10 +5,11 @@ few. So the GUI thread only copies the labels (a snapshot) and hands them here; 
 writes them. A snapshot handed in while a write runs waits in a single slot, replacing any older
 one, so a burst of autosaves costs one extra write, never a queue.
 
-Ordering with saves: before the GUI thread saves or discards an image it calls :meth:`settle`,
-which drops the waiting snapshot and waits for the running write. So a journal entry can never be
-written after (and on top of) the save that made it stale; every later entry holds edits made
-after that save, and is rightly "newer than saved".
+Ordering with saves: when the GUI thread hands in a save it drops the waiting snapshot
+(:meth:`drop_waiting`), and the save's writer thread waits for the running write (:meth:`wait`)
+before it writes; no snapshot is handed in while a save is on its way (``session``). Discarding
+calls :meth:`settle`. So a journal entry can never be written after (and on top of) the save that
+made it stale; every later entry holds edits made after that save, and is rightly "newer than saved".
 """
 
 from __future__ import annotations
@@ -65,12 +66,20 @@ class JournalWriter(QObject):
             self._running = True
         self._pool.start(self._drain)  # a callable, not QRunnable.create (a stale wrapper: see tests)
 
+    def drop_waiting(self) -> None:
+        """Forget the snapshot waiting for the running write (a save of newer labels is coming)."""
+        with self._lock:
+            self._waiting = None
+
+    def wait(self) -> None:
+        """Block until no write runs (any thread; the label saves wait here before writing)."""
+        self._pool.waitForDone()
+
     def settle(self, keep_waiting: bool = False) -> None:
         """Block until no write runs; the waiting snapshot is dropped unless ``keep_waiting``."""
         if not keep_waiting:
-            with self._lock:
-                self._waiting = None
-        self._pool.waitForDone()
+            self.drop_waiting()
+        self.wait()
 
     def _drain(self) -> None:
         """Pool thread: write snapshots until none waits."""

@@ -10,6 +10,7 @@ of its own. The GUI thread only wraps the result in a ``Document`` and shows it.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,9 @@ import cv2
 import numpy as np
 
 from segstudio.core.label_document import LabelDocument
+from segstudio.core.labels import CATEGORY_DTYPE
 from segstudio.core.palette import Palette
+from segstudio.core.scribbles import value_counts
 from segstudio.io.prediction_files import PREDICTIONS_DIR
 from segstudio.io.project import AUTOSAVE_DIR, Project, ProjectError
 from segstudio.io.scribble_file import load_scribbles, scribbles_target
@@ -45,6 +48,8 @@ class ReadScribbles:
     values: np.ndarray | None
     problem: str
     stamp: PathStamp
+    counts: Counter[int] | None = None
+    """``value_counts`` of ``values``, counted here (not on the GUI thread)."""
 
 
 @dataclass
@@ -108,10 +113,11 @@ def read_scribbles(project: Project, model: LabelDocument) -> ReadScribbles:
     try:
         values = load_scribbles(project, model.image_id)
         if values is not None:
+            values = np.asarray(values, CATEGORY_DTYPE)  # the tally's dtype: no conversion on the GUI thread
             model.scribbles.load_values(values)
     except (ProjectError, ValueError) as error:
         return ReadScribbles(None, str(error), stamp)
-    return ReadScribbles(values, "", stamp)
+    return ReadScribbles(values, "", stamp, None if values is None else value_counts(values))
 
 
 def load_image(

@@ -8,6 +8,13 @@ Opening an image is asynchronous: :meth:`Session.open_image` hands the read to t
 no edit can reach the image being left or the one coming), ``loading_id`` names the image on its
 way, and the window keeps showing the previous one. The image arrives as ``document_opened``; an
 image that cannot be read as ``unreadable``, after which the previous document is open again.
+
+Saving is asynchronous too (``label_saves``): :meth:`Session.save` hands the labels to the writer
+thread (which copies them) and returns; the document is marked saved (``saved``) when the write
+lands, or the failure comes as ``save_failed`` with the edits kept. Reading an image whose save is
+on its way, leaving the project and closing first let the save land (:meth:`Session.settle_saves`).
+While a save is on its way no journal entry is written (the save would remove it); the autosave
+timer starts again when it lands.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from segstudio.core.palette import Palette
 from segstudio.gui.document.document import Document
 from segstudio.gui.document.journal import JournalWriter, Snapshot
+from segstudio.gui.document.label_saves import LabelSaves, LabelsCopy, SaveOutcome, SaveRequest
 from segstudio.gui.document.loader import ImageLoader
 from segstudio.gui.document.loading import LoadedImage
 from segstudio.io.project import ImageState, JournalReview, Project, ProjectError
@@ -36,7 +44,9 @@ class Session(QObject):
     project_opened = Signal(object)
     document_opened = Signal(object)
     saved = Signal(str)
-    """An image's labels were saved (its state in the manifest may have changed)."""
+    """An image's labels were saved: the write landed (its state in the index may have changed)."""
+    save_failed = Signal(str, str)
+    """(image id, message naming the file and the problem): the edits are kept, unsaved."""
     problem = Signal(str)
     """A file could not be used; the work goes on (the window shows a non-blocking message)."""
     status = Signal(str)
@@ -59,6 +69,9 @@ class Session(QObject):
         self.journal = JournalWriter(self)
         self.journal.written.connect(lambda image_id: self.status.emit(f"Autosaved {image_id}"))
         self.journal.failed.connect(lambda image_id, error: self.status.emit(f"Autosave failed: {error}"))
+        self.saves = LabelSaves(self.journal.wait, self)
+        self._failed_saves = 0
+        self.saves.landed.connect(self._save_landed)
         self.loader = ImageLoader(self)
         self.loader.loaded.connect(self._loaded)
         self.loader.failed.connect(self._failed)
@@ -80,6 +93,7 @@ class Session(QObject):
     def set_project(self, project: Project) -> None:
         """Switch to ``project``; the caller has already dealt with unsaved work."""
         self._autosave.stop()
+        self.settle_saves()  # the caller saw the outcome of its saves (``MainWindow.maybe_save``)
         self.journal.settle(keep_waiting=True)  # the old project's last entry still lands
         self.loader.forget()
         self._prefetch_timer.stop()
@@ -105,6 +119,8 @@ class Session(QObject):
         if not image_ids:
             return
         project = self._project()
+        if self.saves.pending(image_ids[0]) is not None:  # reopened before its save landed: read that
+            self.settle_saves(image_ids[0])
         self._prefetch_timer.stop()
         self._autosave.stop()
         if self.document is not None:
@@ -170,9 +186,10 @@ class Session(QObject):
         self._autosave.start()  # restarts: the journal is written once edits pause
 
     def autosave_in_background(self) -> None:
-        """Journal the current document's unsaved labels on the journal thread (a copy; see ``journal``)."""
+        """Journal the current document's unsaved labels on the journal thread (a copy; see ``journal``);
+        while a save is on its way, once it has landed instead (see the module notes)."""
         document = self.document
-        if self.project is None or document is None or not document.dirty:
+        if self.project is None or document is None or not document.dirty or self.saves.busy:
             return
         self.journal.submit(Snapshot(document.image_id, document.labels.copy(), self.project.autosave))
 
@@ -186,25 +203,78 @@ class Session(QObject):
         self._autosave.stop()
         self._prefetch_timer.stop()
         self.loader.stop()
+        self.settle_saves()
         self.journal.settle()
 
+    @property
+    def unsaved(self) -> bool:
+        """The current document has edits that no save on its way holds."""
+        document = self.document
+        return document is not None and document.dirty and self._on_its_way(document) is None
+
+    def _on_its_way(self, document: Document) -> SaveRequest | None:
+        """The save on its way that holds exactly ``document``'s labels now, if any."""
+        pending = self.saves.pending(document.image_id)
+        return pending if pending is not None and pending.document is document and pending.current else None
+
     def save(self, state: ImageState | None = None) -> None:
-        """Save the current labels; state ``edited`` after edits unless given. Raises on failure."""
+        """Start saving the current labels on the writer thread and return (the copy is made there
+        unless an edit comes first, ``label_saves``); state ``edited`` after edits unless given.
+        It lands as ``saved``, or fails as ``save_failed``; a save of what is on its way already is
+        not asked again. Raises ProjectError when the image is no longer in the index."""
         project, document = self._project(), self.document
         if document is None:
             return
+        on_its_way = self._on_its_way(document)
         if state is None:
+            if on_its_way is not None:
+                return  # this content is on its way already
             state = ImageState.EDITED if document.dirty else project.entry(document.image_id).state
+        elif on_its_way is not None and on_its_way.state is state:
+            return
         self._autosave.stop()
-        self.journal.settle()  # a journal entry written after the save would look newer than it
-        try:
-            project.save_labels(document.image_id, document.labels, state)
-        except BaseException:
-            self._autosave.start()  # still unsaved: keep journaling the edits
-            raise
-        self._recover.discard(document.image_id)
-        document.mark_saved()
-        self.saved.emit(document.image_id)
+        self.journal.drop_waiting()  # a journal entry written after the save would look newer than it
+        request = SaveRequest(document, document.revision, state)
+        copy = LabelsCopy(document.labels)
+
+        def before_change() -> None:  # copied first, if the writer has not yet (``label_saves``)
+            if self.saves.pending(request.image_id) is request:  # a superseded save never writes
+                copy.take()
+
+        document.keep_for_save(before_change)
+        self.saves.submit(project, request, copy)
+
+    def settle_saves(self, image_id: str | None = None) -> bool:
+        """Block until the saves on their way (of ``image_id``; None: all) landed, their outcomes
+        handed on; False when the last save of one failed (``save_failed`` was emitted)."""
+        failed_before = self._failed_saves
+        self.saves.settle(image_id)
+        return self._failed_saves == failed_before
+
+    def _save_landed(self, outcome: SaveOutcome) -> None:
+        """GUI thread: the latest save of an image ran (see ``label_saves``)."""
+        request = outcome.request
+        document = request.document
+        if outcome.error is None:
+            self._recover.discard(request.image_id)
+            if request.current:
+                document.mark_saved()
+            self.saved.emit(request.image_id)
+        else:
+            self._failed_saves += 1
+            if outcome.journaled:
+                self._recover.add(request.image_id)  # opened again from the journal, not the old file
+                kept = "Your edits are kept (in the autosave journal too)"
+            else:
+                kept = "The autosave journal could not be written either: your edits are only in memory"
+            message = (
+                f"The labels of {request.image_id} could not be saved to {outcome.path}: {outcome.error}.\n"
+                f"{kept}; save again once the problem is fixed."
+            )
+            self.save_failed.emit(request.image_id, message)
+        current = self.document
+        if current is not None and current.dirty and not self.saves.busy:
+            self._autosave.start()  # journaling paused while the save was on its way
 
     def discard(self) -> None:
         """Forget the current document's unsaved edits, journal included."""
@@ -212,6 +282,7 @@ class Session(QObject):
         if self.project is None or document is None:
             return
         self._autosave.stop()
+        self.settle_saves(document.image_id)  # a failed save's journal entry goes too
         self.journal.settle()
         self.project.discard_autosave(document.image_id)
         self._recover.discard(document.image_id)

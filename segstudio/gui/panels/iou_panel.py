@@ -1,7 +1,8 @@
 """The IoU dock: per-class IoU and PQ of the prediction against the edited ground truth.
 
 IoU comes from the document's confusion matrix, which follows each edit's box; this panel only
-redraws, at most once per ``REDRAW_MS`` however fast the mouse moves. PQ comes from
+redraws, at most once per ``REDRAW_MS`` however fast the mouse moves, and a document just shown in
+the event-loop turn after the one that shows its photo. PQ comes from
 ``gui.panels.pq_live`` (recounted on the worker) through :meth:`IouPanel.set_quality`.
 
 The bar chart is pyqtgraph's, which takes a few hundred milliseconds to import: it is built in the
@@ -144,6 +145,15 @@ class IouPanel(QWidget):
         self._redraw.setSingleShot(True)
         self._redraw.setInterval(REDRAW_MS)
         self._redraw.timeout.connect(self.refresh)
+        self._soon = QTimer(self)
+        self._soon.setSingleShot(True)
+        self._soon.setInterval(0)
+        self._soon.timeout.connect(self.refresh)
+
+    @property
+    def redraw_due(self) -> bool:
+        """A document just shown gets its numbers drawn in the next event-loop turn (not yet)."""
+        return self._soon.isActive()
 
     @property
     def chart_built(self) -> bool:
@@ -178,9 +188,11 @@ class IouPanel(QWidget):
         if self.document is not None:
             self.document.metrics_changed.disconnect(self._schedule)
         self.document = document
-        if document is not None:
-            document.metrics_changed.connect(self._schedule)
-        self.refresh()
+        if document is None:
+            self.refresh()
+            return
+        document.metrics_changed.connect(self._schedule)
+        self._soon.start()  # not in the turn that shows a new photo (20-65 ms at 12 MP under load)
 
     def set_quality(self, quality: PanopticQuality | None) -> None:
         """The latest PQ count of the open document (None: none yet, or no prediction)."""
@@ -223,6 +235,7 @@ class IouPanel(QWidget):
     def refresh(self) -> None:
         """Redraw from the document's current matrix (O(classes), never O(pixels))."""
         self._redraw.stop()
+        self._soon.stop()
         document = self.document
         matrix = None if document is None else document.confusion
         self.chart_slot.setVisible(matrix is not None)

@@ -152,13 +152,14 @@ class ScribbleController(QObject):
             return
         path = scribbles_target(project, document.image_id).path
         read = document.scribbles_read
+        counted = None
         if read is not None and not self.writes.pending(str(path)) and read.stamp == path_stamp(path):
-            values, problem = read.values, read.problem  # the loader put them into the map
+            values, problem, counted = read.values, read.problem, read.counts  # the loader's
         else:
             values, problem = self._read(project, document, path)
         if problem:
             self.status.emit(f"The scribbles were left out: {problem}")
-        self.tally.follow(document.scribbles, values)
+        self.tally.follow(document.scribbles, values, counted)
         document.scribbles_changed.connect(self._scribbles_changed)
         if self.active:
             self.prefetch()
