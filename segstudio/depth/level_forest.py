@@ -39,7 +39,9 @@ class LevelParams:
 
     def __post_init__(self) -> None:
         if self.max_depth < 0 or self.min_samples_leaf < 1 or self.candidates < 1 or self.thresholds < 1:
-            raise ValueError(f"need max_depth >= 0 and min_samples_leaf, candidates, thresholds >= 1; got {self}")
+            raise ValueError(
+                f"need max_depth >= 0 and min_samples_leaf, candidates, thresholds >= 1; got {self}"
+            )
 
 
 def grow_tree(
@@ -66,12 +68,16 @@ def grow_tree(
         bounds = np.r_[0, np.cumsum(sizes)]
         feature = np.full(n_level, -1, np.int64)
         raw = np.zeros(n_level, np.float32)
-        splittable = (depth < params.max_depth) & (sizes >= 2 * params.min_samples_leaf) & (counts.max(axis=1) < sizes)
+        splittable = (
+            (depth < params.max_depth) & (sizes >= 2 * params.min_samples_leaf) & (counts.max(axis=1) < sizes)
+        )
         ids = np.flatnonzero(splittable)
         per_chunk = max(1, TASK_CHUNK // params.candidates)
         for lo in range(0, ids.size, per_chunk):
             chunk = ids[lo : lo + per_chunk]
-            found, chosen, threshold = _split_nodes(images, samples, offsets, bounds, chunk, params, xlogx, n_classes, rng)
+            found, chosen, threshold = _split_nodes(
+                images, samples, offsets, bounds, chunk, params, xlogx, n_classes, rng
+            )
             feature[chunk[found]], raw[chunk[found]] = chosen[found], threshold[found]
         is_split = feature >= 0
         threshold = np.zeros(n_level, np.float32)
@@ -133,9 +139,13 @@ def _split_nodes(
     return np.isfinite(cost), candidates[np.arange(nodes.size), best], threshold
 
 
-def _tasks(offsets: tuple[np.ndarray, ...], bounds: np.ndarray, nodes: np.ndarray, features: np.ndarray) -> Tasks:
+def _tasks(
+    offsets: tuple[np.ndarray, ...], bounds: np.ndarray, nodes: np.ndarray, features: np.ndarray
+) -> Tasks:
     """Tasks probing bank pairs ``features`` on the samples of ``nodes``."""
-    return Tasks(bounds[nodes], bounds[nodes + 1], *(np.ascontiguousarray(column[features]) for column in offsets))
+    return Tasks(
+        bounds[nodes], bounds[nodes + 1], *(np.ascontiguousarray(column[features]) for column in offsets)
+    )
 
 
 def _xlogx(x: np.ndarray) -> np.ndarray:

@@ -99,9 +99,13 @@ class CroppedImages:
             last_row=(boxes[:, 4] + 1).astype(np.float32),
             last_col=(boxes[:, 5] + 1).astype(np.float32),
         )
-        columns = [np.concatenate(parts) for parts in zip(*self._samples, strict=True)] if self._samples else []
-        samples = SampleSet(*columns) if columns else SampleSet(
-            np.zeros(0, np.int32), *(np.zeros(0, np.float32),) * 3, np.zeros(0, np.uint8)
+        columns = (
+            [np.concatenate(parts) for parts in zip(*self._samples, strict=True)] if self._samples else []
+        )
+        samples = (
+            SampleSet(*columns)
+            if columns
+            else SampleSet(np.zeros(0, np.int32), *(np.zeros(0, np.float32),) * 3, np.zeros(0, np.uint8))
         )
         return images, samples
 
@@ -143,8 +147,12 @@ class PackedImages:
     def _read(self, samples: SampleSet, d_row: np.ndarray, d_col: np.ndarray) -> np.ndarray:
         image = samples.image
         last_row, last_col = self.last_row[image], self.last_col[image]
-        row = np.minimum(np.maximum(samples.row + np.rint(d_row * samples.inv_depth), np.float32(0)), last_row)
-        col = np.minimum(np.maximum(samples.col + np.rint(d_col * samples.inv_depth), np.float32(0)), last_col)
+        row = np.minimum(
+            np.maximum(samples.row + np.rint(d_row * samples.inv_depth), np.float32(0)), last_row
+        )
+        col = np.minimum(
+            np.maximum(samples.col + np.rint(d_col * samples.inv_depth), np.float32(0)), last_col
+        )
         in_row = row.astype(np.int64) - 1 - self.top[image]
         in_col = col.astype(np.int64) - 1 - self.left[image]
         inside = (in_row >= 0) & (in_row < self.height[image]) & (in_col >= 0) & (in_col < self.width[image])
@@ -152,4 +160,3 @@ class PackedImages:
         mm = np.take(self.depth, flat) if self.depth.size else np.zeros(flat.shape, np.uint16)
         metres = mm.astype(np.float32) * np.float32(0.001)
         return np.where(inside & (mm > 0), metres, np.float32(BACKGROUND_DEPTH_M)).astype(np.float32)
-

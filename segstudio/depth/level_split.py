@@ -80,9 +80,7 @@ def best_splits(
     return cost[rows, best], candidate[rows, best], threshold[rows, best]
 
 
-def node_values(
-    images: PackedImages, samples: SampleSet, tasks: Tasks, use_jit: bool = True
-) -> np.ndarray:
+def node_values(images: PackedImages, samples: SampleSet, tasks: Tasks, use_jit: bool = True) -> np.ndarray:
     """Float32 feature of every sample of ``tasks``' ranges (one task per node) for its node's offsets."""
     out = np.zeros(len(samples), np.float32)
     kernel = _values_kernel() if use_jit else None

@@ -62,10 +62,37 @@ _metres = numba.njit(nogil=True, inline="always")(_metres_py) if numba is not No
 
 
 def _scores(
-    depth, start, top, left, height, width, last_row, last_col,  # noqa: ANN001 - Numba kernel
-    s_image, s_row, s_col, s_inv, s_label,  # noqa: ANN001
-    first, stop, u_row, u_col, v_row, v_col, picks, xlogx, n_classes, min_leaf,  # noqa: ANN001
-    task_node, task_low, task_high, cost_out, candidate_out, threshold_out, lo, hi,  # noqa: ANN001
+    depth,
+    start,
+    top,
+    left,
+    height,
+    width,
+    last_row,
+    last_col,  # noqa: ANN001 - Numba kernel
+    s_image,
+    s_row,
+    s_col,
+    s_inv,
+    s_label,  # noqa: ANN001
+    first,
+    stop,
+    u_row,
+    u_col,
+    v_row,
+    v_col,
+    picks,
+    xlogx,
+    n_classes,
+    min_leaf,  # noqa: ANN001
+    task_node,
+    task_low,
+    task_high,
+    cost_out,
+    candidate_out,
+    threshold_out,
+    lo,
+    hi,  # noqa: ANN001
 ) -> None:
     """Best split of tasks ``lo .. hi - 1``: node ``task_node[t]``'s candidates ``task_low[t] ..
     task_high[t] - 1`` (see the module notes). The samples of one image (consecutive within a node)
@@ -85,7 +112,9 @@ def _scores(
                 lr, lc = last_row[image], last_col[image]
                 iu = _index(tp, lf, hg, wd, lr, lc, row, col, inv, u_row[j, k_low + k], u_col[j, k_low + k])
                 iv = _index(tp, lf, hg, wd, lr, lc, row, col, inv, v_row[j, k_low + k], v_col[j, k_low + k])
-                thresholds[k, p] = _metres(depth[base + max(iu, 0)], iu) - _metres(depth[base + max(iv, 0)], iv)
+                thresholds[k, p] = _metres(depth[base + max(iu, 0)], iu) - _metres(
+                    depth[base + max(iv, 0)], iv
+                )
             thresholds[k].sort()
         histogram = np.zeros((n_k, n_thresholds + 1, n_classes), np.int32)
         block = a
@@ -96,7 +125,12 @@ def _scores(
             base, tp, lf, hg, wd = start[image], top[image], left[image], height[image], width[image]
             lr, lc = last_row[image], last_col[image]
             for k in range(n_k):
-                ur, uc, vr, vc = u_row[j, k_low + k], u_col[j, k_low + k], v_row[j, k_low + k], v_col[j, k_low + k]
+                ur, uc, vr, vc = (
+                    u_row[j, k_low + k],
+                    u_col[j, k_low + k],
+                    v_row[j, k_low + k],
+                    v_col[j, k_low + k],
+                )
                 for i in range(block, end):
                     row, col, inv = s_row[i], s_col[i], s_inv[i]
                     # the probes of ``_index`` and ``_metres``, written out: the hot loop
@@ -149,9 +183,27 @@ def _scores(
 
 
 def _values(
-    depth, start, top, left, height, width, last_row, last_col,  # noqa: ANN001 - Numba kernel
-    s_image, s_row, s_col, s_inv,  # noqa: ANN001
-    first, stop, u_row, u_col, v_row, v_col, out, lo, hi,  # noqa: ANN001
+    depth,
+    start,
+    top,
+    left,
+    height,
+    width,
+    last_row,
+    last_col,  # noqa: ANN001 - Numba kernel
+    s_image,
+    s_row,
+    s_col,
+    s_inv,  # noqa: ANN001
+    first,
+    stop,
+    u_row,
+    u_col,
+    v_row,
+    v_col,
+    out,
+    lo,
+    hi,  # noqa: ANN001
 ) -> None:
     """Node ``j``'s feature (offsets ``u[j]``, ``v[j]``) at its samples ``first[j] .. stop[j] - 1``."""
     for j in range(lo, hi):

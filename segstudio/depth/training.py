@@ -179,11 +179,18 @@ def cropped_training_set(
     return images.packed()
 
 
-def _share_tree(share: TrainingParams, params: TrainingParams, bank: FeatureBank, report: ProgressCallback) -> Forest:
+def _share_tree(
+    share: TrainingParams, params: TrainingParams, bank: FeatureBank, report: ProgressCallback
+) -> Forest:
     """One share's tree, dense or level-wise, its leaves balanced."""
     if params.level_wise:
         images, samples = cropped_training_set(share, bank, report)
-        level = LevelParams(params.depth, params.min_samples_leaf, share.forest_params().candidates(len(bank)), params.thresholds)
+        level = LevelParams(
+            params.depth,
+            params.min_samples_leaf,
+            share.forest_params().candidates(len(bank)),
+            params.thresholds,
+        )
         tree = grow_tree(images, samples, bank, level, N_PARTS, np.random.default_rng([share.seed, 2]))
         return balanced_leaves(tree, samples.label)
     X, y = training_set(share, bank, report)
@@ -219,6 +226,7 @@ def train_body_parts(params: TrainingParams, progress: ProgressCallback | None =
         features=params.features,
         candidate_features=forest_params.candidates(params.features),
         disjoint_trees=params.disjoint_trees,
+        level_wise=params.level_wise,
         seconds=round(time.perf_counter() - start, 1),
     )
     return BodyPartModel(bank, forest, info).compact()
