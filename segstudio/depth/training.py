@@ -51,13 +51,13 @@ class TrainingParams:
     frames: int = 8000
     first_frame: int = 0
     mirror: bool = True
-    pixels_per_frame: int = 300
+    pixels_per_frame: int = 500
     balance: float = 0.5
-    features: int = 400
+    features: int = 4000
     max_offset: float = MAX_OFFSET_PX_M
     trees: int = 3
     depth: int = 20
-    candidate_features: int | None = 80
+    candidate_features: int | None = 160
     """Offset pairs tried per node; ``None`` = sqrt(features), as ``ForestParams``."""
     thresholds: int = 16
     min_samples_leaf: int = 20
