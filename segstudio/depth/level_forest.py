@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from segstudio.core.forest import Forest
+from segstudio.core.forest import Forest, level_children
 from segstudio.depth.features import FeatureBank
 from segstudio.depth.level_images import PackedImages, SampleSet
 from segstudio.depth.level_split import Tasks, best_splits, node_values
@@ -91,9 +91,7 @@ def grow_tree(
             above = np.minimum.reduceat(np.where(right, values, np.float32(np.inf)), bounds[:-1])
             threshold[is_split] = _halfway(raw[is_split], above[is_split])
         n_split = int(is_split.sum())
-        child = np.empty(n_level, np.int64)
-        child[is_split] = level_start + n_level + 2 * np.arange(n_split)
-        child[~is_split] = ~(n_leaves + np.arange(n_level - n_split))
+        child = level_children(is_split, level_start, n_leaves)
         leaf_probas.append(counts[~is_split] / sizes[~is_split, None])
         features.append(feature)
         thresholds.append(threshold)
