@@ -60,8 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--level-wise",
         action=argparse.BooleanOptionalAction,
         default=defaults.level_wise,
-        help="grow trees level by level from depth crops, features computed per node (--no-level-wise: "
-        "from a dense pixels x offsets matrix; needs --no-disjoint-trees for bagging)",
+        help="grow trees level by level from depth crops, features computed per node, not from a dense "
+        "pixels x offsets matrix (memory bounds neither --features nor --candidates; disjoint trees only)",
     )
     train.add_argument(
         "--seed", type=int, default=defaults.seed, help="seed of the offsets, samples and trees"

@@ -13,6 +13,11 @@ accuracy rewards, at a small cost for the large parts; ``balanced_leaves`` then 
 left of the parts' unequal frequencies from the leaf distributions. Everything follows from
 ``seed``: the same parameters give the same forest, bit for bit.
 
+Level-wise trees (``level_wise``, ``--level-wise``): no matrix at all; each tree is grown a level at
+a time from the frames' depth crops, only each node's candidate features computed
+(``level_forest``), so the bank, the candidates per node and the pixels per frame are bounded by
+time, not memory.
+
 Disjoint trees. By default all trees are grown together on bootstrap draws of one dense feature
 matrix of every sampled pixel, whose size (pixels x offset pairs, float32) bounds the training data
 by memory. With ``disjoint_trees`` the frames are split into one consecutive share per tree and each
@@ -51,13 +56,13 @@ class TrainingParams:
     frames: int = 8000
     first_frame: int = 0
     mirror: bool = True
-    pixels_per_frame: int = 500
+    pixels_per_frame: int = 300
     balance: float = 0.5
-    features: int = 4000
+    features: int = 400
     max_offset: float = MAX_OFFSET_PX_M
     trees: int = 3
     depth: int = 20
-    candidate_features: int | None = 160
+    candidate_features: int | None = 80
     """Offset pairs tried per node; ``None`` = sqrt(features), as ``ForestParams``."""
     thresholds: int = 16
     min_samples_leaf: int = 20
@@ -67,10 +72,11 @@ class TrainingParams:
     """Grow each tree alone on its own share of the frames (no bagging) instead of all trees on
     bootstrap draws of all frames: ``trees`` times the data for the same memory, one share held at
     a time (see the module notes)."""
-    level_wise: bool = True
+    level_wise: bool = False
     """Grow each tree level by level from depth crops (``level_forest``), computing only each
     node's candidate features, instead of from a dense (pixels x bank) matrix (``core.forest``):
-    memory no longer bounds the bank, the candidates or the pixels. Needs ``disjoint_trees``."""
+    memory no longer bounds the bank, the candidates or the pixels. Needs ``disjoint_trees``. Off
+    by default: the bundled forest was grown from the dense matrix (resources/models/README.md)."""
     seed: int = 0
 
     def __post_init__(self) -> None:

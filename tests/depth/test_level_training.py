@@ -15,7 +15,7 @@ from segstudio.depth.level_split_jit import scores_kernel, values_kernel
 from segstudio.depth.parts import N_PARTS
 from segstudio.depth.training import TrainingParams, cropped_training_set, train_body_parts, training_set
 
-PARAMS = TrainingParams(frames=3, pixels_per_frame=300, features=200, trees=1)
+PARAMS = TrainingParams(frames=3, pixels_per_frame=300, features=200, trees=1, level_wise=True)
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +65,8 @@ def test_leaves_hold_the_classes_the_descent_sends_there(data: tuple) -> None:
 
 def test_level_wise_training_needs_disjoint_trees() -> None:
     with pytest.raises(ValueError, match="disjoint"):
-        TrainingParams(trees=2, disjoint_trees=False)
-    assert TrainingParams(trees=2, disjoint_trees=False, level_wise=False).trees == 2
+        TrainingParams(trees=2, disjoint_trees=False, level_wise=True)
+    assert TrainingParams(trees=2, disjoint_trees=False).trees == 2
 
 
 def test_a_level_wise_model_beats_chance_on_its_training_pixels() -> None:
