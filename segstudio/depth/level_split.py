@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from segstudio.depth.jit import Kernel
 from segstudio.depth.level_images import PackedImages, SampleSet
 from segstudio.depth.workers import run_blocks, workers
 
@@ -143,13 +144,13 @@ def _balanced_blocks(work: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
 
 
-def _scores_kernel():  # noqa: ANN202 - the kernel, or None
-    from segstudio.depth.level_split_jit import scores_kernel
+def _scores_kernel() -> Kernel | None:
+    from segstudio.depth.level_split_jit import scores_kernel  # imports Numba: only when training
 
     return scores_kernel()
 
 
-def _values_kernel():  # noqa: ANN202 - the kernel, or None
+def _values_kernel() -> Kernel | None:
     from segstudio.depth.level_split_jit import values_kernel
 
     return values_kernel()

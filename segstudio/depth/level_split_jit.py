@@ -69,12 +69,12 @@ def _scores(
     height,
     width,
     last_row,
-    last_col,  # noqa: ANN001 - Numba kernel
+    last_col,
     s_image,
     s_row,
     s_col,
     s_inv,
-    s_label,  # noqa: ANN001
+    s_label,
     first,
     stop,
     u_row,
@@ -84,7 +84,7 @@ def _scores(
     picks,
     xlogx,
     n_classes,
-    min_leaf,  # noqa: ANN001
+    min_leaf,
     task_node,
     task_low,
     task_high,
@@ -92,9 +92,10 @@ def _scores(
     candidate_out,
     threshold_out,
     lo,
-    hi,  # noqa: ANN001
+    hi,
 ) -> None:
-    """Best split of tasks ``lo .. hi - 1``: node ``task_node[t]``'s candidates ``task_low[t] ..
+    """(Untyped arguments: a Numba kernel, called from ``level_split.best_splits`` only.) Best split
+    of tasks ``lo .. hi - 1``: node ``task_node[t]``'s candidates ``task_low[t] ..
     task_high[t] - 1`` (see the module notes). The samples of one image (consecutive within a node)
     meet every candidate before the next image's: its crop stays in cache."""
     n_thresholds = picks.shape[2]
@@ -190,11 +191,11 @@ def _values(
     height,
     width,
     last_row,
-    last_col,  # noqa: ANN001 - Numba kernel
+    last_col,
     s_image,
     s_row,
     s_col,
-    s_inv,  # noqa: ANN001
+    s_inv,
     first,
     stop,
     u_row,
@@ -203,7 +204,7 @@ def _values(
     v_col,
     out,
     lo,
-    hi,  # noqa: ANN001
+    hi,
 ) -> None:
     """Node ``j``'s feature (offsets ``u[j]``, ``v[j]``) at its samples ``first[j] .. stop[j] - 1``."""
     for j in range(lo, hi):
