@@ -57,6 +57,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="grow each tree on its own share of the frames (no bagging), one share in memory at a time",
     )
     train.add_argument(
+        "--level-wise",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.level_wise,
+        help="grow trees level by level from depth crops, features computed per node, not from a dense "
+        "pixels x offsets matrix (memory bounds neither --features nor --candidates; disjoint trees only)",
+    )
+    train.add_argument(
         "--seed", type=int, default=defaults.seed, help="seed of the offsets, samples and trees"
     )
     train.add_argument("--json", action="store_true", help="print the training summary as JSON")
@@ -125,6 +132,7 @@ def run_train(args: argparse.Namespace) -> int:
             trees=args.trees,
             depth=args.depth,
             disjoint_trees=args.disjoint_trees,
+            level_wise=args.level_wise,
             seed=args.seed,
         )
         params.forest_params()

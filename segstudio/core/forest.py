@@ -339,6 +339,17 @@ def train_forest(
     )
 
 
+def level_children(is_split: np.ndarray, level_start: int, n_leaves: int) -> np.ndarray:
+    """``Forest.child`` of one level's nodes, numbered level by level from ``level_start``: a split
+    node's children come in pairs right after the level, a leaf points to the next free row
+    ``n_leaves ..`` of ``leaf_proba``. Shared with the level-wise depth trainer."""
+    n_level, n_split = is_split.size, int(is_split.sum())
+    child = np.empty(n_level, np.int64)
+    child[is_split] = level_start + n_level + 2 * np.arange(n_split)
+    child[~is_split] = ~(n_leaves + np.arange(n_level - n_split))
+    return child
+
+
 def _draw_samples(rng: np.random.Generator, n: int, size: int, bootstrap: bool) -> np.ndarray:
     """One tree's training rows, sorted so that feature gathers walk memory forwards."""
     rows = rng.integers(0, n, size) if bootstrap else rng.choice(n, size, replace=False)
@@ -443,9 +454,7 @@ class _Grower:
                 feature[ids[found]], split_bin[ids[found]] = f[found], b[found]
             is_split = feature >= 0
             n_split = int(is_split.sum())
-            child = np.empty(n_level, np.int64)
-            child[is_split] = level_start + n_level + 2 * np.arange(n_split)
-            child[~is_split] = ~(n_leaves + np.arange(n_level - n_split))
+            child = level_children(is_split, level_start, n_leaves)
             leaf_probas.append(counts[~is_split] / sizes[~is_split, None])
             features.append(feature)
             bins.append(split_bin)

@@ -65,6 +65,8 @@ class TrainingInfo:
     candidate_features: int = 0
     disjoint_trees: bool = False
     """Each tree grown on its own share of the frames (else all trees on bootstrap draws of all)."""
+    level_wise: bool = False
+    """Grown level by level from depth crops (``depth.level_forest``), not from a dense matrix."""
     seconds: float = 0.0
 
     @property

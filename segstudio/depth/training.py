@@ -13,6 +13,11 @@ accuracy rewards, at a small cost for the large parts; ``balanced_leaves`` then 
 left of the parts' unequal frequencies from the leaf distributions. Everything follows from
 ``seed``: the same parameters give the same forest, bit for bit.
 
+Level-wise trees (``level_wise``, ``--level-wise``): no matrix at all; each tree is grown a level at
+a time from the frames' depth crops, only each node's candidate features computed
+(``level_forest``), so the bank, the candidates per node and the pixels per frame are bounded by
+time, not memory.
+
 Disjoint trees. By default all trees are grown together on bootstrap draws of one dense feature
 matrix of every sampled pixel, whose size (pixels x offset pairs, float32) bounds the training data
 by memory. With ``disjoint_trees`` the frames are split into one consecutive share per tree and each
@@ -33,6 +38,8 @@ from segstudio.core.forest import Forest, ForestParams, train_forest
 from segstudio.depth.body import Frame, mirror_frame
 from segstudio.depth.features import MAX_OFFSET_PX_M, FeatureBank, depth_in_metres
 from segstudio.depth.frame_pool import SERIAL_BELOW, rendered_frames
+from segstudio.depth.level_forest import LevelParams, grow_tree
+from segstudio.depth.level_images import CroppedImages, PackedImages, SampleSet
 from segstudio.depth.model import BodyPartModel, TrainingInfo
 from segstudio.depth.parts import BACKGROUND, N_PARTS
 from segstudio.depth.workers import workers
@@ -65,6 +72,11 @@ class TrainingParams:
     """Grow each tree alone on its own share of the frames (no bagging) instead of all trees on
     bootstrap draws of all frames: ``trees`` times the data for the same memory, one share held at
     a time (see the module notes)."""
+    level_wise: bool = False
+    """Grow each tree level by level from depth crops (``level_forest``), computing only each
+    node's candidate features, instead of from a dense (pixels x bank) matrix (``core.forest``):
+    memory no longer bounds the bank, the candidates or the pixels. Needs ``disjoint_trees``. Off
+    by default: the bundled forest was grown from the dense matrix (resources/models/README.md)."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -72,6 +84,8 @@ class TrainingParams:
             raise ValueError(f"need frames, pixels_per_frame, features >= 1 and first_frame >= 0; got {self}")
         if not 0.0 <= self.balance <= 1.0:
             raise ValueError(f"balance must lie in 0..1; got {self.balance}")
+        if self.level_wise and not self.disjoint_trees and self.trees > 1:
+            raise ValueError("level-wise training grows disjoint trees only (no bagging)")
 
     def forest_params(self) -> ForestParams:
         return ForestParams(
@@ -156,6 +170,40 @@ def balanced_leaves(forest: Forest, labels: np.ndarray) -> Forest:
     return replace(forest, leaf_proba=leaf_proba.astype(np.float32))
 
 
+def cropped_training_set(
+    params: TrainingParams, bank: FeatureBank, progress: ProgressCallback | None = None
+) -> tuple[PackedImages, SampleSet]:
+    """The training frames' crops and sampled pixels (the same pixels as ``training_set``)."""
+    rng = np.random.default_rng([params.seed, 1])
+    total = params.frames * (2 if params.mirror else 1)
+    images = CroppedImages.for_bank(bank)
+    for done, frame in enumerate(training_frames(params), 1):
+        pixels, labels = sample_pixels(frame.parts, params.pixels_per_frame, rng, params.balance)
+        images.add(frame.depth, pixels, labels)
+        if progress is not None:
+            progress(done, total)
+    return images.packed()
+
+
+def _share_tree(
+    share: TrainingParams, params: TrainingParams, bank: FeatureBank, report: ProgressCallback
+) -> Forest:
+    """One share's tree, dense or level-wise, its leaves balanced."""
+    if params.level_wise:
+        images, samples = cropped_training_set(share, bank, report)
+        level = LevelParams(
+            params.depth,
+            params.min_samples_leaf,
+            share.forest_params().candidates(len(bank)),
+            params.thresholds,
+        )
+        tree = grow_tree(images, samples, bank, level, N_PARTS, np.random.default_rng([share.seed, 2]))
+        return balanced_leaves(tree, samples.label)
+    X, y = training_set(share, bank, report)
+    tree_params = replace(share.forest_params(), bootstrap=not params.disjoint_trees)
+    return balanced_leaves(train_forest(X, y, tree_params, n_classes=N_PARTS), y)
+
+
 def train_body_parts(params: TrainingParams, progress: ProgressCallback | None = None) -> BodyPartModel:
     """Render, sample, featurise and train: the model in its stored (``compact``) form."""
     start = time.perf_counter()
@@ -169,11 +217,8 @@ def train_body_parts(params: TrainingParams, progress: ProgressCallback | None =
             if progress is not None:
                 progress(offset + n, total)
 
-        X, y = training_set(share, bank, report)
+        forests.append(_share_tree(share, params, bank, report))  # one share in memory at a time
         done += share.frames * (2 if share.mirror else 1)
-        tree_params = replace(share.forest_params(), bootstrap=not params.disjoint_trees)
-        forests.append(balanced_leaves(train_forest(X, y, tree_params, n_classes=N_PARTS), y))
-        del X, y  # one share's features in memory at a time
     forest = Forest.concatenate(forests) if len(forests) > 1 else forests[0]
     forest_params = params.forest_params()
     info = TrainingInfo(
@@ -187,6 +232,7 @@ def train_body_parts(params: TrainingParams, progress: ProgressCallback | None =
         features=params.features,
         candidate_features=forest_params.candidates(params.features),
         disjoint_trees=params.disjoint_trees,
+        level_wise=params.level_wise,
         seconds=round(time.perf_counter() - start, 1),
     )
     return BodyPartModel(bank, forest, info).compact()

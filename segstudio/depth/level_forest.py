@@ -1,0 +1,158 @@
+"""Grow one body-part tree breadth-first, a level at a time, from depth crops instead of a feature
+matrix (issue 19): memory holds the crops and the samples, not (samples x offset pairs), so the bank
+of offset pairs, the candidates per node and the pixels per frame are bounded by time only.
+
+Each level: class counts per node, then for every node that may split ``candidates`` offset pairs
+drawn from the bank (with replacement) and ``thresholds`` sample-value thresholds each
+(``level_split``), the lowest-cost one kept; its threshold is stored halfway to the next value up
+among the node's samples (as ``core.forest`` does), and the samples are sent to the children in a
+stable order (within a node they stay in image order, so probes walk one crop at a time). The tree
+is a ``core.forest.Forest`` of the usual layout (children after their parent, right child next to
+the left), its features indices into the bank: the model format and the descent stay as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from segstudio.core.forest import Forest, level_children
+from segstudio.depth.features import FeatureBank
+from segstudio.depth.level_images import PackedImages, SampleSet
+from segstudio.depth.level_split import Tasks, best_splits, node_values
+
+TASK_CHUNK = 1 << 18
+"""(node, candidate) tasks drawn and scored per batch: bounds the random thresholds' memory."""
+
+
+@dataclass(frozen=True)
+class LevelParams:
+    """How one tree grows."""
+
+    max_depth: int = 20
+    min_samples_leaf: int = 20
+    candidates: int = 200
+    thresholds: int = 16
+    use_jit: bool = True
+    """Compiled split kernels where Numba loads (``False``: the numpy twins, same tree)."""
+
+    def __post_init__(self) -> None:
+        if self.max_depth < 0 or self.min_samples_leaf < 1 or self.candidates < 1 or self.thresholds < 1:
+            raise ValueError(
+                f"need max_depth >= 0 and min_samples_leaf, candidates, thresholds >= 1; got {self}"
+            )
+
+
+def grow_tree(
+    images: PackedImages,
+    samples: SampleSet,
+    bank: FeatureBank,
+    params: LevelParams,
+    n_classes: int,
+    rng: np.random.Generator,
+) -> Forest:
+    """One tree on ``samples`` (labels ``0 .. n_classes - 1``) probing ``images``; leaves hold the
+    class frequencies of their samples."""
+    if len(samples) == 0:
+        raise ValueError("no training samples")
+    offsets = tuple(np.ascontiguousarray(a[:, i], np.float32) for a in (bank.u, bank.v) for i in (0, 1))
+    xlogx = _xlogx(np.arange(len(samples) + 1))
+    node = np.zeros(len(samples), np.int64)
+    features, thresholds, children, leaf_probas = [], [], [], []
+    n_level, level_start, n_leaves = 1, 0, 0
+    for depth in range(params.max_depth + 1):
+        counts = np.bincount(node * n_classes + samples.label, minlength=n_level * n_classes)
+        counts = counts.reshape(n_level, n_classes)
+        sizes = counts.sum(axis=1)
+        bounds = np.r_[0, np.cumsum(sizes)]
+        feature = np.full(n_level, -1, np.int64)
+        raw = np.zeros(n_level, np.float32)
+        splittable = (
+            (depth < params.max_depth) & (sizes >= 2 * params.min_samples_leaf) & (counts.max(axis=1) < sizes)
+        )
+        ids = np.flatnonzero(splittable)
+        per_chunk = max(1, TASK_CHUNK // params.candidates)
+        for lo in range(0, ids.size, per_chunk):
+            chunk = ids[lo : lo + per_chunk]
+            found, chosen, threshold = _split_nodes(
+                images, samples, offsets, bounds, chunk, params, xlogx, n_classes, rng
+            )
+            feature[chunk[found]], raw[chunk[found]] = chosen[found], threshold[found]
+        is_split = feature >= 0
+        threshold = np.zeros(n_level, np.float32)
+        right = np.zeros(len(samples), bool)
+        if is_split.any():
+            split_ids = np.flatnonzero(is_split)
+            tasks = _tasks(offsets, bounds, split_ids, feature[split_ids])
+            values = node_values(images, samples, tasks, params.use_jit)
+            right = values > raw[node]
+            right &= is_split[node]
+            above = np.minimum.reduceat(np.where(right, values, np.float32(np.inf)), bounds[:-1])
+            threshold[is_split] = _halfway(raw[is_split], above[is_split])
+        n_split = int(is_split.sum())
+        child = level_children(is_split, level_start, n_leaves)
+        leaf_probas.append(counts[~is_split] / sizes[~is_split, None])
+        features.append(feature)
+        thresholds.append(threshold)
+        children.append(child)
+        n_leaves += n_level - n_split
+        if n_split == 0:
+            break
+        keep = np.flatnonzero(is_split[node])
+        next_node = (2 * (np.cumsum(is_split) - 1)[node] + right)[keep]
+        order = np.argsort(next_node, kind="stable")
+        samples, node = samples.take(keep[order]), next_node[order]
+        level_start += n_level
+        n_level = 2 * n_split
+    return Forest(
+        feature=np.concatenate(features).astype(np.int32),
+        threshold=np.concatenate(thresholds),
+        child=np.concatenate(children).astype(np.int32),
+        roots=np.zeros(1, np.int32),
+        leaf_proba=np.concatenate(leaf_probas).astype(np.float32),
+        n_features=len(bank),
+    )
+
+
+def _split_nodes(
+    images: PackedImages,
+    samples: SampleSet,
+    offsets: tuple[np.ndarray, ...],
+    bounds: np.ndarray,
+    nodes: np.ndarray,
+    params: LevelParams,
+    xlogx: np.ndarray,
+    n_classes: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Best candidate of each node: found (bool), bank index and raw threshold."""
+    k = params.candidates
+    candidates = rng.integers(0, offsets[0].size, (nodes.size, k))
+    picks = rng.random((nodes.size, k, params.thresholds))
+    tasks = _tasks(offsets, bounds, nodes, candidates)
+    cost, best, threshold = best_splits(
+        images, samples, tasks, picks, xlogx, n_classes, params.min_samples_leaf, params.use_jit
+    )
+    return np.isfinite(cost), candidates[np.arange(nodes.size), best], threshold
+
+
+def _tasks(
+    offsets: tuple[np.ndarray, ...], bounds: np.ndarray, nodes: np.ndarray, features: np.ndarray
+) -> Tasks:
+    """Tasks probing bank pairs ``features`` on the samples of ``nodes``."""
+    return Tasks(
+        bounds[nodes], bounds[nodes + 1], *(np.ascontiguousarray(column[features]) for column in offsets)
+    )
+
+
+def _xlogx(x: np.ndarray) -> np.ndarray:
+    """``x log x`` for counts ``x >= 0`` (0 at 0), float64."""
+    x = np.asarray(x, np.float64)
+    return x * np.log(np.maximum(x, 1.0))
+
+
+def _halfway(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """float32 midpoints of ``low < high``, or ``low`` where the midpoint rounds up to ``high``."""
+    middle = ((low.astype(np.float64) + high) / 2).astype(np.float32)
+    return np.where(middle < high, middle, low)

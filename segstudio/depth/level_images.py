@@ -1,0 +1,162 @@
+"""Training images kept compact for the level-wise trainer: each frame's depth cropped to the box its
+sampled pixels' probes can reach, in uint16 millimetres, and the sampled pixels themselves.
+
+A probe of offset ``u`` (pixel-metres) from a pixel at depth ``d`` lands ``rint(u / d)`` pixels away,
+so the crop is the sampled pixels' bounding box grown by the bank's largest offset component times
+the largest inverse depth among them (plus one pixel): every probe lands inside the crop or on the
+frame's border, where ``FeatureBank`` reads the background constant too. Reading a crop therefore
+gives the very float32 feature values of ``FeatureBank.evaluate`` on the whole frame (tests/depth),
+at about a fifth of a frame's memory (a body at 3 m: ~250 x 350 pixels of 2 bytes).
+
+Coordinates follow ``features._Probes``: rows and columns of the frame padded by one pixel
+(float32), so the arithmetic of a probe is the same, operation for operation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from segstudio.depth.features import BACKGROUND_DEPTH_M, FeatureBank
+
+
+@dataclass
+class SampleSet:
+    """Sampled training pixels: image index, padded row and column, inverse depth (float32), part."""
+
+    image: np.ndarray
+    row: np.ndarray
+    col: np.ndarray
+    inv_depth: np.ndarray
+    label: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.image.size)
+
+    def take(self, order: np.ndarray) -> SampleSet:
+        """The samples in ``order`` (indices)."""
+        return SampleSet(*(np.ascontiguousarray(a[order]) for a in self.arrays()))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self.image, self.row, self.col, self.inv_depth, self.label
+
+
+@dataclass
+class CroppedImages:
+    """Depth crops of many frames in one flat uint16 buffer, grown one frame at a time."""
+
+    reach: float
+    """Largest offset component (pixel-metres) of the bank the crops must serve."""
+    _depth: list[np.ndarray] = field(default_factory=list)
+    _boxes: list[tuple[int, int, int, int, int, int]] = field(default_factory=list)
+    _samples: list[tuple[np.ndarray, ...]] = field(default_factory=list)
+
+    @classmethod
+    def for_bank(cls, bank: FeatureBank) -> CroppedImages:
+        return cls(float(max(np.abs(bank.u).max(initial=0.0), np.abs(bank.v).max(initial=0.0))))
+
+    def add(self, depth_mm: np.ndarray, pixels: np.ndarray, labels: np.ndarray) -> None:
+        """Keep one frame's crop and its sampled body pixels (row, col) with their parts."""
+        depth_mm = np.asarray(depth_mm, np.uint16)
+        height, width = depth_mm.shape
+        if pixels.shape[0] == 0:
+            return
+        rows, cols = pixels[:, 0].astype(np.int64), pixels[:, 1].astype(np.int64)
+        reference = np.asarray(depth_mm[rows, cols], np.float32) * np.float32(0.001)
+        if not np.all(reference > 0):
+            raise ValueError("features are defined at foreground pixels only (depth > 0)")
+        inv_depth = (1.0 / reference).astype(np.float32)
+        margin = int(np.ceil(self.reach * float(inv_depth.max()))) + 1
+        top, left = max(0, int(rows.min()) - margin), max(0, int(cols.min()) - margin)
+        bottom, right = min(height, int(rows.max()) + margin + 1), min(width, int(cols.max()) + margin + 1)
+        self._depth.append(np.ascontiguousarray(depth_mm[top:bottom, left:right]).ravel())
+        self._boxes.append((top, left, bottom - top, right - left, height, width))
+        index = np.full(rows.size, len(self._boxes) - 1, np.int32)
+        padded_rows, padded_cols = (rows + 1).astype(np.float32), (cols + 1).astype(np.float32)
+        self._samples.append((index, padded_rows, padded_cols, inv_depth, np.asarray(labels, np.uint8)))
+
+    def __len__(self) -> int:
+        return len(self._boxes)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(crop.nbytes for crop in self._depth)
+
+    def packed(self) -> tuple[PackedImages, SampleSet]:
+        """The crops as flat arrays for the split kernels, and all samples in image order."""
+        boxes = np.array(self._boxes, np.int64).reshape(-1, 6)
+        sizes = np.array([crop.size for crop in self._depth], np.int64)
+        start = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
+        depth = np.concatenate(self._depth) if self._depth else np.zeros(0, np.uint16)
+        images = PackedImages(
+            depth=depth,
+            start=start,
+            top=boxes[:, 0].copy(),
+            left=boxes[:, 1].copy(),
+            height=boxes[:, 2].copy(),
+            width=boxes[:, 3].copy(),
+            last_row=(boxes[:, 4] + 1).astype(np.float32),
+            last_col=(boxes[:, 5] + 1).astype(np.float32),
+        )
+        columns = (
+            [np.concatenate(parts) for parts in zip(*self._samples, strict=True)] if self._samples else []
+        )
+        samples = (
+            SampleSet(*columns)
+            if columns
+            else SampleSet(np.zeros(0, np.int32), *(np.zeros(0, np.float32),) * 3, np.zeros(0, np.uint8))
+        )
+        return images, samples
+
+
+@dataclass(frozen=True)
+class PackedImages:
+    """Crops in one flat uint16 buffer: crop ``i`` starts at ``start[i]``, covers frame rows ``top[i]
+    ..`` (``height[i]`` of them) and columns ``left[i] ..``; ``last_row``/``last_col`` are the padded
+    frame's last row and column (float32), as in ``features._Probes``."""
+
+    depth: np.ndarray
+    start: np.ndarray
+    top: np.ndarray
+    left: np.ndarray
+    height: np.ndarray
+    width: np.ndarray
+    last_row: np.ndarray
+    last_col: np.ndarray
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return (
+            self.depth,
+            self.start,
+            self.top,
+            self.left,
+            self.height,
+            self.width,
+            self.last_row,
+            self.last_col,
+        )
+
+    def features(
+        self, samples: SampleSet, u_row: np.ndarray, u_col: np.ndarray, v_row: np.ndarray, v_col: np.ndarray
+    ) -> np.ndarray:
+        """Float32 feature of every sample for its offsets (arrays broadcast against the samples):
+        the numpy twin of the compiled readers in ``level_split_jit``."""
+        return self._read(samples, u_row, u_col) - self._read(samples, v_row, v_col)
+
+    def _read(self, samples: SampleSet, d_row: np.ndarray, d_col: np.ndarray) -> np.ndarray:
+        image = samples.image
+        last_row, last_col = self.last_row[image], self.last_col[image]
+        row = np.minimum(
+            np.maximum(samples.row + np.rint(d_row * samples.inv_depth), np.float32(0)), last_row
+        )
+        col = np.minimum(
+            np.maximum(samples.col + np.rint(d_col * samples.inv_depth), np.float32(0)), last_col
+        )
+        in_row = row.astype(np.int64) - 1 - self.top[image]
+        in_col = col.astype(np.int64) - 1 - self.left[image]
+        inside = (in_row >= 0) & (in_row < self.height[image]) & (in_col >= 0) & (in_col < self.width[image])
+        flat = self.start[image] + np.where(inside, in_row * self.width[image] + in_col, 0)
+        mm = np.take(self.depth, flat) if self.depth.size else np.zeros(flat.shape, np.uint16)
+        metres = mm.astype(np.float32) * np.float32(0.001)
+        return np.where(inside & (mm > 0), metres, np.float32(BACKGROUND_DEPTH_M)).astype(np.float32)

@@ -1,0 +1,250 @@
+"""The level-wise trainer's two hot loops compiled by Numba, with the numpy path's float32 probe
+arithmetic and the same summation order, so splits are identical to ``level_split``'s numpy twin
+(tests/depth). Imported only by training (it imports Numba at once); ``None`` kernels where Numba is
+missing or fails.
+
+``scores``: for every (node, candidate offset pair) task, the candidate's feature at each of the
+node's samples, thresholds picked among those values, one class histogram per threshold gap, and
+the lowest split cost (children's summed ``n H``) with its threshold. ``values``: the winning
+feature of each node at its samples, to send them to the children.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from segstudio.depth.features import BACKGROUND_DEPTH_M
+from segstudio.depth.jit import Kernel, compiled
+
+try:
+    import numba
+except ImportError:  # the numpy twin in level_split runs instead
+    numba = None
+
+
+def _index_py(
+    top: int,
+    left: int,
+    height: int,
+    width: int,
+    last_row: np.float32,
+    last_col: np.float32,
+    row: np.float32,
+    col: np.float32,
+    inv: np.float32,
+    d_row: np.float32,
+    d_col: np.float32,
+) -> int:
+    """Index in its crop of the pixel a probe of offset ``(d_row, d_col)`` reads, -1 off the crop
+    (``level_images._read``). Scalars only: calls between compiled functions that pass arrays pay
+    reference counting per call, which was 5x the probe itself."""
+    r = min(max(row + np.rint(d_row * inv), np.float32(0.0)), last_row)
+    c = min(max(col + np.rint(d_col * inv), np.float32(0.0)), last_col)
+    in_row = int(r) - 1 - top
+    in_col = int(c) - 1 - left
+    if in_row < 0 or in_row >= height or in_col < 0 or in_col >= width:
+        return -1
+    return in_row * width + in_col
+
+
+def _metres_py(mm: int, index: int) -> np.float32:
+    """What the probe at crop ``index`` reads, given the millimetres there (``BACKGROUND_DEPTH_M``
+    off the crop or on a 0)."""
+    if index < 0 or mm == 0:
+        return np.float32(BACKGROUND_DEPTH_M)
+    return np.float32(mm) * np.float32(0.001)
+
+
+_index = numba.njit(nogil=True, inline="always")(_index_py) if numba is not None else _index_py
+_metres = numba.njit(nogil=True, inline="always")(_metres_py) if numba is not None else _metres_py
+
+
+def _scores(
+    depth,
+    start,
+    top,
+    left,
+    height,
+    width,
+    last_row,
+    last_col,
+    s_image,
+    s_row,
+    s_col,
+    s_inv,
+    s_label,
+    first,
+    stop,
+    u_row,
+    u_col,
+    v_row,
+    v_col,
+    picks,
+    xlogx,
+    n_classes,
+    min_leaf,
+    task_node,
+    task_low,
+    task_high,
+    cost_out,
+    candidate_out,
+    threshold_out,
+    lo,
+    hi,
+) -> None:
+    """(Untyped arguments: a Numba kernel, called from ``level_split.best_splits`` only.) Best split
+    of tasks ``lo .. hi - 1``: node ``task_node[t]``'s candidates ``task_low[t] ..
+    task_high[t] - 1`` (see the module notes). The samples of one image (consecutive within a node)
+    meet every candidate before the next image's: its crop stays in cache."""
+    n_thresholds = picks.shape[2]
+    zero, milli, background = np.float32(0.0), np.float32(0.001), np.float32(BACKGROUND_DEPTH_M)
+    for t in range(lo, hi):
+        j, k_low, k_high = task_node[t], task_low[t], task_high[t]
+        a, b = first[j], stop[j]
+        n, n_k = b - a, k_high - k_low
+        thresholds = np.empty((n_k, n_thresholds), np.float32)
+        for k in range(n_k):
+            for p in range(n_thresholds):
+                i = a + int(picks[j, k_low + k, p] * n)
+                image, row, col, inv = s_image[i], s_row[i], s_col[i], s_inv[i]
+                base, tp, lf, hg, wd = start[image], top[image], left[image], height[image], width[image]
+                lr, lc = last_row[image], last_col[image]
+                iu = _index(tp, lf, hg, wd, lr, lc, row, col, inv, u_row[j, k_low + k], u_col[j, k_low + k])
+                iv = _index(tp, lf, hg, wd, lr, lc, row, col, inv, v_row[j, k_low + k], v_col[j, k_low + k])
+                thresholds[k, p] = _metres(depth[base + max(iu, 0)], iu) - _metres(
+                    depth[base + max(iv, 0)], iv
+                )
+            thresholds[k].sort()
+        histogram = np.zeros((n_k, n_thresholds + 1, n_classes), np.int32)
+        block = a
+        while block < b:
+            image, end = s_image[block], block + 1
+            while end < b and s_image[end] == image:
+                end += 1
+            base, tp, lf, hg, wd = start[image], top[image], left[image], height[image], width[image]
+            lr, lc = last_row[image], last_col[image]
+            for k in range(n_k):
+                ur, uc, vr, vc = (
+                    u_row[j, k_low + k],
+                    u_col[j, k_low + k],
+                    v_row[j, k_low + k],
+                    v_col[j, k_low + k],
+                )
+                for i in range(block, end):
+                    row, col, inv = s_row[i], s_col[i], s_inv[i]
+                    # the probes of ``_index`` and ``_metres``, written out: the hot loop
+                    r = int(min(max(row + np.rint(ur * inv), zero), lr)) - 1 - tp
+                    c = int(min(max(col + np.rint(uc * inv), zero), lc)) - 1 - lf
+                    probe_u = background
+                    if r >= 0 and r < hg and c >= 0 and c < wd:
+                        mm = depth[base + r * wd + c]
+                        if mm != 0:
+                            probe_u = np.float32(mm) * milli
+                    r = int(min(max(row + np.rint(vr * inv), zero), lr)) - 1 - tp
+                    c = int(min(max(col + np.rint(vc * inv), zero), lc)) - 1 - lf
+                    probe_v = background
+                    if r >= 0 and r < hg and c >= 0 and c < wd:
+                        mm = depth[base + r * wd + c]
+                        if mm != 0:
+                            probe_v = np.float32(mm) * milli
+                    value = probe_u - probe_v
+                    below = 0
+                    for p in range(n_thresholds):  # thresholds below the value, without branches
+                        below += thresholds[k, p] < value
+                    histogram[k, below, s_label[i]] += 1
+            block = end
+        best, best_k, best_threshold = np.inf, -1, np.float32(0.0)
+        total = np.zeros(n_classes, np.int64)
+        left_counts = np.zeros(n_classes, np.int64)
+        for k in range(n_k):
+            total[:] = 0
+            for p in range(n_thresholds + 1):
+                for c in range(n_classes):
+                    total[c] += histogram[k, p, c]
+            left_counts[:] = 0
+            n_left = 0
+            for p in range(n_thresholds):
+                for c in range(n_classes):
+                    left_counts[c] += histogram[k, p, c]
+                    n_left += histogram[k, p, c]
+                n_right = n - n_left
+                if n_left < min_leaf or n_right < min_leaf:
+                    continue
+                s_left, s_right = 0.0, 0.0
+                for c in range(n_classes):
+                    s_left += xlogx[left_counts[c]]
+                for c in range(n_classes):
+                    s_right += xlogx[total[c] - left_counts[c]]
+                cost = (xlogx[n_left] + xlogx[n_right]) - (s_left + s_right)
+                if cost < best:
+                    best, best_k, best_threshold = cost, k_low + k, thresholds[k, p]
+        cost_out[t], candidate_out[t], threshold_out[t] = best, best_k, best_threshold
+
+
+def _values(
+    depth,
+    start,
+    top,
+    left,
+    height,
+    width,
+    last_row,
+    last_col,
+    s_image,
+    s_row,
+    s_col,
+    s_inv,
+    first,
+    stop,
+    u_row,
+    u_col,
+    v_row,
+    v_col,
+    out,
+    lo,
+    hi,
+) -> None:
+    """Node ``j``'s feature (offsets ``u[j]``, ``v[j]``) at its samples ``first[j] .. stop[j] - 1``."""
+    for j in range(lo, hi):
+        for i in range(first[j], stop[j]):
+            image, row, col, inv = s_image[i], s_row[i], s_col[i], s_inv[i]
+            base, tp, lf, hg, wd = start[image], top[image], left[image], height[image], width[image]
+            lr, lc = last_row[image], last_col[image]
+            iu = _index(tp, lf, hg, wd, lr, lc, row, col, inv, u_row[j], u_col[j])
+            iv = _index(tp, lf, hg, wd, lr, lc, row, col, inv, v_row[j], v_col[j])
+            out[i] = _metres(depth[base + max(iu, 0)], iu) - _metres(depth[base + max(iv, 0)], iv)
+
+
+def _tiny_arguments() -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """One 1x1 crop and one sample, in the argument types of ``level_split``."""
+    i64, f32 = np.zeros(1, np.int64), np.ones(1, np.float32)
+    images = (np.ones(1, np.uint16), i64, i64, i64, i64 + 1, i64 + 1, f32 * 2, f32 * 2)
+    samples = (np.zeros(1, np.int32), f32, f32, f32, np.zeros(1, np.uint8))
+    return images, samples
+
+
+def _warm_scores(kernel: Kernel) -> None:
+    images, samples = _tiny_arguments()
+    f32, i64 = np.zeros((1, 1), np.float32), np.array([0], np.int64)
+    kernel(*images, *samples, i64, i64 + 1, f32, f32, f32, f32, np.zeros((1, 1, 2)), np.zeros(3), 2, 1,
+           i64, i64, i64 + 1, np.zeros(1), np.zeros(1, np.int64), np.zeros(1, np.float32), 0, 1)  # fmt: skip
+
+
+def _warm_values(kernel: Kernel) -> None:
+    images, samples = _tiny_arguments()
+    f32, i64 = np.zeros(1, np.float32), np.array([0], np.int64)
+    kernel(*images, *samples[:4], i64, i64 + 1, f32, f32, f32, f32, np.zeros(1, np.float32), 0, 1)
+
+
+@functools.cache
+def scores_kernel() -> Kernel | None:
+    """``_scores`` compiled, or ``None`` where Numba is missing or fails."""
+    return compiled(_scores, _warm_scores) if numba is not None else None
+
+
+@functools.cache
+def values_kernel() -> Kernel | None:
+    """``_values`` compiled, or ``None`` where Numba is missing or fails."""
+    return compiled(_values, _warm_values) if numba is not None else None
