@@ -27,6 +27,7 @@ from segstudio.core.labels import LabelMap
 from segstudio.core.palette import Palette
 from segstudio.core.panoptic import labels_to_panoptic_rgb, panoptic_to_labels, rgb_to_ids
 from segstudio.core.pq import PQStat, pq_image, pq_results
+from segstudio.io import png_native
 from segstudio.io.atomic import atomic_directory
 from segstudio.io.datasets import (
     COCO_ANNOTATIONS_DIR,
@@ -361,8 +362,9 @@ def evaluate_panoptic_files(
     fp, fn, name}}}``. Like the API, categories (and which are things) come from the ground truth
     as written, and every ground-truth image needs a prediction; extra predicted images are ignored.
     Ground-truth areas that disagree with their PNG are reported in ``warnings``, naming the file.
-    Images are scored by ``jobs`` processes (``io.parallel``) and their sums added in image order,
-    so the numbers do not depend on ``jobs`` (nor on ``pool``, which may put them on a cluster);
+    Images are scored by ``jobs`` threads where the compiled loops are built, else processes
+    (``io.parallel``; see :func:`scoring_pool`), and their sums added in image order, so the
+    numbers do not depend on ``jobs`` (nor on ``pool``, which may put them on a cluster);
     ``progress(done, total)`` comes per image.
 
     Both files are streamed (``io.json_stream``), twice: a checking pass, so every problem in
@@ -371,7 +373,7 @@ def evaluate_panoptic_files(
     annotations of the whole dataset (see :func:`image_pairs`).
     """
     if pool is OrderedPool:
-        prestart(jobs)  # the workers start while both JSONs are read and checked below
+        pool = scoring_pool(jobs)
     gt_json, pred_json = Path(gt_json), Path(pred_json)
     gt_dir = default_png_dir(gt_json) if gt_dir is None else Path(gt_dir)
     pred_dir = default_png_dir(pred_json) if pred_dir is None else Path(pred_dir)
@@ -408,6 +410,18 @@ def evaluate_panoptic_files(
     for category_id, values in results["per_class"].items():
         values["name"] = str(categories[int(category_id)].get("name", category_id))
     return results
+
+
+def scoring_pool(jobs: int) -> PoolFactory:
+    """The local pool that scores image pairs: threads of this process where
+    ``segstudio._native`` is built (its PNG decoding and pair counting release the GIL: most of a
+    pair's work runs in parallel, and there is no fork server, no worker start, no pickling),
+    else processes (numpy's pure path holds the GIL too much), whose fork server starts now,
+    while the JSONs are read and checked."""
+    if png_native.available():
+        return partial(OrderedPool, threads=True)
+    prestart(jobs)
+    return OrderedPool
 
 
 def _ground_truth_categories(gt_json: Path) -> list[Mapping[str, Any]]:
