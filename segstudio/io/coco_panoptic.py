@@ -44,6 +44,7 @@ from segstudio.io.datasets import (
 )
 from segstudio.io.images import ImageReadError, write_png
 from segstudio.io.json_stream import check_json_object, json_items
+from segstudio.io.panoptic_eval_entries import check_annotation, check_category
 from segstudio.io.parallel import OrderedPool, PoolFactory, map_in_batches, prestart
 from segstudio.io.png import RGB, decode_png, decode_rgb_ids, png_header, read_png_file
 from segstudio.io.safe_files import contained_path
@@ -427,37 +428,32 @@ def scoring_pool(jobs: int) -> PoolFactory:
 def _ground_truth_categories(gt_json: Path) -> list[Mapping[str, Any]]:
     """The ground truth's ``categories``, each entry checked (the whole file when there are none,
     so that a missing or malformed list is named as the schema names it)."""
-    # pydantic is imported when a file is checked, not at start-up (0.2 s the app need not pay)
-    from segstudio.io.schemas import validate_entry
-    from segstudio.io.schemas.coco import Category, PanopticGroundTruth
-
+    # pydantic is imported only for an entry that does not plainly fit (0.2 CPU-s)
     categories = []
     for n, entry in enumerate(json_items(gt_json, "categories.item")):
-        validate_entry(Category, entry, gt_json, DatasetError, ("categories", n))
+        check_category(entry, gt_json, DatasetError, n)
         categories.append(entry)
     if not categories:
-        _check_whole(PanopticGroundTruth, gt_json)
+        _check_whole("PanopticGroundTruth", gt_json)
     return coco_categories({"categories": categories}, gt_json)
 
 
-def _check_whole(schema: Any, path: Path) -> None:
-    """The whole file read and checked: only where streaming found nothing to say why."""
-    from segstudio.io.schemas import validate
+def _check_whole(schema: str, path: Path) -> None:
+    """The whole file read and checked against ``schemas.coco``'s ``schema``: only where streaming
+    found nothing to say why."""
+    from segstudio.io.schemas import coco, validate
 
-    validate(schema, read_json(path), path, DatasetError)
+    validate(getattr(coco, schema), read_json(path), path, DatasetError)
 
 
-def _annotations(path: Path, schema: Any, check: bool) -> Iterator[tuple[Any, str, list[Mapping[str, Any]]]]:
+def _annotations(path: Path, schema: str, check: bool) -> Iterator[tuple[Any, str, list[Mapping[str, Any]]]]:
     """(image_id, PNG file name, segments_info) of each annotation of ``path``, streamed; with
     ``check``, each entry validated, and the whole file checked against ``schema`` when there are
     none (so that a missing or malformed list is named)."""
-    from segstudio.io.schemas import validate_entry
-    from segstudio.io.schemas.coco import PanopticAnnotation
-
     count = 0
     for count, entry in enumerate(json_items(path, "annotations.item"), 1):
         if check:
-            validate_entry(PanopticAnnotation, entry, path, DatasetError, ("annotations", count - 1))
+            check_annotation(entry, path, DatasetError, count - 1)
         yield _annotation(entry, count - 1, path)
     if check and not count:
         _check_whole(schema, path)
@@ -474,9 +470,7 @@ def image_pairs(
     the pass is the set of image ids matched, to refuse an image annotated twice. The predictions
     left after the last ground-truth image are still read, so the whole file is checked.
     """
-    from segstudio.io.schemas.coco import PanopticFile, PanopticGroundTruth
-
-    predictions = _annotations(pred_json, PanopticFile, check)
+    predictions = _annotations(pred_json, "PanopticFile", check)
     waiting: dict[Any, tuple[str, list[Mapping[str, Any]]]] = {}
     matched: set[Any] = set()
 
@@ -485,7 +479,7 @@ def image_pairs(
             raise DatasetError(f"{pred_json}: image id {image_id!r} has two annotations")
         waiting[image_id] = (file_name, segments)
 
-    for image_id, gt_file, gt_segments in _annotations(gt_json, PanopticGroundTruth, check):
+    for image_id, gt_file, gt_segments in _annotations(gt_json, "PanopticGroundTruth", check):
         if image_id in matched:
             raise DatasetError(f"{gt_json}: image id {image_id!r} has two annotations")
         while image_id not in waiting:
