@@ -23,8 +23,10 @@ def gt_json(coco_panoptic_sample: Path) -> Path:
     return coco_panoptic_sample / "panoptic_examples.json"
 
 
-def test_panoptic_json_output(gt_json: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = cli.main(["eval", "panoptic", "--gt-json", str(gt_json), "--pred-json", str(gt_json), "--json"])
+@pytest.mark.parametrize("jobs", ["1", "2", "3"])
+def test_panoptic_json_output(gt_json: Path, capsys: pytest.CaptureFixture[str], jobs: str) -> None:
+    argv = ["eval", "panoptic", "--gt-json", str(gt_json), "--pred-json", str(gt_json), "--json"]
+    code = cli.main([*argv, "--jobs", jobs])
     assert code == 0
     results = json.loads(capsys.readouterr().out)
     assert set(results) == {"All", "Things", "Stuff", "per_class"}
@@ -55,14 +57,15 @@ def test_missing_file_exits_non_zero_naming_it(
     assert str(missing) in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("jobs", ["1", "2", "3"])
 def test_broken_prediction_png_is_named(
-    gt_json: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    gt_json: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], jobs: str
 ) -> None:
     pred_dir = tmp_path / "pred"
     pred_dir.mkdir()
     cv2.imwrite(str(pred_dir / "000000142238.png"), np.zeros((427, 640), np.uint8))
     argv = ["eval", "panoptic", "--gt-json", str(gt_json), "--pred-json", str(gt_json)]
-    assert cli.main([*argv, "--pred-dir", str(pred_dir)]) == 2
+    assert cli.main([*argv, "--pred-dir", str(pred_dir), "--jobs", jobs]) == 2
     assert "000000142238.png: 8-bit greyscale PNG" in capsys.readouterr().err
 
 

@@ -27,6 +27,7 @@ from segstudio.core.labels import LabelMap
 from segstudio.core.palette import Palette
 from segstudio.core.panoptic import labels_to_panoptic_rgb, panoptic_to_labels, rgb_to_ids
 from segstudio.core.pq import PQStat, pq_image, pq_results
+from segstudio.io import png_native
 from segstudio.io.atomic import atomic_directory
 from segstudio.io.datasets import (
     COCO_ANNOTATIONS_DIR,
@@ -43,6 +44,7 @@ from segstudio.io.datasets import (
 )
 from segstudio.io.images import ImageReadError, write_png
 from segstudio.io.json_stream import check_json_object, json_items
+from segstudio.io.panoptic_eval_entries import check_annotation, check_category
 from segstudio.io.parallel import OrderedPool, PoolFactory, map_in_batches, prestart
 from segstudio.io.png import RGB, decode_png, decode_rgb_ids, png_header, read_png_file
 from segstudio.io.safe_files import contained_path
@@ -361,8 +363,9 @@ def evaluate_panoptic_files(
     fp, fn, name}}}``. Like the API, categories (and which are things) come from the ground truth
     as written, and every ground-truth image needs a prediction; extra predicted images are ignored.
     Ground-truth areas that disagree with their PNG are reported in ``warnings``, naming the file.
-    Images are scored by ``jobs`` processes (``io.parallel``) and their sums added in image order,
-    so the numbers do not depend on ``jobs`` (nor on ``pool``, which may put them on a cluster);
+    Images are scored by ``jobs`` threads where the compiled loops are built, else processes
+    (``io.parallel``; see :func:`scoring_pool`), and their sums added in image order, so the
+    numbers do not depend on ``jobs`` (nor on ``pool``, which may put them on a cluster);
     ``progress(done, total)`` comes per image.
 
     Both files are streamed (``io.json_stream``), twice: a checking pass, so every problem in
@@ -371,7 +374,7 @@ def evaluate_panoptic_files(
     annotations of the whole dataset (see :func:`image_pairs`).
     """
     if pool is OrderedPool:
-        prestart(jobs)  # the workers start while both JSONs are read and checked below
+        pool = scoring_pool(jobs)
     gt_json, pred_json = Path(gt_json), Path(pred_json)
     gt_dir = default_png_dir(gt_json) if gt_dir is None else Path(gt_dir)
     pred_dir = default_png_dir(pred_json) if pred_dir is None else Path(pred_dir)
@@ -410,40 +413,47 @@ def evaluate_panoptic_files(
     return results
 
 
+def scoring_pool(jobs: int) -> PoolFactory:
+    """The local pool that scores image pairs: threads of this process where
+    ``segstudio._native`` is built (its PNG decoding and pair counting release the GIL: most of a
+    pair's work runs in parallel, and there is no fork server, no worker start, no pickling),
+    else processes (numpy's pure path holds the GIL too much), whose fork server starts now,
+    while the JSONs are read and checked."""
+    if png_native.available():
+        return partial(OrderedPool, threads=True)
+    prestart(jobs)
+    return OrderedPool
+
+
 def _ground_truth_categories(gt_json: Path) -> list[Mapping[str, Any]]:
     """The ground truth's ``categories``, each entry checked (the whole file when there are none,
     so that a missing or malformed list is named as the schema names it)."""
-    # pydantic is imported when a file is checked, not at start-up (0.2 s the app need not pay)
-    from segstudio.io.schemas import validate_entry
-    from segstudio.io.schemas.coco import Category, PanopticGroundTruth
-
+    # pydantic is imported only for an entry that does not plainly fit (0.2 CPU-s)
     categories = []
     for n, entry in enumerate(json_items(gt_json, "categories.item")):
-        validate_entry(Category, entry, gt_json, DatasetError, ("categories", n))
+        check_category(entry, gt_json, DatasetError, n)
         categories.append(entry)
     if not categories:
-        _check_whole(PanopticGroundTruth, gt_json)
+        _check_whole("PanopticGroundTruth", gt_json)
     return coco_categories({"categories": categories}, gt_json)
 
 
-def _check_whole(schema: Any, path: Path) -> None:
-    """The whole file read and checked: only where streaming found nothing to say why."""
-    from segstudio.io.schemas import validate
+def _check_whole(schema: str, path: Path) -> None:
+    """The whole file read and checked against ``schemas.coco``'s ``schema``: only where streaming
+    found nothing to say why."""
+    from segstudio.io.schemas import coco, validate
 
-    validate(schema, read_json(path), path, DatasetError)
+    validate(getattr(coco, schema), read_json(path), path, DatasetError)
 
 
-def _annotations(path: Path, schema: Any, check: bool) -> Iterator[tuple[Any, str, list[Mapping[str, Any]]]]:
+def _annotations(path: Path, schema: str, check: bool) -> Iterator[tuple[Any, str, list[Mapping[str, Any]]]]:
     """(image_id, PNG file name, segments_info) of each annotation of ``path``, streamed; with
     ``check``, each entry validated, and the whole file checked against ``schema`` when there are
     none (so that a missing or malformed list is named)."""
-    from segstudio.io.schemas import validate_entry
-    from segstudio.io.schemas.coco import PanopticAnnotation
-
     count = 0
     for count, entry in enumerate(json_items(path, "annotations.item"), 1):
         if check:
-            validate_entry(PanopticAnnotation, entry, path, DatasetError, ("annotations", count - 1))
+            check_annotation(entry, path, DatasetError, count - 1)
         yield _annotation(entry, count - 1, path)
     if check and not count:
         _check_whole(schema, path)
@@ -460,9 +470,7 @@ def image_pairs(
     the pass is the set of image ids matched, to refuse an image annotated twice. The predictions
     left after the last ground-truth image are still read, so the whole file is checked.
     """
-    from segstudio.io.schemas.coco import PanopticFile, PanopticGroundTruth
-
-    predictions = _annotations(pred_json, PanopticFile, check)
+    predictions = _annotations(pred_json, "PanopticFile", check)
     waiting: dict[Any, tuple[str, list[Mapping[str, Any]]]] = {}
     matched: set[Any] = set()
 
@@ -471,7 +479,7 @@ def image_pairs(
             raise DatasetError(f"{pred_json}: image id {image_id!r} has two annotations")
         waiting[image_id] = (file_name, segments)
 
-    for image_id, gt_file, gt_segments in _annotations(gt_json, PanopticGroundTruth, check):
+    for image_id, gt_file, gt_segments in _annotations(gt_json, "PanopticGroundTruth", check):
         if image_id in matched:
             raise DatasetError(f"{gt_json}: image id {image_id!r} has two annotations")
         while image_id not in waiting:

@@ -1,9 +1,10 @@
 """``io.parallel.OrderedPool``: results in input order, errors at their item, bounded in-flight work,
-real worker processes with a per-process context."""
+real worker processes with a per-process context, or threads of this process with one context."""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from functools import partial
 
@@ -71,6 +72,45 @@ def test_work_in_flight_is_bounded() -> None:
         assert next(results) == 0
         assert len(pulled) <= 2 * IN_FLIGHT_PER_JOB + 1  # not the whole input
         results.close()
+
+
+def _where(_: None, n: int) -> tuple[int, int, int]:
+    time.sleep(0.01)
+    return n, os.getpid(), threading.get_ident()
+
+
+def test_threads_run_in_this_process_in_order_with_one_context() -> None:
+    contexts = []
+
+    def make_context() -> list[int]:
+        contexts.append([])
+        return contexts[-1]
+
+    def task(context: list[int], n: int) -> tuple[int, int, int, int]:
+        context.append(n)
+        return _where(None, n) + (id(context),)
+
+    with OrderedPool(3, make_context, threads=True) as pool:
+        results = list(pool.map(task, range(20)))
+    assert [n for n, *_ in results] == list(range(20))
+    assert {pid for _, pid, _, _ in results} == {os.getpid()}
+    assert threading.get_ident() not in {thread for _, _, thread, _ in results}
+    assert len(contexts) == 1 and sorted(contexts[0]) == list(range(20))
+
+
+def test_threads_give_errors_at_their_item_and_bound_the_work() -> None:
+    seen, pulled = [], []
+
+    def items():
+        for n in range(100):
+            pulled.append(n)
+            yield n
+
+    with OrderedPool(2, threads=True) as pool, pytest.raises(ValueError, match="item 3 is bad"):
+        for value in map_in_batches(pool, _fail_at_three, items(), 2):
+            seen.append(value)
+    assert seen == [0, 1]
+    assert len(pulled) <= 2 * (2 * IN_FLIGHT_PER_JOB + 1) + 2  # a few batches, not the whole input
 
 
 def test_jobs_must_be_a_positive_count() -> None:
