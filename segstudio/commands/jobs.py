@@ -1,4 +1,5 @@
-"""``--jobs N``: how many worker processes a dataset command uses (default: every core)."""
+"""``--jobs N``: how many workers (processes, or threads where the work releases the GIL) a dataset
+command uses (default: every core)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ def _positive(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of processes, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number of workers, got {text!r}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"needs at least 1 process, got {value}")
+        raise argparse.ArgumentTypeError(f"needs at least 1 worker, got {value}")
     return value
 
 
@@ -25,7 +26,8 @@ def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
         type=_positive,
         default=None,
         metavar="N",
-        help=f"worker processes, one image each at a time (default: the cores, here {default_jobs()}); "
+        help=f"workers, one image each at a time (default: the cores, here {default_jobs()}): processes, "
+        "or threads where the work releases the GIL (eval panoptic with the C extension); "
         "1 works in this process; the output is the same for every N",
     )
 
