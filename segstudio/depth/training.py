@@ -56,13 +56,13 @@ class TrainingParams:
     frames: int = 8000
     first_frame: int = 0
     mirror: bool = True
-    pixels_per_frame: int = 300
+    pixels_per_frame: int = 500
     balance: float = 0.5
-    features: int = 400
+    features: int = 4000
     max_offset: float = MAX_OFFSET_PX_M
     trees: int = 3
     depth: int = 20
-    candidate_features: int | None = 80
+    candidate_features: int | None = 160
     """Offset pairs tried per node; ``None`` = sqrt(features), as ``ForestParams``."""
     thresholds: int = 16
     min_samples_leaf: int = 20
@@ -72,11 +72,11 @@ class TrainingParams:
     """Grow each tree alone on its own share of the frames (no bagging) instead of all trees on
     bootstrap draws of all frames: ``trees`` times the data for the same memory, one share held at
     a time (see the module notes)."""
-    level_wise: bool = False
+    level_wise: bool = True
     """Grow each tree level by level from depth crops (``level_forest``), computing only each
     node's candidate features, instead of from a dense (pixels x bank) matrix (``core.forest``):
-    memory no longer bounds the bank, the candidates or the pixels. Needs ``disjoint_trees``. Off
-    by default: the bundled forest was grown from the dense matrix (resources/models/README.md)."""
+    memory no longer bounds the bank, the candidates or the pixels. Needs ``disjoint_trees``. The
+    bundled forest's recipe (resources/models/README.md); ``False`` is the dense trainer."""
     seed: int = 0
 
     def __post_init__(self) -> None:

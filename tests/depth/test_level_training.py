@@ -66,7 +66,7 @@ def test_leaves_hold_the_classes_the_descent_sends_there(data: tuple) -> None:
 def test_level_wise_training_needs_disjoint_trees() -> None:
     with pytest.raises(ValueError, match="disjoint"):
         TrainingParams(trees=2, disjoint_trees=False, level_wise=True)
-    assert TrainingParams(trees=2, disjoint_trees=False).trees == 2
+    assert TrainingParams(trees=2, disjoint_trees=False, level_wise=False).trees == 2
 
 
 def test_a_level_wise_model_beats_chance_on_its_training_pixels() -> None:

@@ -23,13 +23,15 @@ TINY = TrainingParams(
 )
 
 
-def test_training_is_deterministic_for_a_seed() -> None:
-    first, second = train_body_parts(TINY), train_body_parts(TINY)
+@pytest.mark.parametrize("level_wise", [True, False], ids=["level-wise", "dense"])
+def test_training_is_deterministic_for_a_seed(level_wise: bool) -> None:
+    tiny = TrainingParams(**{**TINY.__dict__, "level_wise": level_wise})
+    first, second = train_body_parts(tiny), train_body_parts(tiny)
     for name in ("feature", "threshold", "child", "roots", "leaf_proba"):
         np.testing.assert_array_equal(getattr(first.forest, name), getattr(second.forest, name))
     np.testing.assert_array_equal(first.bank.u, second.bank.u)
     np.testing.assert_array_equal(first.bank.v, second.bank.v)
-    other = train_body_parts(TrainingParams(**{**TINY.__dict__, "seed": 1}))
+    other = train_body_parts(TrainingParams(**{**tiny.__dict__, "seed": 1}))
     assert other.forest.n_nodes != first.forest.n_nodes or not np.array_equal(
         other.forest.threshold, first.forest.threshold
     )
