@@ -31,7 +31,7 @@ from segstudio.core.npz import load_npz, save_npz
 from segstudio.depth.descent import DepthDescent
 from segstudio.depth.features import FeatureBank, depth_in_metres
 from segstudio.depth.parts import BACKGROUND, N_PARTS
-from segstudio.depth.smoothing_jit import window_means
+from segstudio.depth.smoothing_jit import CELL, depth_gated_means
 
 FORMAT_NAME = "segstudio-body-parts"
 FORMAT_VERSION = 1
@@ -41,8 +41,11 @@ NEAR_MM, FAR_MM = 500, 4500
 """Default working range of ``foreground_mask`` (the Kinect v1's reliable range)."""
 BACKGROUND_MARGIN_MM = 100
 """How much nearer than the empty-room background a pixel must be to count as foreground."""
-SMOOTHING_PX_M = 32.0
-"""Side of the posterior-averaging window in pixel-metres (16 px at 2 m, 8 px at 4 m); 0 = off."""
+SMOOTHING_PX_M = 48.0
+"""Side of the posterior-pooling window in pixel-metres (24 px at 2 m, 12 px at 4 m); 0 = off."""
+SMOOTHING_DEPTH_M = 0.07
+"""Depth gap (metres) between a pixel and a part's mean depth in its window at which that part's
+window mass counts a quarter (``smooth``); 0 = no depth weights."""
 
 
 class ModelFileError(ValueError):
@@ -200,38 +203,62 @@ def smooth(
     proba: np.ndarray,
     depth_mm: np.ndarray,
     window_px_m: float = SMOOTHING_PX_M,
+    depth_scale_m: float = SMOOTHING_DEPTH_M,
     compiled: bool = True,
 ) -> np.ndarray:
-    """Each pixel's probabilities averaged over the classified pixels in a square window around it.
+    """Each pixel's probabilities pooled over the classified pixels around it, parts at other depths
+    left out.
 
     Neighbouring pixels almost always share a part, while three trees grown on a few thousand frames
-    err pixel by pixel: averaging their posteriors is a cheap spatial ensemble (+9-10 points of mean
-    per-class accuracy on held-out frames). The window is ``window_px_m`` divided by the median
-    depth in metres, so it covers about the same body area at any distance; sums run on the
-    pixels' bounding box only: running sums compiled by Numba (``smoothing_jit``) where it loads
-    and ``compiled`` is set, else one OpenCV box filter over all 31 channels (the same means to
-    float32 rounding).
+    err pixel by pixel: pooling their posteriors is a cheap spatial ensemble. A square window alone
+    also pools across depth edges (a forearm in front of the torso, a hand reaching to the camera),
+    so each part's window mass is weighted by ``(1 + (gap / depth_scale_m)**2) ** -2``, ``gap``
+    the pixel's depth minus that part's mean depth in the window: the window's sums of ``p`` and
+    ``p * z`` per part give both. The window is ``window_px_m`` divided by the median depth in
+    metres, so it covers about the same body area at any distance; sums run over cells of
+    ``smoothing_jit.CELL`` pixels of the body's bounding box (a pixel uses its cell's window):
+    compiled by Numba (``smoothing_jit``) where it loads and ``compiled`` is set, else OpenCV's box
+    filter (the same probabilities to float32 rounding). ``depth_scale_m <= 0`` pools without the
+    depth weights.
     """
     if window_px_m <= 0 or len(pixels) == 0:
         return proba
-    median_m = float(np.median(depth_mm[pixels[:, 0], pixels[:, 1]])) / 1000.0
-    size = 2 * int(window_px_m / median_m // 2) + 1  # odd, so the window is centred
-    if size <= 1:
+    z = depth_mm[pixels[:, 0], pixels[:, 1]].astype(np.float32) / np.float32(1000.0)
+    median_m = float(np.median(z))
+    radius = int(window_px_m / median_m / (2 * CELL) + 0.5)  # in cells; the window is centred
+    if radius < 1:
         return proba
+    z -= np.float32(median_m)  # centred: the sums of p * z keep their precision
+    inv_scale2 = 1.0 / depth_scale_m**2 if depth_scale_m > 0 else 0.0
     top, left = pixels.min(axis=0)
     rows, cols = pixels[:, 0] - top, pixels[:, 1] - left
+    cells = (int(rows.max()) // CELL + 1, int(cols.max()) // CELL + 1)
+    proba = np.ascontiguousarray(proba, np.float32)
     if compiled:
-        index = np.full((int(rows.max()) + 1, int(cols.max()) + 1), -1, np.int32)
+        index = np.full((cells[0] * CELL, cells[1] * CELL), -1, np.int32)
         index[rows, cols] = np.arange(len(pixels), dtype=np.int32)
-        out = window_means(index, np.ascontiguousarray(proba, np.float32), size // 2)
+        out = depth_gated_means(index, proba, z, radius, inv_scale2)
         if out is not None:
             return out
-    crop = np.zeros((rows.max() + 1, cols.max() + 1, proba.shape[1]), np.float32)
-    crop[rows, cols] = proba
-    summed = cv2.boxFilter(crop, -1, (size, size), normalize=False, borderType=cv2.BORDER_CONSTANT)
-    out = summed[rows, cols]
-    out /= out.sum(axis=1, keepdims=True)
-    return out
+    binned = np.zeros((cells[0] * CELL, cells[1] * CELL, 2 * proba.shape[1]), np.float32)
+    binned[rows, cols] = np.concatenate([proba, proba * z[:, None]], axis=1)
+    binned = binned.reshape(cells[0], CELL, cells[1], CELL, -1).sum(axis=(1, 3))
+    size = (2 * radius + 1, 2 * radius + 1)
+    windows = cv2.boxFilter(binned, -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    return gated_probabilities(windows[rows // CELL, cols // CELL], z, inv_scale2)
+
+
+def gated_probabilities(windows: np.ndarray, depth_m: np.ndarray, inv_scale2: float) -> np.ndarray:
+    """(N, C) probabilities from each pixel's window sums (N, 2C) of ``p`` then ``p * z``: part
+    ``c``'s mass times ``(1 + gap**2 * inv_scale2) ** -2``, ``gap`` = ``depth_m`` minus the part's
+    mean depth, over their total (what ``smoothing_jit`` computes, in the same float32 steps)."""
+    parts = windows.shape[1] // 2
+    mass = np.maximum(windows[:, :parts], np.float32(0.0))
+    gap_mass = depth_m[:, None] * mass - windows[:, parts:]
+    mass2 = mass * mass
+    near = mass2 / (mass2 + gap_mass * gap_mass * np.float32(inv_scale2) + np.float32(1e-30))
+    weighted = mass * near * near
+    return weighted * (np.float32(1.0) / weighted.sum(axis=1, keepdims=True))
 
 
 def bundled_model_path() -> Path:

@@ -1,5 +1,5 @@
 """The body-part model file and prediction: exact save/load round trips, bad files named, atomic
-saves, foreground rules and posterior smoothing."""
+saves and foreground rules (posterior smoothing: test_smoothing.py)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,8 @@ from segstudio.depth.model import (
     ModelFileError,
     bundled_model_path,
     foreground_mask,
-    smooth,
 )
 from segstudio.depth.parts import BACKGROUND, N_PARTS
-from segstudio.depth.smoothing_jit import _kernels
 from segstudio.depth.training import TrainingParams, train_body_parts
 
 TINY = TrainingParams(
@@ -147,40 +145,6 @@ def test_foreground_mask_subtracts_the_background() -> None:
     assert foreground_mask(depth).all()  # without a background: everything in range
     with pytest.raises(ValueError, match="shape"):
         foreground_mask(depth, background[:2])
-
-
-@pytest.mark.parametrize("compiled", [False, True], ids=["opencv", "compiled"])
-def test_smoothing_outvotes_a_stray_pixel_and_keeps_distributions(compiled: bool) -> None:
-    depth = np.full((9, 9), 2000, np.uint16)
-    pixels = np.argwhere(depth > 0)
-    proba = np.zeros((len(pixels), N_PARTS), np.float32)
-    proba[:, 4] = 1.0
-    stray = 40  # the centre pixel
-    proba[stray] = 0.0
-    proba[stray, 7] = 1.0
-    smoothed = smooth(pixels, proba, depth, window_px_m=6.0, compiled=compiled)  # 3 px at 2 m
-    assert smoothed.argmax(axis=1).tolist() == [4] * len(pixels)
-    np.testing.assert_allclose(smoothed.sum(axis=1), 1.0, atol=1e-6)
-    assert smoothed[stray, 7] == pytest.approx(1 / 9)
-    np.testing.assert_array_equal(smooth(pixels, proba, depth, window_px_m=0.0), proba)
-
-
-def test_compiled_smoothing_matches_the_box_filter() -> None:
-    """The running sums (Numba) and OpenCV's box filter agree on held-out frames near and far (the
-    window's side changes with the median depth), on a ragged body and at the box's edges."""
-    assert _kernels() is not None  # Numba is a dependency: the fast path must load
-    model = BodyPartModel.load(bundled_model_path())
-    for seed in (2_000_000, 2_000_003):
-        frame = render_frame(seed)
-        pixels = np.argwhere(frame.parts != BACKGROUND)
-        raw = model.predict_pixels(frame.depth, pixels)
-        expected = smooth(pixels, raw, frame.depth, compiled=False)
-        got = smooth(pixels, raw, frame.depth)
-        np.testing.assert_allclose(got, expected, atol=1e-5)
-        assert (got.argmax(axis=1) == expected.argmax(axis=1)).mean() >= 0.9999
-        sparse, sparse_raw = pixels[::7], raw[::7]  # windows with holes, pixels alone in theirs
-        expected = smooth(sparse, sparse_raw, frame.depth, compiled=False)
-        np.testing.assert_allclose(smooth(sparse, sparse_raw, frame.depth), expected, atol=1e-5)
 
 
 def test_the_bundled_model_is_shipped_and_small() -> None:
