@@ -10,8 +10,8 @@ slots by a prefix sum; unused slots are inert padding. A frame with more body pi
 is run again with room for it (and later frames keep the room).
 
 Same maths as numpy: the forest's probabilities are bit-identical on CPU torch; smoothing sums
-box windows from a summed-area table (float32: over 8 held-out frames no pixel's part changes
-and probabilities move by < 1e-5; float64 would double the heaviest kernels), and mean
+box windows of cells from a summed-area table (float32: probabilities within 1e-4 of numpy's,
+tests/models; float64 would double the heaviest kernels), and mean
 shift makes numpy's float32 operations in the same order, so joints agree to float tolerance.
 The greedy choice of the best few modes per joint runs on the host (``select_proposals``) on the
 J x S modes, the only data read back.
@@ -26,9 +26,10 @@ import numpy as np
 import torch
 
 from segstudio.depth.joints import JOINTS, JointProposals, JointSpec, select_proposals
-from segstudio.depth.model import FAR_MM, NEAR_MM, SMOOTHING_PX_M, BodyPartModel
+from segstudio.depth.model import FAR_MM, NEAR_MM, SMOOTHING_DEPTH_M, SMOOTHING_PX_M, BodyPartModel
 from segstudio.depth.parts import BACKGROUND
 from segstudio.depth.render import Camera
+from segstudio.depth.smoothing_jit import CELL
 from segstudio.models.forest_torch import TorchBodyParts
 
 FIRST_CUDA_CAPACITY = 1 << 15
@@ -54,46 +55,63 @@ def smooth_on_device(
     valid: torch.Tensor,
     proba: torch.Tensor,
     window_px_m: float = SMOOTHING_PX_M,
+    depth_scale_m: float = SMOOTHING_DEPTH_M,
 ) -> torch.Tensor:
     """``depth.model.smooth`` for pixels at flat indices ``slots`` (padding where not ``valid``) of a
-    millimetre frame: the window side from the median body depth, stays on the device (no sync).
+    millimetre frame: the window from the median body depth, the depth weights of each part's
+    window mass, cells of ``CELL`` pixels from the body's top left; stays on the device (no sync).
 
-    Box sums come from a summed-area table of the whole frame, so the data-dependent window needs
-    no data-dependent shapes. It is laid out channel first and transposed between its two prefix
-    sums, so both scan the innermost axis (a GPU scans an outer axis row by row, 10x slower). A
-    window of one pixel (numpy returns ``proba`` as it is) gives ``proba`` over its sum."""
+    Window sums come from a summed-area table of a cell grid the size of the whole frame, so the
+    data-dependent window and box need no data-dependent shapes. It is laid out channel first and
+    transposed between its two prefix sums, so both scan the innermost axis (a GPU scans an outer
+    axis row by row, 10x slower). A window under one cell (numpy returns ``proba`` as it is) gives
+    the pixel's own cell."""
     if window_px_m <= 0:
         return proba
     height, width = depth_mm.shape
-    capacity, channels = proba.shape
-    z = torch.where(valid, depth_mm.reshape(-1)[slots], 1 << 30)  # padding sorts last
-    ordered = torch.sort(z).values
+    capacity, parts = proba.shape
+    z = torch.where(valid, depth_mm.reshape(-1)[slots], 1 << 30).to(torch.float32) / 1000.0
+    ordered = torch.sort(z).values  # padding sorts last
     last = (valid.sum() - 1).clamp(min=0)
-    middle = ordered[torch.stack([last // 2, (last + 1) // 2])].to(torch.float64)
-    median_m = middle.sum() / 2.0 / 1000.0  # np.median: the mean of the middle two
-    radius = torch.floor(window_px_m / median_m / 2.0)  # numpy: int(window / median // 2)
+    median_m = ordered[torch.stack([last // 2, (last + 1) // 2])].mean()  # np.median, in float32
+    radius = torch.floor(window_px_m / median_m.to(torch.float64) / (2 * CELL) + 0.5)
     radius = torch.nan_to_num(radius, nan=0.0, posinf=0.0).clamp(max=max(height, width)).long()
+    z = z - median_m
 
-    # Each frame pixel's slot (capacity: none, a zero row): padding slots write past the frame,
-    # each to its own place, since many writes to one address queue up on a GPU.
-    arange = torch.arange(capacity, device=slots.device)
-    slot_of = torch.full((height * width + capacity,), capacity, dtype=torch.int64, device=slots.device)
-    slot_of[torch.where(valid, slots, height * width + arange)] = arange
-    with_zero = torch.nn.functional.pad(proba.to(torch.float32), (0, 0, 0, 1)).T  # (K, C + 1)
-    image = torch.index_select(with_zero, 1, slot_of[: height * width]).view(channels, height, width)
-    table = image.cumsum(2).transpose(1, 2).contiguous().cumsum(2)  # (K, W, H): sums up to x, y
+    # Cells from the body's top left, as numpy's box; padding adds to a cell past the grid.
     rows, cols = slots // width, slots % width
-    top, bottom = rows - radius - 1, (rows + radius).clamp(max=height - 1)  # top: the row above
-    left, right = cols - radius - 1, (cols + radius).clamp(max=width - 1)
-    corner_x = torch.stack([right, left, right, left]).clamp(min=0)
-    corner_y = torch.stack([bottom, bottom, top, top]).clamp(min=0)
+    top = torch.where(valid, rows, height).min()
+    left = torch.where(valid, cols, width).min()
+    grid_h, grid_w = height // CELL + 1, width // CELL + 1
+    cell_y, cell_x = (rows - top).clamp(min=0) // CELL, (cols - left).clamp(min=0) // CELL
+    cell = torch.where(valid, cell_y * grid_w + cell_x, grid_h * grid_w)
+    proba = proba.to(torch.float32)
+    moments = torch.cat([proba, proba * z[:, None]], dim=1)  # (capacity, 2C)
+    binned = torch.zeros((grid_h * grid_w + 1, 2 * parts), dtype=torch.float32, device=proba.device)
+    binned.index_add_(0, cell, moments)
+    image = binned[:-1].T.reshape(2 * parts, grid_h, grid_w)
+    table = image.cumsum(2).transpose(1, 2).contiguous().cumsum(2)  # (K, W, H): sums up to x, y
+    bottom, above = (cell_y + radius).clamp(max=grid_h - 1), cell_y - radius - 1  # above: the row before
+    right, before = (cell_x + radius).clamp(max=grid_w - 1), cell_x - radius - 1
+    corner_x = torch.stack([right, before, right, before]).clamp(min=0)
+    corner_y = torch.stack([bottom, bottom, above, above]).clamp(min=0)
     sign = torch.stack(
-        [torch.ones_like(top), -(left >= 0).long(), -(top >= 0).long(), ((left >= 0) & (top >= 0)).long()]
+        [
+            torch.ones_like(above),
+            -(before >= 0).long(),
+            -(above >= 0).long(),
+            ((before >= 0) & (above >= 0)).long(),
+        ]
     )
-    corners = torch.index_select(table.view(channels, -1), 1, (corner_x * height + corner_y).view(-1))
-    summed = (corners.view(channels, 4, capacity) * sign.to(torch.float32)).sum(dim=1)
-    out = summed.T.to(torch.float32)
-    return out / out.sum(dim=1, keepdim=True)
+    corners = torch.index_select(table.view(2 * parts, -1), 1, (corner_x * grid_h + corner_y).view(-1))
+    windows = (corners.view(2 * parts, 4, capacity) * sign.to(torch.float32)).sum(dim=1).T
+    inv_scale2 = 1.0 / depth_scale_m**2 if depth_scale_m > 0 else 0.0
+    mass = windows[:, :parts].clamp(min=0.0)  # depth.model.gated_probabilities
+    gap_mass = z[:, None] * mass - windows[:, parts:]
+    mass2 = mass * mass
+    near = mass2 / (mass2 + gap_mass * gap_mass * inv_scale2 + 1e-30)
+    weighted = mass * near * near
+    return weighted * (1.0 / weighted.sum(dim=1, keepdim=True))
 
 
 class DeviceJoints:

@@ -69,8 +69,10 @@ def test_padding_slots_are_inert_and_capacity_grows(model: BodyPartModel, frames
     a, b = exact(frame.depth, mask), padded(frame.depth, mask)
     assert padded.capacity == 1 << (int(mask.sum()) - 1).bit_length()
     np.testing.assert_array_equal(a.parts.numpy(), b.parts.numpy())
-    np.testing.assert_allclose(a.proposals.world, b.proposals.world, atol=1e-5)
-    np.testing.assert_allclose(a.proposals.confidence, b.proposals.confidence, rtol=1e-5)
+    # smoothing's window sums gather padding into a cell of its own; the sums of the body's cells
+    # move by an ulp with the capacity (6e-8), which mean shift carries to ~2e-5 m
+    np.testing.assert_allclose(a.proposals.world, b.proposals.world, atol=1e-4)
+    np.testing.assert_allclose(a.proposals.confidence, b.proposals.confidence, rtol=1e-4)
 
 
 def test_pipeline_without_mask_uses_the_working_range(model: BodyPartModel) -> None:
