@@ -1,7 +1,7 @@
 """``segstudio depth bench``: frames per second of the live body-part pipeline on 640x480 frames.
 
 One frame's work, timed from the depth image to joints: depth features and the forest on the body
-pixels (lazy: only the offset pairs the trees visit), posterior smoothing, and mean-shift joint
+pixels (lazy: only the offset pairs the trees visit), depth-gated posterior smoothing, and mean-shift joint
 proposals. Frames are held-out synthetic frames with one body; rendering them is not timed. The
 CPU path runs stage by stage (numpy and OpenCV, the descent and smoothing's window sums compiled
 by Numba where it loads: ``device`` says which); when torch is importable and sees a CUDA device, the
