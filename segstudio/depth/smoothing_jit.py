@@ -74,13 +74,13 @@ def _row_sums(
         for dy in range(CELL):
             for col in range(width * CELL):
                 pixel = index[y * CELL + dy, col]
-                if pixel >= 0:
-                    cell = cells[col // CELL]
+                if pixel >= 0:  # indices, not row views: a view per pixel costs more than its sums
+                    cell = col // CELL
                     z = depth[pixel]
                     for c in range(parts):
                         p = proba[pixel, c]
-                        cell[c] += p
-                        cell[parts + c] += p * z
+                        cells[cell, c] += p
+                        cells[cell, parts + c] += p * z
         total[:] = 0
         for x in range(-radius, width):
             if x + radius < width:
@@ -90,7 +90,8 @@ def _row_sums(
                 for c in range(channels):
                     total[c] -= cells[x - radius - 1, c]
             if x >= 0:
-                row_sums[y, x] = total
+                for c in range(channels):
+                    row_sums[y, x, c] = total[c]
 
 
 def _column_means(
@@ -123,7 +124,7 @@ def _column_means(
         if y < 0:
             continue
         for x in range(start, stop):
-            sums = total[x - start]
+            column = x - start
             for dy in range(CELL):
                 for dx in range(CELL):
                     pixel = index[y * CELL + dy, x * CELL + dx]
@@ -132,8 +133,8 @@ def _column_means(
                     z = depth[pixel]
                     norm = np.float32(0.0)
                     for c in range(parts):  # one division: mass * (1 + (z - M / mass)**2 * s)**-2
-                        mass = max(sums[c], np.float32(0.0))
-                        gap_mass = z * mass - sums[parts + c]
+                        mass = max(total[column, c], np.float32(0.0))
+                        gap_mass = z * mass - total[column, parts + c]
                         mass2 = mass * mass
                         near = mass2 / (mass2 + gap_mass * gap_mass * inv_scale2 + tiny)
                         weighted = mass * near * near
