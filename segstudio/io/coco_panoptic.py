@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -50,6 +50,7 @@ from segstudio.io.png import RGB, decode_png, decode_rgb_ids, png_header, read_p
 from segstudio.io.safe_files import contained_path
 
 JSON_NAME = "panoptic.json"
+Result = TypeVar("Result")
 PNG_DIR = "panoptic"
 
 
@@ -368,10 +369,12 @@ def evaluate_panoptic_files(
     numbers do not depend on ``jobs`` (nor on ``pool``, which may put them on a cluster);
     ``progress(done, total)`` comes per image.
 
-    Both files are streamed (``io.json_stream``), twice: a checking pass, so every problem in
-    either file is raised before any image is scored, then the scoring pass. Memory holds the
-    categories, the image pairs in flight and the ids of the images matched, never the
-    annotations of the whole dataset (see :func:`image_pairs`).
+    Both files are streamed (``io.json_stream``) once: entries are checked as they are read and
+    each pair is scored as it comes. A problem of either file is still the error raised before
+    any image's: a pair's error waits until both files are read to their end (checked, not
+    scored), so the first error does not depend on ``jobs``. With ``progress``, a counting pass
+    comes first (the total). Memory holds the categories, the image pairs in flight and the ids
+    of the images matched, never the annotations of the whole dataset (see :func:`image_pairs`).
     """
     if pool is OrderedPool:
         pool = scoring_pool(jobs)
@@ -385,20 +388,22 @@ def evaluate_panoptic_files(
     for folder in (gt_dir, pred_dir):
         if not folder.is_dir():
             raise DatasetError(f"{folder}: PNG folder not found")
-    # A checking pass first (as the import's): every problem of either file is raised before any
-    # image is scored, so the first error does not depend on ``jobs``; it overlaps the workers'
-    # start-up. The scoring pass reads the files again, unchecked.
-    total = sum(1 for _ in image_pairs(gt_json, pred_json, gt_dir, pred_dir))
+    total = 0
+    checked = progress is None  # else a counting pass checks the files, the scoring pass need not
+    if not checked:
+        total = sum(1 for _ in image_pairs(gt_json, pred_json, gt_dir, pred_dir))
+    source = image_pairs(gt_json, pred_json, gt_dir, pred_dir, check=checked)
     in_flight: deque[_ImagePair] = deque()
 
     def pairs() -> Iterator[_ImagePair]:
-        for pair in image_pairs(gt_json, pred_json, gt_dir, pred_dir, check=False):
+        for pair in source:
             in_flight.append(pair)
             yield pair
 
     stat = PQStat()
+    failure: list[Exception] = []
     with pool(jobs, partial(dict, isthing)) as workers:
-        scored = map_in_batches(workers, _pair_stat, pairs(), PAIRS_PER_TASK)
+        scored = _until_error(map_in_batches(workers, _pair_stat, pairs(), PAIRS_PER_TASK), failure)
         for done, (image_stat, image_warnings) in enumerate(scored, 1):
             pair = in_flight.popleft()
             stat += image_stat
@@ -407,10 +412,23 @@ def evaluate_panoptic_files(
                 warnings += [f"{where}: {w}" for w in image_warnings]
             if progress is not None:
                 progress(done, total)
+    if failure:
+        for _ in source:  # the rest of both files checked: their first problem comes before a pair's
+            pass
+        raise failure[0]
     results = pq_results(stat, isthing)
     for category_id, values in results["per_class"].items():
         values["name"] = str(categories[int(category_id)].get("name", category_id))
     return results
+
+
+def _until_error(results: Iterator[Result], failure: list[Exception]) -> Iterator[Result]:
+    """``results`` up to the first error raised while taking them, which is put in ``failure``
+    (raised by the caller once the files are checked to their end)."""
+    try:
+        yield from results
+    except Exception as error:  # a pair's problem, a worker lost, or one of the files' (from the source)
+        failure.append(error)
 
 
 def scoring_pool(jobs: int) -> PoolFactory:
