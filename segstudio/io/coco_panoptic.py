@@ -26,7 +26,7 @@ from segstudio.core.jobs import ProgressCallback
 from segstudio.core.labels import LabelMap
 from segstudio.core.palette import Palette
 from segstudio.core.panoptic import labels_to_panoptic_rgb, panoptic_to_labels, rgb_to_ids
-from segstudio.core.pq import PQStat, pq_image, pq_results
+from segstudio.core.pq import PQStat, pq_image, pq_of_overlaps, pq_results
 from segstudio.io import png_native
 from segstudio.io.atomic import atomic_directory
 from segstudio.io.datasets import (
@@ -46,7 +46,8 @@ from segstudio.io.images import ImageReadError, write_png
 from segstudio.io.json_stream import check_json_object, json_items
 from segstudio.io.panoptic_eval_entries import check_annotation, check_category
 from segstudio.io.parallel import OrderedPool, PoolFactory, map_in_batches, prestart
-from segstudio.io.png import RGB, decode_png, decode_rgb_ids, png_header, read_png_file
+from segstudio.io.png import RGB, decode_png, png_header, read_png_file, rgb_rows
+from segstudio.io.png_native import RgbRows
 from segstudio.io.safe_files import contained_path
 
 JSON_NAME = "panoptic.json"
@@ -77,14 +78,30 @@ class PanopticDataset:
 
 def read_panoptic_png(path: str | Path) -> np.ndarray:
     """The uint32 segment-id map of a COCO panoptic PNG; ImageReadError for anything but 8-bit RGB."""
-    path = Path(path)
+    return _panoptic_ids(*_panoptic_file(Path(path)))
+
+
+class _PanopticFile(NamedTuple):
+    path: Path
+    data: bytes
+    rows: RgbRows | None
+    """Its inflated rows where the compiled path takes them."""
+
+
+def _panoptic_file(path: Path) -> _PanopticFile:
+    """A panoptic PNG read and checked (ImageReadError naming it: unreadable, torn, bit-flipped,
+    not 8-bit RGB) with its inflated rows where the compiled path takes them."""
     data = read_png_file(path)
     header = png_header(data, path)
     if (header.colour_type, header.bit_depth) != (RGB, 8):
         raise ImageReadError(
             f"{path}: {header.kind} PNG; panoptic PNGs must be 8-bit RGB (id = R + 256G + 65536B)"
         )
-    ids = decode_rgb_ids(data, path)  # one compiled pass where the extension is built
+    return _PanopticFile(path, data, rgb_rows(data, path))
+
+
+def _panoptic_ids(path: Path, data: bytes, rows: RgbRows | None) -> np.ndarray:
+    ids = None if rows is None else png_native.rgb_ids(rows)  # one compiled pass
     return ids if ids is not None else rgb_to_ids(decode_png(data, path))
 
 
@@ -530,13 +547,28 @@ class _ImagePair(NamedTuple):
 
 
 def _pair_stat(isthing: dict[int, bool], pair: _ImagePair) -> tuple[PQStat, list[str]]:
-    """The PQ sums of one image and its warnings (runs in a worker process)."""
-    gt_ids = read_panoptic_png(pair.gt_png)
-    pred_ids = read_panoptic_png(pair.pred_png)
+    """The PQ sums of one image and its warnings (runs on a pool thread or in a worker process).
+
+    Where both PNGs take the compiled path, their overlaps are counted straight from their rows
+    (``png_native.pair_counts``, the GIL released throughout); otherwise each is decoded to its
+    id map and scored by ``pq_image``, whose numbers and errors are the same."""
+    gt = _panoptic_file(pair.gt_png)
+    gt_ids = None if gt.rows is not None else _panoptic_ids(*gt)  # its errors first, as before
+    pred = _panoptic_file(pair.pred_png)
+    counted = None
+    if gt.rows is not None and pred.rows is not None:
+        counted = png_native.pair_counts(gt.rows, pred.rows)
+    if counted is None:
+        gt_ids = _panoptic_ids(*gt) if gt_ids is None else gt_ids
+        pred_ids = _panoptic_ids(*pred)
     warnings: list[str] = []
     try:
-        return pq_image(gt_ids, pair.gt_segments, pred_ids, pair.pred_segments, isthing, warnings), warnings
+        if counted is not None:
+            stat = pq_of_overlaps(*counted, pair.gt_segments, pair.pred_segments, isthing, warnings)
+        else:
+            stat = pq_image(gt_ids, pair.gt_segments, pred_ids, pair.pred_segments, isthing, warnings)
     except ValueError as error:
         raise DatasetError(
             f"{pair.pred_png}: {error} (image id {pair.image_id!r}, ground truth {pair.gt_png})"
         ) from error
+    return stat, warnings
