@@ -188,16 +188,21 @@ def pq_of_overlaps(
         zip(zip(gt_of_pair.tolist(), pred_of_pair.tolist(), strict=True), intersections.tolist(), strict=True)
     )
 
-    # Predicted areas from the pixels, with the API's sanity checks.
+    # Pixels of each id: the sums of its pairs (plain ints: a few dozen pairs per image).
+    gt_pixels: defaultdict[int, int] = defaultdict(int)
+    pred_pixels: defaultdict[int, int] = defaultdict(int)
+    for (gt_label, pred_label), count in overlap.items():
+        gt_pixels[gt_label] += count
+        pred_pixels[pred_label] += count
+
+    # Predicted areas from the pixels, with the API's sanity checks (in id order).
     pred_area: dict[int, int] = {}
-    labels, pair_pred = np.unique(pred_of_pair, return_inverse=True)
-    counts = np.bincount(pair_pred.ravel(), weights=intersections, minlength=len(labels)).astype(np.int64)
-    for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
+    for label in sorted(pred_pixels):
         if label not in pred_segms:
             if label == VOID_ID:
                 continue
             raise ValueError(f"predicted segment id {label} is in the PNG but not in segments_info")
-        pred_area[label] = count
+        pred_area[label] = pred_pixels[label]
         if int(pred_segms[label]["category_id"]) not in categories:
             category = pred_segms[label]["category_id"]
             raise ValueError(f"predicted segment id {label} has unknown category_id {category}")
@@ -206,9 +211,6 @@ def pq_of_overlaps(
         raise ValueError(f"predicted segment ids {missing} are in segments_info but not in the PNG")
 
     # The API reads ground-truth areas from the JSON; count pixels only where ``area`` is missing.
-    gt_pixels: defaultdict[int, int] = defaultdict(int)
-    for (gt_label, _), count in overlap.items():
-        gt_pixels[gt_label] += count
     gt_area = {label: int(info.get("area", gt_pixels[label])) for label, info in gt_segms.items()}
     if warnings is not None:
         for label, area in gt_area.items():
