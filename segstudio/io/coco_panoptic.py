@@ -51,8 +51,8 @@ from segstudio.io.png_native import RgbRows
 from segstudio.io.safe_files import contained_path
 
 JSON_NAME = "panoptic.json"
-Result = TypeVar("Result")
 PNG_DIR = "panoptic"
+Result = TypeVar("Result")
 
 
 @dataclass
@@ -82,6 +82,8 @@ def read_panoptic_png(path: str | Path) -> np.ndarray:
 
 
 class _PanopticFile(NamedTuple):
+    """A panoptic PNG's bytes, read and checked up to its pixels."""
+
     path: Path
     data: bytes
     rows: RgbRows | None

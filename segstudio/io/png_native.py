@@ -84,13 +84,6 @@ def rgb_ids(rows: RgbRows) -> np.ndarray | None:
     return ids
 
 
-def decode_rgb_ids(header: bytes, idat: bytes) -> np.ndarray | None:
-    """``rgb_ids`` of an 8-bit RGB PNG's IHDR body and joined IDAT bodies; None where
-    ``rgb_rows`` or ``rgb_ids`` gives None."""
-    rows = rgb_rows(header, idat)
-    return None if rows is None else rgb_ids(rows)
-
-
 def pair_counts(first: RgbRows, second: RgbRows) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(ids of ``first``, ids of ``second``, pixel counts) of every distinct pair of ids along the
     two maps, in increasing order: ``runs.compiled_pair_counts`` of their ``rgb_ids``, from the
