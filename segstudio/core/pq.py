@@ -152,37 +152,57 @@ def pq_image(
             f"{pred_ids.shape[1]}x{pred_ids.shape[0]}"
         )
     # Overlap of every (gt id, pred id) pair present in the image: counted in one compiled pass
-    # where the extension is built, else by runs (``core.runs``); every id is some pair's or some
-    # run's, so those values are the ones whose range is checked.
+    # where the extension is built, else by runs (``core.runs``), sorted by (gt, pred) as the
+    # packed keys are (pred < OFFSET once the range is checked).
     counted = compiled_pair_counts(gt_ids, pred_ids)
     if counted is None:
         runs, gt_values, pred_values = pair_runs(gt_ids, pred_ids)
-    else:
-        gt_values, pred_values, intersections = counted
+        _check_id_range(gt_values, pred_values)  # before packing: out-of-range ids would collide
+        pairs, intersections = pack_pairs(runs, gt_values, pred_values, OFFSET)
+        counted = pairs // np.uint64(OFFSET), pairs % np.uint64(OFFSET), intersections
+    return pq_of_overlaps(*counted, gt_segments, pred_segments, categories, warnings)
+
+
+def _check_id_range(gt_values: np.ndarray, pred_values: np.ndarray) -> None:
     for side, values in (("ground-truth", gt_values), ("predicted", pred_values)):
         if values.size and (int(values.min()) < 0 or int(values.max()) >= OFFSET):
             raise ValueError(f"{side} segment ids must lie in 0..{OFFSET - 1} (24-bit RGB ids)")
+
+
+def pq_of_overlaps(
+    gt_of_pair: np.ndarray,
+    pred_of_pair: np.ndarray,
+    intersections: np.ndarray,
+    gt_segments: Iterable[Mapping[str, Any]],
+    pred_segments: Iterable[Mapping[str, Any]],
+    categories: Collection[int],
+    warnings: list[str] | None = None,
+) -> PQStat:
+    """:func:`pq_image` from the image's overlaps: the (gt id, pred id) pairs present, sorted,
+    with their pixel counts (``runs.compiled_pair_counts``' answer, or ``io.png_native``'s from
+    the PNGs' rows); every id of the maps is some pair's, so those are the ids range-checked."""
+    _check_id_range(gt_of_pair, pred_of_pair)
     gt_segms = _segment_table(gt_segments, "ground-truth")
     pred_segms = _segment_table(pred_segments, "predicted")
-    if counted is None:
-        pairs, intersections = pack_pairs(runs, gt_values, pred_values, OFFSET)
-        gt_of_pair, pred_of_pair = (pairs // np.uint64(OFFSET)).tolist(), pairs % np.uint64(OFFSET)
-    else:  # sorted by (gt, pred) as the packed keys are: pred < OFFSET
-        gt_of_pair, pred_of_pair = gt_values.tolist(), pred_values
     overlap: dict[tuple[int, int], int] = dict(
-        zip(zip(gt_of_pair, pred_of_pair.tolist(), strict=True), intersections.tolist(), strict=True)
+        zip(zip(gt_of_pair.tolist(), pred_of_pair.tolist(), strict=True), intersections.tolist(), strict=True)
     )
 
-    # Predicted areas from the pixels, with the API's sanity checks.
+    # Pixels of each id: the sums of its pairs (plain ints: a few dozen pairs per image).
+    gt_pixels: defaultdict[int, int] = defaultdict(int)
+    pred_pixels: defaultdict[int, int] = defaultdict(int)
+    for (gt_label, pred_label), count in overlap.items():
+        gt_pixels[gt_label] += count
+        pred_pixels[pred_label] += count
+
+    # Predicted areas from the pixels, with the API's sanity checks (in id order).
     pred_area: dict[int, int] = {}
-    labels, pair_pred = np.unique(pred_of_pair, return_inverse=True)
-    counts = np.bincount(pair_pred.ravel(), weights=intersections, minlength=len(labels)).astype(np.int64)
-    for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
+    for label in sorted(pred_pixels):
         if label not in pred_segms:
             if label == VOID_ID:
                 continue
             raise ValueError(f"predicted segment id {label} is in the PNG but not in segments_info")
-        pred_area[label] = count
+        pred_area[label] = pred_pixels[label]
         if int(pred_segms[label]["category_id"]) not in categories:
             category = pred_segms[label]["category_id"]
             raise ValueError(f"predicted segment id {label} has unknown category_id {category}")
@@ -191,9 +211,6 @@ def pq_image(
         raise ValueError(f"predicted segment ids {missing} are in segments_info but not in the PNG")
 
     # The API reads ground-truth areas from the JSON; count pixels only where ``area`` is missing.
-    gt_pixels: defaultdict[int, int] = defaultdict(int)
-    for (gt_label, _), count in overlap.items():
-        gt_pixels[gt_label] += count
     gt_area = {label: int(info.get("area", gt_pixels[label])) for label, info in gt_segms.items()}
     if warnings is not None:
         for label, area in gt_area.items():

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from segstudio.core.jobs import ProgressCallback
 from segstudio.core.labels import LabelMap
 from segstudio.core.palette import Palette
 from segstudio.core.panoptic import labels_to_panoptic_rgb, panoptic_to_labels, rgb_to_ids
-from segstudio.core.pq import PQStat, pq_image, pq_results
+from segstudio.core.pq import PQStat, pq_image, pq_of_overlaps, pq_results
 from segstudio.io import png_native
 from segstudio.io.atomic import atomic_directory
 from segstudio.io.datasets import (
@@ -46,11 +46,13 @@ from segstudio.io.images import ImageReadError, write_png
 from segstudio.io.json_stream import check_json_object, json_items
 from segstudio.io.panoptic_eval_entries import check_annotation, check_category
 from segstudio.io.parallel import OrderedPool, PoolFactory, map_in_batches, prestart
-from segstudio.io.png import RGB, decode_png, decode_rgb_ids, png_header, read_png_file
+from segstudio.io.png import RGB, decode_png, png_header, read_png_file, rgb_rows
+from segstudio.io.png_native import RgbRows
 from segstudio.io.safe_files import contained_path
 
 JSON_NAME = "panoptic.json"
 PNG_DIR = "panoptic"
+Result = TypeVar("Result")
 
 
 @dataclass
@@ -76,14 +78,32 @@ class PanopticDataset:
 
 def read_panoptic_png(path: str | Path) -> np.ndarray:
     """The uint32 segment-id map of a COCO panoptic PNG; ImageReadError for anything but 8-bit RGB."""
-    path = Path(path)
+    return _panoptic_ids(*_panoptic_file(Path(path)))
+
+
+class _PanopticFile(NamedTuple):
+    """A panoptic PNG's bytes, read and checked up to its pixels."""
+
+    path: Path
+    data: bytes
+    rows: RgbRows | None
+    """Its inflated rows where the compiled path takes them."""
+
+
+def _panoptic_file(path: Path) -> _PanopticFile:
+    """A panoptic PNG read and checked (ImageReadError naming it: unreadable, torn, bit-flipped,
+    not 8-bit RGB) with its inflated rows where the compiled path takes them."""
     data = read_png_file(path)
     header = png_header(data, path)
     if (header.colour_type, header.bit_depth) != (RGB, 8):
         raise ImageReadError(
             f"{path}: {header.kind} PNG; panoptic PNGs must be 8-bit RGB (id = R + 256G + 65536B)"
         )
-    ids = decode_rgb_ids(data, path)  # one compiled pass where the extension is built
+    return _PanopticFile(path, data, rgb_rows(data, path))
+
+
+def _panoptic_ids(path: Path, data: bytes, rows: RgbRows | None) -> np.ndarray:
+    ids = None if rows is None else png_native.rgb_ids(rows)  # one compiled pass
     return ids if ids is not None else rgb_to_ids(decode_png(data, path))
 
 
@@ -368,10 +388,12 @@ def evaluate_panoptic_files(
     numbers do not depend on ``jobs`` (nor on ``pool``, which may put them on a cluster);
     ``progress(done, total)`` comes per image.
 
-    Both files are streamed (``io.json_stream``), twice: a checking pass, so every problem in
-    either file is raised before any image is scored, then the scoring pass. Memory holds the
-    categories, the image pairs in flight and the ids of the images matched, never the
-    annotations of the whole dataset (see :func:`image_pairs`).
+    Both files are streamed (``io.json_stream``) once: entries are checked as they are read and
+    each pair is scored as it comes. A problem of either file is still the error raised before
+    any image's: a pair's error waits until both files are read to their end (checked, not
+    scored), so the first error does not depend on ``jobs``. With ``progress``, a counting pass
+    comes first (the total). Memory holds the categories, the image pairs in flight and the ids
+    of the images matched, never the annotations of the whole dataset (see :func:`image_pairs`).
     """
     if pool is OrderedPool:
         pool = scoring_pool(jobs)
@@ -385,20 +407,22 @@ def evaluate_panoptic_files(
     for folder in (gt_dir, pred_dir):
         if not folder.is_dir():
             raise DatasetError(f"{folder}: PNG folder not found")
-    # A checking pass first (as the import's): every problem of either file is raised before any
-    # image is scored, so the first error does not depend on ``jobs``; it overlaps the workers'
-    # start-up. The scoring pass reads the files again, unchecked.
-    total = sum(1 for _ in image_pairs(gt_json, pred_json, gt_dir, pred_dir))
+    total = 0
+    checked = progress is None  # else a counting pass checks the files, the scoring pass need not
+    if not checked:
+        total = sum(1 for _ in image_pairs(gt_json, pred_json, gt_dir, pred_dir))
+    source = image_pairs(gt_json, pred_json, gt_dir, pred_dir, check=checked)
     in_flight: deque[_ImagePair] = deque()
 
     def pairs() -> Iterator[_ImagePair]:
-        for pair in image_pairs(gt_json, pred_json, gt_dir, pred_dir, check=False):
+        for pair in source:
             in_flight.append(pair)
             yield pair
 
     stat = PQStat()
+    failure: list[Exception] = []
     with pool(jobs, partial(dict, isthing)) as workers:
-        scored = map_in_batches(workers, _pair_stat, pairs(), PAIRS_PER_TASK)
+        scored = _until_error(map_in_batches(workers, _pair_stat, pairs(), PAIRS_PER_TASK), failure)
         for done, (image_stat, image_warnings) in enumerate(scored, 1):
             pair = in_flight.popleft()
             stat += image_stat
@@ -407,10 +431,23 @@ def evaluate_panoptic_files(
                 warnings += [f"{where}: {w}" for w in image_warnings]
             if progress is not None:
                 progress(done, total)
+    if failure:
+        for _ in source:  # the rest of both files checked: their first problem comes before a pair's
+            pass
+        raise failure[0]
     results = pq_results(stat, isthing)
     for category_id, values in results["per_class"].items():
         values["name"] = str(categories[int(category_id)].get("name", category_id))
     return results
+
+
+def _until_error(results: Iterator[Result], failure: list[Exception]) -> Iterator[Result]:
+    """``results`` up to the first error raised while taking them, which is put in ``failure``
+    (raised by the caller once the files are checked to their end)."""
+    try:
+        yield from results
+    except Exception as error:  # a pair's problem, a worker lost, or one of the files' (from the source)
+        failure.append(error)
 
 
 def scoring_pool(jobs: int) -> PoolFactory:
@@ -512,13 +549,28 @@ class _ImagePair(NamedTuple):
 
 
 def _pair_stat(isthing: dict[int, bool], pair: _ImagePair) -> tuple[PQStat, list[str]]:
-    """The PQ sums of one image and its warnings (runs in a worker process)."""
-    gt_ids = read_panoptic_png(pair.gt_png)
-    pred_ids = read_panoptic_png(pair.pred_png)
+    """The PQ sums of one image and its warnings (runs on a pool thread or in a worker process).
+
+    Where both PNGs take the compiled path, their overlaps are counted straight from their rows
+    (``png_native.pair_counts``, the GIL released throughout); otherwise each is decoded to its
+    id map and scored by ``pq_image``, whose numbers and errors are the same."""
+    gt = _panoptic_file(pair.gt_png)
+    gt_ids = None if gt.rows is not None else _panoptic_ids(*gt)  # its errors first, as before
+    pred = _panoptic_file(pair.pred_png)
+    counted = None
+    if gt.rows is not None and pred.rows is not None:
+        counted = png_native.pair_counts(gt.rows, pred.rows)
+    if counted is None:
+        gt_ids = _panoptic_ids(*gt) if gt_ids is None else gt_ids
+        pred_ids = _panoptic_ids(*pred)
     warnings: list[str] = []
     try:
-        return pq_image(gt_ids, pair.gt_segments, pred_ids, pair.pred_segments, isthing, warnings), warnings
+        if counted is not None:
+            stat = pq_of_overlaps(*counted, pair.gt_segments, pair.pred_segments, isthing, warnings)
+        else:
+            stat = pq_image(gt_ids, pair.gt_segments, pred_ids, pair.pred_segments, isthing, warnings)
     except ValueError as error:
         raise DatasetError(
             f"{pair.pred_png}: {error} (image id {pair.image_id!r}, ground truth {pair.gt_png})"
         ) from error
+    return stat, warnings

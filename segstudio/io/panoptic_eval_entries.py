@@ -53,15 +53,25 @@ def category_fits(entry: Any) -> bool:
     )
 
 
+def _numbers(values: list[Any]) -> bool:
+    """Whether every value is a whole or finite number (one look at their types for all-int lists)."""
+    kinds = set(map(type, values))
+    return kinds <= {int} or (kinds <= {int, float} and all(map(_number, values)))
+
+
 def _segment_fits(segment: Any) -> bool:
+    # ``.get`` with a default that passes: the same as "absent, or present and passing"
+    if type(segment) is not dict:
+        return False
+    segment_id, area, bbox = segment.get("id"), segment.get("area", 0), segment.get("bbox", [])
     return (
-        type(segment) is dict
-        and type(segment.get("id")) is int
-        and 1 <= segment["id"] <= SEGMENT_ID_MAX
-        and _whole(segment.get("category_id"))
-        and _optional(segment, "iscrowd", _flag)
-        and _optional(segment, "area", lambda v: type(v) is int or (_number(v) and v >= 0))
-        and _optional(segment, "bbox", lambda v: type(v) is list and all(map(_number, v)))
+        type(segment_id) is int
+        and 1 <= segment_id <= SEGMENT_ID_MAX
+        and type(segment.get("category_id")) is int
+        and _flag(segment.get("iscrowd", 0))
+        and (type(area) is int or (_number(area) and area >= 0))
+        and type(bbox) is list
+        and _numbers(bbox)
     )
 
 

@@ -138,11 +138,19 @@ def decode_rgb_ids(data: bytes, path: Path) -> np.ndarray | None:
     (``png_native``), CRCs checked first (ImageReadError naming ``path``); None where that path
     does not apply (no extension, another layout, a stream libpng must judge): the caller then
     converts ``decode_png``'s pixels."""
+    rows = rgb_rows(data, path)
+    return None if rows is None else png_native.rgb_ids(rows)
+
+
+def rgb_rows(data: bytes, path: Path) -> png_native.RgbRows | None:
+    """The inflated rows of 8-bit RGB PNG bytes for the compiled path (``png_native.rgb_ids``,
+    ``png_native.pair_counts``), CRCs checked first (ImageReadError naming ``path``); None where
+    ``decode_rgb_ids`` would give None."""
     if not png_native.available():
         return None
     chunks = list(png_chunks(data, path))
     idat = _plain_image_data(chunks)
-    return None if idat is None else png_native.decode_rgb_ids(chunks[0][1], idat)
+    return None if idat is None else png_native.rgb_rows(chunks[0][1], idat)
 
 
 def _plain_image_data(chunks: list[tuple[bytes, bytes]]) -> bytes | None:

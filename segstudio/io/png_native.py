@@ -14,6 +14,8 @@ keep their pure paths.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import imagecodecs
 import numpy as np
 
@@ -51,23 +53,54 @@ def decode_samples(header: bytes, idat: bytes) -> np.ndarray | None:
     return samples if bit_depth == 8 else samples.astype(np.uint16)
 
 
-def decode_rgb_ids(header: bytes, idat: bytes) -> np.ndarray | None:
-    """The uint32 map ``R + 256 G + 65536 B`` of an 8-bit RGB PNG (a COCO panoptic map) in one pass,
-    without an RGB image in between; None where ``decode_samples`` would give None or the file is
-    not 8-bit RGB."""
+class RgbRows(NamedTuple):
+    """The inflated image data of an 8-bit RGB PNG: ``height`` rows of a filter byte and
+    ``3 * width`` bytes, not yet unfiltered."""
+
+    height: int
+    width: int
+    data: bytes
+
+
+def rgb_rows(header: bytes, idat: bytes) -> RgbRows | None:
+    """The inflated rows of an 8-bit RGB PNG (a COCO panoptic map) from its IHDR body and joined
+    IDAT bodies; None where ``decode_samples`` would give None or the file is not 8-bit RGB."""
     layout = _layout(header)
     if layout is None or layout[2:] != (8, 3) or header[9] != RGB:
         return None
     height, width = layout[:2]
-    rows = _inflated(idat, height, 3 * width)
-    if rows is None:
-        return None
-    ids = np.empty((height, width), np.uint32)
+    data = _inflated(idat, height, 3 * width)
+    return None if data is None else RgbRows(height, width, data)
+
+
+def rgb_ids(rows: RgbRows) -> np.ndarray | None:
+    """The uint32 map ``R + 256 G + 65536 B`` of ``rows`` in one pass, without an RGB image in
+    between; None for a row of an unknown filter type (libpng's error)."""
+    ids = np.empty((rows.height, rows.width), np.uint32)
     try:
-        _native.pixels.unfilter_rgb_ids(rows, ids, height, width)
+        _native.pixels.unfilter_rgb_ids(rows.data, ids, rows.height, rows.width)
     except ValueError:
         return None
     return ids
+
+
+def pair_counts(first: RgbRows, second: RgbRows) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(ids of ``first``, ids of ``second``, pixel counts) of every distinct pair of ids along the
+    two maps, in increasing order: ``runs.compiled_pair_counts`` of their ``rgb_ids``, from the
+    rows in one compiled pass without the maps (PQ's overlaps of an image pair). None where the
+    sizes differ or a row has an unknown filter type: the caller decodes each map."""
+    if first.height != second.height or first.width != second.width:
+        return None
+    try:
+        keys, counts = _native.pixels.pair_counts_rgb(first.data, second.data, first.height, first.width)
+    except ValueError:
+        return None
+    packed = np.frombuffer(keys, np.uint64)
+    return (
+        (packed >> np.uint64(32)).astype(np.uint32),
+        packed.astype(np.uint32),
+        np.frombuffer(counts, np.int64),
+    )
 
 
 def _layout(header: bytes) -> tuple[int, int, int, int] | None:

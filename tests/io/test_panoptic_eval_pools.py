@@ -88,3 +88,44 @@ def test_a_json_problem_comes_before_any_png_problem_on_threads(generated: Path,
     (tmp_path / "pred" / data["annotations"][0]["file_name"]).write_bytes(b"not a png")
     with pytest.raises(DatasetError, match=r"pred\.json: .*segments_info\[0\]\.id"):
         _evaluate(generated / "panoptic.json", tmp_path / "pred.json", POOLS["threads"], 2)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("pool", POOLS)
+def test_a_json_problem_after_the_last_scored_pair_still_comes_first(
+    generated: Path, tmp_path: Path, jobs: int, pool: str
+) -> None:
+    """One pass checks and scores: the first pair's broken PNG fails long before the reader gets
+    to the extra prediction at the end of the file; the files are still read to their end and
+    their problem is the one reported."""
+    data = json.loads((generated / "pred.json").read_text())
+    data["annotations"].append(dict(data["annotations"][3]))  # image id annotated twice
+    (tmp_path / "pred.json").write_text(json.dumps(data))
+    shutil.copytree(generated / "pred", tmp_path / "pred")
+    (tmp_path / "pred" / data["annotations"][0]["file_name"]).write_bytes(b"not a png")
+    twice = data["annotations"][3]["image_id"]
+    with pytest.raises(DatasetError, match=rf"pred\.json: image id {twice} has two annotations$"):
+        _evaluate(generated / "panoptic.json", tmp_path / "pred.json", POOLS[pool], jobs)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_progress_counts_every_pair_against_the_total(generated: Path, jobs: int) -> None:
+    calls: list[tuple[int, int]] = []
+    files = (generated / "panoptic.json", generated / "pred.json")
+    with_progress = evaluate_panoptic_files(*files, jobs=jobs, progress=lambda *call: calls.append(call))
+    assert calls == [(done, IMAGES) for done in range(1, IMAGES + 1)]
+    assert with_progress == evaluate_panoptic_files(*files, jobs=jobs)
+
+
+@pytest.mark.parametrize("progress", [None, lambda done, total: None])
+def test_a_broken_png_alone_is_the_error_with_or_without_the_counting_pass(
+    generated: Path, tmp_path: Path, progress: Any
+) -> None:
+    shutil.copytree(generated / "pred", tmp_path / "pred")
+    shutil.copy(generated / "pred.json", tmp_path / "pred.json")
+    name = json.loads((generated / "pred.json").read_text())["annotations"][1]["file_name"]
+    (tmp_path / "pred" / name).write_bytes(b"not a png")
+    with pytest.raises(ImageReadError, match=rf"{name}: not a PNG file"):
+        evaluate_panoptic_files(
+            generated / "panoptic.json", tmp_path / "pred.json", jobs=2, progress=progress
+        )

@@ -17,14 +17,16 @@ import imagecodecs
 import numpy as np
 import pytest
 from _png_files import GREY, RGB, chunk, filtered_rows, layout_png, row_bytes, stripes
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from segstudio import _native
 from segstudio.benchmarks.panoptic_data import write_generated_dataset
 from segstudio.core.panoptic import rgb_to_ids
 from segstudio.io.coco_panoptic import evaluate_panoptic_files, read_panoptic_png
 from segstudio.io.images import ImageReadError
-from segstudio.io.png import decode_png, decode_rgb_ids, png_chunks
-from segstudio.io.png_native import decode_samples
+from segstudio.io.png import decode_png, decode_rgb_ids, png_chunks, rgb_rows
+from segstudio.io.png_native import RgbRows, decode_samples, pair_counts
 
 TAKEN = [(kind, depth) for kind in (GREY, RGB, made.GREY_ALPHA, made.RGBA) for depth in (8, 16)]
 SIZES = [(1, 1), (1, 9), (9, 1), (7, 5), (19, 12)]
@@ -164,3 +166,92 @@ def test_pq_is_the_same_on_both_paths(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(_native, "pixels", None)
     assert evaluate_panoptic_files(*files) == compiled
     assert compiled["All"]["n"] > 0 and 0 < compiled["All"]["pq"] < 1
+
+
+def _counts_of_maps(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What ``pair_counts`` must give: numpy's unique pairs of the two id maps, with their counts."""
+    keys, counts = np.unique(first.astype(np.uint64) << np.uint64(32) | second, return_counts=True)
+    return (keys >> np.uint64(32)).astype(np.uint32), keys.astype(np.uint32), counts
+
+
+def _rows(png: bytes) -> RgbRows:
+    rows = rgb_rows(png, Path("x.png"))
+    assert rows is not None, "the compiled path must take this file"
+    return rows
+
+
+@pytest.mark.parametrize("kind", [*range(5), None])
+@pytest.mark.parametrize(("width", "height"), [*SIZES, (700, 3), (1030, 2)])  # rows over 512 and 1024 values
+@pytest.mark.parametrize("data", ["labels", "noise"])
+def test_pair_counts_from_two_pngs_rows_are_those_of_their_id_maps(
+    kind: int | None, width: int, height: int, data: str
+) -> None:
+    filters = {} if kind is None else {"filters": [kind]}
+    pngs = [
+        layout_png(_samples(width, height, RGB, 8, data, seed=seed), RGB, 8, idats=2, **filters)
+        for seed in (width, height + 1)
+    ]
+    maps = [rgb_to_ids(imagecodecs.png_decode(png)) for png in pngs]
+    counted = pair_counts(_rows(pngs[0]), _rows(pngs[1]))
+    assert counted is not None
+    for ours, expected in zip(counted, _counts_of_maps(*maps), strict=True):
+        assert ours.dtype == expected.dtype
+        np.testing.assert_array_equal(ours, expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 40),
+    st.integers(1, 12),
+    st.lists(st.integers(0, 4), min_size=1, max_size=6),
+    st.integers(0, 2**32 - 1),
+)
+def test_pair_counts_of_any_filters_and_regions_are_numpys(
+    width: int, height: int, filters: list[int], seed: int
+) -> None:
+    """Few ids in blocks (long runs, runs across row ends) with any mix of row filters."""
+    rng = np.random.default_rng(seed)
+    pngs = []
+    for _ in range(2):
+        palette = rng.integers(0, 256, (3, 3))
+        blocks = rng.integers(0, 3, (height // 3 + 1, width // 4 + 1))
+        samples = palette[np.kron(blocks, np.ones((3, 4), np.int64))[:height, :width]]
+        pngs.append(layout_png(samples, RGB, 8, filters=filters))
+    maps = [rgb_to_ids(imagecodecs.png_decode(png)) for png in pngs]
+    counted = pair_counts(_rows(pngs[0]), _rows(pngs[1]))
+    assert counted is not None
+    for ours, expected in zip(counted, _counts_of_maps(*maps), strict=True):
+        np.testing.assert_array_equal(ours, expected)
+
+
+def test_pair_counts_leave_other_sizes_and_unknown_filters_to_the_maps() -> None:
+    """None, so the caller decodes each map: ``pq_image`` names the sizes, libpng the broken row."""
+    first = _rows(layout_png(stripes(6, 4, RGB, 8, seed=1), RGB, 8))
+    assert pair_counts(first, _rows(layout_png(stripes(6, 5, RGB, 8, seed=1), RGB, 8))) is None
+    assert pair_counts(first, _rows(layout_png(stripes(5, 4, RGB, 8, seed=1), RGB, 8))) is None
+    broken = RgbRows(first.height, first.width, first.data[:19] + b"\x05" + first.data[20:])  # row 1's filter
+    assert pair_counts(first, broken) is None and pair_counts(broken, first) is None
+    assert _native.pixels is not None
+    with pytest.raises(ValueError, match="b: row 1 has unknown filter type 5"):
+        _native.pixels.pair_counts_rgb(first.data, broken.data, 4, 6)
+    with pytest.raises(ValueError, match="filtered bytes each"):
+        _native.pixels.pair_counts_rgb(first.data, first.data[:-1], 4, 6)
+    with pytest.raises(ValueError, match="height >= 1"):
+        _native.pixels.pair_counts_rgb(b"", b"", 0, 6)
+
+
+@pytest.mark.parametrize("broken", ["gt", "pred"])
+def test_a_pair_with_a_broken_row_fails_as_its_map_alone_does(tmp_path: Path, broken: str) -> None:
+    """A file whose stream and CRCs are fine but whose row has filter type 5: the pair's compiled
+    count declines it and the map's own decoding gives libpng's error, naming the file."""
+    data = write_generated_dataset(tmp_path, 2, width=24, height=16, predictions=2, seed=3)
+    folder = tmp_path / ("panoptic" if broken == "gt" else "pred")
+    path = sorted(folder.glob("*.png"))[1]
+    rows = _rows(path.read_bytes())
+    damaged = rows.data[: 3 * 24 + 1] + b"\x05" + rows.data[3 * 24 + 2 :]
+    path.write_bytes(_rgb_file(zlib.compress(damaged), 24, 16))
+    with pytest.raises(ImageReadError) as alone:
+        read_panoptic_png(path)
+    with pytest.raises(ImageReadError) as in_pair:
+        evaluate_panoptic_files(data.gt_json, data.pred_json, jobs=2)
+    assert str(in_pair.value) == str(alone.value) and str(path) in str(alone.value)
