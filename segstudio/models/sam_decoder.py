@@ -14,9 +14,15 @@ convolutions spend as long again on layout copies. Here, with sam2's own modules
 - each block changes the image tokens by a low-rank update (softmax weights over 8 heads x T
   tokens times as many rows) and then a LayerNorm, which is affine per pixel (its mean and 1 / std
   are kept, ``Update``). So what is linear in the tokens next is the image's part, made once,
-  plus a few columns per click: the second block's three projections (``_second_block``) and
-  the upscaling's first transposed convolution (``_first_convolution``, 4096 x (16T + 3) x 256
-  multiply-adds instead of 4096 x 256 x 256);
+  plus a few columns per click: the second block's three projections (``Second``), which are
+  never made: each head's scores against them are its queries times the image part and the
+  constant, laid out per head once, plus a few rows times the update's weights, and its values'
+  weighted sum likewise (``_second_block``); and the upscaling's first transposed convolution
+  (``_first_convolution``, 4096 x (16T + 3) x 256 multiply-adds instead of 4096 x 256 x 256);
+- each block's update of the image tokens (sum, norm, and for the last block the final
+  attention's scores) runs chunk by chunk of pixels while the chunk is in cache (``_updated``),
+  so no (4096, 256) tensor is copied, normed or added to in a pass of its own; the positions'
+  share of the final attention's keys is made with the image's half (``ImageSide.final_pe``);
 - the final attention runs for the tokens whose output is read (the IoU token and the mask
   tokens): every query attends to the image on its own, so the others change nothing;
 - the mask is chosen from the IoU head's scores before the upscaling, by sam2's rules (the best of
@@ -25,7 +31,8 @@ convolutions spend as long again on layout copies. Here, with sam2's own modules
 - the upscaling keeps each pixel's 2x2 (then 4x4) block together (``_nested``): each transposed
   convolution is one matrix product whose bias and high-resolution features (laid out that way
   once per image) are its accumulator, with no pixel shuffle; only the kept mask's 256 x 256
-  logits are put back in row order; the upscaling runs in slices of pixels.
+  logits are put back in row order; the upscaling runs in slices of pixels, into buffers made
+  once per click, its GELUs in place.
 
 The sums are the same as sam2's, in another order, so logits agree to float rounding (1e-5 on
 the tests' decoders): the masks equal ``SAM2ImagePredictor``'s but where its logit is that close
@@ -367,28 +374,30 @@ def _first_convolution(factored: Factored, updates: list[Update]) -> tuple[torch
     4096 tokens by its 256 x 256 matrix: each block's tokens are its norm (a scale and a shift per
     pixel, ``Update.mean`` and ``rstd``) of the previous ones plus a few rows of weights times
     ``Update.through``, so the product is the image's own (``Factored.image``, made once) scaled
-    per pixel (``scale``), plus ``left`` (rows, pixels) transposed times ``right`` (rows, out):
-    the weights (2 x 8 x tokens rows) and three rows of per-pixel scalars, times small matrices."""
-    scales: list[torch.Tensor] = []
+    per pixel (``scale``), plus ``left`` (pixels, rows) times ``right`` (rows, out): the weights
+    (2 x 8 x tokens columns) and three columns of per-pixel scalars, times small matrices. ``left``
+    is laid out pixel by pixel, so the upscaling's slices of it are contiguous (a strided one,
+    4096 floats apart, cost its product ~13% more, measured)."""
+    scales: list[torch.Tensor] = []  # (pixels, 1) each
     scale = None
     for update in reversed(updates):
         scale = update.rstd if scale is None else scale * update.rstd
-        scales.insert(0, scale.view(1, -1))
+        scales.insert(0, scale)
     rows = sum(update.weights.shape[0] for update in updates) + 2 * len(updates) - 1
-    left = factored.image.new_empty(rows, factored.image.shape[0])
+    left = factored.image.new_empty(factored.image.shape[0], rows)
     right = []
     row = 0
     for number, update in enumerate(updates):
         count = update.weights.shape[0]
-        torch.mul(update.weights, scales[number], out=left[row : row + count])
-        torch.mul(update.mean.view(1, -1), scales[number], out=left[row + count : row + count + 1]).neg_()
+        torch.mul(update.weights.t(), scales[number], out=left[:, row : row + count])
+        torch.mul(update.mean, scales[number], out=left[:, row + count : row + count + 1]).neg_()
         right += [update.through @ factored.matrices[number], factored.sums[number][None]]
         row += count + 1
         if number < len(updates) - 1:
-            left[row] = scales[number + 1]
+            left[:, row : row + 1] = scales[number + 1]
             right.append(factored.shifts[number][None])
             row += 1
-    return left, torch.cat(right), scales[0].view(-1, 1)
+    return left, torch.cat(right), scales[0]
 
 
 def _upscaled_logits(
@@ -403,7 +412,7 @@ def _upscaled_logits(
     left, right, scale = first
     factored, w2, added2 = side.factored, side.weights[1], side.added[1]
     channels = ln1.weight.shape[0]
-    pixels, count = left.shape[1], hyper.shape[0]
+    pixels, count = left.shape[0], hyper.shape[0]
     logits = left.new_empty(pixels * 16, count)  # rows (pixel, i, j, k, l)
     size = min(pixels, SLICE_PIXELS)
     first_out = left.new_empty(size, right.shape[1])
@@ -413,7 +422,7 @@ def _upscaled_logits(
         stop = min(pixels, start + SLICE_PIXELS)
         rows = stop - start
         add = factored.added[start:stop] if factored.added.shape[0] > 1 else factored.added
-        upscaled = torch.addmm(add, left[:, start:stop].t(), right, out=first_out[:rows])
+        upscaled = torch.addmm(add, left[start:stop], right, out=first_out[:rows])
         upscaled = upscaled.addcmul_(factored.image[start:stop], scale[start:stop]).view(-1, channels)
         normed = _activated(act1, F.layer_norm(upscaled, (channels,), ln1.weight, ln1.bias, ln1.eps))
         add = added2[4 * start : 4 * stop] if added2.shape[0] > 1 else added2
