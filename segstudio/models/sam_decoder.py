@@ -374,30 +374,28 @@ def _first_convolution(factored: Factored, updates: list[Update]) -> tuple[torch
     4096 tokens by its 256 x 256 matrix: each block's tokens are its norm (a scale and a shift per
     pixel, ``Update.mean`` and ``rstd``) of the previous ones plus a few rows of weights times
     ``Update.through``, so the product is the image's own (``Factored.image``, made once) scaled
-    per pixel (``scale``), plus ``left`` (pixels, rows) times ``right`` (rows, out): the weights
-    (2 x 8 x tokens columns) and three columns of per-pixel scalars, times small matrices. ``left``
-    is laid out pixel by pixel, so the upscaling's slices of it are contiguous (a strided one,
-    4096 floats apart, cost its product ~13% more, measured)."""
-    scales: list[torch.Tensor] = []  # (pixels, 1) each
+    per pixel (``scale``), plus ``left`` (rows, pixels) transposed times ``right`` (rows, out):
+    the weights (2 x 8 x tokens rows) and three rows of per-pixel scalars, times small matrices."""
+    scales: list[torch.Tensor] = []
     scale = None
     for update in reversed(updates):
         scale = update.rstd if scale is None else scale * update.rstd
-        scales.insert(0, scale)
+        scales.insert(0, scale.view(1, -1))
     rows = sum(update.weights.shape[0] for update in updates) + 2 * len(updates) - 1
-    left = factored.image.new_empty(factored.image.shape[0], rows)
+    left = factored.image.new_empty(rows, factored.image.shape[0])
     right = []
     row = 0
     for number, update in enumerate(updates):
         count = update.weights.shape[0]
-        torch.mul(update.weights.t(), scales[number], out=left[:, row : row + count])
-        torch.mul(update.mean, scales[number], out=left[:, row + count : row + count + 1]).neg_()
+        torch.mul(update.weights, scales[number], out=left[row : row + count])
+        torch.mul(update.mean.view(1, -1), scales[number], out=left[row + count : row + count + 1]).neg_()
         right += [update.through @ factored.matrices[number], factored.sums[number][None]]
         row += count + 1
         if number < len(updates) - 1:
-            left[:, row : row + 1] = scales[number + 1]
+            left[row] = scales[number + 1]
             right.append(factored.shifts[number][None])
             row += 1
-    return left, torch.cat(right), scales[0]
+    return left, torch.cat(right), scales[0].view(-1, 1)
 
 
 def _upscaled_logits(
@@ -412,7 +410,7 @@ def _upscaled_logits(
     left, right, scale = first
     factored, w2, added2 = side.factored, side.weights[1], side.added[1]
     channels = ln1.weight.shape[0]
-    pixels, count = left.shape[0], hyper.shape[0]
+    pixels, count = left.shape[1], hyper.shape[0]
     logits = left.new_empty(pixels * 16, count)  # rows (pixel, i, j, k, l)
     size = min(pixels, SLICE_PIXELS)
     first_out = left.new_empty(size, right.shape[1])
@@ -422,7 +420,7 @@ def _upscaled_logits(
         stop = min(pixels, start + SLICE_PIXELS)
         rows = stop - start
         add = factored.added[start:stop] if factored.added.shape[0] > 1 else factored.added
-        upscaled = torch.addmm(add, left[start:stop], right, out=first_out[:rows])
+        upscaled = torch.addmm(add, left[:, start:stop].t(), right, out=first_out[:rows])
         upscaled = upscaled.addcmul_(factored.image[start:stop], scale[start:stop]).view(-1, channels)
         normed = _activated(act1, F.layer_norm(upscaled, (channels,), ln1.weight, ln1.bias, ln1.eps))
         add = added2[4 * start : 4 * stop] if added2.shape[0] > 1 else added2
