@@ -14,7 +14,10 @@ overrides), with the app's threads (the runner's: on the CPU, every core but one
 - ``prompt_ms``: median decoder call per click, as a person clicks (one point, then adding points
   up to five, then starting again), the mask returned at the image's size (goal <= 50 on CPU),
   with the app's threads; ``prompt_threads_ms`` the same clicks (interleaved) with each torch
-  thread count from the app's to every core, on the CPU.
+  thread count from the app's to every core, on the CPU. ``prompt_cpu_ms``: the same clicks' median
+  CPU time of the calling thread at the app's threads (at one thread, as on a 2-core machine, all
+  of a click's work): on a busy shared machine the wall time also counts the waits for a core,
+  this does not (the memory and caches others share still count).
 - ``click_stall_ms``: the GUI thread's longest stall while clicks run as jobs on the worker (the
   same probe), per thread count as ``prompt_threads_ms``.
 - ``sam2_prompt_ms``: the same clicks through sam2's own ``SAM2ImagePredictor.predict`` on the same
@@ -189,6 +192,7 @@ def run_sam_bench(repeats: int = 5) -> dict[str, Any]:
     counts = sorted({app_threads, os.cpu_count() or 1}) if device.type == "cpu" else [app_threads]
     prompts, sets, reference = Prompts(), [], []
     clicks: dict[int, list[float]] = {count: [] for count in counts}
+    cpu: list[float] = []
     first = Prompts((PromptPoint(SIDE / 2, SIDE / 2),))
     predictor.predict(key, first)  # warm-up
     _sam2_predict(predictor, key, first)
@@ -206,10 +210,12 @@ def run_sam_bench(repeats: int = 5) -> dict[str, Any]:
         for run, times, threads in [*runs, (partial(_sam2_predict, predictor), reference, app_threads)]:
             with _threads(threads):
                 sync()
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.thread_time()
                 run(key, prompts)
                 sync()
                 times.append((time.perf_counter() - start) * 1000.0)
+                if times is clicks[app_threads]:
+                    cpu.append((time.thread_time() - start_cpu) * 1000.0)
     prompt_ms, sam2_ms = statistics.median(clicks[app_threads]), statistics.median(reference)
     stalls = {count: _clicks_on_worker(predictor, key, sets, count) for count in counts}
     mask_ms, sam2_mask_ms = _mask_at_photo_size(predictor, max(3, repeats))
@@ -225,6 +231,7 @@ def run_sam_bench(repeats: int = 5) -> dict[str, Any]:
         "idle_max_stall_ms": round(idle_stall_ms, 1),
         "probe_interval_ms": PROBE_MS,
         "prompt_ms": round(prompt_ms, 2),
+        "prompt_cpu_ms": round(statistics.median(cpu), 2),
         "prompt_threads_ms": {str(count): round(statistics.median(clicks[count]), 2) for count in counts},
         "click_stall_ms": {str(count): round(stall, 1) for count, stall in stalls.items()},
         "sam2_prompt_ms": round(sam2_ms, 2),

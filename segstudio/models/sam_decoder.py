@@ -14,9 +14,15 @@ convolutions spend as long again on layout copies. Here, with sam2's own modules
 - each block changes the image tokens by a low-rank update (softmax weights over 8 heads x T
   tokens times as many rows) and then a LayerNorm, which is affine per pixel (its mean and 1 / std
   are kept, ``Update``). So what is linear in the tokens next is the image's part, made once,
-  plus a few columns per click: the second block's three projections (``_second_block``) and
-  the upscaling's first transposed convolution (``_first_convolution``, 4096 x (16T + 3) x 256
-  multiply-adds instead of 4096 x 256 x 256);
+  plus a few columns per click: the second block's three projections (``Second``), which are
+  never made: each head's scores against them are its queries times the image part and the
+  constant, laid out per head once, plus a few rows times the update's weights, and its values'
+  weighted sum likewise (``_second_block``); and the upscaling's first transposed convolution
+  (``_first_convolution``, 4096 x (16T + 3) x 256 multiply-adds instead of 4096 x 256 x 256);
+- each block's update of the image tokens (sum, norm, and for the last block the final
+  attention's scores) runs chunk by chunk of pixels while the chunk is in cache (``_updated``),
+  so no (4096, 256) tensor is copied, normed or added to in a pass of its own; the positions'
+  share of the final attention's keys is made with the image's half (``ImageSide.final_pe``);
 - the final attention runs for the tokens whose output is read (the IoU token and the mask
   tokens): every query attends to the image on its own, so the others change nothing;
 - the mask is chosen from the IoU head's scores before the upscaling, by sam2's rules (the best of
@@ -25,7 +31,8 @@ convolutions spend as long again on layout copies. Here, with sam2's own modules
 - the upscaling keeps each pixel's 2x2 (then 4x4) block together (``_nested``): each transposed
   convolution is one matrix product whose bias and high-resolution features (laid out that way
   once per image) are its accumulator, with no pixel shuffle; only the kept mask's 256 x 256
-  logits are put back in row order; the upscaling runs in slices of pixels.
+  logits are put back in row order; the upscaling runs in slices of pixels, into buffers made
+  once per click, its GELUs in place.
 
 The sums are the same as sam2's, in another order, so logits agree to float rounding (1e-5 on
 the tests' decoders): the masks equal ``SAM2ImagePredictor``'s but where its logit is that close
@@ -44,7 +51,8 @@ from torch.nn import functional as F
 
 SLICE_PIXELS = 1024
 """Pixels of the embedding's grid per slice of the upscaling (1 MB out of the first transposed
-convolution, 2 MB out of the second; 128 to 4096 measured alike, within this VM's noise)."""
+convolution, 2 MB out of the second, into buffers made once per click; 512 and 1024 measured
+alike, 256 ~4% and 128 ~10% slower: each slice's seven torch calls cost more than the cache)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,30 @@ class Factored:
     """The image tokens times the first block's matrix (pixels, 2 x 2 x out)."""
     added: torch.Tensor
     """What the convolution adds (``ImageSide.added``) plus the last norm's bias through it."""
+
+
+@dataclass(frozen=True)
+class Second:
+    """The second block's three projections of the image tokens, for ``_second_block``: the first
+    block's output is its norm of the image tokens plus a low-rank update, so each projection is
+    ``rstd * (image part + update rows) + constant`` per pixel. The image parts and constants are
+    made once, laid out per head as its attentions read them, so no (pixels, 3 x c') matrix is
+    made per click."""
+
+    keys: torch.Tensor
+    """Tokens-to-image keys, the image part (heads, c / heads, pixels)."""
+    key_constant: torch.Tensor
+    """What the positions, the norm's shift and the bias add to those keys (heads, c / heads, pixels)."""
+    values: torch.Tensor
+    """Tokens-to-image values, the image part (heads, pixels, c / heads); their constant is one row."""
+    value_row: torch.Tensor
+    """The values' constant, the same for every pixel (heads, 1, c / heads)."""
+    queries: torch.Tensor
+    """Image-to-tokens queries, the image part (heads', c' / heads', pixels)."""
+    query_constant: torch.Tensor
+    matrix: torch.Tensor
+    """The three projections after the first block's norm scale, (c, 3 x c'), and its column sums."""
+    sums: torch.Tensor
 
 
 class Update(NamedTuple):
@@ -93,11 +125,17 @@ class ImageSide:
     """What each convolution adds (its bias, plus sam2's high-resolution features), in its
     output's nested order; a bias alone is one row."""
     factored: Factored
-    second: tuple[torch.Tensor, ...] | None
-    """For the second block (``_second_block``; None for a one-block transformer): the image tokens
-    times the first block's norm scale and the second block's three image projections (pixels,
-    3 x c'), what its norm shift, the positions and the biases add to them, that matrix, and its
-    column sums."""
+    second: Second | None
+    """For the second block (``_second_block``; None for a one-block transformer)."""
+    final_pe: torch.Tensor
+    """The final attention's keys' share of the positions (heads, c / heads, pixels): the positional
+    encoding through its key projection, per head."""
+
+
+CHUNK_PIXELS = 512
+"""Pixels per chunk of each block's update of the image tokens (``_updated``): the sum, its norm
+and the final attention's scores of a chunk (512 KB each) are made while it is in cache, instead
+of whole (pixels, c) passes through memory (unchunked: a click ~15% slower, measured)."""
 
 
 def image_side(model: nn.Module, features: dict[str, object], key_pe: torch.Tensor) -> ImageSide:
@@ -123,10 +161,12 @@ def image_side(model: nn.Module, features: dict[str, object], key_pe: torch.Tens
     transformer = model.sam_mask_decoder.transformer
     factored = _factored(transformer, keys, weights[0], added[0])
     second = _second(transformer, keys, key_pe) if len(transformer.layers) > 1 else None
-    return ImageSide(keys, key_pe, (height, width), first, weights, added, factored, second)
+    final = transformer.final_attn_token_to_image
+    final_pe = (key_pe @ final.k_proj.weight.t()).t().reshape(final.num_heads, -1, keys.shape[0]).contiguous()
+    return ImageSide(keys, key_pe, (height, width), first, weights, added, factored, second, final_pe)
 
 
-def _second(transformer: nn.Module, keys: torch.Tensor, key_pe: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def _second(transformer: nn.Module, keys: torch.Tensor, key_pe: torch.Tensor) -> Second:
     """``ImageSide.second``: the second block's tokens-to-image keys and values and image-to-tokens
     queries are projections of the first block's output, which is its norm of the image tokens
     plus a low-rank update, so the image's part is made here once."""
@@ -135,11 +175,27 @@ def _second(transformer: nn.Module, keys: torch.Tensor, key_pe: torch.Tensor) ->
     to_tokens = transformer.layers[1].cross_attn_image_to_token
     projections = (to_image.k_proj, to_image.v_proj, to_tokens.q_proj)
     weight = torch.cat([projection.weight for projection in projections]).t()
-    with_positions = [key_pe @ projection.weight.t() for projection in projections]
-    with_positions[1] = torch.zeros_like(with_positions[1])  # the values see no positions
     shift = norm.bias @ weight + torch.cat([projection.bias for projection in projections])
     matrix = norm.weight[:, None] * weight
-    return keys @ matrix, torch.cat(with_positions, dim=1) + shift, matrix, matrix.sum(dim=0)
+    sizes = [to_image.internal_dim, to_image.internal_dim, to_tokens.internal_dim]
+    key_part, value_part, query_part = (keys @ matrix).split(sizes, dim=1)
+    key_shift, value_shift, query_shift = shift.split(sizes)
+    pixels = keys.shape[0]
+
+    def per_head(columns: torch.Tensor, heads: int) -> torch.Tensor:
+        return columns.t().reshape(heads, -1, pixels).contiguous()
+
+    heads = to_image.num_heads
+    return Second(
+        per_head(key_part, heads),
+        per_head(key_pe @ to_image.k_proj.weight.t() + key_shift, heads),
+        value_part.reshape(pixels, heads, -1).transpose(0, 1).contiguous(),
+        value_shift.view(heads, 1, -1),
+        per_head(query_part, to_tokens.num_heads),
+        per_head(key_pe @ to_tokens.q_proj.weight.t() + query_shift, to_tokens.num_heads),
+        matrix,
+        matrix.sum(dim=0),
+    )
 
 
 def _factored(
@@ -207,20 +263,87 @@ def _transformer(
     tokens = torch.cat((torch.cat(weights, dim=0)[None], sparse), dim=1)
 
     transformer = decoder.transformer
-    first, *others = transformer.layers
-    queries, keys, update = _first_block(first, tokens, side)
-    updates = [update]
-    for number, layer in enumerate(others):
-        if number == 0 and side.second is not None:
-            queries, keys, update = _second_block(layer, queries, keys, update, tokens, side.second)
-        else:
-            queries, keys, update = _block(layer, queries, keys, tokens, side.key_pe)
-        updates.append(update)
     read = slice(s, s + 1 + decoder.num_mask_tokens)  # the object score token is not read here
-    attn_out = _tokens_to_image(
-        transformer.final_attn_token_to_image, (queries + tokens)[:, read], keys + side.key_pe, keys
-    )
+    final = transformer.final_attn_token_to_image
+    chunks = side.keys.split(CHUNK_PIXELS)
+    updates: list[Update] = []
+    for number, layer in enumerate(transformer.layers):
+        if number == 0:
+            queries, pending = _first_block(layer, tokens, side)
+        elif number == 1 and side.second is not None:
+            queries, pending = _second_block(layer, queries, updates[0], tokens, side.second)
+        else:
+            queries, pending = _block(layer, queries, torch.cat(chunks), tokens, side.key_pe)
+        last = number == len(transformer.layers) - 1
+        query = _heads(final.q_proj((queries + tokens)[:, read]), final.num_heads) if last else None
+        reading = None if query is None else (final, query)
+        chunks, update, scores = _updated(layer.norm4, chunks, *pending, reading)
+        updates.append(update)
+    assert query is not None and scores is not None
+    attn_out = _final_attention(final, query, scores, chunks, side.final_pe)
     return transformer.norm_final_attn(queries[:, read] + attn_out), updates
+
+
+def _updated(
+    norm: nn.LayerNorm,
+    chunks: tuple[torch.Tensor, ...],
+    weights: torch.Tensor,
+    through: torch.Tensor,
+    final: tuple[nn.Module, torch.Tensor] | None = None,
+) -> tuple[tuple[torch.Tensor, ...], Update, torch.Tensor | None]:
+    """A block's update of the image tokens, chunk by chunk of ``CHUNK_PIXELS`` (each in L2 while
+    it is summed, normed and read): ``norm(chunk + weights^T through)`` and the norm's mean and
+    1 / std per pixel (``Update``). With the final attention and its queries (heads, tokens, d)
+    (the last block), also its scores against the new tokens' key projection (heads x tokens,
+    pixels), without the positions' share (``_final_attention``) or the key bias (a constant per
+    query, which softmax ignores)."""
+    outs, means, rstds = [], [], []
+    scores = reach = None
+    if final is not None:
+        attention, query = final
+        heads, count, per_head = query.shape
+        w_k = attention.k_proj.weight.view(heads, per_head, -1)
+        reach = torch.bmm(query, w_k).view(heads * count, -1)  # (heads x tokens, c)
+        scores = reach.new_empty(heads * count, weights.shape[1])
+    buffer = chunks[0].new_empty(chunks[0].shape)
+    start = 0
+    for chunk in chunks:
+        stop = start + chunk.shape[0]
+        summed = torch.addmm(chunk, weights[:, start:stop].t(), through, out=buffer[: stop - start])
+        out, mean, rstd = torch.native_layer_norm(
+            summed, norm.normalized_shape, norm.weight, norm.bias, norm.eps
+        )
+        if reach is not None:
+            torch.mm(reach, out.t(), out=scores[:, start:stop])  # type: ignore[index]
+        outs.append(out)
+        means.append(mean)
+        rstds.append(rstd)
+        start = stop
+    return tuple(outs), Update(weights, through, torch.cat(means), torch.cat(rstds)), scores
+
+
+def _final_attention(
+    attention: nn.Module,
+    query: torch.Tensor,
+    scores: torch.Tensor,
+    chunks: tuple[torch.Tensor, ...],
+    positions: torch.Tensor,
+) -> torch.Tensor:
+    """sam2's final attention of the read tokens over the image tokens (``chunks``), from the
+    scores against the tokens (``_updated``) plus the positions' share (``ImageSide.final_pe``):
+    each head's output is its softmax weights times the image tokens, then ``W_v,h`` (the weights
+    sum to one, so the value bias just adds), then ``out_proj``."""
+    heads, count, _ = query.shape
+    weights = scores.view(heads, count, -1).baddbmm_(query, positions).view(heads * count, -1).softmax(dim=-1)
+    weighted = scores.new_zeros(heads * count, chunks[0].shape[1])
+    start = 0
+    for chunk in chunks:
+        stop = start + chunk.shape[0]
+        weighted.addmm_(weights[:, start:stop], chunk)
+        start = stop
+    w_v = attention.v_proj.weight.view(heads, -1, weighted.shape[1])
+    out = torch.einsum("htc,hdc->thd", weighted.view(heads, count, -1), w_v).reshape(1, count, -1)
+    return attention.out_proj(out + attention.v_proj.bias)
 
 
 def _nested(
@@ -280,33 +403,47 @@ def _upscaled_logits(
 ) -> torch.Tensor:
     """sam2's ``output_upscaling`` (high-resolution features added) from its first transposed
     convolution's factors (``_first_convolution``), then each row of ``hyper`` (masks, c) dotted
-    with every pixel: (masks, 4h, 4w) logits, in slices of ``SLICE_PIXELS`` pixels (the 8 MB
-    output of the second convolution is never whole)."""
+    with every pixel: (masks, 4h, 4w) logits, in slices of ``SLICE_PIXELS`` pixels whose
+    intermediates stay in the core's L2 cache, written into buffers made once per click, the
+    GELUs in place."""
     _, ln1, act1, _, act2 = decoder.output_upscaling
     left, right, scale = first
     factored, w2, added2 = side.factored, side.weights[1], side.added[1]
     channels = ln1.weight.shape[0]
     pixels, count = left.shape[1], hyper.shape[0]
     logits = left.new_empty(pixels * 16, count)  # rows (pixel, i, j, k, l)
+    size = min(pixels, SLICE_PIXELS)
+    first_out = left.new_empty(size, right.shape[1])
+    second_out = left.new_empty(4 * size, w2.shape[1])
+    hyper_t = hyper.t()
     for start in range(0, pixels, SLICE_PIXELS):
         stop = min(pixels, start + SLICE_PIXELS)
+        rows = stop - start
         add = factored.added[start:stop] if factored.added.shape[0] > 1 else factored.added
-        upscaled = torch.addmm(add, left[:, start:stop].t(), right)
+        upscaled = torch.addmm(add, left[:, start:stop].t(), right, out=first_out[:rows])
         upscaled = upscaled.addcmul_(factored.image[start:stop], scale[start:stop]).view(-1, channels)
-        upscaled = act1(F.layer_norm(upscaled, (channels,), ln1.weight, ln1.bias, ln1.eps))  # (pixel, i, j)
+        normed = _activated(act1, F.layer_norm(upscaled, (channels,), ln1.weight, ln1.bias, ln1.eps))
         add = added2[4 * start : 4 * stop] if added2.shape[0] > 1 else added2
-        upscaled = act2(torch.addmm(add, upscaled, w2))
-        torch.mm(upscaled.view(-1, hyper.shape[1]), hyper.t(), out=logits[16 * start : 16 * stop])
+        activated = _activated(act2, torch.addmm(add, normed, w2, out=second_out[: 4 * rows]))
+        torch.mm(activated.view(-1, hyper.shape[1]), hyper_t, out=logits[16 * start : 16 * stop])
     height, width = side.grid
     nested = logits.t().reshape(count, height, width, 2, 2, 2, 2)  # (mask, py, px, i, j, k, l)
     return nested.permute(0, 1, 3, 5, 2, 4, 6).reshape(count, 4 * height, 4 * width)
 
 
+def _activated(activation: nn.Module, tensor: torch.Tensor) -> torch.Tensor:
+    """``activation(tensor)``, in place for sam2's GELU (no new buffer, one pass less)."""
+    if type(activation) is nn.GELU:
+        return torch.ops.aten.gelu_(tensor, approximate=activation.approximate)
+    return activation(tensor)
+
+
 def _first_block(
     block: nn.Module, tokens: torch.Tensor, side: ImageSide
-) -> tuple[torch.Tensor, torch.Tensor, Update]:
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """sam2's ``TwoWayAttentionBlock.forward`` for the first block (queries = their positions =
-    the prompt tokens), with the image's projections taken from ``side.first``."""
+    the prompt tokens), with the image's projections taken from ``side.first``: the new queries
+    and the image tokens' update (``_tokens_out``), applied by ``_updated``."""
     keys_to, values_to, image_queries = side.first
     if block.skip_first_layer_pe:
         queries = block.self_attn(q=tokens, k=tokens, v=tokens)
@@ -323,42 +460,67 @@ def _first_block(
     heads = to_tokens.num_heads
     key = to_tokens.k_proj(queries + tokens)[0].view(tokens.shape[1], heads, -1).transpose(0, 1)
     scores = torch.bmm(key * key.shape[-1] ** -0.5, image_queries)  # (heads, tokens, pixels)
-    return (queries, *_normed(block.norm4, *_tokens_out(to_tokens, scores, queries, side.keys)))
+    return queries, _tokens_out(to_tokens, scores, queries)
 
 
 def _second_block(
-    block: nn.Module,
-    queries: torch.Tensor,
-    keys: torch.Tensor,
-    update: Update,
-    query_pe: torch.Tensor,
-    second: tuple[torch.Tensor, ...],
-) -> tuple[torch.Tensor, torch.Tensor, Update]:
+    block: nn.Module, queries: torch.Tensor, update: Update, query_pe: torch.Tensor, second: Second
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """sam2's ``TwoWayAttentionBlock.forward`` for the second block: its three projections of the
-    image tokens (``keys``, the first block's norm of the image plus ``update``) are the image's
-    part (``ImageSide.second``) plus the update's weights times a few rows, scaled per pixel by
-    the norm (4096 x 8T x 384 multiply-adds instead of three 4096 x 256 x 8T products); then each
-    head attends on its own 16 channels."""
-    image_part, constant, matrix, sums = second
+    image tokens (``keys``, the first block's norm of the image plus ``update``) are never made.
+    Each is ``rstd * (image part + left^T right) + constant`` per pixel (``Second``; ``left``: the
+    update's weights and the norm's mean, 8T + 1 rows), so each head's scores against them are
+    its queries times the image part and the constant (made once), plus (queries times a few rows
+    of ``right``) times ``left``; and the weighted sum of the values is the weights, scaled by
+    ``rstd``, times the image part and times ``left``, plus the values' constant row (each token's
+    weights sum to one)."""
     queries = _self_attention(block, queries, query_pe)
     left = torch.cat([update.weights, -update.mean.view(1, -1)])
-    right = torch.cat([update.through @ matrix, sums[None]])
-    projected = torch.addmm(image_part, left.t(), right)
-    projected = torch.addcmul(constant, projected, update.rstd, out=projected)
+    right = torch.cat([update.through @ second.matrix, second.sums[None]])
+    rstd = update.rstd.view(1, -1)
     to_image, to_tokens = block.cross_attn_token_to_image, block.cross_attn_image_to_token
-    heads, pixels, count = to_image.num_heads, keys.shape[0], queries.shape[1]
-    image_keys, values, image_queries = projected.split(
+    key_rows, value_rows, query_rows = right.split(
         [to_image.internal_dim, to_image.internal_dim, to_tokens.internal_dim], dim=1
     )
-    query = to_image.q_proj(queries + query_pe)[0].view(count, heads, -1).transpose(0, 1)
-    weights = torch.bmm(query * query.shape[-1] ** -0.5, image_keys.t().view(heads, -1, pixels))
-    weighted = torch.bmm(weights.softmax(dim=-1), values.view(pixels, heads, -1).transpose(0, 1))
+    count, rank = queries.shape[1], left.shape[0]
+    query = _heads(to_image.q_proj(queries + query_pe), to_image.num_heads)
+    weights = _projected_scores(query, second.keys, second.key_constant, key_rows, left, rstd).softmax(dim=-1)
+    heads = to_image.num_heads
+    scaled = weights.mul_(rstd).view(heads * count, -1)
+    weighted = torch.bmm(scaled.view(heads, count, -1), second.values).add_(second.value_row)
+    through_left = (scaled @ left.t()).view(heads, count, rank)
+    weighted.baddbmm_(through_left, value_rows.view(rank, heads, -1).transpose(0, 1))
     queries = block.norm2(queries + to_image.out_proj(weighted.transpose(0, 1).reshape(1, count, -1)))
     queries = block.norm3(queries + block.mlp(queries))
-    heads = to_tokens.num_heads
-    key = to_tokens.k_proj(queries + query_pe)[0].view(count, heads, -1).transpose(0, 1)
-    scores = torch.bmm(key * key.shape[-1] ** -0.5, image_queries.t().view(heads, -1, pixels))
-    return (queries, *_normed(block.norm4, *_tokens_out(to_tokens, scores, queries, keys)))
+    key = _heads(to_tokens.k_proj(queries + query_pe), to_tokens.num_heads)
+    scores = _projected_scores(key, second.queries, second.query_constant, query_rows, left, rstd)
+    return queries, _tokens_out(to_tokens, scores, queries)
+
+
+def _heads(projected: torch.Tensor, heads: int) -> torch.Tensor:
+    """A projection of the tokens (1, tokens, c') as (heads, tokens, c' / heads), scaled by
+    sam2's 1 / sqrt(c' / heads)."""
+    count = projected.shape[1]
+    per_head = projected[0].view(count, heads, -1).transpose(0, 1)
+    return per_head * per_head.shape[-1] ** -0.5
+
+
+def _projected_scores(
+    query: torch.Tensor,
+    image: torch.Tensor,
+    constant: torch.Tensor,
+    rows: torch.Tensor,
+    left: torch.Tensor,
+    rstd: torch.Tensor,
+) -> torch.Tensor:
+    """Each head's ``query`` (heads, tokens, d) against projections of the image that are
+    ``rstd * (image + left^T rows) + constant`` per pixel (``Second``): (heads, tokens, pixels)."""
+    heads, count, _ = query.shape
+    rank = left.shape[0]
+    scores = torch.bmm(query, image)
+    reach = torch.bmm(query, rows.view(rank, heads, -1).permute(1, 2, 0))  # (heads, tokens, rank)
+    scores.view(heads * count, -1).addmm_(reach.view(heads * count, rank), left).mul_(rstd)
+    return scores.baddbmm_(query, constant)
 
 
 def _self_attention(block: nn.Module, queries: torch.Tensor, query_pe: torch.Tensor) -> torch.Tensor:
@@ -371,27 +533,15 @@ def _self_attention(block: nn.Module, queries: torch.Tensor, query_pe: torch.Ten
 
 def _block(
     block: nn.Module, queries: torch.Tensor, keys: torch.Tensor, query_pe: torch.Tensor, key_pe: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, Update]:
-    """sam2's ``TwoWayAttentionBlock.forward`` after the first, its two cross attentions regrouped."""
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """sam2's ``TwoWayAttentionBlock.forward`` after the second, its two cross attentions regrouped."""
     queries = _self_attention(block, queries, query_pe)
     with_pe = keys + key_pe
     queries = block.norm2(
         queries + _tokens_to_image(block.cross_attn_token_to_image, queries + query_pe, with_pe, keys)
     )
     queries = block.norm3(queries + block.mlp(queries))
-    to_tokens = block.cross_attn_image_to_token
-    return (
-        queries,
-        *_normed(block.norm4, *_image_to_tokens(to_tokens, with_pe, queries + query_pe, queries, keys)),
-    )
-
-
-def _normed(
-    norm: nn.LayerNorm, tokens: torch.Tensor, weights: torch.Tensor, through: torch.Tensor
-) -> tuple[torch.Tensor, Update]:
-    """``norm`` of the updated image tokens, and the update with the norm's statistics."""
-    out, mean, rstd = torch.native_layer_norm(tokens, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
-    return out, Update(weights, through, mean, rstd)
+    return queries, _image_to_tokens(block.cross_attn_image_to_token, with_pe, queries + query_pe, queries)
 
 
 def _tokens_to_image(attention: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -414,11 +564,12 @@ def _tokens_to_image(attention: nn.Module, q: torch.Tensor, k: torch.Tensor, v: 
 
 
 def _image_to_tokens(
-    attention: nn.Module, image: torch.Tensor, k: torch.Tensor, v: torch.Tensor, base: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``base`` plus sam2's ``Attention.forward`` for the image's many queries (pixels, c) over a
-    few keys and values (1, tokens, c), with no (4096, 128) projection of the image: the scores
-    are ``W_q,h k_h^T`` (a few rows) times the image, plus the query bias's share."""
+    attention: nn.Module, image: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """sam2's ``Attention.forward`` for the image's many queries (pixels, c) over a few keys and
+    values (1, tokens, c), as ``_tokens_out``'s weights and rows, with no (4096, 128) projection
+    of the image: the scores are ``W_q,h k_h^T`` (a few rows) times the image, plus the query
+    bias's share."""
     heads, dim = attention.num_heads, attention.internal_dim
     per_head = dim // heads
     count = k.shape[1]
@@ -427,21 +578,20 @@ def _image_to_tokens(
     reach = torch.einsum("hdc,thd->htc", w_q, key).reshape(heads * count, -1)
     offset = torch.einsum("hd,thd->ht", attention.q_proj.bias.view(heads, per_head), key)
     scores = torch.addmm(offset.reshape(-1, 1), reach, image.t()).view(heads, count, -1)
-    return _tokens_out(attention, scores, v, base)
+    return _tokens_out(attention, scores, v)
 
 
 def _tokens_out(
-    attention: nn.Module, scores: torch.Tensor, v: torch.Tensor, base: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``base`` plus the image-to-tokens attention's output from its scaled ``scores`` (heads,
-    tokens, pixels): softmax over each head's tokens, then the weights times each head's values
-    already taken through ``out_proj`` (``v_h W_o,h^T``, a few rows). Each pixel's weights sum to
-    one per head, so ``out_proj``'s bias is a heads-th of it added to every row. Also the weights
-    and those rows (``Update``)."""
+    attention: nn.Module, scores: torch.Tensor, v: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The image-to-tokens attention's output from its scaled ``scores`` (heads, tokens, pixels),
+    as the image tokens' low-rank update: softmax over each head's tokens, the weights (heads x
+    tokens, pixels), and each head's values already taken through ``out_proj`` (``v_h W_o,h^T``,
+    a few rows); each pixel's weights sum to one per head, so ``out_proj``'s bias is a heads-th
+    of it added to every row. ``_updated`` adds weights^T rows to the tokens."""
     heads, count, pixels = scores.shape
     value = attention.v_proj(v)[0].view(count, heads, -1)
     w_o = attention.out_proj.weight.view(-1, heads, value.shape[-1])
     through = torch.einsum("thd,chd->htc", value, w_o).reshape(heads * count, -1)
     weights = scores.softmax(dim=1).view(heads * count, pixels)
-    through = through + attention.out_proj.bias / heads
-    return torch.addmm(base, weights.t(), through), weights, through
+    return weights, through + attention.out_proj.bias / heads

@@ -20,6 +20,7 @@ def test_sam_bench_reports_embedding_and_per_click_times(
     assert result["model"] == "sam2.1-tiny" and result["image_size"] == 1024 and result["device"] == "cpu"
     assert result["weights"].startswith("random") and result["embeddings_timed"] == 1
     assert result["embedding_ms"] > result["prompt_ms"] > 0 and result["clicks_timed"] == 5
+    assert result["prompt_cpu_ms"] > 0
     assert result["sam2_prompt_ms"] > 0 and result["prompt_speedup"] > 0  # sam2's own, interleaved
     threads = {str(result["threads"]), str(os.cpu_count())}  # the app's, and every core
     assert set(result["prompt_threads_ms"]) == set(result["click_stall_ms"]) == threads
