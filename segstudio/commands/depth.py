@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--seed", type=int, default=defaults.seed, help="seed of the offsets, samples and trees"
     )
-    _add_refit_arguments(train, defaults)
+    _add_refit_arguments(train, defaults, defaults.refit_frames)
     train.add_argument("--json", action="store_true", help="print the training summary as JSON")
     train.set_defaults(func=run_train)
 
@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     refit.add_argument("--forest", help="model file to refit (default: the bundled forest)")
     refit.add_argument("--out", required=True, help="model file to write (.npz)")
-    _add_refit_arguments(refit, defaults)
+    _add_refit_arguments(refit, defaults, None)
     refit.add_argument("--json", action="store_true", help="print the summary as JSON")
     refit.set_defaults(func=run_refit)
 
@@ -103,14 +103,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     record.set_defaults(func=run_record)
 
 
-def _add_refit_arguments(parser: argparse.ArgumentParser, defaults: TrainingParams) -> None:
+def _add_refit_arguments(
+    parser: argparse.ArgumentParser, defaults: TrainingParams, frames: int | None
+) -> None:
     """The leaf refit's options (``depth.refit``), shared by ``train`` and ``refit``."""
     parser.add_argument(
         "--refit-frames",
         type=int,
-        default=defaults.refit_frames,
+        default=frames,
         help="frames (and mirrors) whose every body pixel re-estimates the leaves; 0: no refit "
-        "(default: as many as the training frames)",
+        f"(default: {'as many as the training frames' if frames is None else frames})",
     )
     parser.add_argument(
         "--refit-first-frame",
@@ -123,6 +125,13 @@ def _add_refit_arguments(parser: argparse.ArgumentParser, defaults: TrainingPara
         type=int,
         default=defaults.refit_pixels,
         help="pixels counted per refit frame; 0: every body pixel",
+    )
+    parser.add_argument(
+        "--refit-balance",
+        type=float,
+        default=defaults.refit_balance,
+        help="with every body pixel counted, part c's pixels weigh count_c ** -B in their frame "
+        "(the training sampler's expected draws); 0: every pixel weighs 1",
     )
     parser.add_argument(
         "--refit-prior",
@@ -178,6 +187,7 @@ def run_train(args: argparse.Namespace) -> int:
             refit_frames=args.refit_frames,
             refit_first_frame=args.refit_first_frame,
             refit_pixels=args.refit_pixels,
+            refit_balance=args.refit_balance,
             refit_prior=args.refit_prior,
         )
         params.forest_params()
@@ -213,6 +223,7 @@ def run_refit(args: argparse.Namespace) -> int:
             refit_frames=args.refit_frames,
             refit_first_frame=args.refit_first_frame,
             refit_pixels=args.refit_pixels,
+            refit_balance=args.refit_balance,
             refit_prior=args.refit_prior,
             frames=max(1, model.info.frames),
             first_frame=model.info.first_frame,
@@ -230,6 +241,7 @@ def run_refit(args: argparse.Namespace) -> int:
         refit_frames=len(params.refit_seeds()),
         refit_first_frame=params.refit_seeds().start,
         refit_pixels=params.refit_pixels,
+        refit_balance=params.refit_balance,
         refit_prior=params.refit_prior,
     )
     replace(refit, info=info).save(args.out)

@@ -72,7 +72,9 @@ class TrainingInfo:
     re-estimated the leaves (``depth.refit``); 0: leaves of the sampled training pixels."""
     refit_first_frame: int = 0
     refit_pixels: int = 0
-    """Pixels counted per refit frame; 0: every body pixel."""
+    """Pixels counted per refit frame; 0: every body pixel, part ``c``'s weighing
+    ``count_c ** -refit_balance`` in its frame."""
+    refit_balance: float = 0.0
     refit_prior: float = 0.0
     seconds: float = 0.0
 

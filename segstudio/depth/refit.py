@@ -6,7 +6,7 @@ Pushing far more labelled pixels down the same trees (every body pixel of many f
 frames a tree never saw) and counting where they land costs rendering and descent only, no split
 search; the splits, and so the descent's speed, stay as they are (as later Kinect-style work did).
 
-Counts are kept per (leaf row, part) in one int64 array over all trees' leaves, filled frame by
+Counts are kept per (leaf row, part) in one float64 array over all trees' leaves, filled frame by
 frame (``LeafCounts``), so memory is bounded by the forest, not the data. ``refit_leaves`` then
 divides each tree's counts by the parts' frequencies in the refit data (as ``balanced_leaves`` does
 with the training pixels') and mixes in the old distribution with the weight of ``prior`` pixels;
@@ -27,17 +27,27 @@ from segstudio.depth.features import depth_in_metres
 from segstudio.depth.model import BodyPartModel
 from segstudio.depth.parts import BACKGROUND, N_PARTS
 
-PixelChooser = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-"""``choose(parts)`` -> the (N, 2) body pixels of a frame to count and their (N,) parts."""
+PixelChooser = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray | None]]
+"""``choose(parts)`` -> the (N, 2) body pixels of a frame to count, their (N,) parts and (N,)
+weights (``None``: 1 each)."""
 
 FLUSH_PAIRS = 1 << 22
 """(pixel, tree) pairs buffered before they are added to the counts in one ``bincount``."""
 
 
-def every_body_pixel(parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All body pixels of a frame and their parts (what ``depth eval`` classifies)."""
+def every_body_pixel(
+    parts: np.ndarray, balance: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """All body pixels of a frame (what ``depth eval`` classifies), their parts and weights: with
+    ``balance`` > 0, part ``c``'s pixels weigh ``count_c ** -balance``, scaled so the frame's weights
+    sum to its pixel count: the expected draws of ``training.sample_pixels``, without its noise
+    (``None``, all 1, at 0)."""
     pixels = np.argwhere(parts != BACKGROUND)
-    return pixels, parts[pixels[:, 0], pixels[:, 1]]
+    labels = parts[pixels[:, 0], pixels[:, 1]]
+    if balance <= 0 or labels.size == 0:
+        return pixels, labels, None
+    weight = np.bincount(labels, minlength=N_PARTS).astype(np.float64)[labels] ** -balance
+    return pixels, labels, weight * (labels.size / weight.sum())
 
 
 class LeafCounts:
@@ -46,19 +56,25 @@ class LeafCounts:
     def __init__(self, model: BodyPartModel) -> None:
         self.model = model
         self.n_rows = model.forest.leaf_proba.shape[0]
-        self.counts = np.zeros((self.n_rows, N_PARTS), np.int64)
-        self._pending: list[np.ndarray] = []
-        self._pending_size = 0
+        self.counts = np.zeros((self.n_rows, N_PARTS), np.float64)
+        self._keys: list[np.ndarray] = []
+        self._weights: list[np.ndarray] = []
+        self._pending = 0
 
-    def add(self, depth_mm: np.ndarray, pixels: np.ndarray, parts: np.ndarray) -> None:
-        """Count ``pixels`` (N, 2) of a uint16 millimetre frame, labelled ``parts`` (N,), in every tree."""
+    def add(
+        self, depth_mm: np.ndarray, pixels: np.ndarray, parts: np.ndarray, weights: np.ndarray | None = None
+    ) -> None:
+        """Count ``pixels`` (N, 2) of a uint16 millimetre frame, labelled ``parts`` (N,), in every
+        tree, each ``weights`` (N,) (1 when ``None``)."""
         if len(pixels) == 0:
             return
         rows = self.model.descent.leaf_rows(depth_in_metres(depth_mm), pixels)  # (trees, N)
         keys = rows.astype(np.int64) * N_PARTS + np.asarray(parts, np.int64)
-        self._pending.append(keys.ravel())
-        self._pending_size += keys.size
-        if self._pending_size >= FLUSH_PAIRS:
+        self._keys.append(keys.ravel())
+        ones = np.ones(len(pixels)) if weights is None else np.asarray(weights, np.float64)
+        self._weights.append(np.tile(ones, rows.shape[0]))
+        self._pending += keys.size
+        if self._pending >= FLUSH_PAIRS:
             self.flush()
 
     def add_frames(self, frames: Iterable[Frame], choose: PixelChooser = every_body_pixel) -> int:
@@ -71,10 +87,10 @@ class LeafCounts:
 
     def flush(self) -> np.ndarray:
         """Add the buffered pairs to ``counts`` and return it."""
-        if self._pending:
-            keys = np.concatenate(self._pending)
-            self.counts += np.bincount(keys, minlength=self.counts.size).reshape(self.counts.shape)
-            self._pending, self._pending_size = [], 0
+        if self._keys:
+            keys, weights = np.concatenate(self._keys), np.concatenate(self._weights)
+            self.counts += np.bincount(keys, weights, minlength=self.counts.size).reshape(self.counts.shape)
+            self._keys, self._weights, self._pending = [], [], 0
         return self.counts
 
 

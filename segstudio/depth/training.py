@@ -79,22 +79,32 @@ class TrainingParams:
     memory no longer bounds the bank, the candidates or the pixels. Needs ``disjoint_trees``. The
     bundled forest's recipe (resources/models/README.md); ``False`` is the dense trainer."""
     seed: int = 0
-    refit_frames: int | None = None
+    refit_frames: int | None = 0
     """Frames (and their mirrors) whose labelled pixels re-estimate the grown trees' leaves
     (``depth.refit``), from seed ``refit_first_frame``; ``None``: as many as ``frames`` (with the
-    default first seed: the training frames of all shares again, every body pixel); 0 keeps the
-    leaves of the sampled training pixels."""
+    default first seed: the training frames of all shares again); 0 (the recipe: refitting did not
+    pay, resources/models/README.md) keeps the leaves of the sampled training pixels."""
     refit_first_frame: int | None = None
     """First seed of the refit frames; ``None``: ``first_frame`` (the training frames, all shares)."""
     refit_pixels: int = 0
-    """Pixels counted per refit frame, sampled as for training (``balance``); 0: every body pixel."""
+    """Pixels counted per refit frame, sampled as for training (``balance``); 0: every body pixel,
+    weighted by ``refit_balance``."""
+    refit_balance: float = 0.5
+    """With every body pixel counted: part ``c``'s pixels weigh ``count_c ** -refit_balance`` in their
+    frame, the expected draws of the training sampler at ``balance`` (``refit.every_body_pixel``); 0:
+    every pixel weighs 1, near bodies and large parts outweigh the rest."""
     refit_prior: float = 0.0
     """Weight, in refit pixels, of a leaf's old distribution against its refit counts."""
 
     def __post_init__(self) -> None:
         if self.frames < 1 or self.pixels_per_frame < 1 or self.features < 1 or self.first_frame < 0:
             raise ValueError(f"need frames, pixels_per_frame, features >= 1 and first_frame >= 0; got {self}")
-        if (self.refit_frames or 0) < 0 or self.refit_pixels < 0 or self.refit_prior < 0:
+        if (
+            (self.refit_frames or 0) < 0
+            or self.refit_pixels < 0
+            or self.refit_prior < 0
+            or self.refit_balance < 0
+        ):
             raise ValueError(f"refit_frames, refit_pixels and refit_prior must be >= 0; got {self}")
         if self.refit_first_frame is not None and self.refit_first_frame < 0:
             raise ValueError(f"refit_first_frame must be >= 0; got {self.refit_first_frame}")
@@ -266,6 +276,7 @@ def train_body_parts(params: TrainingParams, progress: ProgressCallback | None =
         refit_frames=len(params.refit_seeds()),
         refit_first_frame=params.refit_seeds().start,
         refit_pixels=params.refit_pixels,
+        refit_balance=params.refit_balance,
         refit_prior=params.refit_prior,
         seconds=round(time.perf_counter() - start, 1),
     )
@@ -283,7 +294,8 @@ def refit_body_parts(
     model: BodyPartModel, params: TrainingParams, progress: ProgressCallback | None = None
 ) -> BodyPartModel:
     """``model`` with its leaves re-estimated from ``params``' refit frames (``depth.refit``):
-    every body pixel of each, or ``refit_pixels`` sampled as for training (the rng of ``seed``)."""
+    every body pixel of each weighted by ``refit_balance``, or ``refit_pixels`` sampled as for
+    training (the rng of ``seed``)."""
     counts = LeafCounts(model)
     rng = np.random.default_rng([params.seed, 3])
     total = len(params.refit_seeds()) * (2 if params.mirror else 1)
@@ -291,7 +303,7 @@ def refit_body_parts(
         if params.refit_pixels:
             counts.add(frame.depth, *sample_pixels(frame.parts, params.refit_pixels, rng, params.balance))
         else:
-            counts.add(frame.depth, *every_body_pixel(frame.parts))
+            counts.add(frame.depth, *every_body_pixel(frame.parts, params.refit_balance))
         if progress is not None:
             progress(done, total)
     return refit_model(model, counts.flush(), params.refit_prior)

@@ -53,7 +53,7 @@ def test_a_trees_own_training_pixels_give_back_its_leaves(tiny: BodyPartModel) -
 
 def test_leaf_rows_are_the_leaves_the_prediction_averages(tiny: BodyPartModel) -> None:
     frame = render_frame(11)
-    pixels, _ = every_body_pixel(frame.parts)
+    pixels, _, _ = every_body_pixel(frame.parts)
     rows = tiny.descent.leaf_rows(depth_in_metres(frame.depth), pixels)
     assert rows.shape == (2, len(pixels))
     np.testing.assert_array_equal(
@@ -100,7 +100,7 @@ def test_counts_are_balanced_per_tree_and_mixed_with_the_old_leaves() -> None:
         refit_leaves(forest, counts[:2])
 
 
-def test_training_refits_by_default_and_records_it() -> None:
+def test_training_refits_when_asked_and_records_it() -> None:
     params = replace(TINY, refit_frames=None)
     model = train_body_parts(params)
     plain = train_body_parts(TINY)
@@ -114,3 +114,17 @@ def test_training_refits_by_default_and_records_it() -> None:
     )
     fresh = train_body_parts(replace(TINY, refit_frames=3, refit_first_frame=10)).info
     assert fresh.frame_seeds == range(0, 13)
+
+
+def test_balanced_weights_are_the_samplers_expected_draws() -> None:
+    parts = render_frame(3).parts
+    pixels, labels, weights = every_body_pixel(parts, 0.5)
+    assert weights is not None and weights.sum() == pytest.approx(len(pixels))
+    per_part = np.bincount(labels, weights, minlength=31)
+    sizes = np.bincount(labels, minlength=31)
+    seen = sizes > 0
+    # a part of n pixels weighs n ** 0.5 in all: the share the trainer's draws give it on average
+    np.testing.assert_allclose(
+        per_part[seen] / per_part[seen].sum(), sizes[seen] ** 0.5 / (sizes[seen] ** 0.5).sum()
+    )
+    assert every_body_pixel(parts)[2] is None
