@@ -89,10 +89,10 @@ class TrainingParams:
     refit_pixels: int = 0
     """Pixels counted per refit frame, sampled as for training (``balance``); 0: every body pixel,
     weighted by ``refit_balance``."""
-    refit_balance: float = 0.5
+    refit_balance: float = 0.0
     """With every body pixel counted: part ``c``'s pixels weigh ``count_c ** -refit_balance`` in their
-    frame, the expected draws of the training sampler at ``balance`` (``refit.every_body_pixel``); 0:
-    every pixel weighs 1, near bodies and large parts outweigh the rest."""
+    frame (0.5: the expected draws of the training sampler, ``refit.every_body_pixel``); 0: every
+    pixel weighs 1 (measured no worse, resources/models/README.md)."""
     refit_prior: float = 0.0
     """Weight, in refit pixels, of a leaf's old distribution against its refit counts."""
 

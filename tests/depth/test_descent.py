@@ -55,7 +55,15 @@ def test_probabilities_are_bit_identical_to_the_generic_descent(source: str, com
 @pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
 def test_a_forest_of_root_leaves_needs_no_descent(compiled: bool) -> None:
     model = train_body_parts(
-        TrainingParams(frames=1, pixels_per_frame=20, features=5, trees=2, depth=0, disjoint_trees=False, level_wise=False)
+        TrainingParams(
+            frames=1,
+            pixels_per_frame=20,
+            features=5,
+            trees=2,
+            depth=0,
+            disjoint_trees=False,
+            level_wise=False,
+        )
     )
     descent = DepthDescent.build(model.forest, model.bank)
     assert descent.depth == 0
