@@ -105,7 +105,7 @@ class TrainingParams:
             or self.refit_prior < 0
             or self.refit_balance < 0
         ):
-            raise ValueError(f"refit_frames, refit_pixels and refit_prior must be >= 0; got {self}")
+            raise ValueError(f"refit frames, pixels, balance and prior must be >= 0; got {self}")
         if self.refit_first_frame is not None and self.refit_first_frame < 0:
             raise ValueError(f"refit_first_frame must be >= 0; got {self.refit_first_frame}")
         if not 0.0 <= self.balance <= 1.0:
