@@ -141,6 +141,17 @@ def _add_refit_arguments(
     )
 
 
+def _refit_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``TrainingParams``' refit fields from ``_add_refit_arguments``' options."""
+    return {
+        "refit_frames": args.refit_frames,
+        "refit_first_frame": args.refit_first_frame,
+        "refit_pixels": args.refit_pixels,
+        "refit_balance": args.refit_balance,
+        "refit_prior": args.refit_prior,
+    }
+
+
 def _progress(label: str) -> Callable[[int, int], None]:
     """A ``progress(done, total)`` printing about ten lines to stderr."""
 
@@ -184,11 +195,7 @@ def run_train(args: argparse.Namespace) -> int:
             disjoint_trees=args.disjoint_trees,
             level_wise=args.level_wise,
             seed=args.seed,
-            refit_frames=args.refit_frames,
-            refit_first_frame=args.refit_first_frame,
-            refit_pixels=args.refit_pixels,
-            refit_balance=args.refit_balance,
-            refit_prior=args.refit_prior,
+            **_refit_options(args),
         )
         params.forest_params()
         params.tree_shares()
@@ -213,18 +220,12 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_refit(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from segstudio.depth.training import TrainingParams, refit_body_parts
 
     model = _load(args.forest)
     try:
         params = TrainingParams(
-            refit_frames=args.refit_frames,
-            refit_first_frame=args.refit_first_frame,
-            refit_pixels=args.refit_pixels,
-            refit_balance=args.refit_balance,
-            refit_prior=args.refit_prior,
+            **_refit_options(args),
             frames=max(1, model.info.frames),
             first_frame=model.info.first_frame,
             mirror=model.info.mirrored,
@@ -236,15 +237,7 @@ def run_refit(args: argparse.Namespace) -> int:
         raise CommandError("--refit-frames must be at least 1")
     start = time.perf_counter()
     refit = refit_body_parts(model, params, progress=_progress("refit images"))
-    info = replace(
-        model.info,
-        refit_frames=len(params.refit_seeds()),
-        refit_first_frame=params.refit_seeds().start,
-        refit_pixels=params.refit_pixels,
-        refit_balance=params.refit_balance,
-        refit_prior=params.refit_prior,
-    )
-    replace(refit, info=info).save(args.out)
+    refit.save(args.out)
     result = {
         "out": str(args.out),
         "refit_images": len(params.refit_seeds()) * (2 if params.mirror else 1),

@@ -31,6 +31,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -129,6 +130,17 @@ class TrainingParams:
         """The seeds of the refit frames (empty when ``refit_frames`` is 0)."""
         first = self.first_frame if self.refit_first_frame is None else self.refit_first_frame
         return range(first, first + (self.frames if self.refit_frames is None else self.refit_frames))
+
+    def refit_record(self) -> dict[str, Any]:
+        """The refit's settings as ``TrainingInfo`` stores them."""
+        seeds = self.refit_seeds()
+        return {
+            "refit_frames": len(seeds),
+            "refit_first_frame": seeds.start,
+            "refit_pixels": self.refit_pixels,
+            "refit_balance": self.refit_balance,
+            "refit_prior": self.refit_prior,
+        }
 
     def tree_shares(self) -> list[TrainingParams]:
         """The training runs to make: this one, or with ``disjoint_trees`` one single-tree run per
@@ -273,12 +285,8 @@ def train_body_parts(params: TrainingParams, progress: ProgressCallback | None =
         candidate_features=forest_params.candidates(params.features),
         disjoint_trees=params.disjoint_trees,
         level_wise=params.level_wise,
-        refit_frames=len(params.refit_seeds()),
-        refit_first_frame=params.refit_seeds().start,
-        refit_pixels=params.refit_pixels,
-        refit_balance=params.refit_balance,
-        refit_prior=params.refit_prior,
         seconds=round(time.perf_counter() - start, 1),
+        **params.refit_record(),
     )
     return BodyPartModel(bank, forest, info).compact()
 
@@ -295,7 +303,7 @@ def refit_body_parts(
 ) -> BodyPartModel:
     """``model`` with its leaves re-estimated from ``params``' refit frames (``depth.refit``):
     every body pixel of each weighted by ``refit_balance``, or ``refit_pixels`` sampled as for
-    training (the rng of ``seed``)."""
+    training (the rng of ``seed``); its info records the refit."""
     counts = LeafCounts(model)
     rng = np.random.default_rng([params.seed, 3])
     total = len(params.refit_seeds()) * (2 if params.mirror else 1)
@@ -306,4 +314,5 @@ def refit_body_parts(
             counts.add(frame.depth, *every_body_pixel(frame.parts, params.refit_balance))
         if progress is not None:
             progress(done, total)
-    return refit_model(model, counts.flush(), params.refit_prior)
+    refit = refit_model(model, counts.flush(), params.refit_prior)
+    return replace(refit, info=replace(model.info, **params.refit_record()))
