@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from segstudio import cli
@@ -109,3 +110,21 @@ def test_train_with_disjoint_trees(tmp_path: Path, capsys: pytest.CaptureFixture
     too_few = ["--frames", "1", "--trees", "2", "--disjoint-trees"]
     assert cli.main(["depth", "train", "--out", str(tmp_path / "x.npz"), *too_few]) == 2
     assert "frame per tree" in capsys.readouterr().err and not (tmp_path / "x.npz").exists()
+
+
+def test_refit_rewrites_the_leaves_and_keeps_the_trees(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "refit.npz"
+    args = ["depth", "refit", "--forest", str(tiny_model), "--out", str(out), "--refit-frames", "2"]
+    assert cli.main([*args, "--refit-first-frame", "20", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["refit_images"] == 4 and summary["refit_seeds"] == [20, 21]
+    old, new = BodyPartModel.load(tiny_model), BodyPartModel.load(out)
+    np.testing.assert_array_equal(new.forest.child, old.forest.child)
+    np.testing.assert_array_equal(new.forest.threshold, old.forest.threshold)
+    assert not np.array_equal(new.forest.leaf_proba, old.forest.leaf_proba)
+    assert (new.info.refit_frames, new.info.refit_first_frame) == (2, 20)
+    assert new.info.frame_seeds == range(0, 22)  # evaluation stays clear of the refit frames too
+    assert cli.main([*args[:-1], "0"]) == 2
+    assert "--refit-frames must be at least 1" in capsys.readouterr().err

@@ -1,6 +1,7 @@
-"""``segstudio depth train|eval|bench|record``: the Kinect-style body-part forest from the shell.
+"""``segstudio depth train|refit|eval|bench|record``: the Kinect-style body-part forest from the shell.
 
-``train`` renders synthetic frames and writes a model file; ``eval`` scores a model (the bundled one
+``train`` renders synthetic frames and writes a model file; ``refit`` re-estimates a model's leaf
+distributions from more labelled frames (``depth.refit``); ``eval`` scores a model (the bundled one
 by default) on held-out frames and prints ``mean_class_accuracy`` and ``joint_map``; ``bench``
 prints the frames per second of features + forest + joints; ``record`` saves a depth source
 (``synthetic[:SEED]``, a folder, ``realsense``, ``kinect``, ``openni``) as a folder of 16-bit PNGs.
@@ -20,10 +21,11 @@ from segstudio.cli import CommandError
 
 if TYPE_CHECKING:
     from segstudio.depth.model import BodyPartModel
+    from segstudio.depth.training import TrainingParams
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``depth`` with its four actions."""
+    """Add ``depth`` with its five actions."""
     from segstudio.depth.evaluation import EVAL_FIRST_SEED
     from segstudio.depth.training import TrainingParams
 
@@ -66,8 +68,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--seed", type=int, default=defaults.seed, help="seed of the offsets, samples and trees"
     )
+    _add_refit_arguments(train, defaults, defaults.refit_frames)
     train.add_argument("--json", action="store_true", help="print the training summary as JSON")
     train.set_defaults(func=run_train)
+
+    refit = actions.add_parser(
+        "refit", help="re-estimate a forest's leaf distributions from many labelled pixels (trees kept)"
+    )
+    refit.add_argument("--forest", help="model file to refit (default: the bundled forest)")
+    refit.add_argument("--out", required=True, help="model file to write (.npz)")
+    _add_refit_arguments(refit, defaults, None)
+    refit.add_argument("--json", action="store_true", help="print the summary as JSON")
+    refit.set_defaults(func=run_refit)
 
     evaluate = actions.add_parser("eval", help="score a model on held-out synthetic frames")
     evaluate.add_argument("--forest", help="model file (default: the bundled forest)")
@@ -89,6 +101,55 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     record.add_argument("out", metavar="OUT", help="new folder to write")
     record.add_argument("--frames", type=int, default=300, help="frames to record")
     record.set_defaults(func=run_record)
+
+
+def _add_refit_arguments(
+    parser: argparse.ArgumentParser, defaults: TrainingParams, frames: int | None
+) -> None:
+    """The leaf refit's options (``depth.refit``), shared by ``train`` and ``refit``."""
+    parser.add_argument(
+        "--refit-frames",
+        type=int,
+        default=frames,
+        help="frames (and mirrors) whose every body pixel re-estimates the leaves; 0: no refit "
+        f"(default: {'as many as the training frames' if frames is None else frames})",
+    )
+    parser.add_argument(
+        "--refit-first-frame",
+        type=int,
+        default=defaults.refit_first_frame,
+        help="first seed of the refit frames (default: the first training frame)",
+    )
+    parser.add_argument(
+        "--refit-pixels",
+        type=int,
+        default=defaults.refit_pixels,
+        help="pixels counted per refit frame; 0: every body pixel",
+    )
+    parser.add_argument(
+        "--refit-balance",
+        type=float,
+        default=defaults.refit_balance,
+        help="with every body pixel counted, part c's pixels weigh count_c ** -B in their frame "
+        "(the training sampler's expected draws); 0: every pixel weighs 1",
+    )
+    parser.add_argument(
+        "--refit-prior",
+        type=float,
+        default=defaults.refit_prior,
+        help="weight (in pixels) of a leaf's old distribution against its refit counts",
+    )
+
+
+def _refit_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``TrainingParams``' refit fields from ``_add_refit_arguments``' options."""
+    return {
+        "refit_frames": args.refit_frames,
+        "refit_first_frame": args.refit_first_frame,
+        "refit_pixels": args.refit_pixels,
+        "refit_balance": args.refit_balance,
+        "refit_prior": args.refit_prior,
+    }
 
 
 def _progress(label: str) -> Callable[[int, int], None]:
@@ -134,6 +195,7 @@ def run_train(args: argparse.Namespace) -> int:
             disjoint_trees=args.disjoint_trees,
             level_wise=args.level_wise,
             seed=args.seed,
+            **_refit_options(args),
         )
         params.forest_params()
         params.tree_shares()
@@ -152,6 +214,36 @@ def run_train(args: argparse.Namespace) -> int:
         "nodes": model.forest.n_nodes,
         "features_used": len(model.bank),
         "seconds": info.seconds,
+    }
+    _print(result, args.json)
+    return 0
+
+
+def run_refit(args: argparse.Namespace) -> int:
+    from segstudio.depth.training import TrainingParams, refit_body_parts
+
+    model = _load(args.forest)
+    try:
+        params = TrainingParams(
+            **_refit_options(args),
+            frames=max(1, model.info.frames),
+            first_frame=model.info.first_frame,
+            mirror=model.info.mirrored,
+            seed=model.info.seed,
+        )
+    except ValueError as error:
+        raise CommandError(str(error)) from error
+    if params.refit_frames == 0:
+        raise CommandError("--refit-frames must be at least 1")
+    start = time.perf_counter()
+    refit = refit_body_parts(model, params, progress=_progress("refit images"))
+    refit.save(args.out)
+    result = {
+        "out": str(args.out),
+        "refit_images": len(params.refit_seeds()) * (2 if params.mirror else 1),
+        "refit_seeds": [params.refit_seeds().start, params.refit_seeds().stop - 1],
+        "nodes": refit.forest.n_nodes,
+        "seconds": round(time.perf_counter() - start, 1),
     }
     _print(result, args.json)
     return 0

@@ -96,10 +96,7 @@ class DepthDescent:
         compiled descent and numpy's whole-array calls release the GIL). ``compiled``: use the
         Numba descent (``descent_jit``) where it is available; the leaves are the same either way."""
         probes = _Probes(depth_m, pixels, square=True)
-        n = len(probes)
-        float32 = probes.rows.dtype == np.float32  # else a frame of 2**24 pixels or more: numpy
-        kernel = leaves_kernel() if compiled and float32 else None
-        descend = self._leaves if kernel is None else functools.partial(self._compiled_leaves, kernel)
+        n, descend = len(probes), self._descender(probes, compiled)
         proba = np.empty((n, self.leaf_proba.shape[1]), np.float32)
 
         def block(start: int, stop: int) -> None:
@@ -107,6 +104,28 @@ class DepthDescent:
 
         run_blocks(block, spans(n, n // MIN_BLOCK_PIXELS))
         return proba
+
+    def leaf_rows(self, depth_m: np.ndarray, pixels: np.ndarray, compiled: bool = True) -> np.ndarray:
+        """(trees, N) int32: the ``leaf_proba`` row each tree's descent of each of ``pixels`` ends
+        in (the leaves ``predict_proba`` averages), in blocks on ``depth.workers``' threads; what
+        ``depth.refit`` counts labelled pixels with."""
+        probes = _Probes(depth_m, pixels, square=True)
+        n, descend = len(probes), self._descender(probes, compiled)
+        rows = np.empty((self.roots.size, n), np.int32)
+
+        def block(start: int, stop: int) -> None:
+            rows[:, start:stop] = descend(probes, start, stop)
+
+        run_blocks(block, spans(n, n // MIN_BLOCK_PIXELS))
+        return rows
+
+    def _descender(self, probes: _Probes, compiled: bool) -> Callable[[_Probes, int, int], np.ndarray]:
+        """``descend(probes, start, stop)`` -> (trees, stop - start) leaf rows: the compiled kernel
+        where Numba loads and ``compiled`` is set, else numpy (always for frames of 2**24 pixels or
+        more, whose coordinates are float64)."""
+        float32 = probes.rows.dtype == np.float32
+        kernel = leaves_kernel() if compiled and float32 else None
+        return self._leaves if kernel is None else functools.partial(self._compiled_leaves, kernel)
 
     def _mean_proba(self, leaves: np.ndarray, out: np.ndarray) -> None:
         """The mean of the trees' leaf distributions (``leaves``: (trees, pixels)) into ``out``,

@@ -70,12 +70,26 @@ class TrainingInfo:
     """Each tree grown on its own share of the frames (else all trees on bootstrap draws of all)."""
     level_wise: bool = False
     """Grown level by level from depth crops (``depth.level_forest``), not from a dense matrix."""
+    refit_frames: int = 0
+    """Frames (mirrored too when ``mirrored``) from seed ``refit_first_frame`` whose pixels
+    re-estimated the leaves (``depth.refit``); 0: leaves of the sampled training pixels."""
+    refit_first_frame: int = 0
+    refit_pixels: int = 0
+    """Pixels counted per refit frame; 0: every body pixel, part ``c``'s weighing
+    ``count_c ** -refit_balance`` in its frame."""
+    refit_balance: float = 0.0
+    refit_prior: float = 0.0
     seconds: float = 0.0
 
     @property
     def frame_seeds(self) -> range:
-        """The seeds of the training frames; evaluation must stay clear of them."""
-        return range(self.first_frame, self.first_frame + self.frames)
+        """The seeds of the training and refit frames (the span of both); evaluation must stay
+        clear of them."""
+        first, stop = self.first_frame, self.first_frame + self.frames
+        if self.refit_frames:
+            first = min(first, self.refit_first_frame)
+            stop = max(stop, self.refit_first_frame + self.refit_frames)
+        return range(first, stop)
 
 
 @dataclass(frozen=True, eq=False)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -42,10 +43,11 @@ from segstudio.depth.level_forest import LevelParams, grow_tree
 from segstudio.depth.level_images import CroppedImages, PackedImages, SampleSet
 from segstudio.depth.model import BodyPartModel, TrainingInfo
 from segstudio.depth.parts import BACKGROUND, N_PARTS
+from segstudio.depth.refit import LeafCounts, every_body_pixel, refit_model
 from segstudio.depth.workers import workers
 
 ProgressCallback = Callable[[int, int], None]
-"""``progress(done, total)``: training images rendered and featurised so far."""
+"""``progress(done, total)``: training (then refit) images rendered and used so far."""
 
 
 @dataclass(frozen=True)
@@ -78,10 +80,35 @@ class TrainingParams:
     memory no longer bounds the bank, the candidates or the pixels. Needs ``disjoint_trees``. The
     bundled forest's recipe (resources/models/README.md); ``False`` is the dense trainer."""
     seed: int = 0
+    refit_frames: int | None = 0
+    """Frames (and their mirrors) whose labelled pixels re-estimate the grown trees' leaves
+    (``depth.refit``), from seed ``refit_first_frame``; ``None``: as many as ``frames`` (with the
+    default first seed: the training frames of all shares again); 0 (the recipe: refitting did not
+    pay, resources/models/README.md) keeps the leaves of the sampled training pixels."""
+    refit_first_frame: int | None = None
+    """First seed of the refit frames; ``None``: ``first_frame`` (the training frames, all shares)."""
+    refit_pixels: int = 0
+    """Pixels counted per refit frame, sampled as for training (``balance``); 0: every body pixel,
+    weighted by ``refit_balance``."""
+    refit_balance: float = 0.0
+    """With every body pixel counted: part ``c``'s pixels weigh ``count_c ** -refit_balance`` in their
+    frame (0.5: the expected draws of the training sampler, ``refit.every_body_pixel``); 0: every
+    pixel weighs 1 (measured no worse, resources/models/README.md)."""
+    refit_prior: float = 0.0
+    """Weight, in refit pixels, of a leaf's old distribution against its refit counts."""
 
     def __post_init__(self) -> None:
         if self.frames < 1 or self.pixels_per_frame < 1 or self.features < 1 or self.first_frame < 0:
             raise ValueError(f"need frames, pixels_per_frame, features >= 1 and first_frame >= 0; got {self}")
+        if (
+            (self.refit_frames or 0) < 0
+            or self.refit_pixels < 0
+            or self.refit_prior < 0
+            or self.refit_balance < 0
+        ):
+            raise ValueError(f"refit frames, pixels, balance and prior must be >= 0; got {self}")
+        if self.refit_first_frame is not None and self.refit_first_frame < 0:
+            raise ValueError(f"refit_first_frame must be >= 0; got {self.refit_first_frame}")
         if not 0.0 <= self.balance <= 1.0:
             raise ValueError(f"balance must lie in 0..1; got {self.balance}")
         if self.level_wise and not self.disjoint_trees and self.trees > 1:
@@ -98,6 +125,22 @@ class TrainingParams:
             bootstrap=not self.disjoint_trees,
             seed=self.seed,
         )
+
+    def refit_seeds(self) -> range:
+        """The seeds of the refit frames (empty when ``refit_frames`` is 0)."""
+        first = self.first_frame if self.refit_first_frame is None else self.refit_first_frame
+        return range(first, first + (self.frames if self.refit_frames is None else self.refit_frames))
+
+    def refit_record(self) -> dict[str, Any]:
+        """The refit's settings as ``TrainingInfo`` stores them."""
+        seeds = self.refit_seeds()
+        return {
+            "refit_frames": len(seeds),
+            "refit_first_frame": seeds.start,
+            "refit_pixels": self.refit_pixels,
+            "refit_balance": self.refit_balance,
+            "refit_prior": self.refit_prior,
+        }
 
     def tree_shares(self) -> list[TrainingParams]:
         """The training runs to make: this one, or with ``disjoint_trees`` one single-tree run per
@@ -208,7 +251,7 @@ def train_body_parts(params: TrainingParams, progress: ProgressCallback | None =
     """Render, sample, featurise and train: the model in its stored (``compact``) form."""
     start = time.perf_counter()
     bank = FeatureBank.random(params.features, params.max_offset, seed=params.seed)
-    total = params.frames * (2 if params.mirror else 1)
+    total = (params.frames + len(params.refit_seeds())) * (2 if params.mirror else 1)
     forests, done = [], 0
     for share in params.tree_shares():
         offset = done
@@ -220,6 +263,15 @@ def train_body_parts(params: TrainingParams, progress: ProgressCallback | None =
         forests.append(_share_tree(share, params, bank, report))  # one share in memory at a time
         done += share.frames * (2 if share.mirror else 1)
     forest = Forest.concatenate(forests) if len(forests) > 1 else forests[0]
+    if params.refit_seeds():
+
+        def refit_report(n: int, _: int) -> None:
+            if progress is not None:
+                progress(done + n, total)
+
+        stored = BodyPartModel(bank, forest, TrainingInfo()).compact()  # as ``depth refit`` reads it
+        forest = refit_body_parts(stored, params, refit_report).forest
+        bank = stored.bank
     forest_params = params.forest_params()
     info = TrainingInfo(
         seed=params.seed,
@@ -234,5 +286,33 @@ def train_body_parts(params: TrainingParams, progress: ProgressCallback | None =
         disjoint_trees=params.disjoint_trees,
         level_wise=params.level_wise,
         seconds=round(time.perf_counter() - start, 1),
+        **params.refit_record(),
     )
     return BodyPartModel(bank, forest, info).compact()
+
+
+def refit_images(params: TrainingParams) -> Iterator[Frame]:
+    """The refit frames in order (``params.refit_seeds()``, each followed by its mirror when
+    ``mirror``), rendered ahead like the training frames."""
+    seeds = params.refit_seeds()
+    return training_frames(replace(params, first_frame=seeds.start, frames=len(seeds)))
+
+
+def refit_body_parts(
+    model: BodyPartModel, params: TrainingParams, progress: ProgressCallback | None = None
+) -> BodyPartModel:
+    """``model`` with its leaves re-estimated from ``params``' refit frames (``depth.refit``):
+    every body pixel of each weighted by ``refit_balance``, or ``refit_pixels`` sampled as for
+    training (the rng of ``seed``); its info records the refit."""
+    counts = LeafCounts(model)
+    rng = np.random.default_rng([params.seed, 3])
+    total = len(params.refit_seeds()) * (2 if params.mirror else 1)
+    for done, frame in enumerate(refit_images(params), 1):
+        if params.refit_pixels:
+            counts.add(frame.depth, *sample_pixels(frame.parts, params.refit_pixels, rng, params.balance))
+        else:
+            counts.add(frame.depth, *every_body_pixel(frame.parts, params.refit_balance))
+        if progress is not None:
+            progress(done, total)
+    refit = refit_model(model, counts.flush(), params.refit_prior)
+    return replace(refit, info=replace(model.info, **params.refit_record()))

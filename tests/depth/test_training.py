@@ -95,7 +95,19 @@ def test_balanced_leaves_divide_out_the_part_frequencies() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [{"frames": 0}, {"pixels_per_frame": 0}, {"features": 0}, {"balance": 1.5}, {"first_frame": -1}]
+    "bad",
+    [
+        {"frames": 0},
+        {"pixels_per_frame": 0},
+        {"features": 0},
+        {"balance": 1.5},
+        {"first_frame": -1},
+        {"refit_frames": -1},
+        {"refit_first_frame": -1},
+        {"refit_pixels": -1},
+        {"refit_balance": -0.5},
+        {"refit_prior": -1.0},
+    ],
 )
 def test_bad_parameters_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError):
