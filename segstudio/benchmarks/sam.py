@@ -13,11 +13,13 @@ overrides), with the app's threads (the runner's: on the CPU, every core but one
   load costs the GUI thread by itself (on a busy shared VM it is not 0).
 - ``prompt_ms``: median decoder call per click, as a person clicks (one point, then adding points
   up to five, then starting again), the mask returned at the image's size (goal <= 50 on CPU),
-  with the app's threads; ``prompt_threads_ms`` the same clicks (interleaved) with each torch
-  thread count from the app's to every core, on the CPU. ``prompt_cpu_ms``: the same clicks' median
-  CPU time of the calling thread at the app's threads (at one thread, as on a 2-core machine, all
-  of a click's work): on a busy shared machine the wall time also counts the waits for a core,
-  this does not (the memory and caches others share still count).
+  as the app runs it: on the CPU each click's threads chosen by ``models.click_threads`` from the
+  clicks before it (``click_threads`` counts its choices); ``prompt_threads_ms`` the same clicks
+  (interleaved) with each torch thread count fixed, from the runner's to every core, on the CPU.
+  ``prompt_cpu_ms``: the same clicks' median CPU time of the calling thread at the runner's threads
+  (at one thread, as on a 2-core machine, all of a click's work): on a busy shared machine the
+  wall time also counts the waits for a core, this does not (the memory and caches others share
+  still count).
 - ``click_stall_ms``: the GUI thread's longest stall while clicks run as jobs on the worker (the
   same probe), per thread count as ``prompt_threads_ms``.
 - ``sam2_prompt_ms``: the same clicks through sam2's own ``SAM2ImagePredictor.predict`` on the same
@@ -48,6 +50,7 @@ from segstudio.core.jobs import CancelToken
 from segstudio.core.prompts import PromptPoint, Prompts
 from segstudio.gui.threads.worker import Job, JobContext, Priority
 from segstudio.models import registry
+from segstudio.models.click_threads import ClickThreads
 from segstudio.models.runner import Runner
 from segstudio.models.sam import SamPredictor, load_predictor, prompt_arrays
 from segstudio.models.weights import WeightsMissing
@@ -110,6 +113,15 @@ def _threads(count: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _predict_as_app(predictor: SamPredictor, policy: ClickThreads | None, key: str, prompts: Prompts) -> None:
+    """``predictor.predict`` with the app's per-click thread choice."""
+    predictor.click_threads = policy
+    try:
+        predictor.predict(key, prompts)
+    finally:
+        predictor.click_threads = None
 
 
 def _clicks_on_worker(predictor: SamPredictor, key: str, clicks: list[Prompts], threads: int) -> float:
@@ -190,7 +202,8 @@ def run_sam_bench(repeats: int = 5) -> dict[str, Any]:
     rng = np.random.default_rng(1)
     app_threads = torch.get_num_threads()
     counts = sorted({app_threads, os.cpu_count() or 1}) if device.type == "cpu" else [app_threads]
-    prompts, sets, reference = Prompts(), [], []
+    policy, predictor.click_threads = predictor.click_threads, None  # fixed counts but in ``as_app``
+    prompts, sets, reference, as_app = Prompts(), [], [], []
     clicks: dict[int, list[float]] = {count: [] for count in counts}
     cpu: list[float] = []
     first = Prompts((PromptPoint(SIDE / 2, SIDE / 2),))
@@ -207,6 +220,7 @@ def run_sam_bench(repeats: int = 5) -> dict[str, Any]:
         prompts = prompts.with_point(PromptPoint(float(x), float(y), positive=bool(n % 3 != 2)))
         sets.append(prompts)
         runs = [(predictor.predict, clicks[count], count) for count in counts]
+        runs.append((partial(_predict_as_app, predictor, policy), as_app, app_threads))
         for run, times, threads in [*runs, (partial(_sam2_predict, predictor), reference, app_threads)]:
             with _threads(threads):
                 sync()
@@ -216,7 +230,7 @@ def run_sam_bench(repeats: int = 5) -> dict[str, Any]:
                 times.append((time.perf_counter() - start) * 1000.0)
                 if times is clicks[app_threads]:
                     cpu.append((time.thread_time() - start_cpu) * 1000.0)
-    prompt_ms, sam2_ms = statistics.median(clicks[app_threads]), statistics.median(reference)
+    prompt_ms, sam2_ms = statistics.median(as_app), statistics.median(reference)
     stalls = {count: _clicks_on_worker(predictor, key, sets, count) for count in counts}
     mask_ms, sam2_mask_ms = _mask_at_photo_size(predictor, max(3, repeats))
     return {
@@ -233,6 +247,7 @@ def run_sam_bench(repeats: int = 5) -> dict[str, Any]:
         "prompt_ms": round(prompt_ms, 2),
         "prompt_cpu_ms": round(statistics.median(cpu), 2),
         "prompt_threads_ms": {str(count): round(statistics.median(clicks[count]), 2) for count in counts},
+        "click_threads": {str(n): runs for n, runs in sorted(policy.chosen.items())} if policy else {},
         "click_stall_ms": {str(count): round(stall, 1) for count, stall in stalls.items()},
         "sam2_prompt_ms": round(sam2_ms, 2),
         "prompt_speedup": round(sam2_ms / prompt_ms, 2),

@@ -12,7 +12,9 @@ call starts again from the runner's own device, batch and tile size.
 
 Threads: on CPU, creating a runner calls ``torch.set_num_threads(cpu_count - 1)`` (at least 1),
 a process-wide setting that leaves the GUI thread a core while inference runs. Two threads on a
-two-core machine under other load were measured four times slower than one (SAM's decoder).
+two-core machine under other load were measured four times slower than one (SAM's decoder). A SAM
+click, which the GUI only waits for, may take every core while that is measured faster
+(``models.click_threads``).
 
 Memory: creating a runner also lets glibc keep freed tensors of up to 32 MB for reuse
 (``io.parallel.keep_freed_memory``), process-wide: by default each such tensor is mapped fresh

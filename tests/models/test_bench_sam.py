@@ -24,7 +24,8 @@ def test_sam_bench_reports_embedding_and_per_click_times(
     assert result["sam2_prompt_ms"] > 0 and result["prompt_speedup"] > 0  # sam2's own, interleaved
     threads = {str(result["threads"]), str(os.cpu_count())}  # the app's, and every core
     assert set(result["prompt_threads_ms"]) == set(result["click_stall_ms"]) == threads
-    assert result["prompt_threads_ms"][str(result["threads"])] == result["prompt_ms"]
+    # prompt_ms: the clicks as the app runs them, each on the thread count the app chose for it
+    assert set(result["click_threads"]) <= threads and sum(result["click_threads"].values()) == 5
     assert all(ms > 0 for ms in result["prompt_threads_ms"].values())
     assert all(ms >= 0 for ms in result["click_stall_ms"].values())
     assert result["embed_max_stall_ms"] >= 0
