@@ -117,7 +117,12 @@ def compiled_pair_counts(
         return None
     if not (a.flags.c_contiguous and b.flags.c_contiguous):
         return None
-    keys, counts = _native.pixels.pair_counts(a, b)
+    return unpack_pair_counts(*_native.pixels.pair_counts(a, b))
+
+
+def unpack_pair_counts(keys: bytes, counts: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(first values, second values, counts) of the extension's pair counting answer: native
+    uint64 keys ``first << 32 | second`` in increasing order and their int64 counts, as bytes."""
     packed = np.frombuffer(keys, np.uint64)
     return (
         (packed >> np.uint64(32)).astype(np.uint32),

@@ -20,6 +20,7 @@ import imagecodecs
 import numpy as np
 
 from segstudio import _native
+from segstudio.core.runs import unpack_pair_counts
 from segstudio.io.safe_files import pixel_limit_problem
 
 CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
@@ -92,15 +93,10 @@ def pair_counts(first: RgbRows, second: RgbRows) -> tuple[np.ndarray, np.ndarray
     if first.height != second.height or first.width != second.width:
         return None
     try:
-        keys, counts = _native.pixels.pair_counts_rgb(first.data, second.data, first.height, first.width)
+        answer = _native.pixels.pair_counts_rgb(first.data, second.data, first.height, first.width)
     except ValueError:
         return None
-    packed = np.frombuffer(keys, np.uint64)
-    return (
-        (packed >> np.uint64(32)).astype(np.uint32),
-        packed.astype(np.uint32),
-        np.frombuffer(counts, np.int64),
-    )
+    return unpack_pair_counts(*answer)
 
 
 def _layout(header: bytes) -> tuple[int, int, int, int] | None:
