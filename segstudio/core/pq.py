@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from segstudio.core.runs import compiled_pair_counts, pack_pairs, pair_runs
+from segstudio import _native
+from segstudio.core.runs import compiled_pair_answer, pack_pairs, pair_runs, unpack_pair_counts
 
 OFFSET = 256 * 256 * 256
 VOID_ID = 0
@@ -152,15 +153,19 @@ def pq_image(
             f"{pred_ids.shape[1]}x{pred_ids.shape[0]}"
         )
     # Overlap of every (gt id, pred id) pair present in the image: counted in one compiled pass
-    # where the extension is built, else by runs (``core.runs``), sorted by (gt, pred) as the
-    # packed keys are (pred < OFFSET once the range is checked).
-    counted = compiled_pair_counts(gt_ids, pred_ids)
-    if counted is None:
-        runs, gt_values, pred_values = pair_runs(gt_ids, pred_ids)
-        _check_id_range(gt_values, pred_values)  # before packing: out-of-range ids would collide
-        pairs, intersections = pack_pairs(runs, gt_values, pred_values, OFFSET)
-        counted = pairs // np.uint64(OFFSET), pairs % np.uint64(OFFSET), intersections
-    return pq_of_overlaps(*counted, gt_segments, pred_segments, categories, warnings)
+    # where the extension is built (and matched there, ``pq_of_pair_counts``), else by runs
+    # (``core.runs``), sorted by (gt, pred) as the packed keys are (pred < OFFSET once the range
+    # is checked).
+    answer = compiled_pair_answer(gt_ids, pred_ids)
+    if answer is not None:
+        return pq_of_pair_counts(*answer, gt_segments, pred_segments, categories, warnings)
+    runs, gt_values, pred_values = pair_runs(gt_ids, pred_ids)
+    _check_id_range(gt_values, pred_values)  # before packing: out-of-range ids would collide
+    pairs, intersections = pack_pairs(runs, gt_values, pred_values, OFFSET)
+    return pq_of_overlaps(
+        pairs // np.uint64(OFFSET), pairs % np.uint64(OFFSET), intersections,
+        gt_segments, pred_segments, categories, warnings,
+    )  # fmt: skip
 
 
 def _check_id_range(gt_values: np.ndarray, pred_values: np.ndarray) -> None:
@@ -221,6 +226,33 @@ def pq_of_overlaps(
                 )
 
     return match_segments(overlap, gt_segms, pred_segms, gt_area, pred_area)
+
+
+def pq_of_pair_counts(
+    keys: bytes,
+    counts: bytes,
+    gt_segments: Iterable[Mapping[str, Any]],
+    pred_segments: Iterable[Mapping[str, Any]],
+    categories: Collection[int],
+    warnings: list[str] | None = None,
+) -> PQStat:
+    """:func:`pq_of_overlaps` from the extension's pair counting answer (``keys``: native uint64
+    ``gt << 32 | pred`` in increasing order, ``counts``: their int64 pixels, as bytes).
+
+    Where ``segstudio._native`` is built, the matching runs there (``pixels.pq_match``: the same
+    steps in C, ~0.01 ms instead of ~0.2 ms of Python per image, which ``eval panoptic``'s threads
+    would otherwise take turns on); it declines anything but plain input (exact int fields, every
+    id in both the PNG and the JSON, known categories, ground-truth areas equal to their pixels),
+    and :func:`pq_of_overlaps` then scores the image, warns or names the problem, as before.
+    """
+    if _native.pixels is not None:
+        sums = _native.pixels.pq_match(keys, counts, gt_segments, pred_segments, categories)
+        if sums is not None:
+            stat = PQStat()
+            for category, iou, tp, fp, fn in sums:
+                stat.per_category[category] = PQStatCat(iou, tp, fp, fn)
+            return stat
+    return pq_of_overlaps(*unpack_pair_counts(keys, counts), gt_segments, pred_segments, categories, warnings)
 
 
 def match_segments(

@@ -110,6 +110,13 @@ def compiled_pair_counts(
     same-shape uint32 maps, in increasing (first, second) order: ``pair_runs`` + ``pack_pairs``'s
     answer in one compiled pass (a hash table per run, no sort of the runs). None without the
     extension or for other dtypes or layouts: the caller takes the numpy path."""
+    answer = compiled_pair_answer(first, second)
+    return None if answer is None else unpack_pair_counts(*answer)
+
+
+def compiled_pair_answer(first: np.ndarray, second: np.ndarray) -> tuple[bytes, bytes] | None:
+    """:func:`compiled_pair_counts` as the extension gives it (see :func:`unpack_pair_counts`),
+    for ``core.pq.pq_of_pair_counts``."""
     if _native.pixels is None:
         return None
     a, b = np.asarray(first), np.asarray(second)
@@ -117,7 +124,7 @@ def compiled_pair_counts(
         return None
     if not (a.flags.c_contiguous and b.flags.c_contiguous):
         return None
-    return unpack_pair_counts(*_native.pixels.pair_counts(a, b))
+    return _native.pixels.pair_counts(a, b)
 
 
 def unpack_pair_counts(keys: bytes, counts: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -26,7 +26,7 @@ from segstudio.core.jobs import ProgressCallback
 from segstudio.core.labels import LabelMap
 from segstudio.core.palette import Palette
 from segstudio.core.panoptic import labels_to_panoptic_rgb, panoptic_to_labels, rgb_to_ids
-from segstudio.core.pq import PQStat, pq_image, pq_of_overlaps, pq_results
+from segstudio.core.pq import PQStat, pq_image, pq_of_pair_counts, pq_results
 from segstudio.io import png_native
 from segstudio.io.atomic import atomic_directory
 from segstudio.io.datasets import (
@@ -552,21 +552,22 @@ def _pair_stat(isthing: dict[int, bool], pair: _ImagePair) -> tuple[PQStat, list
     """The PQ sums of one image and its warnings (runs on a pool thread or in a worker process).
 
     Where both PNGs take the compiled path, their overlaps are counted straight from their rows
-    (``png_native.pair_counts``, the GIL released throughout); otherwise each is decoded to its
-    id map and scored by ``pq_image``, whose numbers and errors are the same."""
+    (``png_native.pair_answer``, the GIL released throughout) and matched by
+    ``pq_of_pair_counts`` (in C for plain entries); otherwise each is decoded to its id map and
+    scored by ``pq_image``, whose numbers and errors are the same."""
     gt = _panoptic_file(pair.gt_png)
     gt_ids = None if gt.rows is not None else _panoptic_ids(*gt)  # its errors first, as before
     pred = _panoptic_file(pair.pred_png)
     counted = None
     if gt.rows is not None and pred.rows is not None:
-        counted = png_native.pair_counts(gt.rows, pred.rows)
+        counted = png_native.pair_answer(gt.rows, pred.rows)
     if counted is None:
         gt_ids = _panoptic_ids(*gt) if gt_ids is None else gt_ids
         pred_ids = _panoptic_ids(*pred)
     warnings: list[str] = []
     try:
         if counted is not None:
-            stat = pq_of_overlaps(*counted, pair.gt_segments, pair.pred_segments, isthing, warnings)
+            stat = pq_of_pair_counts(*counted, pair.gt_segments, pair.pred_segments, isthing, warnings)
         else:
             stat = pq_image(gt_ids, pair.gt_segments, pred_ids, pair.pred_segments, isthing, warnings)
     except ValueError as error:

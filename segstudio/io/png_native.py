@@ -90,13 +90,19 @@ def pair_counts(first: RgbRows, second: RgbRows) -> tuple[np.ndarray, np.ndarray
     two maps, in increasing order: ``runs.compiled_pair_counts`` of their ``rgb_ids``, from the
     rows in one compiled pass without the maps (PQ's overlaps of an image pair). None where the
     sizes differ or a row has an unknown filter type: the caller decodes each map."""
+    answer = pair_answer(first, second)
+    return None if answer is None else unpack_pair_counts(*answer)
+
+
+def pair_answer(first: RgbRows, second: RgbRows) -> tuple[bytes, bytes] | None:
+    """:func:`pair_counts` as the extension gives it (``runs.unpack_pair_counts`` reads it), for
+    ``core.pq.pq_of_pair_counts``."""
     if first.height != second.height or first.width != second.width:
         return None
     try:
-        answer = _native.pixels.pair_counts_rgb(first.data, second.data, first.height, first.width)
+        return _native.pixels.pair_counts_rgb(first.data, second.data, first.height, first.width)
     except ValueError:
         return None
-    return unpack_pair_counts(*answer)
 
 
 def _layout(header: bytes) -> tuple[int, int, int, int] | None:
