@@ -552,6 +552,59 @@ done:
     return result;
 }
 
+/* A run of equal (a, b) pairs within a row. */
+typedef struct {
+    uint64_t key;
+    int64_t length;
+} PairRun;
+
+/* The runs of equal (a, b) pixels along one row of two 8-bit RGB rows of width >= 1 pixels into
+ * runs (room for width), keys as pair_counts' (R + 256 G + 65536 B of each); their count. No ids
+ * are packed: each byte is compared with the same channel's byte a pixel before, in both rows at
+ * once (a loop the compiler vectorises), into changed (room for 3 * width + 8 bytes), and the
+ * changes are found 8 bytes at a time; only a run's first pixel is read as its key. */
+static Py_ssize_t row_pair_runs(const uint8_t *restrict a, const uint8_t *restrict b, Py_ssize_t width,
+                                uint8_t *restrict changed, PairRun *restrict runs)
+{
+    Py_ssize_t stride = 3 * width, j, start = 0, found = 0;
+    changed[0] = changed[1] = changed[2] = 1;
+    for (j = 3; j < stride; j++)
+        changed[j] = (uint8_t)((a[j] != a[j - 3]) | (b[j] != b[j - 3]));
+    memset(changed + stride, 1, 8); /* a change just past the row ends the last search */
+    for (;;) {
+        const uint8_t *p = a + 3 * start, *q = b + 3 * start;
+        uint64_t word;
+        runs[found].key = ((uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16) << 32 |
+                          ((uint64_t)q[0] | (uint64_t)q[1] << 8 | (uint64_t)q[2] << 16);
+        for (j = 3 * start + 3;; j += 8) { /* the next pixel with a changed byte */
+            memcpy(&word, changed + j, 8);
+            if (word)
+                break;
+        }
+        while (!changed[j])
+            j++;
+        if (j >= stride) {
+            runs[found++].length = width - start;
+            return found;
+        }
+        runs[found++].length = j / 3 - start;
+        start = j / 3;
+    }
+}
+
+/* Whether an Up row's n filtered bytes are all 0: the row is the one above (a loop the compiler
+ * vectorises; label maps repeat many rows). */
+static int repeats_row_above(const uint8_t *row, Py_ssize_t n)
+{
+    uint8_t any = 0;
+    Py_ssize_t x;
+    if (row[0] != 2)
+        return 0;
+    for (x = 1; x <= n; x++)
+        any |= row[x];
+    return any == 0;
+}
+
 PyDoc_STRVAR(pair_counts_rgb_doc,
              "pair_counts_rgb(a, b, height, width) -> (keys, counts)\n\n"
              "``pair_counts`` of the panoptic id maps of two 8-bit RGB PNGs, from their inflated image\n"
@@ -560,15 +613,18 @@ PyDoc_STRVAR(pair_counts_rgb_doc,
              "its runs of equal pairs counted at once. ValueError naming the data (a or b) and the row if\n"
              "a filter type is not 0-4.");
 
+/* A row of a map that repeats the one above (an Up row of zeros) is neither unfiltered nor packed
+ * again, and where both maps repeat their rows the pair row's runs are the last row's: they are
+ * added to the table once, times the rows that repeat them. */
 static PyObject *pair_counts_rgb(PyObject *self, PyObject *args)
 {
     Py_buffer a, b;
-    Py_ssize_t height, width, stride, y, bad_row = -1;
+    Py_ssize_t height, width, stride, y, bad_row = -1, n_runs = 0, k;
     int bad_kind = 0, failed = 0;
     const char *bad_data = "a";
-    size_t ids_offset;
     uint8_t *rows = NULL;
     uint64_t *sorted = NULL;
+    PairRun *runs = NULL;
     PairTable table = {NULL, NULL, NULL, 0, 0};
     PyObject *result = NULL;
     (void)self;
@@ -584,47 +640,53 @@ static PyObject *pair_counts_rgb(PyObject *self, PyObject *args)
                      height, width, height * (stride + 1), a.len, b.len);
         goto done;
     }
-    /* two row buffers per map (+ 1: the last pixel is read as 4 bytes), then a row of ids per map */
-    ids_offset = ((size_t)(4 * stride + 2) + 7) & ~(size_t)7;
-    rows = malloc(ids_offset + (size_t)(2 * width) * sizeof(uint32_t));
-    if (rows == NULL || table_init(&table, 1024)) {
+    /* two row buffers per map, then the change flags of a row */
+    rows = malloc((size_t)(5 * stride + 8));
+    runs = malloc((size_t)width * sizeof(PairRun));
+    if (rows == NULL || runs == NULL || table_init(&table, 1024)) {
         PyErr_NoMemory();
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
     const uint8_t *src_a = (const uint8_t *)a.buf, *src_b = (const uint8_t *)b.buf;
-    uint8_t *current_a = rows, *above_a = rows + stride, *current_b = rows + 2 * stride + 1,
-            *above_b = current_b + stride, *swap;
-    uint32_t *ids_a = (uint32_t *)(rows + ids_offset), *ids_b = ids_a + width;
-    uint64_t run_key = 0;
-    int64_t run_length = 0; /* the run going on, carried over row ends */
-    above_a[stride] = above_b[stride] = 0;
+    uint8_t *current_a = rows, *above_a = rows + stride, *current_b = rows + 2 * stride,
+            *above_b = current_b + stride, *changed = rows + 4 * stride, *swap;
+    int64_t repeat = 0; /* the rows whose pair runs are runs[0 .. n_runs) */
     for (y = 0; y < height && !failed; y++) {
         const uint8_t *row_a = src_a + y * (stride + 1), *row_b = src_b + y * (stride + 1);
-        if (unfilter_row(current_a, row_a + 1, y ? above_a : NULL, row_a[0], stride, 3)) {
-            bad_row = y;
-            bad_kind = row_a[0];
-            break;
+        int same_a = y && repeats_row_above(row_a, stride), same_b = y && repeats_row_above(row_b, stride);
+        if (!same_a) {
+            if (unfilter_row(current_a, row_a + 1, y ? above_a : NULL, row_a[0], stride, 3)) {
+                bad_row = y;
+                bad_kind = row_a[0];
+                break;
+            }
+            swap = above_a;
+            above_a = current_a;
+            current_a = swap;
         }
-        if (unfilter_row(current_b, row_b + 1, y ? above_b : NULL, row_b[0], stride, 3)) {
-            bad_data = "b";
-            bad_row = y;
-            bad_kind = row_b[0];
-            break;
+        if (!same_b) {
+            if (unfilter_row(current_b, row_b + 1, y ? above_b : NULL, row_b[0], stride, 3)) {
+                bad_data = "b";
+                bad_row = y;
+                bad_kind = row_b[0];
+                break;
+            }
+            swap = above_b;
+            above_b = current_b;
+            current_b = swap;
         }
-        pack_rgb(ids_a, current_a, width);
-        pack_rgb(ids_b, current_b, width);
-        if (count_pair_runs(&table, ids_a, ids_b, width, &run_key, &run_length))
-            failed = 1;
-        swap = above_a;
-        above_a = current_a;
-        current_a = swap;
-        swap = above_b;
-        above_b = current_b;
-        current_b = swap;
+        if (same_a && same_b) {
+            repeat++;
+            continue;
+        }
+        for (k = 0; k < n_runs && !failed; k++)
+            failed = table_add(&table, runs[k].key, runs[k].length * repeat) != 0;
+        n_runs = row_pair_runs(above_a, above_b, width, changed, runs); /* the rows just made */
+        repeat = 1;
     }
-    if (bad_row < 0 && !failed && run_length)
-        failed = table_add(&table, run_key, run_length) != 0;
+    for (k = 0; k < n_runs && !failed && bad_row < 0; k++)
+        failed = table_add(&table, runs[k].key, runs[k].length * repeat) != 0;
     if (bad_row < 0 && !failed) {
         sorted = sorted_keys(&table);
         failed = sorted == NULL;
@@ -638,6 +700,7 @@ static PyObject *pair_counts_rgb(PyObject *self, PyObject *args)
         result = counts_result(&table, sorted);
 done:
     free(rows);
+    free(runs);
     free(sorted);
     table_free(&table);
     PyBuffer_Release(&a);
