@@ -10,7 +10,10 @@
  * pair_counts: the pixels of every distinct (a, b) pair of two uint32 maps, sorted: the overlaps
  *   of PQ's matching (core/pq.py), counted per run in a small hash table instead of sorted.
  * pair_counts_rgb: pair_counts of two COCO panoptic PNGs' id maps straight from their inflated
- *   rows (eval panoptic's pair): unfiltered, packed and counted a row at a time, no map in between.
+ *   rows (eval panoptic's pair): unfiltered and counted a row at a time, no map in between; rows
+ *   that repeat the one above are not done again.
+ * pq_match: PQ's matching of one image from its pair counts and segments_info (core/pq.py's
+ *   pq_of_overlaps, whose Python stays the reference and takes anything but plain input).
  *
  * Plain C on the buffer protocol, no numpy C API; the GIL is released in the loops. Optional:
  * without this module the numpy/libpng paths give the same results (tests hold them equal).
@@ -558,11 +561,26 @@ typedef struct {
     int64_t length;
 } PairRun;
 
+/* The index of the first non-zero byte of 8 bytes read from memory into a non-zero word. */
+static inline Py_ssize_t first_set_byte(uint64_t word)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return __builtin_ctzll(word) >> 3;
+#else
+    unsigned char bytes[8];
+    Py_ssize_t k = 0;
+    memcpy(bytes, &word, 8);
+    while (!bytes[k])
+        k++;
+    return k;
+#endif
+}
+
 /* The runs of equal (a, b) pixels along one row of two 8-bit RGB rows of width >= 1 pixels into
  * runs (room for width), keys as pair_counts' (R + 256 G + 65536 B of each); their count. No ids
  * are packed: each byte is compared with the same channel's byte a pixel before, in both rows at
- * once (a loop the compiler vectorises), into changed (room for 3 * width + 8 bytes), and the
- * changes are found 8 bytes at a time; only a run's first pixel is read as its key. */
+ * once (a loop the compiler vectorises), into changed (room for 3 * width + 32 bytes), and the
+ * changes are found 32 bytes at a time; only a run's first pixel is read as its key. */
 static Py_ssize_t row_pair_runs(const uint8_t *restrict a, const uint8_t *restrict b, Py_ssize_t width,
                                 uint8_t *restrict changed, PairRun *restrict runs)
 {
@@ -570,19 +588,23 @@ static Py_ssize_t row_pair_runs(const uint8_t *restrict a, const uint8_t *restri
     changed[0] = changed[1] = changed[2] = 1;
     for (j = 3; j < stride; j++)
         changed[j] = (uint8_t)((a[j] != a[j - 3]) | (b[j] != b[j - 3]));
-    memset(changed + stride, 1, 8); /* a change just past the row ends the last search */
+    memset(changed + stride, 1, 32); /* a change just past the row ends the last search */
     for (;;) {
         const uint8_t *p = a + 3 * start, *q = b + 3 * start;
-        uint64_t word;
+        uint64_t word[4];
         runs[found].key = ((uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16) << 32 |
                           ((uint64_t)q[0] | (uint64_t)q[1] << 8 | (uint64_t)q[2] << 16);
-        for (j = 3 * start + 3;; j += 8) { /* the next pixel with a changed byte */
-            memcpy(&word, changed + j, 8);
-            if (word)
+        for (j = 3 * start + 3;; j += 32) { /* the next pixel with a changed byte: 32 flags at a time, */
+            memcpy(word, changed + j, 32);
+            if (word[0] | word[1] | word[2] | word[3])
                 break;
         }
-        while (!changed[j])
-            j++;
+        for (;; j += 8) { /* then 8 */
+            memcpy(word, changed + j, 8);
+            if (word[0])
+                break;
+        }
+        j += first_set_byte(word[0]);
         if (j >= stride) {
             runs[found++].length = width - start;
             return found;
@@ -592,16 +614,16 @@ static Py_ssize_t row_pair_runs(const uint8_t *restrict a, const uint8_t *restri
     }
 }
 
-/* Whether an Up row's n filtered bytes are all 0: the row is the one above (a loop the compiler
- * vectorises; label maps repeat many rows). */
-static int repeats_row_above(const uint8_t *row, Py_ssize_t n)
+/* An Up row (not the first) undone into out; whether its n filtered bytes were all 0, i.e. the
+ * row repeats the one above (one pass, a loop the compiler vectorises; label maps repeat many rows). */
+static int up_row_repeats(uint8_t *restrict out, const uint8_t *restrict in, const uint8_t *restrict up, Py_ssize_t n)
 {
     uint8_t any = 0;
     Py_ssize_t x;
-    if (row[0] != 2)
-        return 0;
-    for (x = 1; x <= n; x++)
-        any |= row[x];
+    for (x = 0; x < n; x++) {
+        any |= in[x];
+        out[x] = (uint8_t)(in[x] + up[x]);
+    }
     return any == 0;
 }
 
@@ -609,9 +631,9 @@ PyDoc_STRVAR(pair_counts_rgb_doc,
              "pair_counts_rgb(a, b, height, width) -> (keys, counts)\n\n"
              "``pair_counts`` of the panoptic id maps of two 8-bit RGB PNGs, from their inflated image\n"
              "data ``a`` and ``b`` (height rows of a filter byte and 3 * width bytes each) without the\n"
-             "maps: both are unfiltered row by row, each row's pixels packed as R + 256 G + 65536 B and\n"
-             "its runs of equal pairs counted at once. ValueError naming the data (a or b) and the row if\n"
-             "a filter type is not 0-4.");
+             "maps: both are unfiltered row by row and each row's runs of equal pairs counted at once\n"
+             "(ids R + 256 G + 65536 B). ValueError naming the data (a or b) and the row if a filter type\n"
+             "is not 0-4.");
 
 /* A row of a map that repeats the one above (an Up row of zeros) is neither unfiltered nor packed
  * again, and where both maps repeat their rows the pair row's runs are the last row's: they are
@@ -641,7 +663,7 @@ static PyObject *pair_counts_rgb(PyObject *self, PyObject *args)
         goto done;
     }
     /* two row buffers per map, then the change flags of a row */
-    rows = malloc((size_t)(5 * stride + 8));
+    rows = malloc((size_t)(5 * stride + 32));
     runs = malloc((size_t)width * sizeof(PairRun));
     if (rows == NULL || runs == NULL || table_init(&table, 1024)) {
         PyErr_NoMemory();
@@ -654,24 +676,28 @@ static PyObject *pair_counts_rgb(PyObject *self, PyObject *args)
     int64_t repeat = 0; /* the rows whose pair runs are runs[0 .. n_runs) */
     for (y = 0; y < height && !failed; y++) {
         const uint8_t *row_a = src_a + y * (stride + 1), *row_b = src_b + y * (stride + 1);
-        int same_a = y && repeats_row_above(row_a, stride), same_b = y && repeats_row_above(row_b, stride);
-        if (!same_a) {
-            if (unfilter_row(current_a, row_a + 1, y ? above_a : NULL, row_a[0], stride, 3)) {
-                bad_row = y;
-                bad_kind = row_a[0];
-                break;
-            }
+        int same_a = 0, same_b = 0;
+        if (y && row_a[0] == 2)
+            same_a = up_row_repeats(current_a, row_a + 1, above_a, stride);
+        else if (unfilter_row(current_a, row_a + 1, y ? above_a : NULL, row_a[0], stride, 3)) {
+            bad_row = y;
+            bad_kind = row_a[0];
+            break;
+        }
+        if (y && row_b[0] == 2)
+            same_b = up_row_repeats(current_b, row_b + 1, above_b, stride);
+        else if (unfilter_row(current_b, row_b + 1, y ? above_b : NULL, row_b[0], stride, 3)) {
+            bad_data = "b";
+            bad_row = y;
+            bad_kind = row_b[0];
+            break;
+        }
+        if (!same_a) { /* the row just made is the one above the next */
             swap = above_a;
             above_a = current_a;
             current_a = swap;
         }
         if (!same_b) {
-            if (unfilter_row(current_b, row_b + 1, y ? above_b : NULL, row_b[0], stride, 3)) {
-                bad_data = "b";
-                bad_row = y;
-                bad_kind = row_b[0];
-                break;
-            }
             swap = above_b;
             above_b = current_b;
             current_b = swap;
