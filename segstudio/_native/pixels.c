@@ -734,6 +734,150 @@ done:
     return result;
 }
 
+/* ---- The chunks of a plain 8-bit RGB PNG (io/png.py's png_chunks + _plain_layout, for eval's pairs) ---- */
+
+static uint32_t crc_table[8][256];
+
+/* CRC-32's tables (slicing by 8), made once at import. */
+static void crc_tables_init(void)
+{
+    for (uint32_t n = 0; n < 256; n++) {
+        uint32_t c = n;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[0][n] = c;
+    }
+    for (uint32_t n = 0; n < 256; n++)
+        for (int t = 1; t < 8; t++)
+            crc_table[t][n] = (crc_table[t - 1][n] >> 8) ^ crc_table[0][crc_table[t - 1][n] & 0xFF];
+}
+
+/* The CRC-32 of the PNG specification (zlib's crc32) of n bytes. */
+static uint32_t crc32_of(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    for (; n >= 8; n -= 8, p += 8) {
+        uint32_t low = c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+        c = crc_table[7][low & 0xFF] ^ crc_table[6][(low >> 8) & 0xFF] ^ crc_table[5][(low >> 16) & 0xFF] ^
+            crc_table[4][low >> 24] ^ crc_table[3][p[4]] ^ crc_table[2][p[5]] ^ crc_table[1][p[6]] ^ crc_table[0][p[7]];
+    }
+    while (n--)
+        c = crc_table[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+static uint32_t big_endian_32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Chunks that leave the samples as stored (io/png_unfilter.py's PLAIN_CHUNKS). */
+static int plain_chunk(const uint8_t *kind)
+{
+    static const char *const plain[] = {"IHDR", "IDAT", "IEND", "tEXt", "zTXt", "iTXt", "tIME", "pHYs"};
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
+        if (memcmp(kind, plain[i], 4) == 0)
+            return 1;
+    return 0;
+}
+
+/* Where the IDAT bodies of PNG bytes lie, when the file is a plain 8-bit RGB PNG with every chunk
+ * whole and its CRC right: the IHDR first and once (13 bytes: non-zero size, 8-bit RGB,
+ * compression, filter and interlace 0), only plain chunks, one run of IDATs, IEND. The IDATs'
+ * (offset, length) go to idat (room for n_max); their count, or 0 for anything else. */
+static Py_ssize_t plain_rgb_chunks(const uint8_t *data, size_t size, uint32_t *width, uint32_t *height,
+                                   size_t (*idat)[2], Py_ssize_t n_max)
+{
+    static const uint8_t signature[8] = {137, 80, 78, 71, 13, 10, 26, 10};
+    size_t offset = 8;
+    Py_ssize_t n_idat = 0, chunk = 0;
+    int idat_run_over = 0;
+    if (size < 8 || memcmp(data, signature, 8) != 0)
+        return 0;
+    for (;; chunk++) {
+        const uint8_t *kind, *body;
+        uint32_t length;
+        if (size - offset < 12)
+            return 0;
+        length = big_endian_32(data + offset);
+        kind = data + offset + 4;
+        body = kind + 4;
+        if (length > size - offset - 12 || crc32_of(kind, (size_t)length + 4) != big_endian_32(body + length))
+            return 0;
+        if (!plain_chunk(kind) || (chunk == 0) != (memcmp(kind, "IHDR", 4) == 0))
+            return 0;
+        if (chunk == 0) {
+            if (length != 13 || body[8] != 8 || body[9] != 2 || body[10] || body[11] || body[12])
+                return 0;
+            *width = big_endian_32(body);
+            *height = big_endian_32(body + 4);
+            if (*width == 0 || *height == 0)
+                return 0;
+        }
+        if (memcmp(kind, "IDAT", 4) == 0) {
+            if (idat_run_over || n_idat == n_max)
+                return 0;
+            idat[n_idat][0] = (size_t)(body - data);
+            idat[n_idat++][1] = length;
+        } else if (n_idat) {
+            idat_run_over = 1;
+        }
+        offset += (size_t)length + 12;
+        if (memcmp(kind, "IEND", 4) == 0)
+            return n_idat;
+    }
+}
+
+#define IDAT_MAX 4096
+
+PyDoc_STRVAR(plain_rgb_png_doc,
+             "plain_rgb_png(data) -> (height, width, idat) | None\n\n"
+             "The size and joined IDAT bodies of PNG bytes that are a plain 8-bit RGB PNG: every chunk\n"
+             "whole with its CRC right up to IEND, the IHDR first and once (13 bytes, a non-zero size,\n"
+             "8-bit RGB, not interlaced, compression and filter method 0), only chunks that leave the\n"
+             "samples as stored, one run of IDATs. None for anything else (io/png.py then reads the file\n"
+             "and names any problem). The GIL is released while the chunks are walked.");
+
+static PyObject *plain_rgb_png(PyObject *self, PyObject *args)
+{
+    Py_buffer data;
+    size_t(*idat)[2];
+    Py_ssize_t n_idat, k;
+    uint32_t width = 0, height = 0;
+    size_t total = 0;
+    PyObject *joined, *result = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*", &data))
+        return NULL;
+    idat = malloc(IDAT_MAX * sizeof *idat);
+    if (idat == NULL) {
+        PyBuffer_Release(&data);
+        return PyErr_NoMemory();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    n_idat = plain_rgb_chunks((const uint8_t *)data.buf, (size_t)data.len, &width, &height, idat, IDAT_MAX);
+    Py_END_ALLOW_THREADS
+    if (n_idat == 0) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    for (k = 0; k < n_idat; k++)
+        total += idat[k][1];
+    joined = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (joined == NULL)
+        goto done;
+    total = 0;
+    for (k = 0; k < n_idat; k++) {
+        memcpy(PyBytes_AS_STRING(joined) + total, (const char *)data.buf + idat[k][0], idat[k][1]);
+        total += idat[k][1];
+    }
+    result = Py_BuildValue("(kkN)", (unsigned long)height, (unsigned long)width, joined);
+done:
+    free(idat);
+    PyBuffer_Release(&data);
+    return result;
+}
+
 /* ---- PQ matching of one image (core/pq.py's pq_of_overlaps + match_segments, panopticapi's rules) ---- */
 
 /* A segments_info entry as the matching needs it. */
@@ -1058,6 +1202,7 @@ static PyMethodDef methods[] = {
     {"pair_counts_rgb", pair_counts_rgb, METH_VARARGS, pair_counts_rgb_doc},
     {"pair_run_starts", pair_run_starts, METH_VARARGS, pair_run_starts_doc},
     {"pq_match", pq_match, METH_VARARGS, pq_match_doc},
+    {"plain_rgb_png", plain_rgb_png, METH_VARARGS, plain_rgb_png_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1066,4 +1211,8 @@ static struct PyModuleDef module = {
     -1, methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit_pixels(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit_pixels(void)
+{
+    crc_tables_init();
+    return PyModule_Create(&module);
+}

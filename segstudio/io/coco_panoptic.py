@@ -94,6 +94,9 @@ def _panoptic_file(path: Path) -> _PanopticFile:
     """A panoptic PNG read and checked (ImageReadError naming it: unreadable, torn, bit-flipped,
     not 8-bit RGB) with its inflated rows where the compiled path takes them."""
     data = read_png_file(path)
+    rows = png_native.plain_rgb_rows(data)  # a plain file's chunks walked in C, the GIL released
+    if rows is not None:
+        return _PanopticFile(path, data, rows)
     header = png_header(data, path)
     if (header.colour_type, header.bit_depth) != (RGB, 8):
         raise ImageReadError(

@@ -74,6 +74,24 @@ def rgb_rows(header: bytes, idat: bytes) -> RgbRows | None:
     return None if data is None else RgbRows(height, width, data)
 
 
+def plain_rgb_rows(data: bytes) -> RgbRows | None:
+    """The inflated rows of PNG bytes that are plainly an 8-bit RGB PNG (every chunk whole with its
+    CRC right, the layout ``rgb_rows`` takes), the chunks walked in C with the GIL released:
+    ``png.rgb_rows``' answer without its Python (~0.1 ms of chunk parsing per file, which the
+    threads of ``eval panoptic`` would take turns on). None for anything else and without the
+    extension: the caller then reads the file as before, naming any problem."""
+    if _native.pixels is None:
+        return None
+    found = _native.pixels.plain_rgb_png(data)
+    if found is None:
+        return None
+    height, width, idat = found
+    if pixel_limit_problem(height, width) is not None:
+        return None
+    rows = _inflated(idat, height, 3 * width)
+    return None if rows is None else RgbRows(height, width, rows)
+
+
 def rgb_ids(rows: RgbRows) -> np.ndarray | None:
     """The uint32 map ``R + 256 G + 65536 B`` of ``rows`` in one pass, without an RGB image in
     between; None for a row of an unknown filter type (libpng's error)."""

@@ -25,8 +25,8 @@ from segstudio.benchmarks.panoptic_data import write_generated_dataset
 from segstudio.core.panoptic import rgb_to_ids
 from segstudio.io.coco_panoptic import evaluate_panoptic_files, read_panoptic_png
 from segstudio.io.images import ImageReadError
-from segstudio.io.png import decode_png, decode_rgb_ids, png_chunks, rgb_rows
-from segstudio.io.png_native import RgbRows, decode_samples, pair_counts
+from segstudio.io.png import decode_png, decode_rgb_ids, png_chunks, png_header, rgb_rows
+from segstudio.io.png_native import RgbRows, decode_samples, pair_counts, plain_rgb_rows
 
 TAKEN = [(kind, depth) for kind in (GREY, RGB, made.GREY_ALPHA, made.RGBA) for depth in (8, 16)]
 SIZES = [(1, 1), (1, 9), (9, 1), (7, 5), (19, 12)]
@@ -255,3 +255,105 @@ def test_a_pair_with_a_broken_row_fails_as_its_map_alone_does(tmp_path: Path, br
     with pytest.raises(ImageReadError) as in_pair:
         evaluate_panoptic_files(data.gt_json, data.pred_json, jobs=2)
     assert str(in_pair.value) == str(alone.value) and str(path) in str(alone.value)
+
+
+# -- plain 8-bit RGB files' chunks walked in C (png_native.plain_rgb_rows, eval panoptic's reads) --
+
+
+def _plain_rgb_file(
+    *, idats: int = 1, extra: tuple[tuple[bytes, bytes, int], ...] = (), seed: int = 0
+) -> bytes:
+    """An 8-bit RGB file of label-like rows, its stream cut into ``idats`` IDATs; ``extra`` chunks
+    (type, body, index among the chunks after the IHDR) put in between."""
+    rows = filtered_rows(row_bytes(stripes(13, 7, RGB, 8, seed), 8), 3, iter([made.UP, made.PAETH] * 4))
+    stream = zlib.compress(rows)
+    cut = [stream[len(stream) * n // idats : len(stream) * (n + 1) // idats] for n in range(idats)]
+    chunks = [chunk(b"IDAT", body) for body in cut] + [chunk(b"IEND", b"")]
+    for kind, body, index in extra:
+        chunks.insert(index, chunk(kind, body))
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", 13, 7, 8, RGB, 0, 0, 0))
+    return made.SIGNATURE + header + b"".join(chunks)
+
+
+def _python_rows(data: bytes) -> RgbRows | None | type[Exception]:
+    """What eval's Python path makes of the bytes: the rows, None (libpng's to decode), or the error type."""
+    path = Path("x.png")
+    try:
+        header = png_header(data, path)
+        if (header.colour_type, header.bit_depth) != (RGB, 8):
+            return ImageReadError
+        return rgb_rows(data, path)
+    except ImageReadError:
+        return ImageReadError
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _plain_rgb_file(),
+        _plain_rgb_file(idats=3),
+        _plain_rgb_file(extra=((b"tEXt", b"Software\x00x", 0), (b"pHYs", bytes(9), 1))),
+        _plain_rgb_file(idats=2, extra=((b"tIME", bytes(7), 2),)),  # after the IDATs
+        _plain_rgb_file() + b"trailing bytes",  # after IEND: not read, as by png_chunks
+    ],
+)
+def test_plain_rgb_files_are_walked_in_c_as_in_python(data: bytes) -> None:
+    rows = plain_rgb_rows(data)
+    assert rows is not None and rows == _python_rows(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _plain_rgb_file(extra=((b"tRNS", bytes(6), 0),)),  # asks for a transform: libpng's
+        _plain_rgb_file(extra=((b"gAMA", bytes(4), 0),)),
+        _plain_rgb_file(idats=2, extra=((b"tEXt", b"a\x00b", 1),)),  # two runs of IDATs
+        _plain_rgb_file(extra=((b"IHDR", struct.pack(">IIBBBBB", 13, 7, 8, RGB, 0, 0, 0), 0),)),
+        _plain_rgb_file().replace(b"IHDR", b"IHDX"),
+        _plain_rgb_file()[:-12],  # no IEND
+        _plain_rgb_file()[:-20],  # cut inside the IDAT
+        _rgb_file(zlib.compress(b"\x00" * 10)).replace(
+            struct.pack(">IIBB", 3, 1, 8, RGB), struct.pack(">IIBB", 3, 1, 16, RGB)
+        ),
+    ],
+)
+def test_other_files_are_left_to_the_python_path(data: bytes) -> None:
+    assert plain_rgb_rows(data) is None
+
+
+def test_any_header_but_plain_8_bit_rgb_is_left_to_the_python_path() -> None:
+    data = _plain_rgb_file()
+    for offset, value in [(24, 16), (25, 0), (25, 6), (26, 1), (27, 1), (28, 1), (19, 0), (23, 0)]:  # IHDR fields
+        changed = bytearray(data)
+        changed[offset] = value
+        body = bytes(changed[16:29])
+        changed[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + body))
+        assert plain_rgb_rows(bytes(changed)) is None, offset
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    idats=st.integers(1, 4),
+    text=st.binary(max_size=40),
+    at=st.integers(0, 4),
+    cut=st.integers(0, 400),
+    flip=st.integers(0, 400),
+    bit=st.integers(0, 7),
+)
+def test_damaged_files_are_taken_only_where_python_takes_them_alike(
+    idats: int, text: bytes, at: int, cut: int, flip: int, bit: int
+) -> None:
+    data = bytearray(_plain_rgb_file(idats=idats, extra=((b"zTXt", text, min(at, idats)),)))
+    if flip < len(data):
+        data[flip] ^= 1 << bit
+    data = data[: len(data) - cut // 4] if cut % 3 == 0 else data
+    expected = _python_rows(bytes(data))
+    rows = plain_rgb_rows(bytes(data))
+    assert rows is None or rows == expected
+    if expected is not ImageReadError and expected is not None and flip >= 8 and not cut % 3 == 0:
+        assert rows == expected  # what Python takes plainly, C takes too
+
+
+def test_without_the_extension_nothing_is_walked_in_c(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_native, "pixels", None)
+    assert plain_rgb_rows(_plain_rgb_file()) is None
