@@ -13,8 +13,9 @@ round-trip as ``segstudio.core.panoptic`` documents.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -398,6 +399,7 @@ def evaluate_panoptic_files(
     comes first (the total). Memory holds the categories, the image pairs in flight and the ids
     of the images matched, never the annotations of the whole dataset (see :func:`image_pairs`).
     """
+    lazy = pool is OrderedPool and png_native.available()  # threads: the categories may come later
     if pool is OrderedPool:
         pool = scoring_pool(jobs)
     gt_json, pred_json = Path(gt_json), Path(pred_json)
@@ -405,8 +407,78 @@ def evaluate_panoptic_files(
     pred_dir = default_png_dir(pred_json) if pred_dir is None else Path(pred_dir)
     for path in (gt_json, pred_json):
         check_json_object(path)
-    categories = {entry["id"]: entry for entry in _ground_truth_categories(gt_json)}
-    isthing = {category_id: entry.get("isthing", 0) == 1 for category_id, entry in categories.items()}
+    categories = _CategoriesRead(gt_json)
+    try:
+        # the workers' context: on threads the reader itself, else (processes, a cluster) the
+        # categories, read before the pool starts (its context is pickled)
+        context = partial(_same, categories) if lazy else partial(_KnownCategories, categories.isthing())
+        stat = _scored_pairs(gt_json, pred_json, gt_dir, pred_dir, warnings, jobs, progress, pool, context)
+    except Exception:
+        categories.isthing()  # a problem of the categories comes first, as when they were read first
+        raise
+    results = pq_results(stat, categories.isthing())
+    for category_id, values in results["per_class"].items():
+        values["name"] = str(categories.entries()[int(category_id)].get("name", category_id))
+    return results
+
+
+class _CategoriesRead:
+    """The ground truth's categories read and checked on a thread of their own, while the first
+    pairs are read and counted (a pass over the whole file, ~25 ms per 500 images, before which
+    no pair was scored). As a pool thread's context, matching waits for them; a problem of
+    theirs is raised wherever they are asked for."""
+
+    def __init__(self, gt_json: Path) -> None:
+        self._done = threading.Event()
+        self._entries: dict[Any, Mapping[str, Any]] = {}
+        self._isthing: dict[int, bool] = {}
+        self._error: Exception | None = None
+        threading.Thread(target=self._read, args=(gt_json,), name="segstudio-categories", daemon=True).start()
+
+    def _read(self, gt_json: Path) -> None:
+        try:
+            self._entries = {entry["id"]: entry for entry in _ground_truth_categories(gt_json)}
+            self._isthing = {key: entry.get("isthing", 0) == 1 for key, entry in self._entries.items()}
+        except Exception as error:  # raised to whoever asks
+            self._error = error
+        finally:
+            self._done.set()
+
+    def entries(self) -> dict[Any, Mapping[str, Any]]:
+        """Category id -> its entry, in the file's order (waits for them)."""
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._entries
+
+    def isthing(self) -> dict[int, bool]:
+        """Category id -> whether it is a thing (waits for them)."""
+        self.entries()
+        return self._isthing
+
+
+class _KnownCategories(NamedTuple):
+    """The categories as a worker process's context: read before the pool started."""
+
+    known: dict[int, bool]
+
+    def isthing(self) -> dict[int, bool]:
+        return self.known
+
+
+def _scored_pairs(
+    gt_json: Path,
+    pred_json: Path,
+    gt_dir: Path,
+    pred_dir: Path,
+    warnings: list[str] | None,
+    jobs: int,
+    progress: ProgressCallback | None,
+    pool: PoolFactory,
+    make_context: Callable[[], _CategoriesRead | _KnownCategories],
+) -> PQStat:
+    """The PQ sums of every pair, added in image order (see :func:`evaluate_panoptic_files`);
+    ``make_context`` gives the workers the categories (``isthing()``)."""
     for folder in (gt_dir, pred_dir):
         if not folder.is_dir():
             raise DatasetError(f"{folder}: PNG folder not found")
@@ -424,7 +496,7 @@ def evaluate_panoptic_files(
 
     stat = PQStat()
     failure: list[Exception] = []
-    with pool(jobs, partial(dict, isthing)) as workers:
+    with pool(jobs, make_context) as workers:
         scored = _until_error(map_in_batches(workers, _pair_stat, pairs(), PAIRS_PER_TASK), failure)
         for done, (image_stat, image_warnings) in enumerate(scored, 1):
             pair = in_flight.popleft()
@@ -438,10 +510,12 @@ def evaluate_panoptic_files(
         for _ in source:  # the rest of both files checked: their first problem comes before a pair's
             pass
         raise failure[0]
-    results = pq_results(stat, isthing)
-    for category_id, values in results["per_class"].items():
-        values["name"] = str(categories[int(category_id)].get("name", category_id))
-    return results
+    return stat
+
+
+def _same(value: Result) -> Result:
+    """``partial(_same, value)``: a context factory that gives ``value`` itself."""
+    return value
 
 
 def _until_error(results: Iterator[Result], failure: list[Exception]) -> Iterator[Result]:
@@ -554,7 +628,7 @@ class _ImagePair(NamedTuple):
     pred_segments: list[Mapping[str, Any]]
 
 
-def _pair_stat(isthing: dict[int, bool], pair: _ImagePair) -> tuple[PQStat, list[str]]:
+def _pair_stat(categories: _CategoriesRead | _KnownCategories, pair: _ImagePair) -> tuple[PQStat, list[str]]:
     """The PQ sums of one image and its warnings (runs on a pool thread or in a worker process).
 
     Where both PNGs take the compiled path, their overlaps are counted straight from their rows
@@ -570,6 +644,7 @@ def _pair_stat(isthing: dict[int, bool], pair: _ImagePair) -> tuple[PQStat, list
     if counted is None:
         gt_ids = _panoptic_ids(*gt) if gt_ids is None else gt_ids
         pred_ids = _panoptic_ids(*pred)
+    isthing = categories.isthing()  # on a pool thread: waits while they are still being read
     warnings: list[str] = []
     try:
         if counted is not None:

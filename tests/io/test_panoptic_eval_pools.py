@@ -129,3 +129,30 @@ def test_a_broken_png_alone_is_the_error_with_or_without_the_counting_pass(
         evaluate_panoptic_files(
             generated / "panoptic.json", tmp_path / "pred.json", jobs=2, progress=progress
         )
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+@pytest.mark.parametrize("damage", ["annotation", "png", "folder", "none"])
+def test_a_categories_problem_comes_first_though_they_are_read_beside_the_pairs(
+    generated: Path, tmp_path: Path, jobs: int, damage: str
+) -> None:
+    """The default pool (threads) reads the ground truth's categories on a thread of their own
+    while pairs are read and counted; their problem is still the one raised, as when they were
+    read before anything else (the processes' way), whatever else is wrong."""
+    data = json.loads((generated / "panoptic.json").read_text())
+    data["categories"][-1]["isthing"] = "yes"
+    if damage == "annotation":
+        del data["annotations"][1]["file_name"]
+    gt = tmp_path / "panoptic.json"
+    gt.write_text(json.dumps(data))
+    if damage != "folder":
+        shutil.copytree(generated / "panoptic", tmp_path / "panoptic")
+    if damage == "png":
+        (tmp_path / "panoptic" / data["annotations"][0]["file_name"]).write_bytes(b"not a png")
+    messages = []
+    for pool in (OrderedPool, POOLS["processes"]):
+        with pytest.raises(DatasetError) as caught:
+            _evaluate(gt, generated / "pred.json", pool, jobs)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert messages[0].startswith(f"{gt}: ") and "categories" in messages[0] and "isthing" in messages[0]
