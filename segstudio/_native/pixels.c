@@ -887,6 +887,12 @@ typedef struct {
     int crowd, matched, has_area;
 } Segment;
 
+/* A segment's id and its index in segments_info, for lookups by id. */
+typedef struct {
+    long long id;
+    Py_ssize_t index;
+} SegmentKey;
+
 /* Per-category sums of one image, in the order categories are first touched. */
 typedef struct {
     long long category;
@@ -897,7 +903,7 @@ typedef struct {
 typedef struct {
     Segment *gt, *pred;
     Py_ssize_t n_gt, n_pred;
-    Py_ssize_t *gt_order, *pred_order; /* indices sorted by id, for lookups */
+    SegmentKey *gt_order, *pred_order; /* (id, index) sorted by id, for lookups */
     CategorySums *sums;
     Py_ssize_t n_sums;
 } Matching;
@@ -930,11 +936,9 @@ static long long plain_int(PyObject *value, int *plain)
     return result;
 }
 
-static const Segment *matching_segments_base;
-
 static int compare_segment_ids(const void *x, const void *y)
 {
-    long long a = matching_segments_base[*(const Py_ssize_t *)x].id, b = matching_segments_base[*(const Py_ssize_t *)y].id;
+    long long a = ((const SegmentKey *)x)->id, b = ((const SegmentKey *)y)->id;
     return (a > b) - (a < b);
 }
 
@@ -942,7 +946,7 @@ static int compare_segment_ids(const void *x, const void *y)
  * it is not plain (not a list of dicts with exact int ids in 1..2^24-1, categories, iscrowd and
  * area, or an id listed twice); -1 when out of memory. Only the ground truth's iscrowd and area are
  * read, as the matching reads them. */
-static int read_segments(PyObject *list, int ground_truth, Segment **segments, Py_ssize_t **order, Py_ssize_t *count)
+static int read_segments(PyObject *list, int ground_truth, Segment **segments, SegmentKey **order, Py_ssize_t *count)
 {
     Py_ssize_t n, i;
     int plain = 1;
@@ -950,7 +954,7 @@ static int read_segments(PyObject *list, int ground_truth, Segment **segments, P
         return 0;
     n = PyList_GET_SIZE(list);
     *segments = malloc((size_t)(n ? n : 1) * sizeof(Segment));
-    *order = malloc((size_t)(n ? n : 1) * sizeof(Py_ssize_t));
+    *order = malloc((size_t)(n ? n : 1) * sizeof(SegmentKey));
     if (*segments == NULL || *order == NULL)
         return -1;
     *count = n;
@@ -977,27 +981,27 @@ static int read_segments(PyObject *list, int ground_truth, Segment **segments, P
                 s->has_area = 1;
             }
         }
-        (*order)[i] = i;
+        (*order)[i].id = s->id;
+        (*order)[i].index = i;
     }
     if (!plain)
         return 0;
-    matching_segments_base = *segments; /* under the GIL: one caller at a time */
-    qsort(*order, (size_t)n, sizeof(Py_ssize_t), compare_segment_ids);
+    qsort(*order, (size_t)n, sizeof(SegmentKey), compare_segment_ids);
     for (i = 1; i < n; i++)
-        if ((*segments)[(*order)[i]].id == (*segments)[(*order)[i - 1]].id)
+        if ((*order)[i].id == (*order)[i - 1].id)
             return 0; /* listed twice: the Python path's error */
     return 1;
 }
 
 /* The segment of id, or NULL. */
-static Segment *find_segment(Segment *segments, const Py_ssize_t *order, Py_ssize_t n, long long id)
+static Segment *find_segment(Segment *segments, const SegmentKey *order, Py_ssize_t n, long long id)
 {
     Py_ssize_t low = 0, high = n;
     while (low < high) {
         Py_ssize_t middle = low + (high - low) / 2;
-        long long found = segments[order[middle]].id;
+        long long found = order[middle].id;
         if (found == id)
-            return segments + order[middle];
+            return segments + order[middle].index;
         if (found < id)
             low = middle + 1;
         else
