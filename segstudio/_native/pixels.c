@@ -591,20 +591,23 @@ static Py_ssize_t row_pair_runs(const uint8_t *restrict a, const uint8_t *restri
     memset(changed + stride, 1, 32); /* a change just past the row ends the last search */
     for (;;) {
         const uint8_t *p = a + 3 * start, *q = b + 3 * start;
-        uint64_t word[4];
+        uint64_t w0, w1, w2, w3;
         runs[found].key = ((uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16) << 32 |
                           ((uint64_t)q[0] | (uint64_t)q[1] << 8 | (uint64_t)q[2] << 16);
         for (j = 3 * start + 3;; j += 32) { /* the next pixel with a changed byte: 32 flags at a time, */
-            memcpy(word, changed + j, 32);
-            if (word[0] | word[1] | word[2] | word[3])
+            memcpy(&w0, changed + j, 8);
+            memcpy(&w1, changed + j + 8, 8);
+            memcpy(&w2, changed + j + 16, 8);
+            memcpy(&w3, changed + j + 24, 8);
+            if (w0 | w1 | w2 | w3)
                 break;
         }
         for (;; j += 8) { /* then 8 */
-            memcpy(word, changed + j, 8);
-            if (word[0])
+            memcpy(&w0, changed + j, 8);
+            if (w0)
                 break;
         }
-        j += first_set_byte(word[0]);
+        j += first_set_byte(w0);
         if (j >= stride) {
             runs[found++].length = width - start;
             return found;
