@@ -47,12 +47,8 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-SLICE_PIXELS = 1024
-"""Pixels of the embedding's grid per slice of the upscaling (1 MB out of the first transposed
-convolution, 2 MB out of the second, into buffers made once per click; 512 and 1024 measured
-alike, 256 ~4% and 128 ~10% slower: each slice's seven torch calls cost more than the cache)."""
+from segstudio.models.sam_upscaling import upscaled_logits
 
 
 @dataclass(frozen=True)
@@ -243,7 +239,7 @@ def decode(
     else:
         chosen = [0]
     hyper = torch.cat([decoder.output_hypernetworks_mlps[i](hs[:, 1 + i]) for i in chosen])
-    logits = _upscaled_logits(decoder, _first_convolution(side.factored, updates), side, hyper)
+    logits = upscaled_logits(decoder, _first_convolution(side.factored, updates), side, hyper)
     kept = 0
     if len(chosen) == 2:
         stability = decoder._get_stability_scores(logits[None, :1])
@@ -352,7 +348,7 @@ def _nested(
     """The upscaling's two 2x2 stride-2 transposed convolutions as matrices, and what sam2 adds
     after each (bias, high-resolution features when the model uses them), in nested order: the
     first's output rows are (pixel, i, j) of its 2x2 block, the second's (pixel, i, j, k, l), so
-    no pixel shuffle is needed until the mask (``_upscaled_logits``)."""
+    no pixel shuffle is needed until the mask (``sam_upscaling``)."""
     dc1, _, _, dc2, _ = decoder.output_upscaling
     matrices = tuple(conv.weight.permute(0, 2, 3, 1).reshape(conv.in_channels, -1) for conv in (dc1, dc2))
     biases = (dc1.bias.repeat(4)[None], dc2.bias.repeat(4)[None])
@@ -396,46 +392,6 @@ def _first_convolution(factored: Factored, updates: list[Update]) -> tuple[torch
             right.append(factored.shifts[number][None])
             row += 1
     return left, torch.cat(right), scales[0].view(-1, 1)
-
-
-def _upscaled_logits(
-    decoder: nn.Module, first: tuple[torch.Tensor, ...], side: ImageSide, hyper: torch.Tensor
-) -> torch.Tensor:
-    """sam2's ``output_upscaling`` (high-resolution features added) from its first transposed
-    convolution's factors (``_first_convolution``), then each row of ``hyper`` (masks, c) dotted
-    with every pixel: (masks, 4h, 4w) logits, in slices of ``SLICE_PIXELS`` pixels whose
-    intermediates stay in the core's L2 cache, written into buffers made once per click, the
-    GELUs in place."""
-    _, ln1, act1, _, act2 = decoder.output_upscaling
-    left, right, scale = first
-    factored, w2, added2 = side.factored, side.weights[1], side.added[1]
-    channels = ln1.weight.shape[0]
-    pixels, count = left.shape[1], hyper.shape[0]
-    logits = left.new_empty(pixels * 16, count)  # rows (pixel, i, j, k, l)
-    size = min(pixels, SLICE_PIXELS)
-    first_out = left.new_empty(size, right.shape[1])
-    second_out = left.new_empty(4 * size, w2.shape[1])
-    hyper_t = hyper.t()
-    for start in range(0, pixels, SLICE_PIXELS):
-        stop = min(pixels, start + SLICE_PIXELS)
-        rows = stop - start
-        add = factored.added[start:stop] if factored.added.shape[0] > 1 else factored.added
-        upscaled = torch.addmm(add, left[:, start:stop].t(), right, out=first_out[:rows])
-        upscaled = upscaled.addcmul_(factored.image[start:stop], scale[start:stop]).view(-1, channels)
-        normed = _activated(act1, F.layer_norm(upscaled, (channels,), ln1.weight, ln1.bias, ln1.eps))
-        add = added2[4 * start : 4 * stop] if added2.shape[0] > 1 else added2
-        activated = _activated(act2, torch.addmm(add, normed, w2, out=second_out[: 4 * rows]))
-        torch.mm(activated.view(-1, hyper.shape[1]), hyper_t, out=logits[16 * start : 16 * stop])
-    height, width = side.grid
-    nested = logits.t().reshape(count, height, width, 2, 2, 2, 2)  # (mask, py, px, i, j, k, l)
-    return nested.permute(0, 1, 3, 5, 2, 4, 6).reshape(count, 4 * height, 4 * width)
-
-
-def _activated(activation: nn.Module, tensor: torch.Tensor) -> torch.Tensor:
-    """``activation(tensor)``, in place for sam2's GELU (no new buffer, one pass less)."""
-    if type(activation) is nn.GELU:
-        return torch.ops.aten.gelu_(tensor, approximate=activation.approximate)
-    return activation(tensor)
 
 
 def _first_block(
