@@ -722,13 +722,14 @@ SAM_INLINE float sam_dot(const float *restrict a, const float *restrict b, Py_ss
 
 typedef struct {
     float *x;
-    const float *image, *scale, *weight, *bias;
+    const float *image, *scale, *added, *weight, *bias;
     float eps;
-    Py_ssize_t pixels, groups, channels;
+    Py_ssize_t pixels, groups, channels, added_stride;
 } SamNormGelu;
 
-/* Per pixel p and group g of channels: v = x + image * scale[p], LayerNorm over the group's
- * channels (weight, bias, eps), exact GELU, written back into x. */
+/* Per pixel p and group g of channels: v = x + image * scale[p] + added (its row p, or its one
+ * row: added_stride 0), LayerNorm over the group's channels (weight, bias, eps), exact GELU,
+ * written back into x. */
 SAM_INLINE void sam_norm_gelu_body(const SamNormGelu *a, Py_ssize_t from, Py_ssize_t to)
 {
     const Py_ssize_t channels = a->channels;
@@ -739,8 +740,9 @@ SAM_INLINE void sam_norm_gelu_body(const SamNormGelu *a, Py_ssize_t from, Py_ssi
         for (g = 0; g < a->groups; g++) {
             float *restrict v = a->x + (p * a->groups + g) * channels;
             const float *restrict image = a->image + (p * a->groups + g) * channels;
+            const float *restrict added = a->added + p * a->added_stride + g * channels;
             for (c = 0; c < channels; c++)
-                v[c] += image[c] * s;
+                v[c] += image[c] * s + added[c];
             const float mean = sam_sum(v, channels) / (float)channels;
             for (c = 0; c < channels; c++)
                 centred[c] = (v[c] - mean) * (v[c] - mean);
@@ -752,12 +754,13 @@ SAM_INLINE void sam_norm_gelu_body(const SamNormGelu *a, Py_ssize_t from, Py_ssi
 }
 
 typedef struct {
-    const float *z, *hyper;
+    const float *z, *added, *hyper;
     float *out;
-    Py_ssize_t rows, first_pixel, height, width, masks, channels;
+    Py_ssize_t rows, first_pixel, height, width, masks, channels, added_stride;
 } SamGeluLogits;
 
-/* Rows (pixel, i, j) of (k, l, channels) values: each value's GELU, each (k, l) group's dot with
+/* Rows (pixel, i, j) of (k, l, channels) values plus added (its row, or its one row: added_stride
+ * 0): each value's GELU, each (k, l) group's dot with
  * each mask's hypernetwork row, the logit written at (4 py + 2 i + k, 4 px + 2 j + l) of its
  * mask's (4 height, 4 width) map, pixel = first_pixel + row / 4 = py * width + px. */
 SAM_INLINE void sam_gelu_logits_body(const SamGeluLogits *a, Py_ssize_t from, Py_ssize_t to)
@@ -768,8 +771,9 @@ SAM_INLINE void sam_gelu_logits_body(const SamGeluLogits *a, Py_ssize_t from, Py
     int kl;
     for (r = from; r < to; r++) {
         const float *restrict z = a->z + r * 4 * channels;
+        const float *restrict added = a->added + r * a->added_stride;
         for (c = 0; c < 4 * channels; c++)
-            activated[c] = sam_gelu(z[c]);
+            activated[c] = sam_gelu(z[c] + added[c]);
         const Py_ssize_t pixel = a->first_pixel + r / 4, i = (r / 2) % 2, j = r % 2;
         const Py_ssize_t y = 4 * (pixel / a->width) + 2 * i, x = 4 * (pixel % a->width) + 2 * j;
         for (m = 0; m < a->masks; m++) {
@@ -880,22 +884,24 @@ static int sam_floats(const Py_buffer *buffer, Py_ssize_t n, const char *name)
 }
 
 PyDoc_STRVAR(sam_norm_gelu_doc,
-             "sam_norm_gelu(x, image, scale, weight, bias, eps, threads=1, portable=False) -> None\n\n"
+             "sam_norm_gelu(x, image, scale, added, weight, bias, eps, threads=1, portable=False) -> None\n\n"
              "SAM 2's upscaling after its first transposed convolution, in place on ``x`` (float32, pixels\n"
              "rows of groups x channels, channels = len(weight)): per pixel p and group, x + image *\n"
-             "scale[p], then LayerNorm over the channels (weight, bias, eps), then the exact GELU to\n"
+             "scale[p] + added (its row p, or its one row for every pixel), then LayerNorm over the\n"
+             "channels (weight, bias, eps), then the exact GELU to\n"
              "~1.4e-6. On ``threads`` threads (the pixels split), the GIL released; ``portable``: the\n"
              "build without AVX2 (for tests).");
 
 static PyObject *sam_norm_gelu(PyObject *self, PyObject *args)
 {
-    Py_buffer x, image, scale, weight, bias;
+    Py_buffer x, image, scale, added, weight, bias;
     float eps;
     Py_ssize_t threads = 1;
     int portable = 0, ok = 0;
     SamNormGelu a;
     (void)self;
-    if (!PyArg_ParseTuple(args, "w*y*y*y*y*f|np", &x, &image, &scale, &weight, &bias, &eps, &threads, &portable))
+    if (!PyArg_ParseTuple(args, "w*y*y*y*y*y*f|np", &x, &image, &scale, &added, &weight, &bias, &eps, &threads,
+                          &portable))
         return NULL;
     a.channels = weight.len / (Py_ssize_t)sizeof(float);
     a.pixels = scale.len / (Py_ssize_t)sizeof(float);
@@ -909,9 +915,13 @@ static PyObject *sam_norm_gelu(PyObject *self, PyObject *args)
     if (!sam_floats(&image, a.pixels * a.groups * a.channels, "sam_norm_gelu image")
         || !sam_floats(&scale, a.pixels, "sam_norm_gelu scale") || !sam_floats(&bias, a.channels, "sam_norm_gelu bias"))
         goto done;
+    a.added_stride = added.len == x.len ? a.groups * a.channels : 0;
+    if (!a.added_stride && !sam_floats(&added, a.groups * a.channels, "sam_norm_gelu added (one row or one per pixel)"))
+        goto done;
     a.x = (float *)x.buf;
     a.image = (const float *)image.buf;
     a.scale = (const float *)scale.buf;
+    a.added = (const float *)added.buf;
     a.weight = (const float *)weight.buf;
     a.bias = (const float *)bias.buf;
     a.eps = eps;
@@ -923,6 +933,7 @@ done:
     PyBuffer_Release(&x);
     PyBuffer_Release(&image);
     PyBuffer_Release(&scale);
+    PyBuffer_Release(&added);
     PyBuffer_Release(&weight);
     PyBuffer_Release(&bias);
     if (!ok)
@@ -931,9 +942,10 @@ done:
 }
 
 PyDoc_STRVAR(sam_gelu_logits_doc,
-             "sam_gelu_logits(z, hyper, out, first_pixel, height, width, threads=1, portable=False) -> None\n\n"
+             "sam_gelu_logits(z, added, hyper, out, first_pixel, height, width, threads=1, portable=False) -> None\n\n"
              "SAM 2's last upscaling step and mask product: ``z`` (float32) holds rows (pixel, i, j) of\n"
-             "(k, l, channels) values, ``hyper`` (masks, channels) the hypernetwork rows; each value's\n"
+             "(k, l, channels) values, to which ``added`` (one row per row, or one row for all) is added,\n"
+             "``hyper`` (masks, channels) the hypernetwork rows; each value's\n"
              "exact GELU (to ~1.4e-6) dotted with each row gives the logit at (4 py + 2 i + k,\n"
              "4 px + 2 j + l) of that mask's map in ``out`` (masks, 4 height, 4 width), pixel =\n"
              "first_pixel + row / 4 = py * width + px. On ``threads`` threads (the rows split), the GIL\n"
@@ -941,13 +953,13 @@ PyDoc_STRVAR(sam_gelu_logits_doc,
 
 static PyObject *sam_gelu_logits(PyObject *self, PyObject *args)
 {
-    Py_buffer z, hyper, out;
+    Py_buffer z, added, hyper, out;
     Py_ssize_t threads = 1;
     int portable = 0, ok = 0;
     SamGeluLogits a;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*y*w*nnn|np", &z, &hyper, &out, &a.first_pixel, &a.height, &a.width, &threads,
-                          &portable))
+    if (!PyArg_ParseTuple(args, "y*y*y*w*nnn|np", &z, &added, &hyper, &out, &a.first_pixel, &a.height, &a.width,
+                          &threads, &portable))
         return NULL;
     if (a.height < 1 || a.width < 1 || a.height > PY_SSIZE_T_MAX / 64 / a.width
         || out.len % (16 * a.height * a.width * (Py_ssize_t)sizeof(float))) {
@@ -965,12 +977,16 @@ static PyObject *sam_gelu_logits(PyObject *self, PyObject *args)
         goto done;
     }
     a.rows = z.len / (4 * a.channels * (Py_ssize_t)sizeof(float));
+    a.added_stride = added.len == z.len ? 4 * a.channels : 0;
+    if (!a.added_stride && !sam_floats(&added, 4 * a.channels, "sam_gelu_logits added (one row or one per row)"))
+        goto done;
     if (a.first_pixel < 0 || a.first_pixel > a.height * a.width - a.rows / 4) {
         PyErr_Format(PyExc_ValueError, "sam_gelu_logits: pixels %zd to %zd are outside the %zd x %zd grid",
                      a.first_pixel, a.first_pixel + a.rows / 4, a.height, a.width);
         goto done;
     }
     a.z = (const float *)z.buf;
+    a.added = (const float *)added.buf;
     a.hyper = (const float *)hyper.buf;
     a.out = (float *)out.buf;
     Py_BEGIN_ALLOW_THREADS
@@ -979,6 +995,7 @@ static PyObject *sam_gelu_logits(PyObject *self, PyObject *args)
     ok = 1;
 done:
     PyBuffer_Release(&z);
+    PyBuffer_Release(&added);
     PyBuffer_Release(&hyper);
     PyBuffer_Release(&out);
     if (!ok)

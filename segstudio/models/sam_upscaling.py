@@ -56,14 +56,19 @@ def upscaled_logits(
         weight, bias = ln1.weight.detach().numpy(), ln1.bias.detach().numpy()
         rows_of = hyper.detach().numpy()
         threads = torch.get_num_threads()  # the click's (``click_threads``), as torch's own ops
-        for start, stop in _slices(pixels):
-            upscaled = _first_product(first, side, start, stop, first_out)
+        for start, stop in _slices(pixels):  # the products without their accumulators, added in C
+            upscaled = torch.mm(left[:, start:stop].t(), right, out=first_out[: stop - start])
             image, scale = _image_part(first, side, start, stop)
+            added = _rows(side.factored.added, start, stop).numpy()
             kernels.sam_norm_gelu(
-                upscaled.numpy(), image.numpy(), scale.numpy(), weight, bias, ln1.eps, threads
+                upscaled.numpy(), image.numpy(), scale.numpy(), added, weight, bias, ln1.eps, threads
             )
-            second = _second_product(upscaled.view(-1, weight.shape[0]), side, start, stop, second_out)
-            kernels.sam_gelu_logits(second.numpy(), rows_of, maps.numpy(), start, height, width, threads)
+            normed = upscaled.view(-1, weight.shape[0])
+            second = torch.mm(normed, side.weights[1], out=second_out[: 4 * (stop - start)])
+            added = _rows(side.added[1], 4 * start, 4 * stop).numpy()
+            kernels.sam_gelu_logits(
+                second.numpy(), added, rows_of, maps.numpy(), start, height, width, threads
+            )
         return maps
     logits = left.new_empty(pixels * 16, count)  # rows (pixel, i, j, k, l)
     channels = ln1.weight.shape[0]
