@@ -29,14 +29,16 @@ convolutions spend as long again on layout copies. Here, with sam2's own modules
   masks 1-3 for a lone click; else mask 0, or with its dynamic stability check the best of 1-3 when
   mask 0 is unstable), so only the kept mask's hypernetwork product is made (two with the check);
 - the upscaling keeps each pixel's 2x2 (then 4x4) block together (``_nested``): each transposed
-  convolution is one matrix product whose bias and high-resolution features (laid out that way
-  once per image) are its accumulator, with no pixel shuffle; only the kept mask's 256 x 256
-  logits are put back in row order; the upscaling runs in slices of pixels, into buffers made
-  once per click, its GELUs in place.
+  convolution is one matrix product plus its bias and high-resolution features (laid out that
+  way once per image), with no pixel shuffle; it runs in slices of pixels, into buffers made once
+  per click (``sam_upscaling``), the passes between its products compiled where the project's C
+  extension is built: scale, norm and GELU in one loop, then the GELU, the kept masks' dot
+  products and each logit written at its place in the mask in another.
 
-The sums are the same as sam2's, in another order, so logits agree to float rounding (1e-5 on
-the tests' decoders): the masks equal ``SAM2ImagePredictor``'s but where its logit is that close
-to the threshold, and the scores to 1e-5 (``tests/models/test_sam.py``, ``test_sam_decoder.py``).
+The sums are the same as sam2's, in another order (and the compiled GELU is exact to ~1.4e-6),
+so logits agree to float rounding (1e-5 on the tests' decoders): the masks equal
+``SAM2ImagePredictor``'s but where its logit is that close to the threshold, and the scores to
+1e-5 (``tests/models/test_sam.py``, ``test_sam_decoder.py``).
 sam2's prompt encoder, self attention, norms, MLPs and heads run as they are.
 """
 

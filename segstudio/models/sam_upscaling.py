@@ -2,18 +2,20 @@
 masks' logits, with the passes between its two matrix products compiled where they can be.
 
 Why: after the decoder's regrouping (``sam_decoder``) the upscaling was a third of a click at one
-thread, and half of that was not its two products but the elementwise passes between them: the
-image part's per-pixel scale, the LayerNorm, two exact (erf) GELUs over 3 M values at ~2-3 ns
-each (torch's kernel), the hypernetwork product (a (16384, 32) x (32, 1) matrix product, memory
-bound) and the logits put back in row order by a 7-dimensional permute. With the project's C
-extension (``segstudio._native.pixels``) each slice runs two compiled loops between the products
-instead, each value read once while in cache: ``sam_norm_gelu`` (scale, LayerNorm and GELU of
-the first product's rows, in place) and ``sam_gelu_logits`` (the second product's GELU, each
-kept mask's dot product, and the logit written at its place in the mask). Their GELU is exact to
-~1.4e-6 (a rational erf, no exp: it vectorises), far below the 1e-4 logit tolerance of the
-equality with sam2 (``tests/models/test_sam_upscaling.py`` holds it against torch's, the
-decoder tests against sam2's). Without the extension, or for another activation, torch's ops
-run as before.
+thread, and half of that was not its two products but the passes between them: the products'
+accumulators copied into their outputs, the image part's per-pixel scale, the LayerNorm, two exact
+(erf) GELUs over 3 M values at ~2-3 ns each (torch's kernel), the hypernetwork product (a
+(16384, 32) x (32, 1) matrix product, memory bound) and the logits put back in row order by a
+7-dimensional permute. With the project's C extension (``segstudio._native.pixels``) each slice
+is two plain products and two compiled loops, each value read once while in cache:
+``sam_norm_gelu`` (the accumulator, the scaled image part, LayerNorm and GELU of the first
+product's rows, in place) and ``sam_gelu_logits`` (the second product's accumulator and GELU,
+each kept mask's dot product, and the logit written at its place in the mask). They run on the
+click's torch threads (``click_threads``), the GIL released. Their GELU is exact to ~1.4e-6 (a
+rational erf, no exp, so its loops vectorise), far below the 1e-4 logit tolerance of the
+equality with sam2 (``tests/models/test_sam_upscaling.py`` holds it to torch's exact GELU, the
+decoder tests the whole path to sam2's). Without the extension, or for another activation,
+torch's ops run as before.
 """
 
 from __future__ import annotations
