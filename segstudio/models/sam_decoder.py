@@ -275,7 +275,8 @@ def _transformer(
         last = number == len(transformer.layers) - 1
         query = _heads(final.q_proj((queries + tokens)[:, read]), final.num_heads) if last else None
         reading = None if query is None else (final, query)
-        chunks, update, scores = _updated(layer.norm4, chunks, *pending, reading)
+        owned = number > 0  # the chunks are the last block's outputs, no longer read: summed in place
+        chunks, update, scores = _updated(layer.norm4, chunks, *pending, reading, owned)
         updates.append(update)
     assert query is not None and scores is not None
     attn_out = _final_attention(final, query, scores, chunks, side.final_pe)
@@ -288,9 +289,11 @@ def _updated(
     weights: torch.Tensor,
     through: torch.Tensor,
     final: tuple[nn.Module, torch.Tensor] | None = None,
+    owned: bool = False,
 ) -> tuple[tuple[torch.Tensor, ...], Update, torch.Tensor | None]:
     """A block's update of the image tokens, chunk by chunk of ``CHUNK_PIXELS`` (each in L2 while
-    it is summed, normed and read): ``norm(chunk + weights^T through)`` and the norm's mean and
+    it is summed, normed and read): ``norm(chunk + weights^T through)`` (the sum made in the
+    chunks themselves when ``owned``, else in a buffer: the image's own) and the norm's mean and
     1 / std per pixel (``Update``). With the final attention and its queries (heads, tokens, d)
     (the last block), also its scores against the new tokens' key projection (heads x tokens,
     pixels), without the positions' share (``_final_attention``) or the key bias (a constant per
@@ -303,11 +306,14 @@ def _updated(
         w_k = attention.k_proj.weight.view(heads, per_head, -1)
         reach = torch.bmm(query, w_k).view(heads * count, -1)  # (heads x tokens, c)
         scores = reach.new_empty(heads * count, weights.shape[1])
-    buffer = chunks[0].new_empty(chunks[0].shape)
+    buffer = None if owned else chunks[0].new_empty(chunks[0].shape)
     start = 0
     for chunk in chunks:
         stop = start + chunk.shape[0]
-        summed = torch.addmm(chunk, weights[:, start:stop].t(), through, out=buffer[: stop - start])
+        if buffer is None:
+            summed = chunk.addmm_(weights[:, start:stop].t(), through)
+        else:
+            summed = torch.addmm(chunk, weights[:, start:stop].t(), through, out=buffer[: stop - start])
         out, mean, rstd = torch.native_layer_norm(
             summed, norm.normalized_shape, norm.weight, norm.bias, norm.eps
         )
