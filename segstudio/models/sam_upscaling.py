@@ -20,6 +20,8 @@ torch's ops run as before.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 import torch
@@ -27,6 +29,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from segstudio import _native
+from segstudio.models.click_threads import side_by_side, split
+from segstudio.models.click_threads import width as click_width
 
 if TYPE_CHECKING:
     from segstudio.models.sam_decoder import ImageSide
@@ -48,8 +52,6 @@ def upscaled_logits(
     _, ln1, act1, _, act2 = decoder.output_upscaling
     left, right, _ = first
     pixels, size = left.shape[1], min(left.shape[1], SLICE_PIXELS)
-    first_out = left.new_empty(size, right.shape[1])
-    second_out = left.new_empty(4 * size, side.weights[1].shape[1])
     height, width = side.grid
     count = hyper.shape[0]
     if _compiled(hyper, act1, act2):
@@ -57,21 +59,30 @@ def upscaled_logits(
         maps = left.new_empty(count, 4 * height, 4 * width)
         weight, bias = ln1.weight.detach().numpy(), ln1.bias.detach().numpy()
         rows_of = hyper.detach().numpy()
-        threads = torch.get_num_threads()  # the click's (``click_threads``), as torch's own ops
-        for start, stop in _slices(pixels):  # the products without their accumulators, added in C
-            upscaled = torch.mm(left[:, start:stop].t(), right, out=first_out[: stop - start])
-            image, scale = _image_part(first, side, start, stop)
-            added = _rows(side.factored.added, start, stop).numpy()
-            kernels.sam_norm_gelu(
-                upscaled.numpy(), image.numpy(), scale.numpy(), added, weight, bias, ln1.eps, threads
-            )
-            normed = upscaled.view(-1, weight.shape[0])
-            second = torch.mm(normed, side.weights[1], out=second_out[: 4 * (stop - start)])
-            added = _rows(side.added[1], 4 * start, 4 * stop).numpy()
-            kernels.sam_gelu_logits(
-                second.numpy(), added, rows_of, maps.numpy(), start, height, width, threads
-            )
+
+        def run(slices: Sequence[tuple[int, int]]) -> None:
+            """Slices of pixels, the products without their accumulators (added in C)."""
+            first_out = left.new_empty(size, right.shape[1])
+            second_out = left.new_empty(4 * size, side.weights[1].shape[1])
+            threads = torch.get_num_threads()  # the click's, as torch's own ops (1 side by side)
+            for start, stop in slices:
+                upscaled = torch.mm(left[:, start:stop].t(), right, out=first_out[: stop - start])
+                image, scale = _image_part(first, side, start, stop)
+                added = _rows(side.factored.added, start, stop).numpy()
+                kernels.sam_norm_gelu(
+                    upscaled.numpy(), image.numpy(), scale.numpy(), added, weight, bias, ln1.eps, threads
+                )
+                normed = upscaled.view(-1, weight.shape[0])
+                second = torch.mm(normed, side.weights[1], out=second_out[: 4 * (stop - start)])
+                added = _rows(side.added[1], 4 * start, 4 * stop).numpy()
+                kernels.sam_gelu_logits(
+                    second.numpy(), added, rows_of, maps.numpy(), start, height, width, threads
+                )
+
+        side_by_side([partial(run, part) for part in split(_slices(pixels), click_width())])
         return maps
+    first_out = left.new_empty(size, right.shape[1])
+    second_out = left.new_empty(4 * size, side.weights[1].shape[1])
     logits = left.new_empty(pixels * 16, count)  # rows (pixel, i, j, k, l)
     channels = ln1.weight.shape[0]
     for start, stop in _slices(pixels):
