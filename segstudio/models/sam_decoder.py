@@ -318,7 +318,8 @@ def _updated(
         for number in numbers:
             chunk, start, stop = chunks[number], starts[number], starts[number + 1]
             if buffer is None:
-                summed = chunk.addmm_(weights[:, start:stop].t(), through)
+                # in place through out= (torch's flop counter, bench sam's, counts addmm, not addmm_)
+                summed = torch.addmm(chunk, weights[:, start:stop].t(), through, out=chunk)
             else:
                 summed = torch.addmm(chunk, weights[:, start:stop].t(), through, out=buffer[: stop - start])
             out, mean, rstd = torch.native_layer_norm(
