@@ -40,6 +40,10 @@ so logits agree to float rounding (1e-5 on the tests' decoders): the masks equal
 ``SAM2ImagePredictor``'s but where its logit is that close to the threshold, and the scores to
 1e-5 (``tests/models/test_sam.py``, ``test_sam_decoder.py``).
 sam2's prompt encoder, self attention, norms, MLPs and heads run as they are.
+
+On more threads than the runner's (``click_threads.setting``) the large parts run side by side,
+each op on one torch thread: the attentions between tokens and pixels per group of heads
+(``_per_heads``), each block's update per run of chunks, the upscaling per run of slices.
 """
 
 from __future__ import annotations
