@@ -15,7 +15,8 @@ overrides), with the app's threads (the runner's: on the CPU, every core but one
   up to five, then starting again), the mask returned at the image's size (goal <= 50 on CPU),
   as the app runs it: on the CPU each click's threads chosen by ``models.click_threads`` from the
   clicks before it (``click_threads`` counts its choices); ``prompt_threads_ms`` the same clicks
-  (interleaved) with each torch thread count fixed, from the runner's to every core, on the CPU.
+  (interleaved) with each thread count fixed, from the runner's to every core, on the CPU, as the
+  app runs that many (``click_threads.setting``: beyond the runner's, side by side).
   ``prompt_cpu_ms``: the same clicks' median CPU time of the calling thread at the runner's threads
   (at one thread, as on a 2-core machine, all of a click's work): on a busy shared machine the
   wall time also counts the waits for a core, this does not (the memory and caches others share
@@ -50,7 +51,7 @@ from segstudio.core.jobs import CancelToken
 from segstudio.core.prompts import PromptPoint, Prompts
 from segstudio.gui.threads.worker import Job, JobContext, Priority
 from segstudio.models import registry
-from segstudio.models.click_threads import ClickThreads
+from segstudio.models.click_threads import ClickThreads, setting
 from segstudio.models.runner import Runner
 from segstudio.models.sam import SamPredictor, load_predictor, prompt_arrays
 from segstudio.models.weights import WeightsMissing
@@ -105,12 +106,15 @@ def _embed_on_worker(predictor: SamPredictor, images: list[np.ndarray], probe: S
 
 
 @contextmanager
-def _threads(count: int) -> Iterator[None]:
-    """torch's intra-op threads set to ``count`` for the block, then restored."""
+def _threads(count: int, narrow: int) -> Iterator[None]:
+    """The block on ``count`` threads as the app runs that many, ``narrow`` being the runner's
+    (``click_threads.setting``: more than it side by side, each op on one torch thread), then
+    torch's threads restored."""
     before = torch.get_num_threads()
-    torch.set_num_threads(count)
+    torch.set_num_threads(narrow)
     try:
-        yield
+        with setting(count, narrow):
+            yield
     finally:
         torch.set_num_threads(before)
 
@@ -124,13 +128,15 @@ def _predict_as_app(predictor: SamPredictor, policy: ClickThreads | None, key: s
         predictor.click_threads = None
 
 
-def _clicks_on_worker(predictor: SamPredictor, key: str, clicks: list[Prompts], threads: int) -> float:
+def _clicks_on_worker(
+    predictor: SamPredictor, key: str, clicks: list[Prompts], threads: int, narrow: int
+) -> float:
     """The GUI thread's longest stall (ms) while ``clicks`` run one by one as jobs on the app's worker
     thread with ``threads`` torch threads, as ``SamJobs`` submits them."""
 
     def job(number: int, prompts: Prompts) -> Job:
         def run(context: JobContext) -> None:
-            with _threads(threads):
+            with _threads(threads, narrow):
                 predictor.predict(key, prompts)
 
         return Job("sam-prompt", str(number), run, Priority.INTERACTIVE, "SAM click")
@@ -222,7 +228,7 @@ def run_sam_bench(repeats: int = 5) -> dict[str, Any]:
         runs = [(predictor.predict, clicks[count], count) for count in counts]
         runs.append((partial(_predict_as_app, predictor, policy), as_app, app_threads))
         for run, times, threads in [*runs, (partial(_sam2_predict, predictor), reference, app_threads)]:
-            with _threads(threads):
+            with _threads(threads, app_threads):
                 sync()
                 start, start_cpu = time.perf_counter(), time.thread_time()
                 run(key, prompts)
@@ -231,7 +237,7 @@ def run_sam_bench(repeats: int = 5) -> dict[str, Any]:
                 if times is clicks[app_threads]:
                     cpu.append((time.thread_time() - start_cpu) * 1000.0)
     prompt_ms, sam2_ms = statistics.median(as_app), statistics.median(reference)
-    stalls = {count: _clicks_on_worker(predictor, key, sets, count) for count in counts}
+    stalls = {count: _clicks_on_worker(predictor, key, sets, count, app_threads) for count in counts}
     mask_ms, sam2_mask_ms = _mask_at_photo_size(predictor, max(3, repeats))
     return {
         "model": MODEL,

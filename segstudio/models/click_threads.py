@@ -1,25 +1,33 @@
-"""How many torch threads a SAM click runs on: every core while that is the faster, else the runner's.
+"""How many threads a SAM click runs on: every core while that is the faster, else the runner's.
 
 Why: the runner leaves the GUI a core (``models.runner``), right for embeddings and pre-labelling,
 which run for seconds while the person works. A click is different: the person waits for its mask
 and the GUI thread idles meanwhile (its longest stall with clicks on 2 threads: ~2 ms, ``bench
-sam``'s ``click_stall_ms``), so the spare core can work on the click: 74 -> 47 ms per click on the
-2-core development VM. But torch's OpenMP threads meet after every op, so when another process
-keeps a core busy, two threads wait for each other and a click takes twice as long as on one
-(175 vs 89 ms, measured beside one busy loop). No setting is right on every machine at every
-moment, so the clicks' own times decide: each setting's last few times are kept, the faster one
-is used, and the other is tried again every ``probe_every`` clicks, its old times forgotten, to
-notice when the machine frees up or gets busy.
+sam``'s ``click_stall_ms``), so the spare core can work on the click. No setting is right on every
+machine at every moment, so the clicks' own times decide: each setting's last few times are kept,
+the faster one is used, and the other is tried again every ``probe_every`` clicks, its old times
+forgotten, to notice when the machine frees up or gets busy.
+
+More threads than the runner's are not torch's own (``setting``): torch's OpenMP threads meet
+after every op, a few hundred times per click, spin for milliseconds after each (burning the core
+another thread wants) and, when another process holds a core for a moment, each meeting waits for
+it (2 torch threads: 1.5-2.3 s per click beside a depth training, 1 thread 124-185 ms). Instead
+every op runs on one torch thread and the click's large parts, split into independent slices
+(groups of heads, chunks and slices of pixels: ~84% of a click's CPU time), run side by side on
+that many threads (``side_by_side``), which meet once per part.
 """
 
 from __future__ import annotations
 
 import os
 import statistics
+import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import TypeVar
 
 import torch
 
@@ -62,16 +70,104 @@ class ClickThreads:
 
     @contextmanager
     def click(self) -> Iterator[int]:
-        """Run the block (one click) on the chosen threads, time it, then restore the runner's."""
+        """Run the block (one click) on the chosen threads (``setting``), time it, then restore
+        the runner's."""
         narrow = torch.get_num_threads()
         threads = self.choose(narrow)
         self.chosen[threads] += 1
-        if threads != narrow:
-            torch.set_num_threads(threads)
         start = time.perf_counter()
         try:
-            yield threads
+            with setting(threads, narrow):
+                yield threads
         finally:
             self.record(threads, time.perf_counter() - start)
-            if threads != narrow:
-                torch.set_num_threads(narrow)
+
+
+T = TypeVar("T")
+_spread = threading.local()
+_helpers: ThreadPoolExecutor | None = None
+_helpers_lock = threading.Lock()
+
+
+@contextmanager
+def setting(threads: int, narrow: int) -> Iterator[None]:
+    """Run the block (a click) on ``threads`` threads, ``narrow`` being the runner's setting: at
+    most that, as torch's own threads; more, as ``spread(threads)`` with every op on one torch
+    thread (``side_by_side``), torch's threads restored after."""
+    if threads <= narrow:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with spread(threads):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextmanager
+def spread(cores: int) -> Iterator[None]:
+    """Within the block, ``side_by_side`` runs the click's large independent parts on ``cores``
+    threads at once, each on one torch thread (``setting`` sets torch's own threads to 1 around
+    it: a click whose every op is single-threaded and whose threads meet only between parts)."""
+    before = getattr(_spread, "cores", 1)
+    _spread.cores = max(1, cores)
+    try:
+        yield
+    finally:
+        _spread.cores = before
+
+
+def width() -> int:
+    """How many parts ``side_by_side`` runs at once on this thread (``spread``; else 1)."""
+    return int(getattr(_spread, "cores", 1))
+
+
+def side_by_side(tasks: Sequence[Callable[[], T]]) -> list[T]:
+    """Each task's result, the tasks run at once (the first on the calling thread, the others on
+    helper threads), each on one torch thread; one after the other when ``width`` is 1.
+
+    Why: torch splits each op between its threads, which meet after every op, a few hundred times
+    per click; its OpenMP threads then spin for milliseconds (burning the core another thread or
+    process wants) and, when another process holds a core for a moment, each meeting waits for it
+    (2 threads: 2.3 s per click beside a depth training, 1 thread 185 ms). A click's large parts
+    split into independent slices (pixels, chunks, heads) meet once each instead."""
+    if width() < 2 or len(tasks) < 2:
+        return [task() for task in tasks]
+    threads = torch.get_num_threads()
+    helpers = _helper_pool(len(tasks) - 1)
+    inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
+
+    def alone(task: Callable[[], T]) -> T:
+        torch.set_num_threads(1)
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad):  # both are per thread
+            return task()
+
+    if threads != 1:
+        torch.set_num_threads(1)
+    futures: list[Future[T]] = []
+    try:
+        futures = [helpers.submit(alone, task) for task in tasks[1:]]
+        first = tasks[0]()
+        return [first, *(future.result() for future in futures)]
+    finally:
+        for future in futures:
+            future.exception()  # every helper done before the caller's threads are restored
+        if threads != 1:
+            torch.set_num_threads(threads)
+
+
+def split(items: Sequence[T], parts: int) -> list[Sequence[T]]:
+    """``items`` in at most ``parts`` contiguous runs of (nearly) equal length, none empty."""
+    parts = max(1, min(parts, len(items)))
+    return [items[len(items) * part // parts : len(items) * (part + 1) // parts] for part in range(parts)]
+
+
+def _helper_pool(count: int) -> ThreadPoolExecutor:
+    """The helper threads of ``side_by_side``, made once (again, larger, when more are asked for)."""
+    global _helpers
+    with _helpers_lock:
+        if _helpers is None or _helpers._max_workers < count:
+            _helpers = ThreadPoolExecutor(max_workers=count, thread_name_prefix="sam-click")
+        return _helpers

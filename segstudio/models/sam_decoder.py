@@ -29,30 +29,35 @@ convolutions spend as long again on layout copies. Here, with sam2's own modules
   masks 1-3 for a lone click; else mask 0, or with its dynamic stability check the best of 1-3 when
   mask 0 is unstable), so only the kept mask's hypernetwork product is made (two with the check);
 - the upscaling keeps each pixel's 2x2 (then 4x4) block together (``_nested``): each transposed
-  convolution is one matrix product whose bias and high-resolution features (laid out that way
-  once per image) are its accumulator, with no pixel shuffle; only the kept mask's 256 x 256
-  logits are put back in row order; the upscaling runs in slices of pixels, into buffers made
-  once per click, its GELUs in place.
+  convolution is one matrix product plus its bias and high-resolution features (laid out that
+  way once per image), with no pixel shuffle; it runs in slices of pixels, into buffers made once
+  per click (``sam_upscaling``), the passes between its products compiled where the project's C
+  extension is built: scale, norm and GELU in one loop, then the GELU, the kept masks' dot
+  products and each logit written at its place in the mask in another.
 
-The sums are the same as sam2's, in another order, so logits agree to float rounding (1e-5 on
-the tests' decoders): the masks equal ``SAM2ImagePredictor``'s but where its logit is that close
-to the threshold, and the scores to 1e-5 (``tests/models/test_sam.py``, ``test_sam_decoder.py``).
+The sums are the same as sam2's, in another order (and the compiled GELU is exact to ~1.4e-6),
+so logits agree to float rounding (1e-5 on the tests' decoders): the masks equal
+``SAM2ImagePredictor``'s but where its logit is that close to the threshold, and the scores to
+1e-5 (``tests/models/test_sam.py``, ``test_sam_decoder.py``).
 sam2's prompt encoder, self attention, norms, MLPs and heads run as they are.
+
+On more threads than the runner's (``click_threads.setting``) the large parts run side by side,
+each op on one torch thread: the attentions between tokens and pixels per group of heads
+(``_per_heads``), each block's update per run of chunks, the upscaling per run of slices.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-SLICE_PIXELS = 1024
-"""Pixels of the embedding's grid per slice of the upscaling (1 MB out of the first transposed
-convolution, 2 MB out of the second, into buffers made once per click; 512 and 1024 measured
-alike, 256 ~4% and 128 ~10% slower: each slice's seven torch calls cost more than the cache)."""
+from segstudio.models.click_threads import side_by_side, split, width
+from segstudio.models.sam_upscaling import upscaled_logits
 
 
 @dataclass(frozen=True)
@@ -243,7 +248,7 @@ def decode(
     else:
         chosen = [0]
     hyper = torch.cat([decoder.output_hypernetworks_mlps[i](hs[:, 1 + i]) for i in chosen])
-    logits = _upscaled_logits(decoder, _first_convolution(side.factored, updates), side, hyper)
+    logits = upscaled_logits(decoder, _first_convolution(side.factored, updates), side, hyper)
     kept = 0
     if len(chosen) == 2:
         stability = decoder._get_stability_scores(logits[None, :1])
@@ -277,7 +282,8 @@ def _transformer(
         last = number == len(transformer.layers) - 1
         query = _heads(final.q_proj((queries + tokens)[:, read]), final.num_heads) if last else None
         reading = None if query is None else (final, query)
-        chunks, update, scores = _updated(layer.norm4, chunks, *pending, reading)
+        owned = number > 0  # the chunks are the last block's outputs, no longer read: summed in place
+        chunks, update, scores = _updated(layer.norm4, chunks, *pending, reading, owned)
         updates.append(update)
     assert query is not None and scores is not None
     attn_out = _final_attention(final, query, scores, chunks, side.final_pe)
@@ -290,14 +296,15 @@ def _updated(
     weights: torch.Tensor,
     through: torch.Tensor,
     final: tuple[nn.Module, torch.Tensor] | None = None,
+    owned: bool = False,
 ) -> tuple[tuple[torch.Tensor, ...], Update, torch.Tensor | None]:
     """A block's update of the image tokens, chunk by chunk of ``CHUNK_PIXELS`` (each in L2 while
-    it is summed, normed and read): ``norm(chunk + weights^T through)`` and the norm's mean and
+    it is summed, normed and read): ``norm(chunk + weights^T through)`` (the sum made in the
+    chunks themselves when ``owned``, else in a buffer: the image's own) and the norm's mean and
     1 / std per pixel (``Update``). With the final attention and its queries (heads, tokens, d)
     (the last block), also its scores against the new tokens' key projection (heads x tokens,
     pixels), without the positions' share (``_final_attention``) or the key bias (a constant per
     query, which softmax ignores)."""
-    outs, means, rstds = [], [], []
     scores = reach = None
     if final is not None:
         attention, query = final
@@ -305,20 +312,30 @@ def _updated(
         w_k = attention.k_proj.weight.view(heads, per_head, -1)
         reach = torch.bmm(query, w_k).view(heads * count, -1)  # (heads x tokens, c)
         scores = reach.new_empty(heads * count, weights.shape[1])
-    buffer = chunks[0].new_empty(chunks[0].shape)
-    start = 0
+    starts = [0]
     for chunk in chunks:
-        stop = start + chunk.shape[0]
-        summed = torch.addmm(chunk, weights[:, start:stop].t(), through, out=buffer[: stop - start])
-        out, mean, rstd = torch.native_layer_norm(
-            summed, norm.normalized_shape, norm.weight, norm.bias, norm.eps
-        )
-        if reach is not None:
-            torch.mm(reach, out.t(), out=scores[:, start:stop])  # type: ignore[index]
-        outs.append(out)
-        means.append(mean)
-        rstds.append(rstd)
-        start = stop
+        starts.append(starts[-1] + chunk.shape[0])
+
+    def run(numbers: Sequence[int]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        buffer = None if owned else chunks[0].new_empty(chunks[0].shape)
+        done = []
+        for number in numbers:
+            chunk, start, stop = chunks[number], starts[number], starts[number + 1]
+            if buffer is None:
+                # in place through out= (torch's flop counter, bench sam's, counts addmm, not addmm_)
+                summed = torch.addmm(chunk, weights[:, start:stop].t(), through, out=chunk)
+            else:
+                summed = torch.addmm(chunk, weights[:, start:stop].t(), through, out=buffer[: stop - start])
+            out, mean, rstd = torch.native_layer_norm(
+                summed, norm.normalized_shape, norm.weight, norm.bias, norm.eps
+            )
+            if reach is not None:
+                torch.mm(reach, out.t(), out=scores[:, start:stop])  # type: ignore[index]
+            done.append((out, mean, rstd))
+        return done
+
+    parts = side_by_side([partial(run, numbers) for numbers in split(range(len(chunks)), width())])
+    outs, means, rstds = zip(*(done for part in parts for done in part), strict=True)
     return tuple(outs), Update(weights, through, torch.cat(means), torch.cat(rstds)), scores
 
 
@@ -334,13 +351,20 @@ def _final_attention(
     each head's output is its softmax weights times the image tokens, then ``W_v,h`` (the weights
     sum to one, so the value bias just adds), then ``out_proj``."""
     heads, count, _ = query.shape
-    weights = scores.view(heads, count, -1).baddbmm_(query, positions).view(heads * count, -1).softmax(dim=-1)
-    weighted = scores.new_zeros(heads * count, chunks[0].shape[1])
-    start = 0
-    for chunk in chunks:
-        stop = start + chunk.shape[0]
-        weighted.addmm_(weights[:, start:stop], chunk)
-        start = stop
+    scores = scores.view(heads, count, -1)
+    weighted = scores.new_empty(heads, count, chunks[0].shape[1])
+
+    def run(group: Sequence[int]) -> None:
+        first, last = group[0], group[-1] + 1
+        weights = scores[first:last].baddbmm_(query[first:last], positions[first:last]).softmax(dim=-1)
+        rows, start = weighted[first:last].view(-1, weighted.shape[2]).zero_(), 0
+        for chunk in chunks:
+            stop = start + chunk.shape[0]
+            rows.addmm_(weights.view(rows.shape[0], -1)[:, start:stop], chunk)
+            start = stop
+
+    side_by_side([partial(run, group) for group in split(range(heads), width())])
+    weighted = weighted.view(heads * count, -1)
     w_v = attention.v_proj.weight.view(heads, -1, weighted.shape[1])
     out = torch.einsum("htc,hdc->thd", weighted.view(heads, count, -1), w_v).reshape(1, count, -1)
     return attention.out_proj(out + attention.v_proj.bias)
@@ -352,7 +376,7 @@ def _nested(
     """The upscaling's two 2x2 stride-2 transposed convolutions as matrices, and what sam2 adds
     after each (bias, high-resolution features when the model uses them), in nested order: the
     first's output rows are (pixel, i, j) of its 2x2 block, the second's (pixel, i, j, k, l), so
-    no pixel shuffle is needed until the mask (``_upscaled_logits``)."""
+    no pixel shuffle is needed until the mask (``sam_upscaling``)."""
     dc1, _, _, dc2, _ = decoder.output_upscaling
     matrices = tuple(conv.weight.permute(0, 2, 3, 1).reshape(conv.in_channels, -1) for conv in (dc1, dc2))
     biases = (dc1.bias.repeat(4)[None], dc2.bias.repeat(4)[None])
@@ -398,46 +422,6 @@ def _first_convolution(factored: Factored, updates: list[Update]) -> tuple[torch
     return left, torch.cat(right), scales[0].view(-1, 1)
 
 
-def _upscaled_logits(
-    decoder: nn.Module, first: tuple[torch.Tensor, ...], side: ImageSide, hyper: torch.Tensor
-) -> torch.Tensor:
-    """sam2's ``output_upscaling`` (high-resolution features added) from its first transposed
-    convolution's factors (``_first_convolution``), then each row of ``hyper`` (masks, c) dotted
-    with every pixel: (masks, 4h, 4w) logits, in slices of ``SLICE_PIXELS`` pixels whose
-    intermediates stay in the core's L2 cache, written into buffers made once per click, the
-    GELUs in place."""
-    _, ln1, act1, _, act2 = decoder.output_upscaling
-    left, right, scale = first
-    factored, w2, added2 = side.factored, side.weights[1], side.added[1]
-    channels = ln1.weight.shape[0]
-    pixels, count = left.shape[1], hyper.shape[0]
-    logits = left.new_empty(pixels * 16, count)  # rows (pixel, i, j, k, l)
-    size = min(pixels, SLICE_PIXELS)
-    first_out = left.new_empty(size, right.shape[1])
-    second_out = left.new_empty(4 * size, w2.shape[1])
-    hyper_t = hyper.t()
-    for start in range(0, pixels, SLICE_PIXELS):
-        stop = min(pixels, start + SLICE_PIXELS)
-        rows = stop - start
-        add = factored.added[start:stop] if factored.added.shape[0] > 1 else factored.added
-        upscaled = torch.addmm(add, left[:, start:stop].t(), right, out=first_out[:rows])
-        upscaled = upscaled.addcmul_(factored.image[start:stop], scale[start:stop]).view(-1, channels)
-        normed = _activated(act1, F.layer_norm(upscaled, (channels,), ln1.weight, ln1.bias, ln1.eps))
-        add = added2[4 * start : 4 * stop] if added2.shape[0] > 1 else added2
-        activated = _activated(act2, torch.addmm(add, normed, w2, out=second_out[: 4 * rows]))
-        torch.mm(activated.view(-1, hyper.shape[1]), hyper_t, out=logits[16 * start : 16 * stop])
-    height, width = side.grid
-    nested = logits.t().reshape(count, height, width, 2, 2, 2, 2)  # (mask, py, px, i, j, k, l)
-    return nested.permute(0, 1, 3, 5, 2, 4, 6).reshape(count, 4 * height, 4 * width)
-
-
-def _activated(activation: nn.Module, tensor: torch.Tensor) -> torch.Tensor:
-    """``activation(tensor)``, in place for sam2's GELU (no new buffer, one pass less)."""
-    if type(activation) is nn.GELU:
-        return torch.ops.aten.gelu_(tensor, approximate=activation.approximate)
-    return activation(tensor)
-
-
 def _first_block(
     block: nn.Module, tokens: torch.Tensor, side: ImageSide
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
@@ -451,16 +435,25 @@ def _first_block(
         queries = tokens + block.self_attn(q=tokens + tokens, k=tokens + tokens, v=tokens)
     queries = block.norm1(queries)
     to_image = block.cross_attn_token_to_image
-    query = to_image.q_proj(queries + tokens)[0].view(tokens.shape[1], to_image.num_heads, -1).transpose(0, 1)
-    weights = torch.bmm(query * query.shape[-1] ** -0.5, keys_to).softmax(dim=-1)  # (heads, tokens, pixels)
-    weighted = torch.bmm(weights, values_to).transpose(0, 1).reshape(1, tokens.shape[1], -1)
+    query = _heads(to_image.q_proj(queries + tokens), to_image.num_heads)
+    weighted = query.new_empty(to_image.num_heads, tokens.shape[1], values_to.shape[-1])
+
+    def attend(first: int, last: int) -> None:
+        weights = torch.bmm(query[first:last], keys_to[first:last]).softmax(dim=-1)  # (heads, tokens, pixels)
+        torch.bmm(weights, values_to[first:last], out=weighted[first:last])
+
+    _per_heads(to_image.num_heads, attend)
+    weighted = weighted.transpose(0, 1).reshape(1, tokens.shape[1], -1)
     queries = block.norm2(queries + to_image.out_proj(weighted))
     queries = block.norm3(queries + block.mlp(queries))
     to_tokens = block.cross_attn_image_to_token
     heads = to_tokens.num_heads
-    key = to_tokens.k_proj(queries + tokens)[0].view(tokens.shape[1], heads, -1).transpose(0, 1)
-    scores = torch.bmm(key * key.shape[-1] ** -0.5, image_queries)  # (heads, tokens, pixels)
-    return queries, _tokens_out(to_tokens, scores, queries)
+    key = _heads(to_tokens.k_proj(queries + tokens), heads)
+
+    def scores_of(first: int, last: int) -> torch.Tensor:
+        return torch.bmm(key[first:last], image_queries[first:last])  # (heads, tokens, pixels)
+
+    return queries, _tokens_out(to_tokens, scores_of, queries)
 
 
 def _second_block(
@@ -482,19 +475,34 @@ def _second_block(
     key_rows, value_rows, query_rows = right.split(
         [to_image.internal_dim, to_image.internal_dim, to_tokens.internal_dim], dim=1
     )
-    count, rank = queries.shape[1], left.shape[0]
-    query = _heads(to_image.q_proj(queries + query_pe), to_image.num_heads)
-    weights = _projected_scores(query, second.keys, second.key_constant, key_rows, left, rstd).softmax(dim=-1)
-    heads = to_image.num_heads
-    scaled = weights.mul_(rstd).view(heads * count, -1)
-    weighted = torch.bmm(scaled.view(heads, count, -1), second.values).add_(second.value_row)
-    through_left = (scaled @ left.t()).view(heads, count, rank)
-    weighted.baddbmm_(through_left, value_rows.view(rank, heads, -1).transpose(0, 1))
+    count, rank, heads = queries.shape[1], left.shape[0], to_image.num_heads
+    query = _heads(to_image.q_proj(queries + query_pe), heads)
+    weighted = query.new_empty(heads, count, second.values.shape[-1])
+    per_head_rows = value_rows.view(rank, heads, -1).transpose(0, 1)
+
+    def attend(first: int, last: int) -> None:
+        scores = _projected_scores(query, second.keys, second.key_constant, key_rows, left, rstd, first, last)
+        scaled = scores.softmax(dim=-1).mul_(rstd)
+        out = torch.bmm(scaled, second.values[first:last], out=weighted[first:last])
+        through_left = (scaled.view(-1, left.shape[1]) @ left.t()).view(last - first, count, rank)
+        out.add_(second.value_row[first:last]).baddbmm_(through_left, per_head_rows[first:last])
+
+    _per_heads(heads, attend)
     queries = block.norm2(queries + to_image.out_proj(weighted.transpose(0, 1).reshape(1, count, -1)))
     queries = block.norm3(queries + block.mlp(queries))
     key = _heads(to_tokens.k_proj(queries + query_pe), to_tokens.num_heads)
-    scores = _projected_scores(key, second.queries, second.query_constant, query_rows, left, rstd)
-    return queries, _tokens_out(to_tokens, scores, queries)
+
+    def scores_of(first: int, last: int) -> torch.Tensor:
+        image, constant = second.queries, second.query_constant
+        return _projected_scores(key, image, constant, query_rows, left, rstd, first, last)
+
+    return queries, _tokens_out(to_tokens, scores_of, queries)
+
+
+def _per_heads(heads: int, attend: Callable[[int, int], None]) -> None:
+    """``attend(first, last)`` for groups of heads, side by side on the click's threads."""
+    groups = split(range(heads), width())
+    side_by_side([partial(attend, group[0], group[-1] + 1) for group in groups])
 
 
 def _heads(projected: torch.Tensor, heads: int) -> torch.Tensor:
@@ -512,15 +520,18 @@ def _projected_scores(
     rows: torch.Tensor,
     left: torch.Tensor,
     rstd: torch.Tensor,
+    first: int,
+    last: int,
 ) -> torch.Tensor:
-    """Each head's ``query`` (heads, tokens, d) against projections of the image that are
+    """Heads first-last's ``query`` (heads, tokens, d) against projections of the image that are
     ``rstd * (image + left^T rows) + constant`` per pixel (``Second``): (heads, tokens, pixels)."""
     heads, count, _ = query.shape
     rank = left.shape[0]
-    scores = torch.bmm(query, image)
-    reach = torch.bmm(query, rows.view(rank, heads, -1).permute(1, 2, 0))  # (heads, tokens, rank)
-    scores.view(heads * count, -1).addmm_(reach.view(heads * count, rank), left).mul_(rstd)
-    return scores.baddbmm_(query, constant)
+    query = query[first:last]
+    scores = torch.bmm(query, image[first:last])
+    reach = torch.bmm(query, rows.view(rank, heads, -1).permute(1, 2, 0)[first:last])  # (heads, tokens, rank)
+    scores.view(-1, scores.shape[2]).addmm_(reach.view(-1, rank), left).mul_(rstd)
+    return scores.baddbmm_(query, constant[first:last])
 
 
 def _self_attention(block: nn.Module, queries: torch.Tensor, query_pe: torch.Tensor) -> torch.Tensor:
@@ -578,20 +589,27 @@ def _image_to_tokens(
     reach = torch.einsum("hdc,thd->htc", w_q, key).reshape(heads * count, -1)
     offset = torch.einsum("hd,thd->ht", attention.q_proj.bias.view(heads, per_head), key)
     scores = torch.addmm(offset.reshape(-1, 1), reach, image.t()).view(heads, count, -1)
-    return _tokens_out(attention, scores, v)
+    return _tokens_out(attention, lambda first, last: scores[first:last], v)
 
 
 def _tokens_out(
-    attention: nn.Module, scores: torch.Tensor, v: torch.Tensor
+    attention: nn.Module, scores_of: Callable[[int, int], torch.Tensor], v: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The image-to-tokens attention's output from its scaled ``scores`` (heads, tokens, pixels),
-    as the image tokens' low-rank update: softmax over each head's tokens, the weights (heads x
+    """The image-to-tokens attention's output from its scaled scores (``scores_of(first, last)``:
+    heads first-last's (heads, tokens, pixels), made side by side per group of heads), as the
+    image tokens' low-rank update: softmax over each head's tokens, the weights (heads x
     tokens, pixels), and each head's values already taken through ``out_proj`` (``v_h W_o,h^T``,
     a few rows); each pixel's weights sum to one per head, so ``out_proj``'s bias is a heads-th
     of it added to every row. ``_updated`` adds weights^T rows to the tokens."""
-    heads, count, pixels = scores.shape
+    heads, count = attention.num_heads, v.shape[1]
     value = attention.v_proj(v)[0].view(count, heads, -1)
     w_o = attention.out_proj.weight.view(-1, heads, value.shape[-1])
     through = torch.einsum("thd,chd->htc", value, w_o).reshape(heads * count, -1)
-    weights = scores.softmax(dim=1).view(heads * count, pixels)
-    return weights, through + attention.out_proj.bias / heads
+    parts: dict[int, torch.Tensor] = {}
+
+    def attend(first: int, last: int) -> None:
+        parts[first] = scores_of(first, last).softmax(dim=1)
+
+    _per_heads(heads, attend)
+    weights = torch.cat([parts[first] for first in sorted(parts)]) if len(parts) > 1 else parts[0]
+    return weights.view(heads * count, -1), through + attention.out_proj.bias / heads

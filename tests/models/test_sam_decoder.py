@@ -15,6 +15,8 @@ from sam2.modeling.sam.mask_decoder import MaskDecoder  # noqa: E402
 from sam2.modeling.sam.prompt_encoder import PromptEncoder  # noqa: E402
 from sam2.modeling.sam.transformer import TwoWayTransformer  # noqa: E402
 
+from segstudio import _native  # noqa: E402
+from segstudio.models.click_threads import setting  # noqa: E402
 from segstudio.models.sam_decoder import decode, image_side, positional_encoding  # noqa: E402
 
 DIM, SIDE = 32, 16
@@ -67,19 +69,33 @@ def _sam2s_choice(
 
 
 @pytest.mark.parametrize(
-    ("high_res", "stable_at", "side", "depth"),
+    ("high_res", "stable_at", "side", "depth", "compiled", "cores"),
     [
-        (False, None, (SIDE, SIDE), 2),
-        (True, 0.98, (SIDE, SIDE), 2),  # SAM 2.1's setting: these masks 0 (stability ~0.88) are not kept
-        (True, 0.5, (12, 20), 2),  # they are
-        (True, None, (20, 12), 2),
-        (True, 0.98, (SIDE, SIDE), 3),  # SAM 2 has two blocks; a third takes the general path
-        (False, None, (SIDE, SIDE), 1),
+        (False, None, (SIDE, SIDE), 2, True, 1),
+        (True, 0.98, (SIDE, SIDE), 2, True, 1),  # SAM 2.1's setting: masks 0 (stability ~0.88) not kept
+        (True, 0.5, (12, 20), 2, True, 1),  # they are
+        (True, None, (20, 12), 2, True, 1),
+        (True, 0.98, (SIDE, SIDE), 3, True, 1),  # SAM 2 has two blocks; a third takes the general path
+        (False, None, (SIDE, SIDE), 1, True, 1),
+        (True, 0.5, (12, 20), 2, False, 1),  # the upscaling in torch's ops (no C extension)
+        (False, None, (SIDE, SIDE), 2, False, 1),
+        (True, 0.98, (SIDE, SIDE), 2, True, 2),  # the click's parts side by side on 2 threads
+        (True, 0.5, (12, 20), 3, False, 3),  # on 3, uneven parts
     ],
 )
 def test_the_regrouped_decoder_keeps_sam2s_mask_and_score(
-    high_res: bool, stable_at: float | None, side: tuple[int, int], depth: int
+    high_res: bool,
+    stable_at: float | None,
+    side: tuple[int, int],
+    depth: int,
+    compiled: bool,
+    cores: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if not compiled:
+        monkeypatch.setattr(_native, "pixels", None)
+    elif _native.pixels is None:
+        pytest.skip("segstudio._native not built")
     torch.manual_seed(3)
     model = _Model(high_res, stable_at, side, depth).eval()
     for parameter in model.parameters():  # sam2 starts some at zero: make every term count
@@ -106,7 +122,8 @@ def test_the_regrouped_decoder_keeps_sam2s_mask_and_score(
                     points = (torch.cat([corners, coords], 1), torch.cat([torch.tensor([[2, 3]]), labels], 1))
                 multimask = count == 1 and not boxed
                 expected, expected_score = _sam2s_choice(model, features, points, multimask)
-                logits, score = decode(model, prepared, points, multimask)
+                with setting(cores, 1):
+                    logits, score = decode(model, prepared, points, multimask)
                 assert logits.shape == expected.shape == (4 * height, 4 * width)
                 assert float(expected.abs().mean()) > 0.1  # not a decoder that outputs nothing
                 torch.testing.assert_close(logits, expected, rtol=1e-5, atol=1e-5)
