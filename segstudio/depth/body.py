@@ -438,8 +438,8 @@ def window_frame(seed: int, reach: float, noise: KinectNoise = DEFAULT_NOISE) ->
     window's pixels are cast with their own rays (the same clean depth and parts), and the noise of
     a pixel depends on its own draws, its 4-neighbours' clean depth and the clean depth of the
     ``shadow_reach`` columns to its right, so the cast covers those too; only the draws differ
-    (drawn for the cast's pixels, not the frame's, from the same ``rng`` after the scene). About a
-    third of the frame's pixels for a body at 3 m: 2-3x cheaper (resources/models/README.md)."""
+    (drawn for the cast's pixels, not the frame's, from the same ``rng`` after the scene). About
+    40 % of the frame's pixels on average: ~1.4x cheaper (resources/models/README.md)."""
     rng = np.random.default_rng(seed)
     scene = random_scene(rng)
     joints, _, body = posed_body(scene)
