@@ -4,11 +4,14 @@ function there, only the random draws differ."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 
 from segstudio.depth.body import mirror_frame, posed_body, random_scene, render_frame, window_frame
 from segstudio.depth.features import MAX_OFFSET_PX_M, FeatureBank
+from segstudio.depth.frame_pool import rendered_frames
 from segstudio.depth.level_images import CroppedImages
 from segstudio.depth.noise import DEFAULT_NOISE, _draws, kernel_settings, numpy_reading, shadow_reach
 from segstudio.depth.noise_jit import noisy_reading
@@ -149,3 +152,14 @@ def test_window_frame_training_uses_windowed_frames_and_is_deterministic() -> No
     first, second = train_body_parts(params), train_body_parts(params)
     np.testing.assert_array_equal(first.forest.threshold, second.forest.threshold)
     assert first.info.window_frames
+
+
+def test_window_frames_render_on_worker_processes_as_in_turn() -> None:
+    render = partial(window_frame, reach=MAX_OFFSET_PX_M)
+    seeds = [4, 9, 2]
+    serial = list(rendered_frames(seeds, processes=1, render=render))
+    pooled = list(rendered_frames(seeds, processes=2, ahead=1, render=render))
+    for one, other in zip(serial, pooled, strict=True):
+        assert one.window == other.window
+        np.testing.assert_array_equal(one.depth, other.depth)
+        np.testing.assert_array_equal(one.parts, other.parts)
