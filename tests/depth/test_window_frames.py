@@ -116,6 +116,8 @@ def test_window_frames_have_the_noise_statistics_of_whole_frames() -> None:
     for seed in range(200, 220):
         clean = render_frame(seed, noise=None)
         body = clean.parts != BACKGROUND
+        # ``shadow_reach`` assumes no surface nearer than the sensor's 0.5 m (the scenes keep a metre)
+        assert clean.clean_depth[clean.clean_depth > 0].min() >= 1000 * DEFAULT_NOISE.min_depth
         for name, frame in (("whole", render_frame(seed)), ("window", window_frame(seed, MAX_OFFSET_PX_M))):
             top, bottom, left, right = window_frame(seed, MAX_OFFSET_PX_M).window
             area = np.zeros(body.shape, bool)
