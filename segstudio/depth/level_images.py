@@ -54,7 +54,7 @@ class CroppedImages:
 
     @classmethod
     def for_bank(cls, bank: FeatureBank) -> CroppedImages:
-        return cls(float(max(np.abs(bank.u).max(initial=0.0), np.abs(bank.v).max(initial=0.0))))
+        return cls(bank.reach)
 
     def add(
         self,

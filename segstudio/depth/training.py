@@ -298,11 +298,13 @@ def train_body_parts(params: TrainingParams, progress: ProgressCallback | None =
     return BodyPartModel(bank, forest, info).compact()
 
 
-def refit_images(params: TrainingParams) -> Iterator[Frame]:
+def refit_images(params: TrainingParams, reach: float | None = None) -> Iterator[Frame]:
     """The refit frames in order (``params.refit_seeds()``, each followed by its mirror when
-    ``mirror``), rendered ahead like the training frames."""
+    ``mirror``), rendered ahead like the training frames; windowed ones for probes of ``reach``
+    pixel-metres (the refit forest's bank; ``None``: ``params.max_offset``)."""
     seeds = params.refit_seeds()
-    return training_frames(replace(params, first_frame=seeds.start, frames=len(seeds)))
+    reach = params.max_offset if reach is None else reach
+    return training_frames(replace(params, first_frame=seeds.start, frames=len(seeds), max_offset=reach))
 
 
 def refit_body_parts(
@@ -314,7 +316,7 @@ def refit_body_parts(
     counts = LeafCounts(model)
     rng = np.random.default_rng([params.seed, 3])
     total = len(params.refit_seeds()) * (2 if params.mirror else 1)
-    for done, frame in enumerate(refit_images(params), 1):
+    for done, frame in enumerate(refit_images(params, model.bank.reach), 1):
         if params.refit_pixels:
             counts.add(frame.depth, *sample_pixels(frame.parts, params.refit_pixels, rng, params.balance))
         else:

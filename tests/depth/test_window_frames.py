@@ -17,7 +17,7 @@ from segstudio.depth.noise import DEFAULT_NOISE, _draws, kernel_settings, numpy_
 from segstudio.depth.noise_jit import noisy_reading
 from segstudio.depth.parts import BACKGROUND, swap_left_right
 from segstudio.depth.render import camera_extrinsics, raycast
-from segstudio.depth.training import TrainingParams, train_body_parts, training_frames
+from segstudio.depth.training import TrainingParams, refit_images, train_body_parts, training_frames
 
 SEEDS = (0, 5, 17, 7_000_003)
 
@@ -165,3 +165,14 @@ def test_window_frames_render_on_worker_processes_as_in_turn() -> None:
         assert one.window == other.window
         np.testing.assert_array_equal(one.depth, other.depth)
         np.testing.assert_array_equal(one.parts, other.parts)
+
+
+def test_refit_frames_are_windowed_for_the_refit_forests_reach() -> None:
+    """A refit counts every body pixel with the refit forest's bank, whatever ``max_offset`` says."""
+    params = TrainingParams(frames=1, refit_frames=1, refit_first_frame=40, mirror=False)
+    (near,) = refit_images(params, 60.0)
+    (far,) = refit_images(params, 300.0)
+    assert near.window is not None and far.window is not None
+    assert far.window[0] <= near.window[0] and far.window[2] <= near.window[2]
+    assert far.window[1] >= near.window[1] and far.window[3] >= near.window[3] and far.window != near.window
+    assert FeatureBank.random(100, 300.0, seed=1).reach <= 300.0
