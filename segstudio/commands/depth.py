@@ -66,6 +66,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "pixels x offsets matrix (memory bounds neither --features nor --candidates; disjoint trees only)",
     )
     train.add_argument(
+        "--window-frames",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.window_frames,
+        help="render each training frame only where its body pixels' probes reach (same distribution, "
+        "cheaper)",
+    )
+    train.add_argument(
         "--seed", type=int, default=defaults.seed, help="seed of the offsets, samples and trees"
     )
     _add_refit_arguments(train, defaults, defaults.refit_frames)
@@ -194,6 +201,7 @@ def run_train(args: argparse.Namespace) -> int:
             depth=args.depth,
             disjoint_trees=args.disjoint_trees,
             level_wise=args.level_wise,
+            window_frames=args.window_frames,
             seed=args.seed,
             **_refit_options(args),
         )

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from segstudio.depth.noise import DEFAULT_NOISE, KinectNoise, kinect_noise
+from segstudio.depth.noise import DEFAULT_NOISE, KinectNoise, kinect_noise, shadow_reach
 from segstudio.depth.parts import BACKGROUND, LEFT_RIGHT_SWAP, Part, swap_left_right
 from segstudio.depth.render import (
     Camera,
@@ -27,7 +27,9 @@ from segstudio.depth.render import (
     PartRule,
     Primitive,
     Room,
+    Window,
     camera_extrinsics,
+    pixel_boxes_union,
     random_room,
     raycast,
 )
@@ -396,6 +398,9 @@ class Frame:
     joints_image: np.ndarray
     clean_depth: np.ndarray
     camera: Camera = field(default_factory=Camera)
+    window: Window | None = None
+    """Where the frame was rendered (``window_frame``): zero depth and background outside; None:
+    the whole frame."""
 
 
 def render_scene(
@@ -417,6 +422,57 @@ def render_frame(seed: int, noise: KinectNoise | None = DEFAULT_NOISE) -> Frame:
     rng = np.random.default_rng(seed)
     scene = random_scene(rng)
     return render_scene(scene, None) if noise is None else render_scene(scene, rng, noise)
+
+
+NEAR_FRACTION = 0.9
+"""A body pixel's noisy reading lies above this fraction of the body's nearest clean depth (the
+axial noise at 2-4 m is 6-26 mm, a 10 % margin is 15+ standard deviations)."""
+
+
+def window_frame(seed: int, reach: float, noise: KinectNoise = DEFAULT_NOISE) -> Frame:
+    """``render_frame(seed)`` as the trainer reads it, rendered only where it reads: the body's
+    pixel box grown by the farthest probe an offset of ``reach`` pixel-metres makes from a body
+    pixel (``reach / z`` pixels at depth z); zero depth and background outside (``Frame.window``).
+
+    The same distribution as ``render_frame``'s frames in that window: the scene is the seed's, the
+    window's pixels are cast with their own rays (the same clean depth and parts), and the noise of
+    a pixel depends on its own draws, its 4-neighbours' clean depth and the clean depth of the
+    ``shadow_reach`` columns to its right, so the cast covers those too; only the draws differ
+    (drawn for the cast's pixels, not the frame's, from the same ``rng`` after the scene). About
+    40 % of the frame's pixels on average: ~1.4x cheaper (resources/models/README.md)."""
+    rng = np.random.default_rng(seed)
+    scene = random_scene(rng)
+    joints, _, body = posed_body(scene)
+    camera = scene.camera
+    seen = pixel_boxes_union(camera, body)
+    if seen is None:  # no body in view: nothing to sample
+        return render_scene(scene, rng, noise)
+    nearest = min(float(prim.bounds()[0][2]) for prim in body)
+    margin = int(np.ceil(reach / max(NEAR_FRACTION * nearest, noise.min_depth))) + 2
+    top, bottom = max(0, seen[0] - margin), min(camera.height, seen[1] + margin)
+    left, right = max(0, seen[2] - margin), min(camera.width, seen[3] + margin)
+    cast = (
+        max(0, top - 1),
+        min(camera.height, bottom + 1),
+        max(0, left - 1),
+        min(camera.width, right + shadow_reach(noise)),
+    )
+    rot, centre = camera_extrinsics(scene.camera_height, scene.pitch, scene.roll)
+    render = raycast(camera, scene.room.primitives(rot, centre) + body, cast)
+    reading = kinect_noise(render.depth, rng, noise, first_column=cast[2])
+    inner = np.s_[top - cast[0] : bottom - cast[0], left - cast[2] : right - cast[2]]
+    shape = (camera.height, camera.width)
+    depth, parts, clean = (
+        np.zeros(shape, np.uint16),
+        np.full(shape, BACKGROUND, np.uint8),
+        np.zeros(shape, np.uint16),
+    )
+    depth[top:bottom, left:right] = reading[inner]
+    parts[top:bottom, left:right] = np.where(reading[inner] > 0, render.parts[inner], BACKGROUND)
+    clean[top:bottom, left:right] = np.clip(
+        np.round(render.depth[inner] * 1000.0), 0, np.iinfo(np.uint16).max
+    )
+    return Frame(depth, parts, joints, camera.project(joints), clean, camera, (top, bottom, left, right))
 
 
 def animated_pose(seed: int, t: float) -> Pose:
@@ -477,6 +533,9 @@ def mirror_frame(frame: Frame) -> Frame:
     joints = frame.joints_world[JOINT_LEFT_RIGHT_SWAP] * np.array([-1.0, 1.0, 1.0])
     uv = frame.joints_image[JOINT_LEFT_RIGHT_SWAP].copy()
     uv[:, 0] = frame.camera.width - 1 - uv[:, 0]
+    window = frame.window
+    if window is not None:
+        window = (window[0], window[1], frame.camera.width - window[3], frame.camera.width - window[2])
     return Frame(
         np.ascontiguousarray(frame.depth[:, ::-1]),
         swap_left_right(frame.parts[:, ::-1]),
@@ -484,4 +543,5 @@ def mirror_frame(frame: Frame) -> Frame:
         uv,
         np.ascontiguousarray(frame.clean_depth[:, ::-1]),
         frame.camera,
+        window,
     )

@@ -78,6 +78,12 @@ class FeatureBank:
         v[rng.random(n_features) < unary_fraction] = 0.0
         return cls(u, v)
 
+    @property
+    def reach(self) -> float:
+        """The largest offset component (pixel-metres): no probe lands farther than
+        ``reach / z`` pixels from a pixel at depth z."""
+        return float(max(np.abs(self.u).max(initial=0.0), np.abs(self.v).max(initial=0.0)))
+
     def __len__(self) -> int:
         return int(self.u.shape[0])
 

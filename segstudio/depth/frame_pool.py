@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from segstudio.depth.body import Frame, render_frame
@@ -24,11 +24,13 @@ SERIAL_BELOW = 64
 """Fewer frames than this render in the calling process: starting workers costs seconds."""
 
 
-def rendered_frames(seeds: Iterable[int], processes: int, ahead: int = 8) -> Iterator[Frame]:
-    """``render_frame(seed)`` for every seed in order, on ``processes`` worker processes (in this
-    process when ``processes`` <= 1)."""
+def rendered_frames(
+    seeds: Iterable[int], processes: int, ahead: int = 8, render: Callable[[int], Frame] = render_frame
+) -> Iterator[Frame]:
+    """``render(seed)`` for every seed in order, on ``processes`` worker processes (in this
+    process when ``processes`` <= 1); ``render`` must pickle (a module function or a partial)."""
     if processes <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        yield from map(render_frame, seeds)
+        yield from map(render, seeds)
         return
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(
@@ -36,7 +38,7 @@ def rendered_frames(seeds: Iterable[int], processes: int, ahead: int = 8) -> Ite
     ) as pool:
         pending: deque[Future[Frame]] = deque()
         for seed in seeds:
-            pending.append(pool.submit(render_frame, seed))
+            pending.append(pool.submit(render, seed))
             if len(pending) >= processes * ahead:
                 yield pending.popleft().result()
         while pending:

@@ -54,10 +54,18 @@ class CroppedImages:
 
     @classmethod
     def for_bank(cls, bank: FeatureBank) -> CroppedImages:
-        return cls(float(max(np.abs(bank.u).max(initial=0.0), np.abs(bank.v).max(initial=0.0))))
+        return cls(bank.reach)
 
-    def add(self, depth_mm: np.ndarray, pixels: np.ndarray, labels: np.ndarray) -> None:
-        """Keep one frame's crop and its sampled body pixels (row, col) with their parts."""
+    def add(
+        self,
+        depth_mm: np.ndarray,
+        pixels: np.ndarray,
+        labels: np.ndarray,
+        window: tuple[int, int, int, int] | None = None,
+    ) -> None:
+        """Keep one frame's crop and its sampled body pixels (row, col) with their parts; a frame
+        rendered only in ``window`` (top, bottom, left, right; ``body.window_frame``) must hold the
+        crop, or its probes would read unrendered pixels."""
         depth_mm = np.asarray(depth_mm, np.uint16)
         height, width = depth_mm.shape
         if pixels.shape[0] == 0:
@@ -70,6 +78,12 @@ class CroppedImages:
         margin = int(np.ceil(self.reach * float(inv_depth.max()))) + 1
         top, left = max(0, int(rows.min()) - margin), max(0, int(cols.min()) - margin)
         bottom, right = min(height, int(rows.max()) + margin + 1), min(width, int(cols.max()) + margin + 1)
+        if window is not None and not (
+            window[0] <= top and bottom <= window[1] and window[2] <= left and right <= window[3]
+        ):
+            raise ValueError(
+                f"crop rows {top}..{bottom} columns {left}..{right} leave the rendered window {window}"
+            )
         self._depth.append(np.ascontiguousarray(depth_mm[top:bottom, left:right]).ravel())
         self._boxes.append((top, left, bottom - top, right - left, height, width))
         index = np.full(rows.size, len(self._boxes) - 1, np.int32)

@@ -70,6 +70,8 @@ class TrainingInfo:
     """Each tree grown on its own share of the frames (else all trees on bootstrap draws of all)."""
     level_wise: bool = False
     """Grown level by level from depth crops (``depth.level_forest``), not from a dense matrix."""
+    window_frames: bool = False
+    """Training frames rendered only where their probes reach (``depth.body.window_frame``)."""
     refit_frames: int = 0
     """Frames (mirrored too when ``mirrored``) from seed ``refit_first_frame`` whose pixels
     re-estimated the leaves (``depth.refit``); 0: leaves of the sampled training pixels."""

@@ -64,8 +64,9 @@ def quantisation_step(z: np.ndarray | float, model: KinectNoise = DEFAULT_NOISE)
     return z * z / (model.subpixel * model.focal * model.baseline)
 
 
-def shadow_mask(depth: np.ndarray, model: KinectNoise = DEFAULT_NOISE) -> np.ndarray:
-    """Pixels the camera sees but the projector (at +x) cannot light; ``depth`` in metres, 0 = none.
+def shadow_mask(depth: np.ndarray, model: KinectNoise = DEFAULT_NOISE, first_column: int = 0) -> np.ndarray:
+    """Pixels the camera sees but the projector (at +x) cannot light; ``depth`` in metres, 0 = none,
+    its first column the frame's ``first_column``.
 
     Along each row the projector column ``u - f*b/z`` must stay below every value to its right
     (a nearer surface to the right casts its shadow leftwards onto the far surface).
@@ -73,7 +74,7 @@ def shadow_mask(depth: np.ndarray, model: KinectNoise = DEFAULT_NOISE) -> np.nda
     h, w = depth.shape
     fb = model.focal * model.baseline
     with np.errstate(divide="ignore"):
-        column = np.where(depth > 0, np.arange(w)[None, :] - fb / depth, np.inf)
+        column = np.where(depth > 0, np.arange(first_column, first_column + w)[None, :] - fb / depth, np.inf)
     right_min = np.minimum.accumulate(column[:, ::-1], axis=1)[:, ::-1]
     beyond = np.concatenate([right_min[:, 1:], np.full((h, 1), np.inf)], axis=1)
     return (depth > 0) & (column > beyond)
@@ -92,23 +93,36 @@ def _edge_pixels(depth: np.ndarray, jump: float) -> np.ndarray:
 
 
 def kinect_noise(
-    depth: np.ndarray, rng: np.random.Generator, model: KinectNoise = DEFAULT_NOISE
+    depth: np.ndarray, rng: np.random.Generator, model: KinectNoise = DEFAULT_NOISE, first_column: int = 0
 ) -> np.ndarray:
     """The noisy uint16 millimetre reading of a clean float depth in metres (0 = no surface):
     compiled in one pass where Numba loads (``noise_jit``), else ``numpy_reading``; both give the
-    same bits from the same draws."""
+    same bits from the same draws. ``first_column``: the frame column of ``depth``'s first one (a
+    window of a frame: shadows compare frame columns; see ``body.window_frame``)."""
     depth = np.asarray(depth, np.float64)
     normal, drop, edge_drop = _draws(depth.shape, rng, model)
-    reading = noisy_reading(np.ascontiguousarray(depth), normal, drop, edge_drop, kernel_settings(model))
-    return numpy_reading(depth, normal, drop, edge_drop, model) if reading is None else reading
+    settings = kernel_settings(model, first_column)
+    reading = noisy_reading(np.ascontiguousarray(depth), normal, drop, edge_drop, settings)
+    if reading is None:
+        return numpy_reading(depth, normal, drop, edge_drop, model, first_column)
+    return reading
 
 
-def kernel_settings(model: KinectNoise) -> np.ndarray:
+def kernel_settings(model: KinectNoise, first_column: int = 0) -> np.ndarray:
     """The model as the float64 ``settings`` of ``noise_jit.noisy_reading``."""
     return np.array(
         [model.focal, model.baseline, model.subpixel, model.min_depth, model.max_depth, model.shadows,
-         model.axial, model.dropout, model.edge_dropout, model.edge_jump], np.float64,
+         model.axial, model.dropout, model.edge_dropout, model.edge_jump, first_column], np.float64,
     )  # fmt: skip
+
+
+def shadow_reach(model: KinectNoise = DEFAULT_NOISE, nearest: float = 0.0) -> int:
+    """How many columns to its right can shadow a pixel when no surface is nearer than ``nearest``
+    metres (0: the model's ``min_depth``): a surface at z shifts the projector column by
+    ``f*b/z`` pixels at most."""
+    return (
+        int(np.ceil(model.focal * model.baseline / (nearest or model.min_depth))) + 1 if model.shadows else 0
+    )
 
 
 def _draws(
@@ -124,12 +138,17 @@ def _draws(
 
 
 def numpy_reading(
-    depth: np.ndarray, normal: np.ndarray, drop: np.ndarray, edge_drop: np.ndarray, model: KinectNoise
+    depth: np.ndarray,
+    normal: np.ndarray,
+    drop: np.ndarray,
+    edge_drop: np.ndarray,
+    model: KinectNoise,
+    first_column: int = 0,
 ) -> np.ndarray:
     """``kinect_noise`` in numpy, from its draws: the reference of the compiled pass."""
     valid = depth > 0
     if model.shadows:
-        valid &= ~shadow_mask(depth, model)
+        valid &= ~shadow_mask(depth, model, first_column)
     fb = model.focal * model.baseline
     z = np.where(valid, depth, 1.0)
     disparity = fb / z

@@ -21,7 +21,8 @@ def noisy_reading(
     """uint16 mm reading of clean ``depth`` (float64 metres, 0 = none) given the draws (float64
     arrays of its shape; an unused term's draw may be any array of that shape) and ``settings``
     (float64: focal, baseline, subpixel, min, max, shadows, axial, dropout, edge_dropout,
-    edge_jump); ``None`` where Numba is missing or fails."""
+    edge_jump, the frame column of ``depth``'s first column); ``None`` where Numba is missing or
+    fails."""
     kernel = _kernel()
     if kernel is None:
         return None
@@ -41,7 +42,7 @@ def _noise(
     """``out``: the reading, row by row (see ``depth.noise`` for the model)."""
     focal, baseline, subpixel, near, far = settings[0], settings[1], settings[2], settings[3], settings[4]
     shadows, axial, dropout = settings[5], settings[6], settings[7]
-    edge_dropout, jump = settings[8], settings[9]
+    edge_dropout, jump, first_column = settings[8], settings[9], settings[10]
     fb = focal * baseline
     step_scale = subpixel * focal * baseline
     height, width = depth.shape
@@ -51,7 +52,7 @@ def _noise(
             right_min = np.inf
             for x in range(width - 1, -1, -1):
                 d = depth[y, x]
-                column = x - fb / d if d > 0 else np.inf
+                column = (x + first_column) - fb / d if d > 0 else np.inf
                 shadowed[x] = d > 0 and column > right_min
                 right_min = min(right_min, column)
         for x in range(width):
@@ -91,4 +92,4 @@ def _kernel() -> Kernel | None:
 def _warm_up(kernel: Kernel) -> None:
     """A 2x2 frame in the argument types of ``noisy_reading``."""
     frame = np.ones((2, 2))
-    kernel(frame, frame, frame, frame, np.ones(10), np.empty((2, 2), np.uint16))
+    kernel(frame, frame, frame, frame, np.ones(11), np.empty((2, 2), np.uint16))

@@ -244,26 +244,37 @@ class Render:
     primitive: np.ndarray
 
 
-def raycast(camera: Camera, primitives: list[Primitive]) -> Render:
+Window = tuple[int, int, int, int]
+"""(top, bottom, left, right): the frame rows ``top .. bottom - 1`` and columns ``left .. right - 1``."""
+
+
+def raycast(camera: Camera, primitives: list[Primitive], window: Window | None = None) -> Render:
     """Z-buffer the primitives: each pixel keeps its nearest hit, labelled by that primitive's rule.
 
     A primitive's hits lie inside its pixel box, so it is intersected and later labelled there only
-    (the room's planes span the frame; a body part covers a few thousand pixels)."""
-    rays = camera.rays()
-    dist = np.full((camera.height, camera.width), np.inf)
-    index = np.full((camera.height, camera.width), -1, np.int16)
+    (the room's planes span the frame; a body part covers a few thousand pixels). With a ``window``
+    only its pixels are cast (arrays of its shape), each with the same ray and primitives as in the
+    whole frame's cast: training reads a body's surroundings only (``body.window_frame``)."""
+    top, bottom, left, right = (0, camera.height, 0, camera.width) if window is None else window
+    rays = camera.rays() if window is None else np.ascontiguousarray(camera.rays()[top:bottom, left:right])
+    shape = rays.shape[:2]
+    dist = np.full(shape, np.inf)
+    index = np.full(shape, -1, np.int16)
     boxes: list[tuple[int, tuple[int, int, int, int]]] = []
     for k, prim in enumerate(primitives):
         box = _pixel_box(camera, prim)
         if box is None:
             continue
-        v0, v1, u0, u1 = box
+        v0, v1 = max(box[0], top) - top, min(box[1], bottom) - top
+        u0, u1 = max(box[2], left) - left, min(box[3], right) - left
+        if v0 >= v1 or u0 >= u1:
+            continue
         sub_rays = rays[v0:v1, u0:u1]
         s = prim.intersect(sub_rays.reshape(-1, 3)).reshape(sub_rays.shape[:2])
         nearer = np.less(s, dist[v0:v1, u0:u1])
         np.copyto(dist[v0:v1, u0:u1], s, where=nearer)
         np.copyto(index[v0:v1, u0:u1], k, where=nearer)
-        boxes.append((k, box))
+        boxes.append((k, (v0, v1, u0, u1)))
     parts = np.full(dist.shape, BACKGROUND, np.uint8)
     for k, (v0, v1, u0, u1) in boxes:
         rule = primitives[k].rule
@@ -275,6 +286,15 @@ def raycast(camera: Camera, primitives: list[Primitive]) -> Render:
             parts[v0:v1, u0:u1][mask] = rule.label(points)
     depth = np.where(np.isfinite(dist), dist * rays[..., 2], 0.0)
     return Render(depth, parts, index)
+
+
+def pixel_boxes_union(camera: Camera, primitives: list[Primitive]) -> Window | None:
+    """The smallest window holding every primitive's pixel box (all its hits); None if none is seen."""
+    boxes = [box for box in (_pixel_box(camera, prim) for prim in primitives) if box is not None]
+    if not boxes:
+        return None
+    v0, v1, u0, u1 = np.array(boxes).T
+    return int(v0.min()), int(v1.max()), int(u0.min()), int(u1.max())
 
 
 # --- the room ----------------------------------------------------------------------------------
