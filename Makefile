@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint bench clean dist package package-test install-desktop icons
 
-$(STAMP): pyproject.toml setup.py segstudio/_native/pixels.c Makefile
+$(STAMP): pyproject.toml setup.py $(wildcard segstudio/_native/*.c) Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev,models,cluster,packaging,jit]"

@@ -92,7 +92,12 @@ def test_the_wheel_holds_every_package_and_resource(artefacts: dict[str, Path]) 
     assert any(n.startswith("segstudio/_native/pixels.") and n.endswith((".so", ".pyd")) for n in names)
     with tarfile.open(artefacts["sdist"]) as archive:
         sdist = set(archive.getnames())
-    for needed in ("setup.py", "segstudio/_native/pixels.c"):
+    for needed in (
+        "setup.py",
+        "segstudio/_native/pixels.c",
+        "segstudio/_native/pq_match.c",
+        "segstudio/_native/sam_kernels.c",
+    ):
         assert any(name.endswith(f"/{needed}") for name in sdist), f"{needed} missing from the sdist"
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(artefacts["wheel"]).read(entry_points).decode()

@@ -1,4 +1,5 @@
-"""Optional compiled loops: ``pixels`` is the C extension (``pixels.c``, built by setup.py), or None.
+"""Optional compiled loops: ``pixels`` is the C extension (``pixels.c``, ``pq_match.c``,
+``sam_kernels.c``, built by setup.py), or None.
 
 Where it did not build, every caller runs its pure twin (numpy, libpng through imagecodecs) with
 the same results, only slower; tests hold the two equal, and the dev install (``make``) fails
