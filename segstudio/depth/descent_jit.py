@@ -3,8 +3,11 @@ without its per-level temporaries (about half its CPU time on the bundled forest
 
 The loops run level by level over all (tree, pixel) pairs, not pair by pair down its tree: the
 pairs of one level are independent, so the processor overlaps their memory reads (node rows, depth
-probes), where a pair's own descent waits on each read in turn (measured 2.6x slower). A pair at
-its leaf stays there (the leaf points to itself). Every operation is the numpy path's, in its
+probes), where a pair's own descent waits on each read in turn (measured 2.6x slower). A pair that
+reaches its leaf (which points to itself) is marked there by its node's complement, so later levels
+pass it without reading its node's row (a cache miss in a deep forest), and the levels stop once
+every pair is marked: 7-11 % less CPU on the bundled forest and on depth-24/28 trees (one process,
+old and new kernels interleaved, same leaves). Every operation is the numpy path's, in its
 order and precision: float32 products, ``np.rint``, clamping to ``0 .. last``, ``row * stride +
 col`` in the frame's coordinate type; no fast-math, so leaves are bit-identical (tests/depth).
 
@@ -44,12 +47,17 @@ def _descend(
         for i in range(rows.size):
             node[tree, i] = roots[tree]
     for _ in range(depth):
+        live = 0
         for tree in range(roots.size):
             for i in range(rows.size):
                 at = node[tree, i]
+                if at < 0:
+                    continue  # reached its leaf at an earlier level
                 child = links[at, 5]
                 if child == at:
-                    continue  # a leaf
+                    node[tree, i] = ~at  # a leaf: marked, so later levels read no node row for it
+                    continue
+                live += 1
                 row, col, inv = rows[i], cols[i], inv_depth[i]
                 u_row = min(max(row + np.rint(nodes[at, 0] * inv), zero), last)
                 u_col = min(max(col + np.rint(nodes[at, 1] * inv), zero), last)
@@ -57,6 +65,12 @@ def _descend(
                 v_col = min(max(col + np.rint(nodes[at, 3] * inv), zero), last)
                 value = flat[np.intp(u_row * stride + u_col)] - flat[np.intp(v_row * stride + v_col)]
                 node[tree, i] = child + 1 if value > nodes[at, 4] else child
+        if live == 0:
+            break  # every pair is at its leaf: the deepest levels cost nothing
+    for tree in range(roots.size):
+        for i in range(rows.size):
+            if node[tree, i] < 0:
+                node[tree, i] = ~node[tree, i]
 
 
 @functools.cache
