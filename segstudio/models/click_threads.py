@@ -84,6 +84,9 @@ class ClickThreads:
 
 
 T = TypeVar("T")
+I = TypeVar("I")
+R = TypeVar("R")
+L = TypeVar("L")
 _spread = threading.local()
 _helpers: ThreadPoolExecutor | None = None
 _helpers_lock = threading.Lock()
@@ -156,6 +159,45 @@ def side_by_side(tasks: Sequence[Callable[[], T]]) -> list[T]:
             future.exception()  # every helper done before the caller's threads are restored
         if threads != 1:
             torch.set_num_threads(threads)
+
+
+def shared(
+    items: Sequence[I], work: Callable[[Iterator[I]], list[R]], lead: Callable[[], L] | None = None
+) -> tuple[L | None, list[R]]:
+    """``lead()`` and ``work``'s results over ``items``, in the items' order: ``work(taken)`` runs
+    once per thread side by side (``side_by_side``), each taking the next item not yet taken
+    from one queue and returning one result per item it took; the calling thread runs ``lead``
+    (the click's serial work that does not need the items) first, then takes items too.
+
+    Why: a fixed half of the items per thread waits, at the end, for the later thread (another
+    process held its core for a moment, or ``lead`` ran first on it); taking items one by one
+    the threads finish together, and the serial work overlaps the helpers' items."""
+    queue = iter(range(len(items)))
+    lock = threading.Lock()
+
+    def run() -> list[tuple[int, R]]:
+        mine: list[int] = []
+
+        def taken() -> Iterator[I]:
+            while True:
+                with lock:
+                    number = next(queue, None)
+                if number is None:
+                    return
+                mine.append(number)
+                yield items[number]
+
+        return list(zip(mine, work(taken()), strict=True))
+
+    def first() -> tuple[L | None, list[tuple[int, R]]]:
+        return (lead() if lead is not None else None), run()
+
+    threads = min(width(), len(items))
+    if threads < 2:
+        return (lead() if lead is not None else None), work(iter(items))
+    (led, own), *others = side_by_side([first, *[run] * (threads - 1)])
+    done = sorted([*own, *(pair for part in others for pair in part)], key=lambda pair: pair[0])
+    return led, [result for _, result in done]
 
 
 def split(items: Sequence[T], parts: int) -> list[Sequence[T]]:

@@ -48,15 +48,15 @@ each op on one torch thread: the attentions between tokens and pixels per group 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import torch
 from torch import nn
 
-from segstudio.models.click_threads import side_by_side, split, width
+from segstudio.models.click_threads import shared, side_by_side, split, width
 from segstudio.models.sam_tokens import Block, TokenWeights, token_weights
 from segstudio.models.sam_upscaling import upscaled_logits
 
@@ -139,6 +139,8 @@ class ImageSide:
     tokens: TokenWeights
     """The token side's weights (``sam_tokens``, shared by the model's images)."""
 
+
+L = TypeVar("L")
 
 CHUNK_PIXELS = 512
 """Pixels per chunk of each block's update of the image tokens (``_updated``): the sum, its norm
@@ -242,17 +244,23 @@ def decode(
         raise ValueError(f"one prompt set at a time, not {points[0].shape[0]}")
     decoder = model.sam_mask_decoder
     final = side.tokens.final
-    hs, updates = _transformer(decoder, side, side.tokens.sparse(*points))
-    scores = final.scores(hs[:1])  # hs: the IoU token, then the mask tokens
-    best = 1 + int(torch.argmax(scores[1:]))  # of masks 1-3 (torch's argmax: the first of ties)
-    if multimask:
-        chosen = [best]
-    elif decoder.dynamic_multimask_via_stability and not decoder.training:
-        chosen = [0, best]
-    else:
-        chosen = [0]
-    hyper = final.hyper(hs[1:], chosen)
-    logits = upscaled_logits(decoder, _first_convolution(side.factored, updates), side, hyper)
+    queries, weighted, updates, products = _transformer(decoder, side, side.tokens.sparse(*points))
+    checked = not multimask and decoder.dynamic_multimask_via_stability and not decoder.training
+    chosen: list[int] = []
+    found: list[torch.Tensor] = []
+
+    def heads() -> torch.Tensor:
+        """The final attention's token side, the IoU head's scores, the choice of masks and their
+        hypernetwork rows: run while the upscaling starts (``upscaled_logits``)."""
+        hs = final.attended(queries, weighted)  # the IoU token, then the mask tokens
+        found.append(final.scores(hs[:1]))
+        best = 1 + int(torch.argmax(found[0][1:]))  # of masks 1-3 (torch's argmax: the first of ties)
+        chosen.extend([best] if multimask else [0, best] if checked else [0])
+        return final.hyper(hs[1:], chosen)
+
+    first = _first_convolution(side.factored, updates, products)
+    logits = upscaled_logits(decoder, first, side, 2 if checked else 1, heads)
+    scores = found[0]
     kept = 0
     if len(chosen) == 2:
         stability = decoder._get_stability_scores(logits[None, :1])
@@ -262,32 +270,44 @@ def decode(
 
 def _transformer(
     decoder: nn.Module, side: ImageSide, tokens: torch.Tensor
-) -> tuple[torch.Tensor, list[Update]]:
+) -> tuple[torch.Tensor, torch.Tensor, list[Update], list[torch.Tensor]]:
     """``TwoWayTransformer.forward`` for one prompt set's tokens (T, c) (``TokenWeights.sparse``),
-    from the flattened image on: the IoU and mask tokens' final outputs (1 + masks, c) and each
-    block's update of the image tokens."""
+    from the flattened image on, but for the final attention's token side (``Final.attended``):
+    the IoU and mask tokens before it (1 + masks, c), its heads' weighted sums of the image, each
+    block's update of the image tokens and their rows through the first transposed convolution
+    (``_through_products``)."""
     s = 1 if decoder.pred_obj_scores else 0
     transformer = decoder.transformer
     read = slice(s, s + 1 + decoder.num_mask_tokens)  # the object score token is not read here
     final = transformer.final_attn_token_to_image
     chunks = side.keys.split(CHUNK_PIXELS)
     updates: list[Update] = []
-    for number, (layer, block) in enumerate(zip(transformer.layers, side.tokens.blocks, strict=True)):
+    blocks = side.tokens.blocks
+    started = products = None
+    for number, (layer, block) in enumerate(zip(transformer.layers, blocks, strict=True)):
         if number == 0:
             queries, pending = _first_block(block, tokens, side)
-        elif number == 1 and side.second is not None:
-            queries, pending = _second_block(block, queries, updates[0], tokens, side.second)
+        elif started is not None:
+            queries, pending = _second_block(block, started, updates[0], tokens, side.second)
         else:
             queries, pending = _block(layer, block, queries, torch.cat(chunks), tokens, side.key_pe)
         last = number == len(transformer.layers) - 1
         query = _heads(side.tokens.final.query((queries + tokens)[read]), final.num_heads) if last else None
         reading = None if query is None else (final, query)
         owned = number > 0  # the chunks are the last block's outputs, no longer read: summed in place
-        chunks, update, scores = _updated(layer.norm4, chunks, *pending, reading, owned)
+        if last:
+            throughs = [*(update.through for update in updates), pending[1]]
+            lead = partial(_through_products, side.factored, throughs)
+        elif number == 0 and side.second is not None:
+            lead = partial(_second_start, blocks[1], queries, tokens, pending[1], side.second)
+        else:
+            lead = None
+        chunks, update, scores, led = _updated(layer.norm4, chunks, *pending, reading, owned, lead)
+        started, products = (None, led) if last else (led, None)
         updates.append(update)
-    assert query is not None and scores is not None
+    assert query is not None and scores is not None and products is not None
     weighted = _final_attention(query, scores, chunks, side.final_pe)
-    return side.tokens.final.attended(queries[read], weighted), updates
+    return queries[read], weighted, updates, products
 
 
 def _updated(
@@ -297,14 +317,17 @@ def _updated(
     through: torch.Tensor,
     final: tuple[nn.Module, torch.Tensor] | None = None,
     owned: bool = False,
-) -> tuple[tuple[torch.Tensor, ...], Update, torch.Tensor | None]:
+    lead: Callable[[], L] | None = None,
+) -> tuple[tuple[torch.Tensor, ...], Update, torch.Tensor | None, L | None]:
     """A block's update of the image tokens, chunk by chunk of ``CHUNK_PIXELS`` (each in L2 while
     it is summed, normed and read): ``norm(chunk + weights^T through)`` (the sum made in the
     chunks themselves when ``owned``, else in a buffer: the image's own) and the norm's mean and
     1 / std per pixel (``Update``). With the final attention and its queries (heads, tokens, d)
     (the last block), also its scores against the new tokens' key projection (heads x tokens,
     pixels), without the positions' share (``_final_attention``) or the key bias (a constant per
-    query, which softmax ignores)."""
+    query, which softmax ignores). The chunks are taken one by one by the click's threads
+    (``click_threads.shared``), the calling thread running ``lead`` first: work of the tokens
+    that does not need this update, whose result comes back last."""
     scores = reach = None
     if final is not None:
         attention, query = final
@@ -316,7 +339,7 @@ def _updated(
     for chunk in chunks:
         starts.append(starts[-1] + chunk.shape[0])
 
-    def run(numbers: Sequence[int]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def run(numbers: Iterable[int]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         buffer = None if owned else chunks[0].new_empty(chunks[0].shape)
         done = []
         for number in numbers:
@@ -334,9 +357,9 @@ def _updated(
             done.append((out, mean, rstd))
         return done
 
-    parts = side_by_side([partial(run, numbers) for numbers in split(range(len(chunks)), width())])
-    outs, means, rstds = zip(*(done for part in parts for done in part), strict=True)
-    return tuple(outs), Update(weights, through, torch.cat(means), torch.cat(rstds)), scores
+    led, done = shared(range(len(chunks)), run, lead)
+    outs, means, rstds = zip(*done, strict=True)
+    return tuple(outs), Update(weights, through, torch.cat(means), torch.cat(rstds)), scores, led
 
 
 def _final_attention(
@@ -386,7 +409,15 @@ def _nested(
     return matrices, added  # type: ignore[return-value]
 
 
-def _first_convolution(factored: Factored, updates: list[Update]) -> tuple[torch.Tensor, ...]:
+def _through_products(factored: Factored, throughs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Each block's update rows (``Update.through``) times its matrix of ``Factored``, for
+    ``_first_convolution``: made while the last block's update is applied (``_updated``'s lead)."""
+    return [through @ matrix for through, matrix in zip(throughs, factored.matrices, strict=True)]
+
+
+def _first_convolution(
+    factored: Factored, updates: list[Update], products: list[torch.Tensor]
+) -> tuple[torch.Tensor, ...]:
     """The first transposed convolution of the last block's image tokens, without multiplying the
     4096 tokens by its 256 x 256 matrix: each block's tokens are its norm (a scale and a shift per
     pixel, ``Update.mean`` and ``rstd``) of the previous ones plus a few rows of weights times
@@ -406,7 +437,7 @@ def _first_convolution(factored: Factored, updates: list[Update]) -> tuple[torch
         count = update.weights.shape[0]
         torch.mul(update.weights, scales[number], out=left[row : row + count])
         torch.mul(update.mean.view(1, -1), scales[number], out=left[row + count : row + count + 1]).neg_()
-        right += [update.through @ factored.matrices[number], factored.sums[number][None]]
+        right += [products[number], factored.sums[number][None]]
         row += count + 1
         if number < len(updates) - 1:
             left[row] = scales[number + 1]
@@ -441,8 +472,24 @@ def _first_block(
     return queries, _tokens_out(block, scores_of, queries)
 
 
+def _second_start(
+    block: Block, queries: torch.Tensor, query_pe: torch.Tensor, through: torch.Tensor, second: Second
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What the second block needs before the first block's update of the image is made (it runs
+    while the chunks are updated, ``_updated``'s lead): its self attention of the tokens, its
+    tokens-to-image queries, and ``right`` (the update's rows, ``through``, through the three
+    projections, and their column sums: ``_second_block``)."""
+    queries = block.self_attention(queries, query_pe)
+    right = torch.cat([through @ second.matrix, second.sums[None]])
+    return queries, _heads(block.to_image_query(queries + query_pe), block.to_image_heads), right
+
+
 def _second_block(
-    block: Block, queries: torch.Tensor, update: Update, query_pe: torch.Tensor, second: Second
+    block: Block,
+    started: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    update: Update,
+    query_pe: torch.Tensor,
+    second: Second,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """sam2's ``TwoWayAttentionBlock.forward`` for the second block: its three projections of the
     image tokens (``keys``, the first block's norm of the image plus ``update``) are never made.
@@ -452,14 +499,12 @@ def _second_block(
     of ``right``) times ``left``; and the weighted sum of the values is the weights, scaled by
     ``rstd``, times the image part and times ``left``, plus the values' constant row (each token's
     weights sum to one)."""
-    queries = block.self_attention(queries, query_pe)
+    queries, query, right = started
     left = torch.cat([update.weights, -update.mean.view(1, -1)])
-    right = torch.cat([update.through @ second.matrix, second.sums[None]])
     rstd = update.rstd.view(1, -1)
     value_width = second.values.shape[-1] * second.values.shape[0]
     key_rows, value_rows, query_rows = right.split([value_width, value_width, right.shape[1] - 2 * value_width], dim=1)
     count, rank, heads = queries.shape[0], left.shape[0], block.to_image_heads
-    query = _heads(block.to_image_query(queries + query_pe), heads)
     weighted = query.new_empty(heads, count, second.values.shape[-1])
     per_head_rows = value_rows.view(rank, heads, -1).transpose(0, 1)
 
