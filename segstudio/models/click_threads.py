@@ -27,6 +27,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from typing import TypeVar
 
 import torch
@@ -84,7 +85,7 @@ class ClickThreads:
 
 
 T = TypeVar("T")
-I = TypeVar("I")
+Item = TypeVar("Item")
 R = TypeVar("R")
 L = TypeVar("L")
 _spread = threading.local()
@@ -140,18 +141,12 @@ def side_by_side(tasks: Sequence[Callable[[], T]]) -> list[T]:
         return [task() for task in tasks]
     threads = torch.get_num_threads()
     helpers = _helper_pool(len(tasks) - 1)
-    inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
-
-    def alone(task: Callable[[], T]) -> T:
-        torch.set_num_threads(1)
-        with torch.inference_mode(inference), torch.set_grad_enabled(grad):  # both are per thread
-            return task()
-
+    modes = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
     if threads != 1:
         torch.set_num_threads(1)
     futures: list[Future[T]] = []
     try:
-        futures = [helpers.submit(alone, task) for task in tasks[1:]]
+        futures = [helpers.submit(_alone, task, *modes) for task in tasks[1:]]
         first = tasks[0]()
         return [first, *(future.result() for future in futures)]
     finally:
@@ -162,23 +157,29 @@ def side_by_side(tasks: Sequence[Callable[[], T]]) -> list[T]:
 
 
 def shared(
-    items: Sequence[I], work: Callable[[Iterator[I]], list[R]], lead: Callable[[], L] | None = None
+    items: Sequence[Item], work: Callable[[Iterator[Item]], list[R]], lead: Callable[[], L] | None = None
 ) -> tuple[L | None, list[R]]:
     """``lead()`` and ``work``'s results over ``items``, in the items' order: ``work(taken)`` runs
-    once per thread side by side (``side_by_side``), each taking the next item not yet taken
-    from one queue and returning one result per item it took; the calling thread runs ``lead``
-    (the click's serial work that does not need the items) first, then takes items too.
+    on up to ``width`` threads at once (the calling one and helpers, each on one torch thread),
+    each taking the next item not yet taken from one queue and returning one result per item it
+    took; the calling thread runs ``lead`` (serial work that does not need the items) first.
 
-    Why: a fixed half of the items per thread waits, at the end, for the later thread (another
-    process held its core for a moment, or ``lead`` ran first on it); taking items one by one
-    the threads finish together, and the serial work overlaps the helpers' items."""
+    Why: with a fixed share of the items per thread (``side_by_side``) the caller waits at the
+    end for the later thread, and for a helper still waking up or whose core another process
+    holds for a moment. Here the threads finish together, the serial work overlaps the helpers'
+    items, and a helper that has not started when the items are all taken is not waited for
+    (it finds nothing to do later): the caller waits only for items a helper is working on."""
+    threads = min(width(), len(items))
+    if threads < 2:
+        return (lead() if lead is not None else None), work(iter(items))
     queue = iter(range(len(items)))
     lock = threading.Lock()
+    states = ["waiting"] * (threads - 1)
 
     def run() -> list[tuple[int, R]]:
         mine: list[int] = []
 
-        def taken() -> Iterator[I]:
+        def taken() -> Iterator[Item]:
             while True:
                 with lock:
                     number = next(queue, None)
@@ -189,15 +190,45 @@ def shared(
 
         return list(zip(mine, work(taken()), strict=True))
 
-    def first() -> tuple[L | None, list[tuple[int, R]]]:
-        return (lead() if lead is not None else None), run()
+    def helper(number: int) -> list[tuple[int, R]]:
+        with lock:
+            if states[number] == "skipped":
+                return []
+            states[number] = "running"
+        return run()
 
-    threads = min(width(), len(items))
-    if threads < 2:
-        return (lead() if lead is not None else None), work(iter(items))
-    (led, own), *others = side_by_side([first, *[run] * (threads - 1)])
-    done = sorted([*own, *(pair for part in others for pair in part)], key=lambda pair: pair[0])
+    before = torch.get_num_threads()
+    pool = _helper_pool(threads - 1)
+    modes = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
+    if before != 1:
+        torch.set_num_threads(1)
+    futures = [pool.submit(_alone, partial(helper, number), *modes) for number in range(threads - 1)]
+    running: list[Future[list[tuple[int, R]]]] = []
+    try:
+        led = lead() if lead is not None else None
+        done = run()
+    finally:
+        with lock:
+            for number, future in enumerate(futures):
+                if states[number] == "running":
+                    running.append(future)
+                else:
+                    states[number] = "skipped"
+        for future in running:
+            future.exception()  # every helper at work done before the caller's threads are restored
+        if before != 1:
+            torch.set_num_threads(before)
+    for future in running:
+        done += future.result()
+    done.sort(key=lambda pair: pair[0])
     return led, [result for _, result in done]
+
+
+def _alone(task: Callable[[], T], inference: bool, grad: bool) -> T:
+    """``task`` on a helper thread, on one torch thread, in the caller's autograd modes (per thread)."""
+    torch.set_num_threads(1)
+    with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+        return task()
 
 
 def split(items: Sequence[T], parts: int) -> list[Sequence[T]]:

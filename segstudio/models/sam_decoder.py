@@ -48,7 +48,7 @@ each op on one torch thread: the attentions between tokens and pixels per group 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple, TypeVar
@@ -56,7 +56,7 @@ from typing import NamedTuple, TypeVar
 import torch
 from torch import nn
 
-from segstudio.models.click_threads import shared, side_by_side, split, width
+from segstudio.models.click_threads import shared, width
 from segstudio.models.sam_tokens import Block, TokenWeights, token_weights
 from segstudio.models.sam_upscaling import upscaled_logits
 
@@ -141,6 +141,10 @@ class ImageSide:
 
 
 L = TypeVar("L")
+
+HEADS_PER_GROUP = 2
+"""Heads per part of an attention's pixel work on more than one thread (``_per_heads``): 8 heads in
+4 parts that the threads take one by one, so neither waits long for the other."""
 
 CHUNK_PIXELS = 512
 """Pixels per chunk of each block's update of the image tokens (``_updated``): the sum, its norm
@@ -373,8 +377,7 @@ def _final_attention(
     scores = scores.view(heads, count, -1)
     weighted = scores.new_empty(heads, count, chunks[0].shape[1])
 
-    def run(group: Sequence[int]) -> None:
-        first, last = group[0], group[-1] + 1
+    def attend(first: int, last: int) -> None:
         weights = scores[first:last].baddbmm_(query[first:last], positions[first:last]).softmax(dim=-1)
         rows, start = weighted[first:last].view(-1, weighted.shape[2]).zero_(), 0
         for chunk in chunks:
@@ -382,7 +385,7 @@ def _final_attention(
             rows.addmm_(weights.view(rows.shape[0], -1)[:, start:stop], chunk)
             start = stop
 
-    side_by_side([partial(run, group) for group in split(range(heads), width())])
+    _per_heads(heads, attend)
     return weighted
 
 
@@ -503,7 +506,8 @@ def _second_block(
     left = torch.cat([update.weights, -update.mean.view(1, -1)])
     rstd = update.rstd.view(1, -1)
     value_width = second.values.shape[-1] * second.values.shape[0]
-    key_rows, value_rows, query_rows = right.split([value_width, value_width, right.shape[1] - 2 * value_width], dim=1)
+    widths = [value_width, value_width, right.shape[1] - 2 * value_width]
+    key_rows, value_rows, query_rows = right.split(widths, dim=1)
     count, rank, heads = queries.shape[0], left.shape[0], block.to_image_heads
     weighted = query.new_empty(heads, count, second.values.shape[-1])
     per_head_rows = value_rows.view(rank, heads, -1).transpose(0, 1)
@@ -527,9 +531,15 @@ def _second_block(
 
 
 def _per_heads(heads: int, attend: Callable[[int, int], None]) -> None:
-    """``attend(first, last)`` for groups of heads, side by side on the click's threads."""
-    groups = split(range(heads), width())
-    side_by_side([partial(attend, group[0], group[-1] + 1) for group in groups])
+    """``attend(first, last)`` for groups of heads: all at once on one thread, else groups of
+    ``HEADS_PER_GROUP`` taken one by one by the click's threads (``click_threads.shared``)."""
+    size = heads if width() < 2 else HEADS_PER_GROUP
+    groups = [(first, min(heads, first + size)) for first in range(0, heads, size)]
+
+    def work(taken: Iterable[tuple[int, int]]) -> list[None]:
+        return [attend(first, last) for first, last in taken]
+
+    shared(groups, work)
 
 
 def _heads(projected: torch.Tensor, heads: int) -> torch.Tensor:
@@ -572,7 +582,8 @@ def _block(
     with_pe = keys + key_pe
     mixed = _tokens_to_image(layer.cross_attn_token_to_image, block, queries + query_pe, with_pe, keys)
     queries = block.after_to_image(queries, mixed)
-    return queries, _image_to_tokens(layer.cross_attn_image_to_token, block, with_pe, queries + query_pe, queries)
+    to_tokens = layer.cross_attn_image_to_token
+    return queries, _image_to_tokens(to_tokens, block, with_pe, queries + query_pe, queries)
 
 
 def _tokens_to_image(

@@ -108,7 +108,8 @@ class Block:
     def after_to_image(self, queries: torch.Tensor, mixed: torch.Tensor) -> torch.Tensor:
         """The tokens after the tokens-to-image attention's heads (``mixed``, (T, c')): its output
         projection, the residual and norm, the MLP, the residual and norm."""
-        queries = self.norms[1](torch.addmm(self.to_image_out.bias, mixed, self.to_image_out.weight).add_(queries))
+        out = self.to_image_out
+        queries = self.norms[1](torch.addmm(out.bias, mixed, out.weight).add_(queries))
         hidden = self.mlp[0](queries)
         hidden = hidden.relu_() if self.relu else self.activation(hidden)
         return self.norms[2](torch.addmm(self.mlp[1].bias, hidden, self.mlp[1].weight).add_(queries))
@@ -259,7 +260,8 @@ def _prompts(encoder: nn.Module) -> Prompts:
 
 
 def _block(layer: nn.Module) -> Block:
-    attention, to_image, to_tokens = layer.self_attn, layer.cross_attn_token_to_image, layer.cross_attn_image_to_token
+    attention = layer.self_attn
+    to_image, to_tokens = layer.cross_attn_token_to_image, layer.cross_attn_image_to_token
     self_scale = (attention.internal_dim // attention.num_heads) ** -0.5
     query = _dense(attention.q_proj, scale=self_scale)
     others = _dense(attention.k_proj, attention.v_proj)
@@ -273,7 +275,7 @@ def _block(layer: nn.Module) -> Block:
         attention.num_heads,
         to_image.num_heads,
         bool(layer.skip_first_layer_pe),
-        Dense(torch.cat([query.weight, others.weight], dim=1).contiguous(), torch.cat([query.bias, others.bias])),
+        Dense(torch.cat([query.weight, others.weight], dim=1), torch.cat([query.bias, others.bias])),
         _dense(attention.out_proj),
         (_norm(layer.norm1), _norm(layer.norm2), _norm(layer.norm3)),
         _dense(to_image.q_proj, scale=(to_image.internal_dim // to_image.num_heads) ** -0.5),
