@@ -21,12 +21,16 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from segstudio.models.click_threads import shared
+from segstudio.models.click_threads import width as click_width
 
 
 class Dense(NamedTuple):
@@ -110,9 +114,33 @@ class Block:
         projection, the residual and norm, the MLP, the residual and norm."""
         out = self.to_image_out
         queries = self.norms[1](torch.addmm(out.bias, mixed, out.weight).add_(queries))
-        hidden = self.mlp[0](queries)
-        hidden = hidden.relu_() if self.relu else self.activation(hidden)
-        return self.norms[2](torch.addmm(self.mlp[1].bias, hidden, self.mlp[1].weight).add_(queries))
+        return self.norms[2](self._mlp(queries).add_(queries))
+
+    def _mlp(self, queries: torch.Tensor) -> torch.Tensor:
+        """The MLP of the tokens; on more than one click thread its hidden units in halves, taken
+        by the threads (``click_threads.shared``): the largest products of the token side (T x
+        256 x 2048 twice), which no pixel work can overlap."""
+        (first, second), width = self.mlp, click_width()
+        if width < 2:
+            hidden = first(queries)
+            hidden = hidden.relu_() if self.relu else self.activation(hidden)
+            return torch.addmm(second.bias, hidden, second.weight)
+        size = -(-first.weight.shape[1] // width)
+        parts = [slice(start, start + size) for start in range(0, first.weight.shape[1], size)]
+
+        def work(taken: Iterable[slice]) -> list[torch.Tensor]:
+            done = []
+            for part in taken:
+                hidden = torch.addmm(first.bias[part], queries, first.weight[:, part])
+                hidden = hidden.relu_() if self.relu else self.activation(hidden)
+                done.append(hidden @ second.weight[part])
+            return done
+
+        _, sums = shared(parts, work)
+        out = sums[0].add_(second.bias)
+        for other in sums[1:]:
+            out.add_(other)
+        return out
 
     def through(self, queries: torch.Tensor) -> torch.Tensor:
         """The image-to-tokens values taken through the output projection per head, its bias
