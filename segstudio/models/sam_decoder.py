@@ -39,11 +39,19 @@ The sums are the same as sam2's, in another order (and the compiled GELU is exac
 so logits agree to float rounding (1e-5 on the tests' decoders): the masks equal
 ``SAM2ImagePredictor``'s but where its logit is that close to the threshold, and the scores to
 1e-5 (``tests/models/test_sam.py``, ``test_sam_decoder.py``).
-sam2's prompt encoder, self attention, norms, MLPs and heads run as they are.
+The few tokens' own work (sam2's prompt encoder, self attention, projections, norms, MLPs and
+heads) runs in few torch calls with weights laid out once per model (``sam_tokens``): it was ~500
+serial calls per click, ~8 ms of CPU at one thread, now ~5.5 (``TokenWeights``).
 
-On more threads than the runner's (``click_threads.setting``) the large parts run side by side,
-each op on one torch thread: the attentions between tokens and pixels per group of heads
-(``_per_heads``), each block's update per run of chunks, the upscaling per run of slices.
+On more threads than the runner's (``click_threads.setting``) the large parts are taken item by
+item by the click's threads, each op on one torch thread (``click_threads.shared``): the attentions
+between tokens and pixels per pair of heads (``_per_heads``), each block's update per chunk, the
+upscaling per slice, the tokens' MLP per half. While the helpers take the first items the calling
+thread runs the tokens' serial work that does not need them (the ``lead``): the second block's
+self attention, queries and rows (``_second_start``) beside the first block's update; the update
+rows through the first convolution (``_through_products``) beside the last; the final attention's
+token side, the IoU head, the choice of masks and their hypernetwork rows (``decode``'s
+``heads``) beside the upscaling, whose slices wait for those rows only at their dot products.
 """
 
 from __future__ import annotations
@@ -248,7 +256,7 @@ def decode(
         raise ValueError(f"one prompt set at a time, not {points[0].shape[0]}")
     decoder = model.sam_mask_decoder
     final = side.tokens.final
-    queries, weighted, updates, products = _transformer(decoder, side, side.tokens.sparse(*points))
+    queries, weighted, first = _transformer(decoder, side, side.tokens.sparse(*points))
     checked = not multimask and decoder.dynamic_multimask_via_stability and not decoder.training
     chosen: list[int] = []
     found: list[torch.Tensor] = []
@@ -262,7 +270,6 @@ def decode(
         chosen.extend([best] if multimask else [0, best] if checked else [0])
         return final.hyper(hs[1:], chosen)
 
-    first = _first_convolution(side.factored, updates, products)
     logits = upscaled_logits(decoder, first, side, 2 if checked else 1, heads)
     scores = found[0]
     kept = 0
@@ -274,12 +281,12 @@ def decode(
 
 def _transformer(
     decoder: nn.Module, side: ImageSide, tokens: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, list[Update], list[torch.Tensor]]:
+) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
     """``TwoWayTransformer.forward`` for one prompt set's tokens (T, c) (``TokenWeights.sparse``),
     from the flattened image on, but for the final attention's token side (``Final.attended``):
-    the IoU and mask tokens before it (1 + masks, c), its heads' weighted sums of the image, each
-    block's update of the image tokens and their rows through the first transposed convolution
-    (``_through_products``)."""
+    the IoU and mask tokens before it (1 + masks, c), its heads' weighted sums of the image, and
+    the first transposed convolution's factors (``_first_convolution``, made beside the final
+    attention)."""
     s = 1 if decoder.pred_obj_scores else 0
     transformer = decoder.transformer
     read = slice(s, s + 1 + decoder.num_mask_tokens)  # the object score token is not read here
@@ -310,8 +317,9 @@ def _transformer(
         started, products = (None, led) if last else (led, None)
         updates.append(update)
     assert query is not None and scores is not None and products is not None
-    weighted = _final_attention(query, scores, chunks, side.final_pe)
-    return queries[read], weighted, updates, products
+    convolution = partial(_first_convolution, side.factored, updates, products)
+    weighted, first = _final_attention(query, scores, chunks, side.final_pe, convolution)
+    return queries[read], weighted, first
 
 
 def _updated(
@@ -367,12 +375,17 @@ def _updated(
 
 
 def _final_attention(
-    query: torch.Tensor, scores: torch.Tensor, chunks: tuple[torch.Tensor, ...], positions: torch.Tensor
-) -> torch.Tensor:
+    query: torch.Tensor,
+    scores: torch.Tensor,
+    chunks: tuple[torch.Tensor, ...],
+    positions: torch.Tensor,
+    lead: Callable[[], L],
+) -> tuple[torch.Tensor, L]:
     """sam2's final attention of the read tokens over the image tokens (``chunks``), from the
     scores against the tokens (``_updated``) plus the positions' share (``ImageSide.final_pe``):
     each head's softmax weights times the image tokens (heads, tokens, c), which
-    ``sam_tokens.Final.attended`` takes through ``W_v,h`` and ``out_proj``."""
+    ``sam_tokens.Final.attended`` takes through ``W_v,h`` and ``out_proj``; and ``lead()``, run
+    by the calling thread while the helpers take the first heads."""
     heads, count, _ = query.shape
     scores = scores.view(heads, count, -1)
     weighted = scores.new_empty(heads, count, chunks[0].shape[1])
@@ -385,8 +398,9 @@ def _final_attention(
             rows.addmm_(weights.view(rows.shape[0], -1)[:, start:stop], chunk)
             start = stop
 
-    _per_heads(heads, attend)
-    return weighted
+    led = _per_heads(heads, attend, lead)
+    assert led is not None
+    return weighted, led
 
 
 def _nested(
@@ -530,16 +544,19 @@ def _second_block(
     return queries, _tokens_out(block, scores_of, queries)
 
 
-def _per_heads(heads: int, attend: Callable[[int, int], None]) -> None:
+def _per_heads(
+    heads: int, attend: Callable[[int, int], None], lead: Callable[[], L] | None = None
+) -> L | None:
     """``attend(first, last)`` for groups of heads: all at once on one thread, else groups of
-    ``HEADS_PER_GROUP`` taken one by one by the click's threads (``click_threads.shared``)."""
+    ``HEADS_PER_GROUP`` taken one by one by the click's threads (``click_threads.shared``), the
+    calling thread running ``lead`` first (its result returned)."""
     size = heads if width() < 2 else HEADS_PER_GROUP
     groups = [(first, min(heads, first + size)) for first in range(0, heads, size)]
 
     def work(taken: Iterable[tuple[int, int]]) -> list[None]:
         return [attend(first, last) for first, last in taken]
 
-    shared(groups, work)
+    return shared(groups, work, lead)[0]
 
 
 def _heads(projected: torch.Tensor, heads: int) -> torch.Tensor:
