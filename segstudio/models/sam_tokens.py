@@ -119,7 +119,8 @@ class Block:
     def _mlp(self, queries: torch.Tensor) -> torch.Tensor:
         """The MLP of the tokens; on more than one click thread its hidden units in halves, taken
         by the threads (``click_threads.shared``): the largest products of the token side (T x
-        256 x 2048 twice), which no pixel work can overlap."""
+        256 x 2048 twice), which no pixel work can overlap (a click on 2 free cores 28.3 / 27.9
+        ms vs 29.3 / 28.2 with the MLP whole, interleaved in one process)."""
         (first, second), width = self.mlp, click_width()
         if width < 2:
             hidden = first(queries)
