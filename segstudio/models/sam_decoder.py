@@ -41,7 +41,7 @@ so logits agree to float rounding (1e-5 on the tests' decoders): the masks equal
 1e-5 (``tests/models/test_sam.py``, ``test_sam_decoder.py``).
 The few tokens' own work (sam2's prompt encoder, self attention, projections, norms, MLPs and
 heads) runs in few torch calls with weights laid out once per model (``sam_tokens``): it was ~500
-serial calls per click, ~8 ms of CPU at one thread, now ~5.5 (``TokenWeights``).
+serial calls per click, 7.9-8.4 ms of CPU at one thread, now 6.1-7.2 (``TokenWeights``).
 
 On more threads than the runner's (``click_threads.setting``) the large parts are taken item by
 item by the click's threads, each op on one torch thread (``click_threads.shared``): the attentions
