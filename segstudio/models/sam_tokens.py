@@ -240,7 +240,7 @@ def token_weights(model: nn.Module) -> TokenWeights:
     """The token side's weights of ``model`` (a ``SAM2Base``: its prompt encoder and mask
     decoder), made once and reused while every parameter is the same tensor, unchanged."""
     decoder, encoder = model.sam_mask_decoder, model.sam_prompt_encoder
-    stamp = tuple((id(parameter), parameter._version) for parameter in model.parameters())
+    stamp = tuple((id(parameter), _version(parameter)) for parameter in model.parameters())
     kept = _CACHE.get(model)
     if kept is not None and kept[0] == stamp:
         return kept[1]
@@ -248,6 +248,12 @@ def token_weights(model: nn.Module) -> TokenWeights:
         weights = _laid_out(decoder, encoder)
     _CACHE[model] = (stamp, weights)
     return weights
+
+
+def _version(parameter: torch.Tensor) -> int:
+    """The tensor's in-place version (inference tensors, made by a module moved in inference
+    mode, keep none: only a new tensor is seen for them)."""
+    return -1 if parameter.is_inference() else int(parameter._version)
 
 
 def _laid_out(decoder: nn.Module, encoder: nn.Module) -> TokenWeights:
@@ -281,7 +287,7 @@ def _prompts(encoder: nn.Module) -> Prompts:
     point_rows = [embedding.weight for embedding in encoder.point_embeddings]
     not_a_point = encoder.not_a_point_embed.weight
     return Prompts(
-        torch.tensor([float(width), float(height)], dtype=gaussian.dtype),
+        torch.tensor([float(width), float(height)], dtype=gaussian.dtype, device=gaussian.device),
         gaussian.clone(),
         torch.cat([not_a_point, *point_rows]),
         not_a_point.clone(),
