@@ -12,9 +12,10 @@ More threads than the runner's are not torch's own (``setting``): torch's OpenMP
 after every op, a few hundred times per click, spin for milliseconds after each (burning the core
 another thread wants) and, when another process holds a core for a moment, each meeting waits for
 it (2 torch threads: 1.5-2.3 s per click beside a depth training, 1 thread 124-185 ms). Instead
-every op runs on one torch thread and the click's large parts, split into independent slices
-(groups of heads, chunks and slices of pixels: ~84% of a click's CPU time), run side by side on
-that many threads (``side_by_side``), which meet once per part.
+every op runs on one torch thread and the click's large parts, split into independent items
+(groups of heads, chunks and slices of pixels, halves of the tokens' MLP), are taken one by one by
+that many threads (``shared``), which meet once per part, while the calling thread first runs the
+click's serial work that does not need the part (its ``lead``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from typing import TypeVar
 
 import torch
@@ -84,6 +86,9 @@ class ClickThreads:
 
 
 T = TypeVar("T")
+Item = TypeVar("Item")
+R = TypeVar("R")
+L = TypeVar("L")
 _spread = threading.local()
 _helpers: ThreadPoolExecutor | None = None
 _helpers_lock = threading.Lock()
@@ -93,7 +98,7 @@ _helpers_lock = threading.Lock()
 def setting(threads: int, narrow: int) -> Iterator[None]:
     """Run the block (a click) on ``threads`` threads, ``narrow`` being the runner's setting: at
     most that, as torch's own threads; more, as ``spread(threads)`` with every op on one torch
-    thread (``side_by_side``), torch's threads restored after."""
+    thread (``shared``), torch's threads restored after."""
     if threads <= narrow:
         yield
         return
@@ -108,7 +113,7 @@ def setting(threads: int, narrow: int) -> Iterator[None]:
 
 @contextmanager
 def spread(cores: int) -> Iterator[None]:
-    """Within the block, ``side_by_side`` runs the click's large independent parts on ``cores``
+    """Within the block, ``shared`` runs the click's large independent parts on ``cores``
     threads at once, each on one torch thread (``setting`` sets torch's own threads to 1 around
     it: a click whose every op is single-threaded and whose threads meet only between parts)."""
     before = getattr(_spread, "cores", 1)
@@ -120,52 +125,92 @@ def spread(cores: int) -> Iterator[None]:
 
 
 def width() -> int:
-    """How many parts ``side_by_side`` runs at once on this thread (``spread``; else 1)."""
+    """How many threads ``shared`` runs at once from this thread (``spread``; else 1)."""
     return int(getattr(_spread, "cores", 1))
 
 
-def side_by_side(tasks: Sequence[Callable[[], T]]) -> list[T]:
-    """Each task's result, the tasks run at once (the first on the calling thread, the others on
-    helper threads), each on one torch thread; one after the other when ``width`` is 1.
+def shared(
+    items: Sequence[Item], work: Callable[[Iterator[Item]], list[R]], lead: Callable[[], L] | None = None
+) -> tuple[L | None, list[R]]:
+    """``lead()`` and ``work``'s results over ``items``, in the items' order: ``work(taken)`` runs
+    on up to ``width`` threads at once (the calling one and helpers, each on one torch thread),
+    each taking the next item not yet taken from one queue and returning one result per item it
+    took; the calling thread runs ``lead`` (serial work that does not need the items) first.
 
     Why: torch splits each op between its threads, which meet after every op, a few hundred times
     per click; its OpenMP threads then spin for milliseconds (burning the core another thread or
     process wants) and, when another process holds a core for a moment, each meeting waits for it
     (2 threads: 2.3 s per click beside a depth training, 1 thread 185 ms). A click's large parts
-    split into independent slices (pixels, chunks, heads) meet once each instead."""
-    if width() < 2 or len(tasks) < 2:
-        return [task() for task in tasks]
-    threads = torch.get_num_threads()
-    helpers = _helper_pool(len(tasks) - 1)
-    inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
+    split into independent items meet once each instead. With a fixed share of the items per
+    thread the caller would wait at the end for the later thread, for a helper still waking up or
+    whose core another process holds for a moment; taking them one by one the threads finish
+    together, the serial work overlaps the helpers' items, and a helper that has not started
+    when the items are all taken is not waited for (it finds nothing to do later): the caller
+    waits only for items a helper is working on."""
+    threads = min(width(), len(items))
+    if threads < 2:
+        return (lead() if lead is not None else None), work(iter(items))
+    queue = iter(range(len(items)))
+    lock = threading.Lock()
+    states = ["waiting"] * (threads - 1)
 
-    def alone(task: Callable[[], T]) -> T:
-        torch.set_num_threads(1)
-        with torch.inference_mode(inference), torch.set_grad_enabled(grad):  # both are per thread
-            return task()
+    def run() -> list[tuple[int, R]]:
+        mine: list[int] = []
 
-    if threads != 1:
+        def taken() -> Iterator[Item]:
+            while True:
+                with lock:
+                    number = next(queue, None)
+                if number is None:
+                    return
+                mine.append(number)
+                yield items[number]
+
+        return list(zip(mine, work(taken()), strict=True))
+
+    def helper(number: int) -> list[tuple[int, R]]:
+        with lock:
+            if states[number] == "skipped":
+                return []
+            states[number] = "running"
+        return run()
+
+    before = torch.get_num_threads()
+    pool = _helper_pool(threads - 1)
+    modes = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
+    if before != 1:
         torch.set_num_threads(1)
-    futures: list[Future[T]] = []
+    futures = [pool.submit(_alone, partial(helper, number), *modes) for number in range(threads - 1)]
+    running: list[Future[list[tuple[int, R]]]] = []
     try:
-        futures = [helpers.submit(alone, task) for task in tasks[1:]]
-        first = tasks[0]()
-        return [first, *(future.result() for future in futures)]
+        led = lead() if lead is not None else None
+        done = run()
     finally:
-        for future in futures:
-            future.exception()  # every helper done before the caller's threads are restored
-        if threads != 1:
-            torch.set_num_threads(threads)
+        with lock:
+            for number, future in enumerate(futures):
+                if states[number] == "running":
+                    running.append(future)
+                else:
+                    states[number] = "skipped"
+        for future in running:
+            future.exception()  # every helper at work done before the caller's threads are restored
+        if before != 1:
+            torch.set_num_threads(before)
+    for future in running:
+        done += future.result()
+    done.sort(key=lambda pair: pair[0])
+    return led, [result for _, result in done]
 
 
-def split(items: Sequence[T], parts: int) -> list[Sequence[T]]:
-    """``items`` in at most ``parts`` contiguous runs of (nearly) equal length, none empty."""
-    parts = max(1, min(parts, len(items)))
-    return [items[len(items) * part // parts : len(items) * (part + 1) // parts] for part in range(parts)]
+def _alone(task: Callable[[], T], inference: bool, grad: bool) -> T:
+    """``task`` on a helper thread, on one torch thread, in the caller's autograd modes (per thread)."""
+    torch.set_num_threads(1)
+    with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+        return task()
 
 
 def _helper_pool(count: int) -> ThreadPoolExecutor:
-    """The helper threads of ``side_by_side``, made once (again, larger, when more are asked for)."""
+    """The helper threads of ``shared``, made once (again, larger, when more are asked for)."""
     global _helpers
     with _helpers_lock:
         if _helpers is None or _helpers._max_workers < count:

@@ -340,8 +340,9 @@ class SamPredictor:
         box: np.ndarray | None,
         multimask: bool,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """sam2's prompt transform, then its prompt encoder and mask decoder (``sam_decoder``): the
-        kept mask's (h, w) low-res logits and its score, before any upsampling."""
+        """sam2's prompt transform, then its prompt encoder and mask decoder (``sam_tokens``,
+        ``sam_decoder``): the kept mask's (h, w) low-res logits and its score, before any
+        upsampling."""
         _, points, point_labels, boxes = self._predictor._prep_prompts(coords, labels, box, None, True)
         if boxes is not None:  # sam2's _predict: the box's corners go first, labelled 2 and 3
             corners = boxes.reshape(-1, 2, 2)

@@ -39,24 +39,33 @@ The sums are the same as sam2's, in another order (and the compiled GELU is exac
 so logits agree to float rounding (1e-5 on the tests' decoders): the masks equal
 ``SAM2ImagePredictor``'s but where its logit is that close to the threshold, and the scores to
 1e-5 (``tests/models/test_sam.py``, ``test_sam_decoder.py``).
-sam2's prompt encoder, self attention, norms, MLPs and heads run as they are.
+The few tokens' own work (sam2's prompt encoder, self attention, projections, norms, MLPs and
+heads) runs in few torch calls with weights laid out once per model (``sam_tokens``): it was ~500
+serial calls per click, 7.9-8.4 ms of CPU at one thread, now 6.1-7.2 (``TokenWeights``).
 
-On more threads than the runner's (``click_threads.setting``) the large parts run side by side,
-each op on one torch thread: the attentions between tokens and pixels per group of heads
-(``_per_heads``), each block's update per run of chunks, the upscaling per run of slices.
+On more threads than the runner's (``click_threads.setting``) the large parts are taken item by
+item by the click's threads, each op on one torch thread (``click_threads.shared``): the attentions
+between tokens and pixels per group of heads (``_per_heads``), each block's update per chunk, the
+upscaling per slice, the tokens' MLP per half. While the helpers take the first items the calling
+thread runs the tokens' serial work that does not need them (the ``lead``): the second block's
+self attention, queries and rows (``_second_start``) beside the first block's update; the update
+rows through the first convolution (``_through_products``) beside the last; the final attention's
+token side, the IoU head, the choice of masks and their hypernetwork rows (``decode``'s
+``heads``) beside the upscaling, whose slices wait for those rows only at their dot products.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import torch
 from torch import nn
 
-from segstudio.models.click_threads import side_by_side, split, width
+from segstudio.models.click_threads import shared, width
+from segstudio.models.sam_tokens import Block, TokenWeights, token_weights
 from segstudio.models.sam_upscaling import upscaled_logits
 
 
@@ -135,6 +144,11 @@ class ImageSide:
     final_pe: torch.Tensor
     """The final attention's keys' share of the positions (heads, c / heads, pixels): the positional
     encoding through its key projection, per head."""
+    tokens: TokenWeights
+    """The token side's weights (``sam_tokens``, shared by the model's images)."""
+
+
+L = TypeVar("L")
 
 
 CHUNK_PIXELS = 512
@@ -168,7 +182,8 @@ def image_side(model: nn.Module, features: dict[str, object], key_pe: torch.Tens
     second = _second(transformer, keys, key_pe) if len(transformer.layers) > 1 else None
     final = transformer.final_attn_token_to_image
     final_pe = (key_pe @ final.k_proj.weight.t()).t().reshape(final.num_heads, -1, keys.shape[0]).contiguous()
-    return ImageSide(keys, key_pe, (height, width), first, weights, added, factored, second, final_pe)
+    tokens = token_weights(model)
+    return ImageSide(keys, key_pe, (height, width), first, weights, added, factored, second, final_pe, tokens)
 
 
 def _second(transformer: nn.Module, keys: torch.Tensor, key_pe: torch.Tensor) -> Second:
@@ -237,18 +252,23 @@ def decode(
     if points[0].shape[0] != 1:
         raise ValueError(f"one prompt set at a time, not {points[0].shape[0]}")
     decoder = model.sam_mask_decoder
-    sparse, _ = model.sam_prompt_encoder(points=points, boxes=None, masks=None)
-    hs, updates = _transformer(decoder, side, sparse)
-    scores = decoder.iou_prediction_head(hs[:, 0])[0]  # hs: the IoU token, then the mask tokens
-    best = 1 + int(torch.argmax(scores[1:]))  # of masks 1-3 (torch's argmax: the first of ties)
-    if multimask:
-        chosen = [best]
-    elif decoder.dynamic_multimask_via_stability and not decoder.training:
-        chosen = [0, best]
-    else:
-        chosen = [0]
-    hyper = torch.cat([decoder.output_hypernetworks_mlps[i](hs[:, 1 + i]) for i in chosen])
-    logits = upscaled_logits(decoder, _first_convolution(side.factored, updates), side, hyper)
+    final = side.tokens.final
+    queries, weighted, first = _transformer(decoder, side, side.tokens.sparse(*points))
+    checked = not multimask and decoder.dynamic_multimask_via_stability and not decoder.training
+    chosen: list[int] = []
+    found: list[torch.Tensor] = []
+
+    def heads() -> torch.Tensor:
+        """The final attention's token side, the IoU head's scores, the choice of masks and their
+        hypernetwork rows: run while the upscaling starts (``upscaled_logits``)."""
+        hs = final.attended(queries, weighted)  # the IoU token, then the mask tokens
+        found.append(final.scores(hs[:1]))
+        best = 1 + int(torch.argmax(found[0][1:]))  # of masks 1-3 (torch's argmax: the first of ties)
+        chosen.extend([best] if multimask else [0, best] if checked else [0])
+        return final.hyper(hs[1:], chosen)
+
+    logits = upscaled_logits(decoder, first, side, 2 if checked else 1, heads)
+    scores = found[0]
     kept = 0
     if len(chosen) == 2:
         stability = decoder._get_stability_scores(logits[None, :1])
@@ -257,37 +277,46 @@ def decode(
 
 
 def _transformer(
-    decoder: nn.Module, side: ImageSide, sparse: torch.Tensor
-) -> tuple[torch.Tensor, list[Update]]:
-    """``TwoWayTransformer.forward`` for one prompt set, from the flattened image on: the IoU and
-    mask tokens' final outputs (1, 1 + masks, c) and each block's update of the image tokens."""
+    decoder: nn.Module, side: ImageSide, tokens: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+    """``TwoWayTransformer.forward`` for one prompt set's tokens (T, c) (``TokenWeights.sparse``),
+    from the flattened image on, but for the final attention's token side (``Final.attended``):
+    the IoU and mask tokens before it (1 + masks, c), its heads' weighted sums of the image, and
+    the first transposed convolution's factors (``_first_convolution``, made beside the final
+    attention)."""
     s = 1 if decoder.pred_obj_scores else 0
-    weights = [decoder.iou_token.weight, decoder.mask_tokens.weight]
-    if decoder.pred_obj_scores:
-        weights.insert(0, decoder.obj_score_token.weight)
-    tokens = torch.cat((torch.cat(weights, dim=0)[None], sparse), dim=1)
-
     transformer = decoder.transformer
     read = slice(s, s + 1 + decoder.num_mask_tokens)  # the object score token is not read here
     final = transformer.final_attn_token_to_image
     chunks = side.keys.split(CHUNK_PIXELS)
     updates: list[Update] = []
-    for number, layer in enumerate(transformer.layers):
+    blocks = side.tokens.blocks
+    started = products = None
+    for number, (layer, block) in enumerate(zip(transformer.layers, blocks, strict=True)):
         if number == 0:
-            queries, pending = _first_block(layer, tokens, side)
-        elif number == 1 and side.second is not None:
-            queries, pending = _second_block(layer, queries, updates[0], tokens, side.second)
+            queries, pending = _first_block(block, tokens, side)
+        elif started is not None:
+            queries, pending = _second_block(block, started, updates[0], tokens, side.second)
         else:
-            queries, pending = _block(layer, queries, torch.cat(chunks), tokens, side.key_pe)
+            queries, pending = _block(layer, block, queries, torch.cat(chunks), tokens, side.key_pe)
         last = number == len(transformer.layers) - 1
-        query = _heads(final.q_proj((queries + tokens)[:, read]), final.num_heads) if last else None
+        query = _heads(side.tokens.final.query((queries + tokens)[read]), final.num_heads) if last else None
         reading = None if query is None else (final, query)
         owned = number > 0  # the chunks are the last block's outputs, no longer read: summed in place
-        chunks, update, scores = _updated(layer.norm4, chunks, *pending, reading, owned)
+        if last:
+            throughs = [*(update.through for update in updates), pending[1]]
+            lead = partial(_through_products, side.factored, throughs)
+        elif number == 0 and side.second is not None:
+            lead = partial(_second_start, blocks[1], queries, tokens, pending[1], side.second)
+        else:
+            lead = None
+        chunks, update, scores, led = _updated(layer.norm4, chunks, *pending, reading, owned, lead)
+        started, products = (None, led) if last else (led, None)
         updates.append(update)
-    assert query is not None and scores is not None
-    attn_out = _final_attention(final, query, scores, chunks, side.final_pe)
-    return transformer.norm_final_attn(queries[:, read] + attn_out), updates
+    assert query is not None and scores is not None and products is not None
+    convolution = partial(_first_convolution, side.factored, updates, products)
+    weighted, first = _final_attention(query, scores, chunks, side.final_pe, convolution)
+    return queries[read], weighted, first
 
 
 def _updated(
@@ -297,14 +326,17 @@ def _updated(
     through: torch.Tensor,
     final: tuple[nn.Module, torch.Tensor] | None = None,
     owned: bool = False,
-) -> tuple[tuple[torch.Tensor, ...], Update, torch.Tensor | None]:
+    lead: Callable[[], L] | None = None,
+) -> tuple[tuple[torch.Tensor, ...], Update, torch.Tensor | None, L | None]:
     """A block's update of the image tokens, chunk by chunk of ``CHUNK_PIXELS`` (each in L2 while
     it is summed, normed and read): ``norm(chunk + weights^T through)`` (the sum made in the
     chunks themselves when ``owned``, else in a buffer: the image's own) and the norm's mean and
     1 / std per pixel (``Update``). With the final attention and its queries (heads, tokens, d)
     (the last block), also its scores against the new tokens' key projection (heads x tokens,
     pixels), without the positions' share (``_final_attention``) or the key bias (a constant per
-    query, which softmax ignores)."""
+    query, which softmax ignores). The chunks are taken one by one by the click's threads
+    (``click_threads.shared``), the calling thread running ``lead`` first: work of the tokens
+    that does not need this update, whose result comes back last."""
     scores = reach = None
     if final is not None:
         attention, query = final
@@ -316,7 +348,7 @@ def _updated(
     for chunk in chunks:
         starts.append(starts[-1] + chunk.shape[0])
 
-    def run(numbers: Sequence[int]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def run(numbers: Iterable[int]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         buffer = None if owned else chunks[0].new_empty(chunks[0].shape)
         done = []
         for number in numbers:
@@ -334,28 +366,28 @@ def _updated(
             done.append((out, mean, rstd))
         return done
 
-    parts = side_by_side([partial(run, numbers) for numbers in split(range(len(chunks)), width())])
-    outs, means, rstds = zip(*(done for part in parts for done in part), strict=True)
-    return tuple(outs), Update(weights, through, torch.cat(means), torch.cat(rstds)), scores
+    led, done = shared(range(len(chunks)), run, lead)
+    outs, means, rstds = zip(*done, strict=True)
+    return tuple(outs), Update(weights, through, torch.cat(means), torch.cat(rstds)), scores, led
 
 
 def _final_attention(
-    attention: nn.Module,
     query: torch.Tensor,
     scores: torch.Tensor,
     chunks: tuple[torch.Tensor, ...],
     positions: torch.Tensor,
-) -> torch.Tensor:
+    lead: Callable[[], L],
+) -> tuple[torch.Tensor, L]:
     """sam2's final attention of the read tokens over the image tokens (``chunks``), from the
     scores against the tokens (``_updated``) plus the positions' share (``ImageSide.final_pe``):
-    each head's output is its softmax weights times the image tokens, then ``W_v,h`` (the weights
-    sum to one, so the value bias just adds), then ``out_proj``."""
+    each head's softmax weights times the image tokens (heads, tokens, c), which
+    ``sam_tokens.Final.attended`` takes through ``W_v,h`` and ``out_proj``; and ``lead()``, run
+    by the calling thread while the helpers take the first heads."""
     heads, count, _ = query.shape
     scores = scores.view(heads, count, -1)
     weighted = scores.new_empty(heads, count, chunks[0].shape[1])
 
-    def run(group: Sequence[int]) -> None:
-        first, last = group[0], group[-1] + 1
+    def attend(first: int, last: int) -> None:
         weights = scores[first:last].baddbmm_(query[first:last], positions[first:last]).softmax(dim=-1)
         rows, start = weighted[first:last].view(-1, weighted.shape[2]).zero_(), 0
         for chunk in chunks:
@@ -363,11 +395,9 @@ def _final_attention(
             rows.addmm_(weights.view(rows.shape[0], -1)[:, start:stop], chunk)
             start = stop
 
-    side_by_side([partial(run, group) for group in split(range(heads), width())])
-    weighted = weighted.view(heads * count, -1)
-    w_v = attention.v_proj.weight.view(heads, -1, weighted.shape[1])
-    out = torch.einsum("htc,hdc->thd", weighted.view(heads, count, -1), w_v).reshape(1, count, -1)
-    return attention.out_proj(out + attention.v_proj.bias)
+    led = _per_heads(heads, attend, lead)
+    assert led is not None
+    return weighted, led
 
 
 def _nested(
@@ -393,7 +423,15 @@ def _nested(
     return matrices, added  # type: ignore[return-value]
 
 
-def _first_convolution(factored: Factored, updates: list[Update]) -> tuple[torch.Tensor, ...]:
+def _through_products(factored: Factored, throughs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Each block's update rows (``Update.through``) times its matrix of ``Factored``, for
+    ``_first_convolution``: made while the last block's update is applied (``_updated``'s lead)."""
+    return [through @ matrix for through, matrix in zip(throughs, factored.matrices, strict=True)]
+
+
+def _first_convolution(
+    factored: Factored, updates: list[Update], products: list[torch.Tensor]
+) -> tuple[torch.Tensor, ...]:
     """The first transposed convolution of the last block's image tokens, without multiplying the
     4096 tokens by its 256 x 256 matrix: each block's tokens are its norm (a scale and a shift per
     pixel, ``Update.mean`` and ``rstd``) of the previous ones plus a few rows of weights times
@@ -413,7 +451,7 @@ def _first_convolution(factored: Factored, updates: list[Update]) -> tuple[torch
         count = update.weights.shape[0]
         torch.mul(update.weights, scales[number], out=left[row : row + count])
         torch.mul(update.mean.view(1, -1), scales[number], out=left[row + count : row + count + 1]).neg_()
-        right += [update.through @ factored.matrices[number], factored.sums[number][None]]
+        right += [products[number], factored.sums[number][None]]
         row += count + 1
         if number < len(updates) - 1:
             left[row] = scales[number + 1]
@@ -423,41 +461,49 @@ def _first_convolution(factored: Factored, updates: list[Update]) -> tuple[torch
 
 
 def _first_block(
-    block: nn.Module, tokens: torch.Tensor, side: ImageSide
+    block: Block, tokens: torch.Tensor, side: ImageSide
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """sam2's ``TwoWayAttentionBlock.forward`` for the first block (queries = their positions =
-    the prompt tokens), with the image's projections taken from ``side.first``: the new queries
-    and the image tokens' update (``_tokens_out``), applied by ``_updated``."""
+    the prompt tokens (T, c)), with the image's projections taken from ``side.first``: the new
+    queries and the image tokens' update (``_tokens_out``), applied by ``_updated``."""
     keys_to, values_to, image_queries = side.first
-    if block.skip_first_layer_pe:
-        queries = block.self_attn(q=tokens, k=tokens, v=tokens)
-    else:
-        queries = tokens + block.self_attn(q=tokens + tokens, k=tokens + tokens, v=tokens)
-    queries = block.norm1(queries)
-    to_image = block.cross_attn_token_to_image
-    query = _heads(to_image.q_proj(queries + tokens), to_image.num_heads)
-    weighted = query.new_empty(to_image.num_heads, tokens.shape[1], values_to.shape[-1])
+    queries = block.self_attention(tokens, tokens)
+    query = _heads(block.to_image_query(queries + tokens), block.to_image_heads)
+    count = tokens.shape[0]
+    weighted = query.new_empty(block.to_image_heads, count, values_to.shape[-1])
 
     def attend(first: int, last: int) -> None:
         weights = torch.bmm(query[first:last], keys_to[first:last]).softmax(dim=-1)  # (heads, tokens, pixels)
         torch.bmm(weights, values_to[first:last], out=weighted[first:last])
 
-    _per_heads(to_image.num_heads, attend)
-    weighted = weighted.transpose(0, 1).reshape(1, tokens.shape[1], -1)
-    queries = block.norm2(queries + to_image.out_proj(weighted))
-    queries = block.norm3(queries + block.mlp(queries))
-    to_tokens = block.cross_attn_image_to_token
-    heads = to_tokens.num_heads
-    key = _heads(to_tokens.k_proj(queries + tokens), heads)
+    _per_heads(block.to_image_heads, attend)
+    queries = block.after_to_image(queries, weighted.transpose(0, 1).reshape(count, -1))
+    key = _heads(block.to_tokens_key(queries + tokens), block.to_tokens_out.shape[0])
 
     def scores_of(first: int, last: int) -> torch.Tensor:
         return torch.bmm(key[first:last], image_queries[first:last])  # (heads, tokens, pixels)
 
-    return queries, _tokens_out(to_tokens, scores_of, queries)
+    return queries, _tokens_out(block, scores_of, queries)
+
+
+def _second_start(
+    block: Block, queries: torch.Tensor, query_pe: torch.Tensor, through: torch.Tensor, second: Second
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What the second block needs before the first block's update of the image is made (it runs
+    while the chunks are updated, ``_updated``'s lead): its self attention of the tokens, its
+    tokens-to-image queries, and ``right`` (the update's rows, ``through``, through the three
+    projections, and their column sums: ``_second_block``)."""
+    queries = block.self_attention(queries, query_pe)
+    right = torch.cat([through @ second.matrix, second.sums[None]])
+    return queries, _heads(block.to_image_query(queries + query_pe), block.to_image_heads), right
 
 
 def _second_block(
-    block: nn.Module, queries: torch.Tensor, update: Update, query_pe: torch.Tensor, second: Second
+    block: Block,
+    started: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    update: Update,
+    query_pe: torch.Tensor,
+    second: Second,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """sam2's ``TwoWayAttentionBlock.forward`` for the second block: its three projections of the
     image tokens (``keys``, the first block's norm of the image plus ``update``) are never made.
@@ -467,16 +513,13 @@ def _second_block(
     of ``right``) times ``left``; and the weighted sum of the values is the weights, scaled by
     ``rstd``, times the image part and times ``left``, plus the values' constant row (each token's
     weights sum to one)."""
-    queries = _self_attention(block, queries, query_pe)
+    queries, query, right = started
     left = torch.cat([update.weights, -update.mean.view(1, -1)])
-    right = torch.cat([update.through @ second.matrix, second.sums[None]])
     rstd = update.rstd.view(1, -1)
-    to_image, to_tokens = block.cross_attn_token_to_image, block.cross_attn_image_to_token
-    key_rows, value_rows, query_rows = right.split(
-        [to_image.internal_dim, to_image.internal_dim, to_tokens.internal_dim], dim=1
-    )
-    count, rank, heads = queries.shape[1], left.shape[0], to_image.num_heads
-    query = _heads(to_image.q_proj(queries + query_pe), heads)
+    value_width = second.values.shape[-1] * second.values.shape[0]
+    widths = [value_width, value_width, right.shape[1] - 2 * value_width]
+    key_rows, value_rows, query_rows = right.split(widths, dim=1)
+    count, rank, heads = queries.shape[0], left.shape[0], block.to_image_heads
     weighted = query.new_empty(heads, count, second.values.shape[-1])
     per_head_rows = value_rows.view(rank, heads, -1).transpose(0, 1)
 
@@ -488,29 +531,37 @@ def _second_block(
         out.add_(second.value_row[first:last]).baddbmm_(through_left, per_head_rows[first:last])
 
     _per_heads(heads, attend)
-    queries = block.norm2(queries + to_image.out_proj(weighted.transpose(0, 1).reshape(1, count, -1)))
-    queries = block.norm3(queries + block.mlp(queries))
-    key = _heads(to_tokens.k_proj(queries + query_pe), to_tokens.num_heads)
+    queries = block.after_to_image(queries, weighted.transpose(0, 1).reshape(count, -1))
+    key = _heads(block.to_tokens_key(queries + query_pe), block.to_tokens_out.shape[0])
 
     def scores_of(first: int, last: int) -> torch.Tensor:
         image, constant = second.queries, second.query_constant
         return _projected_scores(key, image, constant, query_rows, left, rstd, first, last)
 
-    return queries, _tokens_out(to_tokens, scores_of, queries)
+    return queries, _tokens_out(block, scores_of, queries)
 
 
-def _per_heads(heads: int, attend: Callable[[int, int], None]) -> None:
-    """``attend(first, last)`` for groups of heads, side by side on the click's threads."""
-    groups = split(range(heads), width())
-    side_by_side([partial(attend, group[0], group[-1] + 1) for group in groups])
+def _per_heads(
+    heads: int, attend: Callable[[int, int], None], lead: Callable[[], L] | None = None
+) -> L | None:
+    """``attend(first, last)`` for groups of heads, one group per click thread, taken one by one
+    by the threads (``click_threads.shared``: a late helper's group is taken by the caller), the
+    calling thread running ``lead`` first (its result returned). Pairs of heads (4 groups on 2
+    threads) balanced no better on 2 free cores and cost more calls: a click 28.3 / 27.9 ms vs
+    27.4 / 27.1 ms with 4 heads a group (interleaved in one process, others held off by ``chrt``)."""
+    size = -(-heads // width())
+    groups = [(first, min(heads, first + size)) for first in range(0, heads, size)]
+
+    def work(taken: Iterable[tuple[int, int]]) -> list[None]:
+        return [attend(first, last) for first, last in taken]
+
+    return shared(groups, work, lead)[0]
 
 
 def _heads(projected: torch.Tensor, heads: int) -> torch.Tensor:
-    """A projection of the tokens (1, tokens, c') as (heads, tokens, c' / heads), scaled by
-    sam2's 1 / sqrt(c' / heads)."""
-    count = projected.shape[1]
-    per_head = projected[0].view(count, heads, -1).transpose(0, 1)
-    return per_head * per_head.shape[-1] ** -0.5
+    """A projection of the tokens (tokens, c') as (heads, tokens, c' / heads), a view (sam2's
+    1 / sqrt(c' / heads) is in the projection's weights, ``sam_tokens``)."""
+    return projected.view(projected.shape[0], heads, -1).transpose(0, 1)
 
 
 def _projected_scores(
@@ -534,77 +585,72 @@ def _projected_scores(
     return scores.baddbmm_(query, constant[first:last])
 
 
-def _self_attention(block: nn.Module, queries: torch.Tensor, query_pe: torch.Tensor) -> torch.Tensor:
-    """A later block's self attention of the tokens and its norm, as sam2's."""
-    if block.skip_first_layer_pe:
-        return block.norm1(block.self_attn(q=queries, k=queries, v=queries))
-    q = queries + query_pe
-    return block.norm1(queries + block.self_attn(q=q, k=q, v=queries))
-
-
 def _block(
-    block: nn.Module, queries: torch.Tensor, keys: torch.Tensor, query_pe: torch.Tensor, key_pe: torch.Tensor
+    layer: nn.Module,
+    block: Block,
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    query_pe: torch.Tensor,
+    key_pe: torch.Tensor,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """sam2's ``TwoWayAttentionBlock.forward`` after the second, its two cross attentions regrouped."""
-    queries = _self_attention(block, queries, query_pe)
+    queries = block.self_attention(queries, query_pe)
     with_pe = keys + key_pe
-    queries = block.norm2(
-        queries + _tokens_to_image(block.cross_attn_token_to_image, queries + query_pe, with_pe, keys)
-    )
-    queries = block.norm3(queries + block.mlp(queries))
-    return queries, _image_to_tokens(block.cross_attn_image_to_token, with_pe, queries + query_pe, queries)
+    mixed = _tokens_to_image(layer.cross_attn_token_to_image, block, queries + query_pe, with_pe, keys)
+    queries = block.after_to_image(queries, mixed)
+    to_tokens = layer.cross_attn_image_to_token
+    return queries, _image_to_tokens(to_tokens, block, with_pe, queries + query_pe, queries)
 
 
-def _tokens_to_image(attention: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """sam2's ``Attention.forward`` for a few queries (1, tokens, c) over the image's many keys and
-    values (pixels, c), with no projection of the image: each head's scores are ``(q W_q,h) W_k,h``
-    against the image itself (the key bias adds a constant per query, which softmax ignores), and
-    each head's output is its weights times the image, then ``W_v,h`` (the weights sum to one, so
-    the value bias just adds). The same sums as projecting all 4096 keys and values, grouped so
-    that 2 x 8 rows per token meet the image instead of 2 x 128 projection columns per pixel."""
+def _tokens_to_image(
+    attention: nn.Module, block: Block, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+) -> torch.Tensor:
+    """sam2's ``Attention.forward`` for a few queries (tokens, c) over the image's many keys and
+    values (pixels, c), with no projection of the image, before its output projection (tokens,
+    c'): each head's scores are ``(q W_q,h) W_k,h`` against the image itself (the key bias adds a
+    constant per query, which softmax ignores), and each head's output is its weights times the
+    image, then ``W_v,h`` (the weights sum to one, so the value bias just adds). The same sums as
+    projecting all 4096 keys and values, grouped so that 2 x 8 rows per token meet the image
+    instead of 2 x 128 projection columns per pixel."""
     heads, dim = attention.num_heads, attention.internal_dim
     per_head = dim // heads
-    count = q.shape[1]
-    query = attention.q_proj(q)[0].view(count, heads, per_head) * per_head**-0.5
+    count = q.shape[0]
+    query = block.to_image_query(q).view(count, heads, per_head)
     w_k = attention.k_proj.weight.view(heads, per_head, -1)
     reach = torch.einsum("thd,hdc->htc", query, w_k).reshape(heads * count, -1)
     weighted = (reach @ k.t()).softmax(dim=-1) @ v  # (heads x tokens, c)
     w_v = attention.v_proj.weight.view(heads, per_head, -1)
-    out = torch.einsum("htc,hdc->thd", weighted.view(heads, count, -1), w_v).reshape(1, count, dim)
-    return attention.out_proj(out + attention.v_proj.bias)
+    out = torch.einsum("htc,hdc->thd", weighted.view(heads, count, -1), w_v).reshape(count, dim)
+    return out + attention.v_proj.bias
 
 
 def _image_to_tokens(
-    attention: nn.Module, image: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+    attention: nn.Module, block: Block, image: torch.Tensor, k: torch.Tensor, v: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """sam2's ``Attention.forward`` for the image's many queries (pixels, c) over a few keys and
-    values (1, tokens, c), as ``_tokens_out``'s weights and rows, with no (4096, 128) projection
+    values (tokens, c), as ``_tokens_out``'s weights and rows, with no (4096, 128) projection
     of the image: the scores are ``W_q,h k_h^T`` (a few rows) times the image, plus the query
     bias's share."""
     heads, dim = attention.num_heads, attention.internal_dim
     per_head = dim // heads
-    count = k.shape[1]
-    key = attention.k_proj(k)[0].view(count, heads, per_head) * per_head**-0.5
+    count = k.shape[0]
+    key = block.to_tokens_key(k).view(count, heads, per_head)
     w_q = attention.q_proj.weight.view(heads, per_head, -1)
     reach = torch.einsum("hdc,thd->htc", w_q, key).reshape(heads * count, -1)
     offset = torch.einsum("hd,thd->ht", attention.q_proj.bias.view(heads, per_head), key)
     scores = torch.addmm(offset.reshape(-1, 1), reach, image.t()).view(heads, count, -1)
-    return _tokens_out(attention, lambda first, last: scores[first:last], v)
+    return _tokens_out(block, lambda first, last: scores[first:last], v)
 
 
 def _tokens_out(
-    attention: nn.Module, scores_of: Callable[[int, int], torch.Tensor], v: torch.Tensor
+    block: Block, scores_of: Callable[[int, int], torch.Tensor], v: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The image-to-tokens attention's output from its scaled scores (``scores_of(first, last)``:
     heads first-last's (heads, tokens, pixels), made side by side per group of heads), as the
     image tokens' low-rank update: softmax over each head's tokens, the weights (heads x
     tokens, pixels), and each head's values already taken through ``out_proj`` (``v_h W_o,h^T``,
-    a few rows); each pixel's weights sum to one per head, so ``out_proj``'s bias is a heads-th
-    of it added to every row. ``_updated`` adds weights^T rows to the tokens."""
-    heads, count = attention.num_heads, v.shape[1]
-    value = attention.v_proj(v)[0].view(count, heads, -1)
-    w_o = attention.out_proj.weight.view(-1, heads, value.shape[-1])
-    through = torch.einsum("thd,chd->htc", value, w_o).reshape(heads * count, -1)
+    a few rows, ``Block.through``). ``_updated`` adds weights^T rows to the tokens."""
+    heads = block.to_tokens_out.shape[0]
     parts: dict[int, torch.Tensor] = {}
 
     def attend(first: int, last: int) -> None:
@@ -612,4 +658,4 @@ def _tokens_out(
 
     _per_heads(heads, attend)
     weights = torch.cat([parts[first] for first in sorted(parts)]) if len(parts) > 1 else parts[0]
-    return weights.view(heads * count, -1), through + attention.out_proj.bias / heads
+    return weights.view(-1, weights.shape[-1]), block.through(v)

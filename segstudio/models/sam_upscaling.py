@@ -20,8 +20,8 @@ torch's ops run as before.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import partial
+import threading
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import torch
@@ -29,8 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from segstudio import _native
-from segstudio.models.click_threads import side_by_side, split
-from segstudio.models.click_threads import width as click_width
+from segstudio.models.click_threads import shared
 
 if TYPE_CHECKING:
     from segstudio.models.sam_decoder import ImageSide
@@ -42,29 +41,49 @@ alike, 256 ~4% and 128 ~10% slower: each slice's torch calls cost more than the 
 
 
 def upscaled_logits(
-    decoder: nn.Module, first: tuple[torch.Tensor, ...], side: ImageSide, hyper: torch.Tensor
+    decoder: nn.Module,
+    first: tuple[torch.Tensor, ...],
+    side: ImageSide,
+    count: int,
+    heads: Callable[[], torch.Tensor],
 ) -> torch.Tensor:
     """sam2's ``output_upscaling`` (high-resolution features added) from its first transposed
-    convolution's factors (``sam_decoder._first_convolution``), then each row of ``hyper``
-    (masks, c) dotted with every pixel: (masks, 4h, 4w) logits, in slices of ``SLICE_PIXELS``
-    pixels whose intermediates stay in the core's L2 cache, written into two buffers made once
-    per click."""
+    convolution's factors (``sam_decoder._first_convolution``), then each row of ``heads()``
+    (``count`` masks' hypernetwork rows, (count, c)) dotted with every pixel: (count, 4h, 4w)
+    logits, in slices of ``SLICE_PIXELS`` pixels whose intermediates stay in the core's L2 cache,
+    written into buffers made once per click. The click's threads take the slices one by one
+    (``click_threads.shared``); the calling thread runs ``heads`` first (the tokens' last serial
+    work), and a slice waits for its rows only at its dot products."""
     _, ln1, act1, _, act2 = decoder.output_upscaling
     left, right, _ = first
     pixels, size = left.shape[1], min(left.shape[1], SLICE_PIXELS)
     height, width = side.grid
-    count = hyper.shape[0]
-    if _compiled(hyper, act1, act2):
+    rows: list[torch.Tensor] = []
+    ready = threading.Event()
+
+    def lead() -> None:
+        try:
+            rows.append(heads().contiguous())
+        finally:
+            ready.set()  # a failed ``heads`` raises on the calling thread; the others stop below
+
+    def hyper() -> torch.Tensor:
+        ready.wait()
+        if not rows:
+            raise RuntimeError("the masks' hypernetwork rows were not made")
+        return rows[0]
+
+    if _compiled(left, act1, act2):
         kernels = _native.pixels
         maps = left.new_empty(count, 4 * height, 4 * width)
         weight, bias = ln1.weight.detach().numpy(), ln1.bias.detach().numpy()
-        rows_of = hyper.detach().numpy()
 
-        def run(slices: Sequence[tuple[int, int]]) -> None:
+        def run(slices: Iterable[tuple[int, int]]) -> list[None]:
             """Slices of pixels, the products without their accumulators (added in C)."""
             first_out = left.new_empty(size, right.shape[1])
             second_out = left.new_empty(4 * size, side.weights[1].shape[1])
             threads = torch.get_num_threads()  # the click's, as torch's own ops (1 side by side)
+            done: list[None] = []
             for start, stop in slices:
                 upscaled = torch.mm(left[:, start:stop].t(), right, out=first_out[: stop - start])
                 image, scale = _image_part(first, side, start, stop)
@@ -76,22 +95,32 @@ def upscaled_logits(
                 second = torch.mm(normed, side.weights[1], out=second_out[: 4 * (stop - start)])
                 added = _rows(side.added[1], 4 * start, 4 * stop).numpy()
                 kernels.sam_gelu_logits(
-                    second.numpy(), added, rows_of, maps.numpy(), start, height, width, threads
+                    second.numpy(), added, hyper().numpy(), maps.numpy(), start, height, width, threads
                 )
+                done.append(None)
+            return done
 
-        side_by_side([partial(run, part) for part in split(_slices(pixels), click_width())])
+        shared(_slices(pixels), run, lead)
         return maps
-    first_out = left.new_empty(size, right.shape[1])
-    second_out = left.new_empty(4 * size, side.weights[1].shape[1])
     logits = left.new_empty(pixels * 16, count)  # rows (pixel, i, j, k, l)
     channels = ln1.weight.shape[0]
-    for start, stop in _slices(pixels):
-        upscaled = _first_product(first, side, start, stop, first_out)
-        image, scale = _image_part(first, side, start, stop)
-        upscaled = upscaled.addcmul_(image, scale).view(-1, channels)
-        normed = _activated(act1, F.layer_norm(upscaled, (channels,), ln1.weight, ln1.bias, ln1.eps))
-        activated = _activated(act2, _second_product(normed, side, start, stop, second_out))
-        torch.mm(activated.view(-1, hyper.shape[1]), hyper.t(), out=logits[16 * start : 16 * stop])
+
+    def run_torch(slices: Iterable[tuple[int, int]]) -> list[None]:
+        first_out = left.new_empty(size, right.shape[1])
+        second_out = left.new_empty(4 * size, side.weights[1].shape[1])
+        done: list[None] = []
+        for start, stop in slices:
+            upscaled = _first_product(first, side, start, stop, first_out)
+            image, scale = _image_part(first, side, start, stop)
+            upscaled = upscaled.addcmul_(image, scale).view(-1, channels)
+            normed = _activated(act1, F.layer_norm(upscaled, (channels,), ln1.weight, ln1.bias, ln1.eps))
+            activated = _activated(act2, _second_product(normed, side, start, stop, second_out))
+            rows_of = hyper()
+            torch.mm(activated.view(-1, rows_of.shape[1]), rows_of.t(), out=logits[16 * start : 16 * stop])
+            done.append(None)
+        return done
+
+    shared(_slices(pixels), run_torch, lead)
     nested = logits.t().reshape(count, height, width, 2, 2, 2, 2)  # (mask, py, px, i, j, k, l)
     return nested.permute(0, 1, 3, 5, 2, 4, 6).reshape(count, 4 * height, 4 * width)
 
@@ -132,16 +161,15 @@ def _rows(added: torch.Tensor, start: int, stop: int) -> torch.Tensor:
     return added[start:stop] if added.shape[0] > 1 else added
 
 
-def _compiled(hyper: torch.Tensor, *activations: nn.Module) -> bool:
+def _compiled(left: torch.Tensor, *activations: nn.Module) -> bool:
     """Whether the compiled loops run this click: the extension is built (``_native.pixels``, read
     at each click so a test can take the torch path), the tensors are float32 on the CPU and both
     activations are sam2's exact GELU."""
     return (
         _native.pixels is not None
         and hasattr(_native.pixels, "sam_gelu_logits")
-        and hyper.device.type == "cpu"
-        and hyper.dtype == torch.float32
-        and hyper.is_contiguous()
+        and left.device.type == "cpu"
+        and left.dtype == torch.float32
         and all(type(act) is nn.GELU and act.approximate == "none" for act in activations)
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from functools import partial
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from segstudio.core.prompts import PromptPoint, Prompts
-from segstudio.models.click_threads import ClickThreads, setting, side_by_side, split, spread, width
+from segstudio.models.click_threads import ClickThreads, _helper_pool, setting, shared, spread, width
 from segstudio.models.sam import SamPredictor
 
 
@@ -82,40 +83,76 @@ def test_the_predictor_times_its_clicks_with_the_policy(sam_network: torch.nn.Mo
         torch.set_num_threads(before)
 
 
-def test_side_by_side_runs_the_parts_at_once_in_the_callers_modes_and_gives_them_back_in_order() -> None:
-    met = threading.Barrier(2, timeout=10)  # each part waits for the other: they run at once
+def test_shared_runs_the_items_on_both_threads_in_the_callers_modes_and_gives_them_back_in_order() -> None:
+    met = threading.Barrier(2, timeout=10)  # the helper's first item meets the caller's lead
 
-    def part(number: int) -> tuple[int, int, bool, bool, int]:
+    def work(taken: Iterator[int]) -> list[tuple[int, int, bool, bool, int]]:
+        done = []
+        for item in taken:
+            if threading.get_ident() != caller and not done:
+                met.wait()  # the helper took an item while the caller ran its lead: at once
+            modes = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
+            done.append((item, threading.get_ident(), *modes, torch.get_num_threads()))
+        return done
+
+    def lead() -> str:
         met.wait()
-        inference = torch.is_inference_mode_enabled()
-        return number, threading.get_ident(), inference, torch.is_grad_enabled(), torch.get_num_threads()
+        return "led"
 
+    caller = threading.get_ident()
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # the runner's on two cores
     try:
         with setting(2, 1), torch.inference_mode():
-            first, second = side_by_side([partial(part, 0), partial(part, 1)])
-        assert (first[0], second[0]) == (0, 1) and first[1] == threading.get_ident() != second[1]
-        assert first[2:] == second[2:] == (True, False, 1)
+            led, results = shared(list(range(6)), work, lead)
+        assert led == "led" and [result[0] for result in results] == list(range(6))
+        assert any(result[1] != caller for result in results)  # the helper took items during the lead
+        assert all(result[2:] == (True, False, 1) for result in results)
         assert torch.get_num_threads() == 1 and width() == 1
     finally:
         torch.set_num_threads(before)
 
 
-def test_side_by_side_is_one_after_the_other_without_spread_and_passes_errors_on() -> None:
-    order: list[int] = []
-    assert side_by_side([partial(order.append, 1), partial(order.append, 2)]) == [None, None]
-    assert order == [1, 2]
+def test_shared_does_not_wait_for_a_helper_that_has_not_started() -> None:
+    release = threading.Event()
+    with spread(2):
+        pool = _helper_pool(1)
+        busy = pool.submit(release.wait, 10)  # the only helper is held elsewhere
+        took: list[int] = []
 
-    def fails() -> None:
-        raise ValueError("a part failed")
+        def work(taken: Iterator[int]) -> list[int]:
+            return [took.append(threading.get_ident()) or item * 2 for item in taken]
 
-    with spread(2), pytest.raises(ValueError, match="a part failed"):
-        side_by_side([partial(order.append, 3), fails])
-    assert order[-1] == 3 and width() == 1
+        _, doubled = shared(range(5), work)
+        assert doubled == [0, 2, 4, 6, 8] and set(took) == {threading.get_ident()}
+        release.set()
+        busy.result(timeout=10)
+        late = pool.submit(lambda: None)  # the skipped helper ran after, taking nothing
+        late.result(timeout=10)
+        assert len(took) == 5
 
 
-def test_split_keeps_the_order_and_leaves_no_part_empty() -> None:
-    assert split(range(8), 2) == [range(0, 4), range(4, 8)]
-    assert [list(part) for part in split([1, 2, 3], 2)] == [[1], [2, 3]]
-    assert split([1], 4) == [[1]] and split(range(5), 1) == [range(0, 5)]
+def test_shared_is_one_after_the_other_without_spread_and_passes_errors_on() -> None:
+    order: list[str] = []
+
+    def work(taken: Iterator[int]) -> list[None]:
+        return [order.append(f"item {item}") for item in taken]
+
+    assert shared(range(2), work, lambda: order.append("lead")) == (None, [None, None])
+    assert order == ["lead", "item 0", "item 1"]
+
+    def fails(taken: Iterator[int]) -> list[None]:
+        for item in taken:
+            if item == 3:
+                raise ValueError("an item failed")
+        return []
+
+    with spread(2), pytest.raises(ValueError, match="an item failed"):
+        shared(range(6), fails)
+    with spread(2), pytest.raises(ValueError, match="the lead failed"):
+        shared(range(6), work, partial(_fail, "the lead failed"))
+    assert width() == 1
+
+
+def _fail(message: str) -> None:
+    raise ValueError(message)

@@ -23,6 +23,7 @@ from segstudio.core.prompts import SAM_MODELS, PromptPoint, Prompts
 from segstudio.models import registry
 from segstudio.models import weights as W
 from segstudio.models.sam import SAM_VARIANTS, SamPredictor, load_sam, prompt_arrays, require_sam2
+from segstudio.models.sam_tokens import TokenWeights
 
 HEIGHT, WIDTH = 96, 160  # not square, so a swapped or shared axis scale shows
 
@@ -53,24 +54,24 @@ def _noise(seed: int) -> np.ndarray:
 
 
 @pytest.fixture
-def seen(sam_network: torch.nn.Module) -> Iterator[dict[str, Any]]:
-    """What reaches the image encoder and the prompt encoder, recorded by forward hooks."""
+def seen(sam_network: torch.nn.Module, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """What reaches the image encoder (a forward hook) and the decoder's prompt encoding (sam2's
+    ``PromptEncoder`` in ``sam_tokens.TokenWeights.sparse``, tested equal to it there)."""
     record: dict[str, Any] = {}
 
     def image(_module: torch.nn.Module, args: tuple[Any, ...]) -> None:
         record["image"] = args[0].detach().clone()
 
-    def prompts(_module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        points = kwargs.get("points")
-        record["points"] = None if points is None else (points[0].clone(), points[1].clone())
+    encode = TokenWeights.sparse
 
-    handles = [
-        sam_network.image_encoder.register_forward_pre_hook(image),
-        sam_network.sam_prompt_encoder.register_forward_pre_hook(prompts, with_kwargs=True),
-    ]
+    def prompts(weights: TokenWeights, points: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        record["points"] = (points.clone(), labels.clone())
+        return encode(weights, points, labels)
+
+    monkeypatch.setattr(TokenWeights, "sparse", prompts)
+    handle = sam_network.image_encoder.register_forward_pre_hook(image)
     yield record
-    for handle in handles:
-        handle.remove()
+    handle.remove()
 
 
 def test_the_encoder_sees_the_image_upright_and_prompts_land_on_the_same_pixels(
