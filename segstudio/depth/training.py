@@ -3,8 +3,9 @@
 Recipe: render frames ``first_frame .. first_frame + frames - 1`` (``body.render_frame``, Kinect
 noise on), add each one's mirror image (``mirror_frame``: left and right parts swapped, a free
 second pose), sample ``pixels_per_frame`` body pixels from every frame, evaluate the whole feature
-bank densely at those pixels and grow the forest breadth-first (3 trees of depth 20, random
-thresholds, as in the paper).
+bank densely at those pixels and grow the forest breadth-first (3 trees with random thresholds,
+as in the paper; depth 28, not the paper's 20: the smoothed posteriors gain from the deeper
+trees' smaller, more specific leaves, resources/models/README.md).
 
 Sampling. The paper samples pixels uniformly per image. Here a part's pixels are drawn with weight
 ``count ** -balance`` (``balance`` = 0 is uniform, 1 gives every visible part the same share): small
@@ -64,7 +65,7 @@ class TrainingParams:
     features: int = 4000
     max_offset: float = MAX_OFFSET_PX_M
     trees: int = 3
-    depth: int = 20
+    depth: int = 28
     candidate_features: int | None = 160
     """Offset pairs tried per node; ``None`` = sqrt(features), as ``ForestParams``."""
     thresholds: int = 16

@@ -32,7 +32,7 @@ def test_the_compiled_descent_is_available() -> None:
 @pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
 @pytest.mark.parametrize("source", ["tiny", "bundled"])
 def test_probabilities_are_bit_identical_to_the_generic_descent(source: str, compiled: bool) -> None:
-    """The bundled forest (depth 20, leaves at every level, so pairs are dropped mid-descent) and a
+    """The bundled forest (depth 28, leaves at many levels, so pairs are dropped mid-descent) and a
     tiny one, on a held-out frame (split into blocks on threads) and on a frame whose probes leave
     the image."""
     if source == "tiny":
