@@ -6,7 +6,7 @@ pairs of one level are independent, so the processor overlaps their memory reads
 probes), where a pair's own descent waits on each read in turn (measured 2.6x slower). A pair that
 reaches its leaf (which points to itself) is marked there by its node's complement, so later levels
 pass it without reading its node's row (a cache miss in a deep forest), and the levels stop once
-every pair is marked: 7-11 % less CPU on the bundled forest and on depth-24/28 trees (one process,
+every pair is marked: 5-11 % less CPU on the bundled forest and on depth-24/28 trees (one process,
 old and new kernels interleaved, same leaves). Every operation is the numpy path's, in its
 order and precision: float32 products, ``np.rint``, clamping to ``0 .. last``, ``row * stride +
 col`` in the frame's coordinate type; no fast-math, so leaves are bit-identical (tests/depth).
