@@ -154,7 +154,7 @@ class _Probes:
             raise ValueError("features are defined at foreground pixels only (depth > 0)")
         shape = (max(height, width) + 2,) * 2 if square else (height + 2, width + 2)
         padded = np.full(shape, BACKGROUND_DEPTH_M, np.float32)
-        padded[1 : height + 1, 1 : width + 1] = np.where(image > 0, image, np.float32(BACKGROUND_DEPTH_M))
+        np.copyto(padded[1 : height + 1, 1 : width + 1], image, where=image > 0)  # ~3x np.where's time
         dtype = np.float32 if padded.size < 1 << 24 else np.float64
         self.flat, self.last_row, self.last_col = padded.ravel(), dtype(shape[0] - 1), dtype(shape[1] - 1)
         self.rows, self.cols = (rows + 1).astype(dtype), (cols + 1).astype(dtype)
