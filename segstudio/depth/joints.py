@@ -257,7 +257,9 @@ def _part_table(specs: tuple[JointSpec, ...]) -> tuple[np.ndarray, np.ndarray, n
     """The compiled votes' form of ``specs``: each joint's first part, then the joint and part of
     every further addition, rank by rank as ``_joint_probability`` adds them."""
     ranks = range(1, max(len(spec.parts) for spec in specs))
-    added = [(j, spec.parts[rank]) for rank in ranks for j, spec in enumerate(specs) if len(spec.parts) > rank]
+    added = [
+        (j, spec.parts[rank]) for rank in ranks for j, spec in enumerate(specs) if len(spec.parts) > rank
+    ]
     added_to, part = np.array(added, np.intp).reshape(-1, 2).T
     return np.array([spec.parts[0] for spec in specs], np.intp), added_to.copy(), part.copy()
 

@@ -23,7 +23,9 @@ from segstudio.depth.level_images import PackedImages, SampleSet
 from segstudio.depth.level_split import Tasks, best_splits, node_values
 
 TASK_CHUNK = 1 << 18
-"""(node, candidate) tasks drawn and scored per batch: bounds the random thresholds' memory."""
+"""(node, candidate) tasks whose candidates, then thresholds, are drawn in one batch: the order of
+the random draws, kept so that a recipe grows the same trees as before the splits were searched a
+level at a time."""
 
 
 @dataclass(frozen=True)
@@ -72,13 +74,11 @@ def grow_tree(
             (depth < params.max_depth) & (sizes >= 2 * params.min_samples_leaf) & (counts.max(axis=1) < sizes)
         )
         ids = np.flatnonzero(splittable)
-        per_chunk = max(1, TASK_CHUNK // params.candidates)
-        for lo in range(0, ids.size, per_chunk):
-            chunk = ids[lo : lo + per_chunk]
+        if ids.size:
             found, chosen, threshold = _split_nodes(
-                images, samples, offsets, bounds, chunk, params, xlogx, n_classes, rng
+                images, samples, offsets, bounds, ids, params, xlogx, n_classes, rng
             )
-            feature[chunk[found]], raw[chunk[found]] = chosen[found], threshold[found]
+            feature[ids[found]], raw[ids[found]] = chosen[found], threshold[found]
         is_split = feature >= 0
         threshold = np.zeros(n_level, np.float32)
         right = np.zeros(len(samples), bool)
@@ -126,15 +126,31 @@ def _split_nodes(
     n_classes: int,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Best candidate of each node: found (bool), bank index and raw threshold."""
+    """Best candidate of each node of a level: found (bool), bank index and raw threshold. The
+    candidates and thresholds are drawn ``TASK_CHUNK`` tasks at a time, the splits searched for the
+    whole level at once (``best_splits`` groups small nodes' samples by image)."""
     k = params.candidates
-    candidates = rng.integers(0, offsets[0].size, (nodes.size, k))
-    picks = rng.random((nodes.size, k, params.thresholds))
-    tasks = _tasks(offsets, bounds, nodes, candidates)
+    candidates, pick_index = [], []
+    per_chunk = max(1, TASK_CHUNK // k)
+    for lo in range(0, nodes.size, per_chunk):
+        chunk = nodes[lo : lo + per_chunk]
+        candidates.append(rng.integers(0, offsets[0].size, (chunk.size, k)))
+        picks = rng.random((chunk.size, k, params.thresholds))
+        first, size = bounds[chunk][:, None, None], (bounds[chunk + 1] - bounds[chunk])[:, None, None]
+        pick_index.append((first + (picks * size).astype(np.int64)).astype(np.int32))
+    chosen = np.concatenate(candidates)
+    tasks = _tasks(offsets, bounds, nodes, chosen)
     cost, best, threshold = best_splits(
-        images, samples, tasks, picks, xlogx, n_classes, params.min_samples_leaf, params.use_jit
+        images,
+        samples,
+        tasks,
+        np.concatenate(pick_index),
+        xlogx,
+        n_classes,
+        params.min_samples_leaf,
+        params.use_jit,
     )
-    return np.isfinite(cost), candidates[np.arange(nodes.size), best], threshold
+    return np.isfinite(cost), chosen[np.arange(nodes.size), best], threshold
 
 
 def _tasks(

@@ -17,11 +17,16 @@ import numpy as np
 
 from segstudio.depth.jit import Kernel
 from segstudio.depth.level_images import PackedImages, SampleSet
-from segstudio.depth.workers import run_blocks, workers
+from segstudio.depth.workers import run_blocks, spans, workers
 
 CANDIDATE_SPLIT_BELOW = 16
 """Levels of fewer nodes than this split each node's candidates into groups, so that every thread
 has work (a root is one node)."""
+BLOCK_VALUES = 1 << 27
+"""Candidate values (float32: 512 MB) of one block of small nodes, made before their histograms;
+nodes with more samples than a block holds are searched node by node."""
+MIN_BLOCK_SAMPLES = 1024
+"""Fewest samples worth a thread of their own when a block's values are made."""
 
 
 @dataclass(frozen=True)
@@ -44,41 +49,123 @@ def best_splits(
     images: PackedImages,
     samples: SampleSet,
     tasks: Tasks,
-    picks: np.ndarray,
+    pick_index: np.ndarray,
     xlogx: np.ndarray,
     n_classes: int,
     min_leaf: int,
     use_jit: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each node's best candidate (``tasks`` offsets ``(nodes, K)``, ``picks`` ``(nodes, K, T)``):
-    its cost (float64, ``inf`` where no threshold leaves ``min_leaf`` samples on both sides), its
-    index in ``0 .. K - 1`` and its threshold (float32); the first best in candidate order."""
+    """Each node's best candidate (``tasks`` offsets ``(nodes, K)``; ``pick_index`` ``(nodes, K,
+    T)`` int32: the samples whose values are the candidates' thresholds): its cost (float64,
+    ``inf`` where no threshold leaves ``min_leaf`` samples on both sides), its index in ``0 .. K -
+    1`` and its threshold (float32); the first best in candidate order. Compiled, nodes of more
+    than ``block_samples(K)`` samples are searched node by node (``level_split_jit._scores``), the
+    others in blocks of whole nodes, values first, sample by sample in image order."""
     n_nodes, k = tasks.u_row.shape
-    kernel = _scores_kernel() if use_jit else None
-    if kernel is None:
+    kernels = (_scores_kernel(), _image_kernels()) if use_jit else (None, None)
+    if None in kernels:
         cost, threshold = np.full((n_nodes, k), np.inf), np.zeros((n_nodes, k), np.float32)
         for j in range(n_nodes):
             for c in range(k):
                 cost[j, c], threshold[j, c] = _task_split(
-                    images, samples, tasks, (j, c), picks[j, c], xlogx, n_classes, min_leaf
+                    images, samples, tasks, (j, c), pick_index[j, c], xlogx, n_classes, min_leaf
                 )
         best = np.argmin(cost, axis=1)
         rows = np.arange(n_nodes)
         return cost[rows, best], best, threshold[rows, best]
-    groups = max(1, min(k, -(-CANDIDATE_SPLIT_BELOW // max(1, n_nodes))))  # few nodes: split candidates
+    found = (np.full(n_nodes, np.inf), np.full(n_nodes, -1, np.int64), np.zeros(n_nodes, np.float32))
+    sizes = tasks.stop - tasks.first
+    most = block_samples(k)
+    scores, image_kernels = kernels
+    big = np.flatnonzero(sizes > most)
+    if big.size:
+        _node_by_node(scores, images, samples, tasks, pick_index, (xlogx, n_classes, min_leaf), big, found)
+    small = np.flatnonzero(sizes <= most)
+    for lo, hi in _runs(sizes[small], most):
+        rules = (xlogx, n_classes, min_leaf)
+        _by_image(image_kernels, images, samples, tasks, pick_index, rules, small[lo:hi], found)
+    return found
+
+
+def _runs(sizes: np.ndarray, most: int) -> list[tuple[int, int]]:
+    """``0 .. len(sizes)`` in consecutive runs whose sizes sum to at most ``most`` (each size is)."""
+    runs, start, total = [], 0, 0
+    for i, size in enumerate(sizes.tolist()):
+        if total + size > most:
+            runs.append((start, i))
+            start, total = i, 0
+        total += size
+    if start < len(sizes):
+        runs.append((start, len(sizes)))
+    return runs
+
+
+def block_samples(candidates: int) -> int:
+    """Most samples of a block of small nodes: their values, ``candidates`` float32 each, fill
+    ``BLOCK_VALUES``."""
+    return max(1, BLOCK_VALUES // max(1, candidates))
+
+
+def _node_by_node(
+    kernel: Kernel,
+    images: PackedImages,
+    samples: SampleSet,
+    tasks: Tasks,
+    pick_index: np.ndarray,
+    rules: tuple[np.ndarray, int, int],
+    nodes: np.ndarray,
+    found: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """The best splits of ``nodes`` into ``found`` (cost, candidate, threshold), each node's
+    candidates in groups when there are few nodes, so that every thread has work."""
+    k = tasks.u_row.shape[1]
+    groups = max(1, min(k, -(-CANDIDATE_SPLIT_BELOW // nodes.size)))
     bounds = np.linspace(0, k, groups + 1).astype(np.int64)
-    task_node = np.repeat(np.arange(n_nodes, dtype=np.int64), groups)
-    task_low, task_high = np.tile(bounds[:-1], n_nodes), np.tile(bounds[1:], n_nodes)
+    task_node = np.repeat(nodes.astype(np.int64), groups)
+    task_low, task_high = np.tile(bounds[:-1], nodes.size), np.tile(bounds[1:], nodes.size)
     cost, candidate = np.full(task_node.size, np.inf), np.zeros(task_node.size, np.int64)
     threshold = np.zeros(task_node.size, np.float32)
-    arguments = (*images.arrays(), *samples.arrays(), *tasks.arrays(), picks, xlogx, n_classes, min_leaf)
+    arguments = (*images.arrays(), *samples.arrays(), *tasks.arrays(), pick_index, *rules)
     outputs = (task_node, task_low, task_high, cost, candidate, threshold)
     work = (tasks.stop - tasks.first)[task_node] * (task_high - task_low)
     run_blocks(lambda lo, hi: kernel(*arguments, *outputs, lo, hi), _balanced_blocks(work))
-    cost, candidate, threshold = (a.reshape(n_nodes, groups) for a in (cost, candidate, threshold))
+    cost, candidate, threshold = (a.reshape(nodes.size, groups) for a in (cost, candidate, threshold))
     best = np.argmin(cost, axis=1)
-    rows = np.arange(n_nodes)
-    return cost[rows, best], candidate[rows, best], threshold[rows, best]
+    rows = np.arange(nodes.size)
+    found[0][nodes], found[1][nodes], found[2][nodes] = (
+        cost[rows, best],
+        candidate[rows, best],
+        threshold[rows, best],
+    )
+
+
+def _by_image(
+    kernels: tuple[Kernel, Kernel],
+    images: PackedImages,
+    samples: SampleSet,
+    tasks: Tasks,
+    pick_index: np.ndarray,
+    rules: tuple[np.ndarray, int, int],
+    nodes: np.ndarray,
+    found: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """The best splits of a block of small ``nodes`` into ``found``: every candidate's value at
+    every sample of the block, on the threads by runs of samples in image order, then the nodes'
+    thresholds, histograms and costs from them, on the threads by nodes."""
+    image_values, value_scores = kernels
+    sizes = tasks.stop[nodes] - tasks.first[nodes]
+    n = int(sizes.sum())
+    row_of = np.zeros(tasks.first.size, np.int64)
+    row_of[nodes] = np.cumsum(sizes) - sizes
+    sample = np.repeat(tasks.first[nodes] - row_of[nodes], sizes) + np.arange(n)
+    task = np.repeat(nodes.astype(np.int64), sizes)
+    image = samples.image[sample]
+    order = np.argsort(image.astype(np.uint16) if image.max(initial=0) < 1 << 16 else image, kind="stable")
+    values = np.empty((n, tasks.u_row.shape[1]), np.float32)
+    arguments = (*images.arrays(), *samples.arrays()[:4], sample, task, order, *tasks.arrays()[2:], values)
+    run_blocks(lambda lo, hi: image_values(*arguments, lo, hi), spans(n, n // MIN_BLOCK_SAMPLES))
+    arguments = (values, samples.label, tasks.first, tasks.stop, row_of, pick_index, *rules, nodes, *found)
+    run_blocks(lambda lo, hi: value_scores(*arguments, lo, hi), _balanced_blocks(sizes))
 
 
 def node_values(images: PackedImages, samples: SampleSet, tasks: Tasks, use_jit: bool = True) -> np.ndarray:
@@ -104,7 +191,7 @@ def _task_split(
     samples: SampleSet,
     tasks: Tasks,
     t: tuple[int, int],
-    picks: np.ndarray,
+    pick_index: np.ndarray,
     xlogx: np.ndarray,
     n_classes: int,
     min_leaf: int,
@@ -113,9 +200,9 @@ def _task_split(
     node = samples.take(np.arange(tasks.first[t[0]], tasks.stop[t[0]]))
     n = len(node)
     values = images.features(node, *_offsets(tasks, t))
-    thresholds = np.sort(values[(picks * n).astype(np.int64)])
+    thresholds = np.sort(values[pick_index - tasks.first[t[0]]])
     position = np.searchsorted(thresholds, values, side="left")  # thresholds below each value
-    histogram = np.bincount(position * n_classes + node.label, minlength=(picks.size + 1) * n_classes)
+    histogram = np.bincount(position * n_classes + node.label, minlength=(pick_index.size + 1) * n_classes)
     left = np.cumsum(histogram.reshape(-1, n_classes), axis=0)[:-1]
     right = np.bincount(node.label, minlength=n_classes)[None, :] - left
     n_left = left.sum(axis=1)
@@ -148,6 +235,12 @@ def _scores_kernel() -> Kernel | None:
     from segstudio.depth.level_split_jit import scores_kernel  # imports Numba: only when training
 
     return scores_kernel()
+
+
+def _image_kernels() -> tuple[Kernel, Kernel] | None:
+    from segstudio.depth.level_split_jit import image_kernels
+
+    return image_kernels()
 
 
 def _values_kernel() -> Kernel | None:

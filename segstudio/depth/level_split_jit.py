@@ -5,8 +5,14 @@ missing or fails.
 
 ``scores``: for every (node, candidate offset pair) task, the candidate's feature at each of the
 node's samples, thresholds picked among those values, one class histogram per threshold gap, and
-the lowest split cost (children's summed ``n H``) with its threshold. ``values``: the winning
-feature of each node at its samples, to send them to the children.
+the lowest split cost (children's summed ``n H``) with its threshold; it walks a node's samples
+image by image, which keeps a crop in cache only where a node has many samples of an image (the
+first levels). ``image_values`` then ``value_scores`` do the same for many small nodes at once:
+first every candidate's value at every sample of all of them, sample by sample in image order
+(the ~250 samples an image has in a level read its crop while it is in cache, where the deep
+levels' nodes have one or two samples of an image each, so node by node nearly every probe missed
+the cache), then node by node the thresholds, histograms and costs from those values.
+``values``: the winning feature of each node at its samples, to send them to the children.
 """
 
 from __future__ import annotations
@@ -81,7 +87,7 @@ def _scores(
     u_col,
     v_row,
     v_col,
-    picks,
+    pick_index,
     xlogx,
     n_classes,
     min_leaf,
@@ -98,7 +104,7 @@ def _scores(
     of tasks ``lo .. hi - 1``: node ``task_node[t]``'s candidates ``task_low[t] ..
     task_high[t] - 1`` (see the module notes). The samples of one image (consecutive within a node)
     meet every candidate before the next image's: its crop stays in cache."""
-    n_thresholds = picks.shape[2]
+    n_thresholds = pick_index.shape[2]
     zero, milli, background = np.float32(0.0), np.float32(0.001), np.float32(BACKGROUND_DEPTH_M)
     for t in range(lo, hi):
         j, k_low, k_high = task_node[t], task_low[t], task_high[t]
@@ -107,7 +113,7 @@ def _scores(
         thresholds = np.empty((n_k, n_thresholds), np.float32)
         for k in range(n_k):
             for p in range(n_thresholds):
-                i = a + int(picks[j, k_low + k, p] * n)
+                i = pick_index[j, k_low + k, p]
                 image, row, col, inv = s_image[i], s_row[i], s_col[i], s_inv[i]
                 base, tp, lf, hg, wd = start[image], top[image], left[image], height[image], width[image]
                 lr, lc = last_row[image], last_col[image]
@@ -155,32 +161,148 @@ def _scores(
                         below += thresholds[k, p] < value
                     histogram[k, below, s_label[i]] += 1
             block = end
-        best, best_k, best_threshold = np.inf, -1, np.float32(0.0)
-        total = np.zeros(n_classes, np.int64)
-        left_counts = np.zeros(n_classes, np.int64)
+        best, best_k, best_threshold = _best_split(histogram, thresholds, xlogx, n, min_leaf)
+        cost_out[t], candidate_out[t], threshold_out[t] = (
+            best,
+            k_low + best_k if best_k >= 0 else -1,
+            best_threshold,
+        )
+
+
+def _best_split_py(
+    histogram: np.ndarray, thresholds: np.ndarray, xlogx: np.ndarray, n: int, min_leaf: int
+) -> tuple[float, int, np.float32]:
+    """The lowest cost over ``histogram``'s (candidate, threshold gap, class) counts of a node of
+    ``n`` samples, its candidate (the first best, in candidate then threshold order) and threshold;
+    ``inf`` and -1 where no threshold leaves ``min_leaf`` samples on both sides."""
+    n_k, n_classes = histogram.shape[0], histogram.shape[2]
+    best, best_k, best_threshold = np.inf, -1, np.float32(0.0)
+    total = np.zeros(n_classes, np.int64)
+    left_counts = np.zeros(n_classes, np.int64)
+    for k in range(n_k):
+        total[:] = 0
+        for p in range(histogram.shape[1]):
+            for c in range(n_classes):
+                total[c] += histogram[k, p, c]
+        left_counts[:] = 0
+        n_left = 0
+        for p in range(histogram.shape[1] - 1):
+            for c in range(n_classes):
+                left_counts[c] += histogram[k, p, c]
+                n_left += histogram[k, p, c]
+            n_right = n - n_left
+            if n_left < min_leaf or n_right < min_leaf:
+                continue
+            s_left, s_right = 0.0, 0.0
+            for c in range(n_classes):
+                s_left += xlogx[left_counts[c]]
+            for c in range(n_classes):
+                s_right += xlogx[total[c] - left_counts[c]]
+            cost = (xlogx[n_left] + xlogx[n_right]) - (s_left + s_right)
+            if cost < best:
+                best, best_k, best_threshold = cost, k, thresholds[k, p]
+    return best, best_k, best_threshold
+
+
+_best_split = numba.njit(nogil=True, inline="always")(_best_split_py) if numba is not None else _best_split_py
+
+
+def _image_values(
+    depth,
+    start,
+    top,
+    left,
+    height,
+    width,
+    last_row,
+    last_col,
+    s_image,
+    s_row,
+    s_col,
+    s_inv,
+    sample,
+    task,
+    order,
+    u_row,
+    u_col,
+    v_row,
+    v_col,
+    out,
+    lo,
+    hi,
+) -> None:
+    """(Untyped arguments: a Numba kernel, called from ``level_split.best_splits`` only.) Row ``r``
+    of ``out``: every candidate of node ``task[r]`` at sample ``sample[r]``, for the rows
+    ``order[lo .. hi - 1]`` (grouped by image: each crop is read while it is in cache)."""
+    zero, milli, background = np.float32(0.0), np.float32(0.001), np.float32(BACKGROUND_DEPTH_M)
+    n_k = u_row.shape[1]
+    for o in range(lo, hi):
+        r = order[o]
+        i, j = sample[r], task[r]
+        image, row, col, inv = s_image[i], s_row[i], s_col[i], s_inv[i]
+        base, tp, lf, hg, wd = start[image], top[image], left[image], height[image], width[image]
+        lr, lc = last_row[image], last_col[image]
         for k in range(n_k):
-            total[:] = 0
-            for p in range(n_thresholds + 1):
-                for c in range(n_classes):
-                    total[c] += histogram[k, p, c]
-            left_counts[:] = 0
-            n_left = 0
+            # the probes of ``_index`` and ``_metres``, written out: the hot loop
+            y = int(min(max(row + np.rint(u_row[j, k] * inv), zero), lr)) - 1 - tp
+            x = int(min(max(col + np.rint(u_col[j, k] * inv), zero), lc)) - 1 - lf
+            probe_u = background
+            if y >= 0 and y < hg and x >= 0 and x < wd:
+                mm = depth[base + y * wd + x]
+                if mm != 0:
+                    probe_u = np.float32(mm) * milli
+            y = int(min(max(row + np.rint(v_row[j, k] * inv), zero), lr)) - 1 - tp
+            x = int(min(max(col + np.rint(v_col[j, k] * inv), zero), lc)) - 1 - lf
+            probe_v = background
+            if y >= 0 and y < hg and x >= 0 and x < wd:
+                mm = depth[base + y * wd + x]
+                if mm != 0:
+                    probe_v = np.float32(mm) * milli
+            out[r, k] = probe_u - probe_v
+
+
+def _value_scores(
+    values,
+    s_label,
+    first,
+    stop,
+    row_of,
+    pick_index,
+    xlogx,
+    n_classes,
+    min_leaf,
+    nodes,
+    cost_out,
+    candidate_out,
+    threshold_out,
+    lo,
+    hi,
+) -> None:
+    """(Untyped arguments: a Numba kernel.) Best split of ``nodes[lo .. hi - 1]`` from their
+    samples' candidate values (``_image_values``: node ``j``'s sample ``first[j] + s`` is row
+    ``row_of[j] + s``): thresholds at the picked samples, one class histogram per threshold gap,
+    the lowest cost, as ``_scores``."""
+    n_k, n_thresholds = pick_index.shape[1], pick_index.shape[2]
+    for t in range(lo, hi):
+        j = nodes[t]
+        a, n, base = first[j], stop[j] - first[j], row_of[j]
+        thresholds = np.empty((n_k, n_thresholds), np.float32)
+        for k in range(n_k):
             for p in range(n_thresholds):
-                for c in range(n_classes):
-                    left_counts[c] += histogram[k, p, c]
-                    n_left += histogram[k, p, c]
-                n_right = n - n_left
-                if n_left < min_leaf or n_right < min_leaf:
-                    continue
-                s_left, s_right = 0.0, 0.0
-                for c in range(n_classes):
-                    s_left += xlogx[left_counts[c]]
-                for c in range(n_classes):
-                    s_right += xlogx[total[c] - left_counts[c]]
-                cost = (xlogx[n_left] + xlogx[n_right]) - (s_left + s_right)
-                if cost < best:
-                    best, best_k, best_threshold = cost, k_low + k, thresholds[k, p]
-        cost_out[t], candidate_out[t], threshold_out[t] = best, best_k, best_threshold
+                thresholds[k, p] = values[base + pick_index[j, k, p] - a, k]
+            thresholds[k].sort()
+        histogram = np.zeros((n_k, n_thresholds + 1, n_classes), np.int32)
+        for s in range(n):
+            label = s_label[a + s]
+            for k in range(n_k):
+                value = values[base + s, k]
+                below = 0
+                for p in range(n_thresholds):  # thresholds below the value, without branches
+                    below += thresholds[k, p] < value
+                histogram[k, below, label] += 1
+        cost_out[j], candidate_out[j], threshold_out[j] = _best_split(
+            histogram, thresholds, xlogx, n, min_leaf
+        )
 
 
 def _values(
@@ -228,14 +350,28 @@ def _tiny_arguments() -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
 def _warm_scores(kernel: Kernel) -> None:
     images, samples = _tiny_arguments()
     f32, i64 = np.zeros((1, 1), np.float32), np.array([0], np.int64)
-    kernel(*images, *samples, i64, i64 + 1, f32, f32, f32, f32, np.zeros((1, 1, 2)), np.zeros(3), 2, 1,
-           i64, i64, i64 + 1, np.zeros(1), np.zeros(1, np.int64), np.zeros(1, np.float32), 0, 1)  # fmt: skip
+    picks, out = np.zeros((1, 1, 2), np.int32), (np.zeros(1), np.zeros(1, np.int64), np.zeros(1, np.float32))
+    tasks = (i64, i64 + 1, f32, f32, f32, f32)
+    kernel(*images, *samples, *tasks, picks, np.zeros(3), 2, 1, i64, i64, i64 + 1, *out, 0, 1)
 
 
 def _warm_values(kernel: Kernel) -> None:
     images, samples = _tiny_arguments()
     f32, i64 = np.zeros(1, np.float32), np.array([0], np.int64)
     kernel(*images, *samples[:4], i64, i64 + 1, f32, f32, f32, f32, np.zeros(1, np.float32), 0, 1)
+
+
+def _warm_image_values(kernel: Kernel) -> None:
+    images, samples = _tiny_arguments()
+    f32, i64 = np.zeros((1, 1), np.float32), np.array([0], np.int64)
+    kernel(*images, *samples[:4], i64, i64, i64, f32, f32, f32, f32, np.zeros((1, 1), np.float32), 0, 1)
+
+
+def _warm_value_scores(kernel: Kernel) -> None:
+    i64, picks = np.array([0], np.int64), np.zeros((1, 1, 2), np.int32)
+    out = (np.zeros(1), np.zeros(1, np.int64), np.zeros(1, np.float32))
+    values, labels = np.zeros((1, 1), np.float32), np.zeros(1, np.uint8)
+    kernel(values, labels, i64, i64 + 1, i64, picks, np.zeros(3), 2, 1, i64, *out, 0, 1)
 
 
 @functools.cache
@@ -248,3 +384,12 @@ def scores_kernel() -> Kernel | None:
 def values_kernel() -> Kernel | None:
     """``_values`` compiled, or ``None`` where Numba is missing or fails."""
     return compiled(_values, _warm_values) if numba is not None else None
+
+
+@functools.cache
+def image_kernels() -> tuple[Kernel, Kernel] | None:
+    """``_image_values`` and ``_value_scores`` compiled, or ``None`` where Numba is missing or fails."""
+    if numba is None:
+        return None
+    found = compiled(_image_values, _warm_image_values), compiled(_value_scores, _warm_value_scores)
+    return None if None in found else found

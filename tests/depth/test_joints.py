@@ -76,8 +76,12 @@ def test_two_blobs_give_two_proposals_larger_area_first(compiled: bool) -> None:
 def test_area_weighting_makes_distance_irrelevant(compiled: bool) -> None:
     """The same patch of body surface at 2 m and at 4 m (half the pixels per side) weighs the same."""
     camera = Camera(160, 120)
-    near = propose_joints(*blob_frame([(60, 80, 8, 2000)]), camera, NECK_ONLY, compiled=compiled).confidence[0, 0]
-    far = propose_joints(*blob_frame([(60, 80, 4, 4000)]), camera, NECK_ONLY, compiled=compiled).confidence[0, 0]
+    near = propose_joints(*blob_frame([(60, 80, 8, 2000)]), camera, NECK_ONLY, compiled=compiled).confidence[
+        0, 0
+    ]
+    far = propose_joints(*blob_frame([(60, 80, 4, 4000)]), camera, NECK_ONLY, compiled=compiled).confidence[
+        0, 0
+    ]
     assert far == pytest.approx(near, rel=0.3)
 
 
@@ -134,7 +138,7 @@ def noisy_probabilities(seed: int) -> tuple[Frame, np.ndarray, np.ndarray]:
 
 
 def test_the_compiled_joint_kernels_load() -> None:
-    """Numba is a dependency: the compiled votes and mean shift must load, or the fast path silently is numpy."""
+    """Numba is a dependency: the compiled votes and mean shift must load, or the fast path is numpy."""
     assert votes_kernel() is not None
     points, weights = np.zeros((1, 2, 3), np.float32), np.ones((1, 2), np.float32)
     assert mean_shift(points, weights, np.ones(1, np.float32), 2, 1) is not None
