@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
+import cv2
 import numpy as np
 
 from segstudio.core.forest import Forest, ForestParams, train_forest
@@ -180,9 +181,11 @@ def sample_pixels(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Up to ``n`` distinct body pixels (row, col) and their parts, part ``c`` weighted
     ``count_c ** -balance`` per pixel (see the module notes)."""
-    pixels = np.argwhere(parts != BACKGROUND)
-    if pixels.shape[0] == 0:
-        return pixels, np.zeros(0, np.uint8)
+    body = (np.asarray(parts) != BACKGROUND).view(np.uint8)
+    found = cv2.findNonZero(body)  # np.argwhere's order (row by row), ~10x faster
+    if found is None:
+        return np.zeros((0, 2), np.int64), np.zeros(0, np.uint8)
+    pixels = np.ascontiguousarray(found.reshape(-1, 2)[:, ::-1], np.int64)
     labels = parts[pixels[:, 0], pixels[:, 1]]
     counts = np.bincount(labels, minlength=N_PARTS).astype(np.float64)
     weight = counts[labels] ** -balance
