@@ -12,6 +12,8 @@ xlogx(n_c)``), summed over classes in class order in both paths.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -19,12 +21,11 @@ from segstudio.depth.jit import Kernel
 from segstudio.depth.level_images import PackedImages, SampleSet
 from segstudio.depth.workers import run_blocks, spans, workers
 
-CANDIDATE_SPLIT_BELOW = 16
-"""Levels of fewer nodes than this split each node's candidates into groups, so that every thread
-has work (a root is one node)."""
+if TYPE_CHECKING:
+    from segstudio.depth.level_split_jit import SplitKernels
+
 BLOCK_VALUES = 1 << 27
-"""Candidate values (float32: 512 MB) of one block of small nodes, made before their histograms;
-nodes with more samples than a block holds are searched node by node."""
+"""Candidate values (float32: 512 MB) of one block of samples, made before their histograms."""
 MIN_BLOCK_SAMPLES = 1024
 """Fewest samples worth a thread of their own when a block's values are made."""
 
@@ -45,6 +46,19 @@ class Tasks:
         return self.first, self.stop, self.u_row, self.u_col, self.v_row, self.v_col
 
 
+class Search(NamedTuple):
+    """What a level's split search reads: crops, samples, candidates and thresholds' samples
+    (``best_splits``), and the rules of a split's cost."""
+
+    images: PackedImages
+    samples: SampleSet
+    tasks: Tasks
+    pick_index: np.ndarray
+    xlogx: np.ndarray
+    n_classes: int
+    min_leaf: int
+
+
 def best_splits(
     images: PackedImages,
     samples: SampleSet,
@@ -58,12 +72,12 @@ def best_splits(
     """Each node's best candidate (``tasks`` offsets ``(nodes, K)``; ``pick_index`` ``(nodes, K,
     T)`` int32: the samples whose values are the candidates' thresholds): its cost (float64,
     ``inf`` where no threshold leaves ``min_leaf`` samples on both sides), its index in ``0 .. K -
-    1`` and its threshold (float32); the first best in candidate order. Compiled, nodes of more
-    than ``block_samples(K)`` samples are searched node by node (``level_split_jit._scores``), the
-    others in blocks of whole nodes, values first, sample by sample in image order."""
+    1`` and its threshold (float32); the first best in candidate order. Compiled, the nodes are
+    searched in blocks of whole nodes of up to ``block_samples(K)`` samples, values first, sample
+    by sample in image order; a larger node a block of its samples at a time."""
     n_nodes, k = tasks.u_row.shape
-    kernels = (_scores_kernel(), _image_kernels()) if use_jit else (None, None)
-    if None in kernels:
+    kernels = _split_kernels() if use_jit else None
+    if kernels is None:
         cost, threshold = np.full((n_nodes, k), np.inf), np.zeros((n_nodes, k), np.float32)
         for j in range(n_nodes):
             for c in range(k):
@@ -73,18 +87,21 @@ def best_splits(
         best = np.argmin(cost, axis=1)
         rows = np.arange(n_nodes)
         return cost[rows, best], best, threshold[rows, best]
+    search = Search(images, samples, tasks, pick_index, xlogx, n_classes, min_leaf)
     found = (np.full(n_nodes, np.inf), np.full(n_nodes, -1, np.int64), np.zeros(n_nodes, np.float32))
     sizes = tasks.stop - tasks.first
     most = block_samples(k)
-    scores, image_kernels = kernels
-    big = np.flatnonzero(sizes > most)
-    if big.size:
-        _node_by_node(scores, images, samples, tasks, pick_index, (xlogx, n_classes, min_leaf), big, found)
+    for j in np.flatnonzero(sizes > most):
+        _large_node(kernels, search, int(j), most, found)
     small = np.flatnonzero(sizes <= most)
     for lo, hi in _runs(sizes[small], most):
-        rules = (xlogx, n_classes, min_leaf)
-        _by_image(image_kernels, images, samples, tasks, pick_index, rules, small[lo:hi], found)
+        _small_nodes(kernels, search, small[lo:hi], found)
     return found
+
+
+def block_samples(candidates: int) -> int:
+    """Most samples of a block: their values, ``candidates`` float32 each, fill ``BLOCK_VALUES``."""
+    return max(1, BLOCK_VALUES // max(1, candidates))
 
 
 def _runs(sizes: np.ndarray, most: int) -> list[tuple[int, int]]:
@@ -100,72 +117,71 @@ def _runs(sizes: np.ndarray, most: int) -> list[tuple[int, int]]:
     return runs
 
 
-def block_samples(candidates: int) -> int:
-    """Most samples of a block of small nodes: their values, ``candidates`` float32 each, fill
-    ``BLOCK_VALUES``."""
-    return max(1, BLOCK_VALUES // max(1, candidates))
-
-
-def _node_by_node(
-    kernel: Kernel,
-    images: PackedImages,
-    samples: SampleSet,
-    tasks: Tasks,
-    pick_index: np.ndarray,
-    rules: tuple[np.ndarray, int, int],
-    nodes: np.ndarray,
-    found: tuple[np.ndarray, np.ndarray, np.ndarray],
-) -> None:
-    """The best splits of ``nodes`` into ``found`` (cost, candidate, threshold), each node's
-    candidates in groups when there are few nodes, so that every thread has work."""
-    k = tasks.u_row.shape[1]
-    groups = max(1, min(k, -(-CANDIDATE_SPLIT_BELOW // nodes.size)))
-    bounds = np.linspace(0, k, groups + 1).astype(np.int64)
-    task_node = np.repeat(nodes.astype(np.int64), groups)
-    task_low, task_high = np.tile(bounds[:-1], nodes.size), np.tile(bounds[1:], nodes.size)
-    cost, candidate = np.full(task_node.size, np.inf), np.zeros(task_node.size, np.int64)
-    threshold = np.zeros(task_node.size, np.float32)
-    arguments = (*images.arrays(), *samples.arrays(), *tasks.arrays(), pick_index, *rules)
-    outputs = (task_node, task_low, task_high, cost, candidate, threshold)
-    work = (tasks.stop - tasks.first)[task_node] * (task_high - task_low)
-    run_blocks(lambda lo, hi: kernel(*arguments, *outputs, lo, hi), _balanced_blocks(work))
-    cost, candidate, threshold = (a.reshape(nodes.size, groups) for a in (cost, candidate, threshold))
-    best = np.argmin(cost, axis=1)
-    rows = np.arange(nodes.size)
-    found[0][nodes], found[1][nodes], found[2][nodes] = (
-        cost[rows, best],
-        candidate[rows, best],
-        threshold[rows, best],
+def _candidate_values(
+    kernels: SplitKernels, search: Search, sample: np.ndarray, task: np.ndarray
+) -> np.ndarray:
+    """(len(sample), K) float32: every candidate of node ``task[r]`` at sample ``sample[r]``, made
+    on the threads by runs of rows in image order."""
+    image = search.samples.image[sample]
+    order = np.argsort(image.astype(np.uint16) if image.max(initial=0) < 1 << 16 else image, kind="stable")
+    values = np.empty((sample.size, search.tasks.u_row.shape[1]), np.float32)
+    reads = (*search.images.arrays(), *search.samples.arrays()[:4], sample, task, order)
+    arguments = (*reads, *search.tasks.arrays()[2:], values)
+    run_blocks(
+        lambda lo, hi: kernels.image_values(*arguments, lo, hi),
+        spans(sample.size, sample.size // MIN_BLOCK_SAMPLES),
     )
+    return values
 
 
-def _by_image(
-    kernels: tuple[Kernel, Kernel],
-    images: PackedImages,
-    samples: SampleSet,
-    tasks: Tasks,
-    pick_index: np.ndarray,
-    rules: tuple[np.ndarray, int, int],
-    nodes: np.ndarray,
-    found: tuple[np.ndarray, np.ndarray, np.ndarray],
+def _small_nodes(
+    kernels: SplitKernels, search: Search, nodes: np.ndarray, found: tuple[np.ndarray, ...]
 ) -> None:
-    """The best splits of a block of small ``nodes`` into ``found``: every candidate's value at
-    every sample of the block, on the threads by runs of samples in image order, then the nodes'
-    thresholds, histograms and costs from them, on the threads by nodes."""
-    image_values, value_scores = kernels
+    """The best splits of a block of ``nodes`` into ``found`` (cost, candidate, threshold): their
+    samples' candidate values, then on the threads by nodes their thresholds, histograms, costs."""
+    tasks = search.tasks
     sizes = tasks.stop[nodes] - tasks.first[nodes]
     n = int(sizes.sum())
     row_of = np.zeros(tasks.first.size, np.int64)
     row_of[nodes] = np.cumsum(sizes) - sizes
     sample = np.repeat(tasks.first[nodes] - row_of[nodes], sizes) + np.arange(n)
-    task = np.repeat(nodes.astype(np.int64), sizes)
-    image = samples.image[sample]
-    order = np.argsort(image.astype(np.uint16) if image.max(initial=0) < 1 << 16 else image, kind="stable")
-    values = np.empty((n, tasks.u_row.shape[1]), np.float32)
-    arguments = (*images.arrays(), *samples.arrays()[:4], sample, task, order, *tasks.arrays()[2:], values)
-    run_blocks(lambda lo, hi: image_values(*arguments, lo, hi), spans(n, n // MIN_BLOCK_SAMPLES))
-    arguments = (values, samples.label, tasks.first, tasks.stop, row_of, pick_index, *rules, nodes, *found)
-    run_blocks(lambda lo, hi: value_scores(*arguments, lo, hi), _balanced_blocks(sizes))
+    values = _candidate_values(kernels, search, sample, np.repeat(nodes.astype(np.int64), sizes))
+    rules = (search.xlogx, search.n_classes, search.min_leaf)
+    arguments = (
+        values,
+        search.samples.label,
+        tasks.first,
+        tasks.stop,
+        row_of,
+        search.pick_index,
+        *rules,
+        nodes,
+        *found,
+    )
+    run_blocks(lambda lo, hi: kernels.value_scores(*arguments, lo, hi), _balanced_blocks(sizes))
+
+
+def _large_node(
+    kernels: SplitKernels, search: Search, node: int, most: int, found: tuple[np.ndarray, ...]
+) -> None:
+    """The best split of a node of more than ``most`` samples into ``found``: its thresholds from
+    the values at its picked samples, then its histograms ``most`` samples at a time, each over
+    the threads by candidates."""
+    picks = search.pick_index[node].astype(np.int64)  # (K, T)
+    k, n_thresholds = picks.shape
+    at_picks = _candidate_values(kernels, search, picks.ravel(), np.full(picks.size, node, np.int64))
+    thresholds = np.sort(
+        at_picks[np.arange(picks.size), np.repeat(np.arange(k), n_thresholds)].reshape(k, -1), axis=1
+    )
+    histogram = np.zeros((k, n_thresholds + 1, search.n_classes), np.int32)
+    first, stop = int(search.tasks.first[node]), int(search.tasks.stop[node])
+    for lo in range(first, stop, most):
+        rows = np.arange(lo, min(stop, lo + most))
+        values = _candidate_values(kernels, search, rows, np.full(rows.size, node, np.int64))
+        arguments = (values, 0, search.samples.label, lo, rows.size, thresholds, histogram)
+        run_blocks(partial(kernels.counts, *arguments), spans(k, k))
+    best = kernels.best_split(histogram, thresholds, search.xlogx, stop - first, search.min_leaf)
+    found[0][node], found[1][node], found[2][node] = best
 
 
 def node_values(images: PackedImages, samples: SampleSet, tasks: Tasks, use_jit: bool = True) -> np.ndarray:
@@ -231,16 +247,10 @@ def _balanced_blocks(work: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
 
 
-def _scores_kernel() -> Kernel | None:
-    from segstudio.depth.level_split_jit import scores_kernel  # imports Numba: only when training
+def _split_kernels() -> SplitKernels | None:
+    from segstudio.depth.level_split_jit import split_kernels  # imports Numba: only when training
 
-    return scores_kernel()
-
-
-def _image_kernels() -> tuple[Kernel, Kernel] | None:
-    from segstudio.depth.level_split_jit import image_kernels
-
-    return image_kernels()
+    return split_kernels()
 
 
 def _values_kernel() -> Kernel | None:

@@ -1,23 +1,24 @@
-"""The level-wise trainer's two hot loops compiled by Numba, with the numpy path's float32 probe
+"""The level-wise trainer's hot loops compiled by Numba, with the numpy path's float32 probe
 arithmetic and the same summation order, so splits are identical to ``level_split``'s numpy twin
 (tests/depth). Imported only by training (it imports Numba at once); ``None`` kernels where Numba is
 missing or fails.
 
-``scores``: for every (node, candidate offset pair) task, the candidate's feature at each of the
-node's samples, thresholds picked among those values, one class histogram per threshold gap, and
-the lowest split cost (children's summed ``n H``) with its threshold; it walks a node's samples
-image by image, which keeps a crop in cache only where a node has many samples of an image (the
-first levels). ``image_values`` then ``value_scores`` do the same for many small nodes at once:
-first every candidate's value at every sample of all of them, sample by sample in image order
-(the ~250 samples an image has in a level read its crop while it is in cache, where the deep
-levels' nodes have one or two samples of an image each, so node by node nearly every probe missed
-the cache), then node by node the thresholds, histograms and costs from those values.
+``image_values``: every candidate offset pair's feature at every sample of a block, sample by
+sample in image order: the ~250 samples an image has in a level read its crop while it is in
+cache. (Searched node by node, as before issue 19's eighth stop, the deep levels' nodes hold one
+or two samples of an image each, so nearly every probe missed the cache: growing cost ~2.6x the
+CPU.) ``value_scores``: from those values, node by node, thresholds picked among the node's
+values, one class histogram per threshold gap (``_count``) and the lowest split cost (children's
+summed ``n H``, ``_best_split``) with its threshold. A node larger than a block is counted a
+block of its samples at a time, its candidates split over the threads (``counts``).
 ``values``: the winning feature of each node at its samples, to send them to the children.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -67,108 +68,6 @@ _index = numba.njit(nogil=True, inline="always")(_index_py) if numba is not None
 _metres = numba.njit(nogil=True, inline="always")(_metres_py) if numba is not None else _metres_py
 
 
-def _scores(
-    depth,
-    start,
-    top,
-    left,
-    height,
-    width,
-    last_row,
-    last_col,
-    s_image,
-    s_row,
-    s_col,
-    s_inv,
-    s_label,
-    first,
-    stop,
-    u_row,
-    u_col,
-    v_row,
-    v_col,
-    pick_index,
-    xlogx,
-    n_classes,
-    min_leaf,
-    task_node,
-    task_low,
-    task_high,
-    cost_out,
-    candidate_out,
-    threshold_out,
-    lo,
-    hi,
-) -> None:
-    """(Untyped arguments: a Numba kernel, called from ``level_split.best_splits`` only.) Best split
-    of tasks ``lo .. hi - 1``: node ``task_node[t]``'s candidates ``task_low[t] ..
-    task_high[t] - 1`` (see the module notes). The samples of one image (consecutive within a node)
-    meet every candidate before the next image's: its crop stays in cache."""
-    n_thresholds = pick_index.shape[2]
-    zero, milli, background = np.float32(0.0), np.float32(0.001), np.float32(BACKGROUND_DEPTH_M)
-    for t in range(lo, hi):
-        j, k_low, k_high = task_node[t], task_low[t], task_high[t]
-        a, b = first[j], stop[j]
-        n, n_k = b - a, k_high - k_low
-        thresholds = np.empty((n_k, n_thresholds), np.float32)
-        for k in range(n_k):
-            for p in range(n_thresholds):
-                i = pick_index[j, k_low + k, p]
-                image, row, col, inv = s_image[i], s_row[i], s_col[i], s_inv[i]
-                base, tp, lf, hg, wd = start[image], top[image], left[image], height[image], width[image]
-                lr, lc = last_row[image], last_col[image]
-                iu = _index(tp, lf, hg, wd, lr, lc, row, col, inv, u_row[j, k_low + k], u_col[j, k_low + k])
-                iv = _index(tp, lf, hg, wd, lr, lc, row, col, inv, v_row[j, k_low + k], v_col[j, k_low + k])
-                thresholds[k, p] = _metres(depth[base + max(iu, 0)], iu) - _metres(
-                    depth[base + max(iv, 0)], iv
-                )
-            thresholds[k].sort()
-        histogram = np.zeros((n_k, n_thresholds + 1, n_classes), np.int32)
-        block = a
-        while block < b:
-            image, end = s_image[block], block + 1
-            while end < b and s_image[end] == image:
-                end += 1
-            base, tp, lf, hg, wd = start[image], top[image], left[image], height[image], width[image]
-            lr, lc = last_row[image], last_col[image]
-            for k in range(n_k):
-                ur, uc, vr, vc = (
-                    u_row[j, k_low + k],
-                    u_col[j, k_low + k],
-                    v_row[j, k_low + k],
-                    v_col[j, k_low + k],
-                )
-                for i in range(block, end):
-                    row, col, inv = s_row[i], s_col[i], s_inv[i]
-                    # the probes of ``_index`` and ``_metres``, written out: the hot loop
-                    r = int(min(max(row + np.rint(ur * inv), zero), lr)) - 1 - tp
-                    c = int(min(max(col + np.rint(uc * inv), zero), lc)) - 1 - lf
-                    probe_u = background
-                    if r >= 0 and r < hg and c >= 0 and c < wd:
-                        mm = depth[base + r * wd + c]
-                        if mm != 0:
-                            probe_u = np.float32(mm) * milli
-                    r = int(min(max(row + np.rint(vr * inv), zero), lr)) - 1 - tp
-                    c = int(min(max(col + np.rint(vc * inv), zero), lc)) - 1 - lf
-                    probe_v = background
-                    if r >= 0 and r < hg and c >= 0 and c < wd:
-                        mm = depth[base + r * wd + c]
-                        if mm != 0:
-                            probe_v = np.float32(mm) * milli
-                    value = probe_u - probe_v
-                    below = 0
-                    for p in range(n_thresholds):  # thresholds below the value, without branches
-                        below += thresholds[k, p] < value
-                    histogram[k, below, s_label[i]] += 1
-            block = end
-        best, best_k, best_threshold = _best_split(histogram, thresholds, xlogx, n, min_leaf)
-        cost_out[t], candidate_out[t], threshold_out[t] = (
-            best,
-            k_low + best_k if best_k >= 0 else -1,
-            best_threshold,
-        )
-
-
 def _best_split_py(
     histogram: np.ndarray, thresholds: np.ndarray, xlogx: np.ndarray, n: int, min_leaf: int
 ) -> tuple[float, int, np.float32]:
@@ -207,6 +106,40 @@ def _best_split_py(
 _best_split = numba.njit(nogil=True, inline="always")(_best_split_py) if numba is not None else _best_split_py
 
 
+def _count_py(
+    values: np.ndarray,
+    first_row: int,
+    labels: np.ndarray,
+    first_label: int,
+    n: int,
+    thresholds: np.ndarray,
+    k_low: int,
+    k_high: int,
+    histogram: np.ndarray,
+) -> None:
+    """Add ``n`` samples (their values from row ``first_row`` of ``values``, their labels from
+    ``first_label``) to ``histogram[k, thresholds below the value, label]`` for candidates
+    ``k_low .. k_high - 1``."""
+    n_thresholds = thresholds.shape[1]
+    for s in range(n):
+        label = labels[first_label + s]
+        for k in range(k_low, k_high):
+            value = values[first_row + s, k]
+            below = 0
+            for p in range(n_thresholds):  # thresholds below the value, without branches
+                below += thresholds[k, p] < value
+            histogram[k, below, label] += 1
+
+
+_count = numba.njit(nogil=True, inline="always")(_count_py) if numba is not None else _count_py
+
+
+def _counts(values, first_row, labels, first_label, n, thresholds, histogram, lo, hi) -> None:
+    """(A Numba kernel.) ``_count`` for candidates ``lo .. hi - 1``: a large node's histogram,
+    its candidates split over the threads."""
+    _count(values, first_row, labels, first_label, n, thresholds, lo, hi, histogram)
+
+
 def _image_values(
     depth,
     start,
@@ -243,22 +176,18 @@ def _image_values(
         base, tp, lf, hg, wd = start[image], top[image], left[image], height[image], width[image]
         lr, lc = last_row[image], last_col[image]
         for k in range(n_k):
-            # the probes of ``_index`` and ``_metres``, written out: the hot loop
-            y = int(min(max(row + np.rint(u_row[j, k] * inv), zero), lr)) - 1 - tp
-            x = int(min(max(col + np.rint(u_col[j, k] * inv), zero), lc)) - 1 - lf
-            probe_u = background
-            if y >= 0 and y < hg and x >= 0 and x < wd:
-                mm = depth[base + y * wd + x]
-                if mm != 0:
-                    probe_u = np.float32(mm) * milli
-            y = int(min(max(row + np.rint(v_row[j, k] * inv), zero), lr)) - 1 - tp
-            x = int(min(max(col + np.rint(v_col[j, k] * inv), zero), lc)) - 1 - lf
-            probe_v = background
-            if y >= 0 and y < hg and x >= 0 and x < wd:
-                mm = depth[base + y * wd + x]
-                if mm != 0:
-                    probe_v = np.float32(mm) * milli
-            out[r, k] = probe_u - probe_v
+            value = zero
+            for side in range(2):  # u, then v: ``_index`` and ``_metres`` written out (the hot loop)
+                d_row, d_col = (u_row[j, k], u_col[j, k]) if side == 0 else (v_row[j, k], v_col[j, k])
+                y = int(min(max(row + np.rint(d_row * inv), zero), lr)) - 1 - tp
+                x = int(min(max(col + np.rint(d_col * inv), zero), lc)) - 1 - lf
+                probe = background
+                if y >= 0 and y < hg and x >= 0 and x < wd:
+                    mm = depth[base + y * wd + x]
+                    if mm != 0:
+                        probe = np.float32(mm) * milli
+                value = probe if side == 0 else value - probe
+            out[r, k] = value
 
 
 def _value_scores(
@@ -292,14 +221,7 @@ def _value_scores(
                 thresholds[k, p] = values[base + pick_index[j, k, p] - a, k]
             thresholds[k].sort()
         histogram = np.zeros((n_k, n_thresholds + 1, n_classes), np.int32)
-        for s in range(n):
-            label = s_label[a + s]
-            for k in range(n_k):
-                value = values[base + s, k]
-                below = 0
-                for p in range(n_thresholds):  # thresholds below the value, without branches
-                    below += thresholds[k, p] < value
-                histogram[k, below, label] += 1
+        _count(values, base, s_label, a, n, thresholds, 0, n_k, histogram)
         cost_out[j], candidate_out[j], threshold_out[j] = _best_split(
             histogram, thresholds, xlogx, n, min_leaf
         )
@@ -347,14 +269,6 @@ def _tiny_arguments() -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
     return images, samples
 
 
-def _warm_scores(kernel: Kernel) -> None:
-    images, samples = _tiny_arguments()
-    f32, i64 = np.zeros((1, 1), np.float32), np.array([0], np.int64)
-    picks, out = np.zeros((1, 1, 2), np.int32), (np.zeros(1), np.zeros(1, np.int64), np.zeros(1, np.float32))
-    tasks = (i64, i64 + 1, f32, f32, f32, f32)
-    kernel(*images, *samples, *tasks, picks, np.zeros(3), 2, 1, i64, i64, i64 + 1, *out, 0, 1)
-
-
 def _warm_values(kernel: Kernel) -> None:
     images, samples = _tiny_arguments()
     f32, i64 = np.zeros(1, np.float32), np.array([0], np.int64)
@@ -374,22 +288,39 @@ def _warm_value_scores(kernel: Kernel) -> None:
     kernel(values, labels, i64, i64 + 1, i64, picks, np.zeros(3), 2, 1, i64, *out, 0, 1)
 
 
+def _warm_counts(kernel: Kernel) -> None:
+    values, thresholds = np.zeros((1, 1), np.float32), np.zeros((1, 2), np.float32)
+    kernel(values, 0, np.zeros(1, np.uint8), 0, 1, thresholds, np.zeros((1, 3, 2), np.int32), 0, 1)
+
+
+def _warm_best_split(kernel: Kernel) -> None:
+    kernel(np.zeros((1, 3, 2), np.int32), np.zeros((1, 2), np.float32), np.zeros(3), 2, 1)
+
+
+class SplitKernels(NamedTuple):
+    """The compiled split search (``level_split.best_splits``)."""
+
+    image_values: Kernel
+    value_scores: Kernel
+    counts: Kernel
+    best_split: Callable[..., tuple[float, int, np.float32]]
+
+
 @functools.cache
-def scores_kernel() -> Kernel | None:
-    """``_scores`` compiled, or ``None`` where Numba is missing or fails."""
-    return compiled(_scores, _warm_scores) if numba is not None else None
+def split_kernels() -> SplitKernels | None:
+    """The split search's kernels compiled, or ``None`` where Numba is missing or fails."""
+    if numba is None:
+        return None
+    found = (
+        compiled(_image_values, _warm_image_values),
+        compiled(_value_scores, _warm_value_scores),
+        compiled(_counts, _warm_counts),
+        compiled(_best_split_py, _warm_best_split),
+    )
+    return None if None in found else SplitKernels(*found)
 
 
 @functools.cache
 def values_kernel() -> Kernel | None:
     """``_values`` compiled, or ``None`` where Numba is missing or fails."""
     return compiled(_values, _warm_values) if numba is not None else None
-
-
-@functools.cache
-def image_kernels() -> tuple[Kernel, Kernel] | None:
-    """``_image_values`` and ``_value_scores`` compiled, or ``None`` where Numba is missing or fails."""
-    if numba is None:
-        return None
-    found = compiled(_image_values, _warm_image_values), compiled(_value_scores, _warm_value_scores)
-    return None if None in found else found

@@ -12,7 +12,7 @@ import pytest
 from segstudio.depth import level_split
 from segstudio.depth.features import FeatureBank
 from segstudio.depth.level_forest import LevelParams, grow_tree
-from segstudio.depth.level_split_jit import image_kernels, scores_kernel, values_kernel
+from segstudio.depth.level_split_jit import split_kernels, values_kernel
 from segstudio.depth.parts import N_PARTS
 from segstudio.depth.training import TrainingParams, cropped_training_set, train_body_parts, training_set
 
@@ -38,15 +38,16 @@ def test_crops_read_the_dense_features_bit_for_bit(data: tuple) -> None:
 
 
 def test_the_kernels_load() -> None:
-    assert scores_kernel() is not None and values_kernel() is not None and image_kernels() is not None
+    assert split_kernels() is not None and values_kernel() is not None
 
 
-@pytest.mark.parametrize("block_samples", [None, 100], ids=["by-image", "node-by-node-then-by-image"])
+@pytest.mark.parametrize("block_samples", [None, 100], ids=["one-block", "large-nodes-and-blocks"])
 def test_compiled_and_numpy_splits_grow_the_same_tree(
     data: tuple, block_samples: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Compiled, small nodes are searched in blocks by image and nodes larger than a block node by
-    node: blocks of 100 samples make the first levels' nodes large and split the rest into many blocks."""
+    """Compiled, nodes are searched in blocks of whole nodes and a node larger than a block a block
+    of its samples at a time: blocks of 100 samples make the first levels' nodes large and split
+    the rest into many blocks."""
     bank, images, samples, _, _ = data
     params = LevelParams(max_depth=7, min_samples_leaf=4, candidates=24, thresholds=8)
     if block_samples is not None:
