@@ -157,6 +157,19 @@ and the final attention's scores of a chunk (512 KB each) are made while it is i
 of whole (pixels, c) passes through memory (unchunked: a click ~15% slower, measured)."""
 
 
+WORK_OFFSET = 8
+"""What a click costs beside its tokens, in tokens (``click_work``): at 1024 px, one thread, a
+click's CPU time grows about as T + 8 with its T decoder tokens (bench sam's model and clicks,
+medians: 41.2 ms at one point, T = 8, to 51.9 ms at five, T = 12)."""
+
+
+def click_work(decoder: nn.Module, prompts: int) -> float:
+    """A click's size, for ``click_threads`` to compare clicks of different sizes: its decoder
+    tokens (the fixed ones, ``prompts`` points and box corners, sam2's pad) plus ``WORK_OFFSET``."""
+    fixed = 1 + decoder.num_mask_tokens + (1 if decoder.pred_obj_scores else 0)
+    return float(fixed + prompts + 1 + WORK_OFFSET)
+
+
 def image_side(model: nn.Module, features: dict[str, object], key_pe: torch.Tensor) -> ImageSide:
     """The image half of the decoder's input (what sam2 builds per click from ``features``)."""
     embed = features["image_embed"]
