@@ -52,7 +52,8 @@ def test_one_slow_first_click_on_every_core_does_not_send_the_next_dozen_to_one_
     # issue 20: bench sam's first click on every core was slow once (a helper late), and the
     # runner's one thread then ran 11 of its 20 clicks
     policy = ClickThreads(cores=2, probe_every=12)
-    picked = _clicks(policy, 1, lambda threads, number: 0.2 if number == 0 else {2: 0.04, 1: 0.06}[threads], 20)
+    times = {2: 0.04, 1: 0.06}
+    picked = _clicks(policy, 1, lambda threads, number: 0.2 if number == 0 else times[threads], 20)
     # every core tried again soon (one time spoke for it), twice (its first time outvoted by one
     # fast one only with a third); the old policy ran the next 12 clicks on one thread
     assert picked[:6] == [2, 1, 1, 2, 1, 2] and picked[6:] == [2] * 11 + [1, 2, 2]
