@@ -65,6 +65,7 @@ import torch
 from torch import nn
 
 from segstudio.models.click_threads import shared, width
+from segstudio.models.sam_softmax import softmax_
 from segstudio.models.sam_tokens import Block, TokenWeights, token_weights
 from segstudio.models.sam_upscaling import upscaled_logits
 
@@ -401,7 +402,7 @@ def _final_attention(
     weighted = scores.new_empty(heads, count, chunks[0].shape[1])
 
     def attend(first: int, last: int) -> None:
-        weights = scores[first:last].baddbmm_(query[first:last], positions[first:last]).softmax(dim=-1)
+        weights = softmax_(scores[first:last].baddbmm_(query[first:last], positions[first:last]), -1)
         rows, start = weighted[first:last].view(-1, weighted.shape[2]).zero_(), 0
         for chunk in chunks:
             stop = start + chunk.shape[0]
@@ -486,7 +487,7 @@ def _first_block(
     weighted = query.new_empty(block.to_image_heads, count, values_to.shape[-1])
 
     def attend(first: int, last: int) -> None:
-        weights = torch.bmm(query[first:last], keys_to[first:last]).softmax(dim=-1)  # (heads, tokens, pixels)
+        weights = softmax_(torch.bmm(query[first:last], keys_to[first:last]), -1)  # (heads, tokens, pixels)
         torch.bmm(weights, values_to[first:last], out=weighted[first:last])
 
     _per_heads(block.to_image_heads, attend)
@@ -538,7 +539,7 @@ def _second_block(
 
     def attend(first: int, last: int) -> None:
         scores = _projected_scores(query, second.keys, second.key_constant, key_rows, left, rstd, first, last)
-        scaled = scores.softmax(dim=-1).mul_(rstd)
+        scaled = softmax_(scores, -1).mul_(rstd)
         out = torch.bmm(scaled, second.values[first:last], out=weighted[first:last])
         through_left = (scaled.view(-1, left.shape[1]) @ left.t()).view(last - first, count, rank)
         out.add_(second.value_row[first:last]).baddbmm_(through_left, per_head_rows[first:last])
@@ -667,7 +668,7 @@ def _tokens_out(
     parts: dict[int, torch.Tensor] = {}
 
     def attend(first: int, last: int) -> None:
-        parts[first] = scores_of(first, last).softmax(dim=1)
+        parts[first] = softmax_(scores_of(first, last), 1)
 
     _per_heads(heads, attend)
     weights = torch.cat([parts[first] for first in sorted(parts)]) if len(parts) > 1 else parts[0]
