@@ -73,7 +73,7 @@ def test_bad_shapes_are_refused() -> None:
         pixels.sam_softmax_columns(torch.zeros(10).numpy(), 3, 4)
 
 
-def test_softmax_works_in_place_where_compiled_and_falls_back_to_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_softmax_is_in_place_where_compiled_else_torchs(monkeypatch: pytest.MonkeyPatch) -> None:
     torch.manual_seed(1)
     scores = torch.randn(2, 9, 100)
     for dim in (1, 2, -1):
