@@ -204,16 +204,12 @@ SAM_AVX2 static void sam_softmax_columns_avx2(float *x, Py_ssize_t count, Py_ssi
     }
 }
 
-static int sam_softmax_has_avx2(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
 #else
 #define sam_softmax_rows_avx2 sam_softmax_rows_portable
 #define sam_softmax_columns_avx2 sam_softmax_columns_portable
-static int sam_softmax_has_avx2(void) { return 0; }
 #endif
+
+int sam_has_avx2(void); /* sam_kernels.c */
 
 const char sam_softmax_rows_doc[] = PyDoc_STR(
     "sam_softmax_rows(x, length, portable=False) -> None\n\n"
@@ -236,7 +232,7 @@ PyObject *sam_softmax_rows(PyObject *self, PyObject *args)
     }
     rows = x.len / (length * (Py_ssize_t)sizeof(float));
     Py_BEGIN_ALLOW_THREADS
-    if (!portable && sam_softmax_has_avx2())
+    if (!portable && sam_has_avx2())
         sam_softmax_rows_avx2((float *)x.buf, length, 0, rows);
     else
         sam_softmax_rows_portable((float *)x.buf, length, 0, rows);
@@ -269,7 +265,7 @@ PyObject *sam_softmax_columns(PyObject *self, PyObject *args)
     }
     groups = x.len / (count * length * (Py_ssize_t)sizeof(float));
     Py_BEGIN_ALLOW_THREADS
-    if (!portable && sam_softmax_has_avx2())
+    if (!portable && sam_has_avx2())
         sam_softmax_columns_avx2((float *)x.buf, count, length, 0, groups);
     else
         sam_softmax_columns_portable((float *)x.buf, count, length, 0, groups);
