@@ -8,9 +8,10 @@ machine at every moment, so the clicks' own times decide: each setting's last fe
 the faster one is used, and the other is tried again every ``probe_every`` clicks, to notice when
 the machine frees up or gets busy.
 
-The times are judged so that one noisy click does not move the next dozen (issue 20: one slow
-first click on every core sent 11 of ``bench sam``'s 20 clicks to one thread, 64.7 ms there
-against ~40): each is divided by the click's size (``work``: a click with five points costs
+The times are judged so that one noisy click does not move the next dozen (issue 20: in one
+``bench sam`` run 11 of the 20 clicks went to one thread, 64.7 ms there against ~40; before, one
+time per setting, or a large click against a small one, could decide for up to ``probe_every``
+clicks): each is divided by the click's size (``work``: a click with five points costs
 ~1.26x one with one point, more than the second core gains when another process takes it for a
 moment), and a setting is judged by the median of its last ``KEPT_TIMES``; a setting known by a
 single time, or whose last try beat the one in use, is tried again after ``RETRY_AFTER`` clicks

@@ -49,8 +49,8 @@ def test_a_busy_machine_moves_the_clicks_to_the_runners_threads_and_a_free_one_b
 
 
 def test_one_slow_first_click_on_every_core_does_not_send_the_next_dozen_to_one_thread() -> None:
-    # issue 20: bench sam's first click on every core was slow once (a helper late), and the
-    # runner's one thread then ran 11 of its 20 clicks
+    # issue 20: in one bench sam run the runner's one thread ran 11 of the 20 clicks; one slow
+    # time on every core (a helper late, another process) is one way to get there
     policy = ClickThreads(cores=2, probe_every=12)
     times = {2: 0.04, 1: 0.06}
     picked = _clicks(policy, 1, lambda threads, number: 0.2 if number == 0 else times[threads], 20)
