@@ -14,9 +14,10 @@
  *   that repeat the one above are not done again.
  * plain_rgb_png: the chunks of a plain 8-bit RGB PNG walked and CRC-checked (eval's pairs).
  *
- * The module has two more sources with one job each, their functions listed in the method table
- * below: pq_match.c (PQ's matching of one image from its pair counts, core/pq.py's twin) and
- * sam_kernels.c (SAM 2's mask upscaling per click, models/sam_upscaling.py).
+ * The module has three more sources with one job each, their functions listed in the method table
+ * below: pq_match.c (PQ's matching of one image from its pair counts, core/pq.py's twin),
+ * sam_kernels.c (SAM 2's mask upscaling per click, models/sam_upscaling.py) and sam_softmax.c (a
+ * SAM click's attention softmaxes, models/sam_softmax.py).
  *
  * Plain C on the buffer protocol, no numpy C API; the GIL is released in the loops. Optional:
  * without this module the numpy/libpng paths give the same results (tests hold them equal).
@@ -891,6 +892,10 @@ PyObject *sam_norm_gelu(PyObject *self, PyObject *args);
 extern const char sam_norm_gelu_doc[];
 PyObject *sam_gelu_logits(PyObject *self, PyObject *args);
 extern const char sam_gelu_logits_doc[];
+PyObject *sam_softmax_rows(PyObject *self, PyObject *args);
+extern const char sam_softmax_rows_doc[];
+PyObject *sam_softmax_columns(PyObject *self, PyObject *args);
+extern const char sam_softmax_columns_doc[];
 
 static PyMethodDef methods[] = {
     {"unfilter", unfilter, METH_VARARGS, unfilter_doc},
@@ -902,6 +907,8 @@ static PyMethodDef methods[] = {
     {"plain_rgb_png", plain_rgb_png, METH_VARARGS, plain_rgb_png_doc},
     {"sam_norm_gelu", sam_norm_gelu, METH_VARARGS, sam_norm_gelu_doc},
     {"sam_gelu_logits", sam_gelu_logits, METH_VARARGS, sam_gelu_logits_doc},
+    {"sam_softmax_rows", sam_softmax_rows, METH_VARARGS, sam_softmax_rows_doc},
+    {"sam_softmax_columns", sam_softmax_columns, METH_VARARGS, sam_softmax_columns_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -170,7 +170,8 @@ __attribute__((target("avx2,fma"))) static void sam_gelu_logits_avx2(const void 
 {
     sam_gelu_logits_body((const SamGeluLogits *)a, from, to);
 }
-static int sam_has_avx2(void)
+/* Whether the CPU runs the AVX2 and FMA builds (also read by sam_softmax.c). */
+int sam_has_avx2(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -178,7 +179,7 @@ static int sam_has_avx2(void)
 #else
 #define sam_norm_gelu_avx2 sam_norm_gelu_portable
 #define sam_gelu_logits_avx2 sam_gelu_logits_portable
-static int sam_has_avx2(void) { return 0; }
+int sam_has_avx2(void) { return 0; }
 #endif
 
 #if defined(__GNUC__) && !defined(__clang__)

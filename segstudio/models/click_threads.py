@@ -5,8 +5,18 @@ which run for seconds while the person works. A click is different: the person w
 and the GUI thread idles meanwhile (its longest stall with clicks on 2 threads: ~2 ms, ``bench
 sam``'s ``click_stall_ms``), so the spare core can work on the click. No setting is right on every
 machine at every moment, so the clicks' own times decide: each setting's last few times are kept,
-the faster one is used, and the other is tried again every ``probe_every`` clicks, its old times
-forgotten, to notice when the machine frees up or gets busy.
+the faster one is used, and the other is tried again every ``probe_every`` clicks, to notice when
+the machine frees up or gets busy.
+
+The times are judged so that one noisy click does not move the next dozen (issue 20: in one
+``bench sam`` run 11 of the 20 clicks went to one thread, 64.7 ms there against ~40; before, one
+time per setting, or a large click against a small one, could decide for up to ``probe_every``
+clicks): each is divided by the click's size (``work``: a click with five points costs
+~1.26x one with one point, more than the second core gains when another process takes it for a
+moment), and a setting is judged by the median of its last ``KEPT_TIMES``; a setting known by a
+single time, or whose last try beat the one in use, is tried again after ``RETRY_AFTER`` clicks
+instead of ``probe_every``, so that every switch and every setting left aside rests on two times
+at least, and a change of the machine is still noticed within a probe and a retry.
 
 More threads than the runner's are not torch's own (``setting``): torch's OpenMP threads meet
 after every op, a few hundred times per click, spin for milliseconds after each (burning the core
@@ -35,8 +45,10 @@ import torch
 
 PROBE_EVERY = 12
 """Clicks between two tries of the setting that is not in use."""
+RETRY_AFTER = 2
+"""Clicks before that setting is tried again when one time speaks for it or its last try won."""
 KEPT_TIMES = 3
-"""Click times kept per setting (their median decides)."""
+"""Click times kept per setting, over the click's work (their median decides)."""
 
 
 class ClickThreads:
@@ -60,20 +72,22 @@ class ClickThreads:
                 return count
         best, other = sorted((wide, narrow), key=lambda count: statistics.median(self._times[count]))
         self._since_probe += 1
-        if self._since_probe < self.probe_every:
+        left_aside = self._times[other]
+        unsure = len(left_aside) < 2 or left_aside[-1] < statistics.median(self._times[best])
+        if self._since_probe < (RETRY_AFTER if unsure else self.probe_every):
             return best
         self._since_probe = 0
-        self._times[other].clear()  # the probe's time alone speaks for it: the machine may have changed
-        return other
+        return other  # its time joins its last ones: a switch needs two of three to say so
 
-    def record(self, threads: int, seconds: float) -> None:
-        """One click's wall time on ``threads`` threads."""
-        self._times.setdefault(threads, deque(maxlen=KEPT_TIMES)).append(seconds)
+    def record(self, threads: int, seconds: float, work: float = 1.0) -> None:
+        """One click's wall time on ``threads`` threads; ``work``: its size (only ratios matter,
+        e.g. ``sam_decoder.click_work``)."""
+        self._times.setdefault(threads, deque(maxlen=KEPT_TIMES)).append(seconds / work)
 
     @contextmanager
-    def click(self) -> Iterator[int]:
-        """Run the block (one click) on the chosen threads (``setting``), time it, then restore
-        the runner's."""
+    def click(self, work: float = 1.0) -> Iterator[int]:
+        """Run the block (one click of size ``work``, see ``record``) on the chosen threads
+        (``setting``), time it, then restore the runner's."""
         narrow = torch.get_num_threads()
         threads = self.choose(narrow)
         self.chosen[threads] += 1
@@ -82,7 +96,7 @@ class ClickThreads:
             with setting(threads, narrow):
                 yield threads
         finally:
-            self.record(threads, time.perf_counter() - start)
+            self.record(threads, time.perf_counter() - start, work)
 
 
 T = TypeVar("T")

@@ -34,7 +34,7 @@ from segstudio.core.jobs import CancelToken
 from segstudio.core.prompts import Prompts
 from segstudio.models.click_threads import ClickThreads
 from segstudio.models.sam_cache import EmbeddingStore
-from segstudio.models.sam_decoder import ImageSide, decode, image_side, positional_encoding
+from segstudio.models.sam_decoder import ImageSide, click_work, decode, image_side, positional_encoding
 from segstudio.models.weights import (
     ProgressCallback,
     file_sha256,
@@ -306,16 +306,18 @@ class SamPredictor:
         self._use(embedding)
         coords, labels, box = prompt_arrays(prompts)
         multimask = len(prompts.points) == 1 and prompts.box is None
-        with torch.inference_mode(), self._click_threads():
+        prompt_count = len(prompts.points) + (2 if prompts.box is not None else 0)
+        with torch.inference_mode(), self._click_threads(prompt_count):
             low_res, score = self._decode(embedding, coords, labels, box, multimask)
             mask = self._mask_at_size(low_res.clamp(-32.0, 32.0), embedding.orig_hw)  # as sam2's _predict
         return SamMask(mask, float(score))
 
-    def _click_threads(self) -> AbstractContextManager[object]:
-        """Every core for the click while that is the faster (``click_threads``); on a GPU, as is."""
+    def _click_threads(self, prompt_count: int) -> AbstractContextManager[object]:
+        """Every core for the click while that is the faster (``click_threads``, each click's time
+        taken over its size, ``sam_decoder.click_work``); on a GPU, as is."""
         if self.click_threads is None or self._device.type != "cpu":
             return nullcontext()
-        return self.click_threads.click()
+        return self.click_threads.click(click_work(self.module.sam_mask_decoder, prompt_count))
 
     def _mask_at_size(self, low_res: torch.Tensor, orig_hw: tuple[int, int]) -> np.ndarray:
         """sam2's post-processing of one (h, w) logit map: bilinear to the image's size, then the

@@ -25,6 +25,8 @@ convolutions spend as long again on layout copies. Here, with sam2's own modules
   share of the final attention's keys is made with the image's half (``ImageSide.final_pe``);
 - the final attention runs for the tokens whose output is read (the IoU token and the mask
   tokens): every query attends to the image on its own, so the others change nothing;
+- the attentions' softmaxes run in place, compiled where the project's C extension is built
+  (``sam_softmax``: ~3 ms of a click at one thread in torch's kernel, ~1 ms there);
 - the mask is chosen from the IoU head's scores before the upscaling, by sam2's rules (the best of
   masks 1-3 for a lone click; else mask 0, or with its dynamic stability check the best of 1-3 when
   mask 0 is unstable), so only the kept mask's hypernetwork product is made (two with the check);
@@ -65,6 +67,7 @@ import torch
 from torch import nn
 
 from segstudio.models.click_threads import shared, width
+from segstudio.models.sam_softmax import softmax_
 from segstudio.models.sam_tokens import Block, TokenWeights, token_weights
 from segstudio.models.sam_upscaling import upscaled_logits
 
@@ -155,6 +158,19 @@ CHUNK_PIXELS = 512
 """Pixels per chunk of each block's update of the image tokens (``_updated``): the sum, its norm
 and the final attention's scores of a chunk (512 KB each) are made while it is in cache, instead
 of whole (pixels, c) passes through memory (unchunked: a click ~15% slower, measured)."""
+
+
+WORK_OFFSET = 8
+"""What a click costs beside its tokens, in tokens (``click_work``): at 1024 px, one thread, a
+click's CPU time grows about as T + 8 with its T decoder tokens (bench sam's model and clicks,
+medians: 41.2 ms at one point, T = 8, to 51.9 ms at five, T = 12)."""
+
+
+def click_work(decoder: nn.Module, prompts: int) -> float:
+    """A click's size, for ``click_threads`` to compare clicks of different sizes: its decoder
+    tokens (the fixed ones, ``prompts`` points and box corners, sam2's pad) plus ``WORK_OFFSET``."""
+    fixed = 1 + decoder.num_mask_tokens + (1 if decoder.pred_obj_scores else 0)
+    return float(fixed + prompts + 1 + WORK_OFFSET)
 
 
 def image_side(model: nn.Module, features: dict[str, object], key_pe: torch.Tensor) -> ImageSide:
@@ -388,7 +404,7 @@ def _final_attention(
     weighted = scores.new_empty(heads, count, chunks[0].shape[1])
 
     def attend(first: int, last: int) -> None:
-        weights = scores[first:last].baddbmm_(query[first:last], positions[first:last]).softmax(dim=-1)
+        weights = softmax_(scores[first:last].baddbmm_(query[first:last], positions[first:last]), -1)
         rows, start = weighted[first:last].view(-1, weighted.shape[2]).zero_(), 0
         for chunk in chunks:
             stop = start + chunk.shape[0]
@@ -473,7 +489,7 @@ def _first_block(
     weighted = query.new_empty(block.to_image_heads, count, values_to.shape[-1])
 
     def attend(first: int, last: int) -> None:
-        weights = torch.bmm(query[first:last], keys_to[first:last]).softmax(dim=-1)  # (heads, tokens, pixels)
+        weights = softmax_(torch.bmm(query[first:last], keys_to[first:last]), -1)  # (heads, tokens, pixels)
         torch.bmm(weights, values_to[first:last], out=weighted[first:last])
 
     _per_heads(block.to_image_heads, attend)
@@ -525,7 +541,7 @@ def _second_block(
 
     def attend(first: int, last: int) -> None:
         scores = _projected_scores(query, second.keys, second.key_constant, key_rows, left, rstd, first, last)
-        scaled = scores.softmax(dim=-1).mul_(rstd)
+        scaled = softmax_(scores, -1).mul_(rstd)
         out = torch.bmm(scaled, second.values[first:last], out=weighted[first:last])
         through_left = (scaled.view(-1, left.shape[1]) @ left.t()).view(last - first, count, rank)
         out.add_(second.value_row[first:last]).baddbmm_(through_left, per_head_rows[first:last])
@@ -654,7 +670,7 @@ def _tokens_out(
     parts: dict[int, torch.Tensor] = {}
 
     def attend(first: int, last: int) -> None:
-        parts[first] = scores_of(first, last).softmax(dim=1)
+        parts[first] = softmax_(scores_of(first, last), 1)
 
     _per_heads(heads, attend)
     weights = torch.cat([parts[first] for first in sorted(parts)]) if len(parts) > 1 else parts[0]

@@ -34,10 +34,13 @@ from segstudio.models.click_threads import shared
 if TYPE_CHECKING:
     from segstudio.models.sam_decoder import ImageSide
 
-SLICE_PIXELS = 1024
-"""Pixels of the embedding's grid per slice of the upscaling (1 MB out of the first transposed
-convolution, 2 MB out of the second, into buffers made once per click; 512 and 1024 measured
-alike, 256 ~4% and 128 ~10% slower: each slice's torch calls cost more than the cache)."""
+SLICE_PIXELS = 512
+"""Pixels of the embedding's grid per slice of the upscaling (512 KB out of the first transposed
+convolution, 1 MB out of the second, into buffers made once per click). On one thread 512 and
+1024 measured alike (thread CPU 42.9 vs 43.2 ms a click), 256 ~4% and 128 ~10% slower (each
+slice's torch calls cost more than the cache saves); on 2 threads the 8 slices end closer
+together than 4: 34.7 vs 36.2 and 35.1 vs 36.0 ms a click (medians, interleaved in one process,
+load 1.2-1.4), alike under load (49.5 vs 49.8, load 2-3)."""
 
 
 def upscaled_logits(
