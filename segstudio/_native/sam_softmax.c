@@ -35,27 +35,33 @@ static void sam_softmax_rows_portable(float *x, Py_ssize_t length, Py_ssize_t fr
     }
 }
 
+/* Softmax of column p across the `count` rows of `length` floats of group, in place, by exp_of:
+ * the portable path's whole work (expf) and the vector path's tail columns (its own exp). */
+static inline void sam_softmax_column(float *group, Py_ssize_t count, Py_ssize_t length, Py_ssize_t p,
+                                      float (*exp_of)(float))
+{
+    Py_ssize_t t;
+    float top = group[p], sum = 0.0f;
+    for (t = 1; t < count; t++)
+        top = group[t * length + p] > top ? group[t * length + p] : top;
+    for (t = 0; t < count; t++) {
+        group[t * length + p] = exp_of(group[t * length + p] - top);
+        sum += group[t * length + p];
+    }
+    const float inverse = 1.0f / sum;
+    for (t = 0; t < count; t++)
+        group[t * length + p] *= inverse;
+}
+
 /* Softmax across `count` rows of `length` floats (each column on its own), groups from-to of x
  * (count x length floats each), in place. */
 static void sam_softmax_columns_portable(float *x, Py_ssize_t count, Py_ssize_t length, Py_ssize_t from,
                                          Py_ssize_t to)
 {
-    Py_ssize_t g, t, p;
-    for (g = from; g < to; g++) {
-        float *group = x + g * count * length;
-        for (p = 0; p < length; p++) {
-            float top = group[p], sum = 0.0f;
-            for (t = 1; t < count; t++)
-                top = group[t * length + p] > top ? group[t * length + p] : top;
-            for (t = 0; t < count; t++) {
-                group[t * length + p] = expf(group[t * length + p] - top);
-                sum += group[t * length + p];
-            }
-            const float inverse = 1.0f / sum;
-            for (t = 0; t < count; t++)
-                group[t * length + p] *= inverse;
-        }
-    }
+    Py_ssize_t g, p;
+    for (g = from; g < to; g++)
+        for (p = 0; p < length; p++)
+            sam_softmax_column(x + g * count * length, count, length, p, expf);
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -189,18 +195,8 @@ SAM_AVX2 static void sam_softmax_columns_avx2(float *x, Py_ssize_t count, Py_ssi
             for (t = 0; t < count; t++)
                 _mm256_storeu_ps(group + t * length + p, _mm256_mul_ps(_mm256_loadu_ps(group + t * length + p), inverse));
         }
-        for (p = whole; p < length; p++) {
-            float top = group[p], sum = 0.0f;
-            for (t = 1; t < count; t++)
-                top = group[t * length + p] > top ? group[t * length + p] : top;
-            for (t = 0; t < count; t++) {
-                group[t * length + p] = sam_exp1(group[t * length + p] - top);
-                sum += group[t * length + p];
-            }
-            const float inverse = 1.0f / sum;
-            for (t = 0; t < count; t++)
-                group[t * length + p] *= inverse;
-        }
+        for (p = whole; p < length; p++)
+            sam_softmax_column(group, count, length, p, sam_exp1);
     }
 }
 
