@@ -1,4 +1,4 @@
-"""The frame's blocks cover the work exactly once, on the pool or inline."""
+"""The frame's blocks cover the work exactly once: the first on the calling thread, the rest on the pool."""
 
 from __future__ import annotations
 
@@ -28,11 +28,29 @@ def test_run_blocks_does_every_block_once_and_raises_their_errors() -> None:
 
     run_blocks(work, spans(1000, 1000))
     assert (seen == 1).all()
-    if workers() > 1:
-        assert all(name.startswith("depth-frame") for name in names)
+    caller = threading.current_thread().name
+    if workers() > 1:  # the first block on the calling thread, the others on the pool's
+        assert caller in names and any(name.startswith("depth-frame") for name in names)
+    else:
+        assert names == {caller}
 
     def fail(start: int, stop: int) -> None:
         raise ValueError(f"block {start}")
 
     with pytest.raises(ValueError, match="block"):
         run_blocks(fail, spans(1000, 1000))
+
+
+def test_run_blocks_waits_for_every_block_before_raising() -> None:
+    finished: list[int] = []
+
+    def work(start: int, stop: int) -> None:
+        if start == 0:
+            raise ValueError("first block")
+        threading.Event().wait(0.05)
+        finished.append(start)
+
+    blocks = spans(1000, 1000)
+    with pytest.raises(ValueError, match="first block"):
+        run_blocks(work, blocks)
+    assert len(finished) == len(blocks) - 1
