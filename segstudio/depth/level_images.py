@@ -8,6 +8,11 @@ frame's border, where ``FeatureBank`` reads the background constant too. Reading
 gives the very float32 feature values of ``FeatureBank.evaluate`` on the whole frame (tests/depth),
 at about a fifth of a frame's memory (a body at 3 m: ~250 x 350 pixels of 2 bytes).
 
+A crop's invalid pixels (0 mm) hold ``BACKGROUND_MM`` instead, whose metres are the background
+constant exactly: a probe then reads ``mm * 0.001`` wherever it lands inside the crop, with no test
+for 0. That test was a branch the processor guessed wrong on a third of the probes (37 % of crop
+pixels are background): growing cost ~1.3x the CPU with it, for the same trees.
+
 Coordinates follow ``features._Probes``: rows and columns of the frame padded by one pixel
 (float32), so the arithmetic of a probe is the same, operation for operation.
 """
@@ -19,6 +24,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from segstudio.depth.features import BACKGROUND_DEPTH_M, FeatureBank
+
+BACKGROUND_MM = 10_000
+"""What a crop holds where the frame has no reading: millimetres that read as ``BACKGROUND_DEPTH_M``."""
+if np.float32(BACKGROUND_MM) * np.float32(0.001) != np.float32(BACKGROUND_DEPTH_M):
+    raise ImportError("BACKGROUND_MM must read as BACKGROUND_DEPTH_M in float32")
 
 
 @dataclass
@@ -84,7 +94,9 @@ class CroppedImages:
             raise ValueError(
                 f"crop rows {top}..{bottom} columns {left}..{right} leave the rendered window {window}"
             )
-        self._depth.append(np.ascontiguousarray(depth_mm[top:bottom, left:right]).ravel())
+        crop = depth_mm[top:bottom, left:right].flatten()  # a copy: the caller's frame stays as it is
+        crop[crop == 0] = BACKGROUND_MM
+        self._depth.append(crop)
         self._boxes.append((top, left, bottom - top, right - left, height, width))
         index = np.full(rows.size, len(self._boxes) - 1, np.int32)
         padded_rows, padded_cols = (rows + 1).astype(np.float32), (cols + 1).astype(np.float32)
@@ -172,5 +184,5 @@ class PackedImages:
         inside = (in_row >= 0) & (in_row < self.height[image]) & (in_col >= 0) & (in_col < self.width[image])
         flat = self.start[image] + np.where(inside, in_row * self.width[image] + in_col, 0)
         mm = np.take(self.depth, flat) if self.depth.size else np.zeros(flat.shape, np.uint16)
-        metres = mm.astype(np.float32) * np.float32(0.001)
-        return np.where(inside & (mm > 0), metres, np.float32(BACKGROUND_DEPTH_M)).astype(np.float32)
+        metres = mm.astype(np.float32) * np.float32(0.001)  # BACKGROUND_MM reads as the background
+        return np.where(inside, metres, np.float32(BACKGROUND_DEPTH_M)).astype(np.float32)

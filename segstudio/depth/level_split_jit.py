@@ -58,8 +58,8 @@ def _index_py(
 
 def _metres_py(mm: int, index: int) -> np.float32:
     """What the probe at crop ``index`` reads, given the millimetres there (``BACKGROUND_DEPTH_M``
-    off the crop or on a 0)."""
-    if index < 0 or mm == 0:
+    off the crop; a crop's invalid pixels hold ``level_images.BACKGROUND_MM``, which reads as it)."""
+    if index < 0:
         return np.float32(BACKGROUND_DEPTH_M)
     return np.float32(mm) * np.float32(0.001)
 
@@ -182,10 +182,8 @@ def _image_values(
                 y = int(min(max(row + np.rint(d_row * inv), zero), lr)) - 1 - tp
                 x = int(min(max(col + np.rint(d_col * inv), zero), lc)) - 1 - lf
                 probe = background
-                if y >= 0 and y < hg and x >= 0 and x < wd:
-                    mm = depth[base + y * wd + x]
-                    if mm != 0:
-                        probe = np.float32(mm) * milli
+                if y >= 0 and y < hg and x >= 0 and x < wd:  # no test for 0 mm: BACKGROUND_MM reads so
+                    probe = np.float32(depth[base + y * wd + x]) * milli
                 value = probe if side == 0 else value - probe
             out[r, k] = value
 

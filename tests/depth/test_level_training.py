@@ -12,6 +12,7 @@ import pytest
 from segstudio.depth import level_split
 from segstudio.depth.features import FeatureBank
 from segstudio.depth.level_forest import LevelParams, grow_tree
+from segstudio.depth.level_images import BACKGROUND_MM, CroppedImages
 from segstudio.depth.level_split_jit import split_kernels, values_kernel
 from segstudio.depth.parts import N_PARTS
 from segstudio.depth.training import TrainingParams, cropped_training_set, train_body_parts, training_set
@@ -35,6 +36,19 @@ def test_crops_read_the_dense_features_bit_for_bit(data: tuple) -> None:
         np.testing.assert_array_equal(values, X[:, j])
     whole_frames = 2 * PARAMS.frames * 480 * 640 * 2
     assert images.depth.nbytes < whole_frames  # crops, not frames
+    # the frames' invalid pixels (many: the background around the body) read as the background
+    # constant because the crops hold BACKGROUND_MM there, never 0
+    assert (images.depth == BACKGROUND_MM).mean() > 0.1 and not (images.depth == 0).any()
+
+
+def test_a_crop_leaves_the_callers_frame_as_it_was() -> None:
+    depth = np.zeros((40, 5), np.uint16)
+    depth[10:30] = 2000  # a crop of whole rows: the slice is contiguous memory, a view if not copied
+    crops = CroppedImages.for_bank(FeatureBank.random(20, max_offset=4.0, seed=0))
+    crops.add(depth, np.array([[11, 2]]), np.array([1]))  # reaches 3 rows up: background rows
+    images, _ = crops.packed()
+    assert (depth[:10] == 0).all() and (depth[30:] == 0).all()
+    assert set(np.unique(images.depth)) == {2000, BACKGROUND_MM}
 
 
 def test_the_kernels_load() -> None:
