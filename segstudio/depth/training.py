@@ -58,7 +58,7 @@ class TrainingParams:
     """What to train on and how; the defaults are the bundled model's settings (see
     ``resources/models/README.md``)."""
 
-    frames: int = 16000
+    frames: int = 32000
     first_frame: int = 0
     mirror: bool = True
     pixels_per_frame: int = 250
