@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info
 
 from segstudio.depth import features_jit
 from segstudio.depth.body import Frame, animate, random_scene, render_frame, render_scene
@@ -100,6 +101,18 @@ def test_frames_rendered_on_worker_processes_are_those_rendered_in_turn() -> Non
     serial = [_digest(frame) for frame in rendered_frames(seeds, processes=1)]
     assert [_digest(frame) for frame in rendered_frames(seeds, processes=2, ahead=1)] == serial
     assert serial == [_digest(render_frame(seed)) for seed in seeds]
+
+
+def _blas_threads(seed: int) -> int:
+    """A stand-in renderer (module level, so a worker can unpickle it): the most threads any BLAS
+    library of the process would use."""
+    return max((info["num_threads"] for info in threadpool_info()), default=1)
+
+
+def test_render_workers_keep_blas_to_one_thread() -> None:
+    """Rendering's small matrix products woke OpenBLAS's pool, whose spinning threads took ~30 ms
+    of CPU a frame from the other worker and the trainer (segstudio/depth/frame_pool.py)."""
+    assert set(rendered_frames(range(4), processes=2, ahead=1, render=_blas_threads)) == {1}
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc (Linux)")
