@@ -173,7 +173,7 @@ def _large_node(
     thresholds = np.sort(
         at_picks[np.arange(picks.size), np.repeat(np.arange(k), n_thresholds)].reshape(k, -1), axis=1
     )
-    histogram = np.zeros((k, n_thresholds + 1, search.n_classes), np.int32)
+    histogram = np.zeros((search.n_classes, k, n_thresholds + 1), np.int32)
     first, stop = int(search.tasks.first[node]), int(search.tasks.stop[node])
     for lo in range(first, stop, most):
         rows = np.arange(lo, min(stop, lo + most))

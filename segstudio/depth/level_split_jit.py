@@ -71,24 +71,24 @@ _metres = numba.njit(nogil=True, inline="always")(_metres_py) if numba is not No
 def _best_split_py(
     histogram: np.ndarray, thresholds: np.ndarray, xlogx: np.ndarray, n: int, min_leaf: int
 ) -> tuple[float, int, np.float32]:
-    """The lowest cost over ``histogram``'s (candidate, threshold gap, class) counts of a node of
+    """The lowest cost over ``histogram``'s (class, candidate, threshold gap) counts of a node of
     ``n`` samples, its candidate (the first best, in candidate then threshold order) and threshold;
     ``inf`` and -1 where no threshold leaves ``min_leaf`` samples on both sides."""
-    n_k, n_classes = histogram.shape[0], histogram.shape[2]
+    n_classes, n_k, n_gaps = histogram.shape[0], histogram.shape[1], histogram.shape[2]
     best, best_k, best_threshold = np.inf, -1, np.float32(0.0)
     total = np.zeros(n_classes, np.int64)
     left_counts = np.zeros(n_classes, np.int64)
     for k in range(n_k):
         total[:] = 0
-        for p in range(histogram.shape[1]):
+        for p in range(n_gaps):
             for c in range(n_classes):
-                total[c] += histogram[k, p, c]
+                total[c] += histogram[c, k, p]
         left_counts[:] = 0
         n_left = 0
-        for p in range(histogram.shape[1] - 1):
+        for p in range(n_gaps - 1):
             for c in range(n_classes):
-                left_counts[c] += histogram[k, p, c]
-                n_left += histogram[k, p, c]
+                left_counts[c] += histogram[c, k, p]
+                n_left += histogram[c, k, p]
             n_right = n - n_left
             if n_left < min_leaf or n_right < min_leaf:
                 continue
@@ -118,8 +118,10 @@ def _count_py(
     histogram: np.ndarray,
 ) -> None:
     """Add ``n`` samples (their values from row ``first_row`` of ``values``, their labels from
-    ``first_label``) to ``histogram[k, thresholds below the value, label]`` for candidates
-    ``k_low .. k_high - 1``."""
+    ``first_label``) to ``histogram[label, k, thresholds below the value]`` for candidates
+    ``k_low .. k_high - 1``. Class first: a sample's increments for all its candidates land in one
+    class's (candidates x gaps) block, 11 KB that stays in L1, where candidate first spread them
+    over the whole 340 KB histogram, a cache line each."""
     n_thresholds = thresholds.shape[1]
     for s in range(n):
         label = labels[first_label + s]
@@ -128,7 +130,7 @@ def _count_py(
             below = 0
             for p in range(n_thresholds):  # thresholds below the value, without branches
                 below += thresholds[k, p] < value
-            histogram[k, below, label] += 1
+            histogram[label, k, below] += 1
 
 
 _count = numba.njit(nogil=True, inline="always")(_count_py) if numba is not None else _count_py
@@ -218,7 +220,7 @@ def _value_scores(
             for p in range(n_thresholds):
                 thresholds[k, p] = values[base + pick_index[j, k, p] - a, k]
             thresholds[k].sort()
-        histogram = np.zeros((n_k, n_thresholds + 1, n_classes), np.int32)
+        histogram = np.zeros((n_classes, n_k, n_thresholds + 1), np.int32)
         _count(values, base, s_label, a, n, thresholds, 0, n_k, histogram)
         cost_out[j], candidate_out[j], threshold_out[j] = _best_split(
             histogram, thresholds, xlogx, n, min_leaf
@@ -288,11 +290,11 @@ def _warm_value_scores(kernel: Kernel) -> None:
 
 def _warm_counts(kernel: Kernel) -> None:
     values, thresholds = np.zeros((1, 1), np.float32), np.zeros((1, 2), np.float32)
-    kernel(values, 0, np.zeros(1, np.uint8), 0, 1, thresholds, np.zeros((1, 3, 2), np.int32), 0, 1)
+    kernel(values, 0, np.zeros(1, np.uint8), 0, 1, thresholds, np.zeros((2, 1, 3), np.int32), 0, 1)
 
 
 def _warm_best_split(kernel: Kernel) -> None:
-    kernel(np.zeros((1, 3, 2), np.int32), np.zeros((1, 2), np.float32), np.zeros(3), 2, 1)
+    kernel(np.zeros((2, 1, 3), np.int32), np.zeros((1, 2), np.float32), np.zeros(3), 2, 1)
 
 
 class SplitKernels(NamedTuple):
