@@ -10,7 +10,7 @@ at about a fifth of a frame's memory (a body at 3 m: ~250 x 350 pixels of 2 byte
 
 A crop's invalid pixels (0 mm) hold ``BACKGROUND_MM`` instead, whose metres are the background
 constant exactly: a probe then reads ``mm * 0.001`` wherever it lands inside the crop, with no test
-for 0. That test was a branch the processor guessed wrong on a third of the probes (37 % of crop
+for 0. That test was a branch the processor often guessed wrong (37 % of crop
 pixels are background): growing cost ~1.3x the CPU with it, for the same trees.
 
 Coordinates follow ``features._Probes``: rows and columns of the frame padded by one pixel
