@@ -48,6 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--candidates", type=int, default=defaults.candidate_features, help="offset pairs tried per node"
     )
     train.add_argument(
+        "--search-samples",
+        type=int,
+        default=defaults.search_samples,
+        help="most pixels of a node its split search reads (spread over its images; default: all)",
+    )
+    train.add_argument(
         "--min-leaf", type=int, default=defaults.min_samples_leaf, help="fewest pixels in a leaf"
     )
     train.add_argument("--trees", type=int, default=defaults.trees, help="trees in the forest")
@@ -197,6 +203,7 @@ def run_train(args: argparse.Namespace) -> int:
             features=args.features,
             candidate_features=args.candidates,
             min_samples_leaf=args.min_leaf,
+            search_samples=args.search_samples,
             trees=args.trees,
             depth=args.depth,
             disjoint_trees=args.disjoint_trees,

@@ -22,20 +22,24 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TypeVar
 
 from threadpoolctl import threadpool_limits
 
-from segstudio.depth.body import Frame, render_frame
+from segstudio.depth.body import render_frame
+
+Rendered = TypeVar("Rendered")
 
 SERIAL_BELOW = 64
 """Fewer frames than this render in the calling process: starting workers costs seconds."""
 
 
 def rendered_frames(
-    seeds: Iterable[int], processes: int, ahead: int = 8, render: Callable[[int], Frame] = render_frame
-) -> Iterator[Frame]:
+    seeds: Iterable[int], processes: int, ahead: int = 8, render: Callable[[int], Rendered] = render_frame
+) -> Iterator[Rendered]:
     """``render(seed)`` for every seed in order, on ``processes`` worker processes (in this
-    process when ``processes`` <= 1); ``render`` must pickle (a module function or a partial)."""
+    process when ``processes`` <= 1); ``render`` must pickle (a module function or a partial),
+    and may return what it makes of the frame (the trainer's crops) rather than the frame."""
     if processes <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         yield from map(render, seeds)
         return
@@ -43,7 +47,7 @@ def rendered_frames(
     with ProcessPoolExecutor(
         processes, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),)
     ) as pool:
-        pending: deque[Future[Frame]] = deque()
+        pending: deque[Future[Rendered]] = deque()
         for seed in seeds:
             pending.append(pool.submit(render, seed))
             if len(pending) >= processes * ahead:

@@ -38,12 +38,18 @@ class LevelParams:
     thresholds: int = 16
     use_jit: bool = True
     """Compiled split kernels where Numba loads (``False``: the numpy twins, same tree)."""
+    search_samples: int | None = None
+    """Most samples a node's split search reads: a larger node's best split is chosen on this many
+    of its samples, spread evenly over them (see ``search_rows``), then all of them are sent to the
+    children; ``None``: all samples."""
 
     def __post_init__(self) -> None:
         if self.max_depth < 0 or self.min_samples_leaf < 1 or self.candidates < 1 or self.thresholds < 1:
             raise ValueError(
                 f"need max_depth >= 0 and min_samples_leaf, candidates, thresholds >= 1; got {self}"
             )
+        if self.search_samples is not None and self.search_samples < 2 * self.min_samples_leaf:
+            raise ValueError(f"search_samples must be at least 2 * min_samples_leaf; got {self}")
 
 
 def grow_tree(
@@ -128,8 +134,13 @@ def _split_nodes(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Best candidate of each node of a level: found (bool), bank index and raw threshold. The
     candidates and thresholds are drawn ``TASK_CHUNK`` tasks at a time, the splits searched for the
-    whole level at once (``best_splits`` groups small nodes' samples by image)."""
+    whole level at once (``best_splits`` groups small nodes' samples by image), on at most
+    ``params.search_samples`` samples of each node (``search_rows``)."""
     k = params.candidates
+    searched = search_rows(bounds, nodes, params.search_samples)
+    if searched is not None:  # the split search reads these samples only, packed node after node
+        rows, bounds = searched
+        samples = samples.take(rows)
     candidates, pick_index = [], []
     per_chunk = max(1, TASK_CHUNK // k)
     for lo in range(0, nodes.size, per_chunk):
@@ -151,6 +162,27 @@ def _split_nodes(
         params.use_jit,
     )
     return np.isfinite(cost), chosen[np.arange(nodes.size), best], threshold
+
+
+def search_rows(
+    bounds: np.ndarray, nodes: np.ndarray, most: int | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The rows a capped split search reads and the level's bounds among them (nodes not in
+    ``nodes`` empty), or ``None`` when no node of ``nodes`` holds more than ``most`` samples. A node
+    of ``n > most`` samples is searched on ``most`` of them, every ``n / most``-th from the middle
+    of its stride: its samples lie in image order, so this spreads the search over all its
+    images, and it needs no random draws (the candidates and thresholds are drawn as uncapped)."""
+    sizes = bounds[nodes + 1] - bounds[nodes]
+    if most is None or not (sizes > most).any():
+        return None
+    kept = np.minimum(sizes, most)
+    level_sizes = np.zeros(bounds.size - 1, np.int64)
+    level_sizes[nodes] = kept
+    packed = np.r_[0, np.cumsum(level_sizes)]
+    position = np.arange(int(kept.sum())) - np.repeat(packed[nodes], kept)  # 0 .. kept - 1 per node
+    size, count = np.repeat(sizes, kept), np.repeat(kept, kept)
+    rows = np.repeat(bounds[nodes], kept) + ((2 * position + 1) * size) // (2 * count)
+    return rows, packed
 
 
 def _tasks(

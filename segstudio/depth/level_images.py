@@ -52,6 +52,61 @@ class SampleSet:
         return self.image, self.row, self.col, self.inv_depth, self.label
 
 
+@dataclass(frozen=True)
+class FrameCrop:
+    """One frame's crop (flat uint16 millimetres) with its box (top, left, height, width, frame
+    height, frame width) and its samples' padded rows and columns, inverse depths and parts: small
+    to send from the process that rendered the frame."""
+
+    depth: np.ndarray
+    box: tuple[int, int, int, int, int, int]
+    row: np.ndarray
+    col: np.ndarray
+    inv_depth: np.ndarray
+    label: np.ndarray
+
+
+def crop_frame(
+    depth_mm: np.ndarray,
+    pixels: np.ndarray,
+    labels: np.ndarray,
+    reach: float,
+    window: tuple[int, int, int, int] | None = None,
+) -> FrameCrop | None:
+    """One frame's crop for probes of up to ``reach`` pixel-metres from its sampled body pixels
+    (row, col) and their parts (``None`` without pixels); a frame rendered only in ``window`` (top,
+    bottom, left, right; ``body.window_frame``) must hold the crop, or its probes would read
+    unrendered pixels."""
+    depth_mm = np.asarray(depth_mm, np.uint16)
+    height, width = depth_mm.shape
+    if pixels.shape[0] == 0:
+        return None
+    rows, cols = pixels[:, 0].astype(np.int64), pixels[:, 1].astype(np.int64)
+    reference = np.asarray(depth_mm[rows, cols], np.float32) * np.float32(0.001)
+    if not np.all(reference > 0):
+        raise ValueError("features are defined at foreground pixels only (depth > 0)")
+    inv_depth = (1.0 / reference).astype(np.float32)
+    margin = int(np.ceil(reach * float(inv_depth.max()))) + 1
+    top, left = max(0, int(rows.min()) - margin), max(0, int(cols.min()) - margin)
+    bottom, right = min(height, int(rows.max()) + margin + 1), min(width, int(cols.max()) + margin + 1)
+    if window is not None and not (
+        window[0] <= top and bottom <= window[1] and window[2] <= left and right <= window[3]
+    ):
+        raise ValueError(
+            f"crop rows {top}..{bottom} columns {left}..{right} leave the rendered window {window}"
+        )
+    crop = depth_mm[top:bottom, left:right].flatten()  # a copy: the caller's frame stays as it is
+    crop[crop == 0] = BACKGROUND_MM
+    return FrameCrop(
+        crop,
+        (top, left, bottom - top, right - left, height, width),
+        (rows + 1).astype(np.float32),
+        (cols + 1).astype(np.float32),
+        inv_depth,
+        np.asarray(labels, np.uint8),
+    )
+
+
 @dataclass
 class CroppedImages:
     """Depth crops of many frames in one flat uint16 buffer, grown one frame at a time."""
@@ -73,34 +128,17 @@ class CroppedImages:
         labels: np.ndarray,
         window: tuple[int, int, int, int] | None = None,
     ) -> None:
-        """Keep one frame's crop and its sampled body pixels (row, col) with their parts; a frame
-        rendered only in ``window`` (top, bottom, left, right; ``body.window_frame``) must hold the
-        crop, or its probes would read unrendered pixels."""
-        depth_mm = np.asarray(depth_mm, np.uint16)
-        height, width = depth_mm.shape
-        if pixels.shape[0] == 0:
+        """Keep one frame's crop and its sampled body pixels (``crop_frame``)."""
+        self.append(crop_frame(depth_mm, pixels, labels, self.reach, window))
+
+    def append(self, crop: FrameCrop | None) -> None:
+        """Keep a crop made by ``crop_frame`` (perhaps in another process); ``None``: no samples."""
+        if crop is None:
             return
-        rows, cols = pixels[:, 0].astype(np.int64), pixels[:, 1].astype(np.int64)
-        reference = np.asarray(depth_mm[rows, cols], np.float32) * np.float32(0.001)
-        if not np.all(reference > 0):
-            raise ValueError("features are defined at foreground pixels only (depth > 0)")
-        inv_depth = (1.0 / reference).astype(np.float32)
-        margin = int(np.ceil(self.reach * float(inv_depth.max()))) + 1
-        top, left = max(0, int(rows.min()) - margin), max(0, int(cols.min()) - margin)
-        bottom, right = min(height, int(rows.max()) + margin + 1), min(width, int(cols.max()) + margin + 1)
-        if window is not None and not (
-            window[0] <= top and bottom <= window[1] and window[2] <= left and right <= window[3]
-        ):
-            raise ValueError(
-                f"crop rows {top}..{bottom} columns {left}..{right} leave the rendered window {window}"
-            )
-        crop = depth_mm[top:bottom, left:right].flatten()  # a copy: the caller's frame stays as it is
-        crop[crop == 0] = BACKGROUND_MM
-        self._depth.append(crop)
-        self._boxes.append((top, left, bottom - top, right - left, height, width))
-        index = np.full(rows.size, len(self._boxes) - 1, np.int32)
-        padded_rows, padded_cols = (rows + 1).astype(np.float32), (cols + 1).astype(np.float32)
-        self._samples.append((index, padded_rows, padded_cols, inv_depth, np.asarray(labels, np.uint8)))
+        self._depth.append(crop.depth)
+        self._boxes.append(crop.box)
+        index = np.full(crop.label.size, len(self._boxes) - 1, np.int32)
+        self._samples.append((index, crop.row, crop.col, crop.inv_depth, crop.label))
 
     def __len__(self) -> int:
         return len(self._boxes)

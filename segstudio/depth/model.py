@@ -72,6 +72,8 @@ class TrainingInfo:
     """Grown level by level from depth crops (``depth.level_forest``), not from a dense matrix."""
     window_frames: bool = False
     """Training frames rendered only where their probes reach (``depth.body.window_frame``)."""
+    search_samples: int = 0
+    """Most samples a node's split search read (``depth.level_forest``); 0: all of them."""
     refit_frames: int = 0
     """Frames (mirrored too when ``mirrored``) from seed ``refit_first_frame`` whose pixels
     re-estimated the leaves (``depth.refit``); 0: leaves of the sampled training pixels."""

@@ -43,7 +43,7 @@ from segstudio.depth.body import Frame, mirror_frame, render_frame, window_frame
 from segstudio.depth.features import MAX_OFFSET_PX_M, FeatureBank, depth_in_metres
 from segstudio.depth.frame_pool import SERIAL_BELOW, rendered_frames
 from segstudio.depth.level_forest import LevelParams, grow_tree
-from segstudio.depth.level_images import CroppedImages, PackedImages, SampleSet
+from segstudio.depth.level_images import CroppedImages, FrameCrop, PackedImages, SampleSet, crop_frame
 from segstudio.depth.model import BodyPartModel, TrainingInfo
 from segstudio.depth.parts import BACKGROUND, N_PARTS
 from segstudio.depth.refit import LeafCounts, every_body_pixel, refit_model
@@ -70,6 +70,9 @@ class TrainingParams:
     candidate_features: int | None = 160
     """Offset pairs tried per node; ``None`` = sqrt(features), as ``ForestParams``."""
     thresholds: int = 16
+    search_samples: int | None = None
+    """Most samples of a node its split search reads (level-wise trees, ``LevelParams``): a larger
+    node chooses its split on that many, spread over its images; ``None``: all."""
     min_samples_leaf: int = 20
     """Pixels of one frame are strongly correlated: leaves of 20+ pixels generalise far better
     than single-pixel leaves (+5 points of held-out accuracy at a fifth of the size)."""
@@ -118,6 +121,10 @@ class TrainingParams:
             raise ValueError(f"refit_first_frame must be >= 0; got {self.refit_first_frame}")
         if not 0.0 <= self.balance <= 1.0:
             raise ValueError(f"balance must lie in 0..1; got {self.balance}")
+        if self.search_samples is not None and self.search_samples < 2 * self.min_samples_leaf:
+            raise ValueError(
+                f"search_samples must be at least 2 * min_samples_leaf; got {self.search_samples}"
+            )
         if self.level_wise and not self.disjoint_trees and self.trees > 1:
             raise ValueError("level-wise training grows disjoint trees only (no bagging)")
 
@@ -168,28 +175,70 @@ class TrainingParams:
 def training_frames(params: TrainingParams) -> Iterator[Frame]:
     """The training frames in order: each seed's frame, then its mirror when ``mirror``; rendered
     ahead on one worker process per core when there are many (``frame_pool``)."""
-    seeds = range(params.first_frame, params.first_frame + params.frames)
-    render = partial(window_frame, reach=params.max_offset) if params.window_frames else render_frame
-    for frame in rendered_frames(seeds, workers() if params.frames >= SERIAL_BELOW else 1, render=render):
+    for frame in rendered_frames(_seeds(params), _processes(params), render=_renderer(params)):
         yield frame
         if params.mirror:
             yield mirror_frame(frame)
+
+
+def training_samples(params: TrainingParams) -> Iterator[tuple[Frame, np.ndarray, np.ndarray]]:
+    """The training images in order (``training_frames``), each with its sampled body pixels (row,
+    col) and their parts: what both trainers learn from."""
+    frames = rendered_frames(_seeds(params), _processes(params), render=_renderer(params))
+    for seed, frame in zip(_seeds(params), frames, strict=True):
+        yield from _seed_samples(params, seed, frame)
+
+
+def _seeds(params: TrainingParams) -> range:
+    return range(params.first_frame, params.first_frame + params.frames)
+
+
+def _processes(params: TrainingParams) -> int:
+    return workers() if params.frames >= SERIAL_BELOW else 1
+
+
+def _renderer(params: TrainingParams) -> Callable[[int], Frame]:
+    return partial(window_frame, reach=params.max_offset) if params.window_frames else render_frame
+
+
+def _seed_samples(
+    params: TrainingParams, seed: int, frame: Frame
+) -> Iterator[tuple[Frame, np.ndarray, np.ndarray]]:
+    """Frame ``seed`` (and its mirror) with its sampled pixels and parts. Each seed draws from its
+    own stream (``[params.seed, 1, seed]``), so a frame is sampled alike wherever it was rendered."""
+    rng = np.random.default_rng([params.seed, 1, seed])
+    for image in (frame, mirror_frame(frame)) if params.mirror else (frame,):
+        yield (image, *sample_pixels(image.parts, params.pixels_per_frame, rng, params.balance))
+
+
+def _seed_crops(seed: int, params: TrainingParams, reach: float) -> list[FrameCrop | None]:
+    """(In a render worker.) Frame ``seed`` and its mirror rendered, sampled and cropped for probes
+    of ``reach`` pixel-metres: a few hundred KB to send back instead of whole frames."""
+    return [
+        crop_frame(image.depth, pixels, labels, reach, image.window)
+        for image, pixels, labels in _seed_samples(params, seed, _renderer(params)(seed))
+    ]
 
 
 def sample_pixels(
     parts: np.ndarray, n: int, rng: np.random.Generator, balance: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray]:
     """Up to ``n`` distinct body pixels (row, col) and their parts, part ``c`` weighted
-    ``count_c ** -balance`` per pixel (see the module notes)."""
+    ``count_c ** -balance`` per pixel (see the module notes): drawn one after another, each in
+    proportion to its weight among those left. Done as the ``n`` smallest of exponential keys
+    divided by the weights (Efraimidis and Spirakis, 2006), the same distribution in one pass,
+    where ``Generator.choice`` drew and redrew (2.9 ms an image, most of the trainer's own time)."""
     body = (np.asarray(parts) != BACKGROUND).view(np.uint8)
     found = cv2.findNonZero(body)  # np.argwhere's order (row by row), ~10x faster
     if found is None:
         return np.zeros((0, 2), np.int64), np.zeros(0, np.uint8)
     pixels = np.ascontiguousarray(found.reshape(-1, 2)[:, ::-1], np.int64)
     labels = parts[pixels[:, 0], pixels[:, 1]]
+    if n >= pixels.shape[0]:
+        return pixels, labels
     counts = np.bincount(labels, minlength=N_PARTS).astype(np.float64)
-    weight = counts[labels] ** -balance
-    chosen = rng.choice(pixels.shape[0], size=min(n, pixels.shape[0]), replace=False, p=weight / weight.sum())
+    keys = rng.standard_exponential(pixels.shape[0]) * counts[labels] ** balance  # exp(1) / weight
+    chosen = np.argpartition(keys, n - 1)[:n]
     chosen.sort()
     return pixels[chosen], labels[chosen]
 
@@ -198,13 +247,11 @@ def training_set(
     params: TrainingParams, bank: FeatureBank, progress: ProgressCallback | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dense features ``(n, len(bank))`` float32 and part labels ``(n,)`` of the sampled pixels."""
-    rng = np.random.default_rng([params.seed, 1])
     total = params.frames * (2 if params.mirror else 1)
     X = np.empty((total * params.pixels_per_frame, len(bank)), np.float32)
     y = np.empty(X.shape[0], np.uint8)
     filled = 0
-    for done, frame in enumerate(training_frames(params), 1):
-        pixels, labels = sample_pixels(frame.parts, params.pixels_per_frame, rng, params.balance)
+    for done, (frame, pixels, labels) in enumerate(training_samples(params), 1):
         X[filled : filled + len(pixels)] = bank.evaluate(depth_in_metres(frame.depth), pixels)
         y[filled : filled + len(pixels)] = labels
         filled += len(pixels)
@@ -226,15 +273,17 @@ def balanced_leaves(forest: Forest, labels: np.ndarray) -> Forest:
 def cropped_training_set(
     params: TrainingParams, bank: FeatureBank, progress: ProgressCallback | None = None
 ) -> tuple[PackedImages, SampleSet]:
-    """The training frames' crops and sampled pixels (the same pixels as ``training_set``)."""
-    rng = np.random.default_rng([params.seed, 1])
+    """The training images' crops and sampled pixels (the same pixels as ``training_set``), made
+    where the frames render."""
     total = params.frames * (2 if params.mirror else 1)
-    images = CroppedImages.for_bank(bank)
-    for done, frame in enumerate(training_frames(params), 1):
-        pixels, labels = sample_pixels(frame.parts, params.pixels_per_frame, rng, params.balance)
-        images.add(frame.depth, pixels, labels, frame.window)
-        if progress is not None:
-            progress(done, total)
+    images, done = CroppedImages.for_bank(bank), 0
+    crops = partial(_seed_crops, params=params, reach=bank.reach)
+    for seed_crops in rendered_frames(_seeds(params), _processes(params), render=crops):
+        for crop in seed_crops:
+            images.append(crop)
+            done += 1
+            if progress is not None:
+                progress(done, total)
     return images.packed()
 
 
@@ -249,6 +298,7 @@ def _share_tree(
             params.min_samples_leaf,
             share.forest_params().candidates(len(bank)),
             params.thresholds,
+            search_samples=params.search_samples,
         )
         tree = grow_tree(images, samples, bank, level, N_PARTS, np.random.default_rng([share.seed, 2]))
         return balanced_leaves(tree, samples.label)
@@ -296,6 +346,7 @@ def train_body_parts(params: TrainingParams, progress: ProgressCallback | None =
         disjoint_trees=params.disjoint_trees,
         level_wise=params.level_wise,
         window_frames=params.window_frames,
+        search_samples=params.search_samples or 0,
         seconds=round(time.perf_counter() - start, 1),
         **params.refit_record(),
     )

@@ -16,9 +16,8 @@ from segstudio.depth.refit import LeafCounts, every_body_pixel, leaf_trees, refi
 from segstudio.depth.training import (
     TrainingParams,
     refit_body_parts,
-    sample_pixels,
     train_body_parts,
-    training_frames,
+    training_samples,
 )
 
 TINY = TrainingParams(
@@ -36,10 +35,8 @@ def test_a_trees_own_training_pixels_give_back_its_leaves(tiny: BodyPartModel) -
     trees = leaf_trees(tiny.forest)
     for tree, share in enumerate(TINY.tree_shares()):
         counts = LeafCounts(tiny)
-        rng = np.random.default_rng([share.seed, 1])  # the trainer's draws, in its order
         n_pixels = 0
-        for frame in training_frames(share):
-            pixels, labels = sample_pixels(frame.parts, share.pixels_per_frame, rng, share.balance)
+        for frame, pixels, labels in training_samples(share):  # the trainer's draws
             counts.add(frame.depth, pixels, labels)
             n_pixels += len(pixels)
         own = counts.flush()
