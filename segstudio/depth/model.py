@@ -30,11 +30,13 @@ from segstudio.core.forest import Forest
 from segstudio.core.npz import load_npz, save_npz
 from segstudio.depth.descent import DepthDescent
 from segstudio.depth.features import FeatureBank, depth_in_metres
+from segstudio.depth.forest_file import forest_arrays, forest_from_arrays
 from segstudio.depth.parts import BACKGROUND, N_PARTS
 from segstudio.depth.smoothing_jit import CELL, depth_gated_means
 
 FORMAT_NAME = "segstudio-body-parts"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version 2 (issue 19) stores the forest compactly (``forest_file``); version 1 files still load."""
 BUNDLED_MODEL_NAME = "body_parts.npz"
 
 NEAR_MM, FAR_MM = 500, 4500
@@ -184,7 +186,8 @@ class BodyPartModel:
         renumber[used] = np.arange(used.size, dtype=np.int32)
         feature = np.where(f.feature >= 0, renumber[np.maximum(f.feature, 0)], -1).astype(np.int32)
         leaf_proba = f.leaf_proba.astype(np.float16).astype(np.float32)
-        forest = Forest(feature, f.threshold, f.child, f.roots, leaf_proba, int(used.size))
+        threshold = np.where(feature >= 0, f.threshold, np.float32(0.0)).astype(np.float32)  # leaves': unread
+        forest = Forest(feature, threshold, f.child, f.roots, leaf_proba, int(used.size))
         return BodyPartModel(FeatureBank(self.bank.u[used], self.bank.v[used]), forest, self.info)
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -197,11 +200,7 @@ class BodyPartModel:
             "info": np.str_(json.dumps(asdict(model.info))),
             "u": model.bank.u.astype(np.float32),
             "v": model.bank.v.astype(np.float32),
-            "feature": f.feature.astype(np.int32),
-            "threshold": f.threshold.astype(np.float32),
-            "child": f.child.astype(np.int32),
-            "roots": f.roots.astype(np.int32),
-            "leaf_proba": f.leaf_proba.astype(np.float16),
+            **forest_arrays(f),
         }
         save_npz(path, arrays)
 
@@ -288,10 +287,13 @@ def _from_arrays(arrays: dict[str, np.ndarray]) -> BodyPartModel:
     """Check the tag and version, then rebuild bank, forest (float32 probabilities) and info."""
     if str(arrays.get("format", "")) != FORMAT_NAME:
         raise ValueError(f"format tag is not {FORMAT_NAME!r}")
-    if int(arrays["version"]) != FORMAT_VERSION:
-        raise ValueError(f"format version {int(arrays['version'])}; this reads {FORMAT_VERSION}")
+    version = int(arrays["version"])
+    if version not in (1, FORMAT_VERSION):
+        raise ValueError(f"format version {version}; this reads 1 and {FORMAT_VERSION}")
     info = TrainingInfo(**json.loads(str(arrays["info"])))
     bank = FeatureBank(arrays["u"].astype(np.float32), arrays["v"].astype(np.float32))
+    if version == FORMAT_VERSION:
+        return BodyPartModel(bank, forest_from_arrays(arrays, len(bank)), info)
     forest = Forest(
         feature=arrays["feature"].astype(np.int32),
         threshold=arrays["threshold"].astype(np.float32),
