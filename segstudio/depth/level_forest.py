@@ -20,7 +20,7 @@ import numpy as np
 from segstudio.core.forest import Forest, level_children
 from segstudio.depth.features import FeatureBank
 from segstudio.depth.level_images import PackedImages, SampleSet
-from segstudio.depth.level_split import Tasks, best_splits, node_values
+from segstudio.depth.level_split import Tasks, best_splits, block_samples, node_values
 
 TASK_CHUNK = 1 << 18
 """(node, candidate) tasks whose candidates, then thresholds, are drawn in one batch: the order of
@@ -133,35 +133,72 @@ def _split_nodes(
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Best candidate of each node of a level: found (bool), bank index and raw threshold. The
-    candidates and thresholds are drawn ``TASK_CHUNK`` tasks at a time, the splits searched for the
-    whole level at once (``best_splits`` groups small nodes' samples by image), on at most
-    ``params.search_samples`` samples of each node (``search_rows``)."""
-    k = params.candidates
+    candidates and thresholds are drawn ``TASK_CHUNK`` tasks at a time and searched a group of
+    chunks at a time, a group holding at least a block of samples (``best_splits`` groups its
+    nodes' samples by image, so a crop is read while in cache), on at most
+    ``params.search_samples`` samples of each node (``search_rows``). Searching by groups keeps the
+    draws (14 KB a node) of a level's many small nodes from filling memory: the same splits."""
     searched = search_rows(bounds, nodes, params.search_samples)
     if searched is not None:  # the split search reads these samples only, packed node after node
         rows, bounds = searched
         samples = samples.take(rows)
-    candidates, pick_index = [], []
-    per_chunk = max(1, TASK_CHUNK // k)
+    found = np.zeros(nodes.size, bool), np.zeros(nodes.size, np.int64), np.zeros(nodes.size, np.float32)
+    per_chunk = max(1, TASK_CHUNK // params.candidates)
+    group: list[tuple[np.ndarray, np.ndarray]] = []
+    group_start = group_samples = 0
     for lo in range(0, nodes.size, per_chunk):
         chunk = nodes[lo : lo + per_chunk]
-        candidates.append(rng.integers(0, offsets[0].size, (chunk.size, k)))
-        picks = rng.random((chunk.size, k, params.thresholds))
+        candidates = rng.integers(0, offsets[0].size, (chunk.size, params.candidates))
+        picks = rng.random((chunk.size, params.candidates, params.thresholds))
         first, size = bounds[chunk][:, None, None], (bounds[chunk + 1] - bounds[chunk])[:, None, None]
-        pick_index.append((first + (picks * size).astype(np.int64)).astype(np.int32))
-    chosen = np.concatenate(candidates)
+        group.append((candidates, (first + (picks * size).astype(np.int64)).astype(np.int32)))
+        group_samples += int(size.sum())
+        if group_samples >= block_samples(params.candidates) or lo + per_chunk >= nodes.size:
+            stop = lo + chunk.size
+            _search_group(
+                images,
+                samples,
+                offsets,
+                bounds,
+                nodes[group_start:stop],
+                group,
+                params,
+                xlogx,
+                n_classes,
+                found,
+                group_start,
+            )
+            group, group_start, group_samples = [], stop, 0
+    return found
+
+
+def _search_group(
+    images: PackedImages,
+    samples: SampleSet,
+    offsets: tuple[np.ndarray, ...],
+    bounds: np.ndarray,
+    nodes: np.ndarray,
+    draws: list[tuple[np.ndarray, np.ndarray]],
+    params: LevelParams,
+    xlogx: np.ndarray,
+    n_classes: int,
+    found: tuple[np.ndarray, np.ndarray, np.ndarray],
+    at: int,
+) -> None:
+    """The best splits of ``nodes`` for their drawn candidates and threshold picks into ``found``
+    (rows ``at ..``)."""
+    chosen = np.concatenate([candidates for candidates, _ in draws])
+    pick_index = np.concatenate([picks for _, picks in draws])
     tasks = _tasks(offsets, bounds, nodes, chosen)
     cost, best, threshold = best_splits(
-        images,
-        samples,
-        tasks,
-        np.concatenate(pick_index),
-        xlogx,
-        n_classes,
-        params.min_samples_leaf,
-        params.use_jit,
+        images, samples, tasks, pick_index, xlogx, n_classes, params.min_samples_leaf, params.use_jit
     )
-    return np.isfinite(cost), chosen[np.arange(nodes.size), best], threshold
+    rows = slice(at, at + nodes.size)
+    found[0][rows], found[1][rows], found[2][rows] = (
+        np.isfinite(cost),
+        chosen[np.arange(nodes.size), best],
+        threshold,
+    )
 
 
 def search_rows(

@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from segstudio.depth import training
+from segstudio.depth import level_forest, training
 from segstudio.depth.features import FeatureBank
 from segstudio.depth.level_forest import LevelParams, grow_tree, search_rows
 from segstudio.depth.parts import BACKGROUND, N_PARTS
@@ -115,3 +115,20 @@ def test_crops_made_in_render_workers_equal_the_trainers(
         np.testing.assert_array_equal(a, b)
     for a, b in zip(samples.arrays(), pooled_samples.arrays(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_searching_a_level_by_groups_of_nodes_grows_the_same_tree(
+    data: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A level's nodes searched a few at a time (their draws held a group at a time, not all at
+    once) or all together: the same draws, the same splits."""
+    bank, images, samples = data
+    params = LevelParams(max_depth=9, min_samples_leaf=4, candidates=24, thresholds=8)
+    monkeypatch.setattr(level_forest, "TASK_CHUNK", 24 * 3)  # three nodes' draws per chunk
+    trees = []
+    for most in (1, 10**9):  # a group per chunk, or the whole level in one group
+        monkeypatch.setattr(level_forest, "block_samples", lambda candidates, most=most: most)
+        trees.append(grow_tree(images, samples, bank, params, N_PARTS, np.random.default_rng(2)))
+    assert trees[0].n_nodes > 100
+    for name in ("feature", "threshold", "child", "leaf_proba"):
+        np.testing.assert_array_equal(getattr(trees[0], name), getattr(trees[1], name))
