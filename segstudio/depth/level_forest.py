@@ -4,11 +4,14 @@ of offset pairs, the candidates per node and the pixels per frame are bounded by
 
 Each level: class counts per node, then for every node that may split ``candidates`` offset pairs
 drawn from the bank (with replacement) and ``thresholds`` sample-value thresholds each
-(``level_split``), the lowest-cost one kept; its threshold is stored halfway to the next value up
-among the node's samples (as ``core.forest`` does), and the samples are sent to the children in a
-stable order (within a node they stay in image order, so probes walk one crop at a time). The tree
-is a ``core.forest.Forest`` of the usual layout (children after their parent, right child next to
-the left), its features indices into the bank: the model format and the descent stay as they are.
+(``level_split``), the lowest-cost one kept (a node of more than ``search_samples`` samples is
+searched on that many, evenly spread: the first levels' nodes hold millions, far more than it
+takes to rank a few thousand splits, and searching them all was half the growing); its threshold
+is stored halfway to the next value up among the node's samples (as ``core.forest`` does), and the
+samples are sent to the children in a stable order (within a node they stay in image order, so
+probes walk one crop at a time). The tree is a ``core.forest.Forest`` of the usual layout
+(children after their parent, right child next to the left), its features indices into the bank:
+the descent stays as it is.
 """
 
 from __future__ import annotations
