@@ -280,7 +280,7 @@ def cropped_training_set(
     """The training images' crops and sampled pixels (the same pixels as ``training_set``), made
     where the frames render."""
     total = params.frames * (2 if params.mirror else 1)
-    images, done = CroppedImages.for_bank(bank), 0
+    images, done = CroppedImages.for_bank(bank, expected=total), 0
     crops = partial(_seed_crops, params=params, reach=bank.reach)
     for seed_crops in rendered_frames(_seeds(params), _processes(params), render=crops):
         for crop in seed_crops:

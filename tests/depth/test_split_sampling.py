@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from segstudio.depth import level_forest, training
+from segstudio.depth import level_forest, level_images, training
 from segstudio.depth.features import FeatureBank
 from segstudio.depth.level_forest import LevelParams, grow_tree, search_rows
 from segstudio.depth.parts import BACKGROUND, N_PARTS
@@ -132,3 +132,25 @@ def test_searching_a_level_by_groups_of_nodes_grows_the_same_tree(
     assert trees[0].n_nodes > 100
     for name in ("feature", "threshold", "child", "leaf_proba"):
         np.testing.assert_array_equal(getattr(trees[0], name), getattr(trees[1], name))
+
+
+@pytest.mark.parametrize("expected", [None, 40], ids=["doubling", "sized-for-the-expected"])
+def test_crops_packed_from_their_growing_buffer_are_the_crops(
+    expected: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(level_images, "FIRST_CAPACITY", 50)
+    images = level_images.CroppedImages(4.0, expected)
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(1, 9000, int(rng.integers(1, 120)), dtype=np.uint16) for _ in range(40)]
+    for i, depth in enumerate(crops):
+        one = np.ones(1, np.float32)
+        images.append(
+            level_images.FrameCrop(
+                depth, (0, 0, 1, depth.size, 1, depth.size), one, one, one, np.full(1, i % 31, np.uint8)
+            )
+        )
+    packed, samples = images.packed()
+    np.testing.assert_array_equal(packed.depth, np.concatenate(crops))
+    np.testing.assert_array_equal(packed.start, np.r_[0, np.cumsum([c.size for c in crops])[:-1]])
+    np.testing.assert_array_equal(samples.image, np.arange(40))
+    assert images.nbytes == packed.depth.nbytes
