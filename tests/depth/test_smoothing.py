@@ -76,7 +76,9 @@ def test_compiled_smoothing_matches_the_opencv_twin() -> None:
         for scale in (0.07, 0.0):
             expected = smooth(pixels, raw, frame.depth, depth_scale_m=scale, compiled=False)
             got = smooth(pixels, raw, frame.depth, depth_scale_m=scale)
-            np.testing.assert_allclose(got, expected, atol=1e-5)
+            # float32 sums in two orders; the depth gate's ``z * mass - sum(p * z)`` cancels, so a
+            # rare small probability differs by ~1e-5 (1 of 315,797 values reached 1.08e-5)
+            np.testing.assert_allclose(got, expected, atol=2e-5)
             assert (got.argmax(axis=1) == expected.argmax(axis=1)).mean() >= 0.9999
         sparse, sparse_raw = pixels[::7], raw[::7]  # windows with holes, pixels alone in theirs
         expected = smooth(sparse, sparse_raw, frame.depth, compiled=False)
