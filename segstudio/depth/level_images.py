@@ -118,7 +118,7 @@ class CroppedImages:
     The crops go straight into that buffer, sized for the ``expected`` crops (its unwritten tail
     is never paged in), instead of a list joined at the end: joining held every crop twice (a share's
     ~21,000 crops are ~4.8 GB), and the freed list stayed in the allocator's heap while the
-    trees grew (the ninth stop's recipe peaked at 15.6 GB)."""
+    trees grew (the 500-pixel recipe peaked at 15.6 GB so, one share 6.5 GB without)."""
 
     reach: float
     """Largest offset component (pixel-metres) of the bank the crops must serve."""
