@@ -13,6 +13,10 @@ same leaves), the rows half the memory. Each step asks for the row the pair ``PR
 places on will read (``prefetch_jit``), so many more of the deep levels' cache misses overlap
 than the processor's reordering reaches on its own: ~20 % less CPU again.
 
+``mean_of_leaves``, the trees' mean of their leaf distributions, prefetches the leaf rows of the
+pixel ``PREFETCH_AHEAD`` on likewise: ~40 % less CPU than numpy's gathers (``np.take``), the same
+float32 sums in the same order (``DepthDescent._mean_proba``).
+
 Every operation is the numpy path's, in its order and precision: float32 products, ``np.rint``,
 clamping to ``0 .. last``, ``row * stride + col`` in the frame's coordinate type; no fast-math, so
 leaves are bit-identical (tests/depth).
@@ -22,11 +26,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from segstudio.depth.prefetch_jit import prefetch_row
+from segstudio.depth.prefetch_jit import prefetch
 
 PREFETCH_AHEAD = 48
-"""How many pairs ahead a step prefetches the row a pair will read: far enough for a miss to
-arrive in time, near enough that the row is still cached when it is read (32-128 measured alike)."""
+"""How many pairs (pixels, in the mean) ahead a step prefetches the row it will read: far enough for
+a miss to arrive in time, near enough that the row is still cached when it is read (32-128
+measured alike in the descent, 8-32 in the mean)."""
 
 
 def descend(
@@ -58,7 +63,7 @@ def descend(
                 if i + PREFETCH_AHEAD < rows.size:
                     ahead = node[tree, i + PREFETCH_AHEAD]
                     if ahead >= 0:
-                        prefetch_row(nodes, ahead)
+                        prefetch(nodes, ahead, 0)
                 at = node[tree, i]
                 if at < 0:
                     continue  # at its leaf
@@ -75,3 +80,28 @@ def descend(
     for tree in range(roots.size):
         for i in range(rows.size):
             node[tree, i] = ~node[tree, i]
+
+
+def mean_of_leaves(leaves: np.ndarray, leaf_proba: np.ndarray, out: np.ndarray) -> None:
+    """Write into ``out`` (pixels, classes) the mean of the ``leaf_proba`` rows each pixel's trees
+    reached (``leaves``: (trees, pixels)): the first tree's row, plus each further tree's, over the
+    number of trees, in float32 as ``DepthDescent._mean_proba`` sums them."""
+    n_trees, n_pixels = leaves.shape
+    classes = out.shape[1]
+    scale = np.float32(n_trees)
+    for i in range(n_pixels):
+        if i + PREFETCH_AHEAD < n_pixels:
+            for tree in range(n_trees):
+                ahead = leaves[tree, i + PREFETCH_AHEAD]
+                prefetch(leaf_proba, ahead, 0)  # a row spans two or three cache lines
+                prefetch(leaf_proba, ahead, classes // 2)
+                prefetch(leaf_proba, ahead, classes - 1)
+        row = leaves[0, i]
+        for c in range(classes):
+            out[i, c] = leaf_proba[row, c]
+        for tree in range(1, n_trees):
+            row = leaves[tree, i]
+            for c in range(classes):
+                out[i, c] += leaf_proba[row, c]
+        for c in range(classes):
+            out[i, c] /= scale

@@ -1,10 +1,11 @@
-"""A software prefetch for Numba kernels: ``prefetch_row(table, row)`` asks the processor to start
-loading row ``row`` of a 2-D array into the cache and returns at once.
+"""A software prefetch for Numba kernels: ``prefetch(table, row, col)`` asks the processor to start
+loading the cache line of ``table[row, col]`` (a 2-D array) and returns at once.
 
 Why: the forest descent's deep levels wait on split rows that are not in cache (the bundled
 forest's are ~35 MB, beyond a 32 MB L3), and the processor overlaps only the few steps its
 reorder buffer holds. Which row each pair reads next is known a whole level ahead, so asking for
-it some pairs early overlaps many more of those misses (``descent_loop``). Numba has no prefetch
+it some pairs early overlaps many more of those misses (``descent_loop``); likewise the leaf
+rows the trees' mean reads. Numba has no prefetch
 of its own; this is LLVM's ``llvm.prefetch`` (a read, kept in all cache levels), declared through
 llvmlite so its name fits the LLVM in use. Importing this module imports Numba.
 """
@@ -20,19 +21,17 @@ from numba.extending import intrinsic
 
 
 @intrinsic
-def prefetch_row(typingctx: Any, table: types.Array, row: types.Integer) -> tuple[Any, Any]:
-    """Prefetch the start of row ``row`` of the 2-D array ``table`` (no bounds check: the caller
-    passes a valid row)."""
-    signature = types.void(table, row)
+def prefetch(typingctx: Any, table: types.Array, row: types.Integer, col: types.Integer) -> tuple[Any, Any]:
+    """Prefetch the cache line of ``table[row, col]`` (no bounds check: a prefetch never faults,
+    but the caller passes a valid place)."""
+    signature = types.void(table, row, col)
 
     def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-        array_type, row_type = sig.args
+        array_type = sig.args[0]
         array = context.make_array(array_type)(context, builder, args[0])
-        index = context.cast(builder, args[1], row_type, types.intp)
-        zero = context.get_constant(types.intp, 0)
-        address = cgutils.get_item_pointer(
-            context, builder, array_type, array, [index, zero], wraparound=False
-        )
+        indices = zip(args[1:], sig.args[1:], strict=True)
+        place = [context.cast(builder, arg, kind, types.intp) for arg, kind in indices]
+        address = cgutils.get_item_pointer(context, builder, array_type, array, place, wraparound=False)
         byte_pointer = ir.IntType(8).as_pointer()
         int32 = ir.IntType(32)
         function_type = ir.FunctionType(ir.VoidType(), [byte_pointer, int32, int32, int32])
