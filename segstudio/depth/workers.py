@@ -14,8 +14,10 @@ MAX_WORKERS = 4
 """Most threads one frame uses (one per core; a body of ~15k pixels gains little more)."""
 
 
+@functools.cache
 def workers() -> int:
-    """Threads for one frame: the CPU cores, at most ``MAX_WORKERS``."""
+    """Threads for one frame: the CPU cores, at most ``MAX_WORKERS``. Asked once per process
+    (``os.cpu_count`` took ~25 us, and a frame asks several times)."""
     return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
 
 
