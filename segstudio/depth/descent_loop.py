@@ -1,6 +1,6 @@
 """The forest descent's loop, compiled by Numba through ``descent_jit`` (importing this module
 imports Numba): the same float32 arithmetic as ``DepthDescent._leaves``, without its per-level
-temporaries (about half its CPU time on the bundled forest).
+temporaries (about a third of its CPU time on the bundled forest).
 
 The loops run level by level over all (tree, pixel) pairs, not pair by pair down its tree: the
 pairs of one level are independent, so the processor overlaps their memory reads (node rows, depth
