@@ -5,9 +5,9 @@ Why: the forest descent's deep levels wait on split rows that miss the core's ca
 reads a few MB of them, scattered over ~35 MB), and the processor overlaps only the few steps its
 reorder buffer holds. Which row each pair reads next is known a whole level ahead, so asking for
 it some pairs early overlaps many more of those misses (``descent_loop``); likewise the leaf rows
-the trees' mean reads. Numba has no prefetch
-of its own; this is LLVM's ``llvm.prefetch`` (a read, kept in all cache levels), declared through
-llvmlite so its name fits the LLVM in use. Importing this module imports Numba.
+the trees' mean reads. Numba has no prefetch of its own; this is LLVM's ``llvm.prefetch`` (a read,
+kept in all cache levels), declared through llvmlite so its name fits the LLVM in use. Importing
+this module imports Numba.
 """
 
 from __future__ import annotations
