@@ -8,7 +8,7 @@ import pytest
 
 from segstudio.depth.body import render_frame
 from segstudio.depth.descent import DepthDescent
-from segstudio.depth.descent_jit import leaves_kernel
+from segstudio.depth.descent_jit import leaves_kernel, mean_kernel
 from segstudio.depth.features import depth_in_metres
 from segstudio.depth.model import BodyPartModel, bundled_model_path
 from segstudio.depth.parts import BACKGROUND
@@ -25,8 +25,10 @@ def _predict(model: BodyPartModel, depth_mm: np.ndarray, pixels: np.ndarray, com
 
 
 def test_the_compiled_descent_is_available() -> None:
-    """Numba is a dependency: the compiled descent must load, or the fast path silently is numpy."""
+    """Numba is a dependency: the compiled descent and mean (with their prefetch intrinsic) must
+    load, or the fast path silently is numpy."""
     assert leaves_kernel() is not None
+    assert mean_kernel() is not None
 
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
