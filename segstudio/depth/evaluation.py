@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from segstudio.depth.body import render_frame
+from segstudio.depth.features import mask_pixels
 from segstudio.depth.joints import JOINT_INDEX, JOINTS, JointProposals, propose_joints
+from segstudio.depth.labels_jit import part_labels
 from segstudio.depth.model import BodyPartModel, smooth
 from segstudio.depth.parts import BACKGROUND, N_PARTS, PART_NAMES
 
@@ -143,13 +145,14 @@ def evaluate_model(
     joints = JointScores()
     for done, seed in enumerate(seeds, 1):
         frame = render_frame(seed)
-        pixels = np.argwhere(frame.parts != BACKGROUND)
+        body = frame.parts != BACKGROUND
+        pixels = mask_pixels(body)
         raw = model.predict_pixels(frame.depth, pixels)
         proba = smooth(pixels, raw, frame.depth)
         proposals = propose_joints(frame.depth, pixels, proba, frame.camera)
         for matrix, p in ((confusion, proba), (raw_confusion, raw)):
             predicted = np.full(frame.parts.shape, BACKGROUND, np.uint8)
-            predicted[pixels[:, 0], pixels[:, 1]] = p.argmax(axis=1)
+            predicted[body] = part_labels(p)
             matrix += part_confusion(frame.parts, predicted)
         joints.add(proposals, frame.joints_world[JOINT_INDEX], visible_joints(frame.parts))
         if progress is not None:

@@ -29,8 +29,9 @@ import numpy as np
 from segstudio.core.forest import Forest
 from segstudio.core.npz import load_npz, save_npz
 from segstudio.depth.descent import DepthDescent
-from segstudio.depth.features import FeatureBank, depth_in_metres
+from segstudio.depth.features import FeatureBank, depth_in_metres, mask_pixels
 from segstudio.depth.forest_file import forest_arrays, forest_from_arrays
+from segstudio.depth.labels_jit import part_labels
 from segstudio.depth.parts import BACKGROUND, N_PARTS
 from segstudio.depth.smoothing_jit import CELL, depth_gated_means
 
@@ -169,10 +170,10 @@ class BodyPartModel:
         if depth_mm.ndim != 2:
             raise ValueError(f"depth must be a 2-D image; got shape {depth_mm.shape}")
         selected = foreground_mask(depth_mm) if mask is None else (np.asarray(mask, bool) & (depth_mm > 0))
-        pixels = np.argwhere(selected)
+        pixels = mask_pixels(selected)
         proba = smooth(pixels, self.predict_pixels(depth_mm, pixels), depth_mm, smoothing)
         parts = np.full(depth_mm.shape, BACKGROUND, np.uint8)
-        parts[pixels[:, 0], pixels[:, 1]] = proba.argmax(axis=1)
+        parts[selected] = part_labels(proba)  # the mask's pixels in ``pixels``' order
         return PartPrediction(parts, pixels, proba)
 
     def compact(self) -> BodyPartModel:

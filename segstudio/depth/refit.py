@@ -23,7 +23,7 @@ import numpy as np
 
 from segstudio.core.forest import Forest
 from segstudio.depth.body import Frame
-from segstudio.depth.features import depth_in_metres
+from segstudio.depth.features import depth_in_metres, mask_pixels
 from segstudio.depth.model import BodyPartModel
 from segstudio.depth.parts import BACKGROUND, N_PARTS
 
@@ -42,7 +42,7 @@ def every_body_pixel(
     ``balance`` > 0, part ``c``'s pixels weigh ``count_c ** -balance``, scaled so the frame's weights
     sum to its pixel count: the expected draws of ``training.sample_pixels``, without its noise
     (``None``, all 1, at 0)."""
-    pixels = np.argwhere(parts != BACKGROUND)
+    pixels = mask_pixels(parts != BACKGROUND)
     labels = parts[pixels[:, 0], pixels[:, 1]]
     if balance <= 0 or labels.size == 0:
         return pixels, labels, None

@@ -13,6 +13,7 @@ from segstudio.depth.features import (
     FeatureBank,
     depth_in_metres,
     foreground_pixels,
+    mask_pixels,
 )
 
 
@@ -163,3 +164,19 @@ def test_foreground_pixels_and_millimetres() -> None:
     np.testing.assert_allclose(depth, [[0, 1.5], [2.0, 0]])
     np.testing.assert_array_equal(foreground_pixels(depth), [[0, 1], [1, 0]])
     np.testing.assert_array_equal(foreground_pixels(depth, mask=np.array([[1, 0], [1, 1]])), [[1, 0]])
+
+
+@pytest.mark.parametrize("shape", [(480, 640), (1, 7), (7, 1), (0, 5), (33, 17)])
+def test_mask_pixels_are_argwheres(shape: tuple[int, int]) -> None:
+    """OpenCV's findNonZero, in np.argwhere's order and dtype, on sparse, dense, empty and full
+    masks, and on a strided (non-contiguous) view."""
+    rng = np.random.default_rng(sum(shape))
+    for density in (0.0, 0.02, 0.5, 1.0):
+        mask = rng.random(shape) < density
+        got = mask_pixels(mask)
+        assert got.dtype == np.int64 and got.shape[1] == 2
+        np.testing.assert_array_equal(got, np.argwhere(mask))
+    wide = rng.random((shape[0], 2 * shape[1])) < 0.3
+    np.testing.assert_array_equal(mask_pixels(wide[:, ::2]), np.argwhere(wide[:, ::2]))
+    with pytest.raises(ValueError, match="2-D"):
+        mask_pixels(np.ones((2, 2, 2), bool))
