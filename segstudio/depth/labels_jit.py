@@ -18,6 +18,8 @@ from segstudio.depth.jit import Kernel, compiled
 def part_labels(proba: np.ndarray) -> np.ndarray:
     """(N,) uint8: the column of each row's largest value in ``proba`` (N, C), ``C`` <= 256."""
     proba = np.asarray(proba)
+    if proba.ndim == 2 and proba.shape[1] > 256:
+        raise ValueError(f"at most 256 parts fit a uint8 label; got {proba.shape[1]}")
     kernel = _kernel() if proba.ndim == 2 and proba.shape[1] > 0 and proba.dtype == np.float32 else None
     if kernel is None:
         return proba.argmax(axis=1).astype(np.uint8)

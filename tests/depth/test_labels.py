@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from segstudio.depth.labels_jit import _kernel, part_labels
 
@@ -27,3 +28,5 @@ def test_part_labels_are_numpys_argmax() -> None:
     np.testing.assert_array_equal(part_labels(proba[::3]), proba[::3].argmax(axis=1))  # a strided view
     np.testing.assert_array_equal(part_labels(proba.astype(np.float64)), proba.argmax(axis=1))  # numpy's
     assert part_labels(np.zeros((0, 31), np.float32)).shape == (0,)
+    with pytest.raises(ValueError, match="256 parts"):
+        part_labels(np.zeros((2, 300), np.float32))
